@@ -1,0 +1,56 @@
+//! The core model: accounts, the upstream identities linked to them, and the `AccountStore`
+//! that resolves an identity to exactly one account. Knows nothing of HTTP, Redis or protocols.
+
+mod model;
+mod sql;
+
+pub use model::*;
+pub use sql::SqlAccountStore;
+
+use async_trait::async_trait;
+
+use crate::clock::UnixMillis;
+
+/// A failure of the account store.
+#[derive(Debug, thiserror::Error)]
+pub enum AccountError {
+    /// The database could not be reached or failed.
+    #[error("account store unavailable: {0}")]
+    Unavailable(String),
+    /// Stored data could not be decoded.
+    #[error("account store data is corrupt: {0}")]
+    Corrupt(String),
+}
+
+/// Durable home of accounts and identities.
+///
+/// Uniqueness of (issuer, subject) is enforced by the database; implementations never decide it
+/// by a read followed by a write.
+#[async_trait]
+pub trait AccountStore: Send + Sync + 'static {
+    /// The identity keyed by (issuer, subject), if any.
+    async fn find_identity(
+        &self,
+        issuer: &str,
+        subject: &str,
+    ) -> Result<Option<Identity>, AccountError>;
+
+    /// Resolve an upstream identity under the `create` policy: the account of a known identity
+    /// (recording this login), or a new account with the identity as its primary. Concurrent
+    /// calls for one identity yield one account.
+    async fn resolve_or_create(
+        &self,
+        provider_id: &str,
+        ext: &ExternalIdentity,
+        now: UnixMillis,
+    ) -> Result<Resolved, AccountError>;
+
+    /// An account by id.
+    async fn account(&self, id: &AccountId) -> Result<Option<Account>, AccountError>;
+
+    /// The identities of an account, oldest link first.
+    async fn identities(&self, id: &AccountId) -> Result<Vec<Identity>, AccountError>;
+
+    /// Check that the store answers.
+    async fn ping(&self) -> Result<(), AccountError>;
+}

@@ -1,0 +1,160 @@
+//! Types of the account model (DESIGN.md §2).
+
+use serde::{Deserialize, Serialize};
+use std::fmt;
+
+use crate::clock::UnixMillis;
+
+/// An account id: opaque, random, never reused; the `sub` of braid's tokens.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(transparent)]
+pub struct AccountId(pub String);
+
+impl AccountId {
+    /// A fresh random account id (128 bits, base32, lower case).
+    pub fn generate() -> Self {
+        Self(format!("a{}", crate::ids::random_base32(16)))
+    }
+
+    /// The id as text.
+    pub fn as_str(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Display for AccountId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.0)
+    }
+}
+
+/// Whether an account may be used.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum AccountStatus {
+    /// Signs in normally.
+    Active,
+    /// Refused everywhere.
+    Disabled,
+    /// Merged into another account; its `sub` is refused from then on.
+    MergedInto(AccountId),
+}
+
+impl AccountStatus {
+    /// The text stored in the database: `active`, `disabled` or `merged_into:<id>`.
+    pub fn to_db(&self) -> String {
+        match self {
+            Self::Active => "active".into(),
+            Self::Disabled => "disabled".into(),
+            Self::MergedInto(id) => format!("merged_into:{id}"),
+        }
+    }
+
+    /// Parse the stored text.
+    pub fn from_db(s: &str) -> Option<Self> {
+        match s {
+            "active" => Some(Self::Active),
+            "disabled" => Some(Self::Disabled),
+            _ => s
+                .strip_prefix("merged_into:")
+                .filter(|id| !id.is_empty())
+                .map(|id| Self::MergedInto(AccountId(id.to_owned()))),
+        }
+    }
+}
+
+/// An account.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Account {
+    /// The account id (token `sub`).
+    pub id: AccountId,
+    /// Active, disabled or merged.
+    pub status: AccountStatus,
+    /// The identity whose email and name feed the `email` and `name` claims.
+    pub primary_identity: Option<i64>,
+    /// When the account was made.
+    pub created_at: UnixMillis,
+}
+
+/// An upstream identity linked to an account. Its key is (issuer, subject).
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Identity {
+    /// Store-assigned id of this link.
+    pub id: i64,
+    /// Upstream issuer.
+    pub issuer: String,
+    /// Upstream subject.
+    pub subject: String,
+    /// The provider (file id) it was last seen through.
+    pub provider_id: String,
+    /// The account it belongs to.
+    pub account_id: AccountId,
+    /// Email as the upstream gave it.
+    pub email: Option<String>,
+    /// Whether the upstream said that email is verified.
+    pub email_verified: bool,
+    /// Display name.
+    pub name: Option<String>,
+    /// Whether this identity may be used to sign in.
+    pub can_sign_in: bool,
+    /// When it was linked.
+    pub linked_at: UnixMillis,
+    /// Last sign-in with it.
+    pub last_login_at: Option<UnixMillis>,
+    /// The claims of its last sign-in.
+    pub last_claims: serde_json::Value,
+}
+
+/// What an upstream protocol hands on after a successful sign-in; nothing past `upstream/`
+/// knows which protocol made it.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ExternalIdentity {
+    /// Upstream issuer.
+    pub issuer: String,
+    /// Upstream subject.
+    pub subject: String,
+    /// Email, if given.
+    pub email: Option<String>,
+    /// Whether the upstream asserted that `email` is verified.
+    pub email_verified: bool,
+    /// Display name, if given.
+    pub name: Option<String>,
+    /// Claims kept from the upstream.
+    pub claims: serde_json::Map<String, serde_json::Value>,
+}
+
+/// The outcome of resolving an identity.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Resolved {
+    /// The account.
+    pub account: Account,
+    /// The identity, as stored after this sign-in.
+    pub identity: Identity,
+    /// Whether this call made the account.
+    pub created: bool,
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn status_round_trips_through_its_stored_text() {
+        for s in [
+            AccountStatus::Active,
+            AccountStatus::Disabled,
+            AccountStatus::MergedInto(AccountId("abc".into())),
+        ] {
+            assert_eq!(AccountStatus::from_db(&s.to_db()), Some(s));
+        }
+        assert_eq!(AccountStatus::from_db("merged_into:"), None);
+        assert_eq!(AccountStatus::from_db("bogus"), None);
+    }
+
+    #[test]
+    fn generated_account_ids_are_distinct_and_opaque() {
+        let a = AccountId::generate();
+        let b = AccountId::generate();
+        assert_ne!(a, b);
+        assert_eq!(a.as_str().len(), 1 + 26);
+    }
+}

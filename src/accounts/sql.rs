@@ -1,0 +1,4 @@
+//! SQL `AccountStore` over SQLite and PostgreSQL.
+
+/// Placeholder until implemented.
+pub struct SqlAccountStore;

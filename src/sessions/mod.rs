@@ -1,0 +1,49 @@
+//! Short-lived shared state: the `SessionStore` trait (bytes under keys with a TTL, atomic take,
+//! a per-account index) and its implementations, in memory and in Redis.
+
+mod memory;
+mod redis_store;
+
+pub use memory::MemorySessionStore;
+pub use redis_store::RedisSessionStore;
+
+use async_trait::async_trait;
+use std::time::Duration;
+
+/// A failure of the session store. braid fails closed on every one of them.
+#[derive(Debug, thiserror::Error)]
+pub enum StoreError {
+    /// The store could not be reached or did not answer in time.
+    #[error("session store unavailable: {0}")]
+    Unavailable(String),
+    /// A value in the store could not be decoded.
+    #[error("session store value is corrupt: {0}")]
+    Corrupt(String),
+}
+
+/// Short-lived key/value state shared by every braid replica.
+///
+/// Keys are chosen by the caller (`"sess:…"`, `"code:…"`); an implementation may add its own
+/// prefix. Every value has a TTL; expired values are never returned.
+#[async_trait]
+pub trait SessionStore: Send + Sync + 'static {
+    /// Store `value` under `key` for `ttl`, replacing any earlier value.
+    async fn put(&self, key: &str, value: &[u8], ttl: Duration) -> Result<(), StoreError>;
+    /// Store `value` only if `key` holds nothing live; `true` when this call stored it.
+    async fn put_new(&self, key: &str, value: &[u8], ttl: Duration) -> Result<bool, StoreError>;
+    /// Read a live value.
+    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
+    /// Read and delete in one atomic step: of any number of concurrent takers, one gets the value.
+    async fn take(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
+    /// Delete a key (no error if absent).
+    async fn delete(&self, key: &str) -> Result<(), StoreError>;
+    /// Record `key` in the index of `account`, kept at least `ttl`.
+    async fn index_add(&self, account: &str, key: &str, ttl: Duration) -> Result<(), StoreError>;
+    /// Remove `key` from the index of `account`.
+    async fn index_remove(&self, account: &str, key: &str) -> Result<(), StoreError>;
+    /// Delete every key indexed for `account` except `keep`, and their index entries; returns how
+    /// many were deleted.
+    async fn end_all(&self, account: &str, keep: Option<&str>) -> Result<usize, StoreError>;
+    /// Check that the store answers.
+    async fn ping(&self) -> Result<(), StoreError>;
+}

@@ -1,0 +1,4 @@
+//! Redis `SessionStore` for production and replicas.
+
+/// Placeholder until implemented.
+pub struct RedisSessionStore;
