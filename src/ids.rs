@@ -58,11 +58,8 @@ mod tests {
     }
 
     #[test]
-    fn sha256_matches_the_rfc7636_example() {
-        // RFC 7636 appendix B: S256 of the example verifier.
-        assert_eq!(
-            sha256_b64(b"dBjftJeZ4CVP-mB92K1uWvYGSBZ8Ms8ZdXcaU0Yf7-c"),
-            "E9Melhoa2OwFCqJxykFuvQAY1MlZWzhU7zf7gEA4n1c"
-        );
+    fn sha256_is_base64url_without_padding() {
+        // FIPS 180-2 example "abc".
+        assert_eq!(sha256_b64(b"abc"), "ungWv48Bz-pBQUDeXa4iI7ADYaOWF3qctBD_YfIAFa0");
     }
 }

@@ -3,6 +3,19 @@
 
 pub mod accounts;
 pub mod clock;
+pub mod config;
 pub mod db;
+pub mod error;
+pub mod health;
 pub mod ids;
+pub mod issuer;
+pub mod records;
+pub mod routes;
 pub mod sessions;
+pub mod signin;
+pub mod startup;
+pub mod state;
+pub mod upstream;
+pub mod web;
+
+pub use startup::Application;

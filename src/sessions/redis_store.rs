@@ -1,4 +1,7 @@
 //! Redis `SessionStore` for production and replicas.
-
-/// Placeholder until implemented.
+// TEMPORARY STUB (replaced by the real implementation on merge).
+use super::*;
+/// stub
 pub struct RedisSessionStore;
+impl RedisSessionStore { /// stub
+pub async fn connect(_u: &str, _p: &str, _t: Duration) -> Result<MemorySessionStore, StoreError> { Err(StoreError::Unavailable("stub".into())) } }

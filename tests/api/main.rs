@@ -1,5 +1,11 @@
 //! braid's integration tests: one binary, modules by area. `spawn_app()` starts braid on port 0.
 
 mod account_store;
+mod authorize_errors;
+mod cli;
+mod helpers;
+mod replicas;
 mod session_store;
+mod sign_in;
 mod support;
+mod token_errors;

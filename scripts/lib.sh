@@ -1,0 +1,68 @@
+# Shared by scripts/run and scripts/test: install what is missing, start what is not running.
+# Never assumes a developer's machine: every step checks first and acts only when needed.
+
+SUDO=""
+if [ "$(id -u)" != "0" ] && command -v sudo >/dev/null 2>&1; then SUDO="sudo"; fi
+
+log() { printf '\033[1m[braid]\033[0m %s\n' "$*" >&2; }
+
+listening() { (exec 3<>"/dev/tcp/$1/$2") 2>/dev/null; }
+
+APT_UPDATED=""
+apt_install() {
+  local missing=()
+  for p in "$@"; do
+    dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+  done
+  [ ${#missing[@]} -eq 0 ] && return 0
+  command -v apt-get >/dev/null 2>&1 || { log "missing packages: ${missing[*]} (and no apt-get)"; return 1; }
+  log "installing: ${missing[*]}"
+  if [ -z "$APT_UPDATED" ]; then $SUDO apt-get update -qq; APT_UPDATED=1; fi
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+}
+
+# C toolchain and the libraries braid's crates build against (sqlx, aws-lc; samael's xmlsec).
+ensure_build_deps() {
+  apt_install build-essential pkg-config libssl-dev ca-certificates \
+    libxml2-dev libxmlsec1-dev libxmlsec1-openssl xmlsec1 libclang1-14 libclang-common-14-dev
+  command -v cargo >/dev/null 2>&1 || { log "cargo (Rust >= 1.85) is required: https://rustup.rs"; return 1; }
+}
+
+ensure_redis() {
+  local port="${1:-6379}"
+  listening 127.0.0.1 "$port" && return 0
+  command -v redis-server >/dev/null 2>&1 || apt_install redis-server
+  log "starting Redis on 127.0.0.1:$port"
+  redis-server --daemonize yes --bind 127.0.0.1 --port "$port" --save "" --appendonly no \
+    --logfile "${TMPDIR:-/tmp}/braid-redis.log" >/dev/null
+  for _ in $(seq 1 50); do listening 127.0.0.1 "$port" && return 0; sleep 0.1; done
+  log "Redis did not start"; return 1
+}
+
+pg_psql() {
+  # Superuser access: TCP with trust (developer machines), else the local socket as postgres.
+  if psql -h 127.0.0.1 -U postgres -d postgres -tAc 'select 1' >/dev/null 2>&1 </dev/null; then
+    psql -h 127.0.0.1 -U postgres -d postgres -v ON_ERROR_STOP=1 -qtA "$@"
+  else
+    runuser -u postgres -- psql -d postgres -v ON_ERROR_STOP=1 -qtA "$@"
+  fi
+}
+
+ensure_postgres() {
+  if ! listening 127.0.0.1 5432; then
+    command -v pg_ctlcluster >/dev/null 2>&1 || apt_install postgresql
+    local ver
+    ver=$(ls /etc/postgresql 2>/dev/null | sort -V | tail -1)
+    if [ -z "$ver" ]; then
+      ver=$(ls /usr/lib/postgresql | sort -V | tail -1)
+      log "creating PostgreSQL $ver cluster"
+      $SUDO pg_createcluster "$ver" main >/dev/null
+    fi
+    log "starting PostgreSQL $ver"
+    $SUDO pg_ctlcluster --skip-systemctl-redirect "$ver" main start
+    for _ in $(seq 1 100); do listening 127.0.0.1 5432 && break; sleep 0.1; done
+  fi
+  command -v psql >/dev/null 2>&1 || apt_install postgresql-client
+  # The role the tests use; password auth works under both trust and scram.
+  pg_psql -c "DO \$\$BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname='braid') THEN CREATE ROLE braid LOGIN CREATEDB PASSWORD 'braid'; END IF; END\$\$;"
+}

@@ -1,0 +1,439 @@
+//! Settings: defaults, then `braid.toml`, then `BRAID__SECTION__KEY` environment overrides,
+//! checked with a precise message (file, key, reason) for every bad value or unknown key.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+
+use figment::Figment;
+use figment::providers::{Env, Format, Toml};
+use secrecy::SecretString;
+use serde::Deserialize;
+use url::Url;
+
+/// Every setting of braid. Every key is optional; the defaults serve a local demo.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct Settings {
+    /// `[server]`
+    pub server: ServerSettings,
+    /// `[store]`
+    pub store: StoreSettings,
+    /// `[keys]`
+    pub keys: KeySettings,
+    /// `[providers]`
+    pub providers: ProviderSettings,
+    /// `[tokens]`
+    pub tokens: TokenSettings,
+    /// `[session]`
+    pub session: SessionSettings,
+    /// `[log]`
+    pub log: LogSettings,
+    /// `[demo]`
+    pub demo: DemoSettings,
+    /// `[[clients]]`
+    pub clients: Vec<ClientSettings>,
+}
+
+/// `[server]`: where braid listens and the URL it is known by.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ServerSettings {
+    /// Address to listen on.
+    pub listen: String,
+    /// The issuer URL; must be what clients and browsers see. Defaults to `http://{listen}`.
+    pub public_url: Option<String>,
+    /// Seconds in-flight requests get to finish after SIGTERM.
+    pub shutdown_timeout_secs: u64,
+}
+
+impl Default for ServerSettings {
+    fn default() -> Self {
+        Self { listen: "127.0.0.1:8080".into(), public_url: None, shutdown_timeout_secs: 30 }
+    }
+}
+
+/// `[store]`: the account store (SQL) and the session store (memory or Redis).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct StoreSettings {
+    /// `sqlite://braid.db` or `postgres://user@host/db`.
+    pub accounts: String,
+    /// `memory` or `redis://host:port/db`.
+    pub sessions: String,
+    /// Prefix of every Redis key braid writes.
+    pub redis_key_prefix: String,
+    /// Milliseconds one Redis operation may take before braid fails closed.
+    pub redis_timeout_ms: u64,
+}
+
+impl Default for StoreSettings {
+    fn default() -> Self {
+        Self {
+            accounts: "sqlite://braid.db".into(),
+            sessions: "memory".into(),
+            redis_key_prefix: "braid:".into(),
+            redis_timeout_ms: 2000,
+        }
+    }
+}
+
+/// A signing algorithm braid can issue tokens with.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+pub enum SigningAlg {
+    /// RSASSA-PKCS1-v1_5 with SHA-256, 2048-bit keys.
+    RS256,
+    /// ECDSA P-256 with SHA-256.
+    ES256,
+    /// Ed25519.
+    EdDSA,
+}
+
+impl SigningAlg {
+    /// The JOSE name.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Self::RS256 => "RS256",
+            Self::ES256 => "ES256",
+            Self::EdDSA => "EdDSA",
+        }
+    }
+}
+
+/// `[keys]`: where signing keys live and which algorithm signs.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct KeySettings {
+    /// Directory of key files; generated on first start, never committed.
+    pub dir: PathBuf,
+    /// Algorithm of the current signing key.
+    pub algorithm: SigningAlg,
+}
+
+impl Default for KeySettings {
+    fn default() -> Self {
+        Self { dir: "keys".into(), algorithm: SigningAlg::RS256 }
+    }
+}
+
+/// `[providers]`: the directory of provider files.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ProviderSettings {
+    /// Directory holding one `<id>.toml` per upstream provider.
+    pub dir: PathBuf,
+}
+
+impl Default for ProviderSettings {
+    fn default() -> Self {
+        Self { dir: "providers".into() }
+    }
+}
+
+/// `[tokens]`: lifetimes of what braid issues, in seconds.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct TokenSettings {
+    /// Access token lifetime.
+    pub access_token_ttl_secs: u64,
+    /// ID token lifetime.
+    pub id_token_ttl_secs: u64,
+    /// Refresh token family lifetime (from the first sign-in).
+    pub refresh_token_ttl_secs: u64,
+    /// Authorization code lifetime.
+    pub code_ttl_secs: u64,
+}
+
+impl Default for TokenSettings {
+    fn default() -> Self {
+        Self {
+            access_token_ttl_secs: 600,
+            id_token_ttl_secs: 3600,
+            refresh_token_ttl_secs: 30 * 24 * 3600,
+            code_ttl_secs: 60,
+        }
+    }
+}
+
+/// `[session]`: the browser session at braid.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct SessionSettings {
+    /// Lifetime of a browser session, in seconds.
+    pub ttl_secs: u64,
+    /// Time a person has to finish an upstream sign-in, in seconds.
+    pub login_ttl_secs: u64,
+}
+
+impl Default for SessionSettings {
+    fn default() -> Self {
+        Self { ttl_secs: 8 * 3600, login_ttl_secs: 600 }
+    }
+}
+
+/// Log output format.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "lowercase")]
+pub enum LogFormat {
+    /// Human-readable lines.
+    #[default]
+    Text,
+    /// One JSON object per line.
+    Json,
+}
+
+/// `[log]`
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct LogSettings {
+    /// A `tracing` filter such as `info` or `braid=debug,info`; `RUST_LOG` wins when set.
+    pub level: String,
+    /// `text` or `json`.
+    pub format: LogFormat,
+}
+
+impl Default for LogSettings {
+    fn default() -> Self {
+        Self { level: "info".into(), format: LogFormat::Text }
+    }
+}
+
+/// `[demo]`: the built-in demo application at `/demo`.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DemoSettings {
+    /// Serve `/demo` and register its public client `demo`.
+    pub enabled: bool,
+}
+
+impl Default for DemoSettings {
+    fn default() -> Self {
+        Self { enabled: true }
+    }
+}
+
+/// One `[[clients]]` entry: an application that delegates sign-in to braid.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct ClientSettings {
+    /// The `client_id`.
+    pub id: String,
+    /// A name shown to people.
+    pub name: Option<String>,
+    /// The secret of a confidential client; `${ENV_VAR}` is replaced. Omit for a public client.
+    pub secret: Option<SecretString>,
+    /// A file holding the secret (trailing newline ignored).
+    pub secret_file: Option<PathBuf>,
+    /// Redirect URIs, matched exactly.
+    #[serde(default)]
+    pub redirect_uris: Vec<String>,
+    /// Where `/logout` may send the browser afterwards, matched exactly.
+    #[serde(default)]
+    pub post_logout_redirect_uris: Vec<String>,
+}
+
+/// One problem in the configuration.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ConfigProblem {
+    /// The file (or `environment`) the value came from.
+    pub source: String,
+    /// The dotted key, e.g. `server.listen` or `clients[0].redirect_uris[1]`.
+    pub key: String,
+    /// What is wrong.
+    pub reason: String,
+}
+
+impl std::fmt::Display for ConfigProblem {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        write!(f, "{}: key `{}`: {}", self.source, self.key, self.reason)
+    }
+}
+
+/// Every problem found in the configuration.
+#[derive(Debug, Clone, thiserror::Error)]
+#[error("{}", .0.iter().map(ToString::to_string).collect::<Vec<_>>().join("\n"))]
+pub struct ConfigError(pub Vec<ConfigProblem>);
+
+impl Settings {
+    /// Load defaults, then `path` (if it exists, or must exist when `required`), then `BRAID__`
+    /// environment overrides; then check every value.
+    pub fn load(path: &Path, required: bool) -> Result<Self, ConfigError> {
+        let file = path.display().to_string();
+        if required && !path.exists() {
+            return Err(ConfigError(vec![ConfigProblem {
+                source: file,
+                key: "-".into(),
+                reason: "file not found".into(),
+            }]));
+        }
+        let figment = Figment::new()
+            .merge(Toml::file(path))
+            .merge(Env::prefixed("BRAID__").split("__"));
+        let settings: Settings = figment.extract().map_err(|e| {
+            ConfigError(
+                e.into_iter()
+                    .map(|e| ConfigProblem {
+                        source: e
+                            .metadata
+                            .as_ref()
+                            .and_then(|m| m.source.as_ref().map(ToString::to_string))
+                            .or_else(|| e.metadata.as_ref().map(|m| m.name.to_string()))
+                            .unwrap_or_else(|| file.clone()),
+                        key: if e.path.is_empty() { "-".into() } else { e.path.join(".") },
+                        reason: e.kind.to_string(),
+                    })
+                    .collect(),
+            )
+        })?;
+        settings.check(&file)?;
+        Ok(settings)
+    }
+
+    /// Check values that parse but make no sense.
+    pub fn check(&self, file: &str) -> Result<(), ConfigError> {
+        let mut problems = Vec::new();
+        let mut bad = |key: String, reason: String| {
+            problems.push(ConfigProblem { source: file.to_owned(), key, reason })
+        };
+        if self.server.listen.parse::<SocketAddr>().is_err() {
+            bad("server.listen".into(), format!("`{}` is not an address like 127.0.0.1:8080", self.server.listen));
+        }
+        if let Some(p) = &self.server.public_url {
+            match Url::parse(p) {
+                Ok(u) if matches!(u.scheme(), "http" | "https") && u.query().is_none() && u.fragment().is_none() => {}
+                _ => bad("server.public_url".into(), format!("`{p}` must be an http(s) URL without query or fragment")),
+            }
+        }
+        if crate::db::Db::backend_of(&self.store.accounts).is_err() {
+            bad("store.accounts".into(), format!("`{}` must start with sqlite:// or postgres://", self.store.accounts));
+        }
+        if self.store.sessions != "memory" && !self.store.sessions.starts_with("redis://") && !self.store.sessions.starts_with("rediss://") {
+            bad("store.sessions".into(), format!("`{}` must be `memory` or a redis:// URL", self.store.sessions));
+        }
+        for (name, v) in [
+            ("tokens.access_token_ttl_secs", self.tokens.access_token_ttl_secs),
+            ("tokens.id_token_ttl_secs", self.tokens.id_token_ttl_secs),
+            ("tokens.refresh_token_ttl_secs", self.tokens.refresh_token_ttl_secs),
+            ("tokens.code_ttl_secs", self.tokens.code_ttl_secs),
+            ("session.ttl_secs", self.session.ttl_secs),
+            ("session.login_ttl_secs", self.session.login_ttl_secs),
+        ] {
+            if v == 0 {
+                bad(name.into(), "must be greater than 0".into());
+            }
+        }
+        let mut seen = std::collections::HashSet::new();
+        for (i, c) in self.clients.iter().enumerate() {
+            if c.id.is_empty() || !c.id.chars().all(|ch| ch.is_ascii_graphic()) {
+                bad(format!("clients[{i}].id"), "must be non-empty printable ASCII".into());
+            }
+            if !seen.insert(c.id.as_str()) || (self.demo.enabled && c.id == crate::web::demo::CLIENT_ID) {
+                bad(format!("clients[{i}].id"), format!("client id `{}` is used twice", c.id));
+            }
+            if c.secret.is_some() && c.secret_file.is_some() {
+                bad(format!("clients[{i}].secret_file"), "give `secret` or `secret_file`, not both".into());
+            }
+            if c.redirect_uris.is_empty() {
+                bad(format!("clients[{i}].redirect_uris"), "at least one redirect URI is needed".into());
+            }
+            for (kind, list) in [("redirect_uris", &c.redirect_uris), ("post_logout_redirect_uris", &c.post_logout_redirect_uris)] {
+                for (j, u) in list.iter().enumerate() {
+                    if let Err(reason) = check_redirect_uri(u) {
+                        bad(format!("clients[{i}].{kind}[{j}]"), reason);
+                    }
+                }
+            }
+        }
+        if problems.is_empty() { Ok(()) } else { Err(ConfigError(problems)) }
+    }
+
+    /// The issuer URL, without a trailing slash.
+    pub fn public_url(&self) -> String {
+        match &self.server.public_url {
+            Some(u) => u.trim_end_matches('/').to_owned(),
+            None => format!("http://{}", self.server.listen),
+        }
+    }
+
+    /// Whether cookies must be `Secure` with the `__Host-` prefix (an https public URL).
+    pub fn secure_cookies(&self) -> bool {
+        self.public_url().starts_with("https://")
+    }
+}
+
+/// A redirect URI must be absolute, without a fragment, and http only on loopback.
+pub fn check_redirect_uri(u: &str) -> Result<(), String> {
+    let parsed = Url::parse(u).map_err(|e| format!("`{u}` is not an absolute URL: {e}"))?;
+    if parsed.fragment().is_some() {
+        return Err(format!("`{u}` must not have a fragment"));
+    }
+    if parsed.scheme() == "http" {
+        let loopback = match parsed.host() {
+            Some(url::Host::Domain(d)) => d == "localhost",
+            Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+            Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+            None => false,
+        };
+        if !loopback {
+            return Err(format!("`{u}` must use https (http is allowed only on loopback)"));
+        }
+    }
+    Ok(())
+}
+
+/// Resolve a secret given inline (with `${ENV}` references) or in a file.
+pub fn resolve_secret(
+    inline: Option<&SecretString>,
+    file: Option<&Path>,
+    key: &str,
+) -> Result<Option<SecretString>, String> {
+    use secrecy::ExposeSecret;
+    if let Some(path) = file {
+        let text = std::fs::read_to_string(path)
+            .map_err(|e| format!("key `{key}`: cannot read {}: {e}", path.display()))?;
+        return Ok(Some(SecretString::from(text.trim_end_matches(['\n', '\r']).to_owned())));
+    }
+    let Some(s) = inline else { return Ok(None) };
+    let raw = s.expose_secret();
+    let mut out = String::new();
+    let mut rest = raw;
+    while let Some(start) = rest.find("${") {
+        out.push_str(&rest[..start]);
+        let after = &rest[start + 2..];
+        let end = after.find('}').ok_or_else(|| format!("key `{key}`: unclosed `${{` reference"))?;
+        let var = &after[..end];
+        let val = std::env::var(var)
+            .map_err(|_| format!("key `{key}`: environment variable `{var}` is not set"))?;
+        out.push_str(&val);
+        rest = &after[end + 1..];
+    }
+    out.push_str(rest);
+    Ok(Some(SecretString::from(out)))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn redirect_uris_must_be_absolute_https_or_loopback() {
+        assert!(check_redirect_uri("https://app.example/cb").is_ok());
+        assert!(check_redirect_uri("http://127.0.0.1:9000/cb").is_ok());
+        assert!(check_redirect_uri("http://localhost/cb").is_ok());
+        assert!(check_redirect_uri("http://app.example/cb").is_err());
+        assert!(check_redirect_uri("https://app.example/cb#x").is_err());
+        assert!(check_redirect_uri("/cb").is_err());
+    }
+
+    #[test]
+    fn secret_references_are_expanded_from_the_environment() {
+        use secrecy::ExposeSecret;
+        // SAFETY: test-only, single-threaded access to a variable no other test reads.
+        unsafe { std::env::set_var("BRAID_TEST_SECRET_X", "abc") };
+        let s = SecretString::from("pre-${BRAID_TEST_SECRET_X}-post".to_owned());
+        let got = resolve_secret(Some(&s), None, "clients[0].secret").unwrap().unwrap();
+        assert_eq!(got.expose_secret(), "pre-abc-post");
+        let missing = SecretString::from("${BRAID_TEST_SECRET_MISSING}".to_owned());
+        let err = resolve_secret(Some(&missing), None, "clients[0].secret").unwrap_err();
+        assert!(err.contains("BRAID_TEST_SECRET_MISSING"), "{err}");
+    }
+}

@@ -1,0 +1,36 @@
+//! `/healthz` (the process answers) and `/readyz` (both stores answer and no shutdown is under
+//! way).
+
+use axum::extract::State;
+use axum::http::StatusCode;
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use crate::state::AppState;
+
+/// `GET /healthz`
+pub async fn healthz() -> &'static str {
+    "ok"
+}
+
+/// `GET /readyz`
+pub async fn readyz(State(state): State<AppState>) -> Response {
+    let sessions = state.records.store().ping().await;
+    let accounts = state.accounts.ping().await;
+    let draining = state.is_draining();
+    let ready = sessions.is_ok() && accounts.is_ok() && !draining;
+    if let Err(e) = &sessions {
+        tracing::warn!(error = %e, "readiness: session store");
+    }
+    if let Err(e) = &accounts {
+        tracing::warn!(error = %e, "readiness: account store");
+    }
+    let status = if ready { StatusCode::OK } else { StatusCode::SERVICE_UNAVAILABLE };
+    let body = json!({
+        "ready": ready,
+        "sessions": sessions.is_ok(),
+        "accounts": accounts.is_ok(),
+        "draining": draining,
+    });
+    (status, axum::Json(body)).into_response()
+}

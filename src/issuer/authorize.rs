@@ -1,0 +1,168 @@
+//! `GET /authorize`: the code flow. The client and its exact redirect URI are checked first (a
+//! bad one gets an error page, never a redirect); other problems go back to the client with
+//! `error`, `state` and `iss`. S256 PKCE is required of public clients.
+
+use std::collections::HashMap;
+use std::time::Duration;
+
+use axum::extract::{Query, State};
+use axum::http::HeaderMap;
+use axum::response::{IntoResponse, Redirect, Response};
+
+use crate::error::AppError;
+use crate::records::{AuthCode, AuthRequest, BrowserSession, key};
+use crate::state::AppState;
+
+/// Scopes braid understands; others are ignored.
+pub const SCOPES: &[&str] = &["openid", "profile", "email", "offline_access"];
+
+/// Append query parameters to a registered URI without normalising it.
+pub fn with_params(base: &str, params: &[(&str, &str)]) -> String {
+    let mut ser = url::form_urlencoded::Serializer::new(String::new());
+    for (k, v) in params {
+        ser.append_pair(k, v);
+    }
+    let sep = if base.contains('?') { '&' } else { '?' };
+    format!("{base}{sep}{}", ser.finish())
+}
+
+fn redirect_error(state: &AppState, req_uri: &str, client_state: Option<&str>, error: &str, desc: &str) -> Response {
+    let mut params = vec![("error", error), ("error_description", desc)];
+    if let Some(s) = client_state {
+        params.push(("state", s));
+    }
+    params.push(("iss", &state.issuer));
+    Redirect::to(&with_params(req_uri, &params)).into_response()
+}
+
+/// `GET /authorize`
+pub async fn authorize_get(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Response, AppError> {
+    let p = |k: &str| q.get(k).map(String::as_str).filter(|v| !v.is_empty());
+    let client_id = p("client_id").ok_or_else(|| {
+        AppError::page("Missing client", "The application did not say who it is (no client_id). Go back to it and try again.")
+    })?;
+    let client = state.clients.get(client_id).ok_or_else(|| {
+        AppError::page("Unknown application", "This application is not registered at braid, so you cannot be signed in to it. Tell its administrator.")
+    })?;
+    let redirect_uri = p("redirect_uri").ok_or_else(|| {
+        AppError::page("Missing redirect URI", "The application did not say where to return you (no redirect_uri). Tell its administrator.")
+    })?;
+    if !client.has_redirect_uri(redirect_uri) {
+        return Err(AppError::page(
+            "Unregistered redirect URI",
+            "The application asked braid to send you to an address it has not registered, so braid will not send you there. Tell the application's administrator.",
+        ));
+    }
+    let client_state = p("state");
+    let fail = |error: &str, desc: &str| Ok(redirect_error(&state, redirect_uri, client_state, error, desc));
+
+    if p("request").is_some() || p("request_uri").is_some() {
+        return fail("request_not_supported", "request objects are not supported");
+    }
+    match p("response_type") {
+        None => return fail("invalid_request", "response_type is required"),
+        Some("code") => {}
+        Some(_) => return fail("unsupported_response_type", "only the code flow is supported"),
+    }
+    if p("response_mode").is_some_and(|m| m != "query") {
+        return fail("invalid_request", "only response_mode=query is supported");
+    }
+    let requested: Vec<&str> = p("scope").unwrap_or_default().split(' ').filter(|s| !s.is_empty()).collect();
+    if !requested.contains(&"openid") {
+        return fail("invalid_scope", "the openid scope is required");
+    }
+    let scope = SCOPES.iter().copied().filter(|s| requested.contains(s)).collect::<Vec<_>>().join(" ");
+    let code_challenge = match (p("code_challenge"), p("code_challenge_method")) {
+        (Some(c), Some("S256")) if valid_challenge(c) => Some(c.to_owned()),
+        (Some(_), Some("S256")) => return fail("invalid_request", "code_challenge must be 43 base64url characters"),
+        (Some(_), None | Some(_)) => return fail("invalid_request", "code_challenge_method must be S256"),
+        (None, Some(_)) => return fail("invalid_request", "code_challenge_method without code_challenge"),
+        (None, None) if client.is_public() => {
+            return fail("invalid_request", "public clients must use PKCE with S256");
+        }
+        (None, None) => None,
+    };
+    let prompt: Vec<&str> = p("prompt").unwrap_or_default().split(' ').filter(|s| !s.is_empty()).collect();
+    if prompt.contains(&"none") && prompt.len() > 1 {
+        return fail("invalid_request", "prompt=none cannot be combined with other values");
+    }
+    let max_age = match p("max_age").map(str::parse::<i64>) {
+        None => None,
+        Some(Ok(v)) if v >= 0 => Some(v),
+        Some(_) => return fail("invalid_request", "max_age must be a non-negative integer"),
+    };
+    let req = AuthRequest {
+        client_id: client.id.clone(),
+        redirect_uri: redirect_uri.to_owned(),
+        scope,
+        state: client_state.map(str::to_owned),
+        nonce: p("nonce").map(str::to_owned),
+        code_challenge,
+    };
+
+    // Single sign-on: an existing session answers at once unless the client asks otherwise.
+    let session = state.current_session(&headers).await?;
+    let now = state.clock.now_secs();
+    let fresh = |s: &BrowserSession| max_age.is_none_or(|m| now - s.auth_time <= m);
+    if let Some((sid, s)) = session.as_ref().filter(|(_, s)| fresh(s)) {
+        if !prompt.contains(&"login") && !prompt.contains(&"select_account") {
+            return issue_code(&state, req, sid, s.clone()).await;
+        }
+    }
+    if prompt.contains(&"none") {
+        return fail("login_required", "no signed-in session at braid");
+    }
+    let tx = crate::ids::random_token(24);
+    state.records.put(&key::tx(&tx), &req, Duration::from_secs(state.settings.session.login_ttl_secs)).await?;
+    let mut params: Vec<(&str, &str)> = vec![("tx", &tx)];
+    for k in ["login_hint", "idp_hint"] {
+        if let Some(v) = p(k) {
+            params.push((k, v));
+        }
+    }
+    Ok(Redirect::to(&with_params("/login", &params)).into_response())
+}
+
+fn valid_challenge(c: &str) -> bool {
+    c.len() == 43 && c.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
+}
+
+/// Issue a code for `req` to the signed-in session and send the browser back to the client.
+pub async fn issue_code(
+    state: &AppState,
+    req: AuthRequest,
+    sid: &str,
+    session: BrowserSession,
+) -> Result<Response, AppError> {
+    let code = crate::ids::random_token(32);
+    let ttl = state.settings.tokens.code_ttl_secs;
+    let expires_at = state.clock.now_ms() + i64::try_from(ttl * 1000).unwrap_or(i64::MAX / 2);
+    let redirect_uri = req.redirect_uri.clone();
+    let client_state = req.state.clone();
+    let payload = AuthCode { request: req, session, sid: sid.to_owned(), expires_at };
+    state
+        .records
+        .put(&key::code(&crate::ids::sha256_b64(code.as_bytes())), &payload, Duration::from_secs(ttl))
+        .await?;
+    let mut params = vec![("code", code.as_str())];
+    if let Some(s) = client_state.as_deref() {
+        params.push(("state", s));
+    }
+    params.push(("iss", &state.issuer));
+    Ok(Redirect::to(&with_params(&redirect_uri, &params)).into_response())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn params_are_appended_without_touching_the_registered_uri() {
+        assert_eq!(with_params("https://a/cb", &[("code", "x y")]), "https://a/cb?code=x+y");
+        assert_eq!(with_params("https://a/cb?k=v", &[("s", "&")]), "https://a/cb?k=v&s=%26");
+    }
+}

@@ -1,0 +1,52 @@
+//! `/.well-known/openid-configuration` and `/jwks.json`, built from the route constants.
+
+use axum::extract::State;
+use axum::http::{HeaderValue, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+
+use crate::routes;
+use crate::state::AppState;
+
+/// `GET /.well-known/openid-configuration`
+pub async fn discovery_get(State(state): State<AppState>) -> Response {
+    let i = &*state.issuer;
+    let algs: Vec<&str> = {
+        let mut v: Vec<&str> = state.keys.all().iter().map(|k| k.alg.as_str()).collect();
+        v.sort_unstable();
+        v.dedup();
+        v
+    };
+    let doc = json!({
+        "issuer": i,
+        "authorization_endpoint": format!("{i}{}", routes::AUTHORIZE),
+        "token_endpoint": format!("{i}{}", routes::TOKEN),
+        "userinfo_endpoint": format!("{i}{}", routes::USERINFO),
+        "jwks_uri": format!("{i}{}", routes::JWKS),
+        "end_session_endpoint": format!("{i}{}", routes::LOGOUT),
+        "response_types_supported": ["code"],
+        "response_modes_supported": ["query"],
+        "grant_types_supported": ["authorization_code", "refresh_token"],
+        "subject_types_supported": ["public"],
+        "id_token_signing_alg_values_supported": algs,
+        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
+        "code_challenge_methods_supported": ["S256"],
+        "scopes_supported": super::authorize::SCOPES,
+        "claims_supported": ["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "sid", "idp", "amr", "azp", "email", "email_verified", "name"],
+        "authorization_response_iss_parameter_supported": true,
+        "request_parameter_supported": false,
+        "request_uri_parameter_supported": false,
+        "claims_parameter_supported": false,
+    });
+    cached(axum::Json(doc).into_response())
+}
+
+/// `GET /jwks.json`
+pub async fn jwks_get(State(state): State<AppState>) -> Response {
+    cached(axum::Json(state.keys.jwks()).into_response())
+}
+
+fn cached(mut resp: Response) -> Response {
+    resp.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("public, max-age=300"));
+    resp
+}

@@ -1,0 +1,245 @@
+//! Refresh-token families ("grants") in SQL: created at code redemption, rotated on every use,
+//! and revoked whole when a rotated-out token comes back.
+
+use async_trait::async_trait;
+use sqlx::Row as _;
+
+use crate::accounts::{AccountError, AccountId};
+use crate::clock::UnixMillis;
+use crate::db::Db;
+
+/// One sign-in of one account at one client, and what its tokens carry.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Grant {
+    /// Family id.
+    pub id: String,
+    /// The account (token `sub`).
+    pub account_id: AccountId,
+    /// The client it was issued to.
+    pub client_id: String,
+    /// Granted scope, space separated.
+    pub scope: String,
+    /// When the person authenticated (seconds).
+    pub auth_time: i64,
+    /// Issuer of the identity used.
+    pub idp: String,
+    /// Authentication methods, space separated.
+    pub amr: String,
+    /// The browser session it came from.
+    pub sid: String,
+    /// Created (ms).
+    pub created_at: UnixMillis,
+    /// End of the family (ms).
+    pub expires_at: UnixMillis,
+    /// Revoked (ms), if so.
+    pub revoked_at: Option<UnixMillis>,
+}
+
+/// The outcome of presenting a refresh token.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Rotation {
+    /// Accepted: the old token is spent and the new one stored.
+    Rotated(Grant),
+    /// A spent token came back: the whole family is now revoked.
+    Replayed(Grant),
+    /// The family is revoked or expired.
+    Dead(Grant),
+    /// The token belongs to another client; nothing changed.
+    WrongClient,
+    /// No such token.
+    Unknown,
+}
+
+/// Durable home of grants.
+#[async_trait]
+pub trait GrantStore: Send + Sync + 'static {
+    /// Store a new grant with its first refresh token (by hash).
+    async fn create(&self, grant: &Grant, refresh_hash: &str) -> Result<(), AccountError>;
+    /// Spend `old_hash` for `client_id` and store `new_hash` in its place, atomically.
+    async fn rotate(
+        &self,
+        old_hash: &str,
+        new_hash: &str,
+        client_id: &str,
+        now: UnixMillis,
+    ) -> Result<Rotation, AccountError>;
+    /// A grant by id.
+    async fn get(&self, id: &str) -> Result<Option<Grant>, AccountError>;
+    /// The grant a refresh token belongs to.
+    async fn by_token(&self, hash: &str) -> Result<Option<Grant>, AccountError>;
+    /// Revoke one grant.
+    async fn revoke(&self, id: &str, now: UnixMillis) -> Result<(), AccountError>;
+    /// Revoke every grant of an account; returns how many were live.
+    async fn revoke_account(&self, account: &AccountId, now: UnixMillis) -> Result<u64, AccountError>;
+}
+
+/// `GrantStore` over the SQL database.
+#[derive(Debug, Clone)]
+pub struct SqlGrantStore {
+    db: Db,
+}
+
+impl SqlGrantStore {
+    /// Use `db`.
+    pub fn new(db: Db) -> Self {
+        Self { db }
+    }
+}
+
+fn unavailable(e: sqlx::Error) -> AccountError {
+    AccountError::Unavailable(e.to_string())
+}
+
+const COLUMNS: &str = "g.id, g.account_id, g.client_id, g.scope, g.auth_time, g.idp, g.amr, g.sid, \
+                       g.created_at, g.expires_at, g.revoked_at";
+
+fn grant_from_row(row: &sqlx::any::AnyRow) -> Result<Grant, AccountError> {
+    let get = |e: sqlx::Error| AccountError::Corrupt(e.to_string());
+    Ok(Grant {
+        id: row.try_get("id").map_err(get)?,
+        account_id: AccountId(row.try_get("account_id").map_err(get)?),
+        client_id: row.try_get("client_id").map_err(get)?,
+        scope: row.try_get("scope").map_err(get)?,
+        auth_time: row.try_get("auth_time").map_err(get)?,
+        idp: row.try_get("idp").map_err(get)?,
+        amr: row.try_get("amr").map_err(get)?,
+        sid: row.try_get("sid").map_err(get)?,
+        created_at: row.try_get("created_at").map_err(get)?,
+        expires_at: row.try_get("expires_at").map_err(get)?,
+        revoked_at: row.try_get("revoked_at").map_err(get)?,
+    })
+}
+
+#[async_trait]
+impl GrantStore for SqlGrantStore {
+    async fn create(&self, g: &Grant, refresh_hash: &str) -> Result<(), AccountError> {
+        let mut tx = self.db.pool.begin().await.map_err(unavailable)?;
+        sqlx::query(
+            "INSERT INTO grants (id, account_id, client_id, scope, auth_time, idp, amr, sid, created_at, expires_at) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+        )
+        .bind(&g.id)
+        .bind(g.account_id.as_str())
+        .bind(&g.client_id)
+        .bind(&g.scope)
+        .bind(g.auth_time)
+        .bind(&g.idp)
+        .bind(&g.amr)
+        .bind(&g.sid)
+        .bind(g.created_at)
+        .bind(g.expires_at)
+        .execute(&mut *tx)
+        .await
+        .map_err(unavailable)?;
+        sqlx::query("INSERT INTO refresh_tokens (hash, grant_id, created_at) VALUES ($1, $2, $3)")
+            .bind(refresh_hash)
+            .bind(&g.id)
+            .bind(g.created_at)
+            .execute(&mut *tx)
+            .await
+            .map_err(unavailable)?;
+        tx.commit().await.map_err(unavailable)
+    }
+
+    async fn rotate(
+        &self,
+        old_hash: &str,
+        new_hash: &str,
+        client_id: &str,
+        now: UnixMillis,
+    ) -> Result<Rotation, AccountError> {
+        let mut tx = self.db.pool.begin().await.map_err(unavailable)?;
+        // The write comes first: it takes SQLite's write lock, and only one concurrent caller can
+        // flip `used_at` from NULL.
+        let spent = sqlx::query(
+            "UPDATE refresh_tokens SET used_at = $1 WHERE hash = $2 AND used_at IS NULL \
+             AND grant_id IN (SELECT id FROM grants WHERE client_id = $3)",
+        )
+        .bind(now)
+        .bind(old_hash)
+        .bind(client_id)
+        .execute(&mut *tx)
+        .await
+        .map_err(unavailable)?
+        .rows_affected();
+        let row = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM refresh_tokens t JOIN grants g ON g.id = t.grant_id WHERE t.hash = $1"
+        ))
+        .bind(old_hash)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(unavailable)?;
+        let Some(row) = row else {
+            tx.rollback().await.map_err(unavailable)?;
+            return Ok(Rotation::Unknown);
+        };
+        let grant = grant_from_row(&row)?;
+        if grant.client_id != client_id {
+            tx.rollback().await.map_err(unavailable)?;
+            return Ok(Rotation::WrongClient);
+        }
+        let outcome = if spent == 0 {
+            sqlx::query("UPDATE grants SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
+                .bind(now)
+                .bind(&grant.id)
+                .execute(&mut *tx)
+                .await
+                .map_err(unavailable)?;
+            Rotation::Replayed(grant)
+        } else if grant.revoked_at.is_some() || grant.expires_at <= now {
+            Rotation::Dead(grant)
+        } else {
+            sqlx::query("INSERT INTO refresh_tokens (hash, grant_id, created_at) VALUES ($1, $2, $3)")
+                .bind(new_hash)
+                .bind(&grant.id)
+                .bind(now)
+                .execute(&mut *tx)
+                .await
+                .map_err(unavailable)?;
+            Rotation::Rotated(grant)
+        };
+        tx.commit().await.map_err(unavailable)?;
+        Ok(outcome)
+    }
+
+    async fn get(&self, id: &str) -> Result<Option<Grant>, AccountError> {
+        let row = sqlx::query(&format!("SELECT {COLUMNS} FROM grants g WHERE g.id = $1"))
+            .bind(id)
+            .fetch_optional(&self.db.pool)
+            .await
+            .map_err(unavailable)?;
+        row.as_ref().map(grant_from_row).transpose()
+    }
+
+    async fn by_token(&self, hash: &str) -> Result<Option<Grant>, AccountError> {
+        let row = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM refresh_tokens t JOIN grants g ON g.id = t.grant_id WHERE t.hash = $1"
+        ))
+        .bind(hash)
+        .fetch_optional(&self.db.pool)
+        .await
+        .map_err(unavailable)?;
+        row.as_ref().map(grant_from_row).transpose()
+    }
+
+    async fn revoke(&self, id: &str, now: UnixMillis) -> Result<(), AccountError> {
+        sqlx::query("UPDATE grants SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
+            .bind(now)
+            .bind(id)
+            .execute(&self.db.pool)
+            .await
+            .map_err(unavailable)?;
+        Ok(())
+    }
+
+    async fn revoke_account(&self, account: &AccountId, now: UnixMillis) -> Result<u64, AccountError> {
+        let n = sqlx::query("UPDATE grants SET revoked_at = $1 WHERE account_id = $2 AND revoked_at IS NULL")
+            .bind(now)
+            .bind(account.as_str())
+            .execute(&self.db.pool)
+            .await
+            .map_err(unavailable)?
+            .rows_affected();
+        Ok(n)
+    }
+}

@@ -1,0 +1,12 @@
+//! braid as an OpenID Provider: signing keys, JWKS and discovery, the code flow (`/authorize`,
+//! `/token`), `/userinfo`, `/logout`, and the durable refresh-token families.
+
+pub mod authorize;
+pub mod clients;
+pub mod discovery;
+pub mod grants;
+pub mod jwt;
+pub mod keys;
+pub mod logout;
+pub mod token;
+pub mod userinfo;

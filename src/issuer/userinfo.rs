@@ -1,0 +1,99 @@
+//! `GET,POST /userinfo`: claims about the account behind a valid access token (header or form
+//! body; never the query string), and the profile claims shared with the ID token.
+
+use std::collections::HashMap;
+
+use axum::extract::{Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::{Map, Value, json};
+
+use super::jwt;
+use crate::accounts::{Account, AccountId, AccountStatus};
+use crate::error::AppError;
+use crate::state::AppState;
+
+/// `email` and `profile` claims from the account's primary identity, as the scope allows.
+pub async fn profile_claims(state: &AppState, account: &Account, scope: &str) -> Result<Map<String, Value>, AppError> {
+    let mut out = Map::new();
+    let scopes: Vec<&str> = scope.split(' ').collect();
+    if !scopes.contains(&"email") && !scopes.contains(&"profile") {
+        return Ok(out);
+    }
+    let identities = state.accounts.identities(&account.id).await?;
+    let primary = identities
+        .iter()
+        .find(|i| Some(i.id) == account.primary_identity)
+        .or_else(|| identities.first());
+    if let Some(p) = primary {
+        if scopes.contains(&"email") {
+            if let Some(e) = &p.email {
+                out.insert("email".into(), json!(e));
+                out.insert("email_verified".into(), json!(p.email_verified));
+            }
+        }
+        if scopes.contains(&"profile") {
+            if let Some(n) = &p.name {
+                out.insert("name".into(), json!(n));
+            }
+        }
+    }
+    Ok(out)
+}
+
+fn bearer_error(status: StatusCode, code: &'static str, desc: &str) -> Response {
+    let challenge = format!("Bearer error=\"{code}\", error_description=\"{desc}\"");
+    let mut resp = (status, axum::Json(json!({"error": code, "error_description": desc}))).into_response();
+    if let Ok(v) = challenge.parse() {
+        resp.headers_mut().insert(header::WWW_AUTHENTICATE, v);
+    }
+    resp
+}
+
+/// `GET /userinfo` and `POST /userinfo`.
+pub async fn userinfo(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    Query(query): Query<HashMap<String, String>>,
+    body: Result<axum::Form<HashMap<String, String>>, axum::extract::rejection::FormRejection>,
+) -> Response {
+    if query.contains_key("access_token") {
+        return bearer_error(StatusCode::BAD_REQUEST, "invalid_request", "access tokens are not accepted in the query string");
+    }
+    let from_header = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer ").or_else(|| v.strip_prefix("bearer ")))
+        .map(str::trim);
+    let from_body = body.as_ref().ok().and_then(|b| b.get("access_token")).map(String::as_str);
+    let token = match (from_header, from_body) {
+        (Some(t), None) | (None, Some(t)) => t,
+        (Some(_), Some(_)) => return bearer_error(StatusCode::BAD_REQUEST, "invalid_request", "send the token one way only"),
+        (None, None) => return bearer_error(StatusCode::UNAUTHORIZED, "invalid_token", "an access token is required"),
+    };
+    match claims_for(&state, token).await {
+        Ok(v) => axum::Json(v).into_response(),
+        Err(Some(desc)) => bearer_error(StatusCode::UNAUTHORIZED, "invalid_token", desc),
+        Err(None) => AppError::Unavailable("userinfo".into()).into_oauth().into_response(),
+    }
+}
+
+async fn claims_for(state: &AppState, token: &str) -> Result<Value, Option<&'static str>> {
+    let claims = jwt::verify(token, &state.decoding, &state.issuer, jwt::TYP_ACCESS, state.clock.now_secs())
+        .map_err(|_| Some("the access token is invalid or expired"))?;
+    let grant_id = claims.get("gid").and_then(Value::as_str).ok_or(Some("the access token is invalid"))?;
+    let grant = state.grants.get(grant_id).await.map_err(|_| None)?;
+    if grant.is_none_or(|g| g.revoked_at.is_some()) {
+        return Err(Some("the grant behind this token was revoked"));
+    }
+    let sub = claims.get("sub").and_then(Value::as_str).ok_or(Some("the access token is invalid"))?;
+    let account = state.accounts.account(&AccountId(sub.to_owned())).await.map_err(|_| None)?;
+    let account = account.filter(|a| a.status == AccountStatus::Active).ok_or(Some("the account is not active"))?;
+    let scope = claims.get("scope").and_then(Value::as_str).unwrap_or_default();
+    let mut out = profile_claims(state, &account, scope).await.map_err(|_| None)?;
+    out.insert("sub".into(), json!(account.id.as_str()));
+    if let Some(idp) = claims.get("idp") {
+        out.insert("idp".into(), idp.clone());
+    }
+    Ok(Value::Object(out))
+}

@@ -1,0 +1,134 @@
+//! Typed short-lived records kept in the `SessionStore`: browser sessions, login transactions
+//! (a client's authorization request while the person signs in), upstream login attempts, and
+//! authorization codes. JSON values; secrets are keyed by their hash.
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use serde::de::DeserializeOwned;
+use serde::{Deserialize, Serialize};
+
+use crate::accounts::AccountId;
+use crate::sessions::{SessionStore, StoreError};
+
+/// A person's signed-in session at braid.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct BrowserSession {
+    /// The account.
+    pub account_id: AccountId,
+    /// The identity used to sign in (store id).
+    pub identity_id: i64,
+    /// Issuer of that identity (`idp` claim).
+    pub idp: String,
+    /// Subject of that identity.
+    pub subject: String,
+    /// Provider it came through.
+    pub provider_id: String,
+    /// When the person authenticated, in seconds.
+    pub auth_time: i64,
+    /// Authentication methods.
+    pub amr: Vec<String>,
+}
+
+/// A client's authorization request, held while the person signs in.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuthRequest {
+    /// Client.
+    pub client_id: String,
+    /// Validated redirect URI.
+    pub redirect_uri: String,
+    /// Requested scope.
+    pub scope: String,
+    /// The client's `state`, returned as given.
+    pub state: Option<String>,
+    /// The client's `nonce`, echoed in the ID token.
+    pub nonce: Option<String>,
+    /// S256 PKCE challenge.
+    pub code_challenge: Option<String>,
+}
+
+/// An upstream sign-in under way, bound to one browser by a cookie holding its key.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct LoginAttempt {
+    /// The provider the person chose.
+    pub provider_id: String,
+    /// The login transaction it continues, if a client started it.
+    pub tx: Option<String>,
+}
+
+/// An authorization code's payload.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AuthCode {
+    /// The request it answers.
+    pub request: AuthRequest,
+    /// The signed-in session.
+    pub session: BrowserSession,
+    /// Browser session id (`sid`).
+    pub sid: String,
+    /// Expiry, ms (also enforced by the store TTL).
+    pub expires_at: i64,
+}
+
+/// Key prefixes.
+pub mod key {
+    /// Browser session by id.
+    pub fn session(sid: &str) -> String {
+        format!("sess:{sid}")
+    }
+    /// Login transaction by id.
+    pub fn tx(id: &str) -> String {
+        format!("tx:{id}")
+    }
+    /// Login attempt by its state.
+    pub fn login(state: &str) -> String {
+        format!("login:{state}")
+    }
+    /// Authorization code by its hash.
+    pub fn code(hash: &str) -> String {
+        format!("code:{hash}")
+    }
+    /// Marker of a redeemed code (its hash) holding the grant it made.
+    pub fn code_used(hash: &str) -> String {
+        format!("codeused:{hash}")
+    }
+}
+
+/// JSON over a `SessionStore`.
+#[derive(Clone)]
+pub struct Records {
+    store: Arc<dyn SessionStore>,
+}
+
+impl Records {
+    /// Wrap a store.
+    pub fn new(store: Arc<dyn SessionStore>) -> Self {
+        Self { store }
+    }
+
+    /// The store beneath.
+    pub fn store(&self) -> &Arc<dyn SessionStore> {
+        &self.store
+    }
+
+    /// Store a value.
+    pub async fn put<T: Serialize>(&self, key: &str, v: &T, ttl: Duration) -> Result<(), StoreError> {
+        let bytes = serde_json::to_vec(v).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        self.store.put(key, &bytes, ttl).await
+    }
+
+    /// Read a value.
+    pub async fn get<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, StoreError> {
+        decode(self.store.get(key).await?)
+    }
+
+    /// Take a value once.
+    pub async fn take<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, StoreError> {
+        decode(self.store.take(key).await?)
+    }
+}
+
+fn decode<T: DeserializeOwned>(bytes: Option<Vec<u8>>) -> Result<Option<T>, StoreError> {
+    bytes
+        .map(|b| serde_json::from_slice(&b).map_err(|e| StoreError::Corrupt(e.to_string())))
+        .transpose()
+}

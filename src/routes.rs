@@ -1,0 +1,54 @@
+//! Route paths (discovery is built from these) and the router that joins every handler.
+
+use axum::Router;
+use axum::routing::{get, post};
+use tower_http::trace::TraceLayer;
+
+use crate::state::AppState;
+use crate::{health, issuer, upstream, web};
+
+/// Discovery document.
+pub const DISCOVERY: &str = "/.well-known/openid-configuration";
+/// Public keys.
+pub const JWKS: &str = "/jwks.json";
+/// Authorization endpoint.
+pub const AUTHORIZE: &str = "/authorize";
+/// Token endpoint.
+pub const TOKEN: &str = "/token";
+/// Userinfo endpoint.
+pub const USERINFO: &str = "/userinfo";
+/// RP-initiated logout.
+pub const LOGOUT: &str = "/logout";
+/// Provider chooser.
+pub const LOGIN: &str = "/login";
+/// Start (GET) or, for the dev provider, finish (POST) an upstream sign-in.
+pub const LOGIN_PROVIDER: &str = "/login/{provider}";
+/// The account page.
+pub const ACCOUNT: &str = "/account";
+/// The demo application.
+pub const DEMO: &str = "/demo";
+/// Liveness.
+pub const HEALTHZ: &str = "/healthz";
+/// Readiness.
+pub const READYZ: &str = "/readyz";
+
+/// Every route of braid.
+pub fn router(state: AppState) -> Router {
+    let mut r = Router::new()
+        .route(DISCOVERY, get(issuer::discovery::discovery_get))
+        .route(JWKS, get(issuer::discovery::jwks_get))
+        .route(AUTHORIZE, get(issuer::authorize::authorize_get))
+        .route(TOKEN, post(issuer::token::token_post))
+        .route(USERINFO, get(issuer::userinfo::userinfo).post(issuer::userinfo::userinfo))
+        .route(LOGOUT, get(issuer::logout::logout_get))
+        .route(LOGIN, get(web::login::login_get))
+        .route(LOGIN_PROVIDER, get(web::login::login_provider_get).post(upstream::dev::login_post))
+        .route(ACCOUNT, get(web::account::account_get))
+        .route("/", get(|| async { axum::response::Redirect::to(ACCOUNT) }))
+        .route(HEALTHZ, get(health::healthz))
+        .route(READYZ, get(health::readyz));
+    if state.settings.demo.enabled {
+        r = r.route(DEMO, get(web::demo::demo_get)).route("/demo/app.js", get(web::demo::demo_js));
+    }
+    r.layer(TraceLayer::new_for_http()).with_state(state)
+}

@@ -1,0 +1,137 @@
+//! Finishing a sign-in, whatever the protocol: the login attempt bound to this browser is taken
+//! once, the upstream identity is resolved to an account under the provider's policy, a fresh
+//! browser session is made (the old one ended), and the client's request gets its code.
+
+use std::time::Duration;
+
+use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+
+use crate::accounts::{AccountStatus, ExternalIdentity};
+use crate::error::AppError;
+use crate::records::{AuthRequest, BrowserSession, LoginAttempt, key};
+use crate::state::AppState;
+use crate::upstream::{NewIdentityPolicy, Provider};
+use crate::web::{cookies, html};
+
+/// Record a new login attempt for `provider`; returns its state and the cookie binding it to
+/// this browser.
+pub async fn begin(state: &AppState, provider: &Provider, tx: Option<String>) -> Result<(String, HeaderValue), AppError> {
+    if let Some(t) = &tx {
+        if state.records.get::<AuthRequest>(&key::tx(t)).await?.is_none() {
+            return Err(expired());
+        }
+    }
+    let login_state = crate::ids::random_token(32);
+    let ttl = state.settings.session.login_ttl_secs;
+    let attempt = LoginAttempt { provider_id: provider.id.clone(), tx };
+    state.records.put(&key::login(&login_state), &attempt, Duration::from_secs(ttl)).await?;
+    Ok((login_state.clone(), cookies::set(cookies::LOGIN, &login_state, ttl, state.secure_cookies())))
+}
+
+fn expired() -> AppError {
+    AppError::page(
+        "This sign-in has expired",
+        "The sign-in took too long or was already finished. Go back to the application and start again.",
+    )
+}
+
+/// Take the login attempt named by `presented` once, if this browser holds its cookie.
+pub async fn take_attempt(
+    state: &AppState,
+    headers: &HeaderMap,
+    presented: &str,
+    provider_id: &str,
+) -> Result<LoginAttempt, AppError> {
+    let bound = cookies::get(headers, cookies::LOGIN, state.secure_cookies());
+    if bound.as_deref() != Some(presented) {
+        return Err(AppError::page(
+            "Sign-in not started in this browser",
+            "This sign-in was started in another browser or its cookie is missing, so braid will not finish it. Start again from the application.",
+        ));
+    }
+    let attempt: LoginAttempt = state.records.take(&key::login(presented)).await?.ok_or_else(expired)?;
+    if attempt.provider_id != provider_id {
+        return Err(AppError::page("Wrong provider", "This sign-in was started with another provider. Start again."));
+    }
+    Ok(attempt)
+}
+
+fn refusal(title: &str, detail: &str) -> AppError {
+    AppError::page_status(StatusCode::FORBIDDEN, title, detail)
+}
+
+/// Resolve `ext` from `provider`, sign the browser in, and continue where the attempt began.
+pub async fn finish(
+    state: &AppState,
+    headers: &HeaderMap,
+    provider: &Provider,
+    attempt: LoginAttempt,
+    ext: ExternalIdentity,
+    amr: &str,
+) -> Result<Response, AppError> {
+    let now = state.clock.now_ms();
+    if !provider.can_sign_in {
+        return Err(refusal("Sign-in not allowed", "This provider can be linked to an account but not used to sign in."));
+    }
+    let resolved = match provider.on_new_identity {
+        NewIdentityPolicy::Create => state.accounts.resolve_or_create(&provider.id, &ext, now).await?,
+        NewIdentityPolicy::Reject | NewIdentityPolicy::LinkByEmail => {
+            if state.accounts.find_identity(&ext.issuer, &ext.subject).await?.is_none() {
+                tracing::info!(provider = %provider.id, issuer = %ext.issuer, subject = %ext.subject, "unknown identity refused by link-only provider");
+                return Err(refusal(
+                    "No account for this identity",
+                    "This provider only signs in identities already linked to a braid account. Sign in another way and link it from your account page.",
+                ));
+            }
+            state.accounts.resolve_or_create(&provider.id, &ext, now).await?
+        }
+    };
+    let (account, identity) = (resolved.account, resolved.identity);
+    if !identity.can_sign_in {
+        return Err(refusal("Sign-in with this identity is turned off", "This identity is linked to an account but may not be used to sign in. Use another linked identity."));
+    }
+    match &account.status {
+        AccountStatus::Active => {}
+        AccountStatus::Disabled => return Err(refusal("Account disabled", "This account is disabled. Contact the administrator.")),
+        AccountStatus::MergedInto(_) => return Err(refusal("Account merged", "This account was merged into another one. Contact the administrator.")),
+    }
+    tracing::info!(account = %account.id, issuer = %identity.issuer, subject = %identity.subject, provider = %provider.id, created = resolved.created, "signed in");
+
+    // A fresh session id at every sign-in; the one this browser had ends.
+    let store = state.records.store();
+    if let Some((old_sid, old)) = state.current_session(headers).await? {
+        store.delete(&key::session(&old_sid)).await?;
+        store.index_remove(old.account_id.as_str(), &key::session(&old_sid)).await?;
+    }
+    let sid = crate::ids::random_token(32);
+    let session = BrowserSession {
+        account_id: account.id.clone(),
+        identity_id: identity.id,
+        idp: identity.issuer.clone(),
+        subject: identity.subject.clone(),
+        provider_id: provider.id.clone(),
+        auth_time: state.clock.now_secs(),
+        amr: vec![amr.to_owned()],
+    };
+    let ttl = state.settings.session.ttl_secs;
+    state.records.put(&key::session(&sid), &session, Duration::from_secs(ttl)).await?;
+    store.index_add(account.id.as_str(), &key::session(&sid), Duration::from_secs(ttl)).await?;
+
+    let secure = state.secure_cookies();
+    let mut resp = match attempt.tx {
+        None => Redirect::to(crate::routes::ACCOUNT).into_response(),
+        Some(tx) => match state.records.take::<AuthRequest>(&key::tx(&tx)).await? {
+            Some(req) => crate::issuer::authorize::issue_code(state, req, &sid, session).await?,
+            None => html::error_page(
+                StatusCode::BAD_REQUEST,
+                "The application's request has expired",
+                "You are signed in to braid, but the application's sign-in request timed out or was already used. Go back to the application and sign in again.",
+            ),
+        },
+    };
+    let h = resp.headers_mut();
+    h.append(header::SET_COOKIE, cookies::set(cookies::SESSION, &sid, ttl, secure));
+    h.append(header::SET_COOKIE, cookies::clear(cookies::LOGIN, secure));
+    Ok(resp)
+}

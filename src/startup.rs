@@ -1,0 +1,168 @@
+//! `Application::build(settings)` assembles braid from its settings (stores, keys, clients,
+//! providers) and binds its listener; `run_until_stopped()` serves until SIGTERM or Ctrl-C and
+//! drains in-flight requests.
+
+use std::future::Future;
+use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::time::Duration;
+
+use crate::accounts::SqlAccountStore;
+use crate::clock::{SharedClock, SystemClock};
+use crate::config::Settings;
+use crate::db::Db;
+use crate::issuer::clients::Clients;
+use crate::issuer::grants::SqlGrantStore;
+use crate::issuer::keys::KeySet;
+use crate::records::Records;
+use crate::sessions::{MemorySessionStore, RedisSessionStore, SessionStore};
+use crate::state::AppState;
+use crate::upstream::{ProviderKind, load_dir};
+
+/// A built braid, listening but not yet serving.
+pub struct Application {
+    listener: tokio::net::TcpListener,
+    state: AppState,
+}
+
+impl Application {
+    /// Build with the wall clock.
+    pub async fn build(settings: Settings) -> anyhow::Result<Self> {
+        Self::build_with_clock(settings, Arc::new(SystemClock)).await
+    }
+
+    /// Build with a given clock (tests pin and advance it).
+    pub async fn build_with_clock(mut settings: Settings, clock: SharedClock) -> anyhow::Result<Self> {
+        let listener = tokio::net::TcpListener::bind(&settings.server.listen)
+            .await
+            .map_err(|e| anyhow::anyhow!("cannot listen on {}: {e}", settings.server.listen))?;
+        let addr = listener.local_addr()?;
+        // Port 0 (tests): the real port becomes part of the default public URL.
+        if settings.server.public_url.is_none() {
+            settings.server.public_url = Some(format!("http://{addr}"));
+        }
+        let db = Db::connect(&settings.store.accounts)
+            .await
+            .map_err(|e| anyhow::anyhow!("account store {}: {e}", redact(&settings.store.accounts)))?;
+        let sessions: Arc<dyn SessionStore> = if settings.store.sessions == "memory" {
+            Arc::new(MemorySessionStore::new(clock.clone()))
+        } else {
+            let store = RedisSessionStore::connect(
+                &settings.store.sessions,
+                &settings.store.redis_key_prefix,
+                Duration::from_millis(settings.store.redis_timeout_ms),
+            )
+            .await
+            .map_err(|e| anyhow::anyhow!("session store {}: {e}", redact(&settings.store.sessions)))?;
+            Arc::new(store)
+        };
+        let keys = KeySet::load_or_generate(&settings.keys.dir, settings.keys.algorithm)?;
+        let clients = Clients::from_settings(&settings).map_err(|e| anyhow::anyhow!("braid.toml: {e}"))?;
+        let (providers, problems) = load_dir(&settings.providers.dir);
+        for p in &problems {
+            tracing::error!(problem = %p, "provider file refused");
+        }
+        let loopback = addr.ip().is_loopback();
+        for p in providers.all().filter(|p| p.kind == ProviderKind::Dev && p.enabled) {
+            if loopback {
+                tracing::warn!(provider = %p.id, "the dev provider is enabled: anyone can sign in as anyone");
+            } else {
+                for _ in 0..3 {
+                    tracing::warn!(provider = %p.id, listen = %addr, "DANGER: the dev provider is enabled on a non-loopback address; anyone who can reach braid can sign in as anyone. Disable providers/{}.toml.", p.id);
+                }
+            }
+        }
+        let issuer: Arc<str> = Arc::from(settings.public_url());
+        let state = AppState {
+            decoding: Arc::new(keys.decoding_keys()),
+            keys: Arc::new(keys),
+            issuer,
+            clock,
+            records: Records::new(sessions),
+            accounts: Arc::new(SqlAccountStore::new(db.clone())),
+            grants: Arc::new(SqlGrantStore::new(db)),
+            clients: Arc::new(clients),
+            providers: Arc::new(providers),
+            draining: Arc::new(AtomicBool::new(false)),
+            settings: Arc::new(settings),
+        };
+        Ok(Self { listener, state })
+    }
+
+    /// The bound address.
+    pub fn local_addr(&self) -> SocketAddr {
+        self.listener.local_addr().unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)))
+    }
+
+    /// The shared state (tests inspect the stores through it).
+    pub fn state(&self) -> &AppState {
+        &self.state
+    }
+
+    /// Serve until SIGTERM or Ctrl-C.
+    pub async fn run_until_stopped(self) -> anyhow::Result<()> {
+        self.run_until(shutdown_signal()).await
+    }
+
+    /// Serve until `stop` completes; then readiness turns false, accepting stops, and in-flight
+    /// requests get `server.shutdown_timeout_secs` to finish.
+    pub async fn run_until(self, stop: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+        let draining = self.state.draining.clone();
+        let grace = Duration::from_secs(self.state.settings.server.shutdown_timeout_secs);
+        let app = crate::routes::router(self.state);
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let signal = async move {
+            stop.await;
+            draining.store(true, Ordering::SeqCst);
+            tracing::info!("shutting down: draining in-flight requests");
+            let _ = tx.send(());
+        };
+        let server = axum::serve(self.listener, app).with_graceful_shutdown(signal);
+        let serve = tokio::spawn(async move { server.await });
+        let mut serve = serve;
+        tokio::select! {
+            res = &mut serve => return res?.map_err(Into::into),
+            _ = rx => {}
+        }
+        match tokio::time::timeout(grace, serve).await {
+            Ok(res) => res?.map_err(Into::into),
+            Err(_) => {
+                tracing::warn!("shutdown timeout reached; closing remaining connections");
+                Ok(())
+            }
+        }
+    }
+}
+
+/// Hide the password of a URL for logs and messages.
+pub fn redact(url: &str) -> String {
+    match url::Url::parse(url) {
+        Ok(mut u) if u.password().is_some() => {
+            let _ = u.set_password(Some("***"));
+            u.to_string()
+        }
+        _ => url.to_owned(),
+    }
+}
+
+async fn shutdown_signal() {
+    let ctrl_c = async {
+        let _ = tokio::signal::ctrl_c().await;
+    };
+    #[cfg(unix)]
+    let term = async {
+        match tokio::signal::unix::signal(tokio::signal::unix::SignalKind::terminate()) {
+            Ok(mut s) => {
+                s.recv().await;
+            }
+            Err(_) => std::future::pending::<()>().await,
+        }
+    };
+    #[cfg(not(unix))]
+    let term = std::future::pending::<()>();
+    tokio::select! {
+        _ = ctrl_c => {},
+        _ = term => {},
+    }
+}

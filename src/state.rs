@@ -1,0 +1,73 @@
+//! `AppState`: what every handler shares (settings, clock, stores, keys, clients, providers),
+//! as `Arc`s of traits so tests and replicas plug in their own parts.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
+
+use axum::http::HeaderMap;
+
+use crate::accounts::AccountStore;
+use crate::clock::SharedClock;
+use crate::config::Settings;
+use crate::error::AppError;
+use crate::issuer::clients::Clients;
+use crate::issuer::grants::GrantStore;
+use crate::issuer::keys::KeySet;
+use crate::records::{BrowserSession, Records, key};
+use crate::upstream::Providers;
+use crate::web::cookies;
+
+/// Verification keys of braid's own tokens by `kid`, each pinned to its algorithm.
+pub type DecodingKeys = HashMap<String, (jsonwebtoken::DecodingKey, jsonwebtoken::Algorithm)>;
+
+/// Shared state of one braid process.
+#[derive(Clone)]
+pub struct AppState {
+    /// Settings as loaded.
+    pub settings: Arc<Settings>,
+    /// The issuer URL (no trailing slash).
+    pub issuer: Arc<str>,
+    /// Time.
+    pub clock: SharedClock,
+    /// Short-lived records over the session store.
+    pub records: Records,
+    /// Accounts and identities.
+    pub accounts: Arc<dyn AccountStore>,
+    /// Refresh-token families.
+    pub grants: Arc<dyn GrantStore>,
+    /// Signing keys.
+    pub keys: Arc<KeySet>,
+    /// Verification keys for braid's own tokens.
+    pub decoding: Arc<DecodingKeys>,
+    /// Registered clients.
+    pub clients: Arc<Clients>,
+    /// Upstream providers.
+    pub providers: Arc<Providers>,
+    /// Set once shutdown has begun: readiness turns false.
+    pub draining: Arc<AtomicBool>,
+}
+
+impl AppState {
+    /// Whether cookies get `Secure` and the `__Host-` prefix.
+    pub fn secure_cookies(&self) -> bool {
+        self.settings.secure_cookies()
+    }
+
+    /// The browser session named by the request's cookie, if it is still live.
+    pub async fn current_session(
+        &self,
+        headers: &HeaderMap,
+    ) -> Result<Option<(String, BrowserSession)>, AppError> {
+        let Some(sid) = cookies::get(headers, cookies::SESSION, self.secure_cookies()) else {
+            return Ok(None);
+        };
+        let session: Option<BrowserSession> = self.records.get(&key::session(&sid)).await?;
+        Ok(session.map(|s| (sid, s)))
+    }
+
+    /// Whether shutdown has begun.
+    pub fn is_draining(&self) -> bool {
+        self.draining.load(Ordering::SeqCst)
+    }
+}

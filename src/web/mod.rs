@@ -1,0 +1,8 @@
+//! Server-rendered pages for people: the login chooser, the account page, error pages, and the
+//! built-in demo application.
+
+pub mod account;
+pub mod cookies;
+pub mod demo;
+pub mod html;
+pub mod login;

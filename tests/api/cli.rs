@@ -1,0 +1,128 @@
+//! The `braid` command: `check` names file, key and reason for every problem; `serve` refuses to
+//! start on an unreachable store and exits cleanly on SIGTERM.
+
+use std::process::{Command, Output};
+use std::time::Duration;
+
+use crate::replicas::start_braid;
+
+fn braid(dir: &std::path::Path, args: &[&str], env: &[(&str, &str)]) -> Output {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_braid"));
+    c.current_dir(dir).args(args);
+    for (k, v) in env {
+        c.env(k, v);
+    }
+    c.output().expect("braid runs")
+}
+
+fn stderr(o: &Output) -> String {
+    String::from_utf8_lossy(&o.stderr).into_owned()
+}
+
+#[test]
+fn check_accepts_the_defaults_and_the_dev_provider() {
+    let dir = tempfile::tempdir().unwrap();
+    crate::helpers::write_dev_provider(dir.path());
+    let o = braid(dir.path(), &["check"], &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("dev"));
+}
+
+#[test]
+fn check_names_the_file_and_key_of_an_unknown_key() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("braid.toml"), "[server]\nlisen = \"127.0.0.1:1\"\n").unwrap();
+    let o = braid(dir.path(), &["check"], &[]);
+    assert_eq!(o.status.code(), Some(2));
+    let e = stderr(&o);
+    assert!(e.contains("braid.toml") && e.contains("server.lisen") && e.contains("unknown field"), "{e}");
+}
+
+#[test]
+fn check_names_the_key_of_a_bad_value_from_file_or_environment() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::write(dir.path().join("braid.toml"), "[keys]\nalgorithm = \"HS256\"\n").unwrap();
+    let o = braid(dir.path(), &["check"], &[]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("keys.algorithm"), "{}", stderr(&o));
+    std::fs::remove_file(dir.path().join("braid.toml")).unwrap();
+    let o = braid(dir.path(), &["check"], &[("BRAID__SERVER__LISTEN", "not-an-address")]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("server.listen"), "{}", stderr(&o));
+    let o = braid(dir.path(), &["check"], &[("BRAID__STORE__SESSIONS", "memcached://x")]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("store.sessions"), "{}", stderr(&o));
+}
+
+#[test]
+fn check_reports_a_broken_provider_file_and_an_unregistrable_client() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("providers")).unwrap();
+    std::fs::write(dir.path().join("providers/corp.toml"), "kind = \"dev\"\nenabeld = false\n").unwrap();
+    std::fs::write(
+        dir.path().join("braid.toml"),
+        "[[clients]]\nid = \"x\"\nredirect_uris = [\"http://app.example/cb\"]\n",
+    )
+    .unwrap();
+    let o = braid(dir.path(), &["check"], &[]);
+    assert_eq!(o.status.code(), Some(2), "client problems are configuration errors");
+    assert!(stderr(&o).contains("clients[0].redirect_uris[0]"), "{}", stderr(&o));
+    std::fs::remove_file(dir.path().join("braid.toml")).unwrap();
+    let o = braid(dir.path(), &["check"], &[]);
+    assert_eq!(o.status.code(), Some(1));
+    let e = stderr(&o);
+    assert!(e.contains("corp.toml") && e.contains("enabeld"), "{e}");
+}
+
+#[test]
+fn an_explicit_config_file_that_does_not_exist_is_an_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = braid(dir.path(), &["--config", "missing.toml", "check"], &[]);
+    assert_eq!(o.status.code(), Some(2));
+    assert!(stderr(&o).contains("missing.toml"));
+}
+
+#[test]
+fn serve_refuses_to_start_when_redis_is_unreachable() {
+    let dir = tempfile::tempdir().unwrap();
+    let o = braid(
+        dir.path(),
+        &["serve"],
+        &[("BRAID__SERVER__LISTEN", "127.0.0.1:0"), ("BRAID__STORE__SESSIONS", "redis://127.0.0.1:1/0"), ("BRAID__STORE__REDIS_TIMEOUT_MS", "500")],
+    );
+    assert!(!o.status.success());
+    assert!(stderr(&o).contains("session store"), "{}", stderr(&o));
+}
+
+#[tokio::test]
+async fn sigterm_stops_serving_and_exits_cleanly() {
+    let dir = tempfile::tempdir().unwrap();
+    crate::helpers::write_dev_provider(dir.path());
+    let port = std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+    let cfg = dir.path().join("braid.toml");
+    std::fs::write(
+        &cfg,
+        format!(
+            "[server]\nlisten = \"127.0.0.1:{port}\"\n[store]\naccounts = \"sqlite://{}\"\n[keys]\ndir = \"{}\"\n[providers]\ndir = \"{}\"\n",
+            dir.path().join("b.db").display(),
+            dir.path().join("keys").display(),
+            dir.path().join("providers").display()
+        ),
+    )
+    .unwrap();
+    let base = format!("http://127.0.0.1:{port}");
+    let mut proc = start_braid(&cfg, &base).await;
+    let pid = proc.0.id().to_string();
+    assert!(Command::new("kill").args(["-TERM", &pid]).status().unwrap().success());
+    let mut status = None;
+    for _ in 0..100 {
+        if let Some(s) = proc.0.try_wait().unwrap() {
+            status = Some(s);
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let status = status.expect("braid exits after SIGTERM");
+    assert!(status.success(), "exit status {status:?}");
+    assert!(reqwest::get(format!("{base}/healthz")).await.is_err(), "no longer accepting");
+}
