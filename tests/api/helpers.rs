@@ -18,7 +18,6 @@ pub const SPA_ID: &str = "spa";
 pub const SPA_CB: &str = "http://127.0.0.1:9/spa";
 pub const OTHER_ID: &str = "other";
 pub const OTHER_SECRET: &str = "0ther";
-pub const OTHER_CB: &str = "http://127.0.0.1:9/other";
 
 /// Test clients, as a `braid.toml` fragment.
 pub const CLIENTS_TOML: &str = r#"
@@ -42,7 +41,7 @@ pub struct TestApp {
     pub base: String,
     pub clock: Arc<TestClock>,
     pub state: AppState,
-    pub dir: tempfile::TempDir,
+    pub _dir: tempfile::TempDir,
     stop: Option<tokio::sync::oneshot::Sender<()>>,
     task: Option<tokio::task::JoinHandle<anyhow::Result<()>>>,
 }
@@ -104,7 +103,7 @@ pub async fn spawn_in(dir: tempfile::TempDir, make: impl FnOnce(&std::path::Path
     let task = tokio::spawn(app.run_until(async move {
         let _ = rx.await;
     }));
-    TestApp { base, clock, state, dir, stop: Some(tx), task: Some(task) }
+    TestApp { base, clock, state, _dir: dir, stop: Some(tx), task: Some(task) }
 }
 
 impl TestApp {

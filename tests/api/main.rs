@@ -6,6 +6,7 @@ mod cli;
 mod helpers;
 mod replicas;
 mod session_store;
+mod shutdown;
 mod sign_in;
 mod support;
 mod token_errors;
