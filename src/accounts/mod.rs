@@ -53,4 +53,23 @@ pub trait AccountStore: Send + Sync + 'static {
 
     /// Check that the store answers.
     async fn ping(&self) -> Result<(), AccountError>;
+
+    /// The identity keyed by (issuer, subject) together with its account, if the identity is
+    /// known. Records no login (unlike `resolve_or_create`).
+    async fn account_by_identity(
+        &self,
+        issuer: &str,
+        subject: &str,
+    ) -> Result<Option<(Account, Identity)>, AccountError> {
+        let Some(identity) = self.find_identity(issuer, subject).await? else {
+            return Ok(None);
+        };
+        match self.account(&identity.account_id).await? {
+            Some(account) => Ok(Some((account, identity))),
+            None => Err(AccountError::Corrupt(format!(
+                "identity {} points at missing account {}",
+                identity.id, identity.account_id
+            ))),
+        }
+    }
 }

@@ -1,16 +1,310 @@
-//! SQL `AccountStore` over SQLite and PostgreSQL.
-// TEMPORARY STUB (replaced by the real implementation on merge).
-use super::*;
+//! SQL `AccountStore` over SQLite and PostgreSQL, through the `sqlx` Any pool of [`Db`].
+//!
+//! Uniqueness of (issuer, subject) is the unique index `identities_issuer_subject`; a first
+//! sign-in inserts with `ON CONFLICT DO NOTHING` and whoever gets no row back lost the race and
+//! reads the winner's identity. Nothing is decided by a read followed by a write.
+//!
+//! Any-driver rules kept here: flags are stored as 0/1 and read as `i64`, times are `i64`
+//! milliseconds, claims are JSON text, placeholders are `$1, $2, …`.
+
+use async_trait::async_trait;
+use sqlx::Row;
+use sqlx::any::AnyRow;
+
+use super::{
+    Account, AccountError, AccountId, AccountStatus, AccountStore, ExternalIdentity, Identity,
+    Resolved,
+};
+use crate::clock::UnixMillis;
 use crate::db::Db;
-/// stub
-pub struct SqlAccountStore;
-impl SqlAccountStore { /// stub
-pub fn new(_d: Db) -> Self { Self } }
+
+/// The columns of `identities`, in the order [`identity_from_row`] reads them.
+macro_rules! identity_columns {
+    () => {
+        "id, issuer, subject, provider_id, account_id, email, email_verified, name, \
+         can_sign_in, linked_at, last_login_at, last_claims"
+    };
+}
+
+/// The columns of `accounts` that make an [`Account`].
+macro_rules! account_columns {
+    () => {
+        "id, status, primary_identity, created_at"
+    };
+}
+
+/// How often `resolve_or_create` goes round "record login / try to create" before giving up.
+/// A second round only happens when a concurrent request created the identity and it was
+/// removed again before this one could read it.
+const ATTEMPTS: usize = 3;
+
+/// The account store on SQLite or PostgreSQL.
+#[derive(Debug, Clone)]
+pub struct SqlAccountStore {
+    db: Db,
+}
+
+impl SqlAccountStore {
+    /// A store over an open (and migrated) database.
+    pub fn new(db: Db) -> Self {
+        Self { db }
+    }
+
+    /// The database underneath.
+    pub fn db(&self) -> &Db {
+        &self.db
+    }
+
+    /// Record a sign-in with a known identity in one `UPDATE`: what the upstream said this time
+    /// (provider, email, verified flag, name, claims) and when. `None` if the identity is unknown.
+    async fn record_login(
+        &self,
+        provider_id: &str,
+        ext: &ExternalIdentity,
+        claims: &str,
+        now: UnixMillis,
+    ) -> Result<Option<Identity>, AccountError> {
+        let row = sqlx::query(concat!(
+            "UPDATE identities SET provider_id = $1, email = $2, email_verified = $3, name = $4, \
+             last_login_at = $5, last_claims = $6 WHERE issuer = $7 AND subject = $8 RETURNING ",
+            identity_columns!()
+        ))
+        .bind(provider_id)
+        .bind(ext.email.as_deref())
+        .bind(i64::from(ext.email_verified))
+        .bind(ext.name.as_deref())
+        .bind(now)
+        .bind(claims)
+        .bind(&ext.issuer)
+        .bind(&ext.subject)
+        .fetch_optional(&self.db.pool)
+        .await
+        .map_err(unavailable)?;
+        row.as_ref().map(identity_from_row).transpose()
+    }
+
+    /// Make a new account with `ext` as its primary identity, in one transaction. `None` if the
+    /// identity already exists (another request made it first); nothing is written then.
+    async fn try_create(
+        &self,
+        provider_id: &str,
+        ext: &ExternalIdentity,
+        claims: &str,
+        now: UnixMillis,
+    ) -> Result<Option<Resolved>, AccountError> {
+        let account_id = AccountId::generate();
+        let status = AccountStatus::Active;
+        let mut tx = self.db.pool.begin().await.map_err(unavailable)?;
+        // The first statement is a write, so SQLite takes its write lock now (waiting out the
+        // busy timeout) instead of failing later on a lock upgrade from a stale read snapshot.
+        sqlx::query(
+            "INSERT INTO accounts (id, status, primary_identity, created_at, updated_at) \
+             VALUES ($1, $2, NULL, $3, $3)",
+        )
+        .bind(account_id.as_str())
+        .bind(status.to_db())
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(unavailable)?;
+        let inserted = sqlx::query(
+            "INSERT INTO identities (issuer, subject, provider_id, account_id, email, \
+             email_verified, name, can_sign_in, linked_at, last_login_at, last_claims) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, 1, $8, $8, $9) \
+             ON CONFLICT (issuer, subject) DO NOTHING RETURNING id",
+        )
+        .bind(&ext.issuer)
+        .bind(&ext.subject)
+        .bind(provider_id)
+        .bind(account_id.as_str())
+        .bind(ext.email.as_deref())
+        .bind(i64::from(ext.email_verified))
+        .bind(ext.name.as_deref())
+        .bind(now)
+        .bind(claims)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(unavailable)?;
+        let Some(row) = inserted else {
+            tx.rollback().await.map_err(unavailable)?;
+            return Ok(None);
+        };
+        let identity_id: i64 = row.try_get("id").map_err(corrupt)?;
+        sqlx::query("UPDATE accounts SET primary_identity = $1, updated_at = $2 WHERE id = $3")
+            .bind(identity_id)
+            .bind(now)
+            .bind(account_id.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(unavailable)?;
+        tx.commit().await.map_err(unavailable)?;
+        let identity = Identity {
+            id: identity_id,
+            issuer: ext.issuer.clone(),
+            subject: ext.subject.clone(),
+            provider_id: provider_id.to_owned(),
+            account_id: account_id.clone(),
+            email: ext.email.clone(),
+            email_verified: ext.email_verified,
+            name: ext.name.clone(),
+            can_sign_in: true,
+            linked_at: now,
+            last_login_at: Some(now),
+            last_claims: serde_json::Value::Object(ext.claims.clone()),
+        };
+        let account = Account {
+            id: account_id,
+            status,
+            primary_identity: Some(identity_id),
+            created_at: now,
+        };
+        Ok(Some(Resolved { account, identity, created: true }))
+    }
+
+    /// The account an identity points at; its absence is corrupt data (the foreign key
+    /// cascades deletes).
+    async fn account_of(&self, identity: &Identity) -> Result<Account, AccountError> {
+        self.account(&identity.account_id).await?.ok_or_else(|| {
+            AccountError::Corrupt(format!(
+                "identity {} points at missing account {}",
+                identity.id, identity.account_id
+            ))
+        })
+    }
+}
+
 #[async_trait]
 impl AccountStore for SqlAccountStore {
-    async fn find_identity(&self, _: &str, _: &str) -> Result<Option<Identity>, AccountError> { Ok(None) }
-    async fn resolve_or_create(&self, _: &str, _: &ExternalIdentity, _: UnixMillis) -> Result<Resolved, AccountError> { Err(AccountError::Unavailable("stub".into())) }
-    async fn account(&self, _: &AccountId) -> Result<Option<Account>, AccountError> { Ok(None) }
-    async fn identities(&self, _: &AccountId) -> Result<Vec<Identity>, AccountError> { Ok(vec![]) }
-    async fn ping(&self) -> Result<(), AccountError> { Ok(()) }
+    async fn find_identity(
+        &self,
+        issuer: &str,
+        subject: &str,
+    ) -> Result<Option<Identity>, AccountError> {
+        let row = sqlx::query(concat!(
+            "SELECT ",
+            identity_columns!(),
+            " FROM identities WHERE issuer = $1 AND subject = $2"
+        ))
+        .bind(issuer)
+        .bind(subject)
+        .fetch_optional(&self.db.pool)
+        .await
+        .map_err(unavailable)?;
+        row.as_ref().map(identity_from_row).transpose()
+    }
+
+    async fn resolve_or_create(
+        &self,
+        provider_id: &str,
+        ext: &ExternalIdentity,
+        now: UnixMillis,
+    ) -> Result<Resolved, AccountError> {
+        let claims = serde_json::to_string(&ext.claims)
+            .map_err(|e| AccountError::Corrupt(format!("claims do not serialise: {e}")))?;
+        for _ in 0..ATTEMPTS {
+            if let Some(identity) = self.record_login(provider_id, ext, &claims, now).await? {
+                let account = self.account_of(&identity).await?;
+                return Ok(Resolved { account, identity, created: false });
+            }
+            if let Some(resolved) = self.try_create(provider_id, ext, &claims, now).await? {
+                return Ok(resolved);
+            }
+            // Lost the race: the winner's identity is committed; the next round records this
+            // login on it.
+        }
+        Err(AccountError::Unavailable("identity kept changing during sign-in; try again".into()))
+    }
+
+    async fn account(&self, id: &AccountId) -> Result<Option<Account>, AccountError> {
+        let row =
+            sqlx::query(concat!("SELECT ", account_columns!(), " FROM accounts WHERE id = $1"))
+                .bind(id.as_str())
+                .fetch_optional(&self.db.pool)
+                .await
+                .map_err(unavailable)?;
+        row.as_ref().map(account_from_row).transpose()
+    }
+
+    async fn identities(&self, id: &AccountId) -> Result<Vec<Identity>, AccountError> {
+        let rows = sqlx::query(concat!(
+            "SELECT ",
+            identity_columns!(),
+            " FROM identities WHERE account_id = $1 ORDER BY linked_at, id"
+        ))
+        .bind(id.as_str())
+        .fetch_all(&self.db.pool)
+        .await
+        .map_err(unavailable)?;
+        rows.iter().map(identity_from_row).collect()
+    }
+
+    async fn ping(&self) -> Result<(), AccountError> {
+        self.db.ping().await.map_err(unavailable)
+    }
+}
+
+/// Decode an `accounts` row.
+fn account_from_row(row: &AnyRow) -> Result<Account, AccountError> {
+    let id: String = row.try_get("id").map_err(corrupt)?;
+    let status: String = row.try_get("status").map_err(corrupt)?;
+    let status = AccountStatus::from_db(&status)
+        .ok_or_else(|| AccountError::Corrupt(format!("account {id} has status `{status}`")))?;
+    Ok(Account {
+        status,
+        primary_identity: row.try_get("primary_identity").map_err(corrupt)?,
+        created_at: row.try_get("created_at").map_err(corrupt)?,
+        id: AccountId(id),
+    })
+}
+
+/// Decode an `identities` row.
+fn identity_from_row(row: &AnyRow) -> Result<Identity, AccountError> {
+    let id: i64 = row.try_get("id").map_err(corrupt)?;
+    let claims: String = row.try_get("last_claims").map_err(corrupt)?;
+    let last_claims = serde_json::from_str(&claims)
+        .map_err(|e| AccountError::Corrupt(format!("identity {id}: last_claims: {e}")))?;
+    Ok(Identity {
+        id,
+        issuer: row.try_get("issuer").map_err(corrupt)?,
+        subject: row.try_get("subject").map_err(corrupt)?,
+        provider_id: row.try_get("provider_id").map_err(corrupt)?,
+        account_id: AccountId(row.try_get("account_id").map_err(corrupt)?),
+        email: row.try_get("email").map_err(corrupt)?,
+        email_verified: flag(row, "email_verified", id)?,
+        name: row.try_get("name").map_err(corrupt)?,
+        can_sign_in: flag(row, "can_sign_in", id)?,
+        linked_at: row.try_get("linked_at").map_err(corrupt)?,
+        last_login_at: row.try_get("last_login_at").map_err(corrupt)?,
+        last_claims,
+    })
+}
+
+/// A 0/1 flag column.
+fn flag(row: &AnyRow, column: &str, id: i64) -> Result<bool, AccountError> {
+    match row.try_get::<i64, _>(column).map_err(corrupt)? {
+        0 => Ok(false),
+        1 => Ok(true),
+        v => Err(AccountError::Corrupt(format!("identity {id}: {column} = {v}"))),
+    }
+}
+
+/// A value that would not decode.
+fn corrupt(e: sqlx::Error) -> AccountError {
+    AccountError::Corrupt(e.to_string())
+}
+
+/// A database failure: logged in full, reported short.
+fn unavailable(e: sqlx::Error) -> AccountError {
+    tracing::warn!(error = %e, "account store query failed");
+    let what = match &e {
+        sqlx::Error::PoolTimedOut => "timed out waiting for a connection".to_owned(),
+        sqlx::Error::PoolClosed => "connection pool closed".to_owned(),
+        sqlx::Error::Io(_) | sqlx::Error::Tls(_) => "connection failed".to_owned(),
+        sqlx::Error::Database(d) => format!("database error: {}", d.message()),
+        sqlx::Error::ColumnDecode { .. } | sqlx::Error::Decode(_) => {
+            return AccountError::Corrupt(e.to_string());
+        }
+        _ => "query failed".to_owned(),
+    };
+    AccountError::Unavailable(what)
 }
