@@ -1,20 +1,224 @@
 //! In-memory `SessionStore` for a single process (the default); expiry follows the `Clock`.
-// TEMPORARY STUB (replaced by the real implementation on merge).
-use super::*;
-use crate::clock::SharedClock;
-/// stub
-pub struct MemorySessionStore;
-impl MemorySessionStore { /// stub
-pub fn new(_c: SharedClock) -> Self { Self } }
+
+use super::{SessionStore, StoreError};
+use crate::clock::{SharedClock, UnixMillis};
+use async_trait::async_trait;
+use std::collections::{HashMap, HashSet};
+use std::sync::{Mutex, MutexGuard};
+use std::time::Duration;
+
+/// Expired entries are swept after this many writes.
+const SWEEP_EVERY: u64 = 256;
+
+/// A value and the instant (Unix ms) from which it no longer exists.
+struct Entry {
+    value: Vec<u8>,
+    expires_at: UnixMillis,
+}
+
+/// The keys indexed for one account. Like the Redis set, the index expires as a whole, at the
+/// latest expiry any `index_add` asked for.
+struct Index {
+    keys: HashSet<String>,
+    expires_at: UnixMillis,
+}
+
+#[derive(Default)]
+struct Inner {
+    /// Caller key -> value.
+    values: HashMap<String, Entry>,
+    /// Account -> its indexed keys.
+    index: HashMap<String, Index>,
+    /// Writes since the last sweep.
+    writes: u64,
+}
+
+impl Inner {
+    /// The live entry under `key`, if any.
+    fn live(&self, key: &str, now: UnixMillis) -> Option<&Entry> {
+        self.values.get(key).filter(|e| e.expires_at > now)
+    }
+
+    /// Count a write and sweep expired entries every `SWEEP_EVERY` writes.
+    fn note_write(&mut self, now: UnixMillis) {
+        self.writes += 1;
+        if self.writes >= SWEEP_EVERY {
+            self.writes = 0;
+            self.sweep(now);
+        }
+    }
+
+    /// Drop every expired value and index entry, and empty indexes.
+    fn sweep(&mut self, now: UnixMillis) {
+        self.values.retain(|_, e| e.expires_at > now);
+        self.index.retain(|_, idx| idx.expires_at > now);
+    }
+}
+
+/// A `SessionStore` held in this process's memory. Values vanish when the process exits and are
+/// not shared between replicas; use `RedisSessionStore` for that.
+pub struct MemorySessionStore {
+    clock: SharedClock,
+    inner: Mutex<Inner>,
+}
+
+impl MemorySessionStore {
+    /// An empty store whose expiry follows `clock`.
+    pub fn new(clock: SharedClock) -> Self {
+        Self {
+            clock,
+            inner: Mutex::new(Inner::default()),
+        }
+    }
+
+    /// Lock the state. A poisoned lock still guards consistent data (no operation panics
+    /// half-way through an update), so it is recovered rather than propagated.
+    fn lock(&self) -> MutexGuard<'_, Inner> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The current time and the expiry instant for `ttl` from now (at least 1 ms ahead).
+    fn now_and_expiry(&self, ttl: Duration) -> (UnixMillis, UnixMillis) {
+        let now = self.clock.now_ms();
+        let ms = i64::try_from(ttl.as_millis()).unwrap_or(i64::MAX).max(1);
+        (now, now.saturating_add(ms))
+    }
+}
+
 #[async_trait]
 impl SessionStore for MemorySessionStore {
-    async fn put(&self, _: &str, _: &[u8], _: Duration) -> Result<(), StoreError> { Ok(()) }
-    async fn put_new(&self, _: &str, _: &[u8], _: Duration) -> Result<bool, StoreError> { Ok(true) }
-    async fn get(&self, _: &str) -> Result<Option<Vec<u8>>, StoreError> { Ok(None) }
-    async fn take(&self, _: &str) -> Result<Option<Vec<u8>>, StoreError> { Ok(None) }
-    async fn delete(&self, _: &str) -> Result<(), StoreError> { Ok(()) }
-    async fn index_add(&self, _: &str, _: &str, _: Duration) -> Result<(), StoreError> { Ok(()) }
-    async fn index_remove(&self, _: &str, _: &str) -> Result<(), StoreError> { Ok(()) }
-    async fn end_all(&self, _: &str, _: Option<&str>) -> Result<usize, StoreError> { Ok(0) }
-    async fn ping(&self) -> Result<(), StoreError> { Ok(()) }
+    async fn put(&self, key: &str, value: &[u8], ttl: Duration) -> Result<(), StoreError> {
+        let (now, expires_at) = self.now_and_expiry(ttl);
+        let mut inner = self.lock();
+        inner.values.insert(
+            key.to_owned(),
+            Entry {
+                value: value.to_vec(),
+                expires_at,
+            },
+        );
+        inner.note_write(now);
+        Ok(())
+    }
+
+    async fn put_new(&self, key: &str, value: &[u8], ttl: Duration) -> Result<bool, StoreError> {
+        let (now, expires_at) = self.now_and_expiry(ttl);
+        let mut inner = self.lock();
+        if inner.live(key, now).is_some() {
+            return Ok(false);
+        }
+        inner.values.insert(
+            key.to_owned(),
+            Entry {
+                value: value.to_vec(),
+                expires_at,
+            },
+        );
+        inner.note_write(now);
+        Ok(true)
+    }
+
+    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let now = self.clock.now_ms();
+        let inner = self.lock();
+        Ok(inner.live(key, now).map(|e| e.value.clone()))
+    }
+
+    async fn take(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let now = self.clock.now_ms();
+        let mut inner = self.lock();
+        Ok(inner
+            .values
+            .remove(key)
+            .filter(|e| e.expires_at > now)
+            .map(|e| e.value))
+    }
+
+    async fn delete(&self, key: &str) -> Result<(), StoreError> {
+        self.lock().values.remove(key);
+        Ok(())
+    }
+
+    async fn index_add(&self, account: &str, key: &str, ttl: Duration) -> Result<(), StoreError> {
+        let (now, expires_at) = self.now_and_expiry(ttl);
+        let mut inner = self.lock();
+        let idx = inner
+            .index
+            .entry(account.to_owned())
+            .or_insert_with(|| Index {
+                keys: HashSet::new(),
+                expires_at,
+            });
+        if idx.expires_at <= now {
+            idx.keys.clear();
+        }
+        idx.keys.insert(key.to_owned());
+        idx.expires_at = idx.expires_at.max(expires_at);
+        inner.note_write(now);
+        Ok(())
+    }
+
+    async fn index_remove(&self, account: &str, key: &str) -> Result<(), StoreError> {
+        let mut inner = self.lock();
+        if let Some(idx) = inner.index.get_mut(account) {
+            idx.keys.remove(key);
+            if idx.keys.is_empty() {
+                inner.index.remove(account);
+            }
+        }
+        Ok(())
+    }
+
+    async fn end_all(&self, account: &str, keep: Option<&str>) -> Result<usize, StoreError> {
+        let now = self.clock.now_ms();
+        let mut inner = self.lock();
+        let Some(mut idx) = inner.index.remove(account).filter(|i| i.expires_at > now) else {
+            return Ok(0);
+        };
+        let mut deleted = 0;
+        let mut kept = HashSet::new();
+        for key in std::mem::take(&mut idx.keys) {
+            if Some(key.as_str()) == keep {
+                kept.insert(key);
+            } else if inner
+                .values
+                .remove(&key)
+                .is_some_and(|e| e.expires_at > now)
+            {
+                deleted += 1;
+            }
+        }
+        if !kept.is_empty() {
+            idx.keys = kept;
+            inner.index.insert(account.to_owned(), idx);
+        }
+        Ok(deleted)
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::clock::TestClock;
+    use std::sync::Arc;
+
+    #[tokio::test]
+    async fn sweeping_drops_expired_values_and_index_entries() {
+        let clock = Arc::new(TestClock::at(1_000_000));
+        let store = MemorySessionStore::new(clock.clone());
+        let ttl = Duration::from_secs(1);
+        store.put("old", b"v", ttl).await.unwrap();
+        store.index_add("acct", "old", ttl).await.unwrap();
+        clock.advance(Duration::from_secs(2));
+        for i in 0..SWEEP_EVERY {
+            store.put(&format!("k{i}"), b"v", ttl).await.unwrap();
+        }
+        let inner = store.lock();
+        assert!(!inner.values.contains_key("old"));
+        assert!(!inner.index.contains_key("acct"));
+    }
 }

@@ -1,7 +1,205 @@
 //! Redis `SessionStore` for production and replicas.
-// TEMPORARY STUB (replaced by the real implementation on merge).
-use super::*;
-/// stub
-pub struct RedisSessionStore;
-impl RedisSessionStore { /// stub
-pub async fn connect(_u: &str, _p: &str, _t: Duration) -> Result<MemorySessionStore, StoreError> { Err(StoreError::Unavailable("stub".into())) } }
+//!
+//! Every key is `key_prefix + key`; the index of an account is the set
+//! `key_prefix + "idx:" + account`, whose members are full (prefixed) keys. Every operation is
+//! bounded by the configured timeout and fails closed with `StoreError::Unavailable`. The
+//! connection manager reconnects by itself after Redis comes back.
+//!
+//! The two Lua scripts are sent with `EVAL` (the redis crate's `script` feature is off). `end_all`
+//! deletes the index's members from inside its script, keys it does not declare, which is fine
+//! on a single Redis or Sentinel but not on Redis Cluster.
+
+use super::{SessionStore, StoreError};
+use async_trait::async_trait;
+use redis::aio::{ConnectionManager, ConnectionManagerConfig};
+use redis::{RedisResult, Value};
+use std::future::Future;
+use std::time::Duration;
+
+/// SADD the member, then raise the set's expiry to at least ARGV[2] ms (never lower it).
+const INDEX_ADD_LUA: &str = r#"
+redis.call('SADD', KEYS[1], ARGV[1])
+local ttl = tonumber(ARGV[2])
+if redis.call('PTTL', KEYS[1]) < ttl then
+  redis.call('PEXPIRE', KEYS[1], ttl)
+end
+return 1
+"#;
+
+/// Delete every member of set KEYS[1] except ARGV[2] (only when ARGV[1] is "1"), remove them
+/// from the set, and return how many of them still existed.
+const END_ALL_LUA: &str = r#"
+local has_keep = ARGV[1] == '1'
+local keep = ARGV[2]
+local deleted = 0
+for _, member in ipairs(redis.call('SMEMBERS', KEYS[1])) do
+  if not (has_keep and member == keep) then
+    deleted = deleted + redis.call('DEL', member)
+    redis.call('SREM', KEYS[1], member)
+  end
+end
+return deleted
+"#;
+
+/// A `SessionStore` in Redis (>= 6.2, for `GETDEL`), shared by every braid replica.
+#[derive(Clone)]
+pub struct RedisSessionStore {
+    conn: ConnectionManager,
+    prefix: String,
+    op_timeout: Duration,
+}
+
+impl std::fmt::Debug for RedisSessionStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("RedisSessionStore")
+            .field("prefix", &self.prefix)
+            .field("op_timeout", &self.op_timeout)
+            .finish_non_exhaustive()
+    }
+}
+
+impl RedisSessionStore {
+    /// Connect to Redis at `url` (`redis://…` or `rediss://…`). Keys are stored under
+    /// `key_prefix` (e.g. `"braid:"`). Connecting and every later operation give up after
+    /// `op_timeout` with `StoreError::Unavailable`.
+    pub async fn connect(
+        url: &str,
+        key_prefix: &str,
+        op_timeout: Duration,
+    ) -> Result<Self, StoreError> {
+        let client = redis::Client::open(url)
+            .map_err(|e| StoreError::Unavailable(format!("invalid Redis URL: {e}")))?;
+        let config = ConnectionManagerConfig::new()
+            .set_connection_timeout(op_timeout)
+            .set_response_timeout(op_timeout)
+            .set_number_of_retries(3)
+            .set_max_delay(1_000);
+        let conn = bounded(
+            op_timeout,
+            "connect",
+            ConnectionManager::new_with_config(client, config),
+        )
+        .await?;
+        let store = Self {
+            conn,
+            prefix: key_prefix.to_owned(),
+            op_timeout,
+        };
+        store.ping().await?;
+        Ok(store)
+    }
+
+    fn key(&self, key: &str) -> String {
+        format!("{}{key}", self.prefix)
+    }
+
+    fn index_key(&self, account: &str) -> String {
+        format!("{}idx:{account}", self.prefix)
+    }
+
+    /// Run one command with the operation timeout.
+    async fn query<T: redis::FromRedisValue>(
+        &self,
+        what: &'static str,
+        cmd: &redis::Cmd,
+    ) -> Result<T, StoreError> {
+        let mut conn = self.conn.clone();
+        bounded(self.op_timeout, what, cmd.query_async(&mut conn)).await
+    }
+}
+
+/// `fut` under `limit`; a timeout or a Redis error becomes `StoreError::Unavailable`.
+async fn bounded<T>(
+    limit: Duration,
+    what: &'static str,
+    fut: impl Future<Output = RedisResult<T>>,
+) -> Result<T, StoreError> {
+    match tokio::time::timeout(limit, fut).await {
+        Ok(Ok(v)) => Ok(v),
+        Ok(Err(e)) => Err(StoreError::Unavailable(format!("redis {what}: {e}"))),
+        Err(_) => Err(StoreError::Unavailable(format!(
+            "redis {what}: no answer within {} ms",
+            limit.as_millis()
+        ))),
+    }
+}
+
+/// A TTL in whole milliseconds, at least 1 (Redis rejects a zero expiry).
+fn ttl_ms(ttl: Duration) -> u64 {
+    u64::try_from(ttl.as_millis()).unwrap_or(u64::MAX).max(1)
+}
+
+#[async_trait]
+impl SessionStore for RedisSessionStore {
+    async fn put(&self, key: &str, value: &[u8], ttl: Duration) -> Result<(), StoreError> {
+        let mut cmd = redis::cmd("SET");
+        cmd.arg(self.key(key)).arg(value).arg("PX").arg(ttl_ms(ttl));
+        self.query::<()>("SET", &cmd).await
+    }
+
+    async fn put_new(&self, key: &str, value: &[u8], ttl: Duration) -> Result<bool, StoreError> {
+        let mut cmd = redis::cmd("SET");
+        cmd.arg(self.key(key))
+            .arg(value)
+            .arg("NX")
+            .arg("PX")
+            .arg(ttl_ms(ttl));
+        let reply: Value = self.query("SET NX", &cmd).await?;
+        Ok(!matches!(reply, Value::Nil))
+    }
+
+    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let mut cmd = redis::cmd("GET");
+        cmd.arg(self.key(key));
+        self.query("GET", &cmd).await
+    }
+
+    async fn take(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let mut cmd = redis::cmd("GETDEL");
+        cmd.arg(self.key(key));
+        self.query("GETDEL", &cmd).await
+    }
+
+    async fn delete(&self, key: &str) -> Result<(), StoreError> {
+        let mut cmd = redis::cmd("DEL");
+        cmd.arg(self.key(key));
+        self.query::<()>("DEL", &cmd).await
+    }
+
+    async fn index_add(&self, account: &str, key: &str, ttl: Duration) -> Result<(), StoreError> {
+        let mut cmd = redis::cmd("EVAL");
+        cmd.arg(INDEX_ADD_LUA)
+            .arg(1)
+            .arg(self.index_key(account))
+            .arg(self.key(key))
+            .arg(ttl_ms(ttl));
+        self.query::<()>("index add", &cmd).await
+    }
+
+    async fn index_remove(&self, account: &str, key: &str) -> Result<(), StoreError> {
+        let mut cmd = redis::cmd("SREM");
+        cmd.arg(self.index_key(account)).arg(self.key(key));
+        self.query::<()>("SREM", &cmd).await
+    }
+
+    async fn end_all(&self, account: &str, keep: Option<&str>) -> Result<usize, StoreError> {
+        let mut cmd = redis::cmd("EVAL");
+        cmd.arg(END_ALL_LUA).arg(1).arg(self.index_key(account));
+        match keep {
+            Some(k) => cmd.arg("1").arg(self.key(k)),
+            None => cmd.arg("0").arg(""),
+        };
+        self.query("end all", &cmd).await
+    }
+
+    async fn ping(&self) -> Result<(), StoreError> {
+        let reply: String = self.query("PING", &redis::cmd("PING")).await?;
+        if reply == "PONG" {
+            Ok(())
+        } else {
+            Err(StoreError::Unavailable(format!(
+                "redis PING: unexpected reply {reply:?}"
+            )))
+        }
+    }
+}
