@@ -64,7 +64,7 @@ pub fn write_dev_provider(dir: &std::path::Path) {
 pub fn settings(dir: &std::path::Path, accounts: &str, sessions: &str, extra: &str) -> Settings {
     let text = format!(
         "[server]\nlisten = \"127.0.0.1:0\"\nshutdown_timeout_secs = 5\n\
-         [store]\naccounts = \"{accounts}\"\nsessions = \"{sessions}\"\nredis_key_prefix = \"{}\"\n\
+         [store]\naccounts = \"{accounts}\"\nsessions = \"{sessions}\"\nredis_key_prefix = \"{}\"\nredis_timeout_ms = 1000\n\
          [keys]\ndir = \"{}\"\n[providers]\ndir = \"{}\"\n{extra}\n{CLIENTS_TOML}",
         super::support::unique("braidtest:"),
         dir.join("keys").display(),

@@ -3,6 +3,8 @@
 mod account_store;
 mod authorize_errors;
 mod cli;
+mod fail_closed;
+mod grant_store;
 mod helpers;
 mod replicas;
 mod session_store;

@@ -1,0 +1,140 @@
+//! Conformance suite for the refresh-token families (`GrantStore`), on SQLite and a real
+//! PostgreSQL: rotation, replay revoking the family, other clients, expiry, concurrency.
+
+use std::sync::Arc;
+
+use braid::accounts::{AccountId, AccountStore, ExternalIdentity, SqlAccountStore};
+use braid::db::Db;
+use braid::issuer::grants::{Grant, GrantStore, Rotation, SqlGrantStore};
+
+use crate::support;
+
+const T0: i64 = 1_700_000_000_000;
+
+struct Fixture {
+    grants: Arc<dyn GrantStore>,
+    account: AccountId,
+    _dir: Option<tempfile::TempDir>,
+}
+
+async fn fixture(url: String, dir: Option<tempfile::TempDir>) -> Fixture {
+    let db = Db::connect(&url).await.expect("connect and migrate");
+    let accounts = SqlAccountStore::new(db.clone());
+    let ext = ExternalIdentity {
+        issuer: "https://idp.example".into(),
+        subject: "s1".into(),
+        email: None,
+        email_verified: false,
+        name: None,
+        claims: Default::default(),
+    };
+    let account = accounts.resolve_or_create("idp", &ext, T0).await.unwrap().account.id;
+    Fixture { grants: Arc::new(SqlGrantStore::new(db)), account, _dir: dir }
+}
+
+async fn sqlite() -> Fixture {
+    let dir = tempfile::tempdir().unwrap();
+    let url = support::sqlite_url(&dir);
+    fixture(url, Some(dir)).await
+}
+
+async fn postgres() -> Fixture {
+    fixture(support::fresh_pg_url().await, None).await
+}
+
+fn grant(f: &Fixture, id: &str) -> Grant {
+    Grant {
+        id: id.into(),
+        account_id: f.account.clone(),
+        client_id: "app".into(),
+        scope: "openid email".into(),
+        auth_time: T0 / 1000,
+        idp: "https://idp.example".into(),
+        amr: "pwd".into(),
+        sid: "sid1".into(),
+        created_at: T0,
+        expires_at: T0 + 3_600_000,
+        revoked_at: None,
+    }
+}
+
+macro_rules! conformance {
+    ($($case:ident),* $(,)?) => {
+        mod sqlite_grants { $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn $case() { super::$case(super::sqlite().await).await; }
+        )* }
+        mod postgres_grants { $(
+            #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+            async fn $case() { super::$case(super::postgres().await).await; }
+        )* }
+    };
+}
+
+conformance!(
+    rotation_spends_the_old_token_and_a_replay_revokes_the_family,
+    another_client_cannot_rotate_and_spends_nothing,
+    an_expired_or_revoked_family_is_dead,
+    concurrent_rotations_of_one_token_let_exactly_one_through,
+    revoking_an_account_revokes_all_its_grants,
+);
+
+async fn rotation_spends_the_old_token_and_a_replay_revokes_the_family(f: Fixture) {
+    f.grants.create(&grant(&f, "g1"), "h1").await.unwrap();
+    assert_eq!(f.grants.get("g1").await.unwrap(), Some(grant(&f, "g1")));
+    assert_eq!(f.grants.by_token("h1").await.unwrap().map(|g| g.id), Some("g1".into()));
+    assert!(matches!(f.grants.rotate("h1", "h2", "app", T0 + 1).await.unwrap(), Rotation::Rotated(g) if g.id == "g1"));
+    assert!(matches!(f.grants.rotate("h2", "h3", "app", T0 + 2).await.unwrap(), Rotation::Rotated(_)));
+    assert!(matches!(f.grants.rotate("h1", "h4", "app", T0 + 3).await.unwrap(), Rotation::Replayed(_)));
+    assert_eq!(f.grants.get("g1").await.unwrap().unwrap().revoked_at, Some(T0 + 3));
+    assert!(matches!(f.grants.rotate("h3", "h5", "app", T0 + 4).await.unwrap(), Rotation::Dead(_)), "newest token dead too");
+    assert_eq!(f.grants.rotate("nope", "h6", "app", T0).await.unwrap(), Rotation::Unknown);
+    assert!(f.grants.by_token("h4").await.unwrap().is_none(), "no token stored on replay");
+}
+
+async fn another_client_cannot_rotate_and_spends_nothing(f: Fixture) {
+    f.grants.create(&grant(&f, "g1"), "h1").await.unwrap();
+    assert_eq!(f.grants.rotate("h1", "h2", "other", T0 + 1).await.unwrap(), Rotation::WrongClient);
+    assert!(f.grants.by_token("h2").await.unwrap().is_none());
+    assert!(matches!(f.grants.rotate("h1", "h2", "app", T0 + 2).await.unwrap(), Rotation::Rotated(_)));
+}
+
+async fn an_expired_or_revoked_family_is_dead(f: Fixture) {
+    f.grants.create(&grant(&f, "g1"), "h1").await.unwrap();
+    assert!(matches!(f.grants.rotate("h1", "h2", "app", T0 + 3_600_000).await.unwrap(), Rotation::Dead(_)));
+    f.grants.create(&grant(&f, "g2"), "k1").await.unwrap();
+    f.grants.revoke("g2", T0 + 5).await.unwrap();
+    assert!(matches!(f.grants.rotate("k1", "k2", "app", T0 + 6).await.unwrap(), Rotation::Dead(_)));
+}
+
+async fn concurrent_rotations_of_one_token_let_exactly_one_through(f: Fixture) {
+    f.grants.create(&grant(&f, "g1"), "h1").await.unwrap();
+    let barrier = Arc::new(tokio::sync::Barrier::new(10));
+    let tasks: Vec<_> = (0..10)
+        .map(|i| {
+            let (g, b) = (f.grants.clone(), barrier.clone());
+            tokio::spawn(async move {
+                b.wait().await;
+                g.rotate("h1", &format!("n{i}"), "app", T0 + 1).await.unwrap()
+            })
+        })
+        .collect();
+    let mut rotated = 0;
+    for t in tasks {
+        match t.await.unwrap() {
+            Rotation::Rotated(_) => rotated += 1,
+            Rotation::Replayed(_) => {}
+            other => panic!("unexpected {other:?}"),
+        }
+    }
+    assert_eq!(rotated, 1, "exactly one concurrent use wins");
+    assert!(f.grants.get("g1").await.unwrap().unwrap().revoked_at.is_some(), "the others count as replay");
+}
+
+async fn revoking_an_account_revokes_all_its_grants(f: Fixture) {
+    f.grants.create(&grant(&f, "g1"), "h1").await.unwrap();
+    f.grants.create(&grant(&f, "g2"), "h2").await.unwrap();
+    assert_eq!(f.grants.revoke_account(&f.account, T0 + 1).await.unwrap(), 2);
+    assert_eq!(f.grants.revoke_account(&f.account, T0 + 2).await.unwrap(), 0);
+    assert!(matches!(f.grants.rotate("h2", "h3", "app", T0 + 3).await.unwrap(), Rotation::Dead(_)));
+}
