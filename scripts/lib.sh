@@ -41,8 +41,8 @@ ensure_redis() {
 
 pg_psql() {
   # Superuser access: TCP with trust (developer machines), else the local socket as postgres.
-  if psql -h 127.0.0.1 -U postgres -d postgres -tAc 'select 1' >/dev/null 2>&1 </dev/null; then
-    psql -h 127.0.0.1 -U postgres -d postgres -v ON_ERROR_STOP=1 -qtA "$@"
+  if psql -w -h 127.0.0.1 -U postgres -d postgres -tAc 'select 1' >/dev/null 2>&1 </dev/null; then
+    psql -w -h 127.0.0.1 -U postgres -d postgres -v ON_ERROR_STOP=1 -qtA "$@"
   else
     runuser -u postgres -- psql -d postgres -v ON_ERROR_STOP=1 -qtA "$@"
   fi
@@ -65,4 +65,15 @@ ensure_postgres() {
   command -v psql >/dev/null 2>&1 || apt_install postgresql-client
   # The role the tests use; password auth works under both trust and scram.
   pg_psql -c "DO \$\$BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname='braid') THEN CREATE ROLE braid LOGIN CREATEDB PASSWORD 'braid'; END IF; END\$\$;"
+}
+
+# Headless Chromium and the pinned browser-test packages (tests/browser/package-lock.json).
+ensure_browser_tests() {
+  command -v chromium >/dev/null 2>&1 || apt_install chromium
+  command -v node >/dev/null 2>&1 || apt_install nodejs npm
+  local dir=tests/browser
+  if [ ! -d "$dir/node_modules/playwright-core" ] || [ "$dir/package-lock.json" -nt "$dir/node_modules/.package-lock.json" ]; then
+    log "installing browser-test packages"
+    (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
+  fi
 }

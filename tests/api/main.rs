@@ -2,6 +2,7 @@
 
 mod account_store;
 mod authorize_errors;
+mod browser;
 mod cli;
 mod fail_closed;
 mod grant_store;
