@@ -13,3 +13,4 @@ mod shutdown;
 mod sign_in;
 mod support;
 mod token_errors;
+mod wycheproof;
