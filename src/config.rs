@@ -121,11 +121,13 @@ impl Default for KeySettings {
 pub struct ProviderSettings {
     /// Directory holding one `<id>.toml` per upstream provider.
     pub dir: PathBuf,
+    /// How often the directory is read again for changes, in milliseconds.
+    pub reload_interval_ms: u64,
 }
 
 impl Default for ProviderSettings {
     fn default() -> Self {
-        Self { dir: "providers".into() }
+        Self { dir: "providers".into(), reload_interval_ms: 2000 }
     }
 }
 
@@ -316,6 +318,7 @@ impl Settings {
             ("tokens.code_ttl_secs", self.tokens.code_ttl_secs),
             ("session.ttl_secs", self.session.ttl_secs),
             ("session.login_ttl_secs", self.session.login_ttl_secs),
+            ("providers.reload_interval_ms", self.providers.reload_interval_ms),
         ] {
             if v == 0 {
                 bad(name.into(), "must be greater than 0".into());

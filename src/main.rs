@@ -70,7 +70,8 @@ fn check(settings: &Settings) -> ExitCode {
     if let Err(e) = braid::issuer::clients::Clients::from_settings(settings) {
         problems.push(format!("braid.toml: {e}"));
     }
-    let (providers, provider_problems) = braid::upstream::load_dir(&settings.providers.dir);
+    let (registry, provider_problems) = braid::upstream::ProviderRegistry::load(&settings.providers.dir);
+    let providers = registry.snapshot();
     problems.extend(provider_problems.iter().map(ToString::to_string));
     if settings.keys.dir.exists() {
         if let Err(e) = braid::issuer::keys::KeySet::load_existing(&settings.keys.dir, settings.keys.algorithm) {

@@ -54,6 +54,18 @@ pub struct LoginAttempt {
     pub provider_id: String,
     /// The login transaction it continues, if a client started it.
     pub tx: Option<String>,
+    /// What an OIDC or OAuth2 upstream must echo or prove (absent for the dev provider).
+    #[serde(default)]
+    pub upstream: Option<UpstreamAttempt>,
+}
+
+/// Secrets of one upstream authorization request, kept server-side.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct UpstreamAttempt {
+    /// The `nonce` sent upstream.
+    pub nonce: String,
+    /// The PKCE verifier whose S256 challenge was sent upstream.
+    pub verifier: String,
 }
 
 /// An authorization code's payload.

@@ -23,6 +23,8 @@ pub const LOGOUT: &str = "/logout";
 pub const LOGIN: &str = "/login";
 /// Start (GET) or, for the dev provider, finish (POST) an upstream sign-in.
 pub const LOGIN_PROVIDER: &str = "/login/{provider}";
+/// OIDC / OAuth2 redirect URI of each provider.
+pub const CALLBACK: &str = "/callback/{provider}";
 /// The account page.
 pub const ACCOUNT: &str = "/account";
 /// The demo application.
@@ -43,6 +45,7 @@ pub fn router(state: AppState) -> Router {
         .route(LOGOUT, get(issuer::logout::logout_get))
         .route(LOGIN, get(web::login::login_get))
         .route(LOGIN_PROVIDER, get(web::login::login_provider_get).post(upstream::dev::login_post))
+        .route(CALLBACK, get(upstream::callback::callback_get))
         .route(ACCOUNT, get(web::account::account_get))
         .route("/", get(|| async { axum::response::Redirect::to(ACCOUNT) }))
         .route(HEALTHZ, get(health::healthz))

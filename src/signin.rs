@@ -9,14 +9,19 @@ use axum::response::{IntoResponse, Redirect, Response};
 
 use crate::accounts::{AccountStatus, ExternalIdentity};
 use crate::error::AppError;
-use crate::records::{AuthRequest, BrowserSession, LoginAttempt, key};
+use crate::records::{AuthRequest, BrowserSession, LoginAttempt, UpstreamAttempt, key};
 use crate::state::AppState;
 use crate::upstream::{NewIdentityPolicy, Provider};
 use crate::web::{cookies, html};
 
 /// Record a new login attempt for `provider`; returns its state and the cookie binding it to
 /// this browser.
-pub async fn begin(state: &AppState, provider: &Provider, tx: Option<String>) -> Result<(String, HeaderValue), AppError> {
+pub async fn begin(
+    state: &AppState,
+    provider: &Provider,
+    tx: Option<String>,
+    upstream: Option<UpstreamAttempt>,
+) -> Result<(String, HeaderValue), AppError> {
     if let Some(t) = &tx {
         if state.records.get::<AuthRequest>(&key::tx(t)).await?.is_none() {
             return Err(expired());
@@ -24,7 +29,7 @@ pub async fn begin(state: &AppState, provider: &Provider, tx: Option<String>) ->
     }
     let login_state = crate::ids::random_token(32);
     let ttl = state.settings.session.login_ttl_secs;
-    let attempt = LoginAttempt { provider_id: provider.id.clone(), tx };
+    let attempt = LoginAttempt { provider_id: provider.id.clone(), tx, upstream };
     state.records.put(&key::login(&login_state), &attempt, Duration::from_secs(ttl)).await?;
     Ok((login_state.clone(), cookies::set(cookies::LOGIN, &login_state, ttl, state.secure_cookies())))
 }

@@ -18,7 +18,7 @@ use crate::issuer::keys::KeySet;
 use crate::records::Records;
 use crate::sessions::{MemorySessionStore, RedisSessionStore, SessionStore};
 use crate::state::AppState;
-use crate::upstream::{ProviderKind, load_dir};
+use crate::upstream::{Protocol, ProviderRegistry};
 
 /// A built braid, listening but not yet serving.
 pub struct Application {
@@ -59,12 +59,13 @@ impl Application {
         };
         let keys = KeySet::load_or_generate(&settings.keys.dir, settings.keys.algorithm)?;
         let clients = Clients::from_settings(&settings).map_err(|e| anyhow::anyhow!("braid.toml: {e}"))?;
-        let (providers, problems) = load_dir(&settings.providers.dir);
+        let (registry, problems) = ProviderRegistry::load(&settings.providers.dir);
+        let providers = registry.snapshot();
         for p in &problems {
             tracing::error!(problem = %p, "provider file refused");
         }
         let loopback = addr.ip().is_loopback();
-        for p in providers.all().filter(|p| p.kind == ProviderKind::Dev && p.enabled) {
+        for p in providers.all().filter(|p| matches!(p.protocol, Protocol::Dev) && p.enabled) {
             if loopback {
                 tracing::warn!(provider = %p.id, "the dev provider is enabled: anyone can sign in as anyone");
             } else {
@@ -83,7 +84,12 @@ impl Application {
             accounts: Arc::new(SqlAccountStore::new(db.clone())),
             grants: Arc::new(SqlGrantStore::new(db)),
             clients: Arc::new(clients),
-            providers: Arc::new(providers),
+            providers: {
+                let registry = Arc::new(registry);
+                registry.watch(Duration::from_millis(settings.providers.reload_interval_ms));
+                registry
+            },
+            http: crate::upstream::http::client(),
             draining: Arc::new(AtomicBool::new(false)),
             settings: Arc::new(settings),
         };

@@ -15,7 +15,7 @@ use crate::issuer::clients::Clients;
 use crate::issuer::grants::GrantStore;
 use crate::issuer::keys::KeySet;
 use crate::records::{BrowserSession, Records, key};
-use crate::upstream::Providers;
+use crate::upstream::ProviderRegistry;
 use crate::web::cookies;
 
 /// Verification keys of braid's own tokens by `kid`, each pinned to its algorithm.
@@ -42,8 +42,10 @@ pub struct AppState {
     pub decoding: Arc<DecodingKeys>,
     /// Registered clients.
     pub clients: Arc<Clients>,
-    /// Upstream providers.
-    pub providers: Arc<Providers>,
+    /// Upstream providers, reloaded from their files while braid runs.
+    pub providers: Arc<ProviderRegistry>,
+    /// The client for upstream calls (no redirects, bounded).
+    pub http: reqwest::Client,
     /// Set once shutdown has begun: readiness turns false.
     pub draining: Arc<AtomicBool>,
 }

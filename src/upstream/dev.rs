@@ -57,8 +57,9 @@ pub async fn login_post(
 ) -> Result<Response, AppError> {
     let provider = state
         .providers
+        .snapshot()
         .enabled(&id)
-        .filter(|p| p.kind == super::ProviderKind::Dev)
+        .filter(|p| matches!(p.protocol, super::Protocol::Dev))
         .cloned()
         .ok_or_else(|| AppError::page_status(StatusCode::NOT_FOUND, "Unknown provider", "This sign-in provider does not exist or is disabled."))?;
     let Form(form) = form.map_err(|_| AppError::page("Incomplete form", "The sign-in form was incomplete. Go back and fill it in."))?;

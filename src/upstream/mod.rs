@@ -1,8 +1,15 @@
 //! Upstream identity providers: the provider files in `providers/`, the registry built from
 //! them, and one module per protocol. Every protocol hands on one type, `ExternalIdentity`.
 
+pub mod callback;
 pub mod dev;
+pub mod http;
 pub mod jose;
+pub mod oidc;
 mod registry;
+mod reload;
 
-pub use registry::{NewIdentityPolicy, Provider, ProviderKind, Providers, load_dir};
+pub use registry::{
+    ClaimMap, NewIdentityPolicy, OidcSettings, Protocol, Provider, ProviderKind, Providers, TokenAuth, parse_file,
+};
+pub use reload::ProviderRegistry;

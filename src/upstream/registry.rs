@@ -4,6 +4,7 @@
 use std::collections::BTreeMap;
 use std::path::Path;
 
+use secrecy::SecretString;
 use serde::Deserialize;
 
 use crate::config::ConfigProblem;
@@ -54,6 +55,97 @@ struct ProviderFile {
     can_sign_in: bool,
     #[serde(default)]
     domains: Vec<String>,
+    // OpenID Connect
+    issuer: Option<String>,
+    discovery_url: Option<String>,
+    client_id: Option<String>,
+    client_secret: Option<SecretString>,
+    client_secret_file: Option<std::path::PathBuf>,
+    token_auth: Option<TokenAuth>,
+    scopes: Option<Vec<String>>,
+    userinfo: Option<bool>,
+    prompt: Option<String>,
+    domain_hint: Option<String>,
+    extra_params: Option<BTreeMap<String, String>>,
+    clock_skew_secs: Option<u64>,
+    claims: Option<ClaimMap>,
+}
+
+/// How braid authenticates at an upstream token endpoint.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
+#[serde(rename_all = "snake_case")]
+pub enum TokenAuth {
+    /// HTTP Basic (the default).
+    #[default]
+    ClientSecretBasic,
+    /// Form fields.
+    ClientSecretPost,
+}
+
+/// Which upstream claims make the identity.
+#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct ClaimMap {
+    /// The subject (the identity key with the issuer).
+    pub subject: String,
+    /// Email.
+    pub email: String,
+    /// Whether that email is verified (`true` or `"true"` only).
+    pub email_verified: String,
+    /// Display name.
+    pub name: String,
+    /// Other claims kept on the identity.
+    pub keep: Vec<String>,
+}
+
+impl Default for ClaimMap {
+    fn default() -> Self {
+        Self {
+            subject: "sub".into(),
+            email: "email".into(),
+            email_verified: "email_verified".into(),
+            name: "name".into(),
+            keep: Vec::new(),
+        }
+    }
+}
+
+/// Settings of an OpenID Connect provider.
+#[derive(Debug, Clone)]
+pub struct OidcSettings {
+    /// The issuer, compared byte for byte; may hold `{tenantid}` (Entra ID multi-tenant).
+    pub issuer: String,
+    /// Where the discovery document is.
+    pub discovery_url: String,
+    /// braid's client id there.
+    pub client_id: String,
+    /// braid's client secret there (none: a public client with PKCE).
+    pub client_secret: Option<SecretString>,
+    /// Token endpoint authentication.
+    pub token_auth: TokenAuth,
+    /// Scopes asked for.
+    pub scopes: Vec<String>,
+    /// Fetch userinfo and merge it.
+    pub userinfo: bool,
+    /// `prompt` sent upstream (link flows force `login`).
+    pub prompt: Option<String>,
+    /// `domain_hint` sent upstream.
+    pub domain_hint: Option<String>,
+    /// Other authorization parameters sent upstream.
+    pub extra_params: Vec<(String, String)>,
+    /// Allowed clock difference for `exp`, `iat`, in seconds.
+    pub clock_skew_secs: i64,
+    /// Claim mapping.
+    pub claims: ClaimMap,
+}
+
+/// What a provider speaks, with its settings.
+#[derive(Debug, Clone)]
+pub enum Protocol {
+    /// The demo provider.
+    Dev,
+    /// OpenID Connect, with its client (discovery and key caches).
+    Oidc(std::sync::Arc<super::oidc::OidcClient>),
 }
 
 fn yes() -> bool {
@@ -61,7 +153,7 @@ fn yes() -> bool {
 }
 
 /// A provider braid can sign people in with.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone)]
 pub struct Provider {
     /// Its id (file stem unless given): used in paths such as `/login/{id}`.
     pub id: String,
@@ -81,8 +173,12 @@ pub struct Provider {
     pub can_sign_in: bool,
     /// Email domains routed to it on the chooser.
     pub domains: Vec<String>,
-    /// The issuer its identities carry.
+    /// The issuer its identities carry (for OIDC, the configured issuer).
     pub issuer: String,
+    /// Protocol and its settings.
+    pub protocol: Protocol,
+    /// The file it came from.
+    pub source: String,
 }
 
 impl Provider {
@@ -136,20 +232,47 @@ pub fn parse_file(path: &Path, text: &str) -> Result<Provider, Vec<ConfigProblem
             .unwrap_or_else(|| "-".into());
         vec![problem(&key, e.message().to_owned())]
     })?;
+    let source = source.clone();
     let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or_default().to_owned();
     let id = file.id.clone().unwrap_or(stem);
     let mut problems = Vec::new();
     if !valid_id(&id) {
         problems.push(problem("id", format!("`{id}` must be 1-64 of a-z, 0-9, - and _")));
     }
-    let issuer = match file.kind {
-        ProviderKind::Dev => super::dev::issuer(&id),
+    let oidc_keys: [(&str, bool); 13] = [
+        ("issuer", file.issuer.is_some()),
+        ("discovery_url", file.discovery_url.is_some()),
+        ("client_id", file.client_id.is_some()),
+        ("client_secret", file.client_secret.is_some()),
+        ("client_secret_file", file.client_secret_file.is_some()),
+        ("token_auth", file.token_auth.is_some()),
+        ("scopes", file.scopes.is_some()),
+        ("userinfo", file.userinfo.is_some()),
+        ("prompt", file.prompt.is_some()),
+        ("domain_hint", file.domain_hint.is_some()),
+        ("extra_params", file.extra_params.is_some()),
+        ("clock_skew_secs", file.clock_skew_secs.is_some()),
+        ("claims", file.claims.is_some()),
+    ];
+    let (issuer, protocol) = match file.kind {
+        ProviderKind::Dev => {
+            for (key, given) in oidc_keys {
+                if given {
+                    problems.push(problem(key, "not a setting of `dev` providers".into()));
+                }
+            }
+            (super::dev::issuer(&id), Protocol::Dev)
+        }
+        ProviderKind::Oidc => match oidc_settings(&file, &mut problems, &problem) {
+            Some(o) => (o.issuer.clone(), Protocol::Oidc(std::sync::Arc::new(super::oidc::OidcClient::new(o)))),
+            None => (String::new(), Protocol::Dev),
+        },
         other => {
             problems.push(problem(
                 "kind",
                 format!("`{}` providers are not available in this version of braid", kind_name(other)),
             ));
-            String::new()
+            (String::new(), Protocol::Dev)
         }
     };
     if file.on_new_identity == NewIdentityPolicy::LinkByEmail {
@@ -177,7 +300,84 @@ pub fn parse_file(path: &Path, text: &str) -> Result<Provider, Vec<ConfigProblem
         can_sign_in: file.can_sign_in,
         domains: file.domains.iter().map(|d| d.to_ascii_lowercase()).collect(),
         issuer,
+        protocol,
+        source,
     })
+}
+
+fn oidc_settings(
+    file: &ProviderFile,
+    problems: &mut Vec<ConfigProblem>,
+    problem: &dyn Fn(&str, String) -> ConfigProblem,
+) -> Option<OidcSettings> {
+    let start = problems.len();
+    let issuer = file.issuer.clone().unwrap_or_default();
+    match url::Url::parse(&issuer.replace("{tenantid}", "tenant")) {
+        _ if issuer.is_empty() => problems.push(problem("issuer", "required for `oidc` providers".into())),
+        Ok(u) if u.scheme() == "https" || (u.scheme() == "http" && is_loopback(&u)) => {}
+        _ => problems.push(problem("issuer", format!("`{issuer}` must be an https URL (http only on loopback)"))),
+    }
+    let discovery_url = match &file.discovery_url {
+        Some(d) => d.clone(),
+        None if issuer.contains("{tenantid}") => {
+            problems.push(problem("discovery_url", "required when the issuer holds {tenantid}".into()));
+            String::new()
+        }
+        None => format!("{}/.well-known/openid-configuration", issuer.trim_end_matches('/')),
+    };
+    let client_id = file.client_id.clone().unwrap_or_default();
+    if client_id.is_empty() {
+        problems.push(problem("client_id", "required for `oidc` providers".into()));
+    }
+    if file.client_secret.is_some() && file.client_secret_file.is_some() {
+        problems.push(problem("client_secret_file", "give `client_secret` or `client_secret_file`, not both".into()));
+    }
+    let client_secret =
+        match crate::config::resolve_secret(file.client_secret.as_ref(), file.client_secret_file.as_deref(), "client_secret") {
+            Ok(s) => s,
+            Err(e) => {
+                problems.push(problem("client_secret", e));
+                None
+            }
+        };
+    let scopes = file.scopes.clone().unwrap_or_else(|| vec!["openid".into(), "email".into(), "profile".into()]);
+    if !scopes.iter().any(|s| s == "openid") {
+        problems.push(problem("scopes", "must include `openid`".into()));
+    }
+    let extra_params: Vec<(String, String)> = file.extra_params.clone().unwrap_or_default().into_iter().collect();
+    const RESERVED: [&str; 9] =
+        ["response_type", "client_id", "redirect_uri", "scope", "state", "nonce", "code_challenge", "code_challenge_method", "response_mode"];
+    for (k, _) in &extra_params {
+        if RESERVED.contains(&k.as_str()) {
+            problems.push(problem(&format!("extra_params.{k}"), "braid sets this parameter itself".into()));
+        }
+    }
+    if problems.len() > start {
+        return None;
+    }
+    Some(OidcSettings {
+        issuer,
+        discovery_url,
+        client_id,
+        client_secret,
+        token_auth: file.token_auth.unwrap_or_default(),
+        scopes,
+        userinfo: file.userinfo.unwrap_or(false),
+        prompt: file.prompt.clone(),
+        domain_hint: file.domain_hint.clone(),
+        extra_params,
+        clock_skew_secs: i64::try_from(file.clock_skew_secs.unwrap_or(60)).unwrap_or(60),
+        claims: file.claims.clone().unwrap_or_default(),
+    })
+}
+
+fn is_loopback(u: &url::Url) -> bool {
+    match u.host() {
+        Some(url::Host::Domain(d)) => d == "localhost",
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    }
 }
 
 fn kind_name(k: ProviderKind) -> &'static str {
@@ -187,52 +387,6 @@ fn kind_name(k: ProviderKind) -> &'static str {
         ProviderKind::Saml => "saml",
         ProviderKind::Dev => "dev",
     }
-}
-
-/// Read every `*.toml` directly in `dir` (a missing directory means no providers). Returns the
-/// providers and every problem found; files with problems are left out.
-pub fn load_dir(dir: &Path) -> (Providers, Vec<ConfigProblem>) {
-    let mut providers = BTreeMap::new();
-    let mut problems = Vec::new();
-    let entries = match std::fs::read_dir(dir) {
-        Ok(e) => e,
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => return (Providers::default(), problems),
-        Err(e) => {
-            problems.push(ConfigProblem { source: dir.display().to_string(), key: "-".into(), reason: e.to_string() });
-            return (Providers::default(), problems);
-        }
-    };
-    let mut paths: Vec<_> = entries
-        .flatten()
-        .map(|e| e.path())
-        .filter(|p| p.is_file() && p.extension().is_some_and(|x| x == "toml"))
-        .collect();
-    paths.sort();
-    for path in paths {
-        let text = match std::fs::read_to_string(&path) {
-            Ok(t) => t,
-            Err(e) => {
-                problems.push(ConfigProblem { source: path.display().to_string(), key: "-".into(), reason: e.to_string() });
-                continue;
-            }
-        };
-        match parse_file(&path, &text) {
-            Ok(p) => {
-                if let Some(prev) = providers.get(&p.id) {
-                    let prev: &Provider = prev;
-                    problems.push(ConfigProblem {
-                        source: path.display().to_string(),
-                        key: "id".into(),
-                        reason: format!("provider id `{}` is used by another file too", prev.id),
-                    });
-                    continue;
-                }
-                providers.insert(p.id.clone(), p);
-            }
-            Err(mut ps) => problems.append(&mut ps),
-        }
-    }
-    (Providers(providers), problems)
 }
 
 #[cfg(test)]

@@ -17,9 +17,10 @@ pub async fn account_get(State(state): State<AppState>, headers: HeaderMap) -> R
         return Ok(Redirect::to(crate::routes::LOGIN).into_response());
     };
     let identities = state.accounts.identities(&account.id).await?;
+    let providers = state.providers.snapshot();
     let mut rows = String::new();
     for i in &identities {
-        let provider = state.providers.all().find(|p| p.id == i.provider_id).map(|p| p.display_name.as_str()).unwrap_or(&i.provider_id);
+        let provider = providers.all().find(|p| p.id == i.provider_id).map(|p| p.display_name.as_str()).unwrap_or(&i.provider_id);
         let mut notes = Vec::new();
         if Some(i.id) == account.primary_identity {
             notes.push("primary");

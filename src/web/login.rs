@@ -11,22 +11,28 @@ use super::html::{self, esc};
 use crate::error::AppError;
 use crate::issuer::authorize::with_params;
 use crate::state::AppState;
-use crate::upstream::ProviderKind;
+use crate::upstream::Protocol;
 
-fn start_url(provider: &str, tx: Option<&str>) -> String {
+fn start_url(provider: &str, tx: Option<&str>, hint: Option<&str>) -> String {
     let base = format!("/login/{provider}");
-    match tx {
-        Some(t) => with_params(&base, &[("tx", t)]),
-        None => base,
+    let mut params = Vec::new();
+    if let Some(t) = tx {
+        params.push(("tx", t));
     }
+    if let Some(h) = hint {
+        params.push(("login_hint", h));
+    }
+    if params.is_empty() { base } else { with_params(&base, &params) }
 }
 
 /// `GET /login`
 pub async fn login_get(State(state): State<AppState>, Query(q): Query<HashMap<String, String>>) -> Result<Response, AppError> {
     let tx = q.get("tx").map(String::as_str).filter(|t| !t.is_empty());
+    let login_hint = q.get("login_hint").map(String::as_str).filter(|h| !h.is_empty());
+    let providers = state.providers.snapshot();
     if let Some(hint) = q.get("idp_hint") {
-        if state.providers.enabled(hint).is_some_and(|p| p.usable()) {
-            return Ok(Redirect::to(&start_url(hint, tx)).into_response());
+        if providers.enabled(hint).is_some_and(|p| p.usable()) {
+            return Ok(Redirect::to(&start_url(hint, tx, login_hint)).into_response());
         }
     }
     let domain = q
@@ -35,24 +41,24 @@ pub async fn login_get(State(state): State<AppState>, Query(q): Query<HashMap<St
         .and_then(|h| h.rsplit_once('@'))
         .map(|(_, d)| d.to_ascii_lowercase());
     if let Some(d) = domain {
-        if let Some(p) = state.providers.usable().find(|p| p.domains.contains(&d)) {
-            return Ok(Redirect::to(&start_url(&p.id, tx)).into_response());
+        if let Some(p) = providers.usable().find(|p| p.domains.contains(&d)) {
+            return Ok(Redirect::to(&start_url(&p.id, tx, login_hint)).into_response());
         }
     }
-    let usable: Vec<_> = state.providers.usable().collect();
+    let usable: Vec<_> = providers.usable().collect();
     match usable.as_slice() {
         [] => Err(AppError::page_status(
             StatusCode::SERVICE_UNAVAILABLE,
             "No sign-in providers",
             "braid has no enabled provider to sign in with. The administrator must add a provider file to the providers directory.",
         )),
-        [only] => Ok(Redirect::to(&start_url(&only.id, tx)).into_response()),
+        [only] => Ok(Redirect::to(&start_url(&only.id, tx, login_hint)).into_response()),
         many => {
             let mut body = String::from("<h1>Sign in</h1><p>Choose how to sign in.</p><ul style=\"list-style:none;padding:0\">");
             for p in many {
                 body.push_str(&format!(
                     "<li><a class=\"button\" href=\"{}\">{}</a></li>",
-                    esc(&start_url(&p.id, tx)),
+                    esc(&start_url(&p.id, tx, login_hint)),
                     esc(&p.display_name)
                 ));
             }
@@ -70,14 +76,20 @@ pub async fn login_provider_get(
 ) -> Result<Response, AppError> {
     let provider = state
         .providers
+        .snapshot()
         .enabled(&id)
         .filter(|p| p.usable())
         .cloned()
         .ok_or_else(|| AppError::page_status(StatusCode::NOT_FOUND, "Unknown provider", "This sign-in provider does not exist or is disabled. Choose another on the sign-in page."))?;
     let tx = q.get("tx").filter(|t| !t.is_empty()).cloned();
-    let (login_state, cookie) = crate::signin::begin(&state, &provider, tx).await?;
-    match provider.kind {
-        ProviderKind::Dev => Ok(crate::upstream::dev::form(&provider, &login_state, cookie)),
-        _ => Err(AppError::page("Provider not available", "This kind of provider is not available in this version of braid.")),
+    match &provider.protocol {
+        Protocol::Dev => {
+            let (login_state, cookie) = crate::signin::begin(&state, &provider, tx, None).await?;
+            Ok(crate::upstream::dev::form(&provider, &login_state, cookie))
+        }
+        Protocol::Oidc(client) => {
+            let hint = q.get("login_hint").map(String::as_str).filter(|h| !h.is_empty());
+            crate::upstream::callback::start_oidc(&state, &provider, client, tx, hint).await
+        }
     }
 }

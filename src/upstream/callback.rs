@@ -1,0 +1,152 @@
+//! Starting an OIDC sign-in (`GET /login/{provider}`) and finishing it at the provider's own
+//! callback (`GET /callback/{provider}`): state bound to this browser and taken once, RFC 9207
+//! `iss` checked, the code redeemed with PKCE, and the ID token validated before anything is
+//! written.
+
+use std::collections::HashMap;
+
+use axum::extract::{Path, Query, State};
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+
+use super::oidc::{Metadata, OidcClient};
+use super::{Protocol, Provider};
+use crate::error::AppError;
+use crate::ids;
+use crate::records::UpstreamAttempt;
+use crate::state::AppState;
+
+/// The redirect URI braid registers at provider `id`.
+pub fn redirect_uri(state: &AppState, id: &str) -> String {
+    format!("{}/callback/{id}", state.issuer)
+}
+
+fn unreachable_page(provider: &Provider) -> AppError {
+    AppError::page_status(
+        StatusCode::BAD_GATEWAY,
+        format!("{} cannot be reached", provider.display_name),
+        "braid could not reach this sign-in provider, so nothing was changed. Try again later or choose another way to sign in.",
+    )
+}
+
+async fn metadata(state: &AppState, provider: &Provider, client: &OidcClient) -> Result<std::sync::Arc<Metadata>, AppError> {
+    client.metadata(&state.http, state.clock.now_ms()).await.map_err(|e| {
+        tracing::warn!(provider = %provider.id, error = %e, "upstream discovery failed");
+        unreachable_page(provider)
+    })
+}
+
+/// Send the browser to the OIDC provider.
+pub async fn start_oidc(
+    state: &AppState,
+    provider: &Provider,
+    client: &OidcClient,
+    tx: Option<String>,
+    login_hint: Option<&str>,
+) -> Result<Response, AppError> {
+    let meta = metadata(state, provider, client).await?;
+    let upstream = UpstreamAttempt { nonce: ids::random_token(24), verifier: ids::random_token(32) };
+    let challenge = ids::sha256_b64(upstream.verifier.as_bytes());
+    let nonce = upstream.nonce.clone();
+    let (login_state, cookie) = crate::signin::begin(state, provider, tx, Some(upstream)).await?;
+    let url = client.authorization_url(
+        &meta,
+        &redirect_uri(state, &provider.id),
+        &login_state,
+        &nonce,
+        &challenge,
+        login_hint,
+        false,
+    );
+    let mut resp = Redirect::to(&url).into_response();
+    resp.headers_mut().append(header::SET_COOKIE, cookie);
+    Ok(resp)
+}
+
+fn refused(provider: &str) -> AppError {
+    AppError::page(
+        "Sign-in could not be verified",
+        format!("braid could not verify the answer of {provider}, so you were not signed in and nothing was changed. Start again."),
+    )
+}
+
+/// `GET /callback/{provider}`
+pub async fn callback_get(
+    State(state): State<AppState>,
+    Path(id): Path<String>,
+    headers: HeaderMap,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Response, AppError> {
+    let provider = state
+        .providers
+        .snapshot()
+        .enabled(&id)
+        .cloned()
+        .ok_or_else(|| AppError::page_status(StatusCode::NOT_FOUND, "Unknown provider", "This sign-in provider does not exist or is disabled."))?;
+    let Protocol::Oidc(client) = &provider.protocol else {
+        return Err(AppError::page_status(StatusCode::NOT_FOUND, "Unknown provider", "This provider has no callback."));
+    };
+    let p = |k: &str| q.get(k).map(String::as_str).filter(|v| !v.is_empty());
+    let login_state = p("state").ok_or_else(|| {
+        AppError::page("Sign-in answer without state", "The provider's answer is missing its state, so braid cannot tell which sign-in it belongs to. Start again.")
+    })?;
+    // Bound to this browser and taken once, before anything else is looked at.
+    let attempt = crate::signin::take_attempt(&state, &headers, login_state, &provider.id).await?;
+    if let Some(err) = p("error") {
+        tracing::info!(provider = %provider.id, error = %err, description = ?p("error_description"), "upstream refused the sign-in");
+        return Err(AppError::page(
+            format!("{} did not sign you in", provider.display_name),
+            format!("The provider answered `{err}`. Nothing was changed. Start again, or choose another way to sign in."),
+        ));
+    }
+    let meta = metadata(&state, &provider, client).await?;
+    match p("iss") {
+        Some(iss) if !issuer_matches(&client.settings.issuer, iss) => {
+            tracing::warn!(provider = %provider.id, iss, "authorization response from another issuer (mix-up)");
+            return Err(refused(&provider.display_name));
+        }
+        None if meta.iss_parameter_supported => {
+            tracing::warn!(provider = %provider.id, "authorization response without the iss the provider advertises");
+            return Err(refused(&provider.display_name));
+        }
+        _ => {}
+    }
+    let code = p("code").ok_or_else(|| refused(&provider.display_name))?;
+    let upstream = attempt.upstream.clone().ok_or_else(|| refused(&provider.display_name))?;
+    let done = client
+        .finish(&state.http, &meta, code, &upstream.verifier, &redirect_uri(&state, &provider.id), &upstream.nonce, state.clock.now_ms())
+        .await
+        .map_err(|e| {
+            tracing::warn!(provider = %provider.id, error = %e, "upstream sign-in refused");
+            refused(&provider.display_name)
+        })?;
+    let amr = done.amr.first().cloned().unwrap_or_else(|| "fed".into());
+    crate::signin::finish(&state, &headers, &provider, attempt, done.identity, &amr).await
+}
+
+/// Whether an `iss` response parameter names the configured issuer (with `{tenantid}` matching
+/// one path segment).
+fn issuer_matches(configured: &str, iss: &str) -> bool {
+    match configured.split_once("{tenantid}") {
+        None => configured == iss,
+        Some((pre, post)) => iss
+            .strip_prefix(pre)
+            .and_then(|rest| rest.strip_suffix(post))
+            .is_some_and(|tid| !tid.is_empty() && tid.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::issuer_matches;
+
+    #[test]
+    fn iss_parameter_matches_exactly_or_by_tenant_template() {
+        assert!(issuer_matches("https://a.example", "https://a.example"));
+        assert!(!issuer_matches("https://a.example", "https://a.example/"));
+        let t = "https://login.example/{tenantid}/v2.0";
+        assert!(issuer_matches(t, "https://login.example/9188040d-6c67/v2.0"));
+        assert!(!issuer_matches(t, "https://login.example/a/b/v2.0"));
+        assert!(!issuer_matches(t, "https://login.example//v2.0"));
+    }
+}

@@ -1,0 +1,68 @@
+//! The HTTP client braid uses to talk to upstreams: no redirects followed (SSRF), bounded time,
+//! bounded response size, JSON only.
+
+use std::time::Duration;
+
+use serde_json::Value;
+
+/// Largest upstream response braid reads (discovery, JWKS, token, userinfo).
+const MAX_BODY: usize = 1024 * 1024;
+
+/// Why an upstream call failed.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum HttpError {
+    /// Could not connect, timed out, or the connection broke.
+    #[error("unreachable: {0}")]
+    Unreachable(String),
+    /// A non-success status, with the start of the body.
+    #[error("HTTP {status}: {body}")]
+    Status {
+        /// The status code.
+        status: u16,
+        /// The first bytes of the body (for logs).
+        body: String,
+    },
+    /// The body was too large or not the JSON expected.
+    #[error("bad response: {0}")]
+    Body(String),
+}
+
+/// The client for upstream calls.
+pub fn client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .connect_timeout(Duration::from_secs(5))
+        .timeout(Duration::from_secs(10))
+        .user_agent(concat!("braid/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .unwrap_or_else(|_| reqwest::Client::new())
+}
+
+/// Send `req` and read a JSON object from a 2xx answer.
+pub async fn json(req: reqwest::RequestBuilder) -> Result<Value, HttpError> {
+    let mut resp = req
+        .header(reqwest::header::ACCEPT, "application/json")
+        .send()
+        .await
+        .map_err(|e| HttpError::Unreachable(e.without_url().to_string()))?;
+    if resp.content_length().is_some_and(|n| n > MAX_BODY as u64) {
+        return Err(HttpError::Body("response too large".into()));
+    }
+    let status = resp.status();
+    let mut body = Vec::new();
+    while let Some(chunk) = resp.chunk().await.map_err(|e| HttpError::Unreachable(e.without_url().to_string()))? {
+        if body.len() + chunk.len() > MAX_BODY {
+            return Err(HttpError::Body("response too large".into()));
+        }
+        body.extend_from_slice(&chunk);
+    }
+    if !status.is_success() {
+        let text: String = String::from_utf8_lossy(&body).chars().take(200).collect();
+        return Err(HttpError::Status { status: status.as_u16(), body: text });
+    }
+    let v: Value = serde_json::from_slice(&body).map_err(|e| HttpError::Body(format!("not JSON: {e}")))?;
+    if !v.is_object() {
+        return Err(HttpError::Body("not a JSON object".into()));
+    }
+    Ok(v)
+}

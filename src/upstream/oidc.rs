@@ -1,0 +1,425 @@
+//! OpenID Connect upstreams: discovery (refused when the discovered issuer differs), the
+//! authorization URL (S256 PKCE, state, nonce always), the code exchange, ID-token validation
+//! with keys pinned per JWK (cached with a TTL, fetched again on an unknown `kid` at most every
+//! 30 s, last good keys kept when the JWKS endpoint fails), and userinfo.
+
+use std::sync::Arc;
+
+use secrecy::ExposeSecret;
+use serde_json::{Map, Value};
+use tokio::sync::Mutex;
+
+use super::http::{self, HttpError};
+use super::jose::{JoseError, PinnedKeys};
+use super::registry::{OidcSettings, TokenAuth};
+use crate::accounts::ExternalIdentity;
+use crate::clock::UnixMillis;
+
+/// Discovery and keys are fetched again after this long.
+const CACHE_TTL_MS: i64 = 3600 * 1000;
+/// An unknown `kid` triggers a JWKS fetch at most this often.
+const REFETCH_MIN_MS: i64 = 30 * 1000;
+/// How long the last good keys stand in for a failing JWKS endpoint.
+const LAST_GOOD_MAX_MS: i64 = 24 * 3600 * 1000;
+
+/// Why an upstream sign-in failed. Logged; the person sees a generic page.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum OidcError {
+    /// Discovery, JWKS, token or userinfo endpoint failed.
+    #[error("{what}: {source}")]
+    Http {
+        /// Which call.
+        what: &'static str,
+        /// The failure.
+        source: HttpError,
+    },
+    /// The discovery document is unusable or names another issuer.
+    #[error("discovery: {0}")]
+    Discovery(String),
+    /// No usable keys.
+    #[error("no usable signing keys")]
+    NoKeys,
+    /// The ID token's signature or structure.
+    #[error("id_token: {0}")]
+    Jose(#[from] JoseError),
+    /// A claim check failed.
+    #[error("id_token claim check failed: {0}")]
+    Claims(String),
+    /// The token or userinfo answer is unusable.
+    #[error("response: {0}")]
+    Response(String),
+}
+
+/// What discovery says.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Metadata {
+    /// The issuer (equal to the configured one).
+    pub issuer: String,
+    /// Authorization endpoint.
+    pub authorization_endpoint: String,
+    /// Token endpoint.
+    pub token_endpoint: String,
+    /// JWKS.
+    pub jwks_uri: String,
+    /// Userinfo endpoint.
+    pub userinfo_endpoint: Option<String>,
+    /// Whether the provider sends `iss` on authorization responses (RFC 9207).
+    pub iss_parameter_supported: bool,
+}
+
+#[derive(Default)]
+struct Cache {
+    metadata: Option<(Arc<Metadata>, UnixMillis)>,
+    keys: Option<(Arc<PinnedKeys>, UnixMillis)>,
+    last_keys_fetch: UnixMillis,
+}
+
+/// One OIDC provider: its settings and caches.
+pub struct OidcClient {
+    /// Settings from the provider file.
+    pub settings: OidcSettings,
+    cache: Mutex<Cache>,
+}
+
+impl std::fmt::Debug for OidcClient {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("OidcClient").field("issuer", &self.settings.issuer).finish()
+    }
+}
+
+fn http_err(what: &'static str) -> impl Fn(HttpError) -> OidcError {
+    move |source| OidcError::Http { what, source }
+}
+
+fn str_field(doc: &Value, name: &str) -> Result<String, OidcError> {
+    doc.get(name)
+        .and_then(Value::as_str)
+        .filter(|s| !s.is_empty())
+        .map(str::to_owned)
+        .ok_or_else(|| OidcError::Discovery(format!("`{name}` missing")))
+}
+
+/// What a successful callback yields.
+#[derive(Debug, Clone)]
+pub struct Authenticated {
+    /// The identity for the account store.
+    pub identity: ExternalIdentity,
+    /// `amr` of the upstream sign-in, if it said.
+    pub amr: Vec<String>,
+}
+
+impl OidcClient {
+    /// A client for `settings`, caches empty.
+    pub fn new(settings: OidcSettings) -> Self {
+        Self { settings, cache: Mutex::new(Cache::default()) }
+    }
+
+    /// The discovery document, cached for an hour; the last good one is kept while the provider
+    /// cannot be reached.
+    pub async fn metadata(&self, client: &reqwest::Client, now: UnixMillis) -> Result<Arc<Metadata>, OidcError> {
+        let mut cache = self.cache.lock().await;
+        if let Some((m, at)) = &cache.metadata {
+            if now - at < CACHE_TTL_MS {
+                return Ok(m.clone());
+            }
+        }
+        match self.discover(client).await {
+            Ok(m) => {
+                let m = Arc::new(m);
+                cache.metadata = Some((m.clone(), now));
+                Ok(m)
+            }
+            Err(e) => match &cache.metadata {
+                Some((m, _)) => {
+                    tracing::warn!(issuer = %self.settings.issuer, error = %e, "discovery failed; keeping the last good document");
+                    Ok(m.clone())
+                }
+                None => Err(e),
+            },
+        }
+    }
+
+    /// Fetch and check the discovery document.
+    pub async fn discover(&self, client: &reqwest::Client) -> Result<Metadata, OidcError> {
+        let doc = http::json(client.get(&self.settings.discovery_url)).await.map_err(http_err("discovery"))?;
+        let issuer = str_field(&doc, "issuer")?;
+        if issuer != self.settings.issuer {
+            return Err(OidcError::Discovery(format!(
+                "the provider says its issuer is `{issuer}`, the provider file says `{}`",
+                self.settings.issuer
+            )));
+        }
+        Ok(Metadata {
+            issuer,
+            authorization_endpoint: str_field(&doc, "authorization_endpoint")?,
+            token_endpoint: str_field(&doc, "token_endpoint")?,
+            jwks_uri: str_field(&doc, "jwks_uri")?,
+            userinfo_endpoint: doc.get("userinfo_endpoint").and_then(Value::as_str).map(str::to_owned),
+            iss_parameter_supported: doc.get("authorization_response_iss_parameter_supported") == Some(&Value::Bool(true)),
+        })
+    }
+
+    /// The provider's keys: cached for an hour; `refresh` fetches again (at most every 30 s);
+    /// on failure the last good keys serve for up to a day.
+    async fn keys(&self, client: &reqwest::Client, jwks_uri: &str, now: UnixMillis, refresh: bool) -> Result<Arc<PinnedKeys>, OidcError> {
+        let mut cache = self.cache.lock().await;
+        let fresh = cache.keys.as_ref().is_some_and(|(_, at)| now - at < CACHE_TTL_MS);
+        let may_fetch = now - cache.last_keys_fetch >= REFETCH_MIN_MS;
+        if (fresh && !refresh) || (refresh && !may_fetch && cache.keys.is_some()) {
+            return cache.keys.as_ref().map(|(k, _)| k.clone()).ok_or(OidcError::NoKeys);
+        }
+        cache.last_keys_fetch = now;
+        let fetched = http::json(client.get(jwks_uri)).await.map_err(http_err("jwks")).map(|doc| PinnedKeys::from_jwks(&doc, false));
+        match fetched {
+            Ok(keys) if !keys.is_empty() => {
+                let keys = Arc::new(keys);
+                cache.keys = Some((keys.clone(), now));
+                Ok(keys)
+            }
+            other => {
+                let err = other.err().unwrap_or(OidcError::NoKeys);
+                match &cache.keys {
+                    Some((k, at)) if now - at < LAST_GOOD_MAX_MS => {
+                        tracing::warn!(issuer = %self.settings.issuer, error = %err, "JWKS fetch failed; keeping the last good keys");
+                        Ok(k.clone())
+                    }
+                    _ => Err(err),
+                }
+            }
+        }
+    }
+
+    /// The URL that starts the upstream sign-in.
+    #[allow(clippy::too_many_arguments)]
+    pub fn authorization_url(
+        &self,
+        metadata: &Metadata,
+        redirect_uri: &str,
+        state: &str,
+        nonce: &str,
+        code_challenge: &str,
+        login_hint: Option<&str>,
+        force_login: bool,
+    ) -> String {
+        let s = &self.settings;
+        let scope = s.scopes.join(" ");
+        let mut params: Vec<(&str, &str)> = vec![
+            ("response_type", "code"),
+            ("client_id", &s.client_id),
+            ("redirect_uri", redirect_uri),
+            ("scope", &scope),
+            ("state", state),
+            ("nonce", nonce),
+            ("code_challenge", code_challenge),
+            ("code_challenge_method", "S256"),
+        ];
+        match (force_login, &s.prompt) {
+            (true, _) => params.push(("prompt", "login")),
+            (false, Some(p)) => params.push(("prompt", p)),
+            (false, None) => {}
+        }
+        if let Some(h) = login_hint {
+            params.push(("login_hint", h));
+        }
+        if let Some(d) = &s.domain_hint {
+            params.push(("domain_hint", d));
+        }
+        for (k, v) in &s.extra_params {
+            params.push((k, v));
+        }
+        crate::issuer::authorize::with_params(&metadata.authorization_endpoint, &params)
+    }
+
+    /// Redeem `code`, validate the ID token against `nonce` at `now`, merge userinfo when
+    /// configured, and map the claims to an identity.
+    pub async fn finish(
+        &self,
+        client: &reqwest::Client,
+        metadata: &Metadata,
+        code: &str,
+        verifier: &str,
+        redirect_uri: &str,
+        nonce: &str,
+        now: UnixMillis,
+    ) -> Result<Authenticated, OidcError> {
+        let s = &self.settings;
+        let mut form = vec![
+            ("grant_type", "authorization_code"),
+            ("code", code),
+            ("redirect_uri", redirect_uri),
+            ("code_verifier", verifier),
+        ];
+        let mut req = client.post(&metadata.token_endpoint);
+        let secret = s.client_secret.as_ref().map(|x| x.expose_secret().to_owned());
+        match (s.token_auth, secret.as_deref()) {
+            (TokenAuth::ClientSecretBasic, Some(sec)) => {
+                let enc = |v: &str| url::form_urlencoded::byte_serialize(v.as_bytes()).collect::<String>();
+                req = req.basic_auth(enc(&s.client_id), Some(enc(sec)));
+            }
+            (TokenAuth::ClientSecretPost, Some(sec)) => {
+                form.push(("client_id", &s.client_id));
+                form.push(("client_secret", sec));
+            }
+            (_, None) => form.push(("client_id", &s.client_id)),
+        }
+        let tokens = http::json(req.form(&form)).await.map_err(http_err("token"))?;
+        let id_token = tokens
+            .get("id_token")
+            .and_then(Value::as_str)
+            .ok_or_else(|| OidcError::Response("no id_token in the token response".into()))?;
+        let claims = self.validate_id_token(client, metadata, id_token, nonce, now).await?;
+        let mut merged = claims.clone();
+        let mut ui_email: Option<(Value, bool)> = None;
+        if s.userinfo {
+            let endpoint = metadata
+                .userinfo_endpoint
+                .as_deref()
+                .ok_or_else(|| OidcError::Response("userinfo is configured but the provider has no userinfo endpoint".into()))?;
+            let access = tokens
+                .get("access_token")
+                .and_then(Value::as_str)
+                .ok_or_else(|| OidcError::Response("no access_token for userinfo".into()))?;
+            let info = http::json(client.get(endpoint).bearer_auth(access)).await.map_err(http_err("userinfo"))?;
+            if info.get("sub") != claims.get("sub") {
+                return Err(OidcError::Claims("userinfo sub differs from the ID token's".into()));
+            }
+            if let Some(e) = info.get(&s.claims.email) {
+                ui_email = Some((e.clone(), is_true(info.get(&s.claims.email_verified))));
+            }
+            if let Some(o) = info.as_object() {
+                for (k, v) in o {
+                    if !matches!(k.as_str(), "iss" | "sub" | "aud" | "exp" | "iat" | "nbf" | "nonce" | "azp") {
+                        merged.insert(k.clone(), v.clone());
+                    }
+                }
+            }
+        }
+        let amr = claims
+            .get("amr")
+            .and_then(Value::as_array)
+            .map(|a| a.iter().filter_map(Value::as_str).map(str::to_owned).collect())
+            .unwrap_or_default();
+        Ok(Authenticated { identity: self.identity(&claims, &merged, ui_email)?, amr })
+    }
+
+    /// Validate an ID token's signature and claims; returns its claims.
+    pub async fn validate_id_token(
+        &self,
+        client: &reqwest::Client,
+        metadata: &Metadata,
+        token: &str,
+        nonce: &str,
+        now: UnixMillis,
+    ) -> Result<Map<String, Value>, OidcError> {
+        let keys = self.keys(client, &metadata.jwks_uri, now, false).await?;
+        let verified = match keys.verify(token) {
+            Err(JoseError::UnknownKid(_)) => self.keys(client, &metadata.jwks_uri, now, true).await?.verify(token)?,
+            other => other?,
+        };
+        if verified.header.get("typ").and_then(Value::as_str).is_some_and(|t| t.eq_ignore_ascii_case("at+jwt")) {
+            return Err(OidcError::Claims("an access token is not an ID token".into()));
+        }
+        let claims: Map<String, Value> =
+            serde_json::from_slice(&verified.payload).map_err(|_| OidcError::Claims("payload is not a JSON object".into()))?;
+        check_claims(&self.settings, &claims, nonce, now / 1000)?;
+        Ok(claims)
+    }
+
+    fn identity(
+        &self,
+        id_claims: &Map<String, Value>,
+        merged: &Map<String, Value>,
+        ui_email: Option<(Value, bool)>,
+    ) -> Result<ExternalIdentity, OidcError> {
+        let m = &self.settings.claims;
+        let subject = match merged.get(&m.subject) {
+            Some(Value::String(s)) if !s.is_empty() => s.clone(),
+            Some(Value::Number(n)) => n.to_string(),
+            _ => return Err(OidcError::Claims(format!("subject claim `{}` missing", m.subject))),
+        };
+        // email_verified applies only to the email it came with (SECURITY-CASES 66).
+        let id_email = id_claims.get(&m.email).and_then(Value::as_str).map(str::to_owned);
+        let id_verified = is_true(id_claims.get(&m.email_verified));
+        let (email, email_verified) = match ui_email {
+            Some((Value::String(e), v)) if Some(&e) == id_email.as_ref() => (Some(e), v || id_verified),
+            Some((Value::String(e), v)) => (Some(e), v),
+            _ => (id_email, id_verified),
+        };
+        let mut claims = Map::new();
+        for k in &m.keep {
+            if let Some(v) = merged.get(k) {
+                claims.insert(k.clone(), v.clone());
+            }
+        }
+        Ok(ExternalIdentity {
+            issuer: id_claims.get("iss").and_then(Value::as_str).unwrap_or_default().to_owned(),
+            subject,
+            email_verified: email.is_some() && email_verified,
+            email,
+            name: merged.get(&m.name).and_then(Value::as_str).map(str::to_owned),
+            claims,
+        })
+    }
+}
+
+/// `email_verified` counts only as JSON `true` or the string `"true"`.
+pub fn is_true(v: Option<&Value>) -> bool {
+    matches!(v, Some(Value::Bool(true))) || matches!(v, Some(Value::String(s)) if s == "true")
+}
+
+/// The issuer an ID token must carry: the configured one, with `{tenantid}` filled from `tid`.
+fn expected_issuer(s: &OidcSettings, claims: &Map<String, Value>) -> Result<String, OidcError> {
+    if !s.issuer.contains("{tenantid}") {
+        return Ok(s.issuer.clone());
+    }
+    let tid = claims
+        .get("tid")
+        .and_then(Value::as_str)
+        .filter(|t| !t.is_empty() && t.len() <= 64 && t.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'))
+        .ok_or_else(|| OidcError::Claims("multi-tenant issuer needs a `tid` claim".into()))?;
+    Ok(s.issuer.replace("{tenantid}", tid))
+}
+
+/// The claim checks of OIDC Core 3.1.3.7 at `now` (seconds).
+fn check_claims(s: &OidcSettings, c: &Map<String, Value>, nonce: &str, now: i64) -> Result<(), OidcError> {
+    let fail = |m: &str| Err(OidcError::Claims(m.to_owned()));
+    if c.get("iss").and_then(Value::as_str) != Some(expected_issuer(s, c)?.as_str()) {
+        return fail("iss does not match the provider's issuer");
+    }
+    match c.get("aud") {
+        Some(Value::String(a)) if *a == s.client_id => {}
+        Some(Value::Array(list)) if list.len() == 1 && list[0].as_str() == Some(s.client_id.as_str()) => {}
+        Some(Value::Array(list)) if list.iter().any(|a| a.as_str() == Some(s.client_id.as_str())) => {
+            return fail("aud holds audiences braid does not trust");
+        }
+        _ => return fail("aud does not name braid's client id"),
+    }
+    if let Some(azp) = c.get("azp") {
+        if azp.as_str() != Some(s.client_id.as_str()) {
+            return fail("azp is not braid's client id");
+        }
+    }
+    if !c.get("sub").and_then(Value::as_str).is_some_and(|x| !x.is_empty()) {
+        return fail("sub missing");
+    }
+    let skew = s.clock_skew_secs;
+    match c.get("exp").and_then(Value::as_i64) {
+        Some(exp) if exp + skew > now => {}
+        Some(_) => return fail("token expired"),
+        None => return fail("exp missing"),
+    }
+    match c.get("iat").and_then(Value::as_i64) {
+        Some(iat) if iat - skew <= now => {}
+        Some(_) => return fail("iat is in the future"),
+        None => return fail("iat missing"),
+    }
+    if let Some(nbf) = c.get("nbf") {
+        if !nbf.as_i64().is_some_and(|n| n - skew <= now) {
+            return fail("token not yet valid");
+        }
+    }
+    if c.get("nonce").and_then(Value::as_str) != Some(nonce) {
+        return fail("nonce does not match this sign-in");
+    }
+    Ok(())
+}
