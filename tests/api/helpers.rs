@@ -95,7 +95,15 @@ fn settings_for(accounts: &str, sessions: &str, extra: &str) -> impl FnOnce(&std
 
 /// Start braid in `dir` with the settings `make` returns.
 pub async fn spawn_in(dir: tempfile::TempDir, make: impl FnOnce(&std::path::Path) -> Settings) -> TestApp {
-    let clock = Arc::new(TestClock::starting_now());
+    spawn_in_with_clock(dir, Arc::new(TestClock::starting_now()), make).await
+}
+
+/// Start braid in `dir` with `clock` and the settings `make` returns.
+pub async fn spawn_in_with_clock(
+    dir: tempfile::TempDir,
+    clock: Arc<TestClock>,
+    make: impl FnOnce(&std::path::Path) -> Settings,
+) -> TestApp {
     let app = braid::Application::build_with_clock(make(dir.path()), clock.clone()).await.expect("braid builds");
     let base = format!("http://{}", app.local_addr());
     let state = app.state().clone();
