@@ -67,13 +67,19 @@ ensure_postgres() {
   pg_psql -c "DO \$\$BEGIN IF NOT EXISTS (SELECT FROM pg_roles WHERE rolname='braid') THEN CREATE ROLE braid LOGIN CREATEDB PASSWORD 'braid'; END IF; END\$\$;"
 }
 
-# Headless Chromium and the pinned browser-test packages (tests/browser/package-lock.json).
-ensure_browser_tests() {
-  command -v chromium >/dev/null 2>&1 || apt_install chromium
-  command -v node >/dev/null 2>&1 || apt_install nodejs npm
-  local dir=tests/browser
-  if [ ! -d "$dir/node_modules/playwright-core" ] || [ "$dir/package-lock.json" -nt "$dir/node_modules/.package-lock.json" ]; then
-    log "installing browser-test packages"
+# Node packages pinned by a committed lockfile, installed (again) when missing or stale.
+ensure_npm_dir() {
+  local dir=$1
+  if [ ! -d "$dir/node_modules" ] || [ "$dir/package-lock.json" -nt "$dir/node_modules/.package-lock.json" ]; then
+    log "installing node packages in $dir"
     (cd "$dir" && npm ci --no-audit --no-fund --loglevel=error >/dev/null)
   fi
+}
+
+# Headless Chromium, and the pinned packages of the browser and interop tests.
+ensure_node_tests() {
+  command -v chromium >/dev/null 2>&1 || apt_install chromium
+  command -v node >/dev/null 2>&1 || apt_install nodejs npm
+  ensure_npm_dir tests/browser
+  ensure_npm_dir tests/interop/oidc-provider
 }

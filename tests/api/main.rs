@@ -7,6 +7,7 @@ mod cli;
 mod fail_closed;
 mod grant_store;
 mod helpers;
+mod interop_oidc;
 mod mock_idp;
 mod replicas;
 mod session_store;
