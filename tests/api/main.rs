@@ -9,6 +9,7 @@ mod grant_store;
 mod helpers;
 mod interop_oidc;
 mod mock_idp;
+mod provider_reload;
 mod replicas;
 mod session_store;
 mod shutdown;

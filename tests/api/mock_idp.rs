@@ -161,8 +161,9 @@ impl MockIdp {
 
     /// A provider file for braid.
     pub fn provider_toml(&self, extra: &str) -> String {
+        let name = if extra.contains("display_name") { "" } else { "display_name = \"Mock\"\n" };
         format!(
-            "kind = \"oidc\"\ndisplay_name = \"Mock\"\nissuer = \"{}\"\nclient_id = \"{CLIENT_ID}\"\nclient_secret = \"{CLIENT_SECRET}\"\n{extra}",
+            "kind = \"oidc\"\n{name}issuer = \"{}\"\nclient_id = \"{CLIENT_ID}\"\nclient_secret = \"{CLIENT_SECRET}\"\n{extra}",
             self.base
         )
     }
