@@ -28,16 +28,14 @@ fn start_url(provider: &str, tx: Option<&str>, hint: Option<&str>) -> String {
 /// `GET /login`
 pub async fn login_get(State(state): State<AppState>, Query(q): Query<HashMap<String, String>>) -> Result<Response, AppError> {
     let tx = q.get("tx").map(String::as_str).filter(|t| !t.is_empty());
-    let login_hint = q.get("login_hint").map(String::as_str).filter(|h| !h.is_empty());
+    let login_hint = q.get("login_hint").or_else(|| q.get("email")).map(String::as_str).filter(|h| !h.is_empty());
     let providers = state.providers.snapshot();
     if let Some(hint) = q.get("idp_hint") {
         if providers.enabled(hint).is_some_and(|p| p.usable()) {
             return Ok(Redirect::to(&start_url(hint, tx, login_hint)).into_response());
         }
     }
-    let domain = q
-        .get("login_hint")
-        .or_else(|| q.get("email"))
+    let domain = login_hint
         .and_then(|h| h.rsplit_once('@'))
         .map(|(_, d)| d.to_ascii_lowercase());
     if let Some(d) = domain {
@@ -63,6 +61,10 @@ pub async fn login_get(State(state): State<AppState>, Query(q): Query<HashMap<St
                 ));
             }
             body.push_str("</ul>");
+            body.push_str(&format!(
+                "<form method=\"get\" action=\"/login\"><label>Or type your work email<input type=\"email\" name=\"email\" autocomplete=\"email\"></label>{}<button type=\"submit\" class=\"secondary\">Continue</button></form>",
+                tx.map(|t| format!("<input type=\"hidden\" name=\"tx\" value=\"{}\">", esc(t))).unwrap_or_default()
+            ));
             Ok(html::respond(StatusCode::OK, html::page("Sign in", &body)))
         }
     }

@@ -17,4 +17,5 @@ mod sign_in;
 mod support;
 mod token_errors;
 mod upstream_oidc;
+mod upstream_params;
 mod wycheproof;
