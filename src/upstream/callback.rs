@@ -36,28 +36,29 @@ async fn metadata(state: &AppState, provider: &Provider, client: &OidcClient) ->
     })
 }
 
-/// Send the browser to the OIDC provider.
-pub async fn start_oidc(
+/// Send the browser to an OIDC or OAuth2 provider.
+pub async fn start(
     state: &AppState,
     provider: &Provider,
-    client: &OidcClient,
     tx: Option<String>,
     login_hint: Option<&str>,
 ) -> Result<Response, AppError> {
-    let meta = metadata(state, provider, client).await?;
     let upstream = UpstreamAttempt { nonce: ids::random_token(24), verifier: ids::random_token(32) };
     let challenge = ids::sha256_b64(upstream.verifier.as_bytes());
     let nonce = upstream.nonce.clone();
+    let redirect = redirect_uri(state, &provider.id);
+    let meta = match &provider.protocol {
+        Protocol::Oidc(client) => Some(metadata(state, provider, client).await?),
+        _ => None,
+    };
     let (login_state, cookie) = crate::signin::begin(state, provider, tx, Some(upstream)).await?;
-    let url = client.authorization_url(
-        &meta,
-        &redirect_uri(state, &provider.id),
-        &login_state,
-        &nonce,
-        &challenge,
-        login_hint,
-        false,
-    );
+    let url = match (&provider.protocol, meta) {
+        (Protocol::Oidc(client), Some(meta)) => {
+            client.authorization_url(&meta, &redirect, &login_state, &nonce, &challenge, login_hint, false)
+        }
+        (Protocol::OAuth2(client), _) => client.authorization_url(&redirect, &login_state, &challenge, login_hint),
+        _ => return Err(AppError::page("Provider not available", "This provider cannot be started this way.")),
+    };
     let mut resp = Redirect::to(&url).into_response();
     resp.headers_mut().append(header::SET_COOKIE, cookie);
     Ok(resp)
@@ -83,9 +84,9 @@ pub async fn callback_get(
         .enabled(&id)
         .cloned()
         .ok_or_else(|| AppError::page_status(StatusCode::NOT_FOUND, "Unknown provider", "This sign-in provider does not exist or is disabled."))?;
-    let Protocol::Oidc(client) = &provider.protocol else {
+    if matches!(provider.protocol, Protocol::Dev) {
         return Err(AppError::page_status(StatusCode::NOT_FOUND, "Unknown provider", "This provider has no callback."));
-    };
+    }
     let p = |k: &str| q.get(k).map(String::as_str).filter(|v| !v.is_empty());
     let login_state = p("state").ok_or_else(|| {
         AppError::page("Sign-in answer without state", "The provider's answer is missing its state, so braid cannot tell which sign-in it belongs to. Start again.")
@@ -99,29 +100,41 @@ pub async fn callback_get(
             format!("The provider answered `{err}`. Nothing was changed. Start again, or choose another way to sign in."),
         ));
     }
-    let meta = metadata(&state, &provider, client).await?;
-    match p("iss") {
-        Some(iss) if !issuer_matches(&client.settings.issuer, iss) => {
-            tracing::warn!(provider = %provider.id, iss, "authorization response from another issuer (mix-up)");
-            return Err(refused(&provider.display_name));
-        }
-        None if meta.iss_parameter_supported => {
-            tracing::warn!(provider = %provider.id, "authorization response without the iss the provider advertises");
-            return Err(refused(&provider.display_name));
-        }
-        _ => {}
-    }
     let code = p("code").ok_or_else(|| refused(&provider.display_name))?;
     let upstream = attempt.upstream.clone().ok_or_else(|| refused(&provider.display_name))?;
-    let done = client
-        .finish(&state.http, &meta, code, &upstream.verifier, &redirect_uri(&state, &provider.id), &upstream.nonce, state.clock.now_ms())
-        .await
-        .map_err(|e| {
-            tracing::warn!(provider = %provider.id, error = %e, "upstream sign-in refused");
-            refused(&provider.display_name)
-        })?;
-    let amr = done.amr.first().cloned().unwrap_or_else(|| "fed".into());
-    crate::signin::finish(&state, &headers, &provider, attempt, done.identity, &amr).await
+    let redirect = redirect_uri(&state, &provider.id);
+    let log_refusal = |e: &dyn std::fmt::Display| {
+        tracing::warn!(provider = %provider.id, error = %e, "upstream sign-in refused");
+        refused(&provider.display_name)
+    };
+    let (identity, amr) = match &provider.protocol {
+        Protocol::Oidc(client) => {
+            let meta = metadata(&state, &provider, client).await?;
+            match p("iss") {
+                Some(iss) if !issuer_matches(&client.settings.issuer, iss) => {
+                    return Err(log_refusal(&format!("authorization response from another issuer `{iss}` (mix-up)")));
+                }
+                None if meta.iss_parameter_supported => {
+                    return Err(log_refusal(&"authorization response without the iss the provider advertises"));
+                }
+                _ => {}
+            }
+            let done = client
+                .finish(&state.http, &meta, code, &upstream.verifier, &redirect, &upstream.nonce, state.clock.now_ms())
+                .await
+                .map_err(|e| log_refusal(&e))?;
+            (done.identity, done.amr.first().cloned().unwrap_or_else(|| "fed".into()))
+        }
+        Protocol::OAuth2(client) => {
+            if let Some(iss) = p("iss").filter(|i| *i != client.settings.issuer) {
+                return Err(log_refusal(&format!("authorization response from another issuer `{iss}` (mix-up)")));
+            }
+            let identity = client.finish(&state.http, code, &upstream.verifier, &redirect).await.map_err(|e| log_refusal(&e))?;
+            (identity, "fed".to_owned())
+        }
+        Protocol::Dev => return Err(refused(&provider.display_name)),
+    };
+    crate::signin::finish(&state, &headers, &provider, attempt, identity, &amr).await
 }
 
 /// Whether an `iss` response parameter names the configured issuer (with `{tenantid}` matching

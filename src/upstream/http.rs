@@ -40,6 +40,15 @@ pub fn client() -> reqwest::Client {
 
 /// Send `req` and read a JSON object from a 2xx answer.
 pub async fn json(req: reqwest::RequestBuilder) -> Result<Value, HttpError> {
+    let v = json_value(req).await?;
+    if !v.is_object() {
+        return Err(HttpError::Body("not a JSON object".into()));
+    }
+    Ok(v)
+}
+
+/// Send `req` and read any JSON value from a 2xx answer.
+pub async fn json_value(req: reqwest::RequestBuilder) -> Result<Value, HttpError> {
     let mut resp = req
         .header(reqwest::header::ACCEPT, "application/json")
         .send()
@@ -60,9 +69,5 @@ pub async fn json(req: reqwest::RequestBuilder) -> Result<Value, HttpError> {
         let text: String = String::from_utf8_lossy(&body).chars().take(200).collect();
         return Err(HttpError::Status { status: status.as_u16(), body: text });
     }
-    let v: Value = serde_json::from_slice(&body).map_err(|e| HttpError::Body(format!("not JSON: {e}")))?;
-    if !v.is_object() {
-        return Err(HttpError::Body("not a JSON object".into()));
-    }
-    Ok(v)
+    serde_json::from_slice(&body).map_err(|e| HttpError::Body(format!("not JSON: {e}")))
 }

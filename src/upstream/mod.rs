@@ -5,11 +5,12 @@ pub mod callback;
 pub mod dev;
 pub mod http;
 pub mod jose;
+pub mod oauth2;
 pub mod oidc;
 mod registry;
 mod reload;
 
 pub use registry::{
-    ClaimMap, NewIdentityPolicy, OidcSettings, Protocol, Provider, ProviderKind, Providers, TokenAuth, parse_file,
+    ClaimMap, NewIdentityPolicy, OAuth2Settings, OidcSettings, Protocol, Provider, ProviderKind, Providers, TokenAuth, parse_file,
 };
 pub use reload::ProviderRegistry;

@@ -69,6 +69,53 @@ struct ProviderFile {
     extra_params: Option<BTreeMap<String, String>>,
     clock_skew_secs: Option<u64>,
     claims: Option<ClaimMap>,
+    // OAuth2
+    preset: Option<String>,
+    authorize_url: Option<String>,
+    token_url: Option<String>,
+    userinfo_url: Option<String>,
+    emails_url: Option<String>,
+    subject_field: Option<String>,
+    email_field: Option<String>,
+    email_verified_field: Option<String>,
+    name_field: Option<String>,
+}
+
+/// Settings of an OAuth 2.0 provider (presets applied).
+#[derive(Debug, Clone)]
+pub struct OAuth2Settings {
+    /// The issuer its identities carry (GitHub: `https://github.com`).
+    pub issuer: String,
+    /// Authorization endpoint.
+    pub authorize_url: String,
+    /// Token endpoint.
+    pub token_url: String,
+    /// The endpoint describing the signed-in user.
+    pub userinfo_url: String,
+    /// A GitHub-style list of the user's emails with `primary` and `verified`.
+    pub emails_url: Option<String>,
+    /// braid's client id there.
+    pub client_id: String,
+    /// braid's client secret there.
+    pub client_secret: Option<SecretString>,
+    /// Token endpoint authentication.
+    pub token_auth: TokenAuth,
+    /// Scopes asked for.
+    pub scopes: Vec<String>,
+    /// Field of the user answer holding the stable subject (GitHub: the numeric `id`).
+    pub subject_field: String,
+    /// Field holding the email (used when there is no emails list).
+    pub email_field: String,
+    /// Field saying the email is verified (`true` or `"true"`); without it, never verified.
+    pub email_verified_field: Option<String>,
+    /// Field holding the display name.
+    pub name_field: String,
+    /// Name of the parameter that carries a login hint upstream.
+    pub login_hint_param: String,
+    /// Other authorization parameters.
+    pub extra_params: Vec<(String, String)>,
+    /// Fields kept on the identity.
+    pub keep: Vec<String>,
 }
 
 /// How braid authenticates at an upstream token endpoint.
@@ -146,6 +193,8 @@ pub enum Protocol {
     Dev,
     /// OpenID Connect, with its client (discovery and key caches).
     Oidc(std::sync::Arc<super::oidc::OidcClient>),
+    /// OAuth 2.0 without OpenID Connect.
+    OAuth2(std::sync::Arc<super::oauth2::OAuth2Client>),
 }
 
 fn yes() -> bool {
@@ -239,7 +288,7 @@ pub fn parse_file(path: &Path, text: &str) -> Result<Provider, Vec<ConfigProblem
     if !valid_id(&id) {
         problems.push(problem("id", format!("`{id}` must be 1-64 of a-z, 0-9, - and _")));
     }
-    let oidc_keys: [(&str, bool); 13] = [
+    let given: [(&str, bool); 22] = [
         ("issuer", file.issuer.is_some()),
         ("discovery_url", file.discovery_url.is_some()),
         ("client_id", file.client_id.is_some()),
@@ -253,25 +302,46 @@ pub fn parse_file(path: &Path, text: &str) -> Result<Provider, Vec<ConfigProblem
         ("extra_params", file.extra_params.is_some()),
         ("clock_skew_secs", file.clock_skew_secs.is_some()),
         ("claims", file.claims.is_some()),
+        ("preset", file.preset.is_some()),
+        ("authorize_url", file.authorize_url.is_some()),
+        ("token_url", file.token_url.is_some()),
+        ("userinfo_url", file.userinfo_url.is_some()),
+        ("emails_url", file.emails_url.is_some()),
+        ("subject_field", file.subject_field.is_some()),
+        ("email_field", file.email_field.is_some()),
+        ("email_verified_field", file.email_verified_field.is_some()),
+        ("name_field", file.name_field.is_some()),
     ];
-    let (issuer, protocol) = match file.kind {
-        ProviderKind::Dev => {
-            for (key, given) in oidc_keys {
-                if given {
-                    problems.push(problem(key, "not a setting of `dev` providers".into()));
-                }
-            }
-            (super::dev::issuer(&id), Protocol::Dev)
+    let allowed: &[&str] = match file.kind {
+        ProviderKind::Dev => &[],
+        ProviderKind::Oidc => &[
+            "issuer", "discovery_url", "client_id", "client_secret", "client_secret_file", "token_auth", "scopes",
+            "userinfo", "prompt", "domain_hint", "extra_params", "clock_skew_secs", "claims",
+        ],
+        ProviderKind::Oauth2 => &[
+            "issuer", "client_id", "client_secret", "client_secret_file", "token_auth", "scopes", "extra_params",
+            "claims", "preset", "authorize_url", "token_url", "userinfo_url", "emails_url", "subject_field",
+            "email_field", "email_verified_field", "name_field",
+        ],
+        ProviderKind::Saml => &[],
+    };
+    for (key, is_given) in given {
+        if is_given && !allowed.contains(&key) && file.kind != ProviderKind::Saml {
+            problems.push(problem(key, format!("not a setting of `{}` providers", kind_name(file.kind))));
         }
+    }
+    let (issuer, protocol) = match file.kind {
+        ProviderKind::Dev => (super::dev::issuer(&id), Protocol::Dev),
         ProviderKind::Oidc => match oidc_settings(&file, &mut problems, &problem) {
             Some(o) => (o.issuer.clone(), Protocol::Oidc(std::sync::Arc::new(super::oidc::OidcClient::new(o)))),
             None => (String::new(), Protocol::Dev),
         },
-        other => {
-            problems.push(problem(
-                "kind",
-                format!("`{}` providers are not available in this version of braid", kind_name(other)),
-            ));
+        ProviderKind::Oauth2 => match oauth2_settings(&file, &mut problems, &problem) {
+            Some(o) => (o.issuer.clone(), Protocol::OAuth2(std::sync::Arc::new(super::oauth2::OAuth2Client { settings: o }))),
+            None => (String::new(), Protocol::Dev),
+        },
+        ProviderKind::Saml => {
+            problems.push(problem("kind", "`saml` providers are not available in this version of braid".into()));
             (String::new(), Protocol::Dev)
         }
     };
@@ -368,6 +438,101 @@ fn oidc_settings(
         extra_params,
         clock_skew_secs: i64::try_from(file.clock_skew_secs.unwrap_or(60)).unwrap_or(60),
         claims: file.claims.clone().unwrap_or_default(),
+    })
+}
+
+fn check_url(key: &str, v: &str, problems: &mut Vec<ConfigProblem>, problem: &dyn Fn(&str, String) -> ConfigProblem) {
+    match url::Url::parse(v) {
+        Ok(u) if u.scheme() == "https" || (u.scheme() == "http" && is_loopback(&u)) => {}
+        _ => problems.push(problem(key, format!("`{v}` must be an https URL (http only on loopback)"))),
+    }
+}
+
+fn oauth2_settings(
+    file: &ProviderFile,
+    problems: &mut Vec<ConfigProblem>,
+    problem: &dyn Fn(&str, String) -> ConfigProblem,
+) -> Option<OAuth2Settings> {
+    let start = problems.len();
+    // (issuer, authorize, token, user, emails, subject, scopes, login hint parameter)
+    let preset = match file.preset.as_deref() {
+        None => None,
+        Some("github") => Some((
+            "https://github.com",
+            "https://github.com/login/oauth/authorize",
+            "https://github.com/login/oauth/access_token",
+            "https://api.github.com/user",
+            Some("https://api.github.com/user/emails"),
+            "id",
+            vec!["read:user".to_owned(), "user:email".to_owned()],
+            "login",
+        )),
+        Some(other) => {
+            problems.push(problem("preset", format!("unknown preset `{other}` (known: github)")));
+            return None;
+        }
+    };
+    let pick = |given: &Option<String>, from_preset: Option<&str>, key: &str, problems: &mut Vec<ConfigProblem>| {
+        match given.clone().or_else(|| from_preset.map(str::to_owned)) {
+            Some(v) => v,
+            None => {
+                problems.push(problem(key, "required for `oauth2` providers without a preset".into()));
+                String::new()
+            }
+        }
+    };
+    let issuer = pick(&file.issuer, preset.as_ref().map(|p| p.0), "issuer", problems);
+    let authorize_url = pick(&file.authorize_url, preset.as_ref().map(|p| p.1), "authorize_url", problems);
+    let token_url = pick(&file.token_url, preset.as_ref().map(|p| p.2), "token_url", problems);
+    let userinfo_url = pick(&file.userinfo_url, preset.as_ref().map(|p| p.3), "userinfo_url", problems);
+    let subject_field = pick(&file.subject_field, preset.as_ref().map(|p| p.5), "subject_field", problems);
+    for (key, v) in [("authorize_url", &authorize_url), ("token_url", &token_url), ("userinfo_url", &userinfo_url)] {
+        if !v.is_empty() {
+            check_url(key, v, problems, problem);
+        }
+    }
+    if issuer.is_empty() || issuer.contains(char::is_whitespace) {
+        problems.push(problem("issuer", "must name the provider (a URL such as https://github.com)".into()));
+    }
+    let emails_url = file.emails_url.clone().or_else(|| preset.as_ref().and_then(|p| p.4.map(str::to_owned)));
+    if let Some(e) = &emails_url {
+        check_url("emails_url", e, problems, problem);
+    }
+    let client_id = file.client_id.clone().unwrap_or_default();
+    if client_id.is_empty() {
+        problems.push(problem("client_id", "required for `oauth2` providers".into()));
+    }
+    if file.client_secret.is_some() && file.client_secret_file.is_some() {
+        problems.push(problem("client_secret_file", "give `client_secret` or `client_secret_file`, not both".into()));
+    }
+    let client_secret =
+        match crate::config::resolve_secret(file.client_secret.as_ref(), file.client_secret_file.as_deref(), "client_secret") {
+            Ok(s) => s,
+            Err(e) => {
+                problems.push(problem("client_secret", e));
+                None
+            }
+        };
+    if problems.len() > start {
+        return None;
+    }
+    Some(OAuth2Settings {
+        issuer,
+        authorize_url,
+        token_url,
+        userinfo_url,
+        emails_url,
+        client_id,
+        client_secret,
+        token_auth: file.token_auth.unwrap_or_default(),
+        scopes: file.scopes.clone().or_else(|| preset.as_ref().map(|p| p.6.clone())).unwrap_or_default(),
+        subject_field,
+        email_field: file.email_field.clone().unwrap_or_else(|| "email".into()),
+        email_verified_field: file.email_verified_field.clone(),
+        name_field: file.name_field.clone().unwrap_or_else(|| "name".into()),
+        login_hint_param: preset.as_ref().map_or("login_hint", |p| p.7).to_owned(),
+        extra_params: file.extra_params.clone().unwrap_or_default().into_iter().collect(),
+        keep: file.claims.as_ref().map(|c| c.keep.clone()).unwrap_or_default(),
     })
 }
 

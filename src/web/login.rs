@@ -89,9 +89,9 @@ pub async fn login_provider_get(
             let (login_state, cookie) = crate::signin::begin(&state, &provider, tx, None).await?;
             Ok(crate::upstream::dev::form(&provider, &login_state, cookie))
         }
-        Protocol::Oidc(client) => {
+        Protocol::Oidc(_) | Protocol::OAuth2(_) => {
             let hint = q.get("login_hint").map(String::as_str).filter(|h| !h.is_empty());
-            crate::upstream::callback::start_oidc(&state, &provider, client, tx, hint).await
+            crate::upstream::callback::start(&state, &provider, tx, hint).await
         }
     }
 }

@@ -62,6 +62,10 @@ pub struct Behaviour {
     pub discovery_issuer: Option<String>,
     /// Subject of the next sign-in.
     pub subject: String,
+    /// GitHub-style `/user` answer.
+    pub gh_user: Value,
+    /// GitHub-style `/user/emails` answer.
+    pub gh_emails: Value,
 }
 
 pub struct Inner {
@@ -110,6 +114,11 @@ impl MockIdp {
             advertise_iss: true,
             discovery_issuer: None,
             subject: "user-1".into(),
+            gh_user: json!({"id": 12345, "login": "octocat", "name": "The Octocat", "email": "public@mock.example"}),
+            gh_emails: json!([
+                {"email": "secondary@mock.example", "primary": false, "verified": true},
+                {"email": "octocat@mock.example", "primary": true, "verified": true},
+            ]),
         };
         let mock = Self {
             base,
@@ -127,6 +136,8 @@ impl MockIdp {
             .route("/authorize", get(authorize))
             .route("/token", post(token))
             .route("/userinfo", get(userinfo))
+            .route("/user", get(gh_user))
+            .route("/user/emails", get(gh_emails))
             .with_state(mock.clone());
         tokio::spawn(async move { axum::serve(listener, app).await });
         mock
@@ -266,7 +277,8 @@ async fn authorize(State(m): State<MockIdp>, Query(q): Query<HashMap<String, Str
     let code = braid::ids::random_token(16);
     let redirect = q["redirect_uri"].clone();
     let mut inner = m.inner.lock().unwrap();
-    inner.codes.insert(code.clone(), (q["nonce"].clone(), q["code_challenge"].clone(), redirect.clone()));
+    let nonce = q.get("nonce").cloned().unwrap_or_default();
+    inner.codes.insert(code.clone(), (nonce, q["code_challenge"].clone(), redirect.clone()));
     let mut params = vec![("code", code.as_str()), ("state", q["state"].as_str())];
     let iss = inner.behaviour.iss_param.clone();
     if let Some(i) = iss.as_deref() {
@@ -298,4 +310,15 @@ async fn userinfo(State(m): State<MockIdp>) -> Response {
     let b = m.inner.lock().unwrap().behaviour.clone();
     let body = b.userinfo.unwrap_or_else(|| json!({"sub": b.subject, "email": format!("{}@mock.example", b.subject)}));
     axum::Json(body).into_response()
+}
+
+async fn gh_user(State(m): State<MockIdp>, headers: axum::http::HeaderMap) -> Response {
+    if headers.get("authorization").and_then(|v| v.to_str().ok()) != Some("Bearer mock-at") {
+        return StatusCode::UNAUTHORIZED.into_response();
+    }
+    axum::Json(m.inner.lock().unwrap().behaviour.gh_user.clone()).into_response()
+}
+
+async fn gh_emails(State(m): State<MockIdp>) -> Response {
+    axum::Json(m.inner.lock().unwrap().behaviour.gh_emails.clone()).into_response()
 }
