@@ -22,7 +22,11 @@ enum Command {
     /// Run the gateway.
     Serve,
     /// Check the settings, provider files and keys; exit non-zero on any problem.
-    Check,
+    Check {
+        /// Also reach each OpenID Connect provider's discovery document.
+        #[arg(long)]
+        online: bool,
+    },
     /// Manage signing keys.
     Keys {
         #[command(subcommand)]
@@ -48,7 +52,7 @@ fn main() -> ExitCode {
         }
     };
     match cli.command {
-        Command::Check => check(&settings),
+        Command::Check { online } => check(&settings, online),
         Command::Keys { command: KeysCommand::Rotate } => {
             match braid::issuer::keys::KeySet::rotate(&settings.keys.dir, settings.keys.algorithm) {
                 Ok(path) => {
@@ -65,7 +69,7 @@ fn main() -> ExitCode {
     }
 }
 
-fn check(settings: &Settings) -> ExitCode {
+fn check(settings: &Settings, online: bool) -> ExitCode {
     let mut problems: Vec<String> = Vec::new();
     if let Err(e) = braid::issuer::clients::Clients::from_settings(settings) {
         problems.push(format!("braid.toml: {e}"));
@@ -77,6 +81,9 @@ fn check(settings: &Settings) -> ExitCode {
         if let Err(e) = braid::issuer::keys::KeySet::load_existing(&settings.keys.dir, settings.keys.algorithm) {
             problems.push(e.to_string());
         }
+    }
+    if online {
+        problems.extend(check_online(&providers));
     }
     if problems.is_empty() {
         println!(
@@ -92,6 +99,26 @@ fn check(settings: &Settings) -> ExitCode {
         eprintln!("braid: {} problem(s) found", problems.len());
         ExitCode::FAILURE
     }
+}
+
+/// Reach every enabled OIDC provider's discovery document; one line per problem.
+fn check_online(providers: &braid::upstream::Providers) -> Vec<String> {
+    let Ok(runtime) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {
+        return vec!["cannot start the runtime for online checks".into()];
+    };
+    let http = braid::upstream::http::client();
+    runtime.block_on(async {
+        let mut problems = Vec::new();
+        for p in providers.all().filter(|p| p.enabled) {
+            if let braid::upstream::Protocol::Oidc(client) = &p.protocol {
+                match client.discover(&http).await {
+                    Ok(m) => println!("{}: discovery ok ({})", p.source, m.issuer),
+                    Err(e) => problems.push(format!("{}: key `issuer`: {e}", p.source)),
+                }
+            }
+        }
+        problems
+    })
 }
 
 fn serve(settings: Settings) -> ExitCode {

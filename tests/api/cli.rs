@@ -126,3 +126,42 @@ async fn sigterm_stops_serving_and_exits_cleanly() {
     assert!(status.success(), "exit status {status:?}");
     assert!(reqwest::get(format!("{base}/healthz")).await.is_err(), "no longer accepting");
 }
+
+#[test]
+fn every_example_provider_file_is_valid() {
+    let dir = tempfile::tempdir().unwrap();
+    let examples = concat!(env!("CARGO_MANIFEST_DIR"), "/providers/examples");
+    let secrets = ["GOOGLE", "ENTRA", "OKTA", "KEYCLOAK", "GITHUB", "GITLAB"].map(|p| (format!("{p}_CLIENT_SECRET"), "x".to_owned()));
+    let mut env: Vec<(&str, &str)> = secrets.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
+    env.push(("BRAID__PROVIDERS__DIR", examples));
+    let o = braid(dir.path(), &["check"], &env);
+    assert!(o.status.success(), "{}", stderr(&o));
+    let out = String::from_utf8_lossy(&o.stdout);
+    assert!(out.contains("6 provider(s)"), "{out}");
+    // Without the secret in the environment, the file and key are named.
+    env.retain(|(k, _)| *k != "GITHUB_CLIENT_SECRET");
+    let o = braid(dir.path(), &["check"], &env);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("github.toml") && stderr(&o).contains("GITHUB_CLIENT_SECRET"), "{}", stderr(&o));
+}
+
+#[tokio::test]
+async fn check_online_reaches_each_oidc_providers_discovery() {
+    let clock = std::sync::Arc::new(braid::clock::TestClock::starting_now());
+    let mock = crate::mock_idp::MockIdp::start(clock).await;
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("providers")).unwrap();
+    std::fs::write(dir.path().join("providers/mock.toml"), mock.provider_toml("")).unwrap();
+    let d = dir.path().to_owned();
+    let ok = tokio::task::spawn_blocking(move || braid(&d, &["check", "--online"], &[])).await.unwrap();
+    assert!(ok.status.success(), "{}", stderr(&ok));
+    assert!(String::from_utf8_lossy(&ok.stdout).contains("discovery ok"));
+    mock.set(|b| b.discovery_issuer = Some("https://impostor.example".into()));
+    let d = dir.path().to_owned();
+    let bad = tokio::task::spawn_blocking(move || braid(&d, &["check", "--online"], &[])).await.unwrap();
+    assert_eq!(bad.status.code(), Some(1));
+    assert!(stderr(&bad).contains("mock.toml") && stderr(&bad).contains("impostor"), "{}", stderr(&bad));
+    let d = dir.path().to_owned();
+    let offline = tokio::task::spawn_blocking(move || braid(&d, &["check"], &[])).await.unwrap();
+    assert!(offline.status.success(), "without --online nothing is fetched");
+}
