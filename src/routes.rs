@@ -25,6 +25,8 @@ pub const LOGIN: &str = "/login";
 pub const LOGIN_PROVIDER: &str = "/login/{provider}";
 /// OIDC / OAuth2 redirect URI of each provider.
 pub const CALLBACK: &str = "/callback/{provider}";
+/// OIDC back-channel logout receiver of each provider.
+pub const BACKCHANNEL_LOGOUT: &str = "/backchannel-logout/{provider}";
 /// The account page.
 pub const ACCOUNT: &str = "/account";
 /// The demo application.
@@ -46,6 +48,7 @@ pub fn router(state: AppState) -> Router {
         .route(LOGIN, get(web::login::login_get))
         .route(LOGIN_PROVIDER, get(web::login::login_provider_get).post(upstream::dev::login_post))
         .route(CALLBACK, get(upstream::callback::callback_get))
+        .route(BACKCHANNEL_LOGOUT, post(upstream::logout::backchannel_logout_post))
         .route(ACCOUNT, get(web::account::account_get))
         .route("/", get(|| async { axum::response::Redirect::to(ACCOUNT) }))
         .route(HEALTHZ, get(health::healthz))

@@ -5,6 +5,7 @@ pub mod callback;
 pub mod dev;
 pub mod http;
 pub mod jose;
+pub mod logout;
 pub mod oauth2;
 pub mod oidc;
 mod registry;

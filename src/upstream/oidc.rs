@@ -302,6 +302,24 @@ impl OidcClient {
         Ok(Authenticated { identity: self.identity(&claims, &merged, ui_email)?, amr })
     }
 
+    /// Verify a JWT from this provider with its keys (fetched again once on an unknown `kid`).
+    async fn verify_jwt(
+        &self,
+        client: &reqwest::Client,
+        metadata: &Metadata,
+        token: &str,
+        now: UnixMillis,
+    ) -> Result<(Map<String, Value>, Map<String, Value>), OidcError> {
+        let keys = self.keys(client, &metadata.jwks_uri, now, false).await?;
+        let verified = match keys.verify(token) {
+            Err(JoseError::UnknownKid(_)) => self.keys(client, &metadata.jwks_uri, now, true).await?.verify(token)?,
+            other => other?,
+        };
+        let claims: Map<String, Value> =
+            serde_json::from_slice(&verified.payload).map_err(|_| OidcError::Claims("payload is not a JSON object".into()))?;
+        Ok((verified.header, claims))
+    }
+
     /// Validate an ID token's signature and claims; returns its claims.
     pub async fn validate_id_token(
         &self,
@@ -311,18 +329,47 @@ impl OidcClient {
         nonce: &str,
         now: UnixMillis,
     ) -> Result<Map<String, Value>, OidcError> {
-        let keys = self.keys(client, &metadata.jwks_uri, now, false).await?;
-        let verified = match keys.verify(token) {
-            Err(JoseError::UnknownKid(_)) => self.keys(client, &metadata.jwks_uri, now, true).await?.verify(token)?,
-            other => other?,
-        };
-        if verified.header.get("typ").and_then(Value::as_str).is_some_and(|t| t.eq_ignore_ascii_case("at+jwt")) {
-            return Err(OidcError::Claims("an access token is not an ID token".into()));
+        let (header, claims) = self.verify_jwt(client, metadata, token, now).await?;
+        // Explicitly typed tokens of other kinds (at+jwt, logout+jwt, …) are not ID tokens.
+        if header.get("typ").and_then(Value::as_str).is_some_and(|t| t.to_ascii_lowercase().ends_with("+jwt")) {
+            return Err(OidcError::Claims("the token's typ is not that of an ID token".into()));
         }
-        let claims: Map<String, Value> =
-            serde_json::from_slice(&verified.payload).map_err(|_| OidcError::Claims("payload is not a JSON object".into()))?;
         check_claims(&self.settings, &claims, nonce, now / 1000)?;
         Ok(claims)
+    }
+
+    /// Validate a back-channel logout token (OIDC Back-Channel Logout 1.0 §2.6); returns its
+    /// claims.
+    pub async fn validate_logout_token(
+        &self,
+        client: &reqwest::Client,
+        metadata: &Metadata,
+        token: &str,
+        now: UnixMillis,
+    ) -> Result<Map<String, Value>, OidcError> {
+        let (header, c) = self.verify_jwt(client, metadata, token, now).await?;
+        if header.get("typ").and_then(Value::as_str).is_some_and(|t| !t.eq_ignore_ascii_case("logout+jwt")) {
+            return Err(OidcError::Claims("the token's typ is not logout+jwt".into()));
+        }
+        check_issuer_and_audience(&self.settings, &c)?;
+        let (now, skew) = (now / 1000, self.settings.clock_skew_secs);
+        if !c.get("iat").and_then(Value::as_i64).is_some_and(|iat| iat - skew <= now) {
+            return Err(OidcError::Claims("iat missing or in the future".into()));
+        }
+        if c.get("exp").is_some_and(|e| !e.as_i64().is_some_and(|exp| exp + skew > now)) {
+            return Err(OidcError::Claims("logout token expired".into()));
+        }
+        let event = "http://schemas.openid.net/event/backchannel-logout";
+        if !c.get("events").and_then(Value::as_object).is_some_and(|e| e.get(event).is_some_and(Value::is_object)) {
+            return Err(OidcError::Claims("events lacks the back-channel logout event".into()));
+        }
+        if c.contains_key("nonce") {
+            return Err(OidcError::Claims("a logout token must not carry a nonce".into()));
+        }
+        if !c.get("sub").and_then(Value::as_str).is_some_and(|x| !x.is_empty()) {
+            return Err(OidcError::Claims("braid needs sub in logout tokens".into()));
+        }
+        Ok(c)
     }
 
     fn identity(
@@ -380,8 +427,8 @@ fn expected_issuer(s: &OidcSettings, claims: &Map<String, Value>) -> Result<Stri
     Ok(s.issuer.replace("{tenantid}", tid))
 }
 
-/// The claim checks of OIDC Core 3.1.3.7 at `now` (seconds).
-fn check_claims(s: &OidcSettings, c: &Map<String, Value>, nonce: &str, now: i64) -> Result<(), OidcError> {
+/// `iss` (with `{tenantid}` filled from `tid`), `aud` naming braid and no one else, `azp`.
+fn check_issuer_and_audience(s: &OidcSettings, c: &Map<String, Value>) -> Result<(), OidcError> {
     let fail = |m: &str| Err(OidcError::Claims(m.to_owned()));
     if c.get("iss").and_then(Value::as_str) != Some(expected_issuer(s, c)?.as_str()) {
         return fail("iss does not match the provider's issuer");
@@ -399,6 +446,13 @@ fn check_claims(s: &OidcSettings, c: &Map<String, Value>, nonce: &str, now: i64)
             return fail("azp is not braid's client id");
         }
     }
+    Ok(())
+}
+
+/// The claim checks of OIDC Core 3.1.3.7 at `now` (seconds).
+fn check_claims(s: &OidcSettings, c: &Map<String, Value>, nonce: &str, now: i64) -> Result<(), OidcError> {
+    let fail = |m: &str| Err(OidcError::Claims(m.to_owned()));
+    check_issuer_and_audience(s, c)?;
     if !c.get("sub").and_then(Value::as_str).is_some_and(|x| !x.is_empty()) {
         return fail("sub missing");
     }

@@ -2,6 +2,7 @@
 
 mod account_store;
 mod authorize_errors;
+mod backchannel_logout;
 mod browser;
 mod cli;
 mod fail_closed;

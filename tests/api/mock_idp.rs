@@ -189,14 +189,21 @@ impl MockIdp {
         .cloned()
         .unwrap();
         merge(&mut claims, &b.claims);
-        let key = match b.sign {
+        let mut b = b.clone();
+        let extra_header = std::mem::take(&mut b.header);
+        self.sign_custom(&b.sign, b.rotated, &extra_header, &claims)
+    }
+
+    /// Sign `claims` the way `sign` says, with `extra_header` merged into the header.
+    pub fn sign_custom(&self, sign: &Sign, rotated: bool, extra_header: &Map<String, Value>, claims: &Map<String, Value>) -> String {
+        let key = match sign {
             Sign::Es256 => self.ec.current(),
             Sign::EmbeddedJwk => self.attacker.current(),
-            _ if b.rotated => self.rsa2.current(),
+            _ if rotated => self.rsa2.current(),
             _ => self.rsa.current(),
         };
         let mut header = json!({"alg": key.alg.as_str(), "kid": key.kid, "typ": "JWT"}).as_object().cloned().unwrap();
-        match &b.sign {
+        match sign {
             Sign::Hs256(_) => {
                 header.insert("alg".into(), json!("HS256"));
             }
@@ -209,10 +216,10 @@ impl MockIdp {
             }
             _ => {}
         }
-        merge(&mut header, &b.header);
+        merge(&mut header, extra_header);
         let enc = |v: &Map<String, Value>| URL_SAFE_NO_PAD.encode(serde_json::to_vec(v).unwrap());
-        let input = format!("{}.{}", enc(&header), enc(&claims));
-        let sig = match &b.sign {
+        let input = format!("{}.{}", enc(&header), enc(claims));
+        let sig = match sign {
             Sign::None => Vec::new(),
             Sign::Hs256(secret) => {
                 let k = aws_lc_rs::hmac::Key::new(aws_lc_rs::hmac::HMAC_SHA256, secret);
@@ -221,13 +228,17 @@ impl MockIdp {
             _ => key.sign(input.as_bytes()).unwrap(),
         };
         let mut token = format!("{input}.{}", URL_SAFE_NO_PAD.encode(sig));
-        if b.sign == Sign::TamperedPayload {
+        if *sign == Sign::TamperedPayload {
             let mut c = claims.clone();
             c.insert("sub".into(), json!("someone-else"));
             let parts: Vec<&str> = token.split('.').collect();
             token = format!("{}.{}.{}", parts[0], enc(&c), parts[2]);
         }
         token
+    }
+
+    pub fn token_hits(&self) -> usize {
+        self.inner.lock().unwrap().token_hits
     }
 }
 

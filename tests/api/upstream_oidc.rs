@@ -191,6 +191,13 @@ async fn a_token_without_kid_is_refused_when_several_keys_are_published() {
 }
 
 #[tokio::test]
+async fn a_token_without_kid_is_accepted_when_one_key_is_published() {
+    let s = setup("").await;
+    s.mock.header("kid", Value::Null);
+    assert_eq!(sign_in_via(&s, &browser()).await.status(), StatusCode::SEE_OTHER);
+}
+
+#[tokio::test]
 async fn a_rotated_upstream_key_is_fetched_once_and_used() {
     let s = setup("").await;
     assert_eq!(sign_in_via(&s, &browser()).await.status(), StatusCode::SEE_OTHER);
@@ -255,6 +262,7 @@ async fn an_authorization_response_from_another_issuer_is_refused() {
     let s = setup("").await;
     s.mock.set(|b| b.iss_param = Some("https://attacker.example".into()));
     refused_with(&s, "user-1").await;
+    assert_eq!(s.mock.token_hits(), 0, "refused before the code was redeemed");
     // Advertised but missing.
     s.mock.set(|b| b.iss_param = None);
     refused_with(&s, "user-1").await;
