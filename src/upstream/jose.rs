@@ -277,7 +277,10 @@ pub fn alg_name(a: Algorithm) -> &'static str {
 
 /// Split a compact JWS strictly: three segments of canonical unpadded base64url, a JSON object
 /// header. Returns (header, payload bytes, signing input, signature segment).
-fn split(token: &str) -> Result<(Map<String, Value>, Vec<u8>, &str, &str), JoseError> {
+/// A split token: (header, payload bytes, signing input, signature segment).
+type Parts<'a> = (Map<String, Value>, Vec<u8>, &'a str, &'a str);
+
+fn split(token: &str) -> Result<Parts<'_>, JoseError> {
     if token.len() > 64 * 1024 {
         return Err(JoseError::Malformed);
     }

@@ -230,6 +230,7 @@ impl OidcClient {
         crate::issuer::authorize::with_params(&metadata.authorization_endpoint, &params)
     }
 
+    #[allow(clippy::too_many_arguments)]
     /// Redeem `code`, validate the ID token against `nonce` at `now`, merge userinfo when
     /// configured, and map the claims to an identity.
     pub async fn finish(
@@ -353,10 +354,10 @@ impl OidcClient {
         }
         check_issuer_and_audience(&self.settings, &c)?;
         let (now, skew) = (now / 1000, self.settings.clock_skew_secs);
-        if !c.get("iat").and_then(Value::as_i64).is_some_and(|iat| iat - skew <= now) {
+        if c.get("iat").and_then(Value::as_i64).is_none_or(|iat| iat - skew > now) {
             return Err(OidcError::Claims("iat missing or in the future".into()));
         }
-        if c.get("exp").is_some_and(|e| !e.as_i64().is_some_and(|exp| exp + skew > now)) {
+        if c.get("exp").is_some_and(|e| e.as_i64().is_none_or(|exp| exp + skew <= now)) {
             return Err(OidcError::Claims("logout token expired".into()));
         }
         let event = "http://schemas.openid.net/event/backchannel-logout";
@@ -366,7 +367,7 @@ impl OidcClient {
         if c.contains_key("nonce") {
             return Err(OidcError::Claims("a logout token must not carry a nonce".into()));
         }
-        if !c.get("sub").and_then(Value::as_str).is_some_and(|x| !x.is_empty()) {
+        if c.get("sub").and_then(Value::as_str).is_none_or(|x| x.is_empty()) {
             return Err(OidcError::Claims("braid needs sub in logout tokens".into()));
         }
         Ok(c)
@@ -453,7 +454,7 @@ fn check_issuer_and_audience(s: &OidcSettings, c: &Map<String, Value>) -> Result
 fn check_claims(s: &OidcSettings, c: &Map<String, Value>, nonce: &str, now: i64) -> Result<(), OidcError> {
     let fail = |m: &str| Err(OidcError::Claims(m.to_owned()));
     check_issuer_and_audience(s, c)?;
-    if !c.get("sub").and_then(Value::as_str).is_some_and(|x| !x.is_empty()) {
+    if c.get("sub").and_then(Value::as_str).is_none_or(|x| x.is_empty()) {
         return fail("sub missing");
     }
     let skew = s.clock_skew_secs;
@@ -468,7 +469,7 @@ fn check_claims(s: &OidcSettings, c: &Map<String, Value>, nonce: &str, now: i64)
         None => return fail("iat missing"),
     }
     if let Some(nbf) = c.get("nbf") {
-        if !nbf.as_i64().is_some_and(|n| n - skew <= now) {
+        if nbf.as_i64().is_none_or(|n| n - skew > now) {
             return fail("token not yet valid");
         }
     }

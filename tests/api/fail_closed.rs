@@ -25,9 +25,10 @@ async fn start_redis(port: u16) -> Redis {
         .stderr(Stdio::null())
         .spawn()
         .expect("redis-server is installed (scripts/test installs it)");
+    let redis = Redis(child);
     for _ in 0..100 {
         if tokio::net::TcpStream::connect(("127.0.0.1", port)).await.is_ok() {
-            return Redis(child);
+            return redis;
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }
