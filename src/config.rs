@@ -30,6 +30,8 @@ pub struct Settings {
     pub log: LogSettings,
     /// `[demo]`
     pub demo: DemoSettings,
+    /// `[account]`
+    pub account: AccountSettings,
     /// `[[clients]]`
     pub clients: Vec<ClientSettings>,
 }
@@ -213,6 +215,23 @@ impl Default for DemoSettings {
     }
 }
 
+/// `[account]`: self-service on `/account` and linking.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct AccountSettings {
+    /// A change on `/account` needs a sign-in at most this many seconds old; older sessions sign
+    /// in again first.
+    pub fresh_auth_secs: u64,
+    /// How long a person has to prove an account when linking by email, in seconds.
+    pub link_proof_ttl_secs: u64,
+}
+
+impl Default for AccountSettings {
+    fn default() -> Self {
+        Self { fresh_auth_secs: 600, link_proof_ttl_secs: 600 }
+    }
+}
+
 /// One `[[clients]]` entry: an application that delegates sign-in to braid.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -319,6 +338,8 @@ impl Settings {
             ("session.ttl_secs", self.session.ttl_secs),
             ("session.login_ttl_secs", self.session.login_ttl_secs),
             ("providers.reload_interval_ms", self.providers.reload_interval_ms),
+            ("account.fresh_auth_secs", self.account.fresh_auth_secs),
+            ("account.link_proof_ttl_secs", self.account.link_proof_ttl_secs),
         ] {
             if v == 0 {
                 bad(name.into(), "must be greater than 0".into());

@@ -20,4 +20,5 @@ mod token_errors;
 mod upstream_oauth2;
 mod upstream_oidc;
 mod upstream_params;
+mod webhooks;
 mod wycheproof;

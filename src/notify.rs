@@ -1,0 +1,1 @@
+//! Webhook notifications: the durable outbox and its delivery worker.

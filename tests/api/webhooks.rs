@@ -1,0 +1,1 @@
+//! Webhook delivery from the durable outbox.
