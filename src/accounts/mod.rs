@@ -1,6 +1,7 @@
 //! The core model: accounts, the upstream identities linked to them, and the `AccountStore`
 //! that resolves an identity to exactly one account. Knows nothing of HTTP, Redis or protocols.
 
+mod changes;
 mod model;
 mod sql;
 
@@ -53,6 +54,60 @@ pub trait AccountStore: Send + Sync + 'static {
 
     /// Check that the store answers.
     async fn ping(&self) -> Result<(), AccountError>;
+
+    /// Link `ext` (seen through `provider_id`) to the active account `account`. Race-safe: of two
+    /// concurrent links of one identity to two accounts, exactly one succeeds.
+    async fn link(
+        &self,
+        account: &AccountId,
+        provider_id: &str,
+        ext: &ExternalIdentity,
+        actor: &Actor,
+        now: UnixMillis,
+    ) -> Result<LinkOutcome, AccountError>;
+
+    /// Remove an identity from its account; never the primary, never the last that can sign in.
+    async fn unlink(&self, account: &AccountId, identity: i64, actor: &Actor, now: UnixMillis)
+    -> Result<Result<Identity, Refusal>, AccountError>;
+
+    /// Allow or forbid sign-in with one identity; never forbid the last one that can.
+    async fn set_can_sign_in(
+        &self,
+        account: &AccountId,
+        identity: i64,
+        allowed: bool,
+        actor: &Actor,
+        now: UnixMillis,
+    ) -> Result<Result<(), Refusal>, AccountError>;
+
+    /// Make an identity of the account its primary.
+    async fn set_primary(&self, account: &AccountId, identity: i64, actor: &Actor, now: UnixMillis)
+    -> Result<Result<(), Refusal>, AccountError>;
+
+    /// Move an identity to another account (admin); not the primary, not the last that can sign
+    /// in. Returns the account it came from.
+    async fn move_identity(&self, identity: i64, to: &AccountId, actor: &Actor, now: UnixMillis)
+    -> Result<Result<AccountId, Refusal>, AccountError>;
+
+    /// Move every identity of `from` to `into` and mark `from` merged into `into` (admin).
+    async fn merge(&self, from: &AccountId, into: &AccountId, actor: &Actor, now: UnixMillis)
+    -> Result<Result<usize, Refusal>, AccountError>;
+
+    /// Disable (or enable again) an account (admin).
+    async fn set_disabled(&self, account: &AccountId, disabled: bool, actor: &Actor, now: UnixMillis)
+    -> Result<Result<(), Refusal>, AccountError>;
+
+    /// Delete an account with its identities and grants (admin).
+    async fn delete(&self, account: &AccountId, actor: &Actor, now: UnixMillis) -> Result<Result<(), Refusal>, AccountError>;
+
+    /// Active accounts having a verified identity with this email (case-insensitive).
+    async fn accounts_with_verified_email(&self, email: &str) -> Result<Vec<AccountId>, AccountError>;
+
+    /// Accounts with an identity carrying this email, verified or not (admin lookups).
+    async fn accounts_with_email(&self, email: &str) -> Result<Vec<AccountId>, AccountError>;
+
+    /// The audit log of an account, oldest first.
+    async fn audit(&self, account: &AccountId) -> Result<Vec<AuditEvent>, AccountError>;
 
     /// The identity keyed by (issuer, subject) together with its account, if the identity is
     /// known. Records no login (unlike `resolve_or_create`).

@@ -133,6 +133,83 @@ pub struct Resolved {
     pub created: bool,
 }
 
+/// Who made a change, and from where; recorded in the audit log.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize)]
+pub struct Actor {
+    /// `account:<id>` for a person on their own account, `admin:<name>`, or `system`.
+    pub who: String,
+    /// The client address, when the change came over HTTP.
+    pub ip: Option<String>,
+}
+
+impl Actor {
+    /// A person acting on their own account.
+    pub fn person(account: &AccountId, ip: Option<String>) -> Self {
+        Self { who: format!("account:{account}"), ip }
+    }
+
+    /// An administrator (the CLI or the admin API).
+    pub fn admin(name: &str) -> Self {
+        Self { who: format!("admin:{name}"), ip: None }
+    }
+}
+
+/// The outcome of linking an identity to an account.
+#[derive(Debug, Clone, PartialEq)]
+pub enum LinkOutcome {
+    /// Linked now.
+    Linked(Identity),
+    /// Already on this account: nothing changed.
+    AlreadyOnThisAccount(Identity),
+    /// On another account: refused, nothing moved.
+    OnAnotherAccount,
+    /// The account is missing or not active.
+    AccountNotActive,
+}
+
+/// Why a change was refused (nothing was written).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+pub enum Refusal {
+    /// No such account or identity (or the identity is not on that account).
+    #[error("no such account or identity")]
+    NotFound,
+    /// The account is disabled or merged.
+    #[error("the account is not active")]
+    NotActive,
+    /// It is the last identity that can sign in.
+    #[error("it is the last identity that can sign in")]
+    LastSignIn,
+    /// It is the primary identity: choose another primary first.
+    #[error("it is the primary identity; choose another primary first")]
+    Primary,
+    /// Both sides are the same account.
+    #[error("both sides are the same account")]
+    SameAccount,
+}
+
+/// One entry of the audit log.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct AuditEvent {
+    /// Sequence number.
+    pub id: i64,
+    /// When (ms).
+    pub at: UnixMillis,
+    /// Who.
+    pub actor: String,
+    /// From which address.
+    pub ip: Option<String>,
+    /// What: `identity.linked`, `identity.unlinked`, `identity.moved`, `account.merged`, …
+    pub action: String,
+    /// The account it concerns.
+    pub account_id: String,
+    /// The other account (move, merge).
+    pub other_account_id: Option<String>,
+    /// The identity's issuer.
+    pub issuer: Option<String>,
+    /// The identity's subject.
+    pub subject: Option<String>,
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

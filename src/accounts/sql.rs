@@ -12,8 +12,8 @@ use sqlx::Row;
 use sqlx::any::AnyRow;
 
 use super::{
-    Account, AccountError, AccountId, AccountStatus, AccountStore, ExternalIdentity, Identity,
-    Resolved,
+    Account, AccountError, AccountId, AccountStatus, AccountStore, Actor, AuditEvent, ExternalIdentity, Identity,
+    LinkOutcome, Refusal, Resolved,
 };
 use crate::clock::UnixMillis;
 use crate::db::Db;
@@ -161,6 +161,32 @@ impl SqlAccountStore {
         Ok(Some(Resolved { account, identity, created: true }))
     }
 
+    /// The identity keyed by (issuer, subject).
+    pub(super) async fn find_identity_impl(&self, issuer: &str, subject: &str) -> Result<Option<Identity>, AccountError> {
+        let row = sqlx::query(concat!("SELECT ", identity_columns!(), " FROM identities WHERE issuer = $1 AND subject = $2"))
+            .bind(issuer)
+            .bind(subject)
+            .fetch_optional(&self.db.pool)
+            .await
+            .map_err(unavailable)?;
+        row.as_ref().map(identity_from_row).transpose()
+    }
+
+    /// An identity by its store id.
+    pub async fn identity_by_id(&self, id: i64) -> Result<Option<Identity>, AccountError> {
+        let row = sqlx::query(concat!("SELECT ", identity_columns!(), " FROM identities WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(&self.db.pool)
+            .await
+            .map_err(unavailable)?;
+        row.as_ref().map(identity_from_row).transpose()
+    }
+
+    async fn account_ids(&self, sql: &str, email: &str) -> Result<Vec<AccountId>, AccountError> {
+        let rows = sqlx::query(sql).bind(email).fetch_all(&self.db.pool).await.map_err(unavailable)?;
+        rows.iter().map(|r| r.try_get::<String, _>("account_id").map(AccountId).map_err(corrupt)).collect()
+    }
+
     /// The account an identity points at; its absence is corrupt data (the foreign key
     /// cascades deletes).
     async fn account_of(&self, identity: &Identity) -> Result<Account, AccountError> {
@@ -175,22 +201,8 @@ impl SqlAccountStore {
 
 #[async_trait]
 impl AccountStore for SqlAccountStore {
-    async fn find_identity(
-        &self,
-        issuer: &str,
-        subject: &str,
-    ) -> Result<Option<Identity>, AccountError> {
-        let row = sqlx::query(concat!(
-            "SELECT ",
-            identity_columns!(),
-            " FROM identities WHERE issuer = $1 AND subject = $2"
-        ))
-        .bind(issuer)
-        .bind(subject)
-        .fetch_optional(&self.db.pool)
-        .await
-        .map_err(unavailable)?;
-        row.as_ref().map(identity_from_row).transpose()
+    async fn find_identity(&self, issuer: &str, subject: &str) -> Result<Option<Identity>, AccountError> {
+        self.find_identity_impl(issuer, subject).await
     }
 
     async fn resolve_or_create(
@@ -241,6 +253,100 @@ impl AccountStore for SqlAccountStore {
     async fn ping(&self) -> Result<(), AccountError> {
         self.db.ping().await.map_err(unavailable)
     }
+
+    async fn link(
+        &self,
+        account: &AccountId,
+        provider_id: &str,
+        ext: &ExternalIdentity,
+        actor: &Actor,
+        now: UnixMillis,
+    ) -> Result<LinkOutcome, AccountError> {
+        self.link_impl(account, provider_id, ext, actor, now).await
+    }
+
+    async fn unlink(&self, account: &AccountId, identity: i64, actor: &Actor, now: UnixMillis)
+    -> Result<Result<Identity, Refusal>, AccountError> {
+        self.unlink_impl(account, identity, actor, now).await
+    }
+
+    async fn set_can_sign_in(
+        &self,
+        account: &AccountId,
+        identity: i64,
+        allowed: bool,
+        actor: &Actor,
+        now: UnixMillis,
+    ) -> Result<Result<(), Refusal>, AccountError> {
+        self.set_can_sign_in_impl(account, identity, allowed, actor, now).await
+    }
+
+    async fn set_primary(&self, account: &AccountId, identity: i64, actor: &Actor, now: UnixMillis)
+    -> Result<Result<(), Refusal>, AccountError> {
+        self.set_primary_impl(account, identity, actor, now).await
+    }
+
+    async fn move_identity(&self, identity: i64, to: &AccountId, actor: &Actor, now: UnixMillis)
+    -> Result<Result<AccountId, Refusal>, AccountError> {
+        self.move_impl(identity, to, actor, now).await
+    }
+
+    async fn merge(&self, from: &AccountId, into: &AccountId, actor: &Actor, now: UnixMillis)
+    -> Result<Result<usize, Refusal>, AccountError> {
+        self.merge_impl(from, into, actor, now).await
+    }
+
+    async fn set_disabled(&self, account: &AccountId, disabled: bool, actor: &Actor, now: UnixMillis)
+    -> Result<Result<(), Refusal>, AccountError> {
+        self.set_disabled_impl(account, disabled, actor, now).await
+    }
+
+    async fn delete(&self, account: &AccountId, actor: &Actor, now: UnixMillis) -> Result<Result<(), Refusal>, AccountError> {
+        self.delete_impl(account, actor, now).await
+    }
+
+    async fn accounts_with_verified_email(&self, email: &str) -> Result<Vec<AccountId>, AccountError> {
+        self.account_ids(
+            "SELECT DISTINCT i.account_id FROM identities i JOIN accounts a ON a.id = i.account_id \
+             WHERE lower(i.email) = lower($1) AND i.email_verified = 1 AND a.status = 'active' ORDER BY i.account_id",
+            email,
+        )
+        .await
+    }
+
+    async fn accounts_with_email(&self, email: &str) -> Result<Vec<AccountId>, AccountError> {
+        self.account_ids(
+            "SELECT DISTINCT account_id FROM identities WHERE lower(email) = lower($1) ORDER BY account_id",
+            email,
+        )
+        .await
+    }
+
+    async fn audit(&self, account: &AccountId) -> Result<Vec<AuditEvent>, AccountError> {
+        let rows = sqlx::query(
+            "SELECT id, at, actor, ip, action, account_id, other_account_id, issuer, subject FROM audit_events \
+             WHERE account_id = $1 OR other_account_id = $1 ORDER BY id",
+        )
+        .bind(account.as_str())
+        .fetch_all(&self.db.pool)
+        .await
+        .map_err(unavailable)?;
+        rows.iter()
+            .map(|r| {
+                Ok(AuditEvent {
+                    id: r.try_get("id").map_err(corrupt)?,
+                    at: r.try_get("at").map_err(corrupt)?,
+                    actor: r.try_get("actor").map_err(corrupt)?,
+                    ip: r.try_get("ip").map_err(corrupt)?,
+                    action: r.try_get("action").map_err(corrupt)?,
+                    account_id: r.try_get("account_id").map_err(corrupt)?,
+                    other_account_id: r.try_get("other_account_id").map_err(corrupt)?,
+                    issuer: r.try_get("issuer").map_err(corrupt)?,
+                    subject: r.try_get("subject").map_err(corrupt)?,
+                })
+            })
+            .collect()
+    }
 }
 
 /// Decode an `accounts` row.
@@ -258,7 +364,7 @@ fn account_from_row(row: &AnyRow) -> Result<Account, AccountError> {
 }
 
 /// Decode an `identities` row.
-fn identity_from_row(row: &AnyRow) -> Result<Identity, AccountError> {
+pub(super) fn identity_from_row(row: &AnyRow) -> Result<Identity, AccountError> {
     let id: i64 = row.try_get("id").map_err(corrupt)?;
     let claims: String = row.try_get("last_claims").map_err(corrupt)?;
     let last_claims = serde_json::from_str(&claims)
@@ -294,7 +400,7 @@ fn corrupt(e: sqlx::Error) -> AccountError {
 }
 
 /// A database failure: logged in full, reported short.
-fn unavailable(e: sqlx::Error) -> AccountError {
+pub(super) fn unavailable(e: sqlx::Error) -> AccountError {
     tracing::warn!(error = %e, "account store query failed");
     let what = match &e {
         sqlx::Error::PoolTimedOut => "timed out waiting for a connection".to_owned(),

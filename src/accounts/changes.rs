@@ -1,0 +1,381 @@
+//! Changes to accounts and their links in SQL: link, unlink, sign-in switch, primary, move,
+//! merge, disable, delete. Each is one transaction that first locks the account row(s) with a
+//! write (so concurrent changes to one account queue up, on SQLite and PostgreSQL alike), checks
+//! its rules against what is committed, writes the change, revokes the account's refresh-token
+//! grants, and records an audit event and a webhook outbox entry in the same transaction.
+
+use serde_json::json;
+use sqlx::AnyConnection;
+use sqlx::{Any, Row, Transaction};
+
+use super::sql::{SqlAccountStore, identity_from_row, unavailable};
+use super::{AccountError, AccountId, Actor, ExternalIdentity, Identity, LinkOutcome, Refusal};
+use crate::clock::UnixMillis;
+
+const IDENTITY_COLUMNS: &str = "id, issuer, subject, provider_id, account_id, email, email_verified, name, \
+                                can_sign_in, linked_at, last_login_at, last_claims";
+
+type Tx = Transaction<'static, Any>;
+
+/// What one change records.
+pub(super) struct Event<'a> {
+    pub action: &'a str,
+    pub account: &'a AccountId,
+    pub other: Option<&'a AccountId>,
+    pub identity: Option<&'a Identity>,
+}
+
+impl SqlAccountStore {
+    async fn begin(&self) -> Result<Tx, AccountError> {
+        self.db().pool.begin().await.map_err(unavailable)
+    }
+
+    /// Lock the account row (a write, so SQLite takes its write lock and PostgreSQL the row
+    /// lock); `Ok(false)` if it does not exist, or is not active when `active` is asked.
+    async fn lock(tx: &mut AnyConnection, account: &AccountId, active: bool, now: UnixMillis) -> Result<bool, AccountError> {
+        let sql = if active {
+            "UPDATE accounts SET updated_at = $1 WHERE id = $2 AND status = 'active'"
+        } else {
+            "UPDATE accounts SET updated_at = $1 WHERE id = $2"
+        };
+        let n = sqlx::query(sql).bind(now).bind(account.as_str()).execute(tx).await.map_err(unavailable)?.rows_affected();
+        Ok(n == 1)
+    }
+
+    async fn identity_on(tx: &mut AnyConnection, account: &AccountId, identity: i64) -> Result<Option<Identity>, AccountError> {
+        let row = sqlx::query(&format!("SELECT {IDENTITY_COLUMNS} FROM identities WHERE id = $1 AND account_id = $2"))
+            .bind(identity)
+            .bind(account.as_str())
+            .fetch_optional(tx)
+            .await
+            .map_err(unavailable)?;
+        row.as_ref().map(identity_from_row).transpose()
+    }
+
+    async fn primary_of(tx: &mut AnyConnection, account: &AccountId) -> Result<Option<i64>, AccountError> {
+        let row = sqlx::query("SELECT primary_identity FROM accounts WHERE id = $1")
+            .bind(account.as_str())
+            .fetch_optional(tx)
+            .await
+            .map_err(unavailable)?;
+        Ok(row.and_then(|r| r.try_get::<Option<i64>, _>("primary_identity").ok().flatten()))
+    }
+
+    /// How many identities of the account other than `except` can sign in.
+    async fn other_sign_ins(tx: &mut AnyConnection, account: &AccountId, except: i64) -> Result<i64, AccountError> {
+        let row = sqlx::query("SELECT COUNT(*) AS n FROM identities WHERE account_id = $1 AND can_sign_in = 1 AND id <> $2")
+            .bind(account.as_str())
+            .bind(except)
+            .fetch_one(tx)
+            .await
+            .map_err(unavailable)?;
+        row.try_get::<i64, _>("n").map_err(unavailable)
+    }
+
+    /// Revoke the account's grants, write the audit event and the outbox entry.
+    async fn record(tx: &mut AnyConnection, actor: &Actor, e: Event<'_>, now: UnixMillis) -> Result<(), AccountError> {
+        for account in std::iter::once(e.account).chain(e.other) {
+            sqlx::query("UPDATE grants SET revoked_at = $1 WHERE account_id = $2 AND revoked_at IS NULL")
+                .bind(now)
+                .bind(account.as_str())
+                .execute(&mut *tx)
+                .await
+                .map_err(unavailable)?;
+        }
+        let (issuer, subject) = match e.identity {
+            Some(i) => (Some(i.issuer.as_str()), Some(i.subject.as_str())),
+            None => (None, None),
+        };
+        sqlx::query(
+            "INSERT INTO audit_events (at, actor, ip, action, account_id, other_account_id, issuer, subject) \
+             VALUES ($1, $2, $3, $4, $5, $6, $7, $8)",
+        )
+        .bind(now)
+        .bind(&actor.who)
+        .bind(actor.ip.as_deref())
+        .bind(e.action)
+        .bind(e.account.as_str())
+        .bind(e.other.map(AccountId::as_str))
+        .bind(issuer)
+        .bind(subject)
+        .execute(&mut *tx)
+        .await
+        .map_err(unavailable)?;
+        let event = json!({
+            "id": crate::ids::random_token(16),
+            "type": e.action,
+            "at": now,
+            "account": e.account.as_str(),
+            "other_account": e.other.map(AccountId::as_str),
+            "identity": e.identity.map(|i| json!({"issuer": i.issuer, "subject": i.subject, "provider": i.provider_id})),
+            "actor": actor.who,
+        });
+        crate::notify::enqueue(tx, &event, now).await.map_err(unavailable)
+    }
+
+    pub(super) async fn link_impl(
+        &self,
+        account: &AccountId,
+        provider_id: &str,
+        ext: &ExternalIdentity,
+        actor: &Actor,
+        now: UnixMillis,
+    ) -> Result<LinkOutcome, AccountError> {
+        let claims = serde_json::to_string(&ext.claims).map_err(|e| AccountError::Corrupt(e.to_string()))?;
+        let mut tx = self.begin().await?;
+        if !Self::lock(&mut tx, account, true, now).await? {
+            return Ok(LinkOutcome::AccountNotActive);
+        }
+        let inserted = sqlx::query(&format!(
+            "INSERT INTO identities (issuer, subject, provider_id, account_id, email, email_verified, name, \
+             can_sign_in, linked_at, last_login_at, last_claims) VALUES ($1, $2, $3, $4, $5, $6, $7, 1, $8, NULL, $9) \
+             ON CONFLICT (issuer, subject) DO NOTHING RETURNING {IDENTITY_COLUMNS}"
+        ))
+        .bind(&ext.issuer)
+        .bind(&ext.subject)
+        .bind(provider_id)
+        .bind(account.as_str())
+        .bind(ext.email.as_deref())
+        .bind(i64::from(ext.email_verified))
+        .bind(ext.name.as_deref())
+        .bind(now)
+        .bind(&claims)
+        .fetch_optional(&mut *tx)
+        .await
+        .map_err(unavailable)?;
+        if let Some(row) = inserted {
+            let identity = identity_from_row(&row)?;
+            Self::record(&mut tx, actor, Event { action: "identity.linked", account, other: None, identity: Some(&identity) }, now)
+                .await?;
+            tx.commit().await.map_err(unavailable)?;
+            return Ok(LinkOutcome::Linked(identity));
+        }
+        tx.rollback().await.map_err(unavailable)?;
+        match self.find_identity_impl(&ext.issuer, &ext.subject).await? {
+            Some(i) if i.account_id == *account => Ok(LinkOutcome::AlreadyOnThisAccount(i)),
+            _ => Ok(LinkOutcome::OnAnotherAccount),
+        }
+    }
+
+    pub(super) async fn unlink_impl(
+        &self,
+        account: &AccountId,
+        identity: i64,
+        actor: &Actor,
+        now: UnixMillis,
+    ) -> Result<Result<Identity, Refusal>, AccountError> {
+        let mut tx = self.begin().await?;
+        if !Self::lock(&mut tx, account, false, now).await? {
+            return Ok(Err(Refusal::NotFound));
+        }
+        let Some(found) = Self::identity_on(&mut tx, account, identity).await? else {
+            return Ok(Err(Refusal::NotFound));
+        };
+        if Self::primary_of(&mut tx, account).await? == Some(identity) {
+            return Ok(Err(Refusal::Primary));
+        }
+        if found.can_sign_in && Self::other_sign_ins(&mut tx, account, identity).await? == 0 {
+            return Ok(Err(Refusal::LastSignIn));
+        }
+        sqlx::query("DELETE FROM identities WHERE id = $1").bind(identity).execute(&mut *tx).await.map_err(unavailable)?;
+        Self::record(&mut tx, actor, Event { action: "identity.unlinked", account, other: None, identity: Some(&found) }, now)
+            .await?;
+        tx.commit().await.map_err(unavailable)?;
+        Ok(Ok(found))
+    }
+
+    pub(super) async fn set_can_sign_in_impl(
+        &self,
+        account: &AccountId,
+        identity: i64,
+        allowed: bool,
+        actor: &Actor,
+        now: UnixMillis,
+    ) -> Result<Result<(), Refusal>, AccountError> {
+        let mut tx = self.begin().await?;
+        if !Self::lock(&mut tx, account, true, now).await? {
+            return Ok(Err(Refusal::NotActive));
+        }
+        let Some(found) = Self::identity_on(&mut tx, account, identity).await? else {
+            return Ok(Err(Refusal::NotFound));
+        };
+        if found.can_sign_in == allowed {
+            return Ok(Ok(()));
+        }
+        if !allowed && Self::other_sign_ins(&mut tx, account, identity).await? == 0 {
+            return Ok(Err(Refusal::LastSignIn));
+        }
+        sqlx::query("UPDATE identities SET can_sign_in = $1 WHERE id = $2")
+            .bind(i64::from(allowed))
+            .bind(identity)
+            .execute(&mut *tx)
+            .await
+            .map_err(unavailable)?;
+        let action = if allowed { "identity.sign_in_allowed" } else { "identity.sign_in_forbidden" };
+        Self::record(&mut tx, actor, Event { action, account, other: None, identity: Some(&found) }, now).await?;
+        tx.commit().await.map_err(unavailable)?;
+        Ok(Ok(()))
+    }
+
+    pub(super) async fn set_primary_impl(
+        &self,
+        account: &AccountId,
+        identity: i64,
+        actor: &Actor,
+        now: UnixMillis,
+    ) -> Result<Result<(), Refusal>, AccountError> {
+        let mut tx = self.begin().await?;
+        if !Self::lock(&mut tx, account, true, now).await? {
+            return Ok(Err(Refusal::NotActive));
+        }
+        let Some(found) = Self::identity_on(&mut tx, account, identity).await? else {
+            return Ok(Err(Refusal::NotFound));
+        };
+        if Self::primary_of(&mut tx, account).await? == Some(identity) {
+            return Ok(Ok(()));
+        }
+        sqlx::query("UPDATE accounts SET primary_identity = $1 WHERE id = $2")
+            .bind(identity)
+            .bind(account.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(unavailable)?;
+        Self::record(&mut tx, actor, Event { action: "account.primary_changed", account, other: None, identity: Some(&found) }, now)
+            .await?;
+        tx.commit().await.map_err(unavailable)?;
+        Ok(Ok(()))
+    }
+
+    /// Lock two accounts in id order (no deadlock between opposite moves).
+    async fn lock_pair(tx: &mut AnyConnection, a: &AccountId, b: &AccountId, now: UnixMillis) -> Result<bool, AccountError> {
+        let (first, second) = if a.as_str() <= b.as_str() { (a, b) } else { (b, a) };
+        Ok(Self::lock(tx, first, false, now).await? && Self::lock(tx, second, false, now).await?)
+    }
+
+    async fn is_active(tx: &mut AnyConnection, account: &AccountId) -> Result<bool, AccountError> {
+        let row = sqlx::query("SELECT status FROM accounts WHERE id = $1")
+            .bind(account.as_str())
+            .fetch_optional(tx)
+            .await
+            .map_err(unavailable)?;
+        Ok(row.and_then(|r| r.try_get::<String, _>("status").ok()).as_deref() == Some("active"))
+    }
+
+    pub(super) async fn move_impl(
+        &self,
+        identity: i64,
+        to: &AccountId,
+        actor: &Actor,
+        now: UnixMillis,
+    ) -> Result<Result<AccountId, Refusal>, AccountError> {
+        let Some(from) = self.identity_by_id(identity).await?.map(|i| i.account_id) else {
+            return Ok(Err(Refusal::NotFound));
+        };
+        if from == *to {
+            return Ok(Err(Refusal::SameAccount));
+        }
+        let mut tx = self.begin().await?;
+        if !Self::lock_pair(&mut tx, &from, to, now).await? {
+            return Ok(Err(Refusal::NotFound));
+        }
+        if !Self::is_active(&mut tx, to).await? {
+            return Ok(Err(Refusal::NotActive));
+        }
+        // Re-read under the locks: the identity may have moved meanwhile.
+        let Some(found) = Self::identity_on(&mut tx, &from, identity).await? else {
+            return Ok(Err(Refusal::NotFound));
+        };
+        if Self::primary_of(&mut tx, &from).await? == Some(identity) {
+            return Ok(Err(Refusal::Primary));
+        }
+        if found.can_sign_in && Self::other_sign_ins(&mut tx, &from, identity).await? == 0 {
+            return Ok(Err(Refusal::LastSignIn));
+        }
+        sqlx::query("UPDATE identities SET account_id = $1 WHERE id = $2")
+            .bind(to.as_str())
+            .bind(identity)
+            .execute(&mut *tx)
+            .await
+            .map_err(unavailable)?;
+        Self::record(&mut tx, actor, Event { action: "identity.moved", account: &from, other: Some(to), identity: Some(&found) }, now)
+            .await?;
+        tx.commit().await.map_err(unavailable)?;
+        Ok(Ok(from))
+    }
+
+    pub(super) async fn merge_impl(
+        &self,
+        from: &AccountId,
+        into: &AccountId,
+        actor: &Actor,
+        now: UnixMillis,
+    ) -> Result<Result<usize, Refusal>, AccountError> {
+        if from == into {
+            return Ok(Err(Refusal::SameAccount));
+        }
+        let mut tx = self.begin().await?;
+        if !Self::lock_pair(&mut tx, from, into, now).await? {
+            return Ok(Err(Refusal::NotFound));
+        }
+        if !Self::is_active(&mut tx, into).await? || !Self::is_active(&mut tx, from).await? {
+            return Ok(Err(Refusal::NotActive));
+        }
+        let moved = sqlx::query("UPDATE identities SET account_id = $1 WHERE account_id = $2")
+            .bind(into.as_str())
+            .bind(from.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(unavailable)?
+            .rows_affected();
+        sqlx::query("UPDATE accounts SET status = $1, primary_identity = NULL WHERE id = $2")
+            .bind(format!("merged_into:{into}"))
+            .bind(from.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(unavailable)?;
+        Self::record(&mut tx, actor, Event { action: "account.merged", account: from, other: Some(into), identity: None }, now)
+            .await?;
+        tx.commit().await.map_err(unavailable)?;
+        Ok(Ok(usize::try_from(moved).unwrap_or(usize::MAX)))
+    }
+
+    pub(super) async fn set_disabled_impl(
+        &self,
+        account: &AccountId,
+        disabled: bool,
+        actor: &Actor,
+        now: UnixMillis,
+    ) -> Result<Result<(), Refusal>, AccountError> {
+        let mut tx = self.begin().await?;
+        let (from, to, action) =
+            if disabled { ("active", "disabled", "account.disabled") } else { ("disabled", "active", "account.enabled") };
+        let n = sqlx::query("UPDATE accounts SET status = $1, updated_at = $2 WHERE id = $3 AND status = $4")
+            .bind(to)
+            .bind(now)
+            .bind(account.as_str())
+            .bind(from)
+            .execute(&mut *tx)
+            .await
+            .map_err(unavailable)?
+            .rows_affected();
+        if n == 0 {
+            return Ok(Err(if Self::lock(&mut tx, account, false, now).await? { Refusal::NotActive } else { Refusal::NotFound }));
+        }
+        Self::record(&mut tx, actor, Event { action, account, other: None, identity: None }, now).await?;
+        tx.commit().await.map_err(unavailable)?;
+        Ok(Ok(()))
+    }
+
+    pub(super) async fn delete_impl(&self, account: &AccountId, actor: &Actor, now: UnixMillis) -> Result<Result<(), Refusal>, AccountError> {
+        let mut tx = self.begin().await?;
+        if !Self::lock(&mut tx, account, false, now).await? {
+            return Ok(Err(Refusal::NotFound));
+        }
+        Self::record(&mut tx, actor, Event { action: "account.deleted", account, other: None, identity: None }, now).await?;
+        sqlx::query("DELETE FROM identities WHERE account_id = $1").bind(account.as_str()).execute(&mut *tx).await.map_err(unavailable)?;
+        sqlx::query("DELETE FROM grants WHERE account_id = $1").bind(account.as_str()).execute(&mut *tx).await.map_err(unavailable)?;
+        sqlx::query("DELETE FROM accounts WHERE id = $1").bind(account.as_str()).execute(&mut *tx).await.map_err(unavailable)?;
+        tx.commit().await.map_err(unavailable)?;
+        Ok(Ok(()))
+    }
+}
