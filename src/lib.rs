@@ -9,6 +9,7 @@ pub mod error;
 pub mod health;
 pub mod ids;
 pub mod issuer;
+pub mod linking;
 pub mod notify;
 pub mod records;
 pub mod routes;

@@ -28,6 +28,9 @@ pub struct BrowserSession {
     pub auth_time: i64,
     /// Authentication methods.
     pub amr: Vec<String>,
+    /// The anti-CSRF token of this session's forms.
+    #[serde(default)]
+    pub csrf: String,
 }
 
 /// A client's authorization request, held while the person signs in.
@@ -57,6 +60,24 @@ pub struct LoginAttempt {
     /// What an OIDC or OAuth2 upstream must echo or prove (absent for the dev provider).
     #[serde(default)]
     pub upstream: Option<UpstreamAttempt>,
+    /// Set when a signed-in person links another identity to this account.
+    #[serde(default)]
+    pub link: Option<AccountId>,
+    /// The link-by-email proof this sign-in may complete (from this browser's proof cookie).
+    #[serde(default)]
+    pub proof: Option<String>,
+}
+
+/// A pending link by email: `identity` may join `account` once this browser signs in with one
+/// of the account's identities. Bound to (account, issuer, subject), taken once, short-lived.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct LinkProof {
+    /// The account whose verified email matched.
+    pub account: AccountId,
+    /// The provider the new identity came through.
+    pub provider_id: String,
+    /// The new identity.
+    pub identity: crate::accounts::ExternalIdentity,
 }
 
 /// Secrets of one upstream authorization request, kept server-side.
@@ -98,6 +119,10 @@ pub mod key {
     /// Authorization code by its hash.
     pub fn code(hash: &str) -> String {
         format!("code:{hash}")
+    }
+    /// Pending link-by-email proof by the hash of its token.
+    pub fn proof(hash: &str) -> String {
+        format!("proof:{hash}")
     }
     /// Marker of a redeemed code (its hash) holding the grant it made.
     pub fn code_used(hash: &str) -> String {

@@ -50,6 +50,10 @@ pub fn router(state: AppState) -> Router {
         .route(CALLBACK, get(upstream::callback::callback_get))
         .route(BACKCHANNEL_LOGOUT, post(upstream::logout::backchannel_logout_post))
         .route(ACCOUNT, get(web::account::account_get))
+        .route("/account/unlink", post(web::account::unlink_post))
+        .route("/account/primary", post(web::account::primary_post))
+        .route("/account/sign-in", post(web::account::sign_in_post))
+        .route("/account/link/{provider}", post(web::account::link_post))
         .route("/", get(|| async { axum::response::Redirect::to(ACCOUNT) }))
         .route(HEALTHZ, get(health::healthz))
         .route(READYZ, get(health::readyz));

@@ -7,7 +7,7 @@ use std::time::Duration;
 use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 
-use crate::accounts::{AccountStatus, ExternalIdentity};
+use crate::accounts::{AccountId, AccountStatus, ExternalIdentity};
 use crate::error::AppError;
 use crate::records::{AuthRequest, BrowserSession, LoginAttempt, UpstreamAttempt, key};
 use crate::state::AppState;
@@ -18,9 +18,11 @@ use crate::web::{cookies, html};
 /// this browser.
 pub async fn begin(
     state: &AppState,
+    headers: &HeaderMap,
     provider: &Provider,
     tx: Option<String>,
     upstream: Option<UpstreamAttempt>,
+    link: Option<AccountId>,
 ) -> Result<(String, HeaderValue), AppError> {
     if let Some(t) = &tx {
         if state.records.get::<AuthRequest>(&key::tx(t)).await?.is_none() {
@@ -29,7 +31,8 @@ pub async fn begin(
     }
     let login_state = crate::ids::random_token(32);
     let ttl = state.settings.session.login_ttl_secs;
-    let attempt = LoginAttempt { provider_id: provider.id.clone(), tx, upstream };
+    let proof = cookies::get(headers, cookies::PROOF, state.secure_cookies());
+    let attempt = LoginAttempt { provider_id: provider.id.clone(), tx, upstream, link, proof };
     state.records.put(&key::login(&login_state), &attempt, Duration::from_secs(ttl)).await?;
     Ok((login_state.clone(), cookies::set(cookies::LOGIN, &login_state, ttl, state.secure_cookies())))
 }
@@ -66,31 +69,40 @@ fn refusal(title: &str, detail: &str) -> AppError {
     AppError::page_status(StatusCode::FORBIDDEN, title, detail)
 }
 
-/// Resolve `ext` from `provider`, sign the browser in, and continue where the attempt began.
+/// Resolve `ext` from `provider`, sign the browser in, and continue where the attempt began. A
+/// link attempt links instead; a link-by-email match asks for proof first.
 pub async fn finish(
     state: &AppState,
     headers: &HeaderMap,
+    ip: Option<String>,
     provider: &Provider,
     attempt: LoginAttempt,
-    ext: ExternalIdentity,
+    mut ext: ExternalIdentity,
     amr: &str,
 ) -> Result<Response, AppError> {
     let now = state.clock.now_ms();
+    // A provider not trusted for email never makes an email verified (SECURITY-CASES 62, 65).
+    ext.email_verified = ext.email_verified && provider.trust_email;
+    if let Some(target) = attempt.link.clone() {
+        return crate::linking::complete_link(state, headers, ip, provider, &target, &ext).await;
+    }
     if !provider.can_sign_in {
         return Err(refusal("Sign-in not allowed", "This provider can be linked to an account but not used to sign in."));
     }
-    let resolved = match provider.on_new_identity {
-        NewIdentityPolicy::Create => state.accounts.resolve_or_create(&provider.id, &ext, now).await?,
-        NewIdentityPolicy::Reject | NewIdentityPolicy::LinkByEmail => {
-            if state.accounts.find_identity(&ext.issuer, &ext.subject).await?.is_none() {
-                tracing::info!(provider = %provider.id, issuer = %ext.issuer, subject = %ext.subject, "unknown identity refused by link-only provider");
-                return Err(refusal(
-                    "No account for this identity",
-                    "This provider only signs in identities already linked to a braid account. Sign in another way and link it from your account page.",
-                ));
-            }
-            state.accounts.resolve_or_create(&provider.id, &ext, now).await?
+    let known = state.accounts.find_identity(&ext.issuer, &ext.subject).await?.is_some();
+    let resolved = match (provider.on_new_identity, known) {
+        (NewIdentityPolicy::Create, _) | (_, true) => state.accounts.resolve_or_create(&provider.id, &ext, now).await?,
+        (NewIdentityPolicy::Reject, false) => {
+            tracing::info!(provider = %provider.id, issuer = %ext.issuer, subject = %ext.subject, "unknown identity refused by link-only provider");
+            return Err(refusal(
+                "No account for this identity",
+                "This provider only signs in identities already linked to a braid account. Sign in another way and link it from your account page.",
+            ));
         }
+        (NewIdentityPolicy::LinkByEmail, false) => match crate::linking::by_email(state, ip.clone(), provider, &attempt, &ext).await? {
+            crate::linking::ByEmail::Proceed(r) => r,
+            crate::linking::ByEmail::AskForProof(page) => return Ok(page),
+        },
     };
     let (account, identity) = (resolved.account, resolved.identity);
     if !identity.can_sign_in {
@@ -100,6 +112,9 @@ pub async fn finish(
         AccountStatus::Active => {}
         AccountStatus::Disabled => return Err(refusal("Account disabled", "This account is disabled. Contact the administrator.")),
         AccountStatus::MergedInto(_) => return Err(refusal("Account merged", "This account was merged into another one. Contact the administrator.")),
+    }
+    if let Some(token) = &attempt.proof {
+        crate::linking::complete_proof(state, ip, &account.id, &identity, token).await?;
     }
     tracing::info!(account = %account.id, issuer = %identity.issuer, subject = %identity.subject, provider = %provider.id, created = resolved.created, "signed in");
 
@@ -118,6 +133,7 @@ pub async fn finish(
         provider_id: provider.id.clone(),
         auth_time: state.clock.now_secs(),
         amr: vec![amr.to_owned()],
+        csrf: crate::ids::random_token(24),
     };
     let ttl = state.settings.session.ttl_secs;
     state.records.put(&key::session(&sid), &session, Duration::from_secs(ttl)).await?;
@@ -138,5 +154,8 @@ pub async fn finish(
     let h = resp.headers_mut();
     h.append(header::SET_COOKIE, cookies::set(cookies::SESSION, &sid, ttl, secure));
     h.append(header::SET_COOKIE, cookies::clear(cookies::LOGIN, secure));
+    if attempt.proof.is_some() {
+        h.append(header::SET_COOKIE, cookies::clear(cookies::PROOF, secure));
+    }
     Ok(resp)
 }

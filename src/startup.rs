@@ -124,7 +124,8 @@ impl Application {
             tracing::info!("shutting down: draining in-flight requests");
             let _ = tx.send(());
         };
-        let server = axum::serve(self.listener, app).with_graceful_shutdown(signal);
+        let server = axum::serve(self.listener, app.into_make_service_with_connect_info::<SocketAddr>())
+            .with_graceful_shutdown(signal);
         let serve = tokio::spawn(async move { server.await });
         let mut serve = serve;
         tokio::select! {

@@ -15,6 +15,7 @@ use crate::error::AppError;
 use crate::ids;
 use crate::records::UpstreamAttempt;
 use crate::state::AppState;
+use crate::web::client_ip::ClientIp;
 
 /// The redirect URI braid registers at provider `id`.
 pub fn redirect_uri(state: &AppState, id: &str) -> String {
@@ -39,10 +40,14 @@ async fn metadata(state: &AppState, provider: &Provider, client: &OidcClient) ->
 /// Send the browser to an OIDC or OAuth2 provider.
 pub async fn start(
     state: &AppState,
+    headers: &HeaderMap,
     provider: &Provider,
     tx: Option<String>,
     login_hint: Option<&str>,
+    link: Option<crate::accounts::AccountId>,
 ) -> Result<Response, AppError> {
+    // Linking always asks the upstream for a fresh sign-in.
+    let force_login = link.is_some();
     let upstream = UpstreamAttempt { nonce: ids::random_token(24), verifier: ids::random_token(32) };
     let challenge = ids::sha256_b64(upstream.verifier.as_bytes());
     let nonce = upstream.nonce.clone();
@@ -51,12 +56,12 @@ pub async fn start(
         Protocol::Oidc(client) => Some(metadata(state, provider, client).await?),
         _ => None,
     };
-    let (login_state, cookie) = crate::signin::begin(state, provider, tx, Some(upstream)).await?;
+    let (login_state, cookie) = crate::signin::begin(state, headers, provider, tx, Some(upstream), link).await?;
     let url = match (&provider.protocol, meta) {
         (Protocol::Oidc(client), Some(meta)) => {
-            client.authorization_url(&meta, &redirect, &login_state, &nonce, &challenge, login_hint, false)
+            client.authorization_url(&meta, &redirect, &login_state, &nonce, &challenge, login_hint, force_login)
         }
-        (Protocol::OAuth2(client), _) => client.authorization_url(&redirect, &login_state, &challenge, login_hint),
+        (Protocol::OAuth2(client), _) => client.authorization_url(&redirect, &login_state, &challenge, login_hint, force_login),
         _ => return Err(AppError::page("Provider not available", "This provider cannot be started this way.")),
     };
     let mut resp = Redirect::to(&url).into_response();
@@ -76,6 +81,7 @@ pub async fn callback_get(
     State(state): State<AppState>,
     Path(id): Path<String>,
     headers: HeaderMap,
+    ClientIp(ip): ClientIp,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Response, AppError> {
     let provider = state
@@ -134,7 +140,7 @@ pub async fn callback_get(
         }
         Protocol::Dev => return Err(refused(&provider.display_name)),
     };
-    crate::signin::finish(&state, &headers, &provider, attempt, identity, &amr).await
+    crate::signin::finish(&state, &headers, ip, &provider, attempt, identity, &amr).await
 }
 
 /// Whether an `iss` response parameter names the configured issuer (with `{tenantid}` matching

@@ -12,6 +12,7 @@ use super::Provider;
 use crate::accounts::ExternalIdentity;
 use crate::error::AppError;
 use crate::state::AppState;
+use crate::web::client_ip::ClientIp;
 use crate::web::html::{self, esc};
 
 /// The issuer of identities from dev provider `id`.
@@ -53,6 +54,7 @@ pub async fn login_post(
     State(state): State<AppState>,
     Path(id): Path<String>,
     headers: HeaderMap,
+    ClientIp(ip): ClientIp,
     form: Result<Form<DevLogin>, axum::extract::rejection::FormRejection>,
 ) -> Result<Response, AppError> {
     let provider = state
@@ -77,5 +79,5 @@ pub async fn login_post(
         name: Some(username.to_owned()),
         claims: serde_json::Map::new(),
     };
-    crate::signin::finish(&state, &headers, &provider, attempt, ext, "dev").await
+    crate::signin::finish(&state, &headers, ip, &provider, attempt, ext, "dev").await
 }

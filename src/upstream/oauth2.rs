@@ -39,7 +39,14 @@ fn http_err(what: &'static str) -> impl Fn(HttpError) -> OAuth2Error {
 
 impl OAuth2Client {
     /// The URL that starts the upstream sign-in.
-    pub fn authorization_url(&self, redirect_uri: &str, state: &str, code_challenge: &str, login_hint: Option<&str>) -> String {
+    pub fn authorization_url(
+        &self,
+        redirect_uri: &str,
+        state: &str,
+        code_challenge: &str,
+        login_hint: Option<&str>,
+        force_login: bool,
+    ) -> String {
         let s = &self.settings;
         let scope = s.scopes.join(" ");
         let mut params: Vec<(&str, &str)> = vec![
@@ -55,6 +62,10 @@ impl OAuth2Client {
         }
         if let Some(h) = login_hint {
             params.push((s.login_hint_param.as_str(), h));
+        }
+        // Honoured by providers that know it; GitHub has no way to force a fresh sign-in.
+        if force_login {
+            params.push(("prompt", "login"));
         }
         for (k, v) in &s.extra_params {
             params.push((k, v));

@@ -345,9 +345,6 @@ pub fn parse_file(path: &Path, text: &str) -> Result<Provider, Vec<ConfigProblem
             (String::new(), Protocol::Dev)
         }
     };
-    if file.on_new_identity == NewIdentityPolicy::LinkByEmail {
-        problems.push(problem("on_new_identity", "`link_by_email` is not available in this version of braid".into()));
-    }
     if file.auto_link && file.on_new_identity != NewIdentityPolicy::LinkByEmail {
         problems.push(problem("auto_link", "only meaningful with on_new_identity = \"link_by_email\"".into()));
     }

@@ -7,6 +7,8 @@ use axum::http::{HeaderMap, HeaderValue, header};
 pub const SESSION: &str = "braid_session";
 /// The cookie binding an upstream login attempt to this browser.
 pub const LOGIN: &str = "braid_login";
+/// The cookie binding a pending link-by-email proof to this browser.
+pub const PROOF: &str = "braid_proof";
 
 /// The name a cookie has under the current scheme.
 pub fn name(base: &str, secure: bool) -> String {

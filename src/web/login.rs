@@ -4,7 +4,7 @@
 use std::collections::HashMap;
 
 use axum::extract::{Path, Query, State};
-use axum::http::StatusCode;
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Redirect, Response};
 
 use super::html::{self, esc};
@@ -74,6 +74,7 @@ pub async fn login_get(State(state): State<AppState>, Query(q): Query<HashMap<St
 pub async fn login_provider_get(
     State(state): State<AppState>,
     Path(id): Path<String>,
+    headers: HeaderMap,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Response, AppError> {
     let provider = state
@@ -84,14 +85,24 @@ pub async fn login_provider_get(
         .cloned()
         .ok_or_else(|| AppError::page_status(StatusCode::NOT_FOUND, "Unknown provider", "This sign-in provider does not exist or is disabled. Choose another on the sign-in page."))?;
     let tx = q.get("tx").filter(|t| !t.is_empty()).cloned();
+    let hint = q.get("login_hint").map(String::as_str).filter(|h| !h.is_empty());
+    start(&state, &headers, &provider, tx, hint, None).await
+}
+
+/// Start a sign-in (or, with `link`, a link) with `provider`.
+pub async fn start(
+    state: &AppState,
+    headers: &HeaderMap,
+    provider: &crate::upstream::Provider,
+    tx: Option<String>,
+    hint: Option<&str>,
+    link: Option<crate::accounts::AccountId>,
+) -> Result<Response, AppError> {
     match &provider.protocol {
         Protocol::Dev => {
-            let (login_state, cookie) = crate::signin::begin(&state, &provider, tx, None).await?;
-            Ok(crate::upstream::dev::form(&provider, &login_state, cookie))
+            let (login_state, cookie) = crate::signin::begin(state, headers, provider, tx, None, link).await?;
+            Ok(crate::upstream::dev::form(provider, &login_state, cookie))
         }
-        Protocol::Oidc(_) | Protocol::OAuth2(_) => {
-            let hint = q.get("login_hint").map(String::as_str).filter(|h| !h.is_empty());
-            crate::upstream::callback::start(&state, &provider, tx, hint).await
-        }
+        Protocol::Oidc(_) | Protocol::OAuth2(_) => crate::upstream::callback::start(state, headers, provider, tx, hint, link).await,
     }
 }

@@ -2,6 +2,7 @@
 //! built-in demo application.
 
 pub mod account;
+pub mod client_ip;
 pub mod cookies;
 pub mod demo;
 pub mod html;

@@ -85,7 +85,7 @@ async fn people_sign_in_through_oidc_provider_and_get_braid_tokens() {
         app.dir().join("providers/op.toml"),
         format!(
             "kind = \"oidc\"\ndisplay_name = \"oidc-provider\"\nissuer = \"http://127.0.0.1:{port}\"\n\
-             client_id = \"braid\"\nclient_secret = \"braid-interop-secret\"\nscopes = [\"openid\", \"email\", \"profile\"]\nuserinfo = true\n"
+             client_id = \"braid\"\nclient_secret = \"braid-interop-secret\"\nscopes = [\"openid\", \"email\", \"profile\"]\nuserinfo = true\ntrust_email = true\n"
         ),
     )
     .unwrap();

@@ -173,8 +173,9 @@ impl MockIdp {
     /// A provider file for braid.
     pub fn provider_toml(&self, extra: &str) -> String {
         let name = if extra.contains("display_name") { "" } else { "display_name = \"Mock\"\n" };
+        let trust = if extra.contains("trust_email") { "" } else { "trust_email = true\n" };
         format!(
-            "kind = \"oidc\"\n{name}issuer = \"{}\"\nclient_id = \"{CLIENT_ID}\"\nclient_secret = \"{CLIENT_SECRET}\"\n{extra}",
+            "kind = \"oidc\"\n{name}{trust}issuer = \"{}\"\nclient_id = \"{CLIENT_ID}\"\nclient_secret = \"{CLIENT_SECRET}\"\n{extra}",
             self.base
         )
     }

@@ -25,7 +25,7 @@ async fn github(extra: &str) -> Setup {
     std::fs::write(
         dir.path().join("providers/mock.toml"),
         format!(
-            "kind = \"oauth2\"\npreset = \"github\"\nclient_id = \"{CLIENT_ID}\"\nclient_secret = \"{CLIENT_SECRET}\"\n\
+            "kind = \"oauth2\"\npreset = \"github\"\ntrust_email = true\nclient_id = \"{CLIENT_ID}\"\nclient_secret = \"{CLIENT_SECRET}\"\n\
              authorize_url = \"{b}/authorize\"\ntoken_url = \"{b}/token\"\nuserinfo_url = \"{b}/user\"\n{extra}"
         ),
     )
@@ -106,8 +106,8 @@ fn oauth2_provider_files_need_their_endpoints_unless_a_preset_gives_them() {
     for k in ["issuer", "authorize_url", "token_url", "userinfo_url", "subject_field"] {
         assert!(keys.contains(&k), "{k} reported: {keys:?}");
     }
-    let ok = braid::upstream::parse_file(p, "kind = \"oauth2\"\npreset = \"github\"\nclient_id = \"c\"\n").unwrap();
+    let ok = braid::upstream::parse_file(p, "kind = \"oauth2\"\npreset = \"github\"\ntrust_email = true\nclient_id = \"c\"\n").unwrap();
     assert_eq!(ok.issuer, "https://github.com");
-    let e = braid::upstream::parse_file(p, "kind = \"oauth2\"\npreset = \"github\"\nclient_id = \"c\"\ndiscovery_url = \"https://x\"\n").unwrap_err();
+    let e = braid::upstream::parse_file(p, "kind = \"oauth2\"\npreset = \"github\"\ntrust_email = true\nclient_id = \"c\"\ndiscovery_url = \"https://x\"\n").unwrap_err();
     assert_eq!(e[0].key, "discovery_url", "an OIDC-only key on an oauth2 provider");
 }

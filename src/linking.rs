@@ -1,0 +1,182 @@
+//! Linking identities at sign-in: completing a link started from `/account` (the person is
+//! signed in to the target account), and `link_by_email` (an unknown identity whose trusted,
+//! verified email matches exactly one active account joins it only after this browser proves
+//! that account by signing in with one of its identities). After every change the account's
+//! other browser sessions end; its refresh tokens were revoked in the same transaction.
+
+use std::time::Duration;
+
+use axum::http::{HeaderMap, StatusCode, header};
+use axum::response::{IntoResponse, Redirect, Response};
+
+use crate::accounts::{AccountId, Actor, ExternalIdentity, Identity, LinkOutcome, Resolved};
+use crate::error::AppError;
+use crate::issuer::authorize::with_params;
+use crate::records::{LinkProof, LoginAttempt, key};
+use crate::state::AppState;
+use crate::upstream::Provider;
+use crate::web::{cookies, html};
+
+/// End every browser session of `account` except `keep` (a session id).
+pub async fn after_change(state: &AppState, account: &AccountId, keep: Option<&str>) -> Result<usize, AppError> {
+    let keep = keep.map(key::session);
+    Ok(state.records.store().end_all(account.as_str(), keep.as_deref()).await?)
+}
+
+fn elsewhere() -> AppError {
+    AppError::page_status(
+        StatusCode::CONFLICT,
+        "This identity is already linked to another account",
+        "Nothing was changed. An identity belongs to one account only; if it should move to this one, sign in with it, unlink it there, and link it here, or ask the administrator.",
+    )
+}
+
+/// Finish `POST /account/link/{provider}`: link `ext` to `target` if this browser is still
+/// signed in to it.
+pub async fn complete_link(
+    state: &AppState,
+    headers: &HeaderMap,
+    ip: Option<String>,
+    provider: &Provider,
+    target: &AccountId,
+    ext: &ExternalIdentity,
+) -> Result<Response, AppError> {
+    let session = state.current_session(headers).await?;
+    let Some((sid, _)) = session.filter(|(_, s)| s.account_id == *target) else {
+        return Err(AppError::page_status(
+            StatusCode::FORBIDDEN,
+            "Your session changed",
+            "You are no longer signed in to the account you were linking to, so nothing was linked. Sign in and start again.",
+        ));
+    };
+    let outcome = state.accounts.link(target, &provider.id, ext, &Actor::person(target, ip), state.clock.now_ms()).await?;
+    let done = match outcome {
+        LinkOutcome::Linked(i) => {
+            tracing::info!(account = %target, issuer = %i.issuer, subject = %i.subject, provider = %provider.id, "identity linked");
+            after_change(state, target, Some(&sid)).await?;
+            "linked"
+        }
+        LinkOutcome::AlreadyOnThisAccount(_) => "already",
+        LinkOutcome::OnAnotherAccount => {
+            tracing::info!(account = %target, issuer = %ext.issuer, subject = %ext.subject, "link refused: identity on another account");
+            return Err(elsewhere());
+        }
+        LinkOutcome::AccountNotActive => {
+            return Err(AppError::page_status(StatusCode::FORBIDDEN, "Account not active", "This account is disabled or merged."));
+        }
+    };
+    let mut resp = Redirect::to(&format!("{}?done={done}", crate::routes::ACCOUNT)).into_response();
+    resp.headers_mut().append(header::SET_COOKIE, cookies::clear(cookies::LOGIN, state.secure_cookies()));
+    Ok(resp)
+}
+
+/// What `link_by_email` decided for an unknown identity.
+pub enum ByEmail {
+    /// Sign in with this (a new account, or an automatic link).
+    Proceed(Resolved),
+    /// Show this page: prove the matching account first.
+    AskForProof(Response),
+}
+
+/// The `link_by_email` policy for an identity braid has never seen.
+pub async fn by_email(
+    state: &AppState,
+    ip: Option<String>,
+    provider: &Provider,
+    attempt: &LoginAttempt,
+    ext: &ExternalIdentity,
+) -> Result<ByEmail, AppError> {
+    let now = state.clock.now_ms();
+    let candidates = match (&ext.email, ext.email_verified) {
+        (Some(email), true) => state.accounts.accounts_with_verified_email(email).await?,
+        _ => Vec::new(),
+    };
+    // No match, or several (braid never picks one): a new account.
+    let [target] = candidates.as_slice() else {
+        return Ok(ByEmail::Proceed(state.accounts.resolve_or_create(&provider.id, ext, now).await?));
+    };
+    if provider.auto_link {
+        let actor = Actor { who: "system:auto_link".into(), ip };
+        match state.accounts.link(target, &provider.id, ext, &actor, now).await? {
+            LinkOutcome::Linked(_) | LinkOutcome::AlreadyOnThisAccount(_) => {
+                tracing::warn!(account = %target, issuer = %ext.issuer, subject = %ext.subject, "identity linked by email without proof (auto_link)");
+                after_change(state, target, None).await?;
+            }
+            LinkOutcome::OnAnotherAccount | LinkOutcome::AccountNotActive => {}
+        }
+        return Ok(ByEmail::Proceed(state.accounts.resolve_or_create(&provider.id, ext, now).await?));
+    }
+    let token = crate::ids::random_token(32);
+    let ttl = state.settings.account.link_proof_ttl_secs;
+    let proof = LinkProof { account: target.clone(), provider_id: provider.id.clone(), identity: ext.clone() };
+    state.records.put(&key::proof(&crate::ids::sha256_b64(token.as_bytes())), &proof, Duration::from_secs(ttl)).await?;
+    tracing::info!(account = %target, issuer = %ext.issuer, subject = %ext.subject, "link by email: proof of the account requested");
+    let providers = state.providers.snapshot();
+    let mut ids: Vec<String> = state
+        .accounts
+        .identities(target)
+        .await?
+        .into_iter()
+        .filter(|i| i.can_sign_in)
+        .map(|i| i.provider_id)
+        .collect();
+    ids.sort();
+    ids.dedup();
+    let mut buttons = String::new();
+    for p in ids.iter().filter_map(|id| providers.enabled(id)).filter(|p| p.usable()) {
+        let href = match &attempt.tx {
+            Some(tx) => with_params(&format!("/login/{}", p.id), &[("tx", tx)]),
+            None => format!("/login/{}", p.id),
+        };
+        buttons.push_str(&format!("<li><a class=\"button\" href=\"{}\">{}</a></li>", html::esc(&href), html::esc(&p.display_name)));
+    }
+    let body = format!(
+        "<h1>Is this your account?</h1><p>An account already uses the verified email <b>{}</b>. To add your {} sign-in to it, \
+prove the account is yours: sign in with one of its identities.</p><ul style=\"list-style:none;padding:0\">{buttons}</ul>\
+<p class=\"muted\">Nothing is linked until you do. This request expires in {} minutes.</p>",
+        html::esc(ext.email.as_deref().unwrap_or_default()),
+        html::esc(&provider.display_name),
+        ttl.div_ceil(60),
+    );
+    let mut resp = html::respond(StatusCode::OK, html::page("Is this your account?", &body));
+    let secure = state.secure_cookies();
+    resp.headers_mut().append(header::SET_COOKIE, cookies::set(cookies::PROOF, &token, ttl, secure));
+    resp.headers_mut().append(header::SET_COOKIE, cookies::clear(cookies::LOGIN, secure));
+    Ok(ByEmail::AskForProof(resp))
+}
+
+/// Complete a pending proof: this browser just signed in to `account` with `identity`. The proof
+/// is taken once; it links only the identity it names, and only to the account it names.
+pub async fn complete_proof(
+    state: &AppState,
+    ip: Option<String>,
+    account: &AccountId,
+    identity: &Identity,
+    token: &str,
+) -> Result<(), AppError> {
+    let proof: Option<LinkProof> = state.records.take(&key::proof(&crate::ids::sha256_b64(token.as_bytes()))).await?;
+    let Some(proof) = proof else {
+        return Err(AppError::page(
+            "The link request has expired",
+            "The request to link a sign-in to your account expired or was already used, so nothing was linked. Sign in with the new identity again to start over.",
+        ));
+    };
+    if proof.account != *account || (proof.identity.issuer == identity.issuer && proof.identity.subject == identity.subject) {
+        tracing::warn!(account = %account, expected = %proof.account, "link by email: proof completed with another account; refused");
+        return Err(AppError::page_status(
+            StatusCode::FORBIDDEN,
+            "That is a different account",
+            "You signed in to an account other than the one with the matching email, so nothing was linked and you were not signed in.",
+        ));
+    }
+    match state.accounts.link(account, &proof.provider_id, &proof.identity, &Actor::person(account, ip), state.clock.now_ms()).await? {
+        LinkOutcome::Linked(i) => {
+            tracing::info!(account = %account, issuer = %i.issuer, subject = %i.subject, "identity linked by email after proof");
+            after_change(state, account, None).await?;
+            Ok(())
+        }
+        LinkOutcome::AlreadyOnThisAccount(_) => Ok(()),
+        LinkOutcome::OnAnotherAccount => Err(elsewhere()),
+        LinkOutcome::AccountNotActive => Err(AppError::page_status(StatusCode::FORBIDDEN, "Account not active", "This account is disabled or merged.")),
+    }
+}
