@@ -10,6 +10,7 @@ mod fail_closed;
 mod grant_store;
 mod helpers;
 mod interop_oidc;
+mod linking;
 mod mock_idp;
 mod provider_reload;
 mod replicas;

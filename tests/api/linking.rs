@@ -1,0 +1,292 @@
+//! Account linking through HTTP, as a person does it (SECURITY-CASES 61-69): link while signed
+//! in, refusals, CSRF and fresh sign-in, unlink and the sign-in switch, the primary identity,
+//! link by email with proof, and what a change does to other sessions and refresh tokens.
+
+use std::time::Duration;
+
+use braid::accounts::AccountId;
+use reqwest::StatusCode;
+use serde_json::Value;
+
+use crate::helpers::*;
+
+/// braid with two dev providers: `dev` (trusted for email) and `dev2` (its file is `dev2`).
+async fn two_providers(dev2: &str) -> TestApp {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("providers")).unwrap();
+    std::fs::write(dir.path().join("providers/dev.toml"), "kind = \"dev\"\ndisplay_name = \"Dev one\"\ntrust_email = true\n").unwrap();
+    std::fs::write(dir.path().join("providers/dev2.toml"), format!("kind = \"dev\"\ndisplay_name = \"Dev two\"\n{dev2}")).unwrap();
+    let url = crate::support::sqlite_url(&dir);
+    spawn_in(dir, move |d| settings(d, &url, "memory", "")).await
+}
+
+const I1: &str = "urn:braid:dev:dev";
+const I2: &str = "urn:braid:dev:dev2";
+
+/// Sign in directly (no application) with dev provider `p`; returns braid's final response.
+async fn dev_sign_in(app: &TestApp, b: &reqwest::Client, p: &str, user: &str, email: &str, verified: bool) -> reqwest::Response {
+    let page = b.get(app.url(&format!("/login/{p}"))).send().await.unwrap();
+    assert_eq!(page.status(), StatusCode::OK, "dev form for {p}");
+    post_dev_form(app, b, p, &page.text().await.unwrap(), user, email, verified).await
+}
+
+async fn post_dev_form(app: &TestApp, b: &reqwest::Client, p: &str, html: &str, user: &str, email: &str, verified: bool) -> reqwest::Response {
+    let state = form_state(html);
+    let mut form = vec![("state", state.as_str()), ("username", user), ("email", email)];
+    if verified {
+        form.push(("email_verified", "true"));
+    }
+    b.post(app.url(&format!("/login/{p}"))).form(&form).send().await.unwrap()
+}
+
+/// Sign in for the confidential client through dev provider `p`; returns the code.
+async fn app_code(app: &TestApp, b: &reqwest::Client, p: &str, user: &str) -> String {
+    let r = b.get(app.url("/authorize")).query(&authorize_query(APP_ID, APP_CB, None, "n")).send().await.unwrap();
+    let tx = query_param(&location(&r), "tx").unwrap();
+    let page = b.get(app.url(&format!("/login/{p}?tx={tx}"))).send().await.unwrap().text().await.unwrap();
+    let back = location(&post_dev_form(app, b, p, &page, user, "", false).await);
+    query_param(&back, "code").expect("code")
+}
+
+async fn csrf(app: &TestApp, b: &reqwest::Client) -> String {
+    let html = b.get(app.url("/account")).send().await.unwrap().text().await.unwrap();
+    let marker = "name=\"csrf\" value=\"";
+    let start = html.find(marker).expect("account page has forms") + marker.len();
+    html[start..].split('"').next().unwrap().to_owned()
+}
+
+/// Link `user` at dev provider `p` to the account `b` is signed in to.
+async fn link(app: &TestApp, b: &reqwest::Client, p: &str, user: &str) -> reqwest::Response {
+    let token = csrf(app, b).await;
+    let r = b.post(app.url(&format!("/account/link/{p}"))).form(&[("csrf", token.as_str())]).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK, "the provider asks for a fresh sign-in");
+    let html = r.text().await.unwrap();
+    post_dev_form(app, b, p, &html, user, &format!("{user}@example.com"), true).await
+}
+
+async fn account_of(app: &TestApp, issuer: &str, subject: &str) -> Option<AccountId> {
+    app.state.accounts.find_identity(issuer, subject).await.unwrap().map(|i| i.account_id)
+}
+
+async fn post_change(app: &TestApp, b: &reqwest::Client, path: &str, identity: i64, extra: &[(&str, &str)]) -> reqwest::Response {
+    let token = csrf(app, b).await;
+    let id = identity.to_string();
+    let mut form = vec![("csrf", token.as_str()), ("identity", id.as_str())];
+    form.extend_from_slice(extra);
+    b.post(app.url(path)).form(&form).send().await.unwrap()
+}
+
+#[tokio::test]
+async fn a_signed_in_person_links_another_identity_and_signs_in_with_either() {
+    let app = two_providers("").await;
+    let b = browser();
+    assert_eq!(dev_sign_in(&app, &b, "dev", "alice", "alice@example.com", true).await.status(), StatusCode::SEE_OTHER);
+    let a = account_of(&app, I1, "alice").await.unwrap();
+    let r = link(&app, &b, "dev2", "alice-two").await;
+    assert_eq!(location(&r), "/account?done=linked");
+    assert_eq!(account_of(&app, I2, "alice-two").await, Some(a.clone()));
+    // Signing in with the linked identity gives the same account and the same sub; the ID token
+    // says which identity was used.
+    let other = browser();
+    let q = authorize_query(APP_ID, APP_CB, None, "n");
+    let r = other.get(app.url("/authorize")).query(&q).send().await.unwrap();
+    let chooser = other.get(app.url(&location(&r))).send().await.unwrap().text().await.unwrap();
+    assert!(chooser.contains("Dev one") && chooser.contains("Dev two"));
+    drop(chooser);
+    let t: Value = redeem(&app, &app_code(&app, &other, "dev2", "alice-two").await).await.json().await.unwrap();
+    let id = jwt_payload(t["id_token"].as_str().unwrap());
+    assert_eq!(id["sub"], a.as_str());
+    assert_eq!(id["idp"], I2);
+    let audit = app.state.accounts.audit(&a).await.unwrap();
+    let linked = audit.iter().find(|e| e.action == "identity.linked").expect("audit event");
+    assert_eq!((linked.issuer.as_deref(), linked.subject.as_deref()), (Some(I2), Some("alice-two")));
+    assert_eq!(linked.actor, format!("account:{a}"));
+    assert!(linked.ip.is_some(), "from which address");
+}
+
+#[tokio::test]
+async fn linking_an_identity_already_here_changes_nothing_and_one_from_another_account_is_refused() {
+    let app = two_providers("").await;
+    let b = browser();
+    dev_sign_in(&app, &b, "dev", "alice", "", false).await;
+    let a = account_of(&app, I1, "alice").await.unwrap();
+    let r = link(&app, &b, "dev", "alice").await;
+    assert_eq!(location(&r), "/account?done=already");
+    assert_eq!(app.state.accounts.identities(&a).await.unwrap().len(), 1);
+    dev_sign_in(&app, &browser(), "dev2", "bob", "", false).await;
+    let bob = account_of(&app, I2, "bob").await.unwrap();
+    let r = link(&app, &b, "dev2", "bob").await;
+    assert_eq!(r.status(), StatusCode::CONFLICT);
+    assert!(r.text().await.unwrap().contains("already linked to another account"));
+    assert_eq!(account_of(&app, I2, "bob").await, Some(bob), "nothing moved");
+    assert_eq!(app.state.accounts.identities(&a).await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn changes_need_the_csrf_token_braids_origin_and_a_recent_sign_in() {
+    let app = two_providers("").await;
+    let b = browser();
+    dev_sign_in(&app, &b, "dev", "alice", "", false).await;
+    let a = account_of(&app, I1, "alice").await.unwrap();
+    let r = b.post(app.url("/account/link/dev2")).form(&[("csrf", "forged")]).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN, "wrong CSRF token");
+    let token = csrf(&app, &b).await;
+    let r = b.post(app.url("/account/link/dev2")).header("Origin", "https://evil.example").form(&[("csrf", token.as_str())]).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN, "foreign origin");
+    let r = browser().post(app.url("/account/link/dev2")).form(&[("csrf", token.as_str())]).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "another browser has no session");
+    app.clock.advance(Duration::from_secs(601));
+    let r = b.post(app.url("/account/link/dev2")).form(&[("csrf", token.as_str())]).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    assert!(r.text().await.unwrap().contains("Sign in again"));
+    assert_eq!(app.state.accounts.identities(&a).await.unwrap().len(), 1, "nothing changed");
+    assert!(app.state.accounts.audit(&a).await.unwrap().is_empty());
+}
+
+#[tokio::test]
+async fn unlink_keeps_the_primary_and_the_last_sign_in_and_ends_other_sessions_and_refresh_tokens() {
+    let app = two_providers("").await;
+    let b = browser();
+    // An application holds a refresh token, and a second browser is signed in too.
+    let code = app_code(&app, &b, "dev", "carol").await;
+    let t: Value = redeem(&app, &code).await.json().await.unwrap();
+    let second = browser();
+    dev_sign_in(&app, &second, "dev", "carol", "", false).await;
+    let a = account_of(&app, I1, "carol").await.unwrap();
+    link(&app, &b, "dev2", "carol-two").await;
+    let ids = app.state.accounts.identities(&a).await.unwrap();
+    let (primary, other) = (ids[0].id, ids[1].id);
+    assert_eq!(second.get(app.url("/account")).send().await.unwrap().status(), StatusCode::SEE_OTHER, "other session ended by the link");
+    let (status, _) = token_request(&app, (APP_ID, Some(APP_SECRET)), &[("grant_type", "refresh_token"), ("refresh_token", t["refresh_token"].as_str().unwrap())]).await;
+    assert_eq!(status, StatusCode::BAD_REQUEST, "refresh tokens issued before the link stop working");
+
+    let r = post_change(&app, &b, "/account/unlink", primary, &[]).await;
+    assert_eq!(location(&r), "/account?error=is_primary");
+    let r = post_change(&app, &b, "/account/sign-in", other, &[("allowed", "false")]).await;
+    assert_eq!(location(&r), "/account?done=sign_in");
+    let r = post_change(&app, &b, "/account/sign-in", primary, &[("allowed", "false")]).await;
+    assert_eq!(location(&r), "/account?error=last_sign_in", "never off for the last one");
+    let r = dev_sign_in(&app, &browser(), "dev2", "carol-two", "", false).await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN, "an identity with sign-in off cannot sign in");
+    let r = post_change(&app, &b, "/account/unlink", other, &[]).await;
+    assert_eq!(location(&r), "/account?done=unlinked");
+    assert!(account_of(&app, I2, "carol-two").await.is_none());
+    assert_eq!(b.get(app.url("/account")).send().await.unwrap().status(), StatusCode::OK, "this session stays");
+}
+
+#[tokio::test]
+async fn the_primary_identity_feeds_the_email_and_name_claims() {
+    let app = two_providers("trust_email = true\n").await;
+    let b = browser();
+    dev_sign_in(&app, &b, "dev", "dora", "dora@one.example", true).await;
+    let a = account_of(&app, I1, "dora").await.unwrap();
+    link(&app, &b, "dev2", "dora2").await;
+    let second = app.state.accounts.find_identity(I2, "dora2").await.unwrap().unwrap();
+    let r = post_change(&app, &b, "/account/primary", second.id, &[]).await;
+    assert_eq!(location(&r), "/account?done=primary");
+    assert_eq!(app.state.accounts.account(&a).await.unwrap().unwrap().primary_identity, Some(second.id));
+    let code = {
+        let r = b.get(app.url("/authorize")).query(&authorize_query(APP_ID, APP_CB, None, "n")).send().await.unwrap();
+        query_param(&location(&r), "code").expect("single sign-on")
+    };
+    let t: Value = redeem(&app, &code).await.json().await.unwrap();
+    let id = jwt_payload(t["id_token"].as_str().unwrap());
+    assert_eq!(id["email"], "dora2@example.com");
+    assert_eq!(id["name"], "dora2");
+}
+
+#[tokio::test]
+async fn link_by_email_asks_for_proof_of_the_account_and_then_links() {
+    let app = two_providers("on_new_identity = \"link_by_email\"\ntrust_email = true\n").await;
+    dev_sign_in(&app, &browser(), "dev", "erin", "erin@example.com", true).await;
+    let a = account_of(&app, I1, "erin").await.unwrap();
+    let b = browser();
+    let r = dev_sign_in(&app, &b, "dev2", "erin-two", "Erin@Example.com", true).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let page = r.text().await.unwrap();
+    assert!(page.contains("Is this your account?") && page.contains("/login/dev"), "{page}");
+    assert!(account_of(&app, I2, "erin-two").await.is_none(), "nothing linked or created before the proof");
+    // The proof: sign in with one of the account's identities in the same browser.
+    let r = dev_sign_in(&app, &b, "dev", "erin", "", false).await;
+    assert_eq!(location(&r), "/account");
+    assert_eq!(account_of(&app, I2, "erin-two").await, Some(a.clone()), "linked after proof");
+    // From now on the new identity signs in to that account directly.
+    let r = dev_sign_in(&app, &browser(), "dev2", "erin-two", "erin@example.com", true).await;
+    assert_eq!(location(&r), "/account");
+}
+
+#[tokio::test]
+async fn a_link_proof_is_bound_to_its_browser_its_account_and_is_used_once() {
+    let app = two_providers("on_new_identity = \"link_by_email\"\ntrust_email = true\n").await;
+    dev_sign_in(&app, &browser(), "dev", "fay", "fay@example.com", true).await;
+    dev_sign_in(&app, &browser(), "dev", "mallory", "mallory@example.com", true).await;
+    let fay = account_of(&app, I1, "fay").await.unwrap();
+    // The proof is started in one browser; another browser (the victim's) signs in to fay: it
+    // has no proof cookie, so nothing is linked.
+    let attacker = browser();
+    assert_eq!(dev_sign_in(&app, &attacker, "dev2", "intruder", "fay@example.com", true).await.status(), StatusCode::OK);
+    dev_sign_in(&app, &browser(), "dev", "fay", "", false).await;
+    assert!(account_of(&app, I2, "intruder").await.is_none(), "a proof never crosses browsers");
+    // Completing the proof with another account is refused and uses the proof up.
+    let r = dev_sign_in(&app, &attacker, "dev", "mallory", "", false).await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    assert!(account_of(&app, I2, "intruder").await.is_none());
+    assert_eq!(app.state.accounts.identities(&fay).await.unwrap().len(), 1);
+}
+
+#[tokio::test]
+async fn unverified_or_untrusted_emails_never_link_and_a_pre_hijacked_account_is_not_joined() {
+    // dev2 does not verify emails (trust_email off); dev3 links by email.
+    let app = two_providers("").await;
+    std::fs::write(app.dir().join("providers/dev3.toml"), "kind = \"dev\"\non_new_identity = \"link_by_email\"\ntrust_email = true\n").unwrap();
+    app.state.providers.reload();
+    // The attacker pre-registers the victim's email through the untrusted provider, claiming it
+    // is verified.
+    dev_sign_in(&app, &browser(), "dev2", "attacker", "victim@example.com", true).await;
+    let pre = app.state.accounts.find_identity(I2, "attacker").await.unwrap().unwrap();
+    assert!(!pre.email_verified, "an untrusted provider's claim is stored unverified");
+    // The victim arrives through the trusted link-by-email provider: a new account of their own.
+    let r = dev_sign_in(&app, &browser(), "dev3", "victim", "victim@example.com", true).await;
+    assert_eq!(location(&r), "/account", "no proof page, no link");
+    let victim = account_of(&app, "urn:braid:dev:dev3", "victim").await.unwrap();
+    assert_ne!(victim, pre.account_id);
+    // An unverified email at the trusted provider never links either.
+    dev_sign_in(&app, &browser(), "dev", "owner", "owner@example.com", true).await;
+    let r = dev_sign_in(&app, &browser(), "dev3", "claimer", "owner@example.com", false).await;
+    assert_eq!(location(&r), "/account");
+    assert_ne!(account_of(&app, "urn:braid:dev:dev3", "claimer").await, account_of(&app, I1, "owner").await);
+}
+
+#[tokio::test]
+async fn with_several_matching_accounts_braid_never_picks_one() {
+    let app = two_providers("on_new_identity = \"link_by_email\"\ntrust_email = true\n").await;
+    dev_sign_in(&app, &browser(), "dev", "x1", "shared@example.com", true).await;
+    dev_sign_in(&app, &browser(), "dev", "x2", "shared@example.com", true).await;
+    let r = dev_sign_in(&app, &browser(), "dev2", "x3", "shared@example.com", true).await;
+    assert_eq!(location(&r), "/account");
+    let new = account_of(&app, I2, "x3").await.unwrap();
+    assert_ne!(Some(&new), account_of(&app, I1, "x1").await.as_ref());
+    assert_ne!(Some(&new), account_of(&app, I1, "x2").await.as_ref());
+}
+
+#[tokio::test]
+async fn auto_link_links_a_trusted_verified_email_without_proof() {
+    let app = two_providers("on_new_identity = \"link_by_email\"\ntrust_email = true\nauto_link = true\n").await;
+    dev_sign_in(&app, &browser(), "dev", "gus", "gus@example.com", true).await;
+    let r = dev_sign_in(&app, &browser(), "dev2", "gus2", "gus@example.com", true).await;
+    assert_eq!(location(&r), "/account");
+    assert_eq!(account_of(&app, I2, "gus2").await, account_of(&app, I1, "gus").await);
+}
+
+#[tokio::test]
+async fn a_link_only_provider_cannot_create_accounts() {
+    let app = two_providers("on_new_identity = \"reject\"\n").await;
+    let r = dev_sign_in(&app, &browser(), "dev2", "nobody", "", false).await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    assert!(account_of(&app, I2, "nobody").await.is_none());
+    // But it can be linked, and then signs in.
+    let b = browser();
+    dev_sign_in(&app, &b, "dev", "hal", "", false).await;
+    link(&app, &b, "dev2", "hal2").await;
+    assert_eq!(location(&dev_sign_in(&app, &browser(), "dev2", "hal2", "", false).await), "/account");
+}
