@@ -2,6 +2,7 @@
 //! its own OpenID Connect tokens whose `sub` is that account.
 
 pub mod accounts;
+pub mod admin;
 pub mod clock;
 pub mod config;
 pub mod db;

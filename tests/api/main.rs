@@ -1,6 +1,7 @@
 //! braid's integration tests: one binary, modules by area. `spawn_app()` starts braid on port 0.
 
 mod account_links;
+mod admin_cli;
 mod account_store;
 mod authorize_errors;
 mod backchannel_logout;
