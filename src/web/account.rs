@@ -127,7 +127,7 @@ async fn guard(state: &AppState, headers: &HeaderMap, csrf: &str) -> Result<(Str
         .and_then(|o| o.to_str().ok())
         .is_none_or(|o| o == origin_of(&state.issuer));
     if !token_ok || !origin_ok {
-        tracing::warn!(account = %session.account_id, "account change refused: CSRF check failed");
+        tracing::warn!(account = %session.account_id, token_ok, origin_ok, "account change refused: CSRF check failed");
         return Err(AppError::page_status(
             StatusCode::FORBIDDEN,
             "This form has expired",
