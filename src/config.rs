@@ -34,6 +34,10 @@ pub struct Settings {
     pub account: AccountSettings,
     /// `[[clients]]`
     pub clients: Vec<ClientSettings>,
+    /// `[notify]`
+    pub notify: NotifySettings,
+    /// `[[webhooks]]`
+    pub webhooks: Vec<WebhookSettings>,
 }
 
 /// `[server]`: where braid listens and the URL it is known by.
@@ -252,6 +256,36 @@ pub struct ClientSettings {
     pub post_logout_redirect_uris: Vec<String>,
 }
 
+/// `[notify]`: the worker that delivers the webhook outbox.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct NotifySettings {
+    /// How often the outbox is read for due notifications, in milliseconds.
+    pub poll_interval_ms: u64,
+    /// Attempts per notification before braid gives up on it.
+    pub max_attempts: u64,
+    /// Time one webhook request may take, in milliseconds.
+    pub timeout_ms: u64,
+}
+
+impl Default for NotifySettings {
+    fn default() -> Self {
+        Self { poll_interval_ms: 1000, max_attempts: 20, timeout_ms: 5000 }
+    }
+}
+
+/// One `[[webhooks]]` entry: a receiver of account and link notifications.
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct WebhookSettings {
+    /// Where notifications are POSTed; https, or http on loopback.
+    pub url: String,
+    /// The signing secret; `${ENV_VAR}` is replaced.
+    pub secret: Option<SecretString>,
+    /// A file holding the signing secret (trailing newline ignored).
+    pub secret_file: Option<PathBuf>,
+}
+
 /// One problem in the configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigProblem {
@@ -340,6 +374,9 @@ impl Settings {
             ("providers.reload_interval_ms", self.providers.reload_interval_ms),
             ("account.fresh_auth_secs", self.account.fresh_auth_secs),
             ("account.link_proof_ttl_secs", self.account.link_proof_ttl_secs),
+            ("notify.poll_interval_ms", self.notify.poll_interval_ms),
+            ("notify.max_attempts", self.notify.max_attempts),
+            ("notify.timeout_ms", self.notify.timeout_ms),
         ] {
             if v == 0 {
                 bad(name.into(), "must be greater than 0".into());
@@ -365,6 +402,29 @@ impl Settings {
                         bad(format!("clients[{i}].{kind}[{j}]"), reason);
                     }
                 }
+            }
+        }
+        for (i, w) in self.webhooks.iter().enumerate() {
+            match Url::parse(&w.url) {
+                Ok(u) if matches!(u.scheme(), "http" | "https") => {
+                    if let Err(reason) = check_redirect_uri(&w.url) {
+                        bad(format!("webhooks[{i}].url"), reason);
+                    }
+                }
+                _ => bad(format!("webhooks[{i}].url"), format!("`{}` must be an http(s) URL", w.url)),
+            }
+            match (&w.secret, &w.secret_file) {
+                (Some(_), Some(_)) => {
+                    bad(format!("webhooks[{i}].secret_file"), "give `secret` or `secret_file`, not both".into())
+                }
+                (None, None) => bad(
+                    format!("webhooks[{i}].secret"),
+                    "a signing secret is needed: give `secret` or `secret_file`".into(),
+                ),
+                (Some(s), None) if secrecy::ExposeSecret::expose_secret(s).is_empty() => {
+                    bad(format!("webhooks[{i}].secret"), "must not be empty".into())
+                }
+                _ => {}
             }
         }
         if problems.is_empty() { Ok(()) } else { Err(ConfigError(problems)) }
