@@ -45,6 +45,10 @@ impl Application {
         let db = Db::connect(&settings.store.accounts)
             .await
             .map_err(|e| anyhow::anyhow!("account store {}: {e}", redact(&settings.store.accounts)))?;
+        // Webhook notifications leave from the durable outbox, never from a person's request.
+        crate::notify::Notifier::from_settings(db.clone(), &settings, clock.clone())
+            .map_err(|e| anyhow::anyhow!("braid.toml: {e}"))?
+            .spawn();
         let sessions: Arc<dyn SessionStore> = if settings.store.sessions == "memory" {
             Arc::new(MemorySessionStore::new(clock.clone()))
         } else {

@@ -290,3 +290,52 @@ async fn a_link_only_provider_cannot_create_accounts() {
     link(&app, &b, "dev2", "hal2").await;
     assert_eq!(location(&dev_sign_in(&app, &browser(), "dev2", "hal2", "", false).await), "/account");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_link_notifies_the_configured_webhook_with_a_signed_event() {
+    use std::sync::{Arc, Mutex};
+    let got: Arc<Mutex<Vec<(axum::http::HeaderMap, String)>>> = Arc::default();
+    let sink = got.clone();
+    let receiver = axum::Router::new().route(
+        "/hook",
+        axum::routing::post(move |headers: axum::http::HeaderMap, body: String| {
+            let sink = sink.clone();
+            async move {
+                sink.lock().unwrap().push((headers, body));
+                "ok"
+            }
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let hook = format!("http://{}/hook", listener.local_addr().unwrap());
+    tokio::spawn(async move { axum::serve(listener, receiver).await });
+
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("providers")).unwrap();
+    std::fs::write(dir.path().join("providers/dev.toml"), "kind = \"dev\"\n").unwrap();
+    std::fs::write(dir.path().join("providers/dev2.toml"), "kind = \"dev\"\n").unwrap();
+    let url = crate::support::sqlite_url(&dir);
+    let extra = format!("[notify]\npoll_interval_ms = 50\n[[webhooks]]\nurl = \"{hook}\"\nsecret = \"hook-secret\"\n");
+    let app = spawn_in(dir, move |d| settings(d, &url, "memory", &extra)).await;
+    let b = browser();
+    dev_sign_in(&app, &b, "dev", "ivy", "", false).await;
+    let a = account_of(&app, I1, "ivy").await.unwrap();
+    link(&app, &b, "dev2", "ivy2").await;
+    let mut event = None;
+    for _ in 0..100 {
+        if let Some((h, body)) = got.lock().unwrap().iter().find(|(_, b)| b.contains("identity.linked")).cloned() {
+            event = Some((h, body));
+            break;
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+    let (headers, body) = event.expect("the webhook received the link event");
+    let v: Value = serde_json::from_str(&body).unwrap();
+    assert_eq!(v["type"], "identity.linked");
+    assert_eq!(v["account"], a.as_str());
+    assert_eq!(v["identity"]["issuer"], I2);
+    assert_eq!(v["identity"]["subject"], "ivy2");
+    let ts: i64 = headers["x-braid-timestamp"].to_str().unwrap().parse().unwrap();
+    assert_eq!(headers["x-braid-signature"].to_str().unwrap(), braid::notify::signature(b"hook-secret", ts, body.as_bytes()));
+    assert_eq!(headers["x-braid-event-id"].to_str().unwrap(), v["id"].as_str().unwrap());
+}
