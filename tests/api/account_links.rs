@@ -273,7 +273,7 @@ async fn the_last_two_identities_unlinked_at_once_leave_one(f: F) {
             outcomes.push(t.await.unwrap());
         }
         assert_eq!(outcomes.iter().filter(|o| o.is_ok()).count(), 1, "{outcomes:?}");
-        assert!(outcomes.iter().any(|o| *o == Err(Refusal::LastSignIn)));
+        assert!(outcomes.contains(&Err(Refusal::LastSignIn)));
         let left = f.store.identities(&a).await.unwrap();
         assert_eq!(left.iter().filter(|i| i.can_sign_in).count(), 1, "one identity that can sign in remains");
     }
