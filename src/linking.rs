@@ -109,7 +109,11 @@ pub async fn by_email(
     let token = crate::ids::random_token(32);
     let ttl = state.settings.account.link_proof_ttl_secs;
     let proof = LinkProof { account: target.clone(), provider_id: provider.id.clone(), identity: ext.clone() };
-    state.records.put(&key::proof(&crate::ids::sha256_b64(token.as_bytes())), &proof, Duration::from_secs(ttl)).await?;
+    let proof_key = key::proof(&crate::ids::sha256_b64(token.as_bytes()));
+    state.records.put(&proof_key, &proof, Duration::from_secs(ttl)).await?;
+    // Indexed with the account's sessions: any change to the account (an unlink, a merge, …)
+    // revokes pending proofs with them.
+    state.records.store().index_add(target.as_str(), &proof_key, Duration::from_secs(ttl)).await?;
     tracing::info!(account = %target, issuer = %ext.issuer, subject = %ext.subject, "link by email: proof of the account requested");
     let providers = state.providers.snapshot();
     let mut ids: Vec<String> = state

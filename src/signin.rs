@@ -114,8 +114,9 @@ pub async fn finish(
         AccountStatus::MergedInto(_) => return Err(refusal("Account merged", "This account was merged into another one. Contact the administrator.")),
     }
     if let Some(token) = &attempt.proof {
-        crate::linking::complete_proof(state, ip, &account.id, &identity, token).await?;
+        crate::linking::complete_proof(state, ip.clone(), &account.id, &identity, token).await?;
     }
+    state.accounts.audit_sign_in(&identity, ip.as_deref(), now).await?;
     tracing::info!(account = %account.id, issuer = %identity.issuer, subject = %identity.subject, provider = %provider.id, created = resolved.created, "signed in");
 
     // A fresh session id at every sign-in; the one this browser had ends.

@@ -109,6 +109,9 @@ pub trait AccountStore: Send + Sync + 'static {
     /// The audit log of an account, oldest first.
     async fn audit(&self, account: &AccountId) -> Result<Vec<AuditEvent>, AccountError>;
 
+    /// Record a sign-in with `identity` in the audit log (no notification).
+    async fn audit_sign_in(&self, identity: &Identity, ip: Option<&str>, now: UnixMillis) -> Result<(), AccountError>;
+
     /// The identity keyed by (issuer, subject) together with its account, if the identity is
     /// known. Records no login (unlike `resolve_or_create`).
     async fn account_by_identity(

@@ -322,6 +322,23 @@ impl AccountStore for SqlAccountStore {
         .await
     }
 
+    async fn audit_sign_in(&self, identity: &Identity, ip: Option<&str>, now: UnixMillis) -> Result<(), AccountError> {
+        sqlx::query(
+            "INSERT INTO audit_events (at, actor, ip, action, account_id, issuer, subject) VALUES ($1, $2, $3, $4, $5, $6, $7)",
+        )
+        .bind(now)
+        .bind(format!("account:{}", identity.account_id))
+        .bind(ip)
+        .bind("identity.signed_in")
+        .bind(identity.account_id.as_str())
+        .bind(&identity.issuer)
+        .bind(&identity.subject)
+        .execute(&self.db.pool)
+        .await
+        .map_err(unavailable)?;
+        Ok(())
+    }
+
     async fn audit(&self, account: &AccountId) -> Result<Vec<AuditEvent>, AccountError> {
         let rows = sqlx::query(
             "SELECT id, at, actor, ip, action, account_id, other_account_id, issuer, subject FROM audit_events \

@@ -140,7 +140,7 @@ async fn changes_need_the_csrf_token_braids_origin_and_a_recent_sign_in() {
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
     assert!(r.text().await.unwrap().contains("Sign in again"));
     assert_eq!(app.state.accounts.identities(&a).await.unwrap().len(), 1, "nothing changed");
-    assert!(app.state.accounts.audit(&a).await.unwrap().is_empty());
+    assert!(app.state.accounts.audit(&a).await.unwrap().iter().all(|e| e.action == "identity.signed_in"), "no change recorded");
 }
 
 #[tokio::test]
@@ -338,4 +338,33 @@ async fn a_link_notifies_the_configured_webhook_with_a_signed_event() {
     let ts: i64 = headers["x-braid-timestamp"].to_str().unwrap().parse().unwrap();
     assert_eq!(headers["x-braid-signature"].to_str().unwrap(), braid::notify::signature(b"hook-secret", ts, body.as_bytes()));
     assert_eq!(headers["x-braid-event-id"].to_str().unwrap(), v["id"].as_str().unwrap());
+}
+
+#[tokio::test]
+async fn a_pending_link_proof_is_revoked_when_the_account_changes() {
+    let app = two_providers("on_new_identity = \"link_by_email\"\ntrust_email = true\n").await;
+    let owner = browser();
+    dev_sign_in(&app, &owner, "dev", "jan", "jan@example.com", true).await;
+    link(&app, &owner, "dev", "jan-spare").await;
+    let b = browser();
+    assert_eq!(dev_sign_in(&app, &b, "dev2", "jan-new", "jan@example.com", true).await.status(), StatusCode::OK, "proof asked");
+    // The owner unlinks an identity meanwhile: pending proofs end with the other sessions.
+    let spare = app.state.accounts.find_identity(I1, "jan-spare").await.unwrap().unwrap();
+    assert_eq!(location(&post_change(&app, &owner, "/account/unlink", spare.id, &[]).await), "/account?done=unlinked");
+    let r = dev_sign_in(&app, &b, "dev", "jan", "", false).await;
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    assert!(r.text().await.unwrap().contains("expired"));
+    assert!(account_of(&app, I2, "jan-new").await.is_none(), "nothing linked");
+}
+
+#[tokio::test]
+async fn sign_ins_are_in_the_audit_log_with_the_identity_used() {
+    let app = two_providers("").await;
+    let b = browser();
+    dev_sign_in(&app, &b, "dev", "kim", "", false).await;
+    let a = account_of(&app, I1, "kim").await.unwrap();
+    let audit = app.state.accounts.audit(&a).await.unwrap();
+    let e = audit.iter().find(|e| e.action == "identity.signed_in").expect("sign-in recorded");
+    assert_eq!((e.issuer.as_deref(), e.subject.as_deref()), (Some(I1), Some("kim")));
+    assert!(e.ip.is_some());
 }
