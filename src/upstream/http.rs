@@ -38,6 +38,33 @@ pub fn client() -> reqwest::Client {
         .unwrap_or_else(|_| reqwest::Client::new())
 }
 
+/// A form POST to an upstream token endpoint, with braid's client authentication: HTTP Basic
+/// (form-encoded id and secret, RFC 6749 §2.3.1) or form fields, or just the client id for a
+/// public client.
+pub fn token_request(
+    client: &reqwest::Client,
+    url: &str,
+    mut form: Vec<(&'static str, String)>,
+    client_id: &str,
+    secret: Option<&secrecy::SecretString>,
+    auth: super::TokenAuth,
+) -> reqwest::RequestBuilder {
+    use secrecy::ExposeSecret;
+    let mut req = client.post(url);
+    match (auth, secret) {
+        (super::TokenAuth::ClientSecretBasic, Some(sec)) => {
+            let enc = |v: &str| url::form_urlencoded::byte_serialize(v.as_bytes()).collect::<String>();
+            req = req.basic_auth(enc(client_id), Some(enc(sec.expose_secret())));
+        }
+        (super::TokenAuth::ClientSecretPost, Some(sec)) => {
+            form.push(("client_id", client_id.to_owned()));
+            form.push(("client_secret", sec.expose_secret().to_owned()));
+        }
+        (_, None) => form.push(("client_id", client_id.to_owned())),
+    }
+    req.form(&form)
+}
+
 /// Send `req` and read a JSON object from a 2xx answer.
 pub async fn json(req: reqwest::RequestBuilder) -> Result<Value, HttpError> {
     let v = json_value(req).await?;

@@ -3,11 +3,10 @@
 //! (GitHub: the numeric `id`, never the login name), and a verified email only from an emails
 //! endpoint that says so (GitHub: the primary address with `verified: true`).
 
-use secrecy::ExposeSecret;
 use serde_json::{Map, Value};
 
 use super::http::{self, HttpError};
-use super::registry::{OAuth2Settings, TokenAuth};
+use super::registry::OAuth2Settings;
 use crate::accounts::ExternalIdentity;
 
 /// Why an OAuth2 sign-in failed (logged; the person sees a generic page).
@@ -82,26 +81,14 @@ impl OAuth2Client {
         redirect_uri: &str,
     ) -> Result<ExternalIdentity, OAuth2Error> {
         let s = &self.settings;
-        let mut form = vec![
-            ("grant_type", "authorization_code"),
-            ("code", code),
-            ("redirect_uri", redirect_uri),
-            ("code_verifier", verifier),
+        let form = vec![
+            ("grant_type", "authorization_code".to_owned()),
+            ("code", code.to_owned()),
+            ("redirect_uri", redirect_uri.to_owned()),
+            ("code_verifier", verifier.to_owned()),
         ];
-        let secret = s.client_secret.as_ref().map(|x| x.expose_secret().to_owned());
-        let mut req = client.post(&s.token_url);
-        match (s.token_auth, secret.as_deref()) {
-            (TokenAuth::ClientSecretBasic, Some(sec)) => {
-                let enc = |v: &str| url::form_urlencoded::byte_serialize(v.as_bytes()).collect::<String>();
-                req = req.basic_auth(enc(&s.client_id), Some(enc(sec)));
-            }
-            (TokenAuth::ClientSecretPost, Some(sec)) => {
-                form.push(("client_id", &s.client_id));
-                form.push(("client_secret", sec));
-            }
-            (_, None) => form.push(("client_id", &s.client_id)),
-        }
-        let tokens = http::json(req.form(&form)).await.map_err(http_err("token"))?;
+        let req = http::token_request(client, &s.token_url, form, &s.client_id, s.client_secret.as_ref(), s.token_auth);
+        let tokens = http::json(req).await.map_err(http_err("token"))?;
         if let Some(e) = tokens.get("error").and_then(Value::as_str) {
             return Err(OAuth2Error::Response(format!("token endpoint said {e}")));
         }

@@ -5,13 +5,12 @@
 
 use std::sync::Arc;
 
-use secrecy::ExposeSecret;
 use serde_json::{Map, Value};
 use tokio::sync::Mutex;
 
 use super::http::{self, HttpError};
 use super::jose::{JoseError, PinnedKeys};
-use super::registry::{OidcSettings, TokenAuth};
+use super::registry::OidcSettings;
 use crate::accounts::ExternalIdentity;
 use crate::clock::UnixMillis;
 
@@ -244,26 +243,14 @@ impl OidcClient {
         now: UnixMillis,
     ) -> Result<Authenticated, OidcError> {
         let s = &self.settings;
-        let mut form = vec![
-            ("grant_type", "authorization_code"),
-            ("code", code),
-            ("redirect_uri", redirect_uri),
-            ("code_verifier", verifier),
+        let form = vec![
+            ("grant_type", "authorization_code".to_owned()),
+            ("code", code.to_owned()),
+            ("redirect_uri", redirect_uri.to_owned()),
+            ("code_verifier", verifier.to_owned()),
         ];
-        let mut req = client.post(&metadata.token_endpoint);
-        let secret = s.client_secret.as_ref().map(|x| x.expose_secret().to_owned());
-        match (s.token_auth, secret.as_deref()) {
-            (TokenAuth::ClientSecretBasic, Some(sec)) => {
-                let enc = |v: &str| url::form_urlencoded::byte_serialize(v.as_bytes()).collect::<String>();
-                req = req.basic_auth(enc(&s.client_id), Some(enc(sec)));
-            }
-            (TokenAuth::ClientSecretPost, Some(sec)) => {
-                form.push(("client_id", &s.client_id));
-                form.push(("client_secret", sec));
-            }
-            (_, None) => form.push(("client_id", &s.client_id)),
-        }
-        let tokens = http::json(req.form(&form)).await.map_err(http_err("token"))?;
+        let req = http::token_request(client, &metadata.token_endpoint, form, &s.client_id, s.client_secret.as_ref(), s.token_auth);
+        let tokens = http::json(req).await.map_err(http_err("token"))?;
         let id_token = tokens
             .get("id_token")
             .and_then(Value::as_str)

@@ -392,21 +392,7 @@ fn oidc_settings(
         }
         None => format!("{}/.well-known/openid-configuration", issuer.trim_end_matches('/')),
     };
-    let client_id = file.client_id.clone().unwrap_or_default();
-    if client_id.is_empty() {
-        problems.push(problem("client_id", "required for `oidc` providers".into()));
-    }
-    if file.client_secret.is_some() && file.client_secret_file.is_some() {
-        problems.push(problem("client_secret_file", "give `client_secret` or `client_secret_file`, not both".into()));
-    }
-    let client_secret =
-        match crate::config::resolve_secret(file.client_secret.as_ref(), file.client_secret_file.as_deref(), "client_secret") {
-            Ok(s) => s,
-            Err(e) => {
-                problems.push(problem("client_secret", e));
-                None
-            }
-        };
+    let (client_id, client_secret) = client_credentials(file, "oidc", problems, problem);
     let scopes = file.scopes.clone().unwrap_or_else(|| vec!["openid".into(), "email".into(), "profile".into()]);
     if !scopes.iter().any(|s| s == "openid") {
         problems.push(problem("scopes", "must include `openid`".into()));
@@ -436,6 +422,28 @@ fn oidc_settings(
         clock_skew_secs: i64::try_from(file.clock_skew_secs.unwrap_or(60)).unwrap_or(60),
         claims: file.claims.clone().unwrap_or_default(),
     })
+}
+
+/// `client_id` (required) and the secret from `client_secret` or `client_secret_file`.
+fn client_credentials(
+    file: &ProviderFile,
+    kind: &str,
+    problems: &mut Vec<ConfigProblem>,
+    problem: &dyn Fn(&str, String) -> ConfigProblem,
+) -> (String, Option<SecretString>) {
+    let client_id = file.client_id.clone().unwrap_or_default();
+    if client_id.is_empty() {
+        problems.push(problem("client_id", format!("required for `{kind}` providers")));
+    }
+    if file.client_secret.is_some() && file.client_secret_file.is_some() {
+        problems.push(problem("client_secret_file", "give `client_secret` or `client_secret_file`, not both".into()));
+    }
+    let secret = crate::config::resolve_secret(file.client_secret.as_ref(), file.client_secret_file.as_deref(), "client_secret")
+        .unwrap_or_else(|e| {
+            problems.push(problem("client_secret", e));
+            None
+        });
+    (client_id, secret)
 }
 
 fn check_url(key: &str, v: &str, problems: &mut Vec<ConfigProblem>, problem: &dyn Fn(&str, String) -> ConfigProblem) {
@@ -495,21 +503,7 @@ fn oauth2_settings(
     if let Some(e) = &emails_url {
         check_url("emails_url", e, problems, problem);
     }
-    let client_id = file.client_id.clone().unwrap_or_default();
-    if client_id.is_empty() {
-        problems.push(problem("client_id", "required for `oauth2` providers".into()));
-    }
-    if file.client_secret.is_some() && file.client_secret_file.is_some() {
-        problems.push(problem("client_secret_file", "give `client_secret` or `client_secret_file`, not both".into()));
-    }
-    let client_secret =
-        match crate::config::resolve_secret(file.client_secret.as_ref(), file.client_secret_file.as_deref(), "client_secret") {
-            Ok(s) => s,
-            Err(e) => {
-                problems.push(problem("client_secret", e));
-                None
-            }
-        };
+    let (client_id, client_secret) = client_credentials(file, "oauth2", problems, problem);
     if problems.len() > start {
         return None;
     }
