@@ -354,8 +354,16 @@ impl Settings {
         }
         if let Some(p) = &self.server.public_url {
             match Url::parse(p) {
-                Ok(u) if matches!(u.scheme(), "http" | "https") && u.query().is_none() && u.fragment().is_none() => {}
-                _ => bad("server.public_url".into(), format!("`{p}` must be an http(s) URL without query or fragment")),
+                Ok(u) if u.query().is_some() || u.fragment().is_some() => {
+                    bad("server.public_url".into(), format!("`{p}` must not have a query or fragment"))
+                }
+                Ok(u) if u.scheme() == "https" => {}
+                Ok(u) if u.scheme() == "http" => {
+                    if check_redirect_uri(p).is_err() {
+                        bad("server.public_url".into(), format!("`{p}` must use https (http is allowed only on loopback, for development)"));
+                    }
+                }
+                _ => bad("server.public_url".into(), format!("`{p}` must be an https URL")),
             }
         }
         if crate::db::Db::backend_of(&self.store.accounts).is_err() {

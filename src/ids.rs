@@ -45,6 +45,12 @@ pub fn sha256_b64(data: &[u8]) -> String {
     URL_SAFE_NO_PAD.encode(digest::digest(&digest::SHA256, data))
 }
 
+/// The public name of a browser session (the `sid` claim, and the key of its grants): derived
+/// from the session id, which itself never leaves the cookie.
+pub fn public_sid(sid: &str) -> String {
+    sha256_b64(format!("braid-sid:{sid}").as_bytes())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

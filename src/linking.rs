@@ -159,11 +159,9 @@ pub async fn complete_proof(
     token: &str,
 ) -> Result<(), AppError> {
     let proof: Option<LinkProof> = state.records.take(&key::proof(&crate::ids::sha256_b64(token.as_bytes()))).await?;
+    // Expired, used, or revoked by a change to the account: a plain sign-in, nothing linked.
     let Some(proof) = proof else {
-        return Err(AppError::page(
-            "The link request has expired",
-            "The request to link a sign-in to your account expired or was already used, so nothing was linked. Sign in with the new identity again to start over.",
-        ));
+        return Ok(());
     };
     if proof.account != *account || (proof.identity.issuer == identity.issuer && proof.identity.subject == identity.subject) {
         tracing::warn!(account = %account, expected = %proof.account, "link by email: proof completed with another account; refused");

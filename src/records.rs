@@ -48,6 +48,10 @@ pub struct AuthRequest {
     pub nonce: Option<String>,
     /// S256 PKCE challenge.
     pub code_challenge: Option<String>,
+    /// The client asked for a fresh sign-in (`prompt=login`, `max_age`): the upstream must
+    /// authenticate the person again.
+    #[serde(default)]
+    pub force_login: bool,
 }
 
 /// An upstream sign-in under way, bound to one browser by a cookie holding its key.
@@ -66,6 +70,12 @@ pub struct LoginAttempt {
     /// The link-by-email proof this sign-in may complete (from this browser's proof cookie).
     #[serde(default)]
     pub proof: Option<String>,
+    /// The upstream was asked for a fresh sign-in; its `auth_time` must be after `started_at`.
+    #[serde(default)]
+    pub force_login: bool,
+    /// When the attempt began (ms).
+    #[serde(default)]
+    pub started_at: i64,
 }
 
 /// A pending link by email: `identity` may join `account` once this browser signs in with one
@@ -96,7 +106,7 @@ pub struct AuthCode {
     pub request: AuthRequest,
     /// The signed-in session.
     pub session: BrowserSession,
-    /// Browser session id (`sid`).
+    /// The public name of the browser session (`sid` claim; never the session id itself).
     pub sid: String,
     /// Expiry, ms (also enforced by the store TTL).
     pub expires_at: i64,
@@ -104,9 +114,9 @@ pub struct AuthCode {
 
 /// Key prefixes.
 pub mod key {
-    /// Browser session by id.
+    /// Browser session by the hash of its id (the id itself is only in the cookie).
     pub fn session(sid: &str) -> String {
-        format!("sess:{sid}")
+        format!("sess:{}", crate::ids::sha256_b64(sid.as_bytes()))
     }
     /// Login transaction by id.
     pub fn tx(id: &str) -> String {

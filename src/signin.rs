@@ -23,6 +23,7 @@ pub async fn begin(
     tx: Option<String>,
     upstream: Option<UpstreamAttempt>,
     link: Option<AccountId>,
+    force_login: bool,
 ) -> Result<(String, HeaderValue), AppError> {
     if let Some(t) = &tx {
         if state.records.get::<AuthRequest>(&key::tx(t)).await?.is_none() {
@@ -32,7 +33,8 @@ pub async fn begin(
     let login_state = crate::ids::random_token(32);
     let ttl = state.settings.session.login_ttl_secs;
     let proof = cookies::get(headers, cookies::PROOF, state.secure_cookies());
-    let attempt = LoginAttempt { provider_id: provider.id.clone(), tx, upstream, link, proof };
+    let attempt =
+        LoginAttempt { provider_id: provider.id.clone(), tx, upstream, link, proof, force_login, started_at: state.clock.now_ms() };
     state.records.put(&key::login(&login_state), &attempt, Duration::from_secs(ttl)).await?;
     Ok((login_state.clone(), cookies::set(cookies::LOGIN, &login_state, ttl, state.secure_cookies())))
 }
@@ -79,6 +81,7 @@ pub async fn finish(
     attempt: LoginAttempt,
     mut ext: ExternalIdentity,
     amr: &str,
+    upstream_auth_time: Option<i64>,
 ) -> Result<Response, AppError> {
     let now = state.clock.now_ms();
     // A provider not trusted for email never makes an email verified (SECURITY-CASES 62, 65).
@@ -89,19 +92,23 @@ pub async fn finish(
     if !provider.can_sign_in {
         return Err(refusal("Sign-in not allowed", "This provider can be linked to an account but not used to sign in."));
     }
-    let known = state.accounts.find_identity(&ext.issuer, &ext.subject).await?.is_some();
-    let resolved = match (provider.on_new_identity, known) {
-        (NewIdentityPolicy::Create, _) | (_, true) => state.accounts.resolve_or_create(&provider.id, &ext, now).await?,
-        (NewIdentityPolicy::Reject, false) => {
-            tracing::info!(provider = %provider.id, issuer = %ext.issuer, subject = %ext.subject, "unknown identity refused by link-only provider");
-            return Err(refusal(
-                "No account for this identity",
-                "This provider only signs in identities already linked to a braid account. Sign in another way and link it from your account page.",
-            ));
-        }
-        (NewIdentityPolicy::LinkByEmail, false) => match crate::linking::by_email(state, ip.clone(), provider, &attempt, &ext).await? {
-            crate::linking::ByEmail::Proceed(r) => r,
-            crate::linking::ByEmail::AskForProof(page) => return Ok(page),
+    let resolved = match provider.on_new_identity {
+        NewIdentityPolicy::Create => state.accounts.resolve_or_create(&provider.id, &ext, now).await?,
+        // Known identities sign in; an unknown one is never created by these policies (one
+        // conditional UPDATE decides, not a read followed by a write).
+        policy => match state.accounts.sign_in_known(&provider.id, &ext, now).await? {
+            Some(r) => r,
+            None if policy == NewIdentityPolicy::Reject => {
+                tracing::info!(provider = %provider.id, issuer = %ext.issuer, subject = %ext.subject, "unknown identity refused by link-only provider");
+                return Err(refusal(
+                    "No account for this identity",
+                    "This provider only signs in identities already linked to a braid account. Sign in another way and link it from your account page.",
+                ));
+            }
+            None => match crate::linking::by_email(state, ip.clone(), provider, &attempt, &ext).await? {
+                crate::linking::ByEmail::Proceed(r) => r,
+                crate::linking::ByEmail::AskForProof(page) => return Ok(page),
+            },
         },
     };
     let (account, identity) = (resolved.account, resolved.identity);
@@ -113,8 +120,14 @@ pub async fn finish(
         AccountStatus::Disabled => return Err(refusal("Account disabled", "This account is disabled. Contact the administrator.")),
         AccountStatus::MergedInto(_) => return Err(refusal("Account merged", "This account was merged into another one. Contact the administrator.")),
     }
+    let proof_present = attempt.proof.is_some();
     if let Some(token) = &attempt.proof {
-        crate::linking::complete_proof(state, ip.clone(), &account.id, &identity, token).await?;
+        if let Err(refused) = crate::linking::complete_proof(state, ip.clone(), &account.id, &identity, token).await {
+            // The proof is used up either way: its cookie goes, so the next sign-in is plain.
+            let mut resp = refused.into_response();
+            resp.headers_mut().append(header::SET_COOKIE, cookies::clear(cookies::PROOF, state.secure_cookies()));
+            return Ok(resp);
+        }
     }
     state.accounts.audit_sign_in(&identity, ip.as_deref(), now).await?;
     tracing::info!(account = %account.id, issuer = %identity.issuer, subject = %identity.subject, provider = %provider.id, created = resolved.created, "signed in");
@@ -132,7 +145,8 @@ pub async fn finish(
         idp: identity.issuer.clone(),
         subject: identity.subject.clone(),
         provider_id: provider.id.clone(),
-        auth_time: state.clock.now_secs(),
+        // When the person really authenticated: the upstream's word when it gives one.
+        auth_time: upstream_auth_time.filter(|t| *t <= state.clock.now_secs()).unwrap_or_else(|| state.clock.now_secs()),
         amr: vec![amr.to_owned()],
         csrf: crate::ids::random_token(24),
     };
@@ -155,7 +169,7 @@ pub async fn finish(
     let h = resp.headers_mut();
     h.append(header::SET_COOKIE, cookies::set(cookies::SESSION, &sid, ttl, secure));
     h.append(header::SET_COOKIE, cookies::clear(cookies::LOGIN, secure));
-    if attempt.proof.is_some() {
+    if proof_present {
         h.append(header::SET_COOKIE, cookies::clear(cookies::PROOF, secure));
     }
     Ok(resp)

@@ -46,6 +46,10 @@ pub trait AccountStore: Send + Sync + 'static {
         now: UnixMillis,
     ) -> Result<Resolved, AccountError>;
 
+    /// Record a sign-in of a known identity (as `resolve_or_create` does) and never create one:
+    /// `None` if the identity is unknown.
+    async fn sign_in_known(&self, provider_id: &str, ext: &ExternalIdentity, now: UnixMillis) -> Result<Option<Resolved>, AccountError>;
+
     /// An account by id.
     async fn account(&self, id: &AccountId) -> Result<Option<Account>, AccountError>;
 

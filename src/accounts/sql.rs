@@ -227,6 +227,18 @@ impl AccountStore for SqlAccountStore {
         Err(AccountError::Unavailable("identity kept changing during sign-in; try again".into()))
     }
 
+    async fn sign_in_known(&self, provider_id: &str, ext: &ExternalIdentity, now: UnixMillis) -> Result<Option<Resolved>, AccountError> {
+        let claims = serde_json::to_string(&ext.claims)
+            .map_err(|e| AccountError::Corrupt(format!("claims do not serialise: {e}")))?;
+        match self.record_login(provider_id, ext, &claims, now).await? {
+            Some(identity) => {
+                let account = self.account_of(&identity).await?;
+                Ok(Some(Resolved { account, identity, created: false }))
+            }
+            None => Ok(None),
+        }
+    }
+
     async fn account(&self, id: &AccountId) -> Result<Option<Account>, AccountError> {
         let row =
             sqlx::query(concat!("SELECT ", account_columns!(), " FROM accounts WHERE id = $1"))

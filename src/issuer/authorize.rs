@@ -95,21 +95,32 @@ pub async fn authorize_get(
         Some(Ok(v)) if v >= 0 => Some(v),
         Some(_) => return fail("invalid_request", "max_age must be a non-negative integer"),
     };
-    let req = AuthRequest {
+    // An ID token the client holds for this person: it must be one of ours.
+    let hinted_sub = match p("id_token_hint") {
+        None => None,
+        Some(hint) => match super::jwt::verify(hint, &state.decoding, &state.issuer, super::jwt::TYP_ID, i64::MIN) {
+            Ok(claims) => claims.get("sub").and_then(|s| s.as_str()).map(str::to_owned),
+            Err(_) => return fail("invalid_request", "id_token_hint is not a valid ID token of this issuer"),
+        },
+    };
+    let mut req = AuthRequest {
         client_id: client.id.clone(),
         redirect_uri: redirect_uri.to_owned(),
         scope,
         state: client_state.map(str::to_owned),
         nonce: p("nonce").map(str::to_owned),
         code_challenge,
+        force_login: prompt.contains(&"login") || max_age.is_some(),
     };
 
     // Single sign-on: an existing session answers at once unless the client asks otherwise.
     let session = state.current_session(&headers).await?;
     let now = state.clock.now_secs();
     let fresh = |s: &BrowserSession| max_age.is_none_or(|m| now - s.auth_time <= m);
-    if let Some((sid, s)) = session.as_ref().filter(|(_, s)| fresh(s)) {
+    let same_person = |s: &BrowserSession| hinted_sub.as_deref().is_none_or(|h| h == s.account_id.as_str());
+    if let Some((sid, s)) = session.as_ref().filter(|(_, s)| fresh(s) && same_person(s)) {
         if !prompt.contains(&"login") && !prompt.contains(&"select_account") {
+            req.force_login = false;
             return issue_code(&state, req, sid, s.clone()).await;
         }
     }
@@ -143,7 +154,7 @@ pub async fn issue_code(
     let expires_at = state.clock.now_ms() + i64::try_from(ttl * 1000).unwrap_or(i64::MAX / 2);
     let redirect_uri = req.redirect_uri.clone();
     let client_state = req.state.clone();
-    let payload = AuthCode { request: req, session, sid: sid.to_owned(), expires_at };
+    let payload = AuthCode { request: req, session, sid: crate::ids::public_sid(sid), expires_at };
     state
         .records
         .put(&key::code(&crate::ids::sha256_b64(code.as_bytes())), &payload, Duration::from_secs(ttl))

@@ -24,6 +24,8 @@ pub async fn discovery_get(State(state): State<AppState>) -> Response {
         "userinfo_endpoint": format!("{i}{}", routes::USERINFO),
         "jwks_uri": format!("{i}{}", routes::JWKS),
         "end_session_endpoint": format!("{i}{}", routes::LOGOUT),
+        "revocation_endpoint": format!("{i}{}", routes::REVOKE),
+        "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
         "grant_types_supported": ["authorization_code", "refresh_token"],

@@ -69,6 +69,9 @@ pub trait GrantStore: Send + Sync + 'static {
     async fn by_token(&self, hash: &str) -> Result<Option<Grant>, AccountError>;
     /// Revoke one grant.
     async fn revoke(&self, id: &str, now: UnixMillis) -> Result<(), AccountError>;
+    /// Revoke the grants issued to one browser session (at logout), except offline ones (scope
+    /// `offline_access`), which outlive the session by design; returns how many were live.
+    async fn revoke_session(&self, sid: &str, now: UnixMillis) -> Result<u64, AccountError>;
     /// Revoke every grant of an account; returns how many were live.
     async fn revoke_account(&self, account: &AccountId, now: UnixMillis) -> Result<u64, AccountError>;
 }
@@ -230,6 +233,19 @@ impl GrantStore for SqlGrantStore {
             .await
             .map_err(unavailable)?;
         Ok(())
+    }
+
+    async fn revoke_session(&self, sid: &str, now: UnixMillis) -> Result<u64, AccountError> {
+        let n = sqlx::query(
+            "UPDATE grants SET revoked_at = $1 WHERE sid = $2 AND revoked_at IS NULL AND ' ' || scope || ' ' NOT LIKE '% offline_access %'",
+        )
+        .bind(now)
+        .bind(sid)
+        .execute(&self.db.pool)
+        .await
+        .map_err(unavailable)?
+        .rows_affected();
+        Ok(n)
     }
 
     async fn revoke_account(&self, account: &AccountId, now: UnixMillis) -> Result<u64, AccountError> {

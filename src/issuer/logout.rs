@@ -54,6 +54,8 @@ pub async fn logout_get(
     if let Some((sid, s)) = state.current_session(&headers).await? {
         state.records.store().delete(&key::session(&sid)).await?;
         state.records.store().index_remove(s.account_id.as_str(), &key::session(&sid)).await?;
+        // Tokens the applications got through this session end with it (offline ones stay).
+        state.grants.revoke_session(&crate::ids::public_sid(&sid), state.clock.now_ms()).await?;
         tracing::info!(account = %s.account_id, "signed out");
     }
     let mut resp = match target {

@@ -8,5 +8,6 @@ pub mod grants;
 pub mod jwt;
 pub mod keys;
 pub mod logout;
+pub mod revoke;
 pub mod token;
 pub mod userinfo;

@@ -26,6 +26,8 @@ use crate::state::AppState;
 /// The form of a token request.
 #[derive(Debug, Deserialize, Default)]
 pub struct TokenForm {
+    /// Also the token to revoke at `/revoke`.
+    pub(crate) token: Option<String>,
     grant_type: Option<String>,
     code: Option<String>,
     redirect_uri: Option<String>,
@@ -71,7 +73,7 @@ fn invalid_client(desc: &str) -> AppError {
     AppError::OAuth { status: axum::http::StatusCode::UNAUTHORIZED, code: "invalid_client", description: desc.into() }
 }
 
-fn authenticate<'a>(state: &'a AppState, headers: &HeaderMap, form: &TokenForm) -> Result<&'a Client, AppError> {
+pub(crate) fn authenticate<'a>(state: &'a AppState, headers: &HeaderMap, form: &TokenForm) -> Result<&'a Client, AppError> {
     let basic = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())

@@ -45,9 +45,15 @@ pub async fn start(
     tx: Option<String>,
     login_hint: Option<&str>,
     link: Option<crate::accounts::AccountId>,
+    force: bool,
 ) -> Result<Response, AppError> {
-    // Linking always asks the upstream for a fresh sign-in.
-    let force_login = link.is_some();
+    // Linking always asks the upstream for a fresh sign-in; so does a client's prompt=login or
+    // max_age.
+    let asked_by_client = match &tx {
+        Some(t) => state.records.get::<crate::records::AuthRequest>(&crate::records::key::tx(t)).await?.is_some_and(|r| r.force_login),
+        None => false,
+    };
+    let force_login = force || link.is_some() || asked_by_client;
     let upstream = UpstreamAttempt { nonce: ids::random_token(24), verifier: ids::random_token(32) };
     let challenge = ids::sha256_b64(upstream.verifier.as_bytes());
     let nonce = upstream.nonce.clone();
@@ -56,7 +62,7 @@ pub async fn start(
         Protocol::Oidc(client) => Some(metadata(state, provider, client).await?),
         _ => None,
     };
-    let (login_state, cookie) = crate::signin::begin(state, headers, provider, tx, Some(upstream), link).await?;
+    let (login_state, cookie) = crate::signin::begin(state, headers, provider, tx, Some(upstream), link, force_login).await?;
     let url = match (&provider.protocol, meta) {
         (Protocol::Oidc(client), Some(meta)) => {
             client.authorization_url(&meta, &redirect, &login_state, &nonce, &challenge, login_hint, force_login)
@@ -113,7 +119,7 @@ pub async fn callback_get(
         tracing::warn!(provider = %provider.id, error = %e, "upstream sign-in refused");
         refused(&provider.display_name)
     };
-    let (identity, amr) = match &provider.protocol {
+    let (identity, amr, auth_time) = match &provider.protocol {
         Protocol::Oidc(client) => {
             let meta = metadata(&state, &provider, client).await?;
             match p("iss") {
@@ -129,18 +135,26 @@ pub async fn callback_get(
                 .finish(&state.http, &meta, code, &upstream.verifier, &redirect, &upstream.nonce, state.clock.now_ms())
                 .await
                 .map_err(|e| log_refusal(&e))?;
-            (done.identity, done.amr.first().cloned().unwrap_or_else(|| "fed".into()))
+            if attempt.force_login {
+                // A fresh sign-in was asked for: the provider must say it happened after we asked.
+                let skew = client.settings.clock_skew_secs;
+                let fresh = done.auth_time.is_some_and(|t| t + skew >= attempt.started_at / 1000);
+                if !fresh {
+                    return Err(log_refusal(&"a fresh sign-in was asked for and the provider's auth_time is missing or older"));
+                }
+            }
+            (done.identity, done.amr.first().cloned().unwrap_or_else(|| "fed".into()), done.auth_time)
         }
         Protocol::OAuth2(client) => {
             if let Some(iss) = p("iss").filter(|i| *i != client.settings.issuer) {
                 return Err(log_refusal(&format!("authorization response from another issuer `{iss}` (mix-up)")));
             }
             let identity = client.finish(&state.http, code, &upstream.verifier, &redirect).await.map_err(|e| log_refusal(&e))?;
-            (identity, "fed".to_owned())
+            (identity, "fed".to_owned(), None)
         }
         Protocol::Dev => return Err(refused(&provider.display_name)),
     };
-    crate::signin::finish(&state, &headers, ip, &provider, attempt, identity, &amr).await
+    crate::signin::finish(&state, &headers, ip, &provider, attempt, identity, &amr, auth_time).await
 }
 
 /// Whether an `iss` response parameter names the configured issuer (with `{tenantid}` matching

@@ -79,5 +79,5 @@ pub async fn login_post(
         name: Some(username.to_owned()),
         claims: serde_json::Map::new(),
     };
-    crate::signin::finish(&state, &headers, ip, &provider, attempt, ext, "dev").await
+    crate::signin::finish(&state, &headers, ip, &provider, attempt, ext, "dev", None).await
 }

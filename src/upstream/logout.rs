@@ -9,7 +9,7 @@ use axum::Form;
 use axum::extract::{Path, State};
 use axum::http::{HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
-use serde_json::{Value, json};
+use serde_json::json;
 
 use super::Protocol;
 use crate::state::AppState;
@@ -45,28 +45,24 @@ pub async fn backchannel_logout_post(
             return answer(StatusCode::SERVICE_UNAVAILABLE, Some("provider metadata unavailable"));
         }
     };
-    let claims = match client.validate_logout_token(&state.http, &meta, &token, now).await {
+    let (iss, sub, jti) = match client.validate_logout_token(&state.http, &meta, &token, now).await {
         Ok(c) => c,
         Err(e) => {
             tracing::warn!(provider = %id, error = %e, "back-channel logout token refused");
             return answer(StatusCode::BAD_REQUEST, Some("invalid logout token"));
         }
     };
-    let iss = claims.get("iss").and_then(Value::as_str).unwrap_or_default();
-    let sub = claims.get("sub").and_then(Value::as_str).unwrap_or_default();
     // Each logout token acts once.
-    if let Some(jti) = claims.get("jti").and_then(Value::as_str) {
-        let key = format!("bcl:{}", crate::ids::sha256_b64(format!("{iss}\n{jti}").as_bytes()));
-        match state.records.store().put_new(&key, b"1", Duration::from_secs(3600)).await {
-            Ok(true) => {}
-            Ok(false) => return answer(StatusCode::BAD_REQUEST, Some("logout token replayed")),
-            Err(e) => {
-                tracing::error!(error = %e, "back-channel logout: session store unavailable");
-                return answer(StatusCode::SERVICE_UNAVAILABLE, Some("try again"));
-            }
+    let key = format!("bcl:{}", crate::ids::sha256_b64(format!("{iss}\n{jti}").as_bytes()));
+    match state.records.store().put_new(&key, b"1", Duration::from_secs(3600)).await {
+        Ok(true) => {}
+        Ok(false) => return answer(StatusCode::BAD_REQUEST, Some("logout token replayed")),
+        Err(e) => {
+            tracing::error!(error = %e, "back-channel logout: session store unavailable");
+            return answer(StatusCode::SERVICE_UNAVAILABLE, Some("try again"));
         }
     }
-    let identity = match state.accounts.find_identity(iss, sub).await {
+    let identity = match state.accounts.find_identity(&iss, &sub).await {
         Ok(i) => i,
         Err(e) => {
             tracing::error!(error = %e, "back-channel logout: account store unavailable");
@@ -75,7 +71,13 @@ pub async fn backchannel_logout_post(
     };
     if let Some(i) = identity {
         match state.records.store().end_all(i.account_id.as_str(), None).await {
-            Ok(n) => tracing::info!(provider = %id, account = %i.account_id, sessions = n, "back-channel logout ended sessions"),
+            Ok(n) => {
+                tracing::info!(provider = %id, account = %i.account_id, sessions = n, "back-channel logout ended sessions");
+                if let Err(e) = state.grants.revoke_account(&i.account_id, now).await {
+                    tracing::error!(error = %e, "back-channel logout: account store unavailable");
+                    return answer(StatusCode::SERVICE_UNAVAILABLE, Some("try again"));
+                }
+            }
             Err(e) => {
                 tracing::error!(error = %e, "back-channel logout: session store unavailable");
                 return answer(StatusCode::SERVICE_UNAVAILABLE, Some("try again"));

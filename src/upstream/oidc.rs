@@ -105,6 +105,8 @@ pub struct Authenticated {
     pub identity: ExternalIdentity,
     /// `amr` of the upstream sign-in, if it said.
     pub amr: Vec<String>,
+    /// When the person authenticated at the upstream (seconds), if it said.
+    pub auth_time: Option<i64>,
 }
 
 impl OidcClient {
@@ -213,7 +215,11 @@ impl OidcClient {
             ("code_challenge_method", "S256"),
         ];
         match (force_login, &s.prompt) {
-            (true, _) => params.push(("prompt", "login")),
+            (true, _) => {
+                params.push(("prompt", "login"));
+                // Makes the provider return auth_time, which braid then checks.
+                params.push(("max_age", "0"));
+            }
             (false, Some(p)) => params.push(("prompt", p)),
             (false, None) => {}
         }
@@ -287,7 +293,8 @@ impl OidcClient {
             .and_then(Value::as_array)
             .map(|a| a.iter().filter_map(Value::as_str).map(str::to_owned).collect())
             .unwrap_or_default();
-        Ok(Authenticated { identity: self.identity(&claims, &merged, ui_email)?, amr })
+        let auth_time = claims.get("auth_time").and_then(Value::as_i64);
+        Ok(Authenticated { identity: self.identity(&claims, &merged, ui_email)?, amr, auth_time })
     }
 
     /// Verify a JWT from this provider with its keys (fetched again once on an unknown `kid`).
@@ -326,23 +333,27 @@ impl OidcClient {
         Ok(claims)
     }
 
-    /// Validate a back-channel logout token (OIDC Back-Channel Logout 1.0 §2.6); returns its
-    /// claims.
+    /// Validate a back-channel logout token (OIDC Back-Channel Logout 1.0 §2.6); returns
+    /// (issuer, subject under the provider's claim mapping, jti).
     pub async fn validate_logout_token(
         &self,
         client: &reqwest::Client,
         metadata: &Metadata,
         token: &str,
         now: UnixMillis,
-    ) -> Result<Map<String, Value>, OidcError> {
+    ) -> Result<(String, String, String), OidcError> {
         let (header, c) = self.verify_jwt(client, metadata, token, now).await?;
         if header.get("typ").and_then(Value::as_str).is_some_and(|t| !t.eq_ignore_ascii_case("logout+jwt")) {
             return Err(OidcError::Claims("the token's typ is not logout+jwt".into()));
         }
         check_issuer_and_audience(&self.settings, &c)?;
         let (now, skew) = (now / 1000, self.settings.clock_skew_secs);
-        if c.get("iat").and_then(Value::as_i64).is_none_or(|iat| iat - skew > now) {
-            return Err(OidcError::Claims("iat missing or in the future".into()));
+        // Logout tokens are sent at once: one issued long ago is a replay.
+        if c.get("iat").and_then(Value::as_i64).is_none_or(|iat| iat - skew > now || now - iat > 300 + skew) {
+            return Err(OidcError::Claims("iat missing, in the future or too old".into()));
+        }
+        if c.get("jti").and_then(Value::as_str).is_none_or(str::is_empty) {
+            return Err(OidcError::Claims("a logout token needs a jti".into()));
         }
         if c.get("exp").is_some_and(|e| e.as_i64().is_none_or(|exp| exp + skew <= now)) {
             return Err(OidcError::Claims("logout token expired".into()));
@@ -354,10 +365,17 @@ impl OidcClient {
         if c.contains_key("nonce") {
             return Err(OidcError::Claims("a logout token must not carry a nonce".into()));
         }
-        if c.get("sub").and_then(Value::as_str).is_none_or(|x| x.is_empty()) {
-            return Err(OidcError::Claims("braid needs sub in logout tokens".into()));
+        let subject = &self.settings.claims.subject;
+        let text = |v: Option<&Value>| match v {
+            Some(Value::String(s)) => s.clone(),
+            Some(Value::Number(n)) => n.to_string(),
+            _ => String::new(),
+        };
+        let sub = text(c.get(subject));
+        if sub.is_empty() {
+            return Err(OidcError::Claims(format!("braid needs the subject claim `{subject}` in logout tokens")));
         }
-        Ok(c)
+        Ok((text(c.get("iss")), sub, text(c.get("jti"))))
     }
 
     fn identity(

@@ -486,6 +486,12 @@ fn oauth2_settings(
             }
         }
     };
+    // A preset pointed at other endpoints (GitHub Enterprise) is another issuer: its user ids
+    // must never land on github.com's identities.
+    let endpoints_overridden = file.authorize_url.is_some() || file.token_url.is_some() || file.userinfo_url.is_some();
+    if preset.is_some() && endpoints_overridden && file.issuer.is_none() {
+        problems.push(problem("issuer", "required when a preset's endpoints are overridden (another server is another issuer)".into()));
+    }
     let issuer = pick(&file.issuer, preset.as_ref().map(|p| p.0), "issuer", problems);
     let authorize_url = pick(&file.authorize_url, preset.as_ref().map(|p| p.1), "authorize_url", problems);
     let token_url = pick(&file.token_url, preset.as_ref().map(|p| p.2), "token_url", problems);

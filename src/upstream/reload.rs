@@ -114,6 +114,14 @@ impl ProviderRegistry {
             let mut by_id: BTreeMap<String, Provider> = BTreeMap::new();
             for path in &paths {
                 let Some(p) = files.get(path).and_then(|f| f.last_good.clone()) else { continue };
+                if let Some(other) = by_id.values().find(|o| o.issuer == p.issuer) {
+                    problems.push(ConfigProblem {
+                        source: path.display().to_string(),
+                        key: "issuer".into(),
+                        reason: format!("provider `{}` already uses issuer `{}`; one issuer, one provider", other.id, p.issuer),
+                    });
+                    continue;
+                }
                 if by_id.contains_key(&p.id) {
                     problems.push(ConfigProblem {
                         source: path.display().to_string(),

@@ -139,7 +139,7 @@ async fn guard(state: &AppState, headers: &HeaderMap, csrf: &str) -> Result<(Str
         return Err(AppError::page_status(
             StatusCode::FORBIDDEN,
             "Sign in again to make this change",
-            "Changes to your account need a recent sign-in. Sign out, sign in again, and repeat the change; nothing was changed.",
+            "Changes to your account need a recent sign-in, so nothing was changed. Sign in again (the link at the bottom asks your provider for a fresh sign-in), then repeat the change.",
         ));
     }
     Ok((sid, session))
@@ -245,5 +245,5 @@ pub async fn link_post(
         .enabled(&provider)
         .cloned()
         .ok_or_else(|| AppError::page_status(StatusCode::NOT_FOUND, "Unknown provider", "This provider does not exist or is disabled."))?;
-    super::login::start(&state, &headers, &provider, None, None, Some(s.account_id.clone())).await
+    super::login::start(&state, &headers, &provider, None, None, Some(s.account_id.clone()), true).await
 }

@@ -55,7 +55,7 @@ pub fn respond(status: StatusCode, html: String) -> Response {
 /// An error page: what went wrong and what to do.
 pub fn error_page(status: StatusCode, title: &str, detail: &str) -> Response {
     let body = format!(
-        "<div class=\"error\"><h1>{}</h1><p>{}</p></div><p class=\"muted\">HTTP {} · <a href=\"/login\">Sign in again</a></p>",
+        "<div class=\"error\"><h1>{}</h1><p>{}</p></div><p class=\"muted\">HTTP {} · <a href=\"/login?prompt=login\">Sign in again</a></p>",
         esc(title),
         esc(detail),
         status.as_u16()

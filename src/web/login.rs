@@ -13,9 +13,12 @@ use crate::issuer::authorize::with_params;
 use crate::state::AppState;
 use crate::upstream::Protocol;
 
-fn start_url(provider: &str, tx: Option<&str>, hint: Option<&str>) -> String {
+fn start_url(provider: &str, tx: Option<&str>, hint: Option<&str>, force: bool) -> String {
     let base = format!("/login/{provider}");
     let mut params = Vec::new();
+    if force {
+        params.push(("prompt", "login"));
+    }
     if let Some(t) = tx {
         params.push(("tx", t));
     }
@@ -29,10 +32,11 @@ fn start_url(provider: &str, tx: Option<&str>, hint: Option<&str>) -> String {
 pub async fn login_get(State(state): State<AppState>, Query(q): Query<HashMap<String, String>>) -> Result<Response, AppError> {
     let tx = q.get("tx").map(String::as_str).filter(|t| !t.is_empty());
     let login_hint = q.get("login_hint").or_else(|| q.get("email")).map(String::as_str).filter(|h| !h.is_empty());
+    let force = q.get("prompt").is_some_and(|p| p == "login");
     let providers = state.providers.snapshot();
     if let Some(hint) = q.get("idp_hint") {
         if providers.enabled(hint).is_some_and(|p| p.usable()) {
-            return Ok(Redirect::to(&start_url(hint, tx, login_hint)).into_response());
+            return Ok(Redirect::to(&start_url(hint, tx, login_hint, force)).into_response());
         }
     }
     let domain = login_hint
@@ -40,7 +44,7 @@ pub async fn login_get(State(state): State<AppState>, Query(q): Query<HashMap<St
         .map(|(_, d)| d.to_ascii_lowercase());
     if let Some(d) = domain {
         if let Some(p) = providers.usable().find(|p| p.domains.contains(&d)) {
-            return Ok(Redirect::to(&start_url(&p.id, tx, login_hint)).into_response());
+            return Ok(Redirect::to(&start_url(&p.id, tx, login_hint, force)).into_response());
         }
     }
     let usable: Vec<_> = providers.usable().collect();
@@ -50,13 +54,13 @@ pub async fn login_get(State(state): State<AppState>, Query(q): Query<HashMap<St
             "No sign-in providers",
             "braid has no enabled provider to sign in with. The administrator must add a provider file to the providers directory.",
         )),
-        [only] => Ok(Redirect::to(&start_url(&only.id, tx, login_hint)).into_response()),
+        [only] => Ok(Redirect::to(&start_url(&only.id, tx, login_hint, force)).into_response()),
         many => {
             let mut body = String::from("<h1>Sign in</h1><p>Choose how to sign in.</p><ul style=\"list-style:none;padding:0\">");
             for p in many {
                 body.push_str(&format!(
                     "<li><a class=\"button\" href=\"{}\">{}</a></li>",
-                    esc(&start_url(&p.id, tx, login_hint)),
+                    esc(&start_url(&p.id, tx, login_hint, force)),
                     esc(&p.display_name)
                 ));
             }
@@ -86,7 +90,8 @@ pub async fn login_provider_get(
         .ok_or_else(|| AppError::page_status(StatusCode::NOT_FOUND, "Unknown provider", "This sign-in provider does not exist or is disabled. Choose another on the sign-in page."))?;
     let tx = q.get("tx").filter(|t| !t.is_empty()).cloned();
     let hint = q.get("login_hint").map(String::as_str).filter(|h| !h.is_empty());
-    start(&state, &headers, &provider, tx, hint, None).await
+    let force = q.get("prompt").is_some_and(|p| p == "login");
+    start(&state, &headers, &provider, tx, hint, None, force).await
 }
 
 /// Start a sign-in (or, with `link`, a link) with `provider`.
@@ -97,12 +102,16 @@ pub async fn start(
     tx: Option<String>,
     hint: Option<&str>,
     link: Option<crate::accounts::AccountId>,
+    force: bool,
 ) -> Result<Response, AppError> {
     match &provider.protocol {
         Protocol::Dev => {
-            let (login_state, cookie) = crate::signin::begin(state, headers, provider, tx, None, link).await?;
+            // The dev form is a fresh sign-in every time.
+            let (login_state, cookie) = crate::signin::begin(state, headers, provider, tx, None, link, false).await?;
             Ok(crate::upstream::dev::form(provider, &login_state, cookie))
         }
-        Protocol::Oidc(_) | Protocol::OAuth2(_) => crate::upstream::callback::start(state, headers, provider, tx, hint, link).await,
+        Protocol::Oidc(_) | Protocol::OAuth2(_) => {
+            crate::upstream::callback::start(state, headers, provider, tx, hint, link, force).await
+        }
     }
 }

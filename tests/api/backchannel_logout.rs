@@ -61,6 +61,13 @@ async fn bad_logout_tokens_are_refused_and_a_good_one_ends_the_sessions() {
     let mut c = logout_claims(&s);
     c.insert("nonce".into(), json!("n"));
     bad.push(("with nonce", s.mock.sign_custom(&Sign::Rs256, false, &typ_logout(), &c)));
+    let mut c = logout_claims(&s);
+    c.remove("jti");
+    bad.push(("no jti", s.mock.sign_custom(&Sign::Rs256, false, &typ_logout(), &c)));
+    let mut c = logout_claims(&s);
+    c.insert("iat".into(), json!(c["iat"].as_i64().unwrap() - 3600));
+    c.remove("exp");
+    bad.push(("issued an hour ago", s.mock.sign_custom(&Sign::Rs256, false, &typ_logout(), &c)));
     let id_typed = json!({"typ": "JWT"}).as_object().cloned().unwrap();
     bad.push(("typ JWT", s.mock.sign_custom(&Sign::Rs256, false, &id_typed, &logout_claims(&s))));
     for (what, token) in &bad {

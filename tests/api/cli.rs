@@ -49,6 +49,9 @@ fn check_names_the_key_of_a_bad_value_from_file_or_environment() {
     let o = braid(dir.path(), &["check"], &[("BRAID__SERVER__LISTEN", "not-an-address")]);
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("server.listen"), "{}", stderr(&o));
+    let o = braid(dir.path(), &["check"], &[("BRAID__SERVER__PUBLIC_URL", "http://braid.example")]);
+    assert_eq!(o.status.code(), Some(2), "http only on loopback");
+    assert!(stderr(&o).contains("server.public_url"), "{}", stderr(&o));
     let o = braid(dir.path(), &["check"], &[("BRAID__STORE__SESSIONS", "memcached://x")]);
     assert_eq!(o.status.code(), Some(2));
     assert!(stderr(&o).contains("store.sessions"), "{}", stderr(&o));

@@ -14,6 +14,7 @@ mod interop_oidc;
 mod linking;
 mod mock_idp;
 mod provider_reload;
+mod reauth_and_revoke;
 mod replicas;
 mod session_store;
 mod shutdown;

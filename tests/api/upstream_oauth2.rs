@@ -25,7 +25,7 @@ async fn github(extra: &str) -> Setup {
     std::fs::write(
         dir.path().join("providers/mock.toml"),
         format!(
-            "kind = \"oauth2\"\npreset = \"github\"\ntrust_email = true\nclient_id = \"{CLIENT_ID}\"\nclient_secret = \"{CLIENT_SECRET}\"\n\
+            "kind = \"oauth2\"\npreset = \"github\"\n# The mock stands in for github.com: endpoints overridden, so the issuer is said explicitly.\nissuer = \"{GITHUB}\"\ntrust_email = true\nclient_id = \"{CLIENT_ID}\"\nclient_secret = \"{CLIENT_SECRET}\"\n\
              authorize_url = \"{b}/authorize\"\ntoken_url = \"{b}/token\"\nuserinfo_url = \"{b}/user\"\n{extra}"
         ),
     )
@@ -110,4 +110,8 @@ fn oauth2_provider_files_need_their_endpoints_unless_a_preset_gives_them() {
     assert_eq!(ok.issuer, "https://github.com");
     let e = braid::upstream::parse_file(p, "kind = \"oauth2\"\npreset = \"github\"\ntrust_email = true\nclient_id = \"c\"\ndiscovery_url = \"https://x\"\n").unwrap_err();
     assert_eq!(e[0].key, "discovery_url", "an OIDC-only key on an oauth2 provider");
+    // GitHub Enterprise: the preset with other endpoints is another issuer, which must be named.
+    let ghes = "kind = \"oauth2\"\npreset = \"github\"\nclient_id = \"c\"\nauthorize_url = \"https://ghe.example/login/oauth/authorize\"\n";
+    let e = braid::upstream::parse_file(p, ghes).unwrap_err();
+    assert_eq!(e[0].key, "issuer");
 }
