@@ -73,6 +73,7 @@ fn refusal(title: &str, detail: &str) -> AppError {
 
 /// Resolve `ext` from `provider`, sign the browser in, and continue where the attempt began. A
 /// link attempt links instead; a link-by-email match asks for proof first.
+#[allow(clippy::too_many_arguments)] // the request's parts and the upstream's answer, each needed
 pub async fn finish(
     state: &AppState,
     headers: &HeaderMap,
