@@ -69,6 +69,7 @@ pub struct Metadata {
 #[derive(Default)]
 struct Cache {
     metadata: Option<(Arc<Metadata>, UnixMillis)>,
+    last_discovery_fetch: UnixMillis,
     keys: Option<(Arc<PinnedKeys>, UnixMillis)>,
     last_keys_fetch: UnixMillis,
 }
@@ -118,22 +119,29 @@ impl OidcClient {
     /// The discovery document, cached for an hour; the last good one is kept while the provider
     /// cannot be reached.
     pub async fn metadata(&self, client: &reqwest::Client, now: UnixMillis) -> Result<Arc<Metadata>, OidcError> {
-        let mut cache = self.cache.lock().await;
-        if let Some((m, at)) = &cache.metadata {
-            if now - at < CACHE_TTL_MS {
-                return Ok(m.clone());
+        // The lock guards the cache only, never a fetch: a slow provider delays nobody else.
+        let last_good = {
+            let mut cache = self.cache.lock().await;
+            let last_good = cache.metadata.clone();
+            match &last_good {
+                Some((m, at)) if now - at < CACHE_TTL_MS => return Ok(m.clone()),
+                // Stale, and fetched (or tried) within the last 30 s: the last good one serves.
+                Some((m, _)) if now - cache.last_discovery_fetch < REFETCH_MIN_MS => return Ok(m.clone()),
+                _ => {}
             }
-        }
+            cache.last_discovery_fetch = now;
+            last_good
+        };
         match self.discover(client).await {
             Ok(m) => {
                 let m = Arc::new(m);
-                cache.metadata = Some((m.clone(), now));
+                self.cache.lock().await.metadata = Some((m.clone(), now));
                 Ok(m)
             }
-            Err(e) => match &cache.metadata {
+            Err(e) => match last_good {
                 Some((m, _)) => {
                     tracing::warn!(issuer = %self.settings.issuer, error = %e, "discovery failed; keeping the last good document");
-                    Ok(m.clone())
+                    Ok(m)
                 }
                 None => Err(e),
             },
@@ -163,26 +171,31 @@ impl OidcClient {
     /// The provider's keys: cached for an hour; `refresh` fetches again (at most every 30 s);
     /// on failure the last good keys serve for up to a day.
     async fn keys(&self, client: &reqwest::Client, jwks_uri: &str, now: UnixMillis, refresh: bool) -> Result<Arc<PinnedKeys>, OidcError> {
-        let mut cache = self.cache.lock().await;
-        let fresh = cache.keys.as_ref().is_some_and(|(_, at)| now - at < CACHE_TTL_MS);
-        let may_fetch = now - cache.last_keys_fetch >= REFETCH_MIN_MS;
-        if (fresh && !refresh) || (refresh && !may_fetch && cache.keys.is_some()) {
-            return cache.keys.as_ref().map(|(k, _)| k.clone()).ok_or(OidcError::NoKeys);
-        }
-        cache.last_keys_fetch = now;
+        let last_good = {
+            let mut cache = self.cache.lock().await;
+            let fresh = cache.keys.as_ref().is_some_and(|(_, at)| now - at < CACHE_TTL_MS);
+            let may_fetch = now - cache.last_keys_fetch >= REFETCH_MIN_MS;
+            // Keys in hand are used unless they are stale or a refresh is due; fetches are at
+            // most every 30 s while there are keys to fall back on.
+            if cache.keys.is_some() && ((fresh && !refresh) || !may_fetch) {
+                return cache.keys.as_ref().map(|(k, _)| k.clone()).ok_or(OidcError::NoKeys);
+            }
+            cache.last_keys_fetch = now;
+            cache.keys.clone()
+        };
         let fetched = http::json(client.get(jwks_uri)).await.map_err(http_err("jwks")).map(|doc| PinnedKeys::from_jwks(&doc, false));
         match fetched {
             Ok(keys) if !keys.is_empty() => {
                 let keys = Arc::new(keys);
-                cache.keys = Some((keys.clone(), now));
+                self.cache.lock().await.keys = Some((keys.clone(), now));
                 Ok(keys)
             }
             other => {
                 let err = other.err().unwrap_or(OidcError::NoKeys);
-                match &cache.keys {
+                match last_good {
                     Some((k, at)) if now - at < LAST_GOOD_MAX_MS => {
                         tracing::warn!(issuer = %self.settings.issuer, error = %err, "JWKS fetch failed; keeping the last good keys");
-                        Ok(k.clone())
+                        Ok(k)
                     }
                     _ => Err(err),
                 }
