@@ -1,0 +1,245 @@
+//! `braid-bench`: figures for braid's hot paths, measured against a real braid on loopback with
+//! real stores. Prints throughput and latency percentiles for full sign-ins (authorize → dev
+//! provider → code → tokens), refresh-token rotation, and userinfo, plus signing cost per
+//! algorithm and the process's peak memory. Run it through `scripts/bench` (release build).
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use braid::config::{Settings, SigningAlg};
+
+const CLIENT: &str = "bench";
+const SECRET: &str = "bench-secret";
+const CB: &str = "http://127.0.0.1:9/cb";
+
+struct Figures {
+    name: &'static str,
+    samples: Vec<Duration>,
+    wall: Duration,
+}
+
+impl Figures {
+    fn print(&mut self) {
+        self.samples.sort_unstable();
+        let n = self.samples.len().max(1);
+        let pct = |p: f64| self.samples[((n as f64 * p) as usize).min(n - 1)];
+        println!(
+            "{:<28} {:>6} ops  {:>9.1} ops/s  p50 {:>8.2?}  p99 {:>8.2?}  max {:>8.2?}",
+            self.name,
+            self.samples.len(),
+            self.samples.len() as f64 / self.wall.as_secs_f64(),
+            pct(0.50),
+            pct(0.99),
+            self.samples.last().copied().unwrap_or_default()
+        );
+    }
+}
+
+fn arg(name: &str, default: &str) -> String {
+    let args: Vec<String> = std::env::args().collect();
+    args.iter().position(|a| a == name).and_then(|i| args.get(i + 1).cloned()).unwrap_or_else(|| default.to_owned())
+}
+
+fn cookie(resp: &reqwest::Response, name: &str) -> Option<String> {
+    resp.headers()
+        .get_all(reqwest::header::SET_COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .find(|v| v.starts_with(&format!("{name}=")))
+        .and_then(|v| v.split(';').next())
+        .map(str::to_owned)
+}
+
+fn location(resp: &reqwest::Response) -> Result<String, String> {
+    resp.headers()
+        .get(reqwest::header::LOCATION)
+        .and_then(|v| v.to_str().ok())
+        .map(str::to_owned)
+        .ok_or_else(|| format!("expected a redirect, got {}", resp.status()))
+}
+
+fn param(url: &str, name: &str) -> Option<String> {
+    let q = url.split_once('?')?.1;
+    url::form_urlencoded::parse(q.as_bytes()).find(|(k, _)| k == name).map(|(_, v)| v.into_owned())
+}
+
+/// One full sign-in of `user` as a new browser; returns the token response.
+async fn sign_in(http: &reqwest::Client, base: &str, user: &str) -> Result<serde_json::Value, String> {
+    let e = |e: reqwest::Error| e.to_string();
+    let q = [("client_id", CLIENT), ("redirect_uri", CB), ("response_type", "code"), ("scope", "openid email offline_access"), ("state", "s"), ("nonce", "n")];
+    let r = http.get(format!("{base}/authorize")).query(&q).send().await.map_err(e)?;
+    let chooser = location(&r)?;
+    let r = http.get(format!("{base}{chooser}")).send().await.map_err(e)?;
+    let start = location(&r)?;
+    let r = http.get(format!("{base}{start}")).send().await.map_err(e)?;
+    let login = cookie(&r, "braid_login").ok_or("no login cookie")?;
+    let html = r.text().await.map_err(e)?;
+    let state = html.split("name=\"state\" value=\"").nth(1).and_then(|s| s.split('"').next()).ok_or("no state")?.to_owned();
+    let r = http
+        .post(format!("{base}/login/dev"))
+        .header(reqwest::header::COOKIE, login)
+        .form(&[("state", state.as_str()), ("username", user), ("email", "bench@example.com")])
+        .send()
+        .await
+        .map_err(e)?;
+    let code = param(&location(&r)?, "code").ok_or("no code")?;
+    let r = http
+        .post(format!("{base}/token"))
+        .basic_auth(CLIENT, Some(SECRET))
+        .form(&[("grant_type", "authorization_code"), ("code", code.as_str()), ("redirect_uri", CB)])
+        .send()
+        .await
+        .map_err(e)?;
+    r.json().await.map_err(e)
+}
+
+async fn phase<F, Fut>(name: &'static str, total: usize, concurrency: usize, op: F) -> Figures
+where
+    F: Fn(usize) -> Fut + Send + Sync + 'static,
+    Fut: std::future::Future<Output = Result<(), String>> + Send,
+{
+    let op = Arc::new(op);
+    let started = Instant::now();
+    let mut tasks = Vec::new();
+    for worker in 0..concurrency {
+        let op = op.clone();
+        tasks.push(tokio::spawn(async move {
+            let mut samples = Vec::new();
+            let mut i = worker;
+            while i < total {
+                let t = Instant::now();
+                if let Err(e) = op(i).await {
+                    eprintln!("{name}: {e}");
+                    std::process::exit(1);
+                }
+                samples.push(t.elapsed());
+                i += concurrency;
+            }
+            samples
+        }));
+    }
+    let mut samples = Vec::new();
+    for t in tasks {
+        samples.extend(t.await.unwrap_or_default());
+    }
+    Figures { name, samples, wall: started.elapsed() }
+}
+
+fn peak_rss_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    status.lines().find(|l| l.starts_with("VmHWM:"))?.split_whitespace().nth(1)?.parse().ok()
+}
+
+#[tokio::main]
+async fn main() {
+    let n: usize = arg("--requests", "400").parse().unwrap_or(400);
+    let c: usize = arg("--concurrency", "8").parse().unwrap_or(8);
+    let accounts = arg("--accounts", "");
+    let sessions = arg("--sessions", "memory");
+    let dir = std::env::temp_dir().join(format!("braid-bench-{}", std::process::id()));
+    let _ = std::fs::create_dir_all(dir.join("providers"));
+    let _ = std::fs::write(dir.join("providers/dev.toml"), "kind = \"dev\"\n");
+    let accounts = if accounts.is_empty() { format!("sqlite://{}", dir.join("bench.db").display()) } else { accounts };
+    let toml = format!(
+        "[server]\nlisten = \"127.0.0.1:0\"\n[store]\naccounts = \"{accounts}\"\nsessions = \"{sessions}\"\n[keys]\ndir = \"{}\"\n\
+         [providers]\ndir = \"{}\"\n[log]\nlevel = \"error\"\n[[clients]]\nid = \"{CLIENT}\"\nsecret = \"{SECRET}\"\nredirect_uris = [\"{CB}\"]\n",
+        dir.join("keys").display(),
+        dir.join("providers").display()
+    );
+    let settings: Settings = match toml::from_str(&toml) {
+        Ok(s) => s,
+        Err(e) => {
+            eprintln!("bench settings: {e}");
+            std::process::exit(2);
+        }
+    };
+    let app = match braid::Application::build(settings).await {
+        Ok(a) => a,
+        Err(e) => {
+            eprintln!("braid did not start: {e:#}");
+            std::process::exit(2);
+        }
+    };
+    let base = format!("http://{}", app.local_addr());
+    tokio::spawn(app.run_until(std::future::pending()));
+    let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap_or_default();
+    println!("braid-bench: {n} operations per phase, {c} concurrent, accounts {accounts}, sessions {sessions}");
+
+    // Signing cost per algorithm (the key pair is parsed once, as braid does).
+    for alg in [SigningAlg::RS256, SigningAlg::ES256, SigningAlg::EdDSA] {
+        let kdir = dir.join(format!("keys-{}", alg.as_str()));
+        let Ok(keys) = braid::issuer::keys::KeySet::load_or_generate(&kdir, alg) else { continue };
+        let claims = serde_json::json!({"iss": base, "sub": "a", "aud": CLIENT, "exp": 1, "iat": 0});
+        let t = Instant::now();
+        let rounds = 2000;
+        for _ in 0..rounds {
+            let _ = braid::issuer::jwt::sign(keys.current(), braid::issuer::jwt::TYP_ID, &claims);
+        }
+        println!("{:<28} {:>9.1} µs per token", format!("sign {}", alg.as_str()), t.elapsed().as_secs_f64() * 1e6 / f64::from(rounds));
+    }
+
+    let (h, b) = (http.clone(), base.clone());
+    let mut full = phase("full sign-in (new users)", n, c, move |i| {
+        let (h, b) = (h.clone(), b.clone());
+        async move { sign_in(&h, &b, &format!("user{i}")).await.map(|_| ()) }
+    })
+    .await;
+    full.print();
+
+    let (h, b) = (http.clone(), base.clone());
+    let mut again = phase("full sign-in (known users)", n, c, move |i| {
+        let (h, b) = (h.clone(), b.clone());
+        async move { sign_in(&h, &b, &format!("user{}", i % 50)).await.map(|_| ()) }
+    })
+    .await;
+    again.print();
+
+    // One grant per worker, rotated in turn.
+    let mut tokens = Vec::new();
+    for w in 0..c {
+        match sign_in(&http, &base, &format!("refresher{w}")).await {
+            Ok(t) => tokens.push(Arc::new(tokio::sync::Mutex::new((t["refresh_token"].as_str().unwrap_or_default().to_owned(), t["access_token"].as_str().unwrap_or_default().to_owned())))),
+            Err(e) => {
+                eprintln!("setup: {e}");
+                std::process::exit(1);
+            }
+        }
+    }
+    let (h, b, tk) = (http.clone(), base.clone(), tokens.clone());
+    let mut refresh = phase("refresh (rotation)", n, c, move |i| {
+        let (h, b, slot) = (h.clone(), b.clone(), tk[i % tk.len()].clone());
+        async move {
+            let mut s = slot.lock().await;
+            let r = h
+                .post(format!("{b}/token"))
+                .basic_auth(CLIENT, Some(SECRET))
+                .form(&[("grant_type", "refresh_token"), ("refresh_token", s.0.as_str())])
+                .send()
+                .await
+                .map_err(|e| e.to_string())?;
+            let v: serde_json::Value = r.json().await.map_err(|e| e.to_string())?;
+            s.0 = v["refresh_token"].as_str().ok_or_else(|| format!("refresh failed: {v}"))?.to_owned();
+            s.1 = v["access_token"].as_str().unwrap_or_default().to_owned();
+            Ok(())
+        }
+    })
+    .await;
+    refresh.print();
+
+    let (h, b, tk) = (http.clone(), base.clone(), tokens);
+    let mut userinfo = phase("userinfo", n, c, move |i| {
+        let (h, b, slot) = (h.clone(), b.clone(), tk[i % tk.len()].clone());
+        async move {
+            let at = slot.lock().await.1.clone();
+            let r = h.get(format!("{b}/userinfo")).bearer_auth(at).send().await.map_err(|e| e.to_string())?;
+            if r.status().is_success() { Ok(()) } else { Err(format!("userinfo: {}", r.status())) }
+        }
+    })
+    .await;
+    userinfo.print();
+
+    if let Some(kib) = peak_rss_kib() {
+        println!("{:<28} {:>9.1} MiB (braid and this client, one process)", "peak memory", kib as f64 / 1024.0);
+    }
+    let _ = std::fs::remove_dir_all(&dir);
+}
