@@ -113,11 +113,15 @@ pub struct KeySettings {
     pub dir: PathBuf,
     /// Algorithm of the current signing key.
     pub algorithm: SigningAlg,
+    /// A new key signs only once it is this many seconds old (published everywhere first).
+    pub activation_delay_secs: u64,
+    /// How often the key directory is read again, in seconds.
+    pub reload_interval_secs: u64,
 }
 
 impl Default for KeySettings {
     fn default() -> Self {
-        Self { dir: "keys".into(), algorithm: SigningAlg::RS256 }
+        Self { dir: "keys".into(), algorithm: SigningAlg::RS256, activation_delay_secs: 600, reload_interval_secs: 60 }
     }
 }
 
@@ -381,6 +385,7 @@ impl Settings {
             ("session.login_ttl_secs", self.session.login_ttl_secs),
             ("providers.reload_interval_ms", self.providers.reload_interval_ms),
             ("account.fresh_auth_secs", self.account.fresh_auth_secs),
+            ("keys.reload_interval_secs", self.keys.reload_interval_secs),
             ("account.link_proof_ttl_secs", self.account.link_proof_ttl_secs),
             ("notify.poll_interval_ms", self.notify.poll_interval_ms),
             ("notify.max_attempts", self.notify.max_attempts),

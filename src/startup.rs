@@ -14,7 +14,7 @@ use crate::config::Settings;
 use crate::db::Db;
 use crate::issuer::clients::Clients;
 use crate::issuer::grants::SqlGrantStore;
-use crate::issuer::keys::KeySet;
+use crate::issuer::keyring::KeyRing;
 use crate::records::Records;
 use crate::sessions::{MemorySessionStore, RedisSessionStore, SessionStore};
 use crate::state::AppState;
@@ -61,7 +61,13 @@ impl Application {
             .map_err(|e| anyhow::anyhow!("session store {}: {e}", redact(&settings.store.sessions)))?;
             Arc::new(store)
         };
-        let keys = KeySet::load_or_generate(&settings.keys.dir, settings.keys.algorithm)?;
+        let keys = Arc::new(KeyRing::load(
+            settings.keys.dir.clone(),
+            settings.keys.algorithm,
+            Duration::from_secs(settings.keys.activation_delay_secs),
+            clock.clone(),
+        )?);
+        keys.watch(Duration::from_secs(settings.keys.reload_interval_secs));
         let clients = Clients::from_settings(&settings).map_err(|e| anyhow::anyhow!("braid.toml: {e}"))?;
         let (registry, problems) = ProviderRegistry::load(&settings.providers.dir);
         let providers = registry.snapshot();
@@ -83,8 +89,7 @@ impl Application {
         }
         let issuer: Arc<str> = Arc::from(settings.public_url());
         let state = AppState {
-            decoding: Arc::new(keys.decoding_keys()),
-            keys: Arc::new(keys),
+            keys,
             issuer,
             clock,
             records: Records::new(sessions),

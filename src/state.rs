@@ -13,7 +13,7 @@ use crate::config::Settings;
 use crate::error::AppError;
 use crate::issuer::clients::Clients;
 use crate::issuer::grants::GrantStore;
-use crate::issuer::keys::KeySet;
+use crate::issuer::keyring::KeyRing;
 use crate::records::{BrowserSession, Records, key};
 use crate::upstream::ProviderRegistry;
 use crate::web::cookies;
@@ -36,10 +36,8 @@ pub struct AppState {
     pub accounts: Arc<dyn AccountStore>,
     /// Refresh-token families.
     pub grants: Arc<dyn GrantStore>,
-    /// Signing keys.
-    pub keys: Arc<KeySet>,
-    /// Verification keys for braid's own tokens.
-    pub decoding: Arc<DecodingKeys>,
+    /// Signing keys, reloaded from their directory while braid runs.
+    pub keys: Arc<KeyRing>,
     /// Registered clients.
     pub clients: Arc<Clients>,
     /// Upstream providers, reloaded from their files while braid runs.

@@ -98,7 +98,7 @@ pub async fn authorize_get(
     // An ID token the client holds for this person: it must be one of ours.
     let hinted_sub = match p("id_token_hint") {
         None => None,
-        Some(hint) => match super::jwt::verify(hint, &state.decoding, &state.issuer, super::jwt::TYP_ID, i64::MIN) {
+        Some(hint) => match super::jwt::verify(hint, &state.keys.snapshot().decoding, &state.issuer, super::jwt::TYP_ID, i64::MIN) {
             Ok(claims) => claims.get("sub").and_then(|s| s.as_str()).map(str::to_owned),
             Err(_) => return fail("invalid_request", "id_token_hint is not a valid ID token of this issuer"),
         },

@@ -12,7 +12,7 @@ use crate::state::AppState;
 pub async fn discovery_get(State(state): State<AppState>) -> Response {
     let i = &*state.issuer;
     let algs: Vec<&str> = {
-        let mut v: Vec<&str> = state.keys.all().iter().map(|k| k.alg.as_str()).collect();
+        let mut v: Vec<&str> = state.keys.snapshot().set.all().iter().map(|k| k.alg.as_str()).collect();
         v.sort_unstable();
         v.dedup();
         v
@@ -45,7 +45,7 @@ pub async fn discovery_get(State(state): State<AppState>) -> Response {
 
 /// `GET /jwks.json`
 pub async fn jwks_get(State(state): State<AppState>) -> Response {
-    cached(axum::Json(state.keys.jwks()).into_response())
+    cached(axum::Json(state.keys.snapshot().set.jwks()).into_response())
 }
 
 fn cached(mut resp: Response) -> Response {

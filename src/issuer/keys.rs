@@ -60,6 +60,9 @@ pub struct SigningKey {
     /// The file it came from.
     pub path: PathBuf,
     seq: u32,
+    /// When its file was written (ms): a new key signs only once it has been published long
+    /// enough for every replica and client cache to know it.
+    pub created_ms: i64,
 }
 
 impl std::fmt::Debug for SigningKey {
@@ -95,8 +98,15 @@ pub struct KeySet {
 }
 
 impl KeySet {
-    /// Load every key in `dir`, generating one of `alg` if none exists.
+    /// Load every key in `dir`, generating one of `alg` if none exists; the newest key signs.
     pub fn load_or_generate(dir: &Path, alg: SigningAlg) -> Result<Self, KeyError> {
+        Self::load_or_generate_at(dir, alg, i64::MAX, 0)
+    }
+
+    /// Load every key in `dir`, generating one of `alg` if none exists. The newest key of `alg`
+    /// that has been published for `delay_ms` at `now` signs; a directory's first key signs at
+    /// once (nothing was published before it).
+    pub fn load_or_generate_at(dir: &Path, alg: SigningAlg, now: i64, delay_ms: i64) -> Result<Self, KeyError> {
         let io = |source| KeyError::Io { path: dir.to_owned(), source };
         std::fs::create_dir_all(dir).map_err(io)?;
         restrict_dir(dir);
@@ -105,28 +115,30 @@ impl KeySet {
             generate_into(dir, alg, 1)?;
             keys = load_all(dir)?;
         }
-        Self::from_keys(keys, alg, dir)
+        Self::from_keys(keys, alg, dir, now, delay_ms)
     }
 
     /// Load every key in `dir` without generating any (for `braid check`).
     pub fn load_existing(dir: &Path, alg: SigningAlg) -> Result<Self, KeyError> {
-        Self::from_keys(load_all(dir)?, alg, dir)
+        Self::from_keys(load_all(dir)?, alg, dir, i64::MAX, 0)
     }
 
-    /// Write a new key of `alg` after the newest one; it signs from the next start on.
+    /// Write a new key of `alg` after the newest one; it is published at once and signs once it
+    /// is `[keys] activation_delay_secs` old.
     pub fn rotate(dir: &Path, alg: SigningAlg) -> Result<PathBuf, KeyError> {
         std::fs::create_dir_all(dir).map_err(|source| KeyError::Io { path: dir.to_owned(), source })?;
         let next = load_all(dir)?.iter().map(|k| k.seq).max().unwrap_or(0) + 1;
         generate_into(dir, alg, next)
     }
 
-    fn from_keys(keys: Vec<SigningKey>, alg: SigningAlg, dir: &Path) -> Result<Self, KeyError> {
-        let current = keys
+    fn from_keys(keys: Vec<SigningKey>, alg: SigningAlg, dir: &Path, now: i64, delay_ms: i64) -> Result<Self, KeyError> {
+        let mut of_alg: Vec<(usize, &SigningKey)> = keys.iter().enumerate().filter(|(_, k)| k.alg == alg).collect();
+        of_alg.sort_by_key(|(_, k)| std::cmp::Reverse(k.seq));
+        let current = of_alg
             .iter()
-            .enumerate()
-            .filter(|(_, k)| k.alg == alg)
-            .max_by_key(|(_, k)| k.seq)
-            .map(|(i, _)| i)
+            .find(|(_, k)| now.saturating_sub(k.created_ms) >= delay_ms)
+            .or_else(|| of_alg.last())
+            .map(|(i, _)| *i)
             .ok_or_else(|| KeyError::Bad {
                 path: dir.to_owned(),
                 reason: format!("no {} key; run `braid keys rotate` or start `braid serve`", alg.as_str()),
@@ -217,7 +229,14 @@ fn load_all(dir: &Path) -> Result<Vec<SigningKey>, KeyError> {
             path: path.clone(),
             reason: "not a PEM `PRIVATE KEY` (PKCS#8) file".into(),
         })?;
-        keys.push(from_pkcs8(&der, alg, seq, path)?);
+        let created_ms = std::fs::metadata(&path)
+            .and_then(|m| m.modified())
+            .ok()
+            .and_then(|t| t.duration_since(std::time::UNIX_EPOCH).ok())
+            .map_or(0, |d| i64::try_from(d.as_millis()).unwrap_or(i64::MAX));
+        let mut key = from_pkcs8(&der, alg, seq, path)?;
+        key.created_ms = created_ms;
+        keys.push(key);
     }
     keys.sort_by_key(|k| k.seq);
     Ok(keys)
@@ -256,7 +275,7 @@ fn from_pkcs8(der: &[u8], alg: SigningAlg, seq: u32, path: PathBuf) -> Result<Si
         o.insert("alg".into(), json!(alg.as_str()));
         o.insert("use".into(), json!("sig"));
     }
-    Ok(SigningKey { pair, alg, kid, jwk, path, seq })
+    Ok(SigningKey { pair, alg, kid, jwk, path, seq, created_ms: 0 })
 }
 
 /// RFC 7638 JWK thumbprint: SHA-256 over the required members in lexicographic order.

@@ -23,7 +23,7 @@ pub async fn logout_get(
     // An expired hint is fine (RP-initiated logout §2); a forged or foreign one is not.
     let hinted_client = match p("id_token_hint") {
         Some(hint) => {
-            let claims = jwt::verify(hint, &state.decoding, &state.issuer, jwt::TYP_ID, i64::MIN)
+            let claims = jwt::verify(hint, &state.keys.snapshot().decoding, &state.issuer, jwt::TYP_ID, i64::MIN)
                 .map_err(|_| AppError::page("Invalid logout request", "The application sent a sign-out request braid cannot verify, so nothing was done."))?;
             claims.get("aud").and_then(|a| a.as_str()).map(str::to_owned)
         }

@@ -6,6 +6,7 @@ pub mod clients;
 pub mod discovery;
 pub mod grants;
 pub mod jwt;
+pub mod keyring;
 pub mod keys;
 pub mod logout;
 pub mod revoke;

@@ -24,7 +24,7 @@ pub async fn revoke_post(
         let token = form.token.as_deref().ok_or_else(|| AppError::oauth("invalid_request", "token is required"))?;
         let grant = if token.split('.').count() == 3 {
             // An access token: its grant, even if it has expired.
-            match jwt::verify(token, &state.decoding, &state.issuer, jwt::TYP_ACCESS, i64::MIN) {
+            match jwt::verify(token, &state.keys.snapshot().decoding, &state.issuer, jwt::TYP_ACCESS, i64::MIN) {
                 Ok(claims) => match claims.get("gid").and_then(|g| g.as_str()) {
                     Some(gid) => state.grants.get(gid).await?,
                     None => None,

@@ -234,7 +234,8 @@ async fn mint(
     let t = &state.settings.tokens;
     let at_ttl = i64::try_from(t.access_token_ttl_secs).unwrap_or(i64::MAX / 4);
     let id_ttl = i64::try_from(t.id_token_ttl_secs).unwrap_or(i64::MAX / 4);
-    let key = state.keys.current();
+    let keys = state.keys.snapshot();
+    let key = keys.set.current();
     let sign_err = |e: super::keys::KeyError| AppError::Internal(e.to_string());
     let amr: Vec<&str> = grant.amr.split(' ').filter(|s| !s.is_empty()).collect();
     let access = json!({

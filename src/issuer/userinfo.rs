@@ -79,7 +79,7 @@ pub async fn userinfo(
 }
 
 async fn claims_for(state: &AppState, token: &str) -> Result<Value, Option<&'static str>> {
-    let claims = jwt::verify(token, &state.decoding, &state.issuer, jwt::TYP_ACCESS, state.clock.now_secs())
+    let claims = jwt::verify(token, &state.keys.snapshot().decoding, &state.issuer, jwt::TYP_ACCESS, state.clock.now_secs())
         .map_err(|_| Some("the access token is invalid or expired"))?;
     let grant_id = claims.get("gid").and_then(Value::as_str).ok_or(Some("the access token is invalid"))?;
     let grant = state.grants.get(grant_id).await.map_err(|_| None)?;
