@@ -8,6 +8,7 @@ pub mod jose;
 pub mod logout;
 pub mod oauth2;
 pub mod oidc;
+pub mod saml;
 mod registry;
 mod reload;
 

@@ -17,6 +17,7 @@ mod mock_idp;
 mod provider_reload;
 mod reauth_and_revoke;
 mod replicas;
+mod saml_gate;
 mod session_store;
 mod shutdown;
 mod sign_in;
