@@ -324,9 +324,7 @@ impl Settings {
                 reason: "file not found".into(),
             }]));
         }
-        let figment = Figment::new()
-            .merge(Toml::file(path))
-            .merge(Env::prefixed("BRAID__").split("__"));
+        let figment = Figment::new().merge(Toml::file(path)).merge(Env::prefixed("BRAID__").split("__"));
         let settings: Settings = figment.extract().map_err(|e| {
             ConfigError(
                 e.into_iter()
@@ -350,9 +348,8 @@ impl Settings {
     /// Check values that parse but make no sense.
     pub fn check(&self, file: &str) -> Result<(), ConfigError> {
         let mut problems = Vec::new();
-        let mut bad = |key: String, reason: String| {
-            problems.push(ConfigProblem { source: file.to_owned(), key, reason })
-        };
+        let mut bad =
+            |key: String, reason: String| problems.push(ConfigProblem { source: file.to_owned(), key, reason });
         if self.server.listen.parse::<SocketAddr>().is_err() {
             bad("server.listen".into(), format!("`{}` is not an address like 127.0.0.1:8080", self.server.listen));
         }
@@ -364,7 +361,10 @@ impl Settings {
                 Ok(u) if u.scheme() == "https" => {}
                 Ok(u) if u.scheme() == "http" => {
                     if check_redirect_uri(p).is_err() {
-                        bad("server.public_url".into(), format!("`{p}` must use https (http is allowed only on loopback, for development)"));
+                        bad(
+                            "server.public_url".into(),
+                            format!("`{p}` must use https (http is allowed only on loopback, for development)"),
+                        );
                     }
                 }
                 _ => bad("server.public_url".into(), format!("`{p}` must be an https URL")),
@@ -373,7 +373,10 @@ impl Settings {
         if crate::db::Db::backend_of(&self.store.accounts).is_err() {
             bad("store.accounts".into(), format!("`{}` must start with sqlite:// or postgres://", self.store.accounts));
         }
-        if self.store.sessions != "memory" && !self.store.sessions.starts_with("redis://") && !self.store.sessions.starts_with("rediss://") {
+        if self.store.sessions != "memory"
+            && !self.store.sessions.starts_with("redis://")
+            && !self.store.sessions.starts_with("rediss://")
+        {
             bad("store.sessions".into(), format!("`{}` must be `memory` or a redis:// URL", self.store.sessions));
         }
         for (name, v) in [
@@ -409,7 +412,9 @@ impl Settings {
             if c.redirect_uris.is_empty() {
                 bad(format!("clients[{i}].redirect_uris"), "at least one redirect URI is needed".into());
             }
-            for (kind, list) in [("redirect_uris", &c.redirect_uris), ("post_logout_redirect_uris", &c.post_logout_redirect_uris)] {
+            for (kind, list) in
+                [("redirect_uris", &c.redirect_uris), ("post_logout_redirect_uris", &c.post_logout_redirect_uris)]
+            {
                 for (j, u) in list.iter().enumerate() {
                     if let Err(reason) = check_redirect_uri(u) {
                         bad(format!("clients[{i}].{kind}[{j}]"), reason);
@@ -485,8 +490,8 @@ pub fn resolve_secret(
 ) -> Result<Option<SecretString>, String> {
     use secrecy::ExposeSecret;
     if let Some(path) = file {
-        let text = std::fs::read_to_string(path)
-            .map_err(|e| format!("key `{key}`: cannot read {}: {e}", path.display()))?;
+        let text =
+            std::fs::read_to_string(path).map_err(|e| format!("key `{key}`: cannot read {}: {e}", path.display()))?;
         return Ok(Some(SecretString::from(text.trim_end_matches(['\n', '\r']).to_owned())));
     }
     let Some(s) = inline else { return Ok(None) };
@@ -498,8 +503,7 @@ pub fn resolve_secret(
         let after = &rest[start + 2..];
         let end = after.find('}').ok_or_else(|| format!("key `{key}`: unclosed `${{` reference"))?;
         let var = &after[..end];
-        let val = std::env::var(var)
-            .map_err(|_| format!("key `{key}`: environment variable `{var}` is not set"))?;
+        let val = std::env::var(var).map_err(|_| format!("key `{key}`: environment variable `{var}` is not set"))?;
         out.push_str(&val);
         rest = &after[end + 1..];
     }

@@ -49,7 +49,8 @@ pub async fn complete_link(
             "You are no longer signed in to the account you were linking to, so nothing was linked. Sign in and start again.",
         ));
     };
-    let outcome = state.accounts.link(target, &provider.id, ext, &Actor::person(target, ip), state.clock.now_ms()).await?;
+    let outcome =
+        state.accounts.link(target, &provider.id, ext, &Actor::person(target, ip), state.clock.now_ms()).await?;
     let done = match outcome {
         LinkOutcome::Linked(i) => {
             tracing::info!(account = %target, issuer = %i.issuer, subject = %i.subject, provider = %provider.id, "identity linked");
@@ -62,7 +63,11 @@ pub async fn complete_link(
             return Err(elsewhere());
         }
         LinkOutcome::AccountNotActive => {
-            return Err(AppError::page_status(StatusCode::FORBIDDEN, "Account not active", "This account is disabled or merged."));
+            return Err(AppError::page_status(
+                StatusCode::FORBIDDEN,
+                "Account not active",
+                "This account is disabled or merged.",
+            ));
         }
     };
     let mut resp = Redirect::to(&format!("{}?done={done}", crate::routes::ACCOUNT)).into_response();
@@ -116,14 +121,8 @@ pub async fn by_email(
     state.records.store().index_add(target.as_str(), &proof_key, Duration::from_secs(ttl)).await?;
     tracing::info!(account = %target, issuer = %ext.issuer, subject = %ext.subject, "link by email: proof of the account requested");
     let providers = state.providers.snapshot();
-    let mut ids: Vec<String> = state
-        .accounts
-        .identities(target)
-        .await?
-        .into_iter()
-        .filter(|i| i.can_sign_in)
-        .map(|i| i.provider_id)
-        .collect();
+    let mut ids: Vec<String> =
+        state.accounts.identities(target).await?.into_iter().filter(|i| i.can_sign_in).map(|i| i.provider_id).collect();
     ids.sort();
     ids.dedup();
     let mut buttons = String::new();
@@ -132,7 +131,11 @@ pub async fn by_email(
             Some(tx) => with_params(&format!("/login/{}", p.id), &[("tx", tx)]),
             None => format!("/login/{}", p.id),
         };
-        buttons.push_str(&format!("<li><a class=\"button\" href=\"{}\">{}</a></li>", html::esc(&href), html::esc(&p.display_name)));
+        buttons.push_str(&format!(
+            "<li><a class=\"button\" href=\"{}\">{}</a></li>",
+            html::esc(&href),
+            html::esc(&p.display_name)
+        ));
     }
     let body = format!(
         "<h1>Is this your account?</h1><p>An account already uses the verified email <b>{}</b>. To add your {} sign-in to it, \
@@ -163,7 +166,9 @@ pub async fn complete_proof(
     let Some(proof) = proof else {
         return Ok(());
     };
-    if proof.account != *account || (proof.identity.issuer == identity.issuer && proof.identity.subject == identity.subject) {
+    if proof.account != *account
+        || (proof.identity.issuer == identity.issuer && proof.identity.subject == identity.subject)
+    {
         tracing::warn!(account = %account, expected = %proof.account, "link by email: proof completed with another account; refused");
         return Err(AppError::page_status(
             StatusCode::FORBIDDEN,
@@ -171,7 +176,11 @@ pub async fn complete_proof(
             "You signed in to an account other than the one with the matching email, so nothing was linked and you were not signed in.",
         ));
     }
-    match state.accounts.link(account, &proof.provider_id, &proof.identity, &Actor::person(account, ip), state.clock.now_ms()).await? {
+    match state
+        .accounts
+        .link(account, &proof.provider_id, &proof.identity, &Actor::person(account, ip), state.clock.now_ms())
+        .await?
+    {
         LinkOutcome::Linked(i) => {
             tracing::info!(account = %account, issuer = %i.issuer, subject = %i.subject, "identity linked by email after proof");
             after_change(state, account, None).await?;
@@ -179,6 +188,10 @@ pub async fn complete_proof(
         }
         LinkOutcome::AlreadyOnThisAccount(_) => Ok(()),
         LinkOutcome::OnAnotherAccount => Err(elsewhere()),
-        LinkOutcome::AccountNotActive => Err(AppError::page_status(StatusCode::FORBIDDEN, "Account not active", "This account is disabled or merged.")),
+        LinkOutcome::AccountNotActive => Err(AppError::page_status(
+            StatusCode::FORBIDDEN,
+            "Account not active",
+            "This account is disabled or merged.",
+        )),
     }
 }

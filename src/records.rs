@@ -175,7 +175,5 @@ impl Records {
 }
 
 fn decode<T: DeserializeOwned>(bytes: Option<Vec<u8>>) -> Result<Option<T>, StoreError> {
-    bytes
-        .map(|b| serde_json::from_slice(&b).map_err(|e| StoreError::Corrupt(e.to_string())))
-        .transpose()
+    bytes.map(|b| serde_json::from_slice(&b).map_err(|e| StoreError::Corrupt(e.to_string()))).transpose()
 }

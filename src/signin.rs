@@ -33,8 +33,15 @@ pub async fn begin(
     let login_state = crate::ids::random_token(32);
     let ttl = state.settings.session.login_ttl_secs;
     let proof = cookies::get(headers, cookies::PROOF, state.secure_cookies());
-    let attempt =
-        LoginAttempt { provider_id: provider.id.clone(), tx, upstream, link, proof, force_login, started_at: state.clock.now_ms() };
+    let attempt = LoginAttempt {
+        provider_id: provider.id.clone(),
+        tx,
+        upstream,
+        link,
+        proof,
+        force_login,
+        started_at: state.clock.now_ms(),
+    };
     state.records.put(&key::login(&login_state), &attempt, Duration::from_secs(ttl)).await?;
     Ok((login_state.clone(), cookies::set(cookies::LOGIN, &login_state, ttl, state.secure_cookies())))
 }
@@ -91,7 +98,10 @@ pub async fn finish(
         return crate::linking::complete_link(state, headers, ip, provider, &target, &ext).await;
     }
     if !provider.can_sign_in {
-        return Err(refusal("Sign-in not allowed", "This provider can be linked to an account but not used to sign in."));
+        return Err(refusal(
+            "Sign-in not allowed",
+            "This provider can be linked to an account but not used to sign in.",
+        ));
     }
     let resolved = match provider.on_new_identity {
         NewIdentityPolicy::Create => state.accounts.resolve_or_create(&provider.id, &ext, now).await?,
@@ -114,12 +124,22 @@ pub async fn finish(
     };
     let (account, identity) = (resolved.account, resolved.identity);
     if !identity.can_sign_in {
-        return Err(refusal("Sign-in with this identity is turned off", "This identity is linked to an account but may not be used to sign in. Use another linked identity."));
+        return Err(refusal(
+            "Sign-in with this identity is turned off",
+            "This identity is linked to an account but may not be used to sign in. Use another linked identity.",
+        ));
     }
     match &account.status {
         AccountStatus::Active => {}
-        AccountStatus::Disabled => return Err(refusal("Account disabled", "This account is disabled. Contact the administrator.")),
-        AccountStatus::MergedInto(_) => return Err(refusal("Account merged", "This account was merged into another one. Contact the administrator.")),
+        AccountStatus::Disabled => {
+            return Err(refusal("Account disabled", "This account is disabled. Contact the administrator."));
+        }
+        AccountStatus::MergedInto(_) => {
+            return Err(refusal(
+                "Account merged",
+                "This account was merged into another one. Contact the administrator.",
+            ));
+        }
     }
     let proof_present = attempt.proof.is_some();
     if let Some(token) = &attempt.proof {
@@ -147,7 +167,9 @@ pub async fn finish(
         subject: identity.subject.clone(),
         provider_id: provider.id.clone(),
         // When the person really authenticated: the upstream's word when it gives one.
-        auth_time: upstream_auth_time.filter(|t| *t <= state.clock.now_secs()).unwrap_or_else(|| state.clock.now_secs()),
+        auth_time: upstream_auth_time
+            .filter(|t| *t <= state.clock.now_secs())
+            .unwrap_or_else(|| state.clock.now_secs()),
         amr: vec![amr.to_owned()],
         csrf: crate::ids::random_token(24),
     };

@@ -76,7 +76,8 @@ impl Application {
         }
         // Loopback only if braid both listens on and is known by a loopback address (a loopback
         // listener behind a public proxy is public).
-        let loopback = addr.ip().is_loopback() && crate::config::check_redirect_uri(&settings.public_url()).is_ok()
+        let loopback = addr.ip().is_loopback()
+            && crate::config::check_redirect_uri(&settings.public_url()).is_ok()
             && settings.public_url().starts_with("http://");
         for p in providers.all().filter(|p| matches!(p.protocol, Protocol::Dev) && p.enabled) {
             if loopback {

@@ -55,10 +55,7 @@ impl AppState {
     }
 
     /// The browser session named by the request's cookie, if it is still live.
-    pub async fn current_session(
-        &self,
-        headers: &HeaderMap,
-    ) -> Result<Option<(String, BrowserSession)>, AppError> {
+    pub async fn current_session(&self, headers: &HeaderMap) -> Result<Option<(String, BrowserSession)>, AppError> {
         let Some(sid) = cookies::get(headers, cookies::SESSION, self.secure_cookies()) else {
             return Ok(None);
         };

@@ -32,17 +32,27 @@ impl SqlAccountStore {
 
     /// Lock the account row (a write, so SQLite takes its write lock and PostgreSQL the row
     /// lock); `Ok(false)` if it does not exist, or is not active when `active` is asked.
-    async fn lock(tx: &mut AnyConnection, account: &AccountId, active: bool, now: UnixMillis) -> Result<bool, AccountError> {
+    async fn lock(
+        tx: &mut AnyConnection,
+        account: &AccountId,
+        active: bool,
+        now: UnixMillis,
+    ) -> Result<bool, AccountError> {
         let sql = if active {
             "UPDATE accounts SET updated_at = $1 WHERE id = $2 AND status = 'active'"
         } else {
             "UPDATE accounts SET updated_at = $1 WHERE id = $2"
         };
-        let n = sqlx::query(sql).bind(now).bind(account.as_str()).execute(tx).await.map_err(unavailable)?.rows_affected();
+        let n =
+            sqlx::query(sql).bind(now).bind(account.as_str()).execute(tx).await.map_err(unavailable)?.rows_affected();
         Ok(n == 1)
     }
 
-    async fn identity_on(tx: &mut AnyConnection, account: &AccountId, identity: i64) -> Result<Option<Identity>, AccountError> {
+    async fn identity_on(
+        tx: &mut AnyConnection,
+        account: &AccountId,
+        identity: i64,
+    ) -> Result<Option<Identity>, AccountError> {
         let row = sqlx::query(&format!("SELECT {IDENTITY_COLUMNS} FROM identities WHERE id = $1 AND account_id = $2"))
             .bind(identity)
             .bind(account.as_str())
@@ -63,12 +73,13 @@ impl SqlAccountStore {
 
     /// How many identities of the account other than `except` can sign in.
     async fn other_sign_ins(tx: &mut AnyConnection, account: &AccountId, except: i64) -> Result<i64, AccountError> {
-        let row = sqlx::query("SELECT COUNT(*) AS n FROM identities WHERE account_id = $1 AND can_sign_in = 1 AND id <> $2")
-            .bind(account.as_str())
-            .bind(except)
-            .fetch_one(tx)
-            .await
-            .map_err(unavailable)?;
+        let row =
+            sqlx::query("SELECT COUNT(*) AS n FROM identities WHERE account_id = $1 AND can_sign_in = 1 AND id <> $2")
+                .bind(account.as_str())
+                .bind(except)
+                .fetch_one(tx)
+                .await
+                .map_err(unavailable)?;
         row.try_get::<i64, _>("n").map_err(unavailable)
     }
 
@@ -145,8 +156,13 @@ impl SqlAccountStore {
         .map_err(unavailable)?;
         if let Some(row) = inserted {
             let identity = identity_from_row(&row)?;
-            Self::record(&mut tx, actor, Event { action: "identity.linked", account, other: None, identity: Some(&identity) }, now)
-                .await?;
+            Self::record(
+                &mut tx,
+                actor,
+                Event { action: "identity.linked", account, other: None, identity: Some(&identity) },
+                now,
+            )
+            .await?;
             tx.commit().await.map_err(unavailable)?;
             return Ok(LinkOutcome::Linked(identity));
         }
@@ -177,9 +193,18 @@ impl SqlAccountStore {
         if found.can_sign_in && Self::other_sign_ins(&mut tx, account, identity).await? == 0 {
             return Ok(Err(Refusal::LastSignIn));
         }
-        sqlx::query("DELETE FROM identities WHERE id = $1").bind(identity).execute(&mut *tx).await.map_err(unavailable)?;
-        Self::record(&mut tx, actor, Event { action: "identity.unlinked", account, other: None, identity: Some(&found) }, now)
-            .await?;
+        sqlx::query("DELETE FROM identities WHERE id = $1")
+            .bind(identity)
+            .execute(&mut *tx)
+            .await
+            .map_err(unavailable)?;
+        Self::record(
+            &mut tx,
+            actor,
+            Event { action: "identity.unlinked", account, other: None, identity: Some(&found) },
+            now,
+        )
+        .await?;
         tx.commit().await.map_err(unavailable)?;
         Ok(Ok(found))
     }
@@ -240,14 +265,24 @@ impl SqlAccountStore {
             .execute(&mut *tx)
             .await
             .map_err(unavailable)?;
-        Self::record(&mut tx, actor, Event { action: "account.primary_changed", account, other: None, identity: Some(&found) }, now)
-            .await?;
+        Self::record(
+            &mut tx,
+            actor,
+            Event { action: "account.primary_changed", account, other: None, identity: Some(&found) },
+            now,
+        )
+        .await?;
         tx.commit().await.map_err(unavailable)?;
         Ok(Ok(()))
     }
 
     /// Lock two accounts in id order (no deadlock between opposite moves).
-    async fn lock_pair(tx: &mut AnyConnection, a: &AccountId, b: &AccountId, now: UnixMillis) -> Result<bool, AccountError> {
+    async fn lock_pair(
+        tx: &mut AnyConnection,
+        a: &AccountId,
+        b: &AccountId,
+        now: UnixMillis,
+    ) -> Result<bool, AccountError> {
         let (first, second) = if a.as_str() <= b.as_str() { (a, b) } else { (b, a) };
         Ok(Self::lock(tx, first, false, now).await? && Self::lock(tx, second, false, now).await?)
     }
@@ -297,8 +332,13 @@ impl SqlAccountStore {
             .execute(&mut *tx)
             .await
             .map_err(unavailable)?;
-        Self::record(&mut tx, actor, Event { action: "identity.moved", account: &from, other: Some(to), identity: Some(&found) }, now)
-            .await?;
+        Self::record(
+            &mut tx,
+            actor,
+            Event { action: "identity.moved", account: &from, other: Some(to), identity: Some(&found) },
+            now,
+        )
+        .await?;
         tx.commit().await.map_err(unavailable)?;
         Ok(Ok(from))
     }
@@ -333,8 +373,13 @@ impl SqlAccountStore {
             .execute(&mut *tx)
             .await
             .map_err(unavailable)?;
-        Self::record(&mut tx, actor, Event { action: "account.merged", account: from, other: Some(into), identity: None }, now)
-            .await?;
+        Self::record(
+            &mut tx,
+            actor,
+            Event { action: "account.merged", account: from, other: Some(into), identity: None },
+            now,
+        )
+        .await?;
         tx.commit().await.map_err(unavailable)?;
         Ok(Ok(usize::try_from(moved).unwrap_or(usize::MAX)))
     }
@@ -347,8 +392,11 @@ impl SqlAccountStore {
         now: UnixMillis,
     ) -> Result<Result<(), Refusal>, AccountError> {
         let mut tx = self.begin().await?;
-        let (from, to, action) =
-            if disabled { ("active", "disabled", "account.disabled") } else { ("disabled", "active", "account.enabled") };
+        let (from, to, action) = if disabled {
+            ("active", "disabled", "account.disabled")
+        } else {
+            ("disabled", "active", "account.enabled")
+        };
         let n = sqlx::query("UPDATE accounts SET status = $1, updated_at = $2 WHERE id = $3 AND status = $4")
             .bind(to)
             .bind(now)
@@ -359,22 +407,44 @@ impl SqlAccountStore {
             .map_err(unavailable)?
             .rows_affected();
         if n == 0 {
-            return Ok(Err(if Self::lock(&mut tx, account, false, now).await? { Refusal::NotActive } else { Refusal::NotFound }));
+            return Ok(Err(if Self::lock(&mut tx, account, false, now).await? {
+                Refusal::NotActive
+            } else {
+                Refusal::NotFound
+            }));
         }
         Self::record(&mut tx, actor, Event { action, account, other: None, identity: None }, now).await?;
         tx.commit().await.map_err(unavailable)?;
         Ok(Ok(()))
     }
 
-    pub(super) async fn delete_impl(&self, account: &AccountId, actor: &Actor, now: UnixMillis) -> Result<Result<(), Refusal>, AccountError> {
+    pub(super) async fn delete_impl(
+        &self,
+        account: &AccountId,
+        actor: &Actor,
+        now: UnixMillis,
+    ) -> Result<Result<(), Refusal>, AccountError> {
         let mut tx = self.begin().await?;
         if !Self::lock(&mut tx, account, false, now).await? {
             return Ok(Err(Refusal::NotFound));
         }
-        Self::record(&mut tx, actor, Event { action: "account.deleted", account, other: None, identity: None }, now).await?;
-        sqlx::query("DELETE FROM identities WHERE account_id = $1").bind(account.as_str()).execute(&mut *tx).await.map_err(unavailable)?;
-        sqlx::query("DELETE FROM grants WHERE account_id = $1").bind(account.as_str()).execute(&mut *tx).await.map_err(unavailable)?;
-        sqlx::query("DELETE FROM accounts WHERE id = $1").bind(account.as_str()).execute(&mut *tx).await.map_err(unavailable)?;
+        Self::record(&mut tx, actor, Event { action: "account.deleted", account, other: None, identity: None }, now)
+            .await?;
+        sqlx::query("DELETE FROM identities WHERE account_id = $1")
+            .bind(account.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(unavailable)?;
+        sqlx::query("DELETE FROM grants WHERE account_id = $1")
+            .bind(account.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(unavailable)?;
+        sqlx::query("DELETE FROM accounts WHERE id = $1")
+            .bind(account.as_str())
+            .execute(&mut *tx)
+            .await
+            .map_err(unavailable)?;
         tx.commit().await.map_err(unavailable)?;
         Ok(Ok(()))
     }

@@ -30,11 +30,7 @@ pub enum AccountError {
 #[async_trait]
 pub trait AccountStore: Send + Sync + 'static {
     /// The identity keyed by (issuer, subject), if any.
-    async fn find_identity(
-        &self,
-        issuer: &str,
-        subject: &str,
-    ) -> Result<Option<Identity>, AccountError>;
+    async fn find_identity(&self, issuer: &str, subject: &str) -> Result<Option<Identity>, AccountError>;
 
     /// Resolve an upstream identity under the `create` policy: the account of a known identity
     /// (recording this login), or a new account with the identity as its primary. Concurrent
@@ -48,7 +44,12 @@ pub trait AccountStore: Send + Sync + 'static {
 
     /// Record a sign-in of a known identity (as `resolve_or_create` does) and never create one:
     /// `None` if the identity is unknown.
-    async fn sign_in_known(&self, provider_id: &str, ext: &ExternalIdentity, now: UnixMillis) -> Result<Option<Resolved>, AccountError>;
+    async fn sign_in_known(
+        &self,
+        provider_id: &str,
+        ext: &ExternalIdentity,
+        now: UnixMillis,
+    ) -> Result<Option<Resolved>, AccountError>;
 
     /// An account by id.
     async fn account(&self, id: &AccountId) -> Result<Option<Account>, AccountError>;
@@ -71,8 +72,13 @@ pub trait AccountStore: Send + Sync + 'static {
     ) -> Result<LinkOutcome, AccountError>;
 
     /// Remove an identity from its account; never the primary, never the last that can sign in.
-    async fn unlink(&self, account: &AccountId, identity: i64, actor: &Actor, now: UnixMillis)
-    -> Result<Result<Identity, Refusal>, AccountError>;
+    async fn unlink(
+        &self,
+        account: &AccountId,
+        identity: i64,
+        actor: &Actor,
+        now: UnixMillis,
+    ) -> Result<Result<Identity, Refusal>, AccountError>;
 
     /// Allow or forbid sign-in with one identity; never forbid the last one that can.
     async fn set_can_sign_in(
@@ -85,24 +91,49 @@ pub trait AccountStore: Send + Sync + 'static {
     ) -> Result<Result<(), Refusal>, AccountError>;
 
     /// Make an identity of the account its primary.
-    async fn set_primary(&self, account: &AccountId, identity: i64, actor: &Actor, now: UnixMillis)
-    -> Result<Result<(), Refusal>, AccountError>;
+    async fn set_primary(
+        &self,
+        account: &AccountId,
+        identity: i64,
+        actor: &Actor,
+        now: UnixMillis,
+    ) -> Result<Result<(), Refusal>, AccountError>;
 
     /// Move an identity to another account (admin); not the primary, not the last that can sign
     /// in. Returns the account it came from.
-    async fn move_identity(&self, identity: i64, to: &AccountId, actor: &Actor, now: UnixMillis)
-    -> Result<Result<AccountId, Refusal>, AccountError>;
+    async fn move_identity(
+        &self,
+        identity: i64,
+        to: &AccountId,
+        actor: &Actor,
+        now: UnixMillis,
+    ) -> Result<Result<AccountId, Refusal>, AccountError>;
 
     /// Move every identity of `from` to `into` and mark `from` merged into `into` (admin).
-    async fn merge(&self, from: &AccountId, into: &AccountId, actor: &Actor, now: UnixMillis)
-    -> Result<Result<usize, Refusal>, AccountError>;
+    async fn merge(
+        &self,
+        from: &AccountId,
+        into: &AccountId,
+        actor: &Actor,
+        now: UnixMillis,
+    ) -> Result<Result<usize, Refusal>, AccountError>;
 
     /// Disable (or enable again) an account (admin).
-    async fn set_disabled(&self, account: &AccountId, disabled: bool, actor: &Actor, now: UnixMillis)
-    -> Result<Result<(), Refusal>, AccountError>;
+    async fn set_disabled(
+        &self,
+        account: &AccountId,
+        disabled: bool,
+        actor: &Actor,
+        now: UnixMillis,
+    ) -> Result<Result<(), Refusal>, AccountError>;
 
     /// Delete an account with its identities and grants (admin).
-    async fn delete(&self, account: &AccountId, actor: &Actor, now: UnixMillis) -> Result<Result<(), Refusal>, AccountError>;
+    async fn delete(
+        &self,
+        account: &AccountId,
+        actor: &Actor,
+        now: UnixMillis,
+    ) -> Result<Result<(), Refusal>, AccountError>;
 
     /// Active accounts having a verified identity with this email (case-insensitive).
     async fn accounts_with_verified_email(&self, email: &str) -> Result<Vec<AccountId>, AccountError>;

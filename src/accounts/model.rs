@@ -216,11 +216,7 @@ mod tests {
 
     #[test]
     fn status_round_trips_through_its_stored_text() {
-        for s in [
-            AccountStatus::Active,
-            AccountStatus::Disabled,
-            AccountStatus::MergedInto(AccountId("abc".into())),
-        ] {
+        for s in [AccountStatus::Active, AccountStatus::Disabled, AccountStatus::MergedInto(AccountId("abc".into()))] {
             assert_eq!(AccountStatus::from_db(&s.to_db()), Some(s));
         }
         assert_eq!(AccountStatus::from_db("merged_into:"), None);

@@ -152,23 +152,23 @@ impl SqlAccountStore {
             last_login_at: Some(now),
             last_claims: serde_json::Value::Object(ext.claims.clone()),
         };
-        let account = Account {
-            id: account_id,
-            status,
-            primary_identity: Some(identity_id),
-            created_at: now,
-        };
+        let account = Account { id: account_id, status, primary_identity: Some(identity_id), created_at: now };
         Ok(Some(Resolved { account, identity, created: true }))
     }
 
     /// The identity keyed by (issuer, subject).
-    pub(super) async fn find_identity_impl(&self, issuer: &str, subject: &str) -> Result<Option<Identity>, AccountError> {
-        let row = sqlx::query(concat!("SELECT ", identity_columns!(), " FROM identities WHERE issuer = $1 AND subject = $2"))
-            .bind(issuer)
-            .bind(subject)
-            .fetch_optional(&self.db.pool)
-            .await
-            .map_err(unavailable)?;
+    pub(super) async fn find_identity_impl(
+        &self,
+        issuer: &str,
+        subject: &str,
+    ) -> Result<Option<Identity>, AccountError> {
+        let row =
+            sqlx::query(concat!("SELECT ", identity_columns!(), " FROM identities WHERE issuer = $1 AND subject = $2"))
+                .bind(issuer)
+                .bind(subject)
+                .fetch_optional(&self.db.pool)
+                .await
+                .map_err(unavailable)?;
         row.as_ref().map(identity_from_row).transpose()
     }
 
@@ -191,10 +191,7 @@ impl SqlAccountStore {
     /// cascades deletes).
     async fn account_of(&self, identity: &Identity) -> Result<Account, AccountError> {
         self.account(&identity.account_id).await?.ok_or_else(|| {
-            AccountError::Corrupt(format!(
-                "identity {} points at missing account {}",
-                identity.id, identity.account_id
-            ))
+            AccountError::Corrupt(format!("identity {} points at missing account {}", identity.id, identity.account_id))
         })
     }
 }
@@ -227,7 +224,12 @@ impl AccountStore for SqlAccountStore {
         Err(AccountError::Unavailable("identity kept changing during sign-in; try again".into()))
     }
 
-    async fn sign_in_known(&self, provider_id: &str, ext: &ExternalIdentity, now: UnixMillis) -> Result<Option<Resolved>, AccountError> {
+    async fn sign_in_known(
+        &self,
+        provider_id: &str,
+        ext: &ExternalIdentity,
+        now: UnixMillis,
+    ) -> Result<Option<Resolved>, AccountError> {
         let claims = serde_json::to_string(&ext.claims)
             .map_err(|e| AccountError::Corrupt(format!("claims do not serialise: {e}")))?;
         match self.record_login(provider_id, ext, &claims, now).await? {
@@ -240,12 +242,11 @@ impl AccountStore for SqlAccountStore {
     }
 
     async fn account(&self, id: &AccountId) -> Result<Option<Account>, AccountError> {
-        let row =
-            sqlx::query(concat!("SELECT ", account_columns!(), " FROM accounts WHERE id = $1"))
-                .bind(id.as_str())
-                .fetch_optional(&self.db.pool)
-                .await
-                .map_err(unavailable)?;
+        let row = sqlx::query(concat!("SELECT ", account_columns!(), " FROM accounts WHERE id = $1"))
+            .bind(id.as_str())
+            .fetch_optional(&self.db.pool)
+            .await
+            .map_err(unavailable)?;
         row.as_ref().map(account_from_row).transpose()
     }
 
@@ -277,8 +278,13 @@ impl AccountStore for SqlAccountStore {
         self.link_impl(account, provider_id, ext, actor, now).await
     }
 
-    async fn unlink(&self, account: &AccountId, identity: i64, actor: &Actor, now: UnixMillis)
-    -> Result<Result<Identity, Refusal>, AccountError> {
+    async fn unlink(
+        &self,
+        account: &AccountId,
+        identity: i64,
+        actor: &Actor,
+        now: UnixMillis,
+    ) -> Result<Result<Identity, Refusal>, AccountError> {
         self.unlink_impl(account, identity, actor, now).await
     }
 
@@ -293,27 +299,52 @@ impl AccountStore for SqlAccountStore {
         self.set_can_sign_in_impl(account, identity, allowed, actor, now).await
     }
 
-    async fn set_primary(&self, account: &AccountId, identity: i64, actor: &Actor, now: UnixMillis)
-    -> Result<Result<(), Refusal>, AccountError> {
+    async fn set_primary(
+        &self,
+        account: &AccountId,
+        identity: i64,
+        actor: &Actor,
+        now: UnixMillis,
+    ) -> Result<Result<(), Refusal>, AccountError> {
         self.set_primary_impl(account, identity, actor, now).await
     }
 
-    async fn move_identity(&self, identity: i64, to: &AccountId, actor: &Actor, now: UnixMillis)
-    -> Result<Result<AccountId, Refusal>, AccountError> {
+    async fn move_identity(
+        &self,
+        identity: i64,
+        to: &AccountId,
+        actor: &Actor,
+        now: UnixMillis,
+    ) -> Result<Result<AccountId, Refusal>, AccountError> {
         self.move_impl(identity, to, actor, now).await
     }
 
-    async fn merge(&self, from: &AccountId, into: &AccountId, actor: &Actor, now: UnixMillis)
-    -> Result<Result<usize, Refusal>, AccountError> {
+    async fn merge(
+        &self,
+        from: &AccountId,
+        into: &AccountId,
+        actor: &Actor,
+        now: UnixMillis,
+    ) -> Result<Result<usize, Refusal>, AccountError> {
         self.merge_impl(from, into, actor, now).await
     }
 
-    async fn set_disabled(&self, account: &AccountId, disabled: bool, actor: &Actor, now: UnixMillis)
-    -> Result<Result<(), Refusal>, AccountError> {
+    async fn set_disabled(
+        &self,
+        account: &AccountId,
+        disabled: bool,
+        actor: &Actor,
+        now: UnixMillis,
+    ) -> Result<Result<(), Refusal>, AccountError> {
         self.set_disabled_impl(account, disabled, actor, now).await
     }
 
-    async fn delete(&self, account: &AccountId, actor: &Actor, now: UnixMillis) -> Result<Result<(), Refusal>, AccountError> {
+    async fn delete(
+        &self,
+        account: &AccountId,
+        actor: &Actor,
+        now: UnixMillis,
+    ) -> Result<Result<(), Refusal>, AccountError> {
         self.delete_impl(account, actor, now).await
     }
 
@@ -396,8 +427,8 @@ fn account_from_row(row: &AnyRow) -> Result<Account, AccountError> {
 pub(super) fn identity_from_row(row: &AnyRow) -> Result<Identity, AccountError> {
     let id: i64 = row.try_get("id").map_err(corrupt)?;
     let claims: String = row.try_get("last_claims").map_err(corrupt)?;
-    let last_claims = serde_json::from_str(&claims)
-        .map_err(|e| AccountError::Corrupt(format!("identity {id}: last_claims: {e}")))?;
+    let last_claims =
+        serde_json::from_str(&claims).map_err(|e| AccountError::Corrupt(format!("identity {id}: last_claims: {e}")))?;
     Ok(Identity {
         id,
         issuer: row.try_get("issuer").map_err(corrupt)?,

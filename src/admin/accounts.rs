@@ -7,7 +7,9 @@ use std::sync::Arc;
 
 use serde_json::{Value, json};
 
-use crate::accounts::{Account, AccountError, AccountId, AccountStore, Actor, ExternalIdentity, Identity, LinkOutcome, Refusal};
+use crate::accounts::{
+    Account, AccountError, AccountId, AccountStore, Actor, ExternalIdentity, Identity, LinkOutcome, Refusal,
+};
 use crate::clock::SharedClock;
 use crate::sessions::SessionStore;
 
@@ -58,7 +60,9 @@ impl Admin {
     /// Accounts named by `query`: an account id, an email, or `issuer subject`.
     pub async fn find(&self, query: &[String]) -> Result<Vec<AccountId>, AdminError> {
         match query {
-            [issuer, subject] => Ok(self.accounts.find_identity(issuer, subject).await?.map(|i| vec![i.account_id]).unwrap_or_default()),
+            [issuer, subject] => {
+                Ok(self.accounts.find_identity(issuer, subject).await?.map(|i| vec![i.account_id]).unwrap_or_default())
+            }
             [one] if one.contains('@') => Ok(self.accounts.accounts_with_email(one).await?),
             [one] => Ok(self.accounts.account(&AccountId(one.clone())).await?.map(|a| vec![a.id]).unwrap_or_default()),
             _ => Err(AdminError::NotFound("give an account id, an email, or an issuer and a subject".into())),
@@ -75,15 +79,28 @@ impl Admin {
 
     /// The identity `issuer subject`.
     async fn identity(&self, issuer: &str, subject: &str) -> Result<Identity, AdminError> {
-        self.accounts.find_identity(issuer, subject).await?.ok_or_else(|| AdminError::NotFound(format!("identity ({issuer}, {subject})")))
+        self.accounts
+            .find_identity(issuer, subject)
+            .await?
+            .ok_or_else(|| AdminError::NotFound(format!("identity ({issuer}, {subject})")))
     }
 
     async fn account(&self, id: &str) -> Result<Account, AdminError> {
-        self.accounts.account(&AccountId(id.to_owned())).await?.ok_or_else(|| AdminError::NotFound(format!("account {id}")))
+        self.accounts
+            .account(&AccountId(id.to_owned()))
+            .await?
+            .ok_or_else(|| AdminError::NotFound(format!("account {id}")))
     }
 
     /// Link `issuer subject` to `account` (for example to pre-provision an identity).
-    pub async fn link(&self, account: &str, issuer: &str, subject: &str, provider: &str, email: Option<String>) -> Result<String, AdminError> {
+    pub async fn link(
+        &self,
+        account: &str,
+        issuer: &str,
+        subject: &str,
+        provider: &str,
+        email: Option<String>,
+    ) -> Result<String, AdminError> {
         let account = self.account(account).await?.id;
         let ext = ExternalIdentity {
             issuer: issuer.into(),
@@ -99,7 +116,9 @@ impl Admin {
                 Ok(format!("linked ({}, {}) to {account} as identity {}", i.issuer, i.subject, i.id))
             }
             LinkOutcome::AlreadyOnThisAccount(_) => Ok(format!("already linked to {account}; nothing changed")),
-            LinkOutcome::OnAnotherAccount => Err(AdminError::Refused("the identity is linked to another account; use `move`".into())),
+            LinkOutcome::OnAnotherAccount => {
+                Err(AdminError::Refused("the identity is linked to another account; use `move`".into()))
+            }
             LinkOutcome::AccountNotActive => Err(AdminError::Refused("the account is not active".into())),
         }
     }

@@ -66,7 +66,14 @@ fn param(url: &str, name: &str) -> Option<String> {
 /// One full sign-in of `user` as a new browser; returns the token response.
 async fn sign_in(http: &reqwest::Client, base: &str, user: &str) -> Result<serde_json::Value, String> {
     let e = |e: reqwest::Error| e.to_string();
-    let q = [("client_id", CLIENT), ("redirect_uri", CB), ("response_type", "code"), ("scope", "openid email offline_access"), ("state", "s"), ("nonce", "n")];
+    let q = [
+        ("client_id", CLIENT),
+        ("redirect_uri", CB),
+        ("response_type", "code"),
+        ("scope", "openid email offline_access"),
+        ("state", "s"),
+        ("nonce", "n"),
+    ];
     let r = http.get(format!("{base}/authorize")).query(&q).send().await.map_err(e)?;
     let chooser = location(&r)?;
     let r = http.get(format!("{base}{chooser}")).send().await.map_err(e)?;
@@ -74,7 +81,8 @@ async fn sign_in(http: &reqwest::Client, base: &str, user: &str) -> Result<serde
     let r = http.get(format!("{base}{start}")).send().await.map_err(e)?;
     let login = cookie(&r, "braid_login").ok_or("no login cookie")?;
     let html = r.text().await.map_err(e)?;
-    let state = html.split("name=\"state\" value=\"").nth(1).and_then(|s| s.split('"').next()).ok_or("no state")?.to_owned();
+    let state =
+        html.split("name=\"state\" value=\"").nth(1).and_then(|s| s.split('"').next()).ok_or("no state")?.to_owned();
     let r = http
         .post(format!("{base}/login/dev"))
         .header(reqwest::header::COOKIE, login)
@@ -175,7 +183,11 @@ async fn main() {
         for _ in 0..rounds {
             let _ = braid::issuer::jwt::sign(keys.current(), braid::issuer::jwt::TYP_ID, &claims);
         }
-        println!("{:<28} {:>9.1} µs per token", format!("sign {}", alg.as_str()), t.elapsed().as_secs_f64() * 1e6 / f64::from(rounds));
+        println!(
+            "{:<28} {:>9.1} µs per token",
+            format!("sign {}", alg.as_str()),
+            t.elapsed().as_secs_f64() * 1e6 / f64::from(rounds)
+        );
     }
 
     let (h, b) = (http.clone(), base.clone());
@@ -198,7 +210,10 @@ async fn main() {
     let mut tokens = Vec::new();
     for w in 0..c {
         match sign_in(&http, &base, &format!("refresher{w}")).await {
-            Ok(t) => tokens.push(Arc::new(tokio::sync::Mutex::new((t["refresh_token"].as_str().unwrap_or_default().to_owned(), t["access_token"].as_str().unwrap_or_default().to_owned())))),
+            Ok(t) => tokens.push(Arc::new(tokio::sync::Mutex::new((
+                t["refresh_token"].as_str().unwrap_or_default().to_owned(),
+                t["access_token"].as_str().unwrap_or_default().to_owned(),
+            )))),
             Err(e) => {
                 eprintln!("setup: {e}");
                 std::process::exit(1);

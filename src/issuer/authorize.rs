@@ -43,13 +43,22 @@ pub async fn authorize_get(
 ) -> Result<Response, AppError> {
     let p = |k: &str| q.get(k).map(String::as_str).filter(|v| !v.is_empty());
     let client_id = p("client_id").ok_or_else(|| {
-        AppError::page("Missing client", "The application did not say who it is (no client_id). Go back to it and try again.")
+        AppError::page(
+            "Missing client",
+            "The application did not say who it is (no client_id). Go back to it and try again.",
+        )
     })?;
     let client = state.clients.get(client_id).ok_or_else(|| {
-        AppError::page("Unknown application", "This application is not registered at braid, so you cannot be signed in to it. Tell its administrator.")
+        AppError::page(
+            "Unknown application",
+            "This application is not registered at braid, so you cannot be signed in to it. Tell its administrator.",
+        )
     })?;
     let redirect_uri = p("redirect_uri").ok_or_else(|| {
-        AppError::page("Missing redirect URI", "The application did not say where to return you (no redirect_uri). Tell its administrator.")
+        AppError::page(
+            "Missing redirect URI",
+            "The application did not say where to return you (no redirect_uri). Tell its administrator.",
+        )
     })?;
     if !client.has_redirect_uri(redirect_uri) {
         return Err(AppError::page(
@@ -98,10 +107,13 @@ pub async fn authorize_get(
     // An ID token the client holds for this person: it must be one of ours.
     let hinted_sub = match p("id_token_hint") {
         None => None,
-        Some(hint) => match super::jwt::verify(hint, &state.keys.snapshot().decoding, &state.issuer, super::jwt::TYP_ID, i64::MIN) {
-            Ok(claims) => claims.get("sub").and_then(|s| s.as_str()).map(str::to_owned),
-            Err(_) => return fail("invalid_request", "id_token_hint is not a valid ID token of this issuer"),
-        },
+        Some(hint) => {
+            match super::jwt::verify(hint, &state.keys.snapshot().decoding, &state.issuer, super::jwt::TYP_ID, i64::MIN)
+            {
+                Ok(claims) => claims.get("sub").and_then(|s| s.as_str()).map(str::to_owned),
+                Err(_) => return fail("invalid_request", "id_token_hint is not a valid ID token of this issuer"),
+            }
+        }
     };
     let mut req = AuthRequest {
         client_id: client.id.clone(),
@@ -155,10 +167,7 @@ pub async fn issue_code(
     let redirect_uri = req.redirect_uri.clone();
     let client_state = req.state.clone();
     let payload = AuthCode { request: req, session, sid: crate::ids::public_sid(sid), expires_at };
-    state
-        .records
-        .put(&key::code(&crate::ids::sha256_b64(code.as_bytes())), &payload, Duration::from_secs(ttl))
-        .await?;
+    state.records.put(&key::code(&crate::ids::sha256_b64(code.as_bytes())), &payload, Duration::from_secs(ttl)).await?;
     let mut params = vec![("code", code.as_str())];
     if let Some(s) = client_state.as_deref() {
         params.push(("state", s));

@@ -62,8 +62,8 @@ pub fn verify(
     v.validate_aud = false;
     v.set_required_spec_claims(&["exp", "iss", "sub"]);
     v.set_issuer(&[issuer]);
-    let data = jsonwebtoken::decode::<serde_json::Map<String, Value>>(token, key, &v)
-        .map_err(|_| VerifyError::Invalid)?;
+    let data =
+        jsonwebtoken::decode::<serde_json::Map<String, Value>>(token, key, &v).map_err(|_| VerifyError::Invalid)?;
     if data.header.typ.as_deref().map(str::to_ascii_lowercase) != Some(typ.to_ascii_lowercase()) {
         return Err(VerifyError::WrongType);
     }

@@ -38,7 +38,12 @@ impl std::fmt::Debug for KeyRing {
 
 impl KeyRing {
     /// Load (generating the first key if none exists).
-    pub fn load(dir: PathBuf, alg: SigningAlg, activation_delay: Duration, clock: SharedClock) -> Result<Self, KeyError> {
+    pub fn load(
+        dir: PathBuf,
+        alg: SigningAlg,
+        activation_delay: Duration,
+        clock: SharedClock,
+    ) -> Result<Self, KeyError> {
         let delay_ms = i64::try_from(activation_delay.as_millis()).unwrap_or(i64::MAX);
         let set = KeySet::load_or_generate_at(&dir, alg, clock.now_ms(), delay_ms)?;
         let keys = Arc::new(Keys { decoding: set.decoding_keys(), set });

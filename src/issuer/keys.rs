@@ -9,8 +9,7 @@ use aws_lc_rs::encoding::AsDer;
 use aws_lc_rs::rand::SystemRandom;
 use aws_lc_rs::rsa::KeySize;
 use aws_lc_rs::signature::{
-    ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, Ed25519KeyPair, KeyPair as _, RSA_PKCS1_SHA256,
-    RsaKeyPair,
+    ECDSA_P256_SHA256_FIXED_SIGNING, EcdsaKeyPair, Ed25519KeyPair, KeyPair as _, RSA_PKCS1_SHA256, RsaKeyPair,
 };
 use base64::Engine as _;
 use base64::engine::general_purpose::{STANDARD, URL_SAFE_NO_PAD};
@@ -77,14 +76,10 @@ impl SigningKey {
         match &self.pair {
             Pair::Rsa(k) => {
                 let mut sig = vec![0u8; k.public_modulus_len()];
-                k.sign(&RSA_PKCS1_SHA256, &SystemRandom::new(), msg, &mut sig)
-                    .map_err(|_| KeyError::Sign)?;
+                k.sign(&RSA_PKCS1_SHA256, &SystemRandom::new(), msg, &mut sig).map_err(|_| KeyError::Sign)?;
                 Ok(sig)
             }
-            Pair::Ec(k) => k
-                .sign(&SystemRandom::new(), msg)
-                .map(|s| s.as_ref().to_vec())
-                .map_err(|_| KeyError::Sign),
+            Pair::Ec(k) => k.sign(&SystemRandom::new(), msg).map(|s| s.as_ref().to_vec()).map_err(|_| KeyError::Sign),
             Pair::Ed(k) => Ok(k.sign(msg).as_ref().to_vec()),
         }
     }
@@ -131,7 +126,13 @@ impl KeySet {
         generate_into(dir, alg, next)
     }
 
-    fn from_keys(keys: Vec<SigningKey>, alg: SigningAlg, dir: &Path, now: i64, delay_ms: i64) -> Result<Self, KeyError> {
+    fn from_keys(
+        keys: Vec<SigningKey>,
+        alg: SigningAlg,
+        dir: &Path,
+        now: i64,
+        delay_ms: i64,
+    ) -> Result<Self, KeyError> {
         let mut of_alg: Vec<(usize, &SigningKey)> = keys.iter().enumerate().filter(|(_, k)| k.alg == alg).collect();
         of_alg.sort_by_key(|(_, k)| std::cmp::Reverse(k.seq));
         let current = of_alg
@@ -176,8 +177,9 @@ impl KeySet {
                     .map(|d| (d, jsonwebtoken::Algorithm::RS256)),
                 SigningAlg::ES256 => jsonwebtoken::DecodingKey::from_ec_components(&s("x"), &s("y"))
                     .map(|d| (d, jsonwebtoken::Algorithm::ES256)),
-                SigningAlg::EdDSA => jsonwebtoken::DecodingKey::from_ed_components(&s("x"))
-                    .map(|d| (d, jsonwebtoken::Algorithm::EdDSA)),
+                SigningAlg::EdDSA => {
+                    jsonwebtoken::DecodingKey::from_ed_components(&s("x")).map(|d| (d, jsonwebtoken::Algorithm::EdDSA))
+                }
             };
             if let Ok(d) = decoded {
                 out.insert(k.kid.clone(), d);
@@ -285,11 +287,7 @@ pub fn thumbprint(jwk: &Value) -> String {
         Some("EC") => &["crv", "kty", "x", "y"],
         _ => &["crv", "kty", "x"],
     };
-    let body = members
-        .iter()
-        .map(|m| format!("\"{m}\":{}", jwk[*m]))
-        .collect::<Vec<_>>()
-        .join(",");
+    let body = members.iter().map(|m| format!("\"{m}\":{}", jwk[*m])).collect::<Vec<_>>().join(",");
     crate::ids::sha256_b64(format!("{{{body}}}").as_bytes())
 }
 
@@ -344,11 +342,7 @@ fn pem_encode(der: &[u8]) -> String {
 }
 
 fn pem_decode(text: &str) -> Option<Vec<u8>> {
-    let body = text
-        .split("-----BEGIN PRIVATE KEY-----")
-        .nth(1)?
-        .split("-----END PRIVATE KEY-----")
-        .next()?;
+    let body = text.split("-----BEGIN PRIVATE KEY-----").nth(1)?.split("-----END PRIVATE KEY-----").next()?;
     let compact: String = body.chars().filter(|c| !c.is_whitespace()).collect();
     STANDARD.decode(compact).ok()
 }

@@ -24,7 +24,12 @@ pub async fn logout_get(
     let hinted_client = match p("id_token_hint") {
         Some(hint) => {
             let claims = jwt::verify(hint, &state.keys.snapshot().decoding, &state.issuer, jwt::TYP_ID, i64::MIN)
-                .map_err(|_| AppError::page("Invalid logout request", "The application sent a sign-out request braid cannot verify, so nothing was done."))?;
+                .map_err(|_| {
+                    AppError::page(
+                        "Invalid logout request",
+                        "The application sent a sign-out request braid cannot verify, so nothing was done.",
+                    )
+                })?;
             claims.get("aud").and_then(|a| a.as_str()).map(str::to_owned)
         }
         None => None,
@@ -66,7 +71,10 @@ pub async fn logout_get(
         }
         None => html::respond(
             StatusCode::OK,
-            html::page("Signed out", "<h1>You are signed out of braid</h1><p><a class=\"button\" href=\"/login\">Sign in again</a></p>"),
+            html::page(
+                "Signed out",
+                "<h1>You are signed out of braid</h1><p><a class=\"button\" href=\"/login\">Sign in again</a></p>",
+            ),
         ),
     };
     resp.headers_mut().append(header::SET_COOKIE, cookies::clear(cookies::SESSION, state.secure_cookies()));

@@ -73,7 +73,11 @@ fn invalid_client(desc: &str) -> AppError {
     AppError::OAuth { status: axum::http::StatusCode::UNAUTHORIZED, code: "invalid_client", description: desc.into() }
 }
 
-pub(crate) fn authenticate<'a>(state: &'a AppState, headers: &HeaderMap, form: &TokenForm) -> Result<&'a Client, AppError> {
+pub(crate) fn authenticate<'a>(
+    state: &'a AppState,
+    headers: &HeaderMap,
+    form: &TokenForm,
+) -> Result<&'a Client, AppError> {
     let basic = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())
@@ -82,7 +86,8 @@ pub(crate) fn authenticate<'a>(state: &'a AppState, headers: &HeaderMap, form: &
             let raw = STANDARD.decode(b64.trim()).map_err(|_| invalid_client("malformed Basic credentials"))?;
             let raw = String::from_utf8(raw).map_err(|_| invalid_client("malformed Basic credentials"))?;
             let (id, secret) = raw.split_once(':').ok_or_else(|| invalid_client("malformed Basic credentials"))?;
-            let dec = |s: &str| url::form_urlencoded::parse(format!("x={s}").as_bytes()).next().map(|(_, v)| v.into_owned());
+            let dec =
+                |s: &str| url::form_urlencoded::parse(format!("x={s}").as_bytes()).next().map(|(_, v)| v.into_owned());
             Ok::<_, AppError>((dec(id).unwrap_or_default(), dec(secret).unwrap_or_default()))
         })
         .transpose()?;
@@ -149,7 +154,8 @@ async fn code_grant(state: &AppState, client: &Client, form: &TokenForm) -> Resu
         (None, None) => {}
     }
     let account = active_account(state, &ac.session.account_id).await?;
-    let ttl_ms = i64::try_from(state.settings.tokens.refresh_token_ttl_secs.saturating_mul(1000)).unwrap_or(i64::MAX / 2);
+    let ttl_ms =
+        i64::try_from(state.settings.tokens.refresh_token_ttl_secs.saturating_mul(1000)).unwrap_or(i64::MAX / 2);
     let grant = Grant {
         id: ids::random_token(18),
         account_id: account.id.clone(),
@@ -173,7 +179,8 @@ async fn code_grant(state: &AppState, client: &Client, form: &TokenForm) -> Resu
 }
 
 async fn refresh_grant(state: &AppState, client: &Client, form: &TokenForm) -> Result<Value, AppError> {
-    let presented = form.refresh_token.as_deref().ok_or_else(|| AppError::oauth("invalid_request", "refresh_token is required"))?;
+    let presented =
+        form.refresh_token.as_deref().ok_or_else(|| AppError::oauth("invalid_request", "refresh_token is required"))?;
     let presented_hash = ids::sha256_b64(presented.as_bytes());
     // A wider scope is refused before the token is spent.
     if let Some(asked) = form.scope.as_deref() {
@@ -186,10 +193,7 @@ async fn refresh_grant(state: &AppState, client: &Client, form: &TokenForm) -> R
     }
     let new_token = ids::random_token(32);
     let now = state.clock.now_ms();
-    let outcome = state
-        .grants
-        .rotate(&presented_hash, &ids::sha256_b64(new_token.as_bytes()), &client.id, now)
-        .await?;
+    let outcome = state.grants.rotate(&presented_hash, &ids::sha256_b64(new_token.as_bytes()), &client.id, now).await?;
     let grant = match outcome {
         Rotation::Rotated(g) => g,
         Rotation::Replayed(g) => {

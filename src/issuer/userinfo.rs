@@ -21,10 +21,7 @@ pub async fn profile_claims(state: &AppState, account: &Account, scope: &str) ->
         return Ok(out);
     }
     let identities = state.accounts.identities(&account.id).await?;
-    let primary = identities
-        .iter()
-        .find(|i| Some(i.id) == account.primary_identity)
-        .or_else(|| identities.first());
+    let primary = identities.iter().find(|i| Some(i.id) == account.primary_identity).or_else(|| identities.first());
     if let Some(p) = primary {
         if scopes.contains(&"email") {
             if let Some(e) = &p.email {
@@ -58,7 +55,11 @@ pub async fn userinfo(
     body: Result<axum::Form<HashMap<String, String>>, axum::extract::rejection::FormRejection>,
 ) -> Response {
     if query.contains_key("access_token") {
-        return bearer_error(StatusCode::BAD_REQUEST, "invalid_request", "access tokens are not accepted in the query string");
+        return bearer_error(
+            StatusCode::BAD_REQUEST,
+            "invalid_request",
+            "access tokens are not accepted in the query string",
+        );
     }
     let from_header = headers
         .get(header::AUTHORIZATION)
@@ -68,7 +69,9 @@ pub async fn userinfo(
     let from_body = body.as_ref().ok().and_then(|b| b.get("access_token")).map(String::as_str);
     let token = match (from_header, from_body) {
         (Some(t), None) | (None, Some(t)) => t,
-        (Some(_), Some(_)) => return bearer_error(StatusCode::BAD_REQUEST, "invalid_request", "send the token one way only"),
+        (Some(_), Some(_)) => {
+            return bearer_error(StatusCode::BAD_REQUEST, "invalid_request", "send the token one way only");
+        }
         (None, None) => return bearer_error(StatusCode::UNAUTHORIZED, "invalid_token", "an access token is required"),
     };
     match claims_for(&state, token).await {
@@ -79,8 +82,9 @@ pub async fn userinfo(
 }
 
 async fn claims_for(state: &AppState, token: &str) -> Result<Value, Option<&'static str>> {
-    let claims = jwt::verify(token, &state.keys.snapshot().decoding, &state.issuer, jwt::TYP_ACCESS, state.clock.now_secs())
-        .map_err(|_| Some("the access token is invalid or expired"))?;
+    let claims =
+        jwt::verify(token, &state.keys.snapshot().decoding, &state.issuer, jwt::TYP_ACCESS, state.clock.now_secs())
+            .map_err(|_| Some("the access token is invalid or expired"))?;
     let grant_id = claims.get("gid").and_then(Value::as_str).ok_or(Some("the access token is invalid"))?;
     let grant = state.grants.get(grant_id).await.map_err(|_| None)?;
     if grant.is_none_or(|g| g.revoked_at.is_some()) {

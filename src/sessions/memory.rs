@@ -65,10 +65,7 @@ pub struct MemorySessionStore {
 impl MemorySessionStore {
     /// An empty store whose expiry follows `clock`.
     pub fn new(clock: SharedClock) -> Self {
-        Self {
-            clock,
-            inner: Mutex::new(Inner::default()),
-        }
+        Self { clock, inner: Mutex::new(Inner::default()) }
     }
 
     /// Lock the state. A poisoned lock still guards consistent data (no operation panics
@@ -90,13 +87,7 @@ impl SessionStore for MemorySessionStore {
     async fn put(&self, key: &str, value: &[u8], ttl: Duration) -> Result<(), StoreError> {
         let (now, expires_at) = self.now_and_expiry(ttl);
         let mut inner = self.lock();
-        inner.values.insert(
-            key.to_owned(),
-            Entry {
-                value: value.to_vec(),
-                expires_at,
-            },
-        );
+        inner.values.insert(key.to_owned(), Entry { value: value.to_vec(), expires_at });
         inner.note_write(now);
         Ok(())
     }
@@ -107,13 +98,7 @@ impl SessionStore for MemorySessionStore {
         if inner.live(key, now).is_some() {
             return Ok(false);
         }
-        inner.values.insert(
-            key.to_owned(),
-            Entry {
-                value: value.to_vec(),
-                expires_at,
-            },
-        );
+        inner.values.insert(key.to_owned(), Entry { value: value.to_vec(), expires_at });
         inner.note_write(now);
         Ok(true)
     }
@@ -127,11 +112,7 @@ impl SessionStore for MemorySessionStore {
     async fn take(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
         let now = self.clock.now_ms();
         let mut inner = self.lock();
-        Ok(inner
-            .values
-            .remove(key)
-            .filter(|e| e.expires_at > now)
-            .map(|e| e.value))
+        Ok(inner.values.remove(key).filter(|e| e.expires_at > now).map(|e| e.value))
     }
 
     async fn delete(&self, key: &str) -> Result<(), StoreError> {
@@ -142,13 +123,7 @@ impl SessionStore for MemorySessionStore {
     async fn index_add(&self, account: &str, key: &str, ttl: Duration) -> Result<(), StoreError> {
         let (now, expires_at) = self.now_and_expiry(ttl);
         let mut inner = self.lock();
-        let idx = inner
-            .index
-            .entry(account.to_owned())
-            .or_insert_with(|| Index {
-                keys: HashSet::new(),
-                expires_at,
-            });
+        let idx = inner.index.entry(account.to_owned()).or_insert_with(|| Index { keys: HashSet::new(), expires_at });
         if idx.expires_at <= now {
             idx.keys.clear();
         }
@@ -180,11 +155,7 @@ impl SessionStore for MemorySessionStore {
         for key in std::mem::take(&mut idx.keys) {
             if Some(key.as_str()) == keep {
                 kept.insert(key);
-            } else if inner
-                .values
-                .remove(&key)
-                .is_some_and(|e| e.expires_at > now)
-            {
+            } else if inner.values.remove(&key).is_some_and(|e| e.expires_at > now) {
                 deleted += 1;
             }
         }

@@ -62,29 +62,16 @@ impl RedisSessionStore {
     /// Connect to Redis at `url` (`redis://…` or `rediss://…`). Keys are stored under
     /// `key_prefix` (e.g. `"braid:"`). Connecting and every later operation give up after
     /// `op_timeout` with `StoreError::Unavailable`.
-    pub async fn connect(
-        url: &str,
-        key_prefix: &str,
-        op_timeout: Duration,
-    ) -> Result<Self, StoreError> {
-        let client = redis::Client::open(url)
-            .map_err(|e| StoreError::Unavailable(format!("invalid Redis URL: {e}")))?;
+    pub async fn connect(url: &str, key_prefix: &str, op_timeout: Duration) -> Result<Self, StoreError> {
+        let client =
+            redis::Client::open(url).map_err(|e| StoreError::Unavailable(format!("invalid Redis URL: {e}")))?;
         let config = ConnectionManagerConfig::new()
             .set_connection_timeout(op_timeout)
             .set_response_timeout(op_timeout)
             .set_number_of_retries(3)
             .set_max_delay(1_000);
-        let conn = bounded(
-            op_timeout,
-            "connect",
-            ConnectionManager::new_with_config(client, config),
-        )
-        .await?;
-        let store = Self {
-            conn,
-            prefix: key_prefix.to_owned(),
-            op_timeout,
-        };
+        let conn = bounded(op_timeout, "connect", ConnectionManager::new_with_config(client, config)).await?;
+        let store = Self { conn, prefix: key_prefix.to_owned(), op_timeout };
         store.ping().await?;
         Ok(store)
     }
@@ -98,11 +85,7 @@ impl RedisSessionStore {
     }
 
     /// Run one command with the operation timeout.
-    async fn query<T: redis::FromRedisValue>(
-        &self,
-        what: &'static str,
-        cmd: &redis::Cmd,
-    ) -> Result<T, StoreError> {
+    async fn query<T: redis::FromRedisValue>(&self, what: &'static str, cmd: &redis::Cmd) -> Result<T, StoreError> {
         let mut conn = self.conn.clone();
         bounded(self.op_timeout, what, cmd.query_async(&mut conn)).await
     }
@@ -117,10 +100,7 @@ async fn bounded<T>(
     match tokio::time::timeout(limit, fut).await {
         Ok(Ok(v)) => Ok(v),
         Ok(Err(e)) => Err(StoreError::Unavailable(format!("redis {what}: {e}"))),
-        Err(_) => Err(StoreError::Unavailable(format!(
-            "redis {what}: no answer within {} ms",
-            limit.as_millis()
-        ))),
+        Err(_) => Err(StoreError::Unavailable(format!("redis {what}: no answer within {} ms", limit.as_millis()))),
     }
 }
 
@@ -139,11 +119,7 @@ impl SessionStore for RedisSessionStore {
 
     async fn put_new(&self, key: &str, value: &[u8], ttl: Duration) -> Result<bool, StoreError> {
         let mut cmd = redis::cmd("SET");
-        cmd.arg(self.key(key))
-            .arg(value)
-            .arg("NX")
-            .arg("PX")
-            .arg(ttl_ms(ttl));
+        cmd.arg(self.key(key)).arg(value).arg("NX").arg("PX").arg(ttl_ms(ttl));
         let reply: Value = self.query("SET NX", &cmd).await?;
         Ok(!matches!(reply, Value::Nil))
     }
@@ -168,11 +144,7 @@ impl SessionStore for RedisSessionStore {
 
     async fn index_add(&self, account: &str, key: &str, ttl: Duration) -> Result<(), StoreError> {
         let mut cmd = redis::cmd("EVAL");
-        cmd.arg(INDEX_ADD_LUA)
-            .arg(1)
-            .arg(self.index_key(account))
-            .arg(self.key(key))
-            .arg(ttl_ms(ttl));
+        cmd.arg(INDEX_ADD_LUA).arg(1).arg(self.index_key(account)).arg(self.key(key)).arg(ttl_ms(ttl));
         self.query::<()>("index add", &cmd).await
     }
 
@@ -197,9 +169,7 @@ impl SessionStore for RedisSessionStore {
         if reply == "PONG" {
             Ok(())
         } else {
-            Err(StoreError::Unavailable(format!(
-                "redis PING: unexpected reply {reply:?}"
-            )))
+            Err(StoreError::Unavailable(format!("redis PING: unexpected reply {reply:?}")))
         }
     }
 }

@@ -30,7 +30,11 @@ fn unreachable_page(provider: &Provider) -> AppError {
     )
 }
 
-async fn metadata(state: &AppState, provider: &Provider, client: &OidcClient) -> Result<std::sync::Arc<Metadata>, AppError> {
+async fn metadata(
+    state: &AppState,
+    provider: &Provider,
+    client: &OidcClient,
+) -> Result<std::sync::Arc<Metadata>, AppError> {
     client.metadata(&state.http, state.clock.now_ms()).await.map_err(|e| {
         tracing::warn!(provider = %provider.id, error = %e, "upstream discovery failed");
         unreachable_page(provider)
@@ -50,7 +54,11 @@ pub async fn start(
     // Linking always asks the upstream for a fresh sign-in; so does a client's prompt=login or
     // max_age.
     let asked_by_client = match &tx {
-        Some(t) => state.records.get::<crate::records::AuthRequest>(&crate::records::key::tx(t)).await?.is_some_and(|r| r.force_login),
+        Some(t) => state
+            .records
+            .get::<crate::records::AuthRequest>(&crate::records::key::tx(t))
+            .await?
+            .is_some_and(|r| r.force_login),
         None => false,
     };
     let force_login = force || link.is_some() || asked_by_client;
@@ -62,12 +70,15 @@ pub async fn start(
         Protocol::Oidc(client) => Some(metadata(state, provider, client).await?),
         _ => None,
     };
-    let (login_state, cookie) = crate::signin::begin(state, headers, provider, tx, Some(upstream), link, force_login).await?;
+    let (login_state, cookie) =
+        crate::signin::begin(state, headers, provider, tx, Some(upstream), link, force_login).await?;
     let url = match (&provider.protocol, meta) {
         (Protocol::Oidc(client), Some(meta)) => {
             client.authorization_url(&meta, &redirect, &login_state, &nonce, &challenge, login_hint, force_login)
         }
-        (Protocol::OAuth2(client), _) => client.authorization_url(&redirect, &login_state, &challenge, login_hint, force_login),
+        (Protocol::OAuth2(client), _) => {
+            client.authorization_url(&redirect, &login_state, &challenge, login_hint, force_login)
+        }
         _ => return Err(AppError::page("Provider not available", "This provider cannot be started this way.")),
     };
     let mut resp = Redirect::to(&url).into_response();
@@ -78,7 +89,9 @@ pub async fn start(
 fn refused(provider: &str) -> AppError {
     AppError::page(
         "Sign-in could not be verified",
-        format!("braid could not verify the answer of {provider}, so you were not signed in and nothing was changed. Start again."),
+        format!(
+            "braid could not verify the answer of {provider}, so you were not signed in and nothing was changed. Start again."
+        ),
     )
 }
 
@@ -90,12 +103,13 @@ pub async fn callback_get(
     ClientIp(ip): ClientIp,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Response, AppError> {
-    let provider = state
-        .providers
-        .snapshot()
-        .enabled(&id)
-        .cloned()
-        .ok_or_else(|| AppError::page_status(StatusCode::NOT_FOUND, "Unknown provider", "This sign-in provider does not exist or is disabled."))?;
+    let provider = state.providers.snapshot().enabled(&id).cloned().ok_or_else(|| {
+        AppError::page_status(
+            StatusCode::NOT_FOUND,
+            "Unknown provider",
+            "This sign-in provider does not exist or is disabled.",
+        )
+    })?;
     if matches!(provider.protocol, Protocol::Dev) {
         return Err(AppError::page_status(StatusCode::NOT_FOUND, "Unknown provider", "This provider has no callback."));
     }
@@ -109,7 +123,9 @@ pub async fn callback_get(
         tracing::info!(provider = %provider.id, error = %err, description = ?p("error_description"), "upstream refused the sign-in");
         return Err(AppError::page(
             format!("{} did not sign you in", provider.display_name),
-            format!("The provider answered `{err}`. Nothing was changed. Start again, or choose another way to sign in."),
+            format!(
+                "The provider answered `{err}`. Nothing was changed. Start again, or choose another way to sign in."
+            ),
         ));
     }
     let code = p("code").ok_or_else(|| refused(&provider.display_name))?;
@@ -140,7 +156,9 @@ pub async fn callback_get(
                 let skew = client.settings.clock_skew_secs;
                 let fresh = done.auth_time.is_some_and(|t| t + skew >= attempt.started_at / 1000);
                 if !fresh {
-                    return Err(log_refusal(&"a fresh sign-in was asked for and the provider's auth_time is missing or older"));
+                    return Err(log_refusal(
+                        &"a fresh sign-in was asked for and the provider's auth_time is missing or older",
+                    ));
                 }
             }
             (done.identity, done.amr.first().cloned().unwrap_or_else(|| "fed".into()), done.auth_time)
@@ -149,7 +167,8 @@ pub async fn callback_get(
             if let Some(iss) = p("iss").filter(|i| *i != client.settings.issuer) {
                 return Err(log_refusal(&format!("authorization response from another issuer `{iss}` (mix-up)")));
             }
-            let identity = client.finish(&state.http, code, &upstream.verifier, &redirect).await.map_err(|e| log_refusal(&e))?;
+            let identity =
+                client.finish(&state.http, code, &upstream.verifier, &redirect).await.map_err(|e| log_refusal(&e))?;
             (identity, "fed".to_owned(), None)
         }
         Protocol::Dev => return Err(refused(&provider.display_name)),

@@ -63,8 +63,15 @@ pub async fn login_post(
         .enabled(&id)
         .filter(|p| matches!(p.protocol, super::Protocol::Dev))
         .cloned()
-        .ok_or_else(|| AppError::page_status(StatusCode::NOT_FOUND, "Unknown provider", "This sign-in provider does not exist or is disabled."))?;
-    let Form(form) = form.map_err(|_| AppError::page("Incomplete form", "The sign-in form was incomplete. Go back and fill it in."))?;
+        .ok_or_else(|| {
+            AppError::page_status(
+                StatusCode::NOT_FOUND,
+                "Unknown provider",
+                "This sign-in provider does not exist or is disabled.",
+            )
+        })?;
+    let Form(form) = form
+        .map_err(|_| AppError::page("Incomplete form", "The sign-in form was incomplete. Go back and fill it in."))?;
     let attempt = crate::signin::take_attempt(&state, &headers, &form.state, &provider.id).await?;
     let username = form.username.trim();
     if username.is_empty() || username.len() > 255 {

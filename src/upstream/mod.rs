@@ -8,11 +8,12 @@ pub mod jose;
 pub mod logout;
 pub mod oauth2;
 pub mod oidc;
-pub mod saml;
 mod registry;
 mod reload;
+pub mod saml;
 
 pub use registry::{
-    ClaimMap, NewIdentityPolicy, OAuth2Settings, OidcSettings, Protocol, Provider, ProviderKind, Providers, TokenAuth, parse_file,
+    ClaimMap, NewIdentityPolicy, OAuth2Settings, OidcSettings, Protocol, Provider, ProviderKind, Providers, TokenAuth,
+    parse_file,
 };
 pub use reload::ProviderRegistry;

@@ -138,10 +138,9 @@ async fn primary_verified_email(
     let list = list.as_array().ok_or_else(|| OAuth2Error::Response("emails: not a list".into()))?;
     let primary = list.iter().find(|e| e.get("primary") == Some(&Value::Bool(true)));
     Ok(match primary {
-        Some(p) => (
-            p.get("email").and_then(Value::as_str).map(str::to_owned),
-            p.get("verified") == Some(&Value::Bool(true)),
-        ),
+        Some(p) => {
+            (p.get("email").and_then(Value::as_str).map(str::to_owned), p.get("verified") == Some(&Value::Bool(true)))
+        }
         None => (None, false),
     })
 }

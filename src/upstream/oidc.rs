@@ -164,13 +164,20 @@ impl OidcClient {
             token_endpoint: str_field(&doc, "token_endpoint")?,
             jwks_uri: str_field(&doc, "jwks_uri")?,
             userinfo_endpoint: doc.get("userinfo_endpoint").and_then(Value::as_str).map(str::to_owned),
-            iss_parameter_supported: doc.get("authorization_response_iss_parameter_supported") == Some(&Value::Bool(true)),
+            iss_parameter_supported: doc.get("authorization_response_iss_parameter_supported")
+                == Some(&Value::Bool(true)),
         })
     }
 
     /// The provider's keys: cached for an hour; `refresh` fetches again (at most every 30 s);
     /// on failure the last good keys serve for up to a day.
-    async fn keys(&self, client: &reqwest::Client, jwks_uri: &str, now: UnixMillis, refresh: bool) -> Result<Arc<PinnedKeys>, OidcError> {
+    async fn keys(
+        &self,
+        client: &reqwest::Client,
+        jwks_uri: &str,
+        now: UnixMillis,
+        refresh: bool,
+    ) -> Result<Arc<PinnedKeys>, OidcError> {
         let last_good = {
             let mut cache = self.cache.lock().await;
             let fresh = cache.keys.as_ref().is_some_and(|(_, at)| now - at < CACHE_TTL_MS);
@@ -183,7 +190,10 @@ impl OidcClient {
             cache.last_keys_fetch = now;
             cache.keys.clone()
         };
-        let fetched = http::json(client.get(jwks_uri)).await.map_err(http_err("jwks")).map(|doc| PinnedKeys::from_jwks(&doc, false));
+        let fetched = http::json(client.get(jwks_uri))
+            .await
+            .map_err(http_err("jwks"))
+            .map(|doc| PinnedKeys::from_jwks(&doc, false));
         match fetched {
             Ok(keys) if !keys.is_empty() => {
                 let keys = Arc::new(keys);
@@ -268,7 +278,14 @@ impl OidcClient {
             ("redirect_uri", redirect_uri.to_owned()),
             ("code_verifier", verifier.to_owned()),
         ];
-        let req = http::token_request(client, &metadata.token_endpoint, form, &s.client_id, s.client_secret.as_ref(), s.token_auth);
+        let req = http::token_request(
+            client,
+            &metadata.token_endpoint,
+            form,
+            &s.client_id,
+            s.client_secret.as_ref(),
+            s.token_auth,
+        );
         let tokens = http::json(req).await.map_err(http_err("token"))?;
         let id_token = tokens
             .get("id_token")
@@ -278,10 +295,9 @@ impl OidcClient {
         let mut merged = claims.clone();
         let mut ui_email: Option<(Value, bool)> = None;
         if s.userinfo {
-            let endpoint = metadata
-                .userinfo_endpoint
-                .as_deref()
-                .ok_or_else(|| OidcError::Response("userinfo is configured but the provider has no userinfo endpoint".into()))?;
+            let endpoint = metadata.userinfo_endpoint.as_deref().ok_or_else(|| {
+                OidcError::Response("userinfo is configured but the provider has no userinfo endpoint".into())
+            })?;
             let access = tokens
                 .get("access_token")
                 .and_then(Value::as_str)
@@ -323,8 +339,8 @@ impl OidcClient {
             Err(JoseError::UnknownKid(_)) => self.keys(client, &metadata.jwks_uri, now, true).await?.verify(token)?,
             other => other?,
         };
-        let claims: Map<String, Value> =
-            serde_json::from_slice(&verified.payload).map_err(|_| OidcError::Claims("payload is not a JSON object".into()))?;
+        let claims: Map<String, Value> = serde_json::from_slice(&verified.payload)
+            .map_err(|_| OidcError::Claims("payload is not a JSON object".into()))?;
         Ok((verified.header, claims))
     }
 

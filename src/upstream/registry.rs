@@ -315,13 +315,38 @@ pub fn parse_file(path: &Path, text: &str) -> Result<Provider, Vec<ConfigProblem
     let allowed: &[&str] = match file.kind {
         ProviderKind::Dev => &[],
         ProviderKind::Oidc => &[
-            "issuer", "discovery_url", "client_id", "client_secret", "client_secret_file", "token_auth", "scopes",
-            "userinfo", "prompt", "domain_hint", "extra_params", "clock_skew_secs", "claims",
+            "issuer",
+            "discovery_url",
+            "client_id",
+            "client_secret",
+            "client_secret_file",
+            "token_auth",
+            "scopes",
+            "userinfo",
+            "prompt",
+            "domain_hint",
+            "extra_params",
+            "clock_skew_secs",
+            "claims",
         ],
         ProviderKind::Oauth2 => &[
-            "issuer", "client_id", "client_secret", "client_secret_file", "token_auth", "scopes", "extra_params",
-            "claims", "preset", "authorize_url", "token_url", "userinfo_url", "emails_url", "subject_field",
-            "email_field", "email_verified_field", "name_field",
+            "issuer",
+            "client_id",
+            "client_secret",
+            "client_secret_file",
+            "token_auth",
+            "scopes",
+            "extra_params",
+            "claims",
+            "preset",
+            "authorize_url",
+            "token_url",
+            "userinfo_url",
+            "emails_url",
+            "subject_field",
+            "email_field",
+            "email_verified_field",
+            "name_field",
         ],
         ProviderKind::Saml => &[],
     };
@@ -337,7 +362,9 @@ pub fn parse_file(path: &Path, text: &str) -> Result<Provider, Vec<ConfigProblem
             None => (String::new(), Protocol::Dev),
         },
         ProviderKind::Oauth2 => match oauth2_settings(&file, &mut problems, &problem) {
-            Some(o) => (o.issuer.clone(), Protocol::OAuth2(std::sync::Arc::new(super::oauth2::OAuth2Client { settings: o }))),
+            Some(o) => {
+                (o.issuer.clone(), Protocol::OAuth2(std::sync::Arc::new(super::oauth2::OAuth2Client { settings: o })))
+            }
             None => (String::new(), Protocol::Dev),
         },
         ProviderKind::Saml => {
@@ -398,8 +425,17 @@ fn oidc_settings(
         problems.push(problem("scopes", "must include `openid`".into()));
     }
     let extra_params: Vec<(String, String)> = file.extra_params.clone().unwrap_or_default().into_iter().collect();
-    const RESERVED: [&str; 9] =
-        ["response_type", "client_id", "redirect_uri", "scope", "state", "nonce", "code_challenge", "code_challenge_method", "response_mode"];
+    const RESERVED: [&str; 9] = [
+        "response_type",
+        "client_id",
+        "redirect_uri",
+        "scope",
+        "state",
+        "nonce",
+        "code_challenge",
+        "code_challenge_method",
+        "response_mode",
+    ];
     for (k, _) in &extra_params {
         if RESERVED.contains(&k.as_str()) {
             problems.push(problem(&format!("extra_params.{k}"), "braid sets this parameter itself".into()));
@@ -438,11 +474,12 @@ fn client_credentials(
     if file.client_secret.is_some() && file.client_secret_file.is_some() {
         problems.push(problem("client_secret_file", "give `client_secret` or `client_secret_file`, not both".into()));
     }
-    let secret = crate::config::resolve_secret(file.client_secret.as_ref(), file.client_secret_file.as_deref(), "client_secret")
-        .unwrap_or_else(|e| {
-            problems.push(problem("client_secret", e));
-            None
-        });
+    let secret =
+        crate::config::resolve_secret(file.client_secret.as_ref(), file.client_secret_file.as_deref(), "client_secret")
+            .unwrap_or_else(|e| {
+                problems.push(problem("client_secret", e));
+                None
+            });
     (client_id, secret)
 }
 
@@ -477,20 +514,25 @@ fn oauth2_settings(
             return None;
         }
     };
-    let pick = |given: &Option<String>, from_preset: Option<&str>, key: &str, problems: &mut Vec<ConfigProblem>| {
-        match given.clone().or_else(|| from_preset.map(str::to_owned)) {
+    let pick =
+        |given: &Option<String>, from_preset: Option<&str>, key: &str, problems: &mut Vec<ConfigProblem>| match given
+            .clone()
+            .or_else(|| from_preset.map(str::to_owned))
+        {
             Some(v) => v,
             None => {
                 problems.push(problem(key, "required for `oauth2` providers without a preset".into()));
                 String::new()
             }
-        }
-    };
+        };
     // A preset pointed at other endpoints (GitHub Enterprise) is another issuer: its user ids
     // must never land on github.com's identities.
     let endpoints_overridden = file.authorize_url.is_some() || file.token_url.is_some() || file.userinfo_url.is_some();
     if preset.is_some() && endpoints_overridden && file.issuer.is_none() {
-        problems.push(problem("issuer", "required when a preset's endpoints are overridden (another server is another issuer)".into()));
+        problems.push(problem(
+            "issuer",
+            "required when a preset's endpoints are overridden (another server is another issuer)".into(),
+        ));
     }
     let issuer = pick(&file.issuer, preset.as_ref().map(|p| p.0), "issuer", problems);
     let authorize_url = pick(&file.authorize_url, preset.as_ref().map(|p| p.1), "authorize_url", problems);

@@ -65,7 +65,11 @@ impl ProviderRegistry {
             Ok(e) => e.flatten().map(|e| e.path()).collect::<Vec<_>>(),
             Err(e) if e.kind() == std::io::ErrorKind::NotFound => Vec::new(),
             Err(e) => {
-                problems.push(ConfigProblem { source: self.dir.display().to_string(), key: "-".into(), reason: e.to_string() });
+                problems.push(ConfigProblem {
+                    source: self.dir.display().to_string(),
+                    key: "-".into(),
+                    reason: e.to_string(),
+                });
                 return problems;
             }
         };
@@ -86,7 +90,11 @@ impl ProviderRegistry {
             let contents = match std::fs::read_to_string(path) {
                 Ok(c) => c,
                 Err(e) => {
-                    problems.push(ConfigProblem { source: path.display().to_string(), key: "-".into(), reason: e.to_string() });
+                    problems.push(ConfigProblem {
+                        source: path.display().to_string(),
+                        key: "-".into(),
+                        reason: e.to_string(),
+                    });
                     continue;
                 }
             };
@@ -118,7 +126,10 @@ impl ProviderRegistry {
                     problems.push(ConfigProblem {
                         source: path.display().to_string(),
                         key: "issuer".into(),
-                        reason: format!("provider `{}` already uses issuer `{}`; one issuer, one provider", other.id, p.issuer),
+                        reason: format!(
+                            "provider `{}` already uses issuer `{}`; one issuer, one provider",
+                            other.id, p.issuer
+                        ),
                     });
                     continue;
                 }

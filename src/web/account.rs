@@ -56,7 +56,8 @@ pub async fn account_get(
     };
     let mut rows = String::new();
     for i in &identities {
-        let provider = providers.all().find(|p| p.id == i.provider_id).map(|p| p.display_name.as_str()).unwrap_or(&i.provider_id);
+        let provider =
+            providers.all().find(|p| p.id == i.provider_id).map(|p| p.display_name.as_str()).unwrap_or(&i.provider_id);
         let primary = Some(i.id) == account.primary_identity;
         let mut notes = Vec::new();
         if primary {
@@ -71,7 +72,12 @@ pub async fn account_get(
             actions.push_str(&form("/account/primary", i.id, "", "Make primary"));
         }
         let (allowed, label) = if i.can_sign_in { ("false", "Forbid sign-in") } else { ("true", "Allow sign-in") };
-        actions.push_str(&form("/account/sign-in", i.id, &format!("<input type=\"hidden\" name=\"allowed\" value=\"{allowed}\">"), label));
+        actions.push_str(&form(
+            "/account/sign-in",
+            i.id,
+            &format!("<input type=\"hidden\" name=\"allowed\" value=\"{allowed}\">"),
+            label,
+        ));
         if !primary {
             actions.push_str(&form("/account/unlink", i.id, "", "Unlink"));
         }
@@ -119,13 +125,15 @@ pub async fn account_get(
 /// sign-in. Returns the session id and session.
 async fn guard(state: &AppState, headers: &HeaderMap, csrf: &str) -> Result<(String, BrowserSession), AppError> {
     let Some((sid, session)) = state.current_session(headers).await? else {
-        return Err(AppError::page_status(StatusCode::UNAUTHORIZED, "Sign in first", "You are not signed in, so nothing was changed."));
+        return Err(AppError::page_status(
+            StatusCode::UNAUTHORIZED,
+            "Sign in first",
+            "You are not signed in, so nothing was changed.",
+        ));
     };
     let token_ok = !session.csrf.is_empty() && bool::from(session.csrf.as_bytes().ct_eq(csrf.as_bytes()));
-    let origin_ok = headers
-        .get(header::ORIGIN)
-        .and_then(|o| o.to_str().ok())
-        .is_none_or(|o| o == origin_of(&state.issuer));
+    let origin_ok =
+        headers.get(header::ORIGIN).and_then(|o| o.to_str().ok()).is_none_or(|o| o == origin_of(&state.issuer));
     if !token_ok || !origin_ok {
         tracing::warn!(account = %session.account_id, token_ok, origin_ok, "account change refused: CSRF check failed");
         return Err(AppError::page_status(
@@ -179,13 +187,20 @@ pub struct ChangeForm {
 type FormResult = Result<Form<ChangeForm>, axum::extract::rejection::FormRejection>;
 
 fn parse(form: FormResult) -> Result<(ChangeForm, i64), AppError> {
-    let Form(f) = form.map_err(|_| AppError::page("Incomplete form", "The form was incomplete; nothing was changed."))?;
-    let id = f.identity.ok_or_else(|| AppError::page("Incomplete form", "No identity was chosen; nothing was changed."))?;
+    let Form(f) =
+        form.map_err(|_| AppError::page("Incomplete form", "The form was incomplete; nothing was changed."))?;
+    let id =
+        f.identity.ok_or_else(|| AppError::page("Incomplete form", "No identity was chosen; nothing was changed."))?;
     Ok((f, id))
 }
 
 /// `POST /account/unlink`
-pub async fn unlink_post(State(state): State<AppState>, headers: HeaderMap, ClientIp(ip): ClientIp, form: FormResult) -> Result<Response, AppError> {
+pub async fn unlink_post(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    ClientIp(ip): ClientIp,
+    form: FormResult,
+) -> Result<Response, AppError> {
     let (f, id) = parse(form)?;
     let (sid, s) = guard(&state, &headers, &f.csrf).await?;
     match state.accounts.unlink(&s.account_id, id, &Actor::person(&s.account_id, ip), state.clock.now_ms()).await? {
@@ -199,10 +214,16 @@ pub async fn unlink_post(State(state): State<AppState>, headers: HeaderMap, Clie
 }
 
 /// `POST /account/primary`
-pub async fn primary_post(State(state): State<AppState>, headers: HeaderMap, ClientIp(ip): ClientIp, form: FormResult) -> Result<Response, AppError> {
+pub async fn primary_post(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    ClientIp(ip): ClientIp,
+    form: FormResult,
+) -> Result<Response, AppError> {
     let (f, id) = parse(form)?;
     let (sid, s) = guard(&state, &headers, &f.csrf).await?;
-    match state.accounts.set_primary(&s.account_id, id, &Actor::person(&s.account_id, ip), state.clock.now_ms()).await? {
+    match state.accounts.set_primary(&s.account_id, id, &Actor::person(&s.account_id, ip), state.clock.now_ms()).await?
+    {
         Ok(()) => {
             crate::linking::after_change(&state, &s.account_id, Some(&sid)).await?;
             Ok(done("primary"))
@@ -212,7 +233,12 @@ pub async fn primary_post(State(state): State<AppState>, headers: HeaderMap, Cli
 }
 
 /// `POST /account/sign-in`
-pub async fn sign_in_post(State(state): State<AppState>, headers: HeaderMap, ClientIp(ip): ClientIp, form: FormResult) -> Result<Response, AppError> {
+pub async fn sign_in_post(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    ClientIp(ip): ClientIp,
+    form: FormResult,
+) -> Result<Response, AppError> {
     let (f, id) = parse(form)?;
     let allowed = match f.allowed.as_deref() {
         Some("true") => true,
@@ -220,7 +246,11 @@ pub async fn sign_in_post(State(state): State<AppState>, headers: HeaderMap, Cli
         _ => return Err(AppError::page("Incomplete form", "Say whether sign-in is allowed; nothing was changed.")),
     };
     let (sid, s) = guard(&state, &headers, &f.csrf).await?;
-    match state.accounts.set_can_sign_in(&s.account_id, id, allowed, &Actor::person(&s.account_id, ip), state.clock.now_ms()).await? {
+    match state
+        .accounts
+        .set_can_sign_in(&s.account_id, id, allowed, &Actor::person(&s.account_id, ip), state.clock.now_ms())
+        .await?
+    {
         Ok(()) => {
             crate::linking::after_change(&state, &s.account_id, Some(&sid)).await?;
             Ok(done("sign_in"))
@@ -237,13 +267,11 @@ pub async fn link_post(
     headers: HeaderMap,
     form: FormResult,
 ) -> Result<Response, AppError> {
-    let Form(f) = form.map_err(|_| AppError::page("Incomplete form", "The form was incomplete; nothing was changed."))?;
+    let Form(f) =
+        form.map_err(|_| AppError::page("Incomplete form", "The form was incomplete; nothing was changed."))?;
     let (_, s) = guard(&state, &headers, &f.csrf).await?;
-    let provider = state
-        .providers
-        .snapshot()
-        .enabled(&provider)
-        .cloned()
-        .ok_or_else(|| AppError::page_status(StatusCode::NOT_FOUND, "Unknown provider", "This provider does not exist or is disabled."))?;
+    let provider = state.providers.snapshot().enabled(&provider).cloned().ok_or_else(|| {
+        AppError::page_status(StatusCode::NOT_FOUND, "Unknown provider", "This provider does not exist or is disabled.")
+    })?;
     super::login::start(&state, &headers, &provider, None, None, Some(s.account_id.clone()), true).await
 }

@@ -55,7 +55,10 @@ mod tests {
         assert_eq!(get(&h, LOGIN, true).as_deref(), Some("zz"));
         assert_eq!(get(&h, LOGIN, false), None);
         let secure = set(SESSION, "v", 60, true);
-        assert_eq!(secure.to_str().unwrap(), "__Host-braid_session=v; Path=/; HttpOnly; SameSite=Lax; Max-Age=60; Secure");
+        assert_eq!(
+            secure.to_str().unwrap(),
+            "__Host-braid_session=v; Path=/; HttpOnly; SameSite=Lax; Max-Age=60; Secure"
+        );
         assert!(!set(SESSION, "v", 60, false).to_str().unwrap().contains("Secure"));
     }
 }

@@ -29,7 +29,10 @@ fn start_url(provider: &str, tx: Option<&str>, hint: Option<&str>, force: bool) 
 }
 
 /// `GET /login`
-pub async fn login_get(State(state): State<AppState>, Query(q): Query<HashMap<String, String>>) -> Result<Response, AppError> {
+pub async fn login_get(
+    State(state): State<AppState>,
+    Query(q): Query<HashMap<String, String>>,
+) -> Result<Response, AppError> {
     let tx = q.get("tx").map(String::as_str).filter(|t| !t.is_empty());
     let login_hint = q.get("login_hint").or_else(|| q.get("email")).map(String::as_str).filter(|h| !h.is_empty());
     let force = q.get("prompt").is_some_and(|p| p == "login");
@@ -39,9 +42,7 @@ pub async fn login_get(State(state): State<AppState>, Query(q): Query<HashMap<St
             return Ok(Redirect::to(&start_url(hint, tx, login_hint, force)).into_response());
         }
     }
-    let domain = login_hint
-        .and_then(|h| h.rsplit_once('@'))
-        .map(|(_, d)| d.to_ascii_lowercase());
+    let domain = login_hint.and_then(|h| h.rsplit_once('@')).map(|(_, d)| d.to_ascii_lowercase());
     if let Some(d) = domain {
         if let Some(p) = providers.usable().find(|p| p.domains.contains(&d)) {
             return Ok(Redirect::to(&start_url(&p.id, tx, login_hint, force)).into_response());
@@ -56,7 +57,8 @@ pub async fn login_get(State(state): State<AppState>, Query(q): Query<HashMap<St
         )),
         [only] => Ok(Redirect::to(&start_url(&only.id, tx, login_hint, force)).into_response()),
         many => {
-            let mut body = String::from("<h1>Sign in</h1><p>Choose how to sign in.</p><ul style=\"list-style:none;padding:0\">");
+            let mut body =
+                String::from("<h1>Sign in</h1><p>Choose how to sign in.</p><ul style=\"list-style:none;padding:0\">");
             for p in many {
                 body.push_str(&format!(
                     "<li><a class=\"button\" href=\"{}\">{}</a></li>",
@@ -81,13 +83,13 @@ pub async fn login_provider_get(
     headers: HeaderMap,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Response, AppError> {
-    let provider = state
-        .providers
-        .snapshot()
-        .enabled(&id)
-        .filter(|p| p.usable())
-        .cloned()
-        .ok_or_else(|| AppError::page_status(StatusCode::NOT_FOUND, "Unknown provider", "This sign-in provider does not exist or is disabled. Choose another on the sign-in page."))?;
+    let provider = state.providers.snapshot().enabled(&id).filter(|p| p.usable()).cloned().ok_or_else(|| {
+        AppError::page_status(
+            StatusCode::NOT_FOUND,
+            "Unknown provider",
+            "This sign-in provider does not exist or is disabled. Choose another on the sign-in page.",
+        )
+    })?;
     let tx = q.get("tx").filter(|t| !t.is_empty()).cloned();
     let hint = q.get("login_hint").map(String::as_str).filter(|h| !h.is_empty());
     let force = q.get("prompt").is_some_and(|p| p == "login");

@@ -89,19 +89,41 @@ conformance!(
 async fn linking_a_new_identity_records_audit_outbox_and_revokes_grants(f: F) {
     let (a, _) = account(&f, "s1").await;
     let grant = Grant {
-        id: "g".into(), account_id: a.clone(), client_id: "c".into(), scope: "openid".into(), auth_time: 1,
-        idp: "i".into(), amr: "x".into(), sid: "s".into(), created_at: T0, expires_at: T0 * 2, revoked_at: None,
+        id: "g".into(),
+        account_id: a.clone(),
+        client_id: "c".into(),
+        scope: "openid".into(),
+        auth_time: 1,
+        idp: "i".into(),
+        amr: "x".into(),
+        sid: "s".into(),
+        created_at: T0,
+        expires_at: T0 * 2,
+        revoked_at: None,
     };
     f.grants.create(&grant, "h").await.unwrap();
     let before = outbox_count(&f).await;
-    let out = f.store.link(&a, "q", &ext("https://b.example", "s1", Some("x@b.example"), true), &Actor::person(&a, Some("192.0.2.1".into())), T0 + 1).await.unwrap();
+    let out = f
+        .store
+        .link(
+            &a,
+            "q",
+            &ext("https://b.example", "s1", Some("x@b.example"), true),
+            &Actor::person(&a, Some("192.0.2.1".into())),
+            T0 + 1,
+        )
+        .await
+        .unwrap();
     let LinkOutcome::Linked(i) = out else { panic!("{out:?}") };
     assert_eq!(i.account_id, a);
     assert_eq!(i.provider_id, "q");
     assert_eq!(f.store.identities(&a).await.unwrap().len(), 2);
     let audit = f.store.audit(&a).await.unwrap();
     let last = audit.last().unwrap();
-    assert_eq!((last.action.as_str(), last.issuer.as_deref(), last.subject.as_deref()), ("identity.linked", Some("https://b.example"), Some("s1")));
+    assert_eq!(
+        (last.action.as_str(), last.issuer.as_deref(), last.subject.as_deref()),
+        ("identity.linked", Some("https://b.example"), Some("s1"))
+    );
     assert_eq!(last.actor, format!("account:{a}"));
     assert_eq!(last.ip.as_deref(), Some("192.0.2.1"));
     assert_eq!(outbox_count(&f).await, before + 1, "one webhook event in the same transaction");
@@ -132,13 +154,21 @@ async fn linking_an_identity_of_another_account_is_refused_and_nothing_moves(f: 
 async fn unlink_never_takes_the_primary_or_the_last_identity_that_can_sign_in(f: F) {
     let (a, primary) = account(&f, "s1").await;
     assert_eq!(f.store.unlink(&a, primary, &admin(), T0).await.unwrap(), Err(Refusal::Primary));
-    let LinkOutcome::Linked(second) = f.store.link(&a, "p", &ext("https://b.example", "x", None, false), &admin(), T0).await.unwrap() else { panic!() };
+    let LinkOutcome::Linked(second) =
+        f.store.link(&a, "p", &ext("https://b.example", "x", None, false), &admin(), T0).await.unwrap()
+    else {
+        panic!()
+    };
     assert_eq!(f.store.unlink(&a, second.id, &admin(), T0).await.unwrap().map(|i| i.id), Ok(second.id));
     assert!(f.store.find_identity("https://b.example", "x").await.unwrap().is_none());
     assert_eq!(f.store.unlink(&a, second.id, &admin(), T0).await.unwrap(), Err(Refusal::NotFound));
     // Make the other identity the primary, forbid sign-in with it: the old primary is now the
     // last identity that can sign in.
-    let LinkOutcome::Linked(third) = f.store.link(&a, "p", &ext("https://b.example", "y", None, false), &admin(), T0).await.unwrap() else { panic!() };
+    let LinkOutcome::Linked(third) =
+        f.store.link(&a, "p", &ext("https://b.example", "y", None, false), &admin(), T0).await.unwrap()
+    else {
+        panic!()
+    };
     f.store.set_primary(&a, third.id, &admin(), T0).await.unwrap().unwrap();
     f.store.set_can_sign_in(&a, third.id, false, &admin(), T0).await.unwrap().unwrap();
     assert_eq!(f.store.unlink(&a, primary, &admin(), T0).await.unwrap(), Err(Refusal::LastSignIn));
@@ -149,7 +179,11 @@ async fn unlink_never_takes_the_primary_or_the_last_identity_that_can_sign_in(f:
 async fn sign_in_is_never_switched_off_for_the_last_identity(f: F) {
     let (a, primary) = account(&f, "s1").await;
     assert_eq!(f.store.set_can_sign_in(&a, primary, false, &admin(), T0).await.unwrap(), Err(Refusal::LastSignIn));
-    let LinkOutcome::Linked(second) = f.store.link(&a, "p", &ext("https://b.example", "x", None, false), &admin(), T0).await.unwrap() else { panic!() };
+    let LinkOutcome::Linked(second) =
+        f.store.link(&a, "p", &ext("https://b.example", "x", None, false), &admin(), T0).await.unwrap()
+    else {
+        panic!()
+    };
     assert_eq!(f.store.set_can_sign_in(&a, primary, false, &admin(), T0).await.unwrap(), Ok(()));
     assert!(!f.store.find_identity("https://a.example", "s1").await.unwrap().unwrap().can_sign_in);
     assert_eq!(f.store.set_can_sign_in(&a, second.id, false, &admin(), T0).await.unwrap(), Err(Refusal::LastSignIn));
@@ -159,7 +193,11 @@ async fn the_primary_is_chosen_among_the_accounts_own_identities(f: F) {
     let (a, _) = account(&f, "s1").await;
     let (_, foreign) = account(&f, "s2").await;
     assert_eq!(f.store.set_primary(&a, foreign, &admin(), T0).await.unwrap(), Err(Refusal::NotFound));
-    let LinkOutcome::Linked(second) = f.store.link(&a, "p", &ext("https://b.example", "x", None, false), &admin(), T0).await.unwrap() else { panic!() };
+    let LinkOutcome::Linked(second) =
+        f.store.link(&a, "p", &ext("https://b.example", "x", None, false), &admin(), T0).await.unwrap()
+    else {
+        panic!()
+    };
     f.store.set_primary(&a, second.id, &admin(), T0).await.unwrap().unwrap();
     assert_eq!(f.store.account(&a).await.unwrap().unwrap().primary_identity, Some(second.id));
     assert_eq!(f.store.audit(&a).await.unwrap().last().unwrap().action, "account.primary_changed");
@@ -168,12 +206,19 @@ async fn the_primary_is_chosen_among_the_accounts_own_identities(f: F) {
 async fn move_fixes_an_identity_put_on_the_wrong_account(f: F) {
     let (a, a_primary) = account(&f, "s1").await;
     let (b, _) = account(&f, "s2").await;
-    let LinkOutcome::Linked(wrong) = f.store.link(&a, "p", &ext("https://b.example", "bobs", None, false), &admin(), T0).await.unwrap() else { panic!() };
+    let LinkOutcome::Linked(wrong) =
+        f.store.link(&a, "p", &ext("https://b.example", "bobs", None, false), &admin(), T0).await.unwrap()
+    else {
+        panic!()
+    };
     assert_eq!(f.store.move_identity(a_primary, &b, &admin(), T0).await.unwrap(), Err(Refusal::Primary));
     assert_eq!(f.store.move_identity(wrong.id, &a, &admin(), T0).await.unwrap(), Err(Refusal::SameAccount));
     assert_eq!(f.store.move_identity(wrong.id, &b, &admin(), T0).await.unwrap(), Ok(a.clone()));
     assert_eq!(f.store.find_identity("https://b.example", "bobs").await.unwrap().unwrap().account_id, b);
-    assert!(f.store.audit(&b).await.unwrap().iter().any(|e| e.action == "identity.moved"), "both accounts see the move");
+    assert!(
+        f.store.audit(&b).await.unwrap().iter().any(|e| e.action == "identity.moved"),
+        "both accounts see the move"
+    );
     assert_eq!(f.store.move_identity(9_999_999, &b, &admin(), T0).await.unwrap(), Err(Refusal::NotFound));
 }
 
@@ -198,12 +243,22 @@ async fn disable_and_delete(f: F) {
     f.store.delete(&a, &admin(), T0).await.unwrap().unwrap();
     assert!(f.store.account(&a).await.unwrap().is_none());
     assert!(f.store.find_identity("https://a.example", "s1").await.unwrap().is_none(), "identities go with it");
-    assert_eq!(f.store.audit(&a).await.unwrap().last().unwrap().action, "account.deleted", "the audit log outlives the account");
+    assert_eq!(
+        f.store.audit(&a).await.unwrap().last().unwrap().action,
+        "account.deleted",
+        "the audit log outlives the account"
+    );
     assert_eq!(f.store.delete(&a, &admin(), T0).await.unwrap(), Err(Refusal::NotFound));
 }
 
 async fn verified_email_lookup_sees_only_verified_emails_of_active_accounts(f: F) {
-    let v = f.store.resolve_or_create("p", &ext("https://a.example", "v", Some("Ann@Example.com"), true), T0).await.unwrap().account.id;
+    let v = f
+        .store
+        .resolve_or_create("p", &ext("https://a.example", "v", Some("Ann@Example.com"), true), T0)
+        .await
+        .unwrap()
+        .account
+        .id;
     f.store.resolve_or_create("p", &ext("https://a.example", "u", Some("ann@example.com"), false), T0).await.unwrap();
     assert_eq!(f.store.accounts_with_verified_email("ann@EXAMPLE.com").await.unwrap(), vec![v.clone()]);
     assert_eq!(f.store.accounts_with_email("ann@example.com").await.unwrap().len(), 2);
@@ -217,10 +272,14 @@ async fn one_identity_linked_to_two_accounts_at_once_lands_on_exactly_one(f: F) 
     let barrier = Arc::new(tokio::sync::Barrier::new(20));
     let tasks: Vec<_> = (0..20)
         .map(|i| {
-            let (store, barrier, target) = (f.store.clone(), barrier.clone(), if i % 2 == 0 { a.clone() } else { b.clone() });
+            let (store, barrier, target) =
+                (f.store.clone(), barrier.clone(), if i % 2 == 0 { a.clone() } else { b.clone() });
             tokio::spawn(async move {
                 barrier.wait().await;
-                let out = store.link(&target, "p", &ext("https://x.example", "contested", None, false), &Actor::admin("t"), T0).await.unwrap();
+                let out = store
+                    .link(&target, "p", &ext("https://x.example", "contested", None, false), &Actor::admin("t"), T0)
+                    .await
+                    .unwrap();
                 (target, out)
             })
         })
@@ -252,7 +311,14 @@ async fn the_last_two_identities_unlinked_at_once_leave_one(f: F) {
         let (a, primary) = account(&f, &format!("r{round}")).await;
         let mut ids = Vec::new();
         for n in 0..2 {
-            let LinkOutcome::Linked(i) = f.store.link(&a, "p", &ext("https://b.example", &format!("r{round}-{n}"), None, false), &admin(), T0).await.unwrap() else { panic!() };
+            let LinkOutcome::Linked(i) = f
+                .store
+                .link(&a, "p", &ext("https://b.example", &format!("r{round}-{n}"), None, false), &admin(), T0)
+                .await
+                .unwrap()
+            else {
+                panic!()
+            };
             ids.push(i.id);
         }
         // The primary may not sign in: the two linked identities are the last that can.

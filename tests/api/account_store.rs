@@ -3,9 +3,7 @@
 
 use std::sync::Arc;
 
-use braid::accounts::{
-    AccountId, AccountStatus, AccountStore, ExternalIdentity, Resolved, SqlAccountStore,
-};
+use braid::accounts::{AccountId, AccountStatus, AccountStore, ExternalIdentity, Resolved, SqlAccountStore};
 use braid::db::Db;
 use serde_json::json;
 use sqlx::Row;

@@ -41,9 +41,11 @@ impl Cli {
     async fn run(&self, args: &[&str]) -> Output {
         let mut all = vec!["--config".to_owned(), self.config.display().to_string(), "accounts".to_owned()];
         all.extend(args.iter().map(|a| (*a).to_owned()));
-        tokio::task::spawn_blocking(move || Command::new(env!("CARGO_BIN_EXE_braid")).args(&all).env("USER", "ops").output().unwrap())
-            .await
-            .unwrap()
+        tokio::task::spawn_blocking(move || {
+            Command::new(env!("CARGO_BIN_EXE_braid")).args(&all).env("USER", "ops").output().unwrap()
+        })
+        .await
+        .unwrap()
     }
 
     async fn sign_in(&self, user: &str) -> (reqwest::Client, String) {
@@ -102,7 +104,8 @@ async fn merge_moves_identities_marks_the_old_account_and_ends_its_sessions() {
     let o = c.run(&["show", &bob]).await;
     let v: Value = serde_json::from_slice(&o.stdout).unwrap();
     assert_eq!(v[0]["account"]["status"]["MergedInto"], alice.as_str());
-    let merged = v[0]["audit"].as_array().unwrap().iter().find(|e| e["action"] == "account.merged").expect("merge audited");
+    let merged =
+        v[0]["audit"].as_array().unwrap().iter().find(|e| e["action"] == "account.merged").expect("merge audited");
     assert_eq!(merged["actor"], "admin:ops");
     let o = c.run(&["merge", &bob, &alice]).await;
     assert_eq!(o.status.code(), Some(1), "{}", out(&o));
@@ -144,7 +147,12 @@ async fn disable_enable_and_delete() {
     let other = browser();
     let page = other.get(c.app.url("/login/dev")).send().await.unwrap().text().await.unwrap();
     let state = form_state(&page);
-    let r = other.post(c.app.url("/login/dev")).form(&[("state", state.as_str()), ("username", "alice")]).send().await.unwrap();
+    let r = other
+        .post(c.app.url("/login/dev"))
+        .form(&[("state", state.as_str()), ("username", "alice")])
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::FORBIDDEN, "a disabled account cannot sign in");
     assert!(c.run(&["enable", &alice]).await.status.success());
     c.sign_in("alice").await;

@@ -29,18 +29,18 @@ async fn unknown_client_gets_an_error_page_not_a_redirect() {
 async fn unregistered_or_altered_redirect_uris_get_an_error_page_never_a_redirect() {
     let app = spawn_app().await;
     let variants = [
-        "http://127.0.0.1:9/cb?x=1",          // query added
-        "http://127.0.0.1:9/cb#frag",         // fragment
-        "http://127.0.0.1:9/cb/",             // trailing slash
-        "http://127.0.0.1:9/CB",              // path case
-        "http://127.0.0.1:10/cb",             // port
-        "https://127.0.0.1:9/cb",             // scheme
-        "http://127.0.0.1:9/cb/../cb",        // dot segments
-        "http://user@127.0.0.1:9/cb",         // userinfo
-        "http://127.0.0.1:9/%63b",            // percent-encoding
-        "http://localhost:9/cb",              // host spelling
-        "http://127.0.0.1:9/evil",            // another path
-        "https://evil.example/cb",            // another host
+        "http://127.0.0.1:9/cb?x=1",   // query added
+        "http://127.0.0.1:9/cb#frag",  // fragment
+        "http://127.0.0.1:9/cb/",      // trailing slash
+        "http://127.0.0.1:9/CB",       // path case
+        "http://127.0.0.1:10/cb",      // port
+        "https://127.0.0.1:9/cb",      // scheme
+        "http://127.0.0.1:9/cb/../cb", // dot segments
+        "http://user@127.0.0.1:9/cb",  // userinfo
+        "http://127.0.0.1:9/%63b",     // percent-encoding
+        "http://localhost:9/cb",       // host spelling
+        "http://127.0.0.1:9/evil",     // another path
+        "https://evil.example/cb",     // another host
     ];
     for v in variants {
         let r = authorize(&app, &authorize_query(APP_ID, v, None, "n")).await;
@@ -111,13 +111,31 @@ async fn a_sign_in_form_from_another_browser_is_refused() {
     let r = victim.get(app.url("/login/dev")).send().await.unwrap();
     let state = form_state(&r.text().await.unwrap());
     // The attacker posts the victim's state without the victim's cookie.
-    let r = browser().post(app.url("/login/dev")).form(&[("state", state.as_str()), ("username", "mallory")]).send().await.unwrap();
+    let r = browser()
+        .post(app.url("/login/dev"))
+        .form(&[("state", state.as_str()), ("username", "mallory")])
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
-    assert!(app.state.accounts.find_identity("urn:braid:dev:dev", "mallory").await.unwrap().is_none(), "nothing created");
+    assert!(
+        app.state.accounts.find_identity("urn:braid:dev:dev", "mallory").await.unwrap().is_none(),
+        "nothing created"
+    );
     // The state is single use: the victim's own second post fails.
-    let ok = victim.post(app.url("/login/dev")).form(&[("state", state.as_str()), ("username", "vic")]).send().await.unwrap();
+    let ok = victim
+        .post(app.url("/login/dev"))
+        .form(&[("state", state.as_str()), ("username", "vic")])
+        .send()
+        .await
+        .unwrap();
     assert_eq!(ok.status(), StatusCode::SEE_OTHER);
-    let again = victim.post(app.url("/login/dev")).form(&[("state", state.as_str()), ("username", "vic2")]).send().await.unwrap();
+    let again = victim
+        .post(app.url("/login/dev"))
+        .form(&[("state", state.as_str()), ("username", "vic2")])
+        .send()
+        .await
+        .unwrap();
     assert_eq!(again.status(), StatusCode::BAD_REQUEST);
     assert!(app.state.accounts.find_identity("urn:braid:dev:dev", "vic2").await.unwrap().is_none());
 }

@@ -48,7 +48,15 @@ async fn bad_logout_tokens_are_refused_and_a_good_one_ends_the_sessions() {
 
     let mut bad: Vec<(&str, String)> = Vec::new();
     bad.push(("alg none", s.mock.sign_custom(&Sign::None, false, &typ_logout(), &logout_claims(&s))));
-    bad.push(("HS256", s.mock.sign_custom(&Sign::Hs256(b"0123456789abcdef0123456789abcdef".to_vec()), false, &typ_logout(), &logout_claims(&s))));
+    bad.push((
+        "HS256",
+        s.mock.sign_custom(
+            &Sign::Hs256(b"0123456789abcdef0123456789abcdef".to_vec()),
+            false,
+            &typ_logout(),
+            &logout_claims(&s),
+        ),
+    ));
     let mut c = logout_claims(&s);
     c.insert("aud".into(), json!("someone-else"));
     bad.push(("wrong aud", s.mock.sign_custom(&Sign::Rs256, false, &typ_logout(), &c)));

@@ -47,7 +47,8 @@ async fn the_demo_application_signs_in_refreshes_and_signs_out_in_a_real_browser
     let out = tokio::task::spawn_blocking(move || run_node("demo.mjs", base)).await.unwrap();
     assert!(out.status.success(), "browser run failed:\n{}", String::from_utf8_lossy(&out.stderr));
     let seen: Value = serde_json::from_slice(out.stdout.trim_ascii()).expect("one JSON line");
-    let identity = app.state.accounts.find_identity("urn:braid:dev:dev", "alice").await.unwrap().expect("alice signed in");
+    let identity =
+        app.state.accounts.find_identity("urn:braid:dev:dev", "alice").await.unwrap().expect("alice signed in");
     assert_eq!(seen["sub"], identity.account_id.as_str(), "the page shows the account id as sub");
     assert_eq!(seen["refreshedSub"], seen["sub"], "refresh keeps the sub");
     assert_eq!(seen["nonceChecked"], true);

@@ -91,7 +91,11 @@ fn serve_refuses_to_start_when_redis_is_unreachable() {
     let o = braid(
         dir.path(),
         &["serve"],
-        &[("BRAID__SERVER__LISTEN", "127.0.0.1:0"), ("BRAID__STORE__SESSIONS", "redis://127.0.0.1:1/0"), ("BRAID__STORE__REDIS_TIMEOUT_MS", "500")],
+        &[
+            ("BRAID__SERVER__LISTEN", "127.0.0.1:0"),
+            ("BRAID__STORE__SESSIONS", "redis://127.0.0.1:1/0"),
+            ("BRAID__STORE__REDIS_TIMEOUT_MS", "500"),
+        ],
     );
     assert!(!o.status.success());
     assert!(stderr(&o).contains("session store"), "{}", stderr(&o));
@@ -134,7 +138,8 @@ async fn sigterm_stops_serving_and_exits_cleanly() {
 fn every_example_provider_file_is_valid() {
     let dir = tempfile::tempdir().unwrap();
     let examples = concat!(env!("CARGO_MANIFEST_DIR"), "/providers/examples");
-    let secrets = ["GOOGLE", "ENTRA", "OKTA", "KEYCLOAK", "GITHUB", "GITLAB"].map(|p| (format!("{p}_CLIENT_SECRET"), "x".to_owned()));
+    let secrets = ["GOOGLE", "ENTRA", "OKTA", "KEYCLOAK", "GITHUB", "GITLAB"]
+        .map(|p| (format!("{p}_CLIENT_SECRET"), "x".to_owned()));
     let mut env: Vec<(&str, &str)> = secrets.iter().map(|(k, v)| (k.as_str(), v.as_str())).collect();
     env.push(("BRAID__PROVIDERS__DIR", examples));
     let o = braid(dir.path(), &["check"], &env);

@@ -80,7 +80,11 @@ async fn braid_fails_closed_while_redis_is_down_and_recovers_when_it_returns() {
     assert_eq!(ready, StatusCode::OK, "reconnected by itself");
     let r = redeem(&app, &code).await;
     assert_eq!(r.json::<Value>().await.unwrap()["error"], "invalid_grant", "the code died with Redis");
-    assert_eq!(status_of(app.url(&to_login.replace("/login?", "/login/dev?"))).await, StatusCode::BAD_REQUEST, "the transaction died with Redis");
+    assert_eq!(
+        status_of(app.url(&to_login.replace("/login?", "/login/dev?"))).await,
+        StatusCode::BAD_REQUEST,
+        "the transaction died with Redis"
+    );
     let fresh = code_for(&app, &browser(), "ursula", "n").await;
     assert_eq!(redeem(&app, &fresh).await.status(), StatusCode::OK);
 }

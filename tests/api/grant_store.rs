@@ -87,7 +87,10 @@ async fn rotation_spends_the_old_token_and_a_replay_revokes_the_family(f: Fixtur
     assert!(matches!(f.grants.rotate("h2", "h3", "app", T0 + 2).await.unwrap(), Rotation::Rotated(_)));
     assert!(matches!(f.grants.rotate("h1", "h4", "app", T0 + 3).await.unwrap(), Rotation::Replayed(_)));
     assert_eq!(f.grants.get("g1").await.unwrap().unwrap().revoked_at, Some(T0 + 3));
-    assert!(matches!(f.grants.rotate("h3", "h5", "app", T0 + 4).await.unwrap(), Rotation::Dead(_)), "newest token dead too");
+    assert!(
+        matches!(f.grants.rotate("h3", "h5", "app", T0 + 4).await.unwrap(), Rotation::Dead(_)),
+        "newest token dead too"
+    );
     assert_eq!(f.grants.rotate("nope", "h6", "app", T0).await.unwrap(), Rotation::Unknown);
     assert!(f.grants.by_token("h4").await.unwrap().is_none(), "no token stored on replay");
 }

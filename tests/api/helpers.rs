@@ -136,11 +136,7 @@ impl TestApp {
 
 /// A browser: cookie jar, no automatic redirects.
 pub fn browser() -> reqwest::Client {
-    reqwest::Client::builder()
-        .cookie_store(true)
-        .redirect(reqwest::redirect::Policy::none())
-        .build()
-        .unwrap()
+    reqwest::Client::builder().cookie_store(true).redirect(reqwest::redirect::Policy::none()).build().unwrap()
 }
 
 /// A PKCE verifier and its S256 challenge.
@@ -165,7 +161,12 @@ pub fn query_param(url: &str, name: &str) -> Option<String> {
 }
 
 /// An authorization request's query for `client` (with S256 PKCE when `challenge` is given).
-pub fn authorize_query(client: &str, redirect_uri: &str, challenge: Option<&str>, nonce: &str) -> Vec<(String, String)> {
+pub fn authorize_query(
+    client: &str,
+    redirect_uri: &str,
+    challenge: Option<&str>,
+    nonce: &str,
+) -> Vec<(String, String)> {
     let mut q = vec![
         ("client_id", client),
         ("redirect_uri", redirect_uri),

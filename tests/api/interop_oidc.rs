@@ -51,8 +51,14 @@ async fn through_op(app: &TestApp, b: &reqwest::Client, start: &str, login: &str
         let r = b.get(&url).send().await.unwrap();
         if r.status() == StatusCode::OK && url.contains("/interaction/") {
             let html = r.text().await.unwrap();
-            let action = html.split("action=\"").nth(1).and_then(|s| s.split('"').next()).expect("form action").to_owned();
-            let prompt = html.split("name=\"prompt\" value=\"").nth(1).and_then(|s| s.split('"').next()).unwrap_or("").to_owned();
+            let action =
+                html.split("action=\"").nth(1).and_then(|s| s.split('"').next()).expect("form action").to_owned();
+            let prompt = html
+                .split("name=\"prompt\" value=\"")
+                .nth(1)
+                .and_then(|s| s.split('"').next())
+                .unwrap_or("")
+                .to_owned();
             let form: Vec<(&str, &str)> = if prompt == "login" {
                 vec![("prompt", "login"), ("login", login), ("password", "any")]
             } else {
@@ -107,7 +113,12 @@ async fn people_sign_in_through_oidc_provider_and_get_braid_tokens() {
         let (status, t) = token_request(
             &app,
             (SPA_ID, None),
-            &[("grant_type", "authorization_code"), ("code", &code), ("redirect_uri", SPA_CB), ("code_verifier", &verifier)],
+            &[
+                ("grant_type", "authorization_code"),
+                ("code", &code),
+                ("redirect_uri", SPA_CB),
+                ("code_verifier", &verifier),
+            ],
         )
         .await;
         assert_eq!(status, StatusCode::OK, "{t}");
@@ -118,7 +129,8 @@ async fn people_sign_in_through_oidc_provider_and_get_braid_tokens() {
     }
     assert_eq!(subs[0], subs[1], "the same upstream user gets the same sub");
     assert_ne!(subs[0], subs[2], "another upstream user gets another account");
-    let alice = app.state.accounts.find_identity(&issuer, "alice").await.unwrap().expect("identity keyed on (issuer, sub)");
+    let alice =
+        app.state.accounts.find_identity(&issuer, "alice").await.unwrap().expect("identity keyed on (issuer, sub)");
     assert!(alice.email_verified);
     assert_eq!(alice.name.as_deref(), Some("Person alice"));
 }

@@ -14,8 +14,16 @@ use crate::helpers::*;
 async fn two_providers(dev2: &str) -> TestApp {
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(dir.path().join("providers")).unwrap();
-    std::fs::write(dir.path().join("providers/dev.toml"), "kind = \"dev\"\ndisplay_name = \"Dev one\"\ntrust_email = true\n").unwrap();
-    std::fs::write(dir.path().join("providers/dev2.toml"), format!("kind = \"dev\"\ndisplay_name = \"Dev two\"\n{dev2}")).unwrap();
+    std::fs::write(
+        dir.path().join("providers/dev.toml"),
+        "kind = \"dev\"\ndisplay_name = \"Dev one\"\ntrust_email = true\n",
+    )
+    .unwrap();
+    std::fs::write(
+        dir.path().join("providers/dev2.toml"),
+        format!("kind = \"dev\"\ndisplay_name = \"Dev two\"\n{dev2}"),
+    )
+    .unwrap();
     let url = crate::support::sqlite_url(&dir);
     spawn_in(dir, move |d| settings(d, &url, "memory", "")).await
 }
@@ -24,13 +32,28 @@ const I1: &str = "urn:braid:dev:dev";
 const I2: &str = "urn:braid:dev:dev2";
 
 /// Sign in directly (no application) with dev provider `p`; returns braid's final response.
-async fn dev_sign_in(app: &TestApp, b: &reqwest::Client, p: &str, user: &str, email: &str, verified: bool) -> reqwest::Response {
+async fn dev_sign_in(
+    app: &TestApp,
+    b: &reqwest::Client,
+    p: &str,
+    user: &str,
+    email: &str,
+    verified: bool,
+) -> reqwest::Response {
     let page = b.get(app.url(&format!("/login/{p}"))).send().await.unwrap();
     assert_eq!(page.status(), StatusCode::OK, "dev form for {p}");
     post_dev_form(app, b, p, &page.text().await.unwrap(), user, email, verified).await
 }
 
-async fn post_dev_form(app: &TestApp, b: &reqwest::Client, p: &str, html: &str, user: &str, email: &str, verified: bool) -> reqwest::Response {
+async fn post_dev_form(
+    app: &TestApp,
+    b: &reqwest::Client,
+    p: &str,
+    html: &str,
+    user: &str,
+    email: &str,
+    verified: bool,
+) -> reqwest::Response {
     let state = form_state(html);
     let mut form = vec![("state", state.as_str()), ("username", user), ("email", email)];
     if verified {
@@ -68,7 +91,13 @@ async fn account_of(app: &TestApp, issuer: &str, subject: &str) -> Option<Accoun
     app.state.accounts.find_identity(issuer, subject).await.unwrap().map(|i| i.account_id)
 }
 
-async fn post_change(app: &TestApp, b: &reqwest::Client, path: &str, identity: i64, extra: &[(&str, &str)]) -> reqwest::Response {
+async fn post_change(
+    app: &TestApp,
+    b: &reqwest::Client,
+    path: &str,
+    identity: i64,
+    extra: &[(&str, &str)],
+) -> reqwest::Response {
     let token = csrf(app, b).await;
     let id = identity.to_string();
     let mut form = vec![("csrf", token.as_str()), ("identity", id.as_str())];
@@ -131,7 +160,13 @@ async fn changes_need_the_csrf_token_braids_origin_and_a_recent_sign_in() {
     let r = b.post(app.url("/account/link/dev2")).form(&[("csrf", "forged")]).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::FORBIDDEN, "wrong CSRF token");
     let token = csrf(&app, &b).await;
-    let r = b.post(app.url("/account/link/dev2")).header("Origin", "https://evil.example").form(&[("csrf", token.as_str())]).send().await.unwrap();
+    let r = b
+        .post(app.url("/account/link/dev2"))
+        .header("Origin", "https://evil.example")
+        .form(&[("csrf", token.as_str())])
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::FORBIDDEN, "foreign origin");
     let r = browser().post(app.url("/account/link/dev2")).form(&[("csrf", token.as_str())]).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "another browser has no session");
@@ -140,7 +175,10 @@ async fn changes_need_the_csrf_token_braids_origin_and_a_recent_sign_in() {
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
     assert!(r.text().await.unwrap().contains("Sign in again"));
     assert_eq!(app.state.accounts.identities(&a).await.unwrap().len(), 1, "nothing changed");
-    assert!(app.state.accounts.audit(&a).await.unwrap().iter().all(|e| e.action == "identity.signed_in"), "no change recorded");
+    assert!(
+        app.state.accounts.audit(&a).await.unwrap().iter().all(|e| e.action == "identity.signed_in"),
+        "no change recorded"
+    );
 }
 
 #[tokio::test]
@@ -156,8 +194,17 @@ async fn unlink_keeps_the_primary_and_the_last_sign_in_and_ends_other_sessions_a
     link(&app, &b, "dev2", "carol-two").await;
     let ids = app.state.accounts.identities(&a).await.unwrap();
     let (primary, other) = (ids[0].id, ids[1].id);
-    assert_eq!(second.get(app.url("/account")).send().await.unwrap().status(), StatusCode::SEE_OTHER, "other session ended by the link");
-    let (status, _) = token_request(&app, (APP_ID, Some(APP_SECRET)), &[("grant_type", "refresh_token"), ("refresh_token", t["refresh_token"].as_str().unwrap())]).await;
+    assert_eq!(
+        second.get(app.url("/account")).send().await.unwrap().status(),
+        StatusCode::SEE_OTHER,
+        "other session ended by the link"
+    );
+    let (status, _) = token_request(
+        &app,
+        (APP_ID, Some(APP_SECRET)),
+        &[("grant_type", "refresh_token"), ("refresh_token", t["refresh_token"].as_str().unwrap())],
+    )
+    .await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "refresh tokens issued before the link stop working");
 
     let r = post_change(&app, &b, "/account/unlink", primary, &[]).await;
@@ -224,7 +271,10 @@ async fn a_link_proof_is_bound_to_its_browser_its_account_and_is_used_once() {
     // The proof is started in one browser; another browser (the victim's) signs in to fay: it
     // has no proof cookie, so nothing is linked.
     let attacker = browser();
-    assert_eq!(dev_sign_in(&app, &attacker, "dev2", "intruder", "fay@example.com", true).await.status(), StatusCode::OK);
+    assert_eq!(
+        dev_sign_in(&app, &attacker, "dev2", "intruder", "fay@example.com", true).await.status(),
+        StatusCode::OK
+    );
     dev_sign_in(&app, &browser(), "dev", "fay", "", false).await;
     assert!(account_of(&app, I2, "intruder").await.is_none(), "a proof never crosses browsers");
     // Completing the proof with another account is refused and uses the proof up.
@@ -238,7 +288,11 @@ async fn a_link_proof_is_bound_to_its_browser_its_account_and_is_used_once() {
 async fn unverified_or_untrusted_emails_never_link_and_a_pre_hijacked_account_is_not_joined() {
     // dev2 does not verify emails (trust_email off); dev3 links by email.
     let app = two_providers("").await;
-    std::fs::write(app.dir().join("providers/dev3.toml"), "kind = \"dev\"\non_new_identity = \"link_by_email\"\ntrust_email = true\n").unwrap();
+    std::fs::write(
+        app.dir().join("providers/dev3.toml"),
+        "kind = \"dev\"\non_new_identity = \"link_by_email\"\ntrust_email = true\n",
+    )
+    .unwrap();
     app.state.providers.reload();
     // The attacker pre-registers the victim's email through the untrusted provider, claiming it
     // is verified.
@@ -336,7 +390,10 @@ async fn a_link_notifies_the_configured_webhook_with_a_signed_event() {
     assert_eq!(v["identity"]["issuer"], I2);
     assert_eq!(v["identity"]["subject"], "ivy2");
     let ts: i64 = headers["x-braid-timestamp"].to_str().unwrap().parse().unwrap();
-    assert_eq!(headers["x-braid-signature"].to_str().unwrap(), braid::notify::signature(b"hook-secret", ts, body.as_bytes()));
+    assert_eq!(
+        headers["x-braid-signature"].to_str().unwrap(),
+        braid::notify::signature(b"hook-secret", ts, body.as_bytes())
+    );
     assert_eq!(headers["x-braid-event-id"].to_str().unwrap(), v["id"].as_str().unwrap());
 }
 
@@ -347,13 +404,20 @@ async fn a_pending_link_proof_is_revoked_when_the_account_changes() {
     dev_sign_in(&app, &owner, "dev", "jan", "jan@example.com", true).await;
     link(&app, &owner, "dev", "jan-spare").await;
     let b = browser();
-    assert_eq!(dev_sign_in(&app, &b, "dev2", "jan-new", "jan@example.com", true).await.status(), StatusCode::OK, "proof asked");
+    assert_eq!(
+        dev_sign_in(&app, &b, "dev2", "jan-new", "jan@example.com", true).await.status(),
+        StatusCode::OK,
+        "proof asked"
+    );
     // The owner unlinks an identity meanwhile: pending proofs end with the other sessions.
     let spare = app.state.accounts.find_identity(I1, "jan-spare").await.unwrap().unwrap();
     assert_eq!(location(&post_change(&app, &owner, "/account/unlink", spare.id, &[]).await), "/account?done=unlinked");
     let r = dev_sign_in(&app, &b, "dev", "jan", "", false).await;
     assert_eq!(location(&r), "/account", "a plain sign-in");
-    assert!(r.headers().get_all("set-cookie").iter().any(|c| c.to_str().unwrap().starts_with("braid_proof=;")), "the proof cookie goes");
+    assert!(
+        r.headers().get_all("set-cookie").iter().any(|c| c.to_str().unwrap().starts_with("braid_proof=;")),
+        "the proof cookie goes"
+    );
     assert!(account_of(&app, I2, "jan-new").await.is_none(), "nothing linked");
 }
 

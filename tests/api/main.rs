@@ -1,8 +1,8 @@
 //! braid's integration tests: one binary, modules by area. `spawn_app()` starts braid on port 0.
 
 mod account_links;
-mod admin_cli;
 mod account_store;
+mod admin_cli;
 mod authorize_errors;
 mod backchannel_logout;
 mod browser;

@@ -196,7 +196,13 @@ impl MockIdp {
     }
 
     /// Sign `claims` the way `sign` says, with `extra_header` merged into the header.
-    pub fn sign_custom(&self, sign: &Sign, rotated: bool, extra_header: &Map<String, Value>, claims: &Map<String, Value>) -> String {
+    pub fn sign_custom(
+        &self,
+        sign: &Sign,
+        rotated: bool,
+        extra_header: &Map<String, Value>,
+        claims: &Map<String, Value>,
+    ) -> String {
         let key = match sign {
             Sign::Es256 => self.ec.current(),
             Sign::EmbeddedJwk => self.attacker.current(),
@@ -299,10 +305,15 @@ async fn authorize(State(m): State<MockIdp>, Query(q): Query<HashMap<String, Str
     Redirect::to(&braid::issuer::authorize::with_params(&redirect, &params)).into_response()
 }
 
-async fn token(State(m): State<MockIdp>, headers: axum::http::HeaderMap, Form(f): Form<HashMap<String, String>>) -> Response {
+async fn token(
+    State(m): State<MockIdp>,
+    headers: axum::http::HeaderMap,
+    Form(f): Form<HashMap<String, String>>,
+) -> Response {
     let mut inner = m.inner.lock().unwrap();
     inner.token_hits += 1;
-    let basic = format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{CLIENT_ID}:{CLIENT_SECRET}")));
+    let basic =
+        format!("Basic {}", base64::engine::general_purpose::STANDARD.encode(format!("{CLIENT_ID}:{CLIENT_SECRET}")));
     if headers.get("authorization").and_then(|v| v.to_str().ok()) != Some(basic.as_str()) {
         return (StatusCode::UNAUTHORIZED, axum::Json(json!({"error": "invalid_client"}))).into_response();
     }
@@ -311,11 +322,13 @@ async fn token(State(m): State<MockIdp>, headers: axum::http::HeaderMap, Form(f)
     };
     let verifier = f.get("code_verifier").cloned().unwrap_or_default();
     if braid::ids::sha256_b64(verifier.as_bytes()) != challenge || f.get("redirect_uri") != Some(&redirect) {
-        return (StatusCode::BAD_REQUEST, axum::Json(json!({"error": "invalid_grant", "error_description": "PKCE"}))).into_response();
+        return (StatusCode::BAD_REQUEST, axum::Json(json!({"error": "invalid_grant", "error_description": "PKCE"})))
+            .into_response();
     }
     let b = inner.behaviour.clone();
     drop(inner);
-    axum::Json(json!({"access_token": "mock-at", "token_type": "Bearer", "id_token": m.id_token(&b, &nonce)})).into_response()
+    axum::Json(json!({"access_token": "mock-at", "token_type": "Bearer", "id_token": m.id_token(&b, &nonce)}))
+        .into_response()
 }
 
 async fn userinfo(State(m): State<MockIdp>) -> Response {

@@ -90,7 +90,11 @@ async fn logout_ends_the_sessions_refresh_tokens_but_offline_ones_stay() {
     let refresh = |rt: &Value| {
         let rt = rt["refresh_token"].as_str().unwrap().to_owned();
         let app = &app;
-        async move { token_request(app, (APP_ID, Some(APP_SECRET)), &[("grant_type", "refresh_token"), ("refresh_token", &rt)]).await.0 }
+        async move {
+            token_request(app, (APP_ID, Some(APP_SECRET)), &[("grant_type", "refresh_token"), ("refresh_token", &rt)])
+                .await
+                .0
+        }
     };
     assert_eq!(refresh(&online).await, StatusCode::BAD_REQUEST, "ended with the session");
     assert_eq!(refresh(&offline).await, StatusCode::OK, "offline access outlives the session");
@@ -104,14 +108,37 @@ async fn a_client_revokes_its_own_tokens_and_nobody_elses() {
     let rt = t["refresh_token"].as_str().unwrap();
     let revoke = |client: (&'static str, &'static str), token: String| {
         let url = app.url("/revoke");
-        async move { reqwest::Client::new().post(url).basic_auth(client.0, Some(client.1)).form(&[("token", token)]).send().await.unwrap().status() }
+        async move {
+            reqwest::Client::new()
+                .post(url)
+                .basic_auth(client.0, Some(client.1))
+                .form(&[("token", token)])
+                .send()
+                .await
+                .unwrap()
+                .status()
+        }
     };
     assert_eq!(revoke((APP_ID, "wrong"), rt.to_owned()).await, StatusCode::UNAUTHORIZED);
-    assert_eq!(revoke((OTHER_ID, OTHER_SECRET), rt.to_owned()).await, StatusCode::OK, "another client's token: ignored");
-    assert_eq!(token_request(&app, (APP_ID, Some(APP_SECRET)), &[("grant_type", "refresh_token"), ("refresh_token", rt)]).await.0, StatusCode::OK);
+    assert_eq!(
+        revoke((OTHER_ID, OTHER_SECRET), rt.to_owned()).await,
+        StatusCode::OK,
+        "another client's token: ignored"
+    );
+    assert_eq!(
+        token_request(&app, (APP_ID, Some(APP_SECRET)), &[("grant_type", "refresh_token"), ("refresh_token", rt)])
+            .await
+            .0,
+        StatusCode::OK
+    );
     // The refresh above rotated the token; revoke the access token instead: the grant ends.
     assert_eq!(revoke((APP_ID, APP_SECRET), t["access_token"].as_str().unwrap().to_owned()).await, StatusCode::OK);
-    let r = reqwest::Client::new().get(app.url("/userinfo")).bearer_auth(t["access_token"].as_str().unwrap()).send().await.unwrap();
+    let r = reqwest::Client::new()
+        .get(app.url("/userinfo"))
+        .bearer_auth(t["access_token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(revoke((APP_ID, APP_SECRET), "unknown".into()).await, StatusCode::OK);
     let d: Value = reqwest::get(app.url("/.well-known/openid-configuration")).await.unwrap().json().await.unwrap();
@@ -125,7 +152,13 @@ async fn the_session_id_never_leaves_the_cookie() {
     let r = b.get(app.url("/login/dev")).send().await.unwrap();
     let state = form_state(&r.text().await.unwrap());
     let r = b.post(app.url("/login/dev")).form(&[("state", state.as_str()), ("username", "pia")]).send().await.unwrap();
-    let cookie = r.headers().get_all("set-cookie").iter().map(|c| c.to_str().unwrap().to_owned()).find(|c| c.starts_with("braid_session=")).unwrap();
+    let cookie = r
+        .headers()
+        .get_all("set-cookie")
+        .iter()
+        .map(|c| c.to_str().unwrap().to_owned())
+        .find(|c| c.starts_with("braid_session="))
+        .unwrap();
     let sid = cookie.trim_start_matches("braid_session=").split(';').next().unwrap().to_owned();
     let r = b.get(app.url("/authorize")).query(&authorize_query(APP_ID, APP_CB, None, "n")).send().await.unwrap();
     let t: Value = redeem(&app, &query_param(&location(&r), "code").unwrap()).await.json().await.unwrap();

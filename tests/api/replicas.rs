@@ -83,7 +83,12 @@ async fn two_processes_on_one_redis_and_postgres_serve_one_sign_in_together() {
     let r = reqwest::Client::new()
         .post(format!("{a}/token"))
         .basic_auth(APP_ID, Some(APP_SECRET))
-        .form(&[("grant_type", "authorization_code"), ("code", &code), ("redirect_uri", APP_CB), ("code_verifier", &verifier)])
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", APP_CB),
+            ("code_verifier", &verifier),
+        ])
         .send()
         .await
         .unwrap();
@@ -93,7 +98,15 @@ async fn two_processes_on_one_redis_and_postgres_serve_one_sign_in_together() {
     assert_eq!(id["iss"], public.as_str());
     assert_eq!(id["nonce"], "n-replica");
     // B accepts A's access token and refreshes A's refresh token.
-    let info: Value = reqwest::Client::new().get(format!("{b}/userinfo")).bearer_auth(t["access_token"].as_str().unwrap()).send().await.unwrap().json().await.unwrap();
+    let info: Value = reqwest::Client::new()
+        .get(format!("{b}/userinfo"))
+        .bearer_auth(t["access_token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
     assert_eq!(info["sub"], id["sub"]);
     let r = reqwest::Client::new()
         .post(format!("{b}/token"))
@@ -107,7 +120,12 @@ async fn two_processes_on_one_redis_and_postgres_serve_one_sign_in_together() {
     let r = reqwest::Client::new()
         .post(format!("{b}/token"))
         .basic_auth(APP_ID, Some(APP_SECRET))
-        .form(&[("grant_type", "authorization_code"), ("code", &code), ("redirect_uri", APP_CB), ("code_verifier", &verifier)])
+        .form(&[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", APP_CB),
+            ("code_verifier", &verifier),
+        ])
         .send()
         .await
         .unwrap();

@@ -8,7 +8,11 @@ use braid::upstream::saml::gate::{self, GateError, Limits};
 fn fixture(path: &str) -> String {
     let full = format!("{}/tests/fixtures/saml/{path}", env!("CARGO_MANIFEST_DIR"));
     let raw = std::fs::read_to_string(&full).unwrap_or_else(|e| panic!("{full}: {e}"));
-    if raw.trim_start().starts_with('<') { raw } else { gate::decode_post(&raw, Limits::default()).expect("fixture decodes") }
+    if raw.trim_start().starts_with('<') {
+        raw
+    } else {
+        gate::decode_post(&raw, Limits::default()).expect("fixture decodes")
+    }
 }
 
 #[test]
@@ -56,7 +60,8 @@ fn several_assertions_are_refused() {
     // crewjam's two assertions also share one ID: refused for that first.
     let r = gate::check_response(&fixture("crewjam/TestSPMultipleAssertions"), true);
     assert_eq!(r, Err(GateError::Structure("duplicate ID".into())));
-    for f in ["python3-saml/signature_wrapping_attack.xml.base64", "python3-saml/signature_wrapping_attack2.xml.base64"] {
+    for f in ["python3-saml/signature_wrapping_attack.xml.base64", "python3-saml/signature_wrapping_attack2.xml.base64"]
+    {
         assert!(gate::check_response(&fixture(f), true).is_err(), "{f}");
     }
 }
@@ -75,7 +80,10 @@ fn dtds_entities_and_billion_laughs_are_refused_before_parsing() {
     assert_eq!(gate::check_response(xxe, false), Err(GateError::Forbidden("DOCTYPE")));
     let mut laughs = String::from("<?xml version=\"1.0\"?><!DOCTYPE lolz [<!ENTITY lol \"lol\">");
     for i in 1..10 {
-        laughs.push_str(&format!("<!ENTITY lol{i} \"{}\">", format!("&lol{};", if i == 1 { String::new() } else { (i - 1).to_string() }).repeat(10)));
+        laughs.push_str(&format!(
+            "<!ENTITY lol{i} \"{}\">",
+            format!("&lol{};", if i == 1 { String::new() } else { (i - 1).to_string() }).repeat(10)
+        ));
     }
     laughs.push_str("]><r>&lol9;</r>");
     assert_eq!(gate::check_response(&laughs, false), Err(GateError::Forbidden("DOCTYPE")));
@@ -97,7 +105,11 @@ fn a_comment_injected_into_the_name_id_is_refused() {
 fn oversized_messages_are_refused_before_decoding() {
     let limits = Limits { max_encoded: 1024, max_xml: 700 };
     assert_eq!(gate::decode_post(&"A".repeat(1025), limits), Err(GateError::TooLarge));
-    assert_eq!(gate::decode_post(&"QUFB".repeat(250), limits), Err(GateError::TooLarge), "decodes to more than max_xml");
+    assert_eq!(
+        gate::decode_post(&"QUFB".repeat(250), limits),
+        Err(GateError::TooLarge),
+        "decodes to more than max_xml"
+    );
     assert!(matches!(gate::decode_post("not base64!", Limits::default()), Err(GateError::Malformed(_))));
 }
 

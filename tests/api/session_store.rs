@@ -272,16 +272,9 @@ conformance!(
 
 // ---- Redis only ------------------------------------------------------------------------------
 
-fn assert_unavailable_in_time<T: std::fmt::Debug>(
-    result: Result<T, StoreError>,
-    started: Instant,
-    limit: Duration,
-) {
+fn assert_unavailable_in_time<T: std::fmt::Debug>(result: Result<T, StoreError>, started: Instant, limit: Duration) {
     let elapsed = started.elapsed();
-    assert!(
-        matches!(result, Err(StoreError::Unavailable(_))),
-        "expected Unavailable, got {result:?}"
-    );
+    assert!(matches!(result, Err(StoreError::Unavailable(_))), "expected Unavailable, got {result:?}");
     assert!(elapsed < limit + Duration::from_secs(1), "took {elapsed:?}");
 }
 
@@ -313,12 +306,8 @@ async fn redis_connect_to_a_silent_server_fails_unavailable_within_the_timeout()
 
 #[tokio::test]
 async fn redis_connect_with_a_malformed_url_fails_unavailable() {
-    let result =
-        RedisSessionStore::connect("not a url", "braidtest:", Duration::from_millis(500)).await;
-    assert!(
-        matches!(result, Err(StoreError::Unavailable(_))),
-        "{result:?}"
-    );
+    let result = RedisSessionStore::connect("not a url", "braidtest:", Duration::from_millis(500)).await;
+    assert!(matches!(result, Err(StoreError::Unavailable(_))), "{result:?}");
 }
 
 #[tokio::test]

@@ -20,7 +20,12 @@ async fn full_sign_in_issues_verifiable_tokens_whose_sub_is_the_account() {
     let (status, body) = token_request(
         &app,
         (APP_ID, Some(APP_SECRET)),
-        &[("grant_type", "authorization_code"), ("code", &code), ("redirect_uri", APP_CB), ("code_verifier", &verifier)],
+        &[
+            ("grant_type", "authorization_code"),
+            ("code", &code),
+            ("redirect_uri", APP_CB),
+            ("code_verifier", &verifier),
+        ],
     )
     .await;
     assert_eq!(status, StatusCode::OK, "{body}");
@@ -42,7 +47,8 @@ async fn full_sign_in_issues_verifiable_tokens_whose_sub_is_the_account() {
     let at = body["access_token"].as_str().unwrap();
     let header = jsonwebtoken::decode_header(at).unwrap();
     assert_eq!(header.typ.as_deref(), Some("at+jwt"));
-    let info: Value = reqwest::Client::new().get(app.url("/userinfo")).bearer_auth(at).send().await.unwrap().json().await.unwrap();
+    let info: Value =
+        reqwest::Client::new().get(app.url("/userinfo")).bearer_auth(at).send().await.unwrap().json().await.unwrap();
     assert_eq!(info["sub"], id["sub"]);
     assert_eq!(info["email"], "alice@example.com");
     assert!(body["refresh_token"].as_str().is_some_and(|r| r.len() >= 40));
@@ -132,11 +138,21 @@ async fn logout_ends_the_session_and_returns_only_to_a_registered_uri() {
     let code = code_for(&app, &b, "fay", "n").await;
     let body: Value = redeem(&app, &code).await.json().await.unwrap();
     let hint = body["id_token"].as_str().unwrap();
-    let r = b.get(app.url("/logout")).query(&[("id_token_hint", hint), ("post_logout_redirect_uri", "http://127.0.0.1:9/evil")]).send().await.unwrap();
+    let r = b
+        .get(app.url("/logout"))
+        .query(&[("id_token_hint", hint), ("post_logout_redirect_uri", "http://127.0.0.1:9/evil")])
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::BAD_REQUEST, "unregistered post-logout URI: no redirect");
     let r = b.get(app.url("/logout")).query(&[("id_token_hint", "x.y.z")]).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::BAD_REQUEST, "bad hint refused");
-    let r = b.get(app.url("/logout")).query(&[("id_token_hint", hint), ("post_logout_redirect_uri", "http://127.0.0.1:9/bye"), ("state", "s1")]).send().await.unwrap();
+    let r = b
+        .get(app.url("/logout"))
+        .query(&[("id_token_hint", hint), ("post_logout_redirect_uri", "http://127.0.0.1:9/bye"), ("state", "s1")])
+        .send()
+        .await
+        .unwrap();
     assert_eq!(location(&r), "http://127.0.0.1:9/bye?state=s1");
     let r = b.get(app.url("/account")).send().await.unwrap();
     assert_eq!(location(&r), "/login", "session is gone");

@@ -10,8 +10,7 @@ pub fn redis_url() -> String {
 
 /// A PostgreSQL URL allowed to create databases (`BRAID_TEST_POSTGRES`).
 pub fn pg_admin_url() -> String {
-    std::env::var("BRAID_TEST_POSTGRES")
-        .unwrap_or_else(|_| "postgres://braid:braid@127.0.0.1:5432/postgres".into())
+    std::env::var("BRAID_TEST_POSTGRES").unwrap_or_else(|_| "postgres://braid:braid@127.0.0.1:5432/postgres".into())
 }
 
 /// A unique suffix for names made by one test.
@@ -26,10 +25,7 @@ pub async fn fresh_pg_url() -> String {
     let mut conn = sqlx::PgConnection::connect(&admin)
         .await
         .unwrap_or_else(|e| panic!("PostgreSQL at {admin} must be reachable for tests: {e}"));
-    sqlx::query(&format!("CREATE DATABASE {name}"))
-        .execute(&mut conn)
-        .await
-        .expect("create test database");
+    sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut conn).await.expect("create test database");
     let base = admin.rsplit_once('/').map(|(b, _)| b).unwrap_or(&admin);
     format!("{base}/{name}")
 }

@@ -72,8 +72,14 @@ async fn a_code_used_twice_is_refused_and_revokes_what_the_first_use_got() {
     let r = reqwest::Client::new().get(app.url("/userinfo")).bearer_auth(at).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "first access token revoked");
     let rt = first["refresh_token"].as_str().unwrap();
-    let (status, body) = token_request(&app, (APP_ID, Some(APP_SECRET)), &[("grant_type", "refresh_token"), ("refresh_token", rt)]).await;
-    assert_eq!((status, body["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_grant")), "first refresh token revoked");
+    let (status, body) =
+        token_request(&app, (APP_ID, Some(APP_SECRET)), &[("grant_type", "refresh_token"), ("refresh_token", rt)])
+            .await;
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_grant")),
+        "first refresh token revoked"
+    );
 }
 
 #[tokio::test]
@@ -147,7 +153,8 @@ async fn refresh_tokens_rotate_and_a_replayed_one_revokes_the_whole_family() {
     assert_eq!(status, StatusCode::OK, "{second}");
     let rt2 = second["refresh_token"].as_str().unwrap().to_owned();
     assert_ne!(rt1, rt2, "rotated on use");
-    let (i1, i2) = (jwt_payload(first["id_token"].as_str().unwrap()), jwt_payload(second["id_token"].as_str().unwrap()));
+    let (i1, i2) =
+        (jwt_payload(first["id_token"].as_str().unwrap()), jwt_payload(second["id_token"].as_str().unwrap()));
     for claim in ["iss", "sub", "aud", "auth_time"] {
         assert_eq!(i1[claim], i2[claim], "refreshed ID token keeps {claim}");
     }
@@ -155,8 +162,17 @@ async fn refresh_tokens_rotate_and_a_replayed_one_revokes_the_whole_family() {
     let (status, body) = refresh(&app, creds, &rt1, None).await;
     assert_eq!((status, body["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_grant")));
     let (status, body) = refresh(&app, creds, &rt2, None).await;
-    assert_eq!((status, body["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_grant")), "newest token stops working");
-    let r = reqwest::Client::new().get(app.url("/userinfo")).bearer_auth(second["access_token"].as_str().unwrap()).send().await.unwrap();
+    assert_eq!(
+        (status, body["error"].as_str()),
+        (StatusCode::BAD_REQUEST, Some("invalid_grant")),
+        "newest token stops working"
+    );
+    let r = reqwest::Client::new()
+        .get(app.url("/userinfo"))
+        .bearer_auth(second["access_token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "access tokens of the family stop working");
 }
 
@@ -184,7 +200,12 @@ async fn userinfo_refuses_tokens_in_the_query_and_id_tokens_as_access_tokens() {
     let at = t["access_token"].as_str().unwrap();
     let r = reqwest::Client::new().get(app.url("/userinfo")).query(&[("access_token", at)]).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
-    let r = reqwest::Client::new().get(app.url("/userinfo")).bearer_auth(t["id_token"].as_str().unwrap()).send().await.unwrap();
+    let r = reqwest::Client::new()
+        .get(app.url("/userinfo"))
+        .bearer_auth(t["id_token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "an ID token is not an access token");
     let r = reqwest::Client::new().post(app.url("/userinfo")).form(&[("access_token", at)]).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::OK, "form body works");

@@ -44,7 +44,11 @@ async fn github_sign_in_is_keyed_on_the_numeric_id_and_takes_the_primary_verifie
 
     let s = github("").await;
     let emails = format!("emails_url = \"{}/user/emails\"\n", s.mock.base);
-    std::fs::write(s.app.dir().join("providers/mock.toml"), format!("{}{emails}", std::fs::read_to_string(s.app.dir().join("providers/mock.toml")).unwrap())).unwrap();
+    std::fs::write(
+        s.app.dir().join("providers/mock.toml"),
+        format!("{}{emails}", std::fs::read_to_string(s.app.dir().join("providers/mock.toml")).unwrap()),
+    )
+    .unwrap();
     s.app.state.providers.reload();
     let to = location(&browser().get(s.app.url("/login/mock?login_hint=octocat")).send().await.unwrap());
     assert_eq!(query_param(&to, "scope").as_deref(), Some("read:user user:email"));
@@ -106,7 +110,11 @@ fn oauth2_provider_files_need_their_endpoints_unless_a_preset_gives_them() {
     for k in ["issuer", "authorize_url", "token_url", "userinfo_url", "subject_field"] {
         assert!(keys.contains(&k), "{k} reported: {keys:?}");
     }
-    let ok = braid::upstream::parse_file(p, "kind = \"oauth2\"\npreset = \"github\"\ntrust_email = true\nclient_id = \"c\"\n").unwrap();
+    let ok = braid::upstream::parse_file(
+        p,
+        "kind = \"oauth2\"\npreset = \"github\"\ntrust_email = true\nclient_id = \"c\"\n",
+    )
+    .unwrap();
     assert_eq!(ok.issuer, "https://github.com");
     let e = braid::upstream::parse_file(p, "kind = \"oauth2\"\npreset = \"github\"\ntrust_email = true\nclient_id = \"c\"\ndiscovery_url = \"https://x\"\n").unwrap_err();
     assert_eq!(e[0].key, "discovery_url", "an OIDC-only key on an oauth2 provider");

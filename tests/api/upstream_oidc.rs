@@ -285,7 +285,8 @@ async fn callback_url(s: &Setup, b: &reqwest::Client) -> String {
 
 fn without_param(url: &str, name: &str) -> String {
     let mut u = url::Url::parse(url).unwrap();
-    let kept: Vec<(String, String)> = u.query_pairs().filter(|(k, _)| k != name).map(|(k, v)| (k.into(), v.into())).collect();
+    let kept: Vec<(String, String)> =
+        u.query_pairs().filter(|(k, _)| k != name).map(|(k, v)| (k.into(), v.into())).collect();
     u.query_pairs_mut().clear().extend_pairs(kept);
     u.to_string()
 }
@@ -339,7 +340,11 @@ async fn embedded_jwk_jku_and_x5u_headers_are_ignored() {
         b.header.insert("jku".into(), json!("http://127.0.0.1:1/jwks"));
         b.header.insert("x5u".into(), json!("http://127.0.0.1:1/cert"));
     });
-    assert_eq!(sign_in_via(&s, &browser()).await.status(), StatusCode::SEE_OTHER, "verified with the provider's own keys");
+    assert_eq!(
+        sign_in_via(&s, &browser()).await.status(),
+        StatusCode::SEE_OTHER,
+        "verified with the provider's own keys"
+    );
 }
 
 #[tokio::test]

@@ -17,7 +17,15 @@ async fn prompt_login_hint_domain_hint_and_extra_parameters_go_upstream() {
     let s = setup("prompt = \"select_account\"\ndomain_hint = \"corp.example\"\nextra_params = { hd = \"corp.example\", acr_values = \"mfa\" }\n").await;
     let r = browser().get(s.app.url("/login/mock?login_hint=ann%40corp.example")).send().await.unwrap();
     let to = location(&r);
-    for (k, v) in [("prompt", "select_account"), ("login_hint", "ann@corp.example"), ("domain_hint", "corp.example"), ("hd", "corp.example"), ("acr_values", "mfa"), ("code_challenge_method", "S256"), ("response_type", "code")] {
+    for (k, v) in [
+        ("prompt", "select_account"),
+        ("login_hint", "ann@corp.example"),
+        ("domain_hint", "corp.example"),
+        ("hd", "corp.example"),
+        ("acr_values", "mfa"),
+        ("code_challenge_method", "S256"),
+        ("response_type", "code"),
+    ] {
         assert_eq!(query_param(&to, k).as_deref(), Some(v), "{k}");
     }
     for k in ["state", "nonce", "code_challenge"] {
@@ -30,7 +38,8 @@ async fn prompt_login_hint_domain_hint_and_extra_parameters_go_upstream() {
 async fn braid_refuses_provider_files_that_set_its_own_parameters() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("x.toml");
-    let text = "kind = \"oidc\"\nissuer = \"https://idp.example\"\nclient_id = \"c\"\nextra_params = { nonce = \"fixed\" }\n";
+    let text =
+        "kind = \"oidc\"\nissuer = \"https://idp.example\"\nclient_id = \"c\"\nextra_params = { nonce = \"fixed\" }\n";
     let e = braid::upstream::parse_file(&path, text).unwrap_err();
     assert_eq!(e[0].key, "extra_params.nonce");
 }
@@ -93,8 +102,10 @@ async fn entra_multi_tenant_identities_are_keyed_on_tenant_and_object_id() {
     assert_eq!(sign_in_via(&s, &browser()).await.status(), StatusCode::SEE_OTHER);
     tenant(&s, "tenant-b", "oid-1", "pairwise-x");
     assert_eq!(sign_in_via(&s, &browser()).await.status(), StatusCode::SEE_OTHER);
-    let a = s.app.state.accounts.find_identity(&format!("{}/tenant-a/v2.0", s.mock.base), "oid-1").await.unwrap().unwrap();
-    let b = s.app.state.accounts.find_identity(&format!("{}/tenant-b/v2.0", s.mock.base), "oid-1").await.unwrap().unwrap();
+    let a =
+        s.app.state.accounts.find_identity(&format!("{}/tenant-a/v2.0", s.mock.base), "oid-1").await.unwrap().unwrap();
+    let b =
+        s.app.state.accounts.find_identity(&format!("{}/tenant-b/v2.0", s.mock.base), "oid-1").await.unwrap().unwrap();
     assert_ne!(a.account_id, b.account_id, "one oid in two tenants is two people");
     assert_eq!(a.last_claims["tid"], "tenant-a");
 }

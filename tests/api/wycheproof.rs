@@ -15,8 +15,16 @@ const STRICTER: &[(&str, u64, &str)] = &[
     ("json_web_signature_test.json", 350, "key says PS256, token says PS384: braid pins the algorithm to the key"),
     ("json_web_signature_test.json", 347, "ES512 (P-521) is not offered by braid's verifier"),
     ("json_web_signature_test.json", 351, "ES512 (P-521) is not offered by braid's verifier"),
-    ("json_web_signature_test.json", 372, "`?` inside a segment: RFC 7515 §5.2 forbids extra characters; braid rejects"),
-    ("json_web_signature_test.json", 373, "`?` inside a segment: RFC 7515 §5.2 forbids extra characters; braid rejects"),
+    (
+        "json_web_signature_test.json",
+        372,
+        "`?` inside a segment: RFC 7515 §5.2 forbids extra characters; braid rejects",
+    ),
+    (
+        "json_web_signature_test.json",
+        373,
+        "`?` inside a segment: RFC 7515 §5.2 forbids extra characters; braid rejects",
+    ),
 ];
 
 /// (file, tcId, tcId of a byte-identical vector with the opposite expectation): contradictory
@@ -33,7 +41,8 @@ fn load(file: &str) -> Value {
 fn replay(file: &str) -> (usize, usize, Vec<String>) {
     let doc = load(file);
     let (mut accepted, mut refused, mut mismatches) = (0, 0, Vec::new());
-    let all: Vec<&Value> = doc["testGroups"].as_array().unwrap().iter().flat_map(|g| g["tests"].as_array().unwrap()).collect();
+    let all: Vec<&Value> =
+        doc["testGroups"].as_array().unwrap().iter().flat_map(|g| g["tests"].as_array().unwrap()).collect();
     let jws_of = |id: u64| all.iter().find(|t| t["tcId"].as_u64() == Some(id)).map(|t| t["jws"].clone());
     for group in doc["testGroups"].as_array().unwrap() {
         let key_doc = group.get("public").unwrap_or(&group["private"]);
@@ -59,7 +68,12 @@ fn replay(file: &str) -> (usize, usize, Vec<String>) {
                 (true, true, false) => accepted += 1,
                 (false, false, _) => refused += 1,
                 (true, false, true) => refused += 1,
-                _ => mismatches.push(format!("{file} tcId {id} ({}): expected {}, got {:?}", t["comment"], t["result"], got.err())),
+                _ => mismatches.push(format!(
+                    "{file} tcId {id} ({}): expected {}, got {:?}",
+                    t["comment"],
+                    t["result"],
+                    got.err()
+                )),
             }
         }
     }

@@ -19,8 +19,11 @@ pub const NS_DSIG: &str = "http://www.w3.org/2000/09/xmldsig#";
 
 const EXC_C14N: &str = "http://www.w3.org/2001/10/xml-exc-c14n#";
 const ENVELOPED: &str = "http://www.w3.org/2000/09/xmldsig#enveloped-signature";
-const STRONG_DIGESTS: [&str; 3] =
-    ["http://www.w3.org/2001/04/xmlenc#sha256", "http://www.w3.org/2001/04/xmldsig-more#sha384", "http://www.w3.org/2001/04/xmlenc#sha512"];
+const STRONG_DIGESTS: [&str; 3] = [
+    "http://www.w3.org/2001/04/xmlenc#sha256",
+    "http://www.w3.org/2001/04/xmldsig-more#sha384",
+    "http://www.w3.org/2001/04/xmlenc#sha512",
+];
 const STRONG_SIGNATURES: [&str; 6] = [
     "http://www.w3.org/2001/04/xmldsig-more#rsa-sha256",
     "http://www.w3.org/2001/04/xmldsig-more#rsa-sha384",
@@ -86,12 +89,9 @@ pub fn decode_post(encoded: &str, limits: Limits) -> Result<String, GateError> {
 /// Refuse constructs braid never accepts, before any parser sees them.
 pub fn scan(xml: &str) -> Result<(), GateError> {
     let lower = xml.to_ascii_lowercase();
-    for (needle, what) in [
-        ("<!doctype", "DOCTYPE"),
-        ("<!entity", "ENTITY"),
-        ("<!--", "comment"),
-        ("<![cdata[", "CDATA"),
-    ] {
+    for (needle, what) in
+        [("<!doctype", "DOCTYPE"), ("<!entity", "ENTITY"), ("<!--", "comment"), ("<![cdata[", "CDATA")]
+    {
         if lower.contains(needle) {
             return Err(GateError::Forbidden(what));
         }
@@ -99,7 +99,9 @@ pub fn scan(xml: &str) -> Result<(), GateError> {
     // Processing instructions: only the XML declaration, at the very start.
     let body = xml.trim_start_matches('\u{feff}');
     let body = match body.strip_prefix("<?xml ") {
-        Some(rest) => rest.split_once("?>").map(|(_, after)| after).ok_or(GateError::Malformed("XML declaration".into()))?,
+        Some(rest) => {
+            rest.split_once("?>").map(|(_, after)| after).ok_or(GateError::Malformed("XML declaration".into()))?
+        }
         None => body,
     };
     if body.contains("<?") {
@@ -147,10 +149,13 @@ pub fn check_response(xml: &str, allow_sha1: bool) -> Result<Shape, GateError> {
     if ids.windows(2).any(|w| w[0] == w[1]) {
         return Err(GateError::Structure("duplicate ID".into()));
     }
-    let response_id = root.attribute("ID").ok_or_else(|| GateError::Structure("Response without ID".into()))?.to_owned();
+    let response_id =
+        root.attribute("ID").ok_or_else(|| GateError::Structure("Response without ID".into()))?.to_owned();
     // Exactly one assertion in the whole document, directly under the Response.
-    let assertions: Vec<_> =
-        doc.descendants().filter(|n| is(*n, NS_ASSERTION, "Assertion") || is(*n, NS_ASSERTION, "EncryptedAssertion")).collect();
+    let assertions: Vec<_> = doc
+        .descendants()
+        .filter(|n| is(*n, NS_ASSERTION, "Assertion") || is(*n, NS_ASSERTION, "EncryptedAssertion"))
+        .collect();
     let [assertion] = assertions.as_slice() else {
         return Err(GateError::Structure(format!("{} assertions (exactly one is accepted)", assertions.len())));
     };
@@ -162,7 +167,8 @@ pub fn check_response(xml: &str, allow_sha1: bool) -> Result<Shape, GateError> {
     let mut response_signed = false;
     let mut assertion_signed = false;
     for sig in doc.descendants().filter(|n| is(*n, NS_DSIG, "Signature")) {
-        let parent = sig.parent_element().ok_or_else(|| GateError::SignaturePolicy("signature without parent".into()))?;
+        let parent =
+            sig.parent_element().ok_or_else(|| GateError::SignaturePolicy("signature without parent".into()))?;
         if parent == root {
             if response_signed {
                 return Err(GateError::SignaturePolicy("two signatures on the Response".into()));
@@ -188,7 +194,11 @@ pub fn check_response(xml: &str, allow_sha1: bool) -> Result<Shape, GateError> {
 }
 
 /// One reference to the parent's own ID; enveloped + exclusive c14n; strong algorithms.
-fn check_signature<'a>(sig: roxmltree::Node<'a, '_>, parent: roxmltree::Node<'a, '_>, allow_sha1: bool) -> Result<(), GateError> {
+fn check_signature<'a>(
+    sig: roxmltree::Node<'a, '_>,
+    parent: roxmltree::Node<'a, '_>,
+    allow_sha1: bool,
+) -> Result<(), GateError> {
     let bad = |m: String| Err(GateError::SignaturePolicy(m));
     let signed_info = element_children(sig).find(|c| is(*c, NS_DSIG, "SignedInfo"));
     let Some(signed_info) = signed_info else { return bad("no SignedInfo".into()) };
@@ -214,7 +224,10 @@ fn check_signature<'a>(sig: roxmltree::Node<'a, '_>, parent: roxmltree::Node<'a,
     if let Some(transforms) = element_children(*reference).find(|c| is(*c, NS_DSIG, "Transforms")) {
         for t in element_children(transforms) {
             let a = t.attribute("Algorithm").unwrap_or("");
-            if !is(t, NS_DSIG, "Transform") || (a != ENVELOPED && a != EXC_C14N) || element_children(t).any(|c| !c.tag_name().name().eq("InclusiveNamespaces")) {
+            if !is(t, NS_DSIG, "Transform")
+                || (a != ENVELOPED && a != EXC_C14N)
+                || element_children(t).any(|c| !c.tag_name().name().eq("InclusiveNamespaces"))
+            {
                 return bad(format!("transform `{a}`"));
             }
         }
