@@ -40,6 +40,8 @@ use crate::db::Db;
 
 /// How long a claimed row is reserved for the replica sending it, beyond the request timeouts.
 const LEASE_MS: i64 = 60_000;
+/// How long delivered rows are kept (7 days).
+pub const RETENTION_MS: i64 = 7 * 24 * 3_600_000;
 /// The longest wait between two attempts, in seconds.
 const MAX_BACKOFF_SECS: i64 = 3600;
 /// Due rows read per query.
@@ -209,6 +211,7 @@ impl Notifier {
         tokio::spawn(async move {
             let mut tick = tokio::time::interval(self.poll_interval);
             tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+            let mut last_prune = i64::MIN;
             loop {
                 tick.tick().await;
                 match self.run_once().await {
@@ -216,8 +219,25 @@ impl Notifier {
                     Ok(n) => tracing::debug!(delivered = n, "webhook notifications delivered"),
                     Err(e) => tracing::warn!(error = %e, "webhook outbox could not be read or updated"),
                 }
+                let now = self.clock.now_ms();
+                if now.saturating_sub(last_prune) >= 3_600_000 {
+                    last_prune = now;
+                    if let Err(e) = self.prune().await {
+                        tracing::warn!(error = %e, "webhook outbox could not be pruned");
+                    }
+                }
             }
         })
+    }
+
+    /// Delete delivered rows older than [`RETENTION_MS`]; undelivered rows stay for inspection.
+    pub async fn prune(&self) -> Result<u64, sqlx::Error> {
+        let cutoff = self.clock.now_ms().saturating_sub(RETENTION_MS);
+        let done = sqlx::query("DELETE FROM webhook_outbox WHERE delivered_at IS NOT NULL AND delivered_at < $1")
+            .bind(cutoff)
+            .execute(&self.db.pool)
+            .await?;
+        Ok(done.rows_affected())
     }
 
     /// How long a claim lasts: the lease plus time for every webhook to time out in turn.

@@ -441,3 +441,20 @@ fn webhooks_and_notify_load_from_braid_toml_and_resolve_their_secrets() {
     let err = Settings::load(&cfg, true).unwrap_err().to_string();
     assert!(err.contains("notify.poll_interval"), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn delivered_rows_are_pruned_after_the_retention_and_undelivered_ones_stay() {
+    let f = sqlite().await;
+    let rx = Receiver::start(0, Duration::ZERO).await;
+    f.enqueue_committed("evt_old").await;
+    let n = f.notifier(&[&rx.url]);
+    assert_eq!(n.run_once().await.unwrap(), 1);
+    let down = f.notifier(&["http://127.0.0.1:1/hook"]);
+    f.enqueue_committed("evt_stuck").await;
+    down.run_once().await.unwrap();
+    assert_eq!(n.prune().await.unwrap(), 0, "nothing is old enough yet");
+    f.advance_ms(u64::try_from(braid::notify::RETENTION_MS).unwrap() + 1);
+    assert_eq!(n.prune().await.unwrap(), 1);
+    assert_eq!(f.rows().await, 1, "the undelivered row stays");
+    assert!(f.row("evt_stuck").await.delivered_at.is_none());
+}
