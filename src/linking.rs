@@ -17,6 +17,12 @@ use crate::state::AppState;
 use crate::upstream::Provider;
 use crate::web::{cookies, html};
 
+/// Check that the session store answers before a change whose follow-up (ending sessions) needs
+/// it: if it does not, nothing is changed (503) rather than leaving old sessions alive.
+pub async fn before_change(state: &AppState) -> Result<(), AppError> {
+    Ok(state.records.store().ping().await?)
+}
+
 /// End every browser session of `account` except `keep` (a session id).
 pub async fn after_change(state: &AppState, account: &AccountId, keep: Option<&str>) -> Result<usize, AppError> {
     let keep = keep.map(key::session);
@@ -49,6 +55,7 @@ pub async fn complete_link(
             "You are no longer signed in to the account you were linking to, so nothing was linked. Sign in and start again.",
         ));
     };
+    before_change(state).await?;
     let outcome =
         state.accounts.link(target, &provider.id, ext, &Actor::person(target, ip), state.clock.now_ms()).await?;
     let done = match outcome {
@@ -101,6 +108,7 @@ pub async fn by_email(
         return Ok(ByEmail::Proceed(state.accounts.resolve_or_create(&provider.id, ext, now).await?));
     };
     if provider.auto_link {
+        before_change(state).await?;
         let actor = Actor { who: "system:auto_link".into(), ip };
         match state.accounts.link(target, &provider.id, ext, &actor, now).await? {
             LinkOutcome::Linked(_) | LinkOutcome::AlreadyOnThisAccount(_) => {
@@ -176,6 +184,7 @@ pub async fn complete_proof(
             "You signed in to an account other than the one with the matching email, so nothing was linked and you were not signed in.",
         ));
     }
+    before_change(state).await?;
     match state
         .accounts
         .link(account, &proof.provider_id, &proof.identity, &Actor::person(account, ip), state.clock.now_ms())

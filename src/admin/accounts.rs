@@ -53,6 +53,11 @@ fn refused(r: Refusal) -> AdminError {
 }
 
 impl Admin {
+    /// The session store must answer before a change: its sessions are ended afterwards.
+    async fn ready(&self) -> Result<(), AdminError> {
+        self.sessions.ping().await.map_err(|e| AdminError::Store(e.to_string()))
+    }
+
     async fn end_sessions(&self, account: &AccountId) -> Result<usize, AdminError> {
         self.sessions.end_all(account.as_str(), None).await.map_err(|e| AdminError::Store(e.to_string()))
     }
@@ -101,6 +106,7 @@ impl Admin {
         provider: &str,
         email: Option<String>,
     ) -> Result<String, AdminError> {
+        self.ready().await?;
         let account = self.account(account).await?.id;
         let ext = ExternalIdentity {
             issuer: issuer.into(),
@@ -125,6 +131,7 @@ impl Admin {
 
     /// Unlink `issuer subject` from its account.
     pub async fn unlink(&self, issuer: &str, subject: &str) -> Result<String, AdminError> {
+        self.ready().await?;
         let i = self.identity(issuer, subject).await?;
         self.accounts.unlink(&i.account_id, i.id, &self.actor, self.clock.now_ms()).await?.map_err(refused)?;
         self.end_sessions(&i.account_id).await?;
@@ -133,6 +140,7 @@ impl Admin {
 
     /// Move `issuer subject` to account `to`.
     pub async fn move_identity(&self, issuer: &str, subject: &str, to: &str) -> Result<String, AdminError> {
+        self.ready().await?;
         let i = self.identity(issuer, subject).await?;
         let to = AccountId(to.to_owned());
         let from = self.accounts.move_identity(i.id, &to, &self.actor, self.clock.now_ms()).await?.map_err(refused)?;
@@ -143,6 +151,7 @@ impl Admin {
 
     /// Merge account `from` into `into`.
     pub async fn merge(&self, from: &str, into: &str) -> Result<String, AdminError> {
+        self.ready().await?;
         let (from, into) = (AccountId(from.to_owned()), AccountId(into.to_owned()));
         let n = self.accounts.merge(&from, &into, &self.actor, self.clock.now_ms()).await?.map_err(refused)?;
         self.end_sessions(&from).await?;
@@ -152,6 +161,7 @@ impl Admin {
 
     /// Disable or enable an account.
     pub async fn set_disabled(&self, account: &str, disabled: bool) -> Result<String, AdminError> {
+        self.ready().await?;
         let id = AccountId(account.to_owned());
         self.accounts.set_disabled(&id, disabled, &self.actor, self.clock.now_ms()).await?.map_err(refused)?;
         self.end_sessions(&id).await?;
@@ -160,6 +170,7 @@ impl Admin {
 
     /// Delete an account and its identities.
     pub async fn delete(&self, account: &str) -> Result<String, AdminError> {
+        self.ready().await?;
         let id = AccountId(account.to_owned());
         self.accounts.delete(&id, &self.actor, self.clock.now_ms()).await?.map_err(refused)?;
         self.end_sessions(&id).await?;

@@ -203,6 +203,7 @@ pub async fn unlink_post(
 ) -> Result<Response, AppError> {
     let (f, id) = parse(form)?;
     let (sid, s) = guard(&state, &headers, &f.csrf).await?;
+    crate::linking::before_change(&state).await?;
     match state.accounts.unlink(&s.account_id, id, &Actor::person(&s.account_id, ip), state.clock.now_ms()).await? {
         Ok(i) => {
             tracing::info!(account = %s.account_id, issuer = %i.issuer, subject = %i.subject, "identity unlinked");
@@ -222,6 +223,7 @@ pub async fn primary_post(
 ) -> Result<Response, AppError> {
     let (f, id) = parse(form)?;
     let (sid, s) = guard(&state, &headers, &f.csrf).await?;
+    crate::linking::before_change(&state).await?;
     match state.accounts.set_primary(&s.account_id, id, &Actor::person(&s.account_id, ip), state.clock.now_ms()).await?
     {
         Ok(()) => {
@@ -246,6 +248,7 @@ pub async fn sign_in_post(
         _ => return Err(AppError::page("Incomplete form", "Say whether sign-in is allowed; nothing was changed.")),
     };
     let (sid, s) = guard(&state, &headers, &f.csrf).await?;
+    crate::linking::before_change(&state).await?;
     match state
         .accounts
         .set_can_sign_in(&s.account_id, id, allowed, &Actor::person(&s.account_id, ip), state.clock.now_ms())
