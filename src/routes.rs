@@ -17,6 +17,8 @@ pub const AUTHORIZE: &str = "/authorize";
 pub const TOKEN: &str = "/token";
 /// Userinfo endpoint.
 pub const USERINFO: &str = "/userinfo";
+/// Token introspection (RFC 7662).
+pub const INTROSPECT: &str = "/introspect";
 /// Token revocation (RFC 7009).
 pub const REVOKE: &str = "/revoke";
 /// RP-initiated logout.
@@ -48,6 +50,7 @@ pub fn router(state: AppState) -> Router {
         .route(USERINFO, get(issuer::userinfo::userinfo).post(issuer::userinfo::userinfo))
         .route(LOGOUT, get(issuer::logout::logout_get))
         .route(REVOKE, post(issuer::revoke::revoke_post))
+        .route(INTROSPECT, post(issuer::introspect::introspect_post))
         .route(LOGIN, get(web::login::login_get))
         .route(LOGIN_PROVIDER, get(web::login::login_provider_get).post(upstream::dev::login_post))
         .route(CALLBACK, get(upstream::callback::callback_get))

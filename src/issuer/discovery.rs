@@ -25,6 +25,7 @@ pub async fn discovery_get(State(state): State<AppState>) -> Response {
         "jwks_uri": format!("{i}{}", routes::JWKS),
         "end_session_endpoint": format!("{i}{}", routes::LOGOUT),
         "revocation_endpoint": format!("{i}{}", routes::REVOKE),
+        "introspection_endpoint": format!("{i}{}", routes::INTROSPECT),
         "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],

@@ -67,6 +67,8 @@ pub trait GrantStore: Send + Sync + 'static {
     async fn get(&self, id: &str) -> Result<Option<Grant>, AccountError>;
     /// The grant a refresh token belongs to.
     async fn by_token(&self, hash: &str) -> Result<Option<Grant>, AccountError>;
+    /// The grant a refresh token belongs to, and whether that token was already spent (rotated).
+    async fn by_token_state(&self, hash: &str) -> Result<Option<(Grant, bool)>, AccountError>;
     /// Revoke one grant.
     async fn revoke(&self, id: &str, now: UnixMillis) -> Result<(), AccountError>;
     /// Revoke the grants issued to one browser session (at logout), except offline ones (scope
@@ -223,6 +225,23 @@ impl GrantStore for SqlGrantStore {
         .await
         .map_err(unavailable)?;
         row.as_ref().map(grant_from_row).transpose()
+    }
+
+    async fn by_token_state(&self, hash: &str) -> Result<Option<(Grant, bool)>, AccountError> {
+        let row = sqlx::query(&format!(
+            "SELECT {COLUMNS}, t.used_at AS used_at FROM refresh_tokens t JOIN grants g ON g.id = t.grant_id WHERE t.hash = $1"
+        ))
+        .bind(hash)
+        .fetch_optional(&self.db.pool)
+        .await
+        .map_err(unavailable)?;
+        match row {
+            Some(r) => {
+                let used: Option<i64> = r.try_get("used_at").map_err(|e| AccountError::Corrupt(e.to_string()))?;
+                Ok(Some((grant_from_row(&r)?, used.is_some())))
+            }
+            None => Ok(None),
+        }
     }
 
     async fn revoke(&self, id: &str, now: UnixMillis) -> Result<(), AccountError> {

@@ -5,6 +5,7 @@ pub mod authorize;
 pub mod clients;
 pub mod discovery;
 pub mod grants;
+pub mod introspect;
 pub mod jwt;
 pub mod keyring;
 pub mod keys;

@@ -179,3 +179,56 @@ async fn two_providers_with_one_issuer_are_refused() {
     assert_eq!(registry.snapshot().all().count(), 1);
     assert!(problems.iter().any(|p| p.source.ends_with("b.toml") && p.key == "issuer"), "{problems:?}");
 }
+
+#[tokio::test]
+async fn introspection_reports_active_tokens_only_to_their_client() {
+    let app = spawn_app().await;
+    let code = code_for(&app, &browser(), "quin", "n").await;
+    let t: Value = redeem(&app, &code).await.json().await.unwrap();
+    let introspect = |client: (&'static str, &'static str), token: String| {
+        let url = app.url("/introspect");
+        async move {
+            let r = reqwest::Client::new()
+                .post(url)
+                .basic_auth(client.0, Some(client.1))
+                .form(&[("token", token)])
+                .send()
+                .await
+                .unwrap();
+            (r.status(), r.json::<Value>().await.unwrap_or(Value::Null))
+        }
+    };
+    let at = t["access_token"].as_str().unwrap().to_owned();
+    let rt = t["refresh_token"].as_str().unwrap().to_owned();
+    let (status, v) = introspect((APP_ID, APP_SECRET), at.clone()).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(v["active"], true);
+    assert_eq!(v["client_id"], APP_ID);
+    assert!(v["sub"].as_str().is_some_and(|s| !s.is_empty()));
+    assert_eq!(introspect((APP_ID, APP_SECRET), rt.clone()).await.1["active"], true);
+    assert_eq!(
+        introspect((OTHER_ID, OTHER_SECRET), at.clone()).await.1,
+        json!({"active": false}),
+        "not another client's business"
+    );
+    assert_eq!(introspect((APP_ID, "wrong"), at.clone()).await.0, StatusCode::UNAUTHORIZED);
+    // Rotated out: the old refresh token is inactive, the new one active.
+    let (_, fresh) =
+        token_request(&app, (APP_ID, Some(APP_SECRET)), &[("grant_type", "refresh_token"), ("refresh_token", &rt)])
+            .await;
+    assert_eq!(introspect((APP_ID, APP_SECRET), rt).await.1["active"], false);
+    assert_eq!(
+        introspect((APP_ID, APP_SECRET), fresh["refresh_token"].as_str().unwrap().to_owned()).await.1["active"],
+        true
+    );
+    // Revoked: inactive.
+    reqwest::Client::new()
+        .post(app.url("/revoke"))
+        .basic_auth(APP_ID, Some(APP_SECRET))
+        .form(&[("token", at.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(introspect((APP_ID, APP_SECRET), at).await.1["active"], false);
+    assert_eq!(introspect((APP_ID, APP_SECRET), "junk".into()).await.1["active"], false);
+}
