@@ -8,7 +8,7 @@ use serde_json::json;
 use sqlx::AnyConnection;
 use sqlx::{Any, Row, Transaction};
 
-use super::sql::{SqlAccountStore, identity_from_row, unavailable};
+use super::sql::{SqlAccountStore, identity_from_row, insert_identity, unavailable};
 use super::{AccountError, AccountId, Actor, ExternalIdentity, Identity, LinkOutcome, Refusal};
 use crate::clock::UnixMillis;
 
@@ -46,6 +46,25 @@ impl SqlAccountStore {
         let n =
             sqlx::query(sql).bind(now).bind(account.as_str()).execute(tx).await.map_err(unavailable)?.rows_affected();
         Ok(n == 1)
+    }
+
+    /// Begin a change of one identity of `account`: the account locked (active if asked), the
+    /// identity read under the lock.
+    async fn begin_on_identity(
+        &self,
+        account: &AccountId,
+        identity: i64,
+        active: bool,
+        now: UnixMillis,
+    ) -> Result<Result<(Tx, Identity), Refusal>, AccountError> {
+        let mut tx = self.begin().await?;
+        if !Self::lock(&mut tx, account, active, now).await? {
+            return Ok(Err(if active { Refusal::NotActive } else { Refusal::NotFound }));
+        }
+        match Self::identity_on(&mut tx, account, identity).await? {
+            Some(found) => Ok(Ok((tx, found))),
+            None => Ok(Err(Refusal::NotFound)),
+        }
     }
 
     async fn identity_on(
@@ -137,25 +156,8 @@ impl SqlAccountStore {
         if !Self::lock(&mut tx, account, true, now).await? {
             return Ok(LinkOutcome::AccountNotActive);
         }
-        let inserted = sqlx::query(&format!(
-            "INSERT INTO identities (issuer, subject, provider_id, account_id, email, email_verified, name, \
-             can_sign_in, linked_at, last_login_at, last_claims) VALUES ($1, $2, $3, $4, $5, $6, $7, 1, $8, NULL, $9) \
-             ON CONFLICT (issuer, subject) DO NOTHING RETURNING {IDENTITY_COLUMNS}"
-        ))
-        .bind(&ext.issuer)
-        .bind(&ext.subject)
-        .bind(provider_id)
-        .bind(account.as_str())
-        .bind(ext.email.as_deref())
-        .bind(i64::from(ext.email_verified))
-        .bind(ext.name.as_deref())
-        .bind(now)
-        .bind(&claims)
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(unavailable)?;
-        if let Some(row) = inserted {
-            let identity = identity_from_row(&row)?;
+        let inserted = insert_identity(&mut tx, account, provider_id, ext, &claims, now, None).await?;
+        if let Some(identity) = inserted {
             Self::record(
                 &mut tx,
                 actor,
@@ -180,12 +182,9 @@ impl SqlAccountStore {
         actor: &Actor,
         now: UnixMillis,
     ) -> Result<Result<Identity, Refusal>, AccountError> {
-        let mut tx = self.begin().await?;
-        if !Self::lock(&mut tx, account, false, now).await? {
-            return Ok(Err(Refusal::NotFound));
-        }
-        let Some(found) = Self::identity_on(&mut tx, account, identity).await? else {
-            return Ok(Err(Refusal::NotFound));
+        let (mut tx, found) = match self.begin_on_identity(account, identity, false, now).await? {
+            Ok(v) => v,
+            Err(r) => return Ok(Err(r)),
         };
         if Self::primary_of(&mut tx, account).await? == Some(identity) {
             return Ok(Err(Refusal::Primary));
@@ -217,12 +216,9 @@ impl SqlAccountStore {
         actor: &Actor,
         now: UnixMillis,
     ) -> Result<Result<(), Refusal>, AccountError> {
-        let mut tx = self.begin().await?;
-        if !Self::lock(&mut tx, account, true, now).await? {
-            return Ok(Err(Refusal::NotActive));
-        }
-        let Some(found) = Self::identity_on(&mut tx, account, identity).await? else {
-            return Ok(Err(Refusal::NotFound));
+        let (mut tx, found) = match self.begin_on_identity(account, identity, true, now).await? {
+            Ok(v) => v,
+            Err(r) => return Ok(Err(r)),
         };
         if found.can_sign_in == allowed {
             return Ok(Ok(()));
@@ -249,12 +245,9 @@ impl SqlAccountStore {
         actor: &Actor,
         now: UnixMillis,
     ) -> Result<Result<(), Refusal>, AccountError> {
-        let mut tx = self.begin().await?;
-        if !Self::lock(&mut tx, account, true, now).await? {
-            return Ok(Err(Refusal::NotActive));
-        }
-        let Some(found) = Self::identity_on(&mut tx, account, identity).await? else {
-            return Ok(Err(Refusal::NotFound));
+        let (mut tx, found) = match self.begin_on_identity(account, identity, true, now).await? {
+            Ok(v) => v,
+            Err(r) => return Ok(Err(r)),
         };
         if Self::primary_of(&mut tx, account).await? == Some(identity) {
             return Ok(Ok(()));

@@ -107,29 +107,12 @@ impl SqlAccountStore {
         .execute(&mut *tx)
         .await
         .map_err(unavailable)?;
-        let inserted = sqlx::query(
-            "INSERT INTO identities (issuer, subject, provider_id, account_id, email, \
-             email_verified, name, can_sign_in, linked_at, last_login_at, last_claims) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, 1, $8, $8, $9) \
-             ON CONFLICT (issuer, subject) DO NOTHING RETURNING id",
-        )
-        .bind(&ext.issuer)
-        .bind(&ext.subject)
-        .bind(provider_id)
-        .bind(account_id.as_str())
-        .bind(ext.email.as_deref())
-        .bind(i64::from(ext.email_verified))
-        .bind(ext.name.as_deref())
-        .bind(now)
-        .bind(claims)
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(unavailable)?;
-        let Some(row) = inserted else {
+        let Some(identity) = insert_identity(&mut tx, &account_id, provider_id, ext, claims, now, Some(now)).await?
+        else {
             tx.rollback().await.map_err(unavailable)?;
             return Ok(None);
         };
-        let identity_id: i64 = row.try_get("id").map_err(corrupt)?;
+        let identity_id = identity.id;
         sqlx::query("UPDATE accounts SET primary_identity = $1, updated_at = $2 WHERE id = $3")
             .bind(identity_id)
             .bind(now)
@@ -138,20 +121,6 @@ impl SqlAccountStore {
             .await
             .map_err(unavailable)?;
         tx.commit().await.map_err(unavailable)?;
-        let identity = Identity {
-            id: identity_id,
-            issuer: ext.issuer.clone(),
-            subject: ext.subject.clone(),
-            provider_id: provider_id.to_owned(),
-            account_id: account_id.clone(),
-            email: ext.email.clone(),
-            email_verified: ext.email_verified,
-            name: ext.name.clone(),
-            can_sign_in: true,
-            linked_at: now,
-            last_login_at: Some(now),
-            last_claims: serde_json::Value::Object(ext.claims.clone()),
-        };
         let account = Account { id: account_id, status, primary_identity: Some(identity_id), created_at: now };
         Ok(Some(Resolved { account, identity, created: true }))
     }
@@ -407,6 +376,39 @@ impl AccountStore for SqlAccountStore {
             })
             .collect()
     }
+}
+
+/// Insert `ext` as an identity of `account` unless (issuer, subject) exists; `None` then. The
+/// unique index decides, never a read before the write.
+pub(super) async fn insert_identity(
+    conn: &mut sqlx::AnyConnection,
+    account: &AccountId,
+    provider_id: &str,
+    ext: &ExternalIdentity,
+    claims: &str,
+    now: UnixMillis,
+    last_login_at: Option<UnixMillis>,
+) -> Result<Option<Identity>, AccountError> {
+    let row = sqlx::query(concat!(
+        "INSERT INTO identities (issuer, subject, provider_id, account_id, email, email_verified, name, \
+         can_sign_in, linked_at, last_login_at, last_claims) VALUES ($1, $2, $3, $4, $5, $6, $7, 1, $8, $9, $10) \
+         ON CONFLICT (issuer, subject) DO NOTHING RETURNING ",
+        identity_columns!()
+    ))
+    .bind(&ext.issuer)
+    .bind(&ext.subject)
+    .bind(provider_id)
+    .bind(account.as_str())
+    .bind(ext.email.as_deref())
+    .bind(i64::from(ext.email_verified))
+    .bind(ext.name.as_deref())
+    .bind(now)
+    .bind(last_login_at)
+    .bind(claims)
+    .fetch_optional(conn)
+    .await
+    .map_err(unavailable)?;
+    row.as_ref().map(identity_from_row).transpose()
 }
 
 /// Decode an `accounts` row.

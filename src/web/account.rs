@@ -194,6 +194,47 @@ fn parse(form: FormResult) -> Result<(ChangeForm, i64), AppError> {
     Ok((f, id))
 }
 
+/// One self-service change to an identity of the signed-in account.
+enum Change {
+    Unlink,
+    Primary,
+    SignIn,
+}
+
+/// Check the request, make the change, end the account's other sessions, and say how it went.
+async fn apply(
+    state: &AppState,
+    headers: &HeaderMap,
+    ip: Option<String>,
+    form: FormResult,
+    change: Change,
+) -> Result<Response, AppError> {
+    let (f, id) = parse(form)?;
+    let allowed = match (&change, f.allowed.as_deref()) {
+        (Change::SignIn, Some("true")) => true,
+        (Change::SignIn, Some("false")) | (Change::Unlink | Change::Primary, _) => false,
+        (Change::SignIn, _) => {
+            return Err(AppError::page("Incomplete form", "Say whether sign-in is allowed; nothing was changed."));
+        }
+    };
+    let (sid, s) = guard(state, headers, &f.csrf).await?;
+    crate::linking::before_change(state).await?;
+    let (account, actor, now) = (&s.account_id, Actor::person(&s.account_id, ip), state.clock.now_ms());
+    let (outcome, key) = match change {
+        Change::Unlink => (state.accounts.unlink(account, id, &actor, now).await?.map(|_| ()), "unlinked"),
+        Change::Primary => (state.accounts.set_primary(account, id, &actor, now).await?, "primary"),
+        Change::SignIn => (state.accounts.set_can_sign_in(account, id, allowed, &actor, now).await?, "sign_in"),
+    };
+    match outcome {
+        Ok(()) => {
+            tracing::info!(account = %account, identity = id, change = key, "account changed");
+            crate::linking::after_change(state, account, Some(&sid)).await?;
+            Ok(done(key))
+        }
+        Err(r) => Ok(refused(r)),
+    }
+}
+
 /// `POST /account/unlink`
 pub async fn unlink_post(
     State(state): State<AppState>,
@@ -201,17 +242,7 @@ pub async fn unlink_post(
     ClientIp(ip): ClientIp,
     form: FormResult,
 ) -> Result<Response, AppError> {
-    let (f, id) = parse(form)?;
-    let (sid, s) = guard(&state, &headers, &f.csrf).await?;
-    crate::linking::before_change(&state).await?;
-    match state.accounts.unlink(&s.account_id, id, &Actor::person(&s.account_id, ip), state.clock.now_ms()).await? {
-        Ok(i) => {
-            tracing::info!(account = %s.account_id, issuer = %i.issuer, subject = %i.subject, "identity unlinked");
-            crate::linking::after_change(&state, &s.account_id, Some(&sid)).await?;
-            Ok(done("unlinked"))
-        }
-        Err(r) => Ok(refused(r)),
-    }
+    apply(&state, &headers, ip, form, Change::Unlink).await
 }
 
 /// `POST /account/primary`
@@ -221,17 +252,7 @@ pub async fn primary_post(
     ClientIp(ip): ClientIp,
     form: FormResult,
 ) -> Result<Response, AppError> {
-    let (f, id) = parse(form)?;
-    let (sid, s) = guard(&state, &headers, &f.csrf).await?;
-    crate::linking::before_change(&state).await?;
-    match state.accounts.set_primary(&s.account_id, id, &Actor::person(&s.account_id, ip), state.clock.now_ms()).await?
-    {
-        Ok(()) => {
-            crate::linking::after_change(&state, &s.account_id, Some(&sid)).await?;
-            Ok(done("primary"))
-        }
-        Err(r) => Ok(refused(r)),
-    }
+    apply(&state, &headers, ip, form, Change::Primary).await
 }
 
 /// `POST /account/sign-in`
@@ -241,25 +262,7 @@ pub async fn sign_in_post(
     ClientIp(ip): ClientIp,
     form: FormResult,
 ) -> Result<Response, AppError> {
-    let (f, id) = parse(form)?;
-    let allowed = match f.allowed.as_deref() {
-        Some("true") => true,
-        Some("false") => false,
-        _ => return Err(AppError::page("Incomplete form", "Say whether sign-in is allowed; nothing was changed.")),
-    };
-    let (sid, s) = guard(&state, &headers, &f.csrf).await?;
-    crate::linking::before_change(&state).await?;
-    match state
-        .accounts
-        .set_can_sign_in(&s.account_id, id, allowed, &Actor::person(&s.account_id, ip), state.clock.now_ms())
-        .await?
-    {
-        Ok(()) => {
-            crate::linking::after_change(&state, &s.account_id, Some(&sid)).await?;
-            Ok(done("sign_in"))
-        }
-        Err(r) => Ok(refused(r)),
-    }
+    apply(&state, &headers, ip, form, Change::SignIn).await
 }
 
 /// `POST /account/link/{provider}`: a fresh sign-in with the provider; its identity is then
