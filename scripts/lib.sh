@@ -76,10 +76,36 @@ ensure_npm_dir() {
   fi
 }
 
+# pysaml2 (pinned by requirements.txt) in its own venv, installed (again) when requirements.txt
+# is newer than the last install. pysaml2 signs with Debian's xmlsec1.
+ensure_pysaml2_venv() {
+  local dir=tests/interop/pysaml2
+  local venv=$dir/.venv
+  apt_install xmlsec1
+  if [ ! -x "$venv/bin/pip" ]; then
+    command -v python3 >/dev/null 2>&1 || apt_install python3
+    log "creating the pysaml2 venv in $venv"
+    if ! python3 -m venv "$venv" >/dev/null 2>&1; then
+      # Debian's python3 has no ensurepip without python3-venv.
+      rm -rf "$venv"
+      apt_install python3-venv
+      python3 -m venv "$venv" >/dev/null
+    fi
+    rm -f "$venv/.requirements-stamp"
+  fi
+  if [ ! -f "$venv/.requirements-stamp" ] || [ "$dir/requirements.txt" -nt "$venv/.requirements-stamp" ]; then
+    log "installing python packages in $venv"
+    "$venv/bin/pip" install -q --disable-pip-version-check -r "$dir/requirements.txt" >/dev/null || return 1
+    touch "$venv/.requirements-stamp"
+  fi
+}
+
 # Headless Chromium, and the pinned packages of the browser and interop tests.
 ensure_node_tests() {
   command -v chromium >/dev/null 2>&1 || apt_install chromium
   command -v node >/dev/null 2>&1 || apt_install nodejs npm
   ensure_npm_dir tests/browser
   ensure_npm_dir tests/interop/oidc-provider
+  ensure_npm_dir tests/interop/samlify
+  ensure_pysaml2_venv
 }
