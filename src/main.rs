@@ -161,6 +161,17 @@ fn check_online(providers: &braid::upstream::Providers) -> Vec<String> {
                     Err(e) => problems.push(format!("{}: key `issuer`: {e}", p.source)),
                 }
             }
+            if let braid::upstream::Protocol::Saml(client) = &p.protocol {
+                match client.metadata(&http, braid::clock::Clock::now_ms(&braid::clock::SystemClock)).await {
+                    Ok(m) => println!(
+                        "{}: IdP metadata ok ({}, {} signing certificates)",
+                        p.source,
+                        m.entity_id,
+                        m.certs.len()
+                    ),
+                    Err(e) => problems.push(format!("{}: key `idp_metadata_url`: {e}", p.source)),
+                }
+            }
         }
         problems
     })

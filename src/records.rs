@@ -76,6 +76,9 @@ pub struct LoginAttempt {
     /// When the attempt began (ms).
     #[serde(default)]
     pub started_at: i64,
+    /// The ID of the SAML AuthnRequest sent (the only `InResponseTo` accepted).
+    #[serde(default)]
+    pub saml_request_id: Option<String>,
 }
 
 /// A pending link by email: `identity` may join `account` once this browser signs in with one
@@ -133,6 +136,10 @@ pub mod key {
     /// Pending link-by-email proof by the hash of its token.
     pub fn proof(hash: &str) -> String {
         format!("proof:{hash}")
+    }
+    /// A SAML assertion seen (issuer and assertion ID, hashed), kept until it expires.
+    pub fn saml_assertion(issuer: &str, id: &str) -> String {
+        format!("samlseen:{}", crate::ids::sha256_b64(format!("{issuer}\n{id}").as_bytes()))
     }
     /// Marker of a redeemed code (its hash) holding the grant it made.
     pub fn code_used(hash: &str) -> String {

@@ -31,6 +31,10 @@ pub const LOGIN_PROVIDER: &str = "/login/{provider}";
 pub const CALLBACK: &str = "/callback/{provider}";
 /// OIDC back-channel logout receiver of each provider.
 pub const BACKCHANNEL_LOGOUT: &str = "/backchannel-logout/{provider}";
+/// SAML SP metadata of each provider.
+pub const SAML_METADATA: &str = "/saml/{provider}/metadata";
+/// SAML assertion consumer service of each provider.
+pub const SAML_ACS: &str = "/saml/{provider}/acs";
 /// The account page.
 pub const ACCOUNT: &str = "/account";
 /// The demo application.
@@ -55,6 +59,12 @@ pub fn router(state: AppState) -> Router {
         .route(LOGIN_PROVIDER, get(web::login::login_provider_get).post(upstream::dev::login_post))
         .route(CALLBACK, get(upstream::callback::callback_get))
         .route(BACKCHANNEL_LOGOUT, post(upstream::logout::backchannel_logout_post))
+        .route(SAML_METADATA, get(upstream::saml::acs::metadata_get))
+        .route(
+            SAML_ACS,
+            post(upstream::saml::acs::acs_post)
+                .layer(axum::extract::DefaultBodyLimit::max(upstream::saml::acs::MAX_ACS_BODY)),
+        )
         .route(ACCOUNT, get(web::account::account_get))
         .route("/account/unlink", post(web::account::unlink_post))
         .route("/account/primary", post(web::account::primary_post))

@@ -16,6 +16,7 @@ use crate::web::{cookies, html};
 
 /// Record a new login attempt for `provider`; returns its state and the cookie binding it to
 /// this browser.
+#[allow(clippy::too_many_arguments)] // what each protocol must remember about the attempt
 pub async fn begin(
     state: &AppState,
     headers: &HeaderMap,
@@ -24,6 +25,7 @@ pub async fn begin(
     upstream: Option<UpstreamAttempt>,
     link: Option<AccountId>,
     force_login: bool,
+    saml_request_id: Option<String>,
 ) -> Result<(String, HeaderValue), AppError> {
     if let Some(t) = &tx {
         if state.records.get::<AuthRequest>(&key::tx(t)).await?.is_none() {
@@ -41,6 +43,7 @@ pub async fn begin(
         proof,
         force_login,
         started_at: state.clock.now_ms(),
+        saml_request_id,
     };
     state.records.put(&key::login(&login_state), &attempt, Duration::from_secs(ttl)).await?;
     Ok((login_state.clone(), cookies::set(cookies::LOGIN, &login_state, ttl, state.secure_cookies())))
@@ -60,7 +63,18 @@ pub async fn take_attempt(
     presented: &str,
     provider_id: &str,
 ) -> Result<LoginAttempt, AppError> {
-    let bound = cookies::get(headers, cookies::LOGIN, state.secure_cookies());
+    take_attempt_bound_by(state, headers, cookies::LOGIN, presented, provider_id).await
+}
+
+/// As `take_attempt`, with the attempt bound by cookie `cookie` (SAML's cross-site POST).
+pub async fn take_attempt_bound_by(
+    state: &AppState,
+    headers: &HeaderMap,
+    cookie: &str,
+    presented: &str,
+    provider_id: &str,
+) -> Result<LoginAttempt, AppError> {
+    let bound = cookies::get(headers, cookie, state.secure_cookies());
     if bound.as_deref() != Some(presented) {
         return Err(AppError::page(
             "Sign-in not started in this browser",

@@ -89,6 +89,7 @@ impl Application {
             }
         }
         let issuer: Arc<str> = Arc::from(settings.public_url());
+        let clock_for_sp = clock.clone();
         let state = AppState {
             keys,
             issuer,
@@ -103,6 +104,18 @@ impl Application {
                 registry
             },
             http: crate::upstream::http::client(),
+            saml_sp: {
+                let clock = clock_for_sp;
+                let cn = url::Url::parse(&settings.public_url())
+                    .ok()
+                    .and_then(|u| u.host_str().map(str::to_owned))
+                    .unwrap_or_else(|| "braid".into());
+                Arc::new(crate::upstream::saml::sp::SpKeys::new(
+                    settings.keys.dir.clone(),
+                    cn,
+                    Box::new(move || clock.now_secs()),
+                ))
+            },
             draining: Arc::new(AtomicBool::new(false)),
             settings: Arc::new(settings),
         };

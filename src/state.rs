@@ -44,6 +44,8 @@ pub struct AppState {
     pub providers: Arc<ProviderRegistry>,
     /// The client for upstream calls (no redirects, bounded).
     pub http: reqwest::Client,
+    /// braid's SAML SP key pair (loaded or made on first use).
+    pub saml_sp: Arc<crate::upstream::saml::sp::SpKeys>,
     /// Set once shutdown has begun: readiness turns false.
     pub draining: Arc<AtomicBool>,
 }

@@ -71,7 +71,7 @@ pub async fn start(
         _ => None,
     };
     let (login_state, cookie) =
-        crate::signin::begin(state, headers, provider, tx, Some(upstream), link, force_login).await?;
+        crate::signin::begin(state, headers, provider, tx, Some(upstream), link, force_login, None).await?;
     let url = match (&provider.protocol, meta) {
         (Protocol::Oidc(client), Some(meta)) => {
             client.authorization_url(&meta, &redirect, &login_state, &nonce, &challenge, login_hint, force_login)
@@ -110,7 +110,7 @@ pub async fn callback_get(
             "This sign-in provider does not exist or is disabled.",
         )
     })?;
-    if matches!(provider.protocol, Protocol::Dev) {
+    if matches!(provider.protocol, Protocol::Dev | Protocol::Saml(_)) {
         return Err(AppError::page_status(StatusCode::NOT_FOUND, "Unknown provider", "This provider has no callback."));
     }
     let p = |k: &str| q.get(k).map(String::as_str).filter(|v| !v.is_empty());
@@ -171,7 +171,7 @@ pub async fn callback_get(
                 client.finish(&state.http, code, &upstream.verifier, &redirect).await.map_err(|e| log_refusal(&e))?;
             (identity, "fed".to_owned(), None)
         }
-        Protocol::Dev => return Err(refused(&provider.display_name)),
+        Protocol::Dev | Protocol::Saml(_) => return Err(refused(&provider.display_name)),
     };
     crate::signin::finish(&state, &headers, ip, &provider, attempt, identity, &amr, auth_time).await
 }

@@ -1,5 +1,5 @@
 //! The HTTP client braid uses to talk to upstreams: no redirects followed (SSRF), bounded time,
-//! bounded response size, JSON only.
+//! bounded response size; JSON, or text for SAML metadata.
 
 use std::time::Duration;
 
@@ -76,18 +76,26 @@ pub async fn json(req: reqwest::RequestBuilder) -> Result<Value, HttpError> {
 
 /// Send `req` and read any JSON value from a 2xx answer.
 pub async fn json_value(req: reqwest::RequestBuilder) -> Result<Value, HttpError> {
-    let mut resp = req
-        .header(reqwest::header::ACCEPT, "application/json")
-        .send()
-        .await
-        .map_err(|e| HttpError::Unreachable(e.without_url().to_string()))?;
-    if resp.content_length().is_some_and(|n| n > MAX_BODY as u64) {
+    let body = body(req.header(reqwest::header::ACCEPT, "application/json"), MAX_BODY).await?;
+    serde_json::from_slice(&body).map_err(|e| HttpError::Body(format!("not JSON: {e}")))
+}
+
+/// Send `req` and read a UTF-8 text of at most `max` bytes from a 2xx answer (SAML metadata).
+pub async fn text(req: reqwest::RequestBuilder, max: usize) -> Result<String, HttpError> {
+    let body = body(req, max).await?;
+    String::from_utf8(body).map_err(|_| HttpError::Body("not UTF-8".into()))
+}
+
+/// Send `req` and read at most `max` bytes of a 2xx answer.
+async fn body(req: reqwest::RequestBuilder, max: usize) -> Result<Vec<u8>, HttpError> {
+    let mut resp = req.send().await.map_err(|e| HttpError::Unreachable(e.without_url().to_string()))?;
+    if resp.content_length().is_some_and(|n| n > max as u64) {
         return Err(HttpError::Body("response too large".into()));
     }
     let status = resp.status();
     let mut body = Vec::new();
     while let Some(chunk) = resp.chunk().await.map_err(|e| HttpError::Unreachable(e.without_url().to_string()))? {
-        if body.len() + chunk.len() > MAX_BODY {
+        if body.len() + chunk.len() > max {
             return Err(HttpError::Body("response too large".into()));
         }
         body.extend_from_slice(&chunk);
@@ -96,5 +104,5 @@ pub async fn json_value(req: reqwest::RequestBuilder) -> Result<Value, HttpError
         let text: String = String::from_utf8_lossy(&body).chars().take(200).collect();
         return Err(HttpError::Status { status: status.as_u16(), body: text });
     }
-    serde_json::from_slice(&body).map_err(|e| HttpError::Body(format!("not JSON: {e}")))
+    Ok(body)
 }

@@ -67,8 +67,18 @@ struct ProviderFile {
     prompt: Option<String>,
     domain_hint: Option<String>,
     extra_params: Option<BTreeMap<String, String>>,
+    #[serde(alias = "clock_skew")]
     clock_skew_secs: Option<u64>,
     claims: Option<ClaimMap>,
+    // SAML
+    idp_metadata_file: Option<std::path::PathBuf>,
+    idp_metadata_url: Option<String>,
+    entity_id: Option<String>,
+    subject_attribute: Option<String>,
+    want_assertions_signed: Option<bool>,
+    allow_idp_initiated: Option<bool>,
+    sign_requests: Option<bool>,
+    metadata_refresh_secs: Option<u64>,
     // OAuth2
     preset: Option<String>,
     authorize_url: Option<String>,
@@ -195,6 +205,8 @@ pub enum Protocol {
     Oidc(std::sync::Arc<super::oidc::OidcClient>),
     /// OAuth 2.0 without OpenID Connect.
     OAuth2(std::sync::Arc<super::oauth2::OAuth2Client>),
+    /// SAML 2.0, with its IdP metadata cache.
+    Saml(std::sync::Arc<super::saml::SamlClient>),
 }
 
 fn yes() -> bool {
@@ -288,7 +300,15 @@ pub fn parse_file(path: &Path, text: &str) -> Result<Provider, Vec<ConfigProblem
     if !valid_id(&id) {
         problems.push(problem("id", format!("`{id}` must be 1-64 of a-z, 0-9, - and _")));
     }
-    let given: [(&str, bool); 22] = [
+    let given: [(&str, bool); 30] = [
+        ("idp_metadata_file", file.idp_metadata_file.is_some()),
+        ("idp_metadata_url", file.idp_metadata_url.is_some()),
+        ("entity_id", file.entity_id.is_some()),
+        ("subject_attribute", file.subject_attribute.is_some()),
+        ("want_assertions_signed", file.want_assertions_signed.is_some()),
+        ("allow_idp_initiated", file.allow_idp_initiated.is_some()),
+        ("sign_requests", file.sign_requests.is_some()),
+        ("metadata_refresh_secs", file.metadata_refresh_secs.is_some()),
         ("issuer", file.issuer.is_some()),
         ("discovery_url", file.discovery_url.is_some()),
         ("client_id", file.client_id.is_some()),
@@ -348,10 +368,22 @@ pub fn parse_file(path: &Path, text: &str) -> Result<Provider, Vec<ConfigProblem
             "email_verified_field",
             "name_field",
         ],
-        ProviderKind::Saml => &[],
+        ProviderKind::Saml => &[
+            "issuer",
+            "idp_metadata_file",
+            "idp_metadata_url",
+            "entity_id",
+            "subject_attribute",
+            "want_assertions_signed",
+            "allow_idp_initiated",
+            "sign_requests",
+            "metadata_refresh_secs",
+            "clock_skew_secs",
+            "claims",
+        ],
     };
     for (key, is_given) in given {
-        if is_given && !allowed.contains(&key) && file.kind != ProviderKind::Saml {
+        if is_given && !allowed.contains(&key) {
             problems.push(problem(key, format!("not a setting of `{}` providers", kind_name(file.kind))));
         }
     }
@@ -367,10 +399,10 @@ pub fn parse_file(path: &Path, text: &str) -> Result<Provider, Vec<ConfigProblem
             }
             None => (String::new(), Protocol::Dev),
         },
-        ProviderKind::Saml => {
-            problems.push(problem("kind", "`saml` providers are not available in this version of braid".into()));
-            (String::new(), Protocol::Dev)
-        }
+        ProviderKind::Saml => match saml_settings(&file, path, &mut problems, &problem) {
+            Some(s) => (s.issuer.clone(), Protocol::Saml(std::sync::Arc::new(super::saml::SamlClient::new(s)))),
+            None => (String::new(), Protocol::Dev),
+        },
     };
     if file.auto_link && file.on_new_identity != NewIdentityPolicy::LinkByEmail {
         problems.push(problem("auto_link", "only meaningful with on_new_identity = \"link_by_email\"".into()));
@@ -457,6 +489,80 @@ fn oidc_settings(
         extra_params,
         clock_skew_secs: i64::try_from(file.clock_skew_secs.unwrap_or(60)).unwrap_or(60),
         claims: file.claims.clone().unwrap_or_default(),
+    })
+}
+
+fn saml_settings(
+    file: &ProviderFile,
+    path: &Path,
+    problems: &mut Vec<ConfigProblem>,
+    problem: &dyn Fn(&str, String) -> ConfigProblem,
+) -> Option<super::saml::SamlSettings> {
+    use super::saml::MetadataSource;
+    let start = problems.len();
+    let issuer = file.issuer.clone().unwrap_or_default();
+    if issuer.trim().is_empty() {
+        problems.push(problem("issuer", "required for `saml` providers: the IdP's entityID".into()));
+    }
+    let metadata = match (&file.idp_metadata_file, &file.idp_metadata_url) {
+        (Some(f), None) => {
+            // Relative to the providers directory, like the provider file itself.
+            let f = if f.is_relative() { path.parent().unwrap_or(Path::new(".")).join(f) } else { f.clone() };
+            // Checked now, so that `braid check` and the reload name the problem.
+            match std::fs::read_to_string(&f) {
+                Ok(text) if !issuer.is_empty() => {
+                    if let Err(e) = super::saml::metadata::parse(&text, &issuer) {
+                        problems.push(problem("idp_metadata_file", format!("{}: {e}", f.display())));
+                    }
+                }
+                Ok(_) => {}
+                Err(e) => problems.push(problem("idp_metadata_file", format!("cannot read {}: {e}", f.display()))),
+            }
+            MetadataSource::File(f)
+        }
+        (None, Some(u)) => {
+            check_url("idp_metadata_url", u, problems, problem);
+            MetadataSource::Url(u.clone())
+        }
+        _ => {
+            problems.push(problem(
+                "idp_metadata_file",
+                "give exactly one of `idp_metadata_file` and `idp_metadata_url`".into(),
+            ));
+            return None;
+        }
+    };
+    let claims = file.claims.clone().unwrap_or_default();
+    let defaults = ClaimMap::default();
+    if claims.subject != defaults.subject {
+        problems.push(problem("claims.subject", "SAML providers take the subject from `subject_attribute`".into()));
+    }
+    if claims.email_verified != defaults.email_verified {
+        problems
+            .push(problem("claims.email_verified", "SAML has no verified-email attribute; use `trust_email`".into()));
+    }
+    if let Some(e) = &file.entity_id {
+        if e.trim().is_empty() {
+            problems.push(problem("entity_id", "must not be empty".into()));
+        }
+    }
+    if problems.len() > start {
+        return None;
+    }
+    Some(super::saml::SamlSettings {
+        issuer,
+        metadata,
+        entity_id: file.entity_id.clone(),
+        subject_attribute: file.subject_attribute.clone().filter(|a| !a.is_empty()),
+        want_assertions_signed: file.want_assertions_signed.unwrap_or(true),
+        allow_idp_initiated: file.allow_idp_initiated.unwrap_or(false),
+        sign_requests: file.sign_requests,
+        metadata_refresh_secs: file.metadata_refresh_secs.unwrap_or(6 * 3600).max(60),
+        clock_skew_secs: i64::try_from(file.clock_skew_secs.unwrap_or(60)).unwrap_or(60),
+        email_attribute: (claims.email != defaults.email).then(|| claims.email.clone()),
+        name_attribute: (claims.name != defaults.name).then(|| claims.name.clone()),
+        keep: claims.keep,
+        legacy_sha1: false,
     })
 }
 

@@ -10,6 +10,10 @@ pub const LOGIN: &str = "braid_login";
 /// The cookie binding a pending link-by-email proof to this browser.
 pub const PROOF: &str = "braid_proof";
 
+/// The cookie binding a SAML login attempt to this browser: the IdP's answer is a cross-site
+/// POST, which carries no SameSite=Lax cookie.
+pub const SAML: &str = "braid_saml";
+
 /// The name a cookie has under the current scheme.
 pub fn name(base: &str, secure: bool) -> String {
     if secure { format!("__Host-{base}") } else { base.to_owned() }
@@ -35,6 +39,17 @@ pub fn set(base: &str, value: &str, max_age_secs: u64, secure: bool) -> HeaderVa
     if secure {
         s.push_str("; Secure");
     }
+    HeaderValue::from_str(&s).unwrap_or_else(|_| HeaderValue::from_static("invalid=; Max-Age=0"))
+}
+
+/// A `Set-Cookie` value for a cookie that must come back on a cross-site POST: SameSite=None
+/// (which browsers accept only with Secure) on https; Lax on an http loopback URL, where the
+/// IdP and braid are the same site anyway.
+pub fn set_cross_site(base: &str, value: &str, max_age_secs: u64, secure: bool) -> HeaderValue {
+    if !secure {
+        return set(base, value, max_age_secs, false);
+    }
+    let s = format!("{}={value}; Path=/; HttpOnly; SameSite=None; Max-Age={max_age_secs}; Secure", name(base, true));
     HeaderValue::from_str(&s).unwrap_or_else(|_| HeaderValue::from_static("invalid=; Max-Age=0"))
 }
 

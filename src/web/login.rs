@@ -109,11 +109,15 @@ pub async fn start(
     match &provider.protocol {
         Protocol::Dev => {
             // The dev form is a fresh sign-in every time.
-            let (login_state, cookie) = crate::signin::begin(state, headers, provider, tx, None, link, false).await?;
+            let (login_state, cookie) =
+                crate::signin::begin(state, headers, provider, tx, None, link, false, None).await?;
             Ok(crate::upstream::dev::form(provider, &login_state, cookie))
         }
         Protocol::Oidc(_) | Protocol::OAuth2(_) => {
             crate::upstream::callback::start(state, headers, provider, tx, hint, link, force).await
+        }
+        Protocol::Saml(client) => {
+            crate::upstream::saml::acs::start(state, headers, provider, client, tx, link, force).await
         }
     }
 }

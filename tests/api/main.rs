@@ -18,6 +18,7 @@ mod provider_reload;
 mod reauth_and_revoke;
 mod replicas;
 mod saml_gate;
+mod saml_sp;
 mod saml_support;
 mod session_store;
 mod shutdown;

@@ -193,6 +193,37 @@ pub fn check_response(xml: &str, allow_sha1: bool) -> Result<Shape, GateError> {
     })
 }
 
+/// Check a decrypted assertion: the same refusals and limits, a single `saml:Assertion` root
+/// (an EncryptedAssertion holding two is refused), and at most one policy-conforming signature
+/// on it. Returns the assertion's ID and whether it is signed.
+pub fn check_assertion_doc(xml: &str, allow_sha1: bool) -> Result<(String, bool), GateError> {
+    scan(xml)?;
+    let options = roxmltree::ParsingOptions { allow_dtd: false, nodes_limit: 20_000 };
+    let doc = roxmltree::Document::parse_with_options(xml, options).map_err(|e| GateError::Malformed(e.to_string()))?;
+    let root = doc.root_element();
+    if !is(root, NS_ASSERTION, "Assertion") {
+        return Err(GateError::Structure("the decrypted content is not one Assertion".into()));
+    }
+    if doc.descendants().filter(|n| is(*n, NS_ASSERTION, "Assertion")).count() != 1 {
+        return Err(GateError::Structure("more than one assertion".into()));
+    }
+    let mut ids: Vec<&str> = doc.descendants().filter_map(|n| n.attribute("ID")).collect();
+    ids.sort_unstable();
+    if ids.windows(2).any(|w| w[0] == w[1]) {
+        return Err(GateError::Structure("duplicate ID".into()));
+    }
+    let id = root.attribute("ID").ok_or_else(|| GateError::Structure("Assertion without ID".into()))?.to_owned();
+    let mut signed = false;
+    for sig in doc.descendants().filter(|n| is(*n, NS_DSIG, "Signature")) {
+        if sig.parent_element() != Some(root) || signed {
+            return Err(GateError::SignaturePolicy("a signature that is not the assertion's own".into()));
+        }
+        signed = true;
+        check_signature(sig, root, allow_sha1)?;
+    }
+    Ok((id, signed))
+}
+
 /// One reference to the parent's own ID; enveloped + exclusive c14n; strong algorithms.
 fn check_signature<'a>(
     sig: roxmltree::Node<'a, '_>,
