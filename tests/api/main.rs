@@ -17,6 +17,7 @@ mod mock_idp;
 mod provider_reload;
 mod reauth_and_revoke;
 mod replicas;
+mod saml_attacks;
 mod saml_gate;
 mod saml_sp;
 mod saml_support;

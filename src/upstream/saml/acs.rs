@@ -146,8 +146,21 @@ pub async fn acs_post(
     form: Result<Form<HashMap<String, String>>, FormRejection>,
 ) -> Result<Response, AppError> {
     let (provider, client) = saml_provider(&state, &id)?;
-    let Ok(Form(form)) = form else {
-        return Err(AppError::page("Not a SAML answer", "This address takes the SAML answer of a sign-in provider."));
+    let form = match form {
+        Ok(Form(form)) => form,
+        Err(e) if e.status() == StatusCode::PAYLOAD_TOO_LARGE => {
+            return Err(AppError::page_status(
+                StatusCode::PAYLOAD_TOO_LARGE,
+                "Answer too large",
+                "The sign-in provider's answer is larger than braid accepts, so it was not read. Nothing was changed.",
+            ));
+        }
+        Err(_) => {
+            return Err(AppError::page(
+                "Not a SAML answer",
+                "This address takes the SAML answer of a sign-in provider.",
+            ));
+        }
     };
     let encoded = form.get("SAMLResponse").filter(|v| !v.is_empty()).ok_or_else(|| {
         AppError::page("Not a SAML answer", "The answer holds no SAMLResponse. Start again from the application.")
