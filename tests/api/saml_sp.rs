@@ -281,3 +281,47 @@ async fn metadata_without_a_signing_certificate_or_for_another_entity_is_refused
     assert_eq!(braid::upstream::parse_file(&path, &oidc_key).unwrap_err()[0].key, "client_id");
     assert!(braid::upstream::parse_file(&path, &file).is_ok());
 }
+
+#[tokio::test]
+async fn linking_a_saml_identity_forces_a_fresh_authentication() {
+    let s = spawn_saml("").await;
+    write_dev_provider(s.app.dir());
+    s.app.state.providers.reload();
+    let b = browser();
+    let page = b.get(s.app.url("/login/dev")).send().await.unwrap().text().await.unwrap();
+    let form = [("state", form_state(&page)), ("username", "dave".into()), ("email", "dave@example.com".into())];
+    let r = b.post(s.app.url("/login/dev")).form(&form).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    let dev = s.app.state.accounts.find_identity("urn:braid:dev:dev", "dave").await.unwrap().unwrap();
+
+    let link_start = |b: reqwest::Client| {
+        let s = &s;
+        async move {
+            let html = b.get(s.app.url("/account")).send().await.unwrap().text().await.unwrap();
+            let marker = "name=\"csrf\" value=\"";
+            let at = html.find(marker).unwrap() + marker.len();
+            let token = html[at..].split('"').next().unwrap().to_owned();
+            let r = b.post(s.app.url("/account/link/idp")).form(&[("csrf", token)]).send().await.unwrap();
+            assert_eq!(r.status(), StatusCode::SEE_OTHER, "{:?}", r.text().await);
+            let to = location(&r);
+            let doc = inflate_request(&query_param(&to, "SAMLRequest").unwrap());
+            let id = roxmltree::Document::parse(&doc).unwrap().root_element().attribute("ID").unwrap().to_owned();
+            assert!(doc.contains("ForceAuthn=\"true\""), "a link asks the IdP to authenticate again: {doc}");
+            Started { request_id: id, relay: query_param(&to, "RelayState").unwrap(), xml: doc, query: String::new() }
+        }
+    };
+    // The IdP answers with an old authentication (its session, not a fresh sign-in): refused.
+    let started = link_start(b.clone()).await;
+    let mut spec = s.spec(Some(&started), "p-dave");
+    spec.now -= 200;
+    let r = post_acs(&s, &b, &post_encode(&signed_response(&spec, &s.keys)), Some(&started.relay)).await;
+    assert_refused(&s, r, &["p-dave"]).await;
+    // A fresh authentication links the identity to the signed-in account.
+    let started = link_start(b.clone()).await;
+    let spec = s.spec(Some(&started), "p-dave");
+    let r = post_acs(&s, &b, &post_encode(&signed_response(&spec, &s.keys)), Some(&started.relay)).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER, "{:?}", r.text().await);
+    assert_eq!(location(&r), "/account?done=linked");
+    let linked = s.app.state.accounts.find_identity(IDP, "p-dave").await.unwrap().unwrap();
+    assert_eq!(linked.account_id, dev.account_id);
+}
