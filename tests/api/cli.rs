@@ -145,7 +145,7 @@ fn every_example_provider_file_is_valid() {
     let o = braid(dir.path(), &["check"], &env);
     assert!(o.status.success(), "{}", stderr(&o));
     let out = String::from_utf8_lossy(&o.stdout);
-    assert!(out.contains("6 provider(s)"), "{out}");
+    assert!(out.contains("10 provider(s)"), "{out}");
     // Without the secret in the environment, the file and key are named.
     env.retain(|(k, _)| *k != "GITHUB_CLIENT_SECRET");
     let o = braid(dir.path(), &["check"], &env);
