@@ -60,6 +60,7 @@ pub fn router(state: AppState) -> Router {
         .route(CALLBACK, get(upstream::callback::callback_get))
         .route(BACKCHANNEL_LOGOUT, post(upstream::logout::backchannel_logout_post))
         .route(SAML_METADATA, get(upstream::saml::acs::metadata_get))
+        .route(upstream::saml::acs::RESUBMIT_JS, get(upstream::saml::acs::resubmit_js))
         .route(
             SAML_ACS,
             post(upstream::saml::acs::acs_post)

@@ -65,6 +65,11 @@ impl SamlApp {
 
 /// Start braid with a SAML provider; `provider_extra` is appended to its file.
 pub async fn spawn_saml(provider_extra: &str) -> SamlApp {
+    spawn_saml_with(provider_extra, "").await
+}
+
+/// As `spawn_saml`, with braid's `public_url` set when given.
+pub async fn spawn_saml_with(provider_extra: &str, public_url: &str) -> SamlApp {
     let keys = IdpKeys::generate("idp.example.test");
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(dir.path().join("providers")).unwrap();
@@ -77,7 +82,13 @@ pub async fn spawn_saml(provider_extra: &str) -> SamlApp {
     )
     .unwrap();
     let url = crate::support::sqlite_url(&dir);
-    let app = spawn_in(dir, move |d| settings(d, &url, "memory", "")).await;
+    let public_url = (!public_url.is_empty()).then(|| public_url.to_owned());
+    let app = spawn_in(dir, move |d| {
+        let mut s = settings(d, &url, "memory", "");
+        s.server.public_url = public_url;
+        s
+    })
+    .await;
     SamlApp { app, keys }
 }
 
@@ -324,4 +335,37 @@ async fn linking_a_saml_identity_forces_a_fresh_authentication() {
     assert_eq!(location(&r), "/account?done=linked");
     let linked = s.app.state.accounts.find_identity(IDP, "p-dave").await.unwrap().unwrap();
     assert_eq!(linked.account_id, dev.account_id);
+}
+
+#[tokio::test]
+async fn on_https_a_cross_site_acs_post_is_sent_again_from_braids_origin_once() {
+    let s = spawn_saml_with("", "https://braid.example.test").await;
+    let form = [("SAMLResponse", "PHNhbWw+"), ("RelayState", "h&\"x")];
+    let post = |site: Option<&'static str>, extra: Option<(&'static str, &'static str)>| {
+        let mut f: Vec<(&str, &str)> = form.to_vec();
+        if let Some(e) = extra {
+            f.push(e);
+        }
+        let mut req = reqwest::Client::new().post(s.app.url("/saml/idp/acs")).form(&f);
+        if let Some(v) = site {
+            req = req.header("sec-fetch-site", v);
+        }
+        req.send()
+    };
+    let r = post(Some("cross-site"), None).await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let html = r.text().await.unwrap();
+    assert!(html.contains("action=\"/saml/idp/acs\""), "{html}");
+    assert!(html.contains("name=\"RelayState\" value=\"h&amp;&quot;x\""), "escaped: {html}");
+    assert!(html.contains("name=\"braid_bounced\""));
+    assert!(html.contains("<script src=\"/saml/resubmit.js\">"));
+    let js = reqwest::get(s.app.url("/saml/resubmit.js")).await.unwrap();
+    assert_eq!(js.headers()[reqwest::header::CONTENT_TYPE], "text/javascript; charset=utf-8");
+    // The second POST (same origin, or already bounced) is handled: here refused, no cookie.
+    for r in [
+        post(Some("same-origin"), None).await.unwrap(),
+        post(Some("cross-site"), Some(("braid_bounced", "1"))).await.unwrap(),
+    ] {
+        assert!(r.status().is_client_error(), "{}", r.status());
+    }
 }

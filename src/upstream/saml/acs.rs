@@ -162,6 +162,9 @@ pub async fn acs_post(
             ));
         }
     };
+    if needs_same_site_bounce(&state, &headers, &form) {
+        return Ok(bounce(&provider.id, &form));
+    }
     let encoded = form.get("SAMLResponse").filter(|v| !v.is_empty()).ok_or_else(|| {
         AppError::page("Not a SAML answer", "The answer holds no SAMLResponse. Start again from the application.")
     })?;
@@ -274,6 +277,52 @@ pub async fn acs_post(
     .await?;
     resp.headers_mut().append(header::SET_COOKIE, cookies::clear(cookies::SAML, state.secure_cookies()));
     Ok(resp)
+}
+
+/// On https, the IdP's answer is a cross-site POST: the browser leaves out braid's SameSite=Lax
+/// cookies (the session a link needs, the link-by-email proof, the session a sign-in replaces).
+/// Such a request is answered with a page that posts the same form again from braid's own
+/// origin, once; the second POST carries every cookie. Nothing is read or taken before that.
+fn needs_same_site_bounce(state: &AppState, headers: &HeaderMap, form: &HashMap<String, String>) -> bool {
+    if !state.secure_cookies() || form.contains_key("braid_bounced") {
+        return false;
+    }
+    let header = |name: &str| headers.get(name).and_then(|v| v.to_str().ok());
+    match header("sec-fetch-site") {
+        Some(site) => site == "cross-site",
+        // Browsers without Fetch Metadata: judge by the Origin.
+        None => header("origin").is_some_and(|o| o.trim_end_matches('/') != origin_of(&state.issuer)),
+    }
+}
+
+fn origin_of(url: &str) -> String {
+    url::Url::parse(url).map(|u| u.origin().ascii_serialization()).unwrap_or_default()
+}
+
+fn bounce(provider_id: &str, form: &HashMap<String, String>) -> Response {
+    use crate::web::html::{self, esc};
+    let field = |name: &str| {
+        form.get(name)
+            .map(|v| format!("<input type=\"hidden\" name=\"{name}\" value=\"{}\">", esc(v)))
+            .unwrap_or_default()
+    };
+    let body = format!(
+        "<h1>Signing you in…</h1><form method=\"post\" action=\"/saml/{}/acs\">{}{}<input type=\"hidden\" name=\"braid_bounced\" value=\"1\"><noscript><button type=\"submit\">Continue</button></noscript></form><script src=\"{RESUBMIT_JS}\"></script>",
+        esc(provider_id),
+        field("SAMLResponse"),
+        field("RelayState"),
+    );
+    html::respond(StatusCode::OK, html::page("Signing in", &body))
+}
+
+/// The script that sends the bounce page's form (a file, so the page's CSP stays `'self'`).
+pub const RESUBMIT_JS: &str = "/saml/resubmit.js";
+
+/// `GET /saml/resubmit.js`
+pub async fn resubmit_js() -> Response {
+    let mut resp = "document.forms[0].submit();\n".into_response();
+    resp.headers_mut().insert(header::CONTENT_TYPE, HeaderValue::from_static("text/javascript; charset=utf-8"));
+    resp
 }
 
 /// The identity an assertion makes: the IdP's entity ID and the subject; the email is verified
