@@ -11,6 +11,7 @@ mod fail_closed;
 mod grant_store;
 mod helpers;
 mod interop_oidc;
+mod interop_saml;
 mod key_rotation;
 mod linking;
 mod mock_idp;
