@@ -369,3 +369,60 @@ async fn on_https_a_cross_site_acs_post_is_sent_again_from_braids_origin_once() 
         assert!(r.status().is_client_error(), "{}", r.status());
     }
 }
+
+/// Sign in through `s` as browser-less IdP response for `name_id`; the ACS answer.
+async fn try_sign_in(s: &SamlApp, keys: &IdpKeys, name_id: &str) -> reqwest::Response {
+    let b = browser();
+    let started = start(s, &b, "/login/idp").await;
+    post_acs(s, &b, &post_encode(&signed_response(&s.spec(Some(&started), name_id), keys)), Some(&started.relay)).await
+}
+
+#[tokio::test]
+async fn every_signing_certificate_is_honoured_and_metadata_is_read_again_at_its_cache_duration() {
+    let s = spawn_saml("").await;
+    let next = IdpKeys::generate("next.idp.example.test");
+    // Not yet in the metadata: refused.
+    assert_refused(&s, try_sign_in(&s, &next, "p-roll").await, &["p-roll"]).await;
+    // The IdP publishes a second certificate (a key roll), with a one-minute cache duration.
+    let both = idp_metadata(IDP, SSO, &s.keys).replace(
+        "<md:NameIDFormat>",
+        &format!(
+            "<md:KeyDescriptor use=\"signing\"><ds:KeyInfo><ds:X509Data><ds:X509Certificate>{}</ds:X509Certificate></ds:X509Data></ds:KeyInfo></md:KeyDescriptor><md:NameIDFormat>",
+            next.cert_der_b64()
+        ),
+    );
+    let both = both.replacen("<md:EntityDescriptor ", "<md:EntityDescriptor cacheDuration=\"PT1M\" ", 1);
+    std::fs::write(s.app.dir().join("providers/idp.xml"), &both).unwrap();
+    // Read again only when due (braid's default refresh is six hours).
+    s.app.clock.advance(std::time::Duration::from_secs(6 * 3600 + 1));
+    assert_eq!(try_sign_in(&s, &next, "p-roll").await.status(), StatusCode::SEE_OTHER);
+    assert_eq!(try_sign_in(&s, &s.keys, "p-old").await.status(), StatusCode::SEE_OTHER, "both keys are honoured");
+    // The old key is withdrawn: refused once the cache duration has passed, not before.
+    let only_next = both.replace(&s.keys.cert_der_b64(), &next.cert_der_b64());
+    std::fs::write(s.app.dir().join("providers/idp.xml"), only_next).unwrap();
+    assert_eq!(try_sign_in(&s, &s.keys, "p-old").await.status(), StatusCode::SEE_OTHER);
+    s.app.clock.advance(std::time::Duration::from_secs(61));
+    assert_refused(&s, try_sign_in(&s, &s.keys, "p-gone").await, &["p-gone"]).await;
+    assert_eq!(try_sign_in(&s, &next, "p-roll").await.status(), StatusCode::SEE_OTHER);
+}
+
+#[tokio::test]
+async fn a_subject_attribute_holding_a_name_id_keys_the_identity_and_a_transient_name_id_is_fine_then() {
+    let s = spawn_saml("subject_attribute = \"urn:oid:1.3.6.1.4.1.5923.1.1.1.10\"").await;
+    let b = browser();
+    let started = start(&s, &b, "/login/idp").await;
+    let mut spec = s.spec(Some(&started), "_transient-123");
+    spec.name_id_format = "urn:oasis:names:tc:SAML:2.0:nameid-format:transient".into();
+    let xml = crate::saml_support::signed_response_edited(&spec, &s.keys, |x| {
+        x.replacen(
+            "<saml:AttributeStatement>",
+            "<saml:AttributeStatement><saml:Attribute Name=\"urn:oid:1.3.6.1.4.1.5923.1.1.1.10\"><saml:AttributeValue><saml:NameID Format=\"urn:oasis:names:tc:SAML:2.0:nameid-format:persistent\" NameQualifier=\"https://idp.example.test/saml\">tid-4711</saml:NameID></saml:AttributeValue></saml:Attribute>",
+            1,
+        )
+    });
+    assert!(xml.contains("tid-4711"));
+    let r = post_acs(&s, &b, &post_encode(&xml), Some(&started.relay)).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER, "{:?}", r.text().await);
+    assert!(s.has_identity("tid-4711").await, "eduPersonTargetedID's NameID text is the subject");
+    assert!(!s.has_identity("_transient-123").await);
+}

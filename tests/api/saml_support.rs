@@ -313,6 +313,19 @@ pub fn signed_response(spec: &ResponseSpec, keys: &IdpKeys) -> String {
     xml
 }
 
+/// As `signed_response`, with `edit` applied to the template before signing (content the spec
+/// cannot express, such as an `AttributeValue` holding a `NameID`).
+pub fn signed_response_edited(spec: &ResponseSpec, keys: &IdpKeys, edit: impl FnOnce(String) -> String) -> String {
+    let mut xml = edit(response_xml(spec, true));
+    if spec.sign_assertion {
+        xml = xmlsec1_sign(&xml, keys, ASSERTION_SIGNATURE_XPATH);
+    }
+    if spec.sign_response {
+        xml = xmlsec1_sign(&xml, keys, RESPONSE_SIGNATURE_XPATH);
+    }
+    xml
+}
+
 /// Standard padded base64, as an IdP POSTs `SAMLResponse`.
 pub fn post_encode(xml: &str) -> String {
     base64::engine::general_purpose::STANDARD.encode(xml.as_bytes())
