@@ -19,6 +19,8 @@ mod provider_reload;
 mod reauth_and_revoke;
 mod replicas;
 mod saml_attacks;
+mod saml_fixtures;
+mod saml_fixtures_mutations;
 mod saml_gate;
 mod saml_sp;
 mod saml_support;
