@@ -19,6 +19,7 @@ mod provider_reload;
 mod reauth_and_revoke;
 mod replicas;
 mod saml_attacks;
+mod saml_encrypted;
 mod saml_fixtures;
 mod saml_fixtures_mutations;
 mod saml_gate;

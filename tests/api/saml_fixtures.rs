@@ -39,9 +39,6 @@ pub enum Want {
     /// The README says ACCEPT (or leaves the choice); braid REJECTs by deliberate policy.
     /// (`Reject` text, why).
     Stricter(&'static str, &'static str),
-    /// The README says ACCEPT and braid should, but does not yet: a braid bug.
-    /// (`Reject` text today, the bug).
-    Bug(&'static str, &'static str),
 }
 
 /// One fixture replayed with one profile.
@@ -192,13 +189,11 @@ pub fn judge<E: std::fmt::Display>(want: &Want, got: &Result<Asserted, E>) -> Op
         (Want::Reject(text), Err(e)) => {
             (!e.to_string().contains(text)).then(|| format!("rejected, but not for `{text}`: {e}"))
         }
-        (Want::Stricter(text, why) | Want::Bug(text, why), Err(e)) => {
+        (Want::Stricter(text, why), Err(e)) => {
             (!e.to_string().contains(text)).then(|| format!("rejected, but not for `{text}` ({why}): {e}"))
         }
         (Want::Reject(_), Ok(a)) => Some(format!("ACCEPTED (subject `{}`)", a.subject)),
-        (Want::Stricter(_, why) | Want::Bug(_, why), Ok(a)) => {
-            Some(format!("ACCEPTED (subject `{}`), expected REJECT: {why}", a.subject))
-        }
+        (Want::Stricter(_, why), Ok(a)) => Some(format!("ACCEPTED (subject `{}`), expected REJECT: {why}", a.subject)),
     }
 }
 
@@ -411,7 +406,7 @@ const SM_ATTACK: Profile = Profile {
 };
 const SM_ATTACK_NOW: &str = "2026-02-25T13:35:00Z";
 
-use Want::{Accept, Bug, Reject as No, Stricter};
+use Want::{Accept, Reject as No, Stricter};
 
 /// A profile with the request ID and pinned clock its fixtures replay with.
 pub struct Replay {
@@ -641,10 +636,14 @@ pub const ROWS: &[Row] = &[
     row(fx!("python3-saml/invalids/no_status.xml.base64"), &PS8_NONE, No("no Status")).sha1(),
     row(fx!("python3-saml/invalids/no_status_code.xml.base64"), &PS8_NONE, No("no StatusCode")).sha1(),
     // Error responses carry no assertion, and the gate counts assertions before the status is read.
-    row(fx!("python3-saml/invalids/status_code_responder.xml.base64"), &PS13_S212, No("0 assertions"))
+    row(fx!("python3-saml/invalids/status_code_responder.xml.base64"), &PS13_S212, No("the IdP answered Responder"))
         .checks(No("status:Responder")),
-    row(fx!("python3-saml/invalids/status_code_responer_and_msg.xml.base64"), &PS13_S212, No("0 assertions"))
-        .checks(No("status:Responder")),
+    row(
+        fx!("python3-saml/invalids/status_code_responer_and_msg.xml.base64"),
+        &PS13_S212,
+        No("the IdP answered Responder"),
+    )
+    .checks(No("status:Responder")),
     row(fx!("python3-saml/no_saml2.xml.base64"), &PS1_2008, No(NOT_RESPONSE)),
     // pysaml2 XSW (README §3); the positive control is built in `saml_fixtures_mutations`.
     row(fx!("pysaml2-xsw/signed-xsw-assertion-wrapper.xml"), &PY_ABC, No(TWO)).sha1(),
@@ -687,41 +686,27 @@ pub const ROWS: &[Row] = &[
     row(fx!("samael/test_vectors/authn_request_sign_template.xml"), &SM, No(NOT_RESPONSE)),
     row(fx!("samael/test_vectors/logout_request.xml"), &SM, No(NOT_RESPONSE)),
     row(fx!("samael/test_vectors/logout_response.xml"), &SM, No(NOT_RESPONSE)),
-];
-
-const BUG_ENCRYPTED_ID: &str = "the decrypted assertion's Subject holds an EncryptedID (RSA-OAEP), which braid does \
-                                not decrypt (docs/saml-plan.md §2: \"the same helper decrypts EncryptedID\"); README: \
-                                ACCEPT as 25ddd7d34a7d79db69167625cda56a320adf2876";
-const BUG_ENCRYPTED_ID_15: &str = "its Subject holds an EncryptedID, which braid does not decrypt; README: ACCEPT as \
-                                   2de11defd199f8d5bb63f9b7deb265ba5c675c10. Once EncryptedID is decrypted, this row \
-                                   is Stricter: its EncryptedKey is rsa-1_5";
-
-/// README ACCEPT rows braid rejects because of a braid bug: asserted as today's REJECT so main
-/// stays green; each fails once the bug is fixed, and then moves to `ROWS`.
-pub const KNOWN_DEVIATIONS: &[Row] = &[
-    row(fx!("python3-saml/signed_message_response2.xml.base64"), &PS6_E40B, Bug("no NameID", BUG_ENCRYPTED_ID))
-        .sha1()
-        .key(KEY_PS),
-    row(fx!("python3-saml/response_encrypted_nameid.xml.base64"), &PS4_BF37, Bug("no NameID", BUG_ENCRYPTED_ID_15))
-        .sha1()
-        .key(KEY_PS),
+    // An EncryptedID in the (decrypted, signed) assertion's Subject, decrypted with the SP key.
+    row(
+        fx!("python3-saml/signed_message_response2.xml.base64"),
+        &PS6_E40B,
+        Accept("25ddd7d34a7d79db69167625cda56a320adf2876"),
+    )
+    .sha1()
+    .key(KEY_PS),
+    row(
+        fx!("python3-saml/response_encrypted_nameid.xml.base64"),
+        &PS4_BF37,
+        Stricter("rsa-1_5", "its EncryptedID's key is wrapped with RSA PKCS#1 v1.5, which braid never unwraps"),
+    )
+    .sha1()
+    .key(KEY_PS),
 ];
 
 #[test]
 fn saml_fixture_table() {
     let failures: Vec<String> = ROWS.iter().flat_map(|r| run(r, &read(r.file))).collect();
     assert!(failures.is_empty(), "{} failures:\n{}", failures.len(), failures.join("\n"));
-}
-
-#[test]
-fn saml_fixture_known_deviations() {
-    let failures: Vec<String> = KNOWN_DEVIATIONS.iter().flat_map(|r| run(r, &read(r.file))).collect();
-    assert!(
-        failures.is_empty(),
-        "{} failures (a fixed bug? move the row to ROWS as ACCEPT):\n{}",
-        failures.len(),
-        failures.join("\n")
-    );
 }
 
 /// Every message file under `tests/fixtures/saml/` is replayed by some row (or by a mutation).
@@ -745,12 +730,8 @@ fn saml_fixture_every_message_is_replayed() {
         ["LICENSE", "README.md", "certificate1"].contains(&name)
             || [".pem", ".crt", ".key", ".der", "metadata.xml", "metadata_nested.xml"].iter().any(|s| name.ends_with(s))
     };
-    let replayed: Vec<&str> = ROWS
-        .iter()
-        .chain(KNOWN_DEVIATIONS)
-        .map(|r| r.file)
-        .chain(super::saml_fixtures_mutations::FILES.iter().copied())
-        .collect();
+    let replayed: Vec<&str> =
+        ROWS.iter().map(|r| r.file).chain(super::saml_fixtures_mutations::FILES.iter().copied()).collect();
     let missing: Vec<&String> = files.iter().filter(|f| !not_a_message(f) && !replayed.contains(&f.as_str())).collect();
     assert!(missing.is_empty(), "fixtures no row replays: {missing:#?}");
 }

@@ -234,7 +234,16 @@ pub async fn acs_post(
         })
         .await
         .map_err(|e| refused(&provider, &format!("verification task: {e}")))?
-        .map_err(|e| refused(&provider, &e))?
+        .map_err(|e| match e {
+            Reject::IdpStatus(status) => {
+                tracing::info!(provider = %provider.id, %status, "the IdP did not sign the person in");
+                AppError::page(
+                    format!("{} did not sign you in", provider.display_name),
+                    format!("The provider answered `{status}`. Nothing was changed. Start again, or choose another way to sign in."),
+                )
+            }
+            other => refused(&provider, &other),
+        })?
     };
 
     // Each assertion is used once (SECURITY-CASES 51), remembered until it could no longer pass.

@@ -186,6 +186,16 @@ pub fn check_response(resp: Node<'_, '_>, e: &Expect<'_>, signed: bool) -> Resul
 
 /// The one assertion: everything braid uses comes out of it.
 pub fn check_assertion(a: Node<'_, '_>, e: &Expect<'_>) -> Result<Asserted, String> {
+    check_assertion_with_name_id(a, e, None)
+}
+
+/// As `check_assertion`, with the NameID decrypted from the Subject's `EncryptedID` (which
+/// must then be the Subject's only identifier).
+pub fn check_assertion_with_name_id(
+    a: Node<'_, '_>,
+    e: &Expect<'_>,
+    decrypted_name_id: Option<Node<'_, '_>>,
+) -> Result<Asserted, String> {
     if !is(&a, NS_ASSERTION, "Assertion") {
         return Err("not an Assertion".into());
     }
@@ -244,7 +254,14 @@ pub fn check_assertion(a: Node<'_, '_>, e: &Expect<'_>) -> Result<Asserted, Stri
     let scd_until = scd_until.ok_or(
         "no bearer SubjectConfirmation for braid's ACS, this request and the current time (Recipient, InResponseTo, NotOnOrAfter)",
     )?;
-    let (name_id, name_id_format) = match children(subject, NS_ASSERTION, "NameID").collect::<Vec<_>>().as_slice() {
+    let mut name_ids: Vec<Node<'_, '_>> = children(subject, NS_ASSERTION, "NameID").collect();
+    match (children(subject, NS_ASSERTION, "EncryptedID").count(), decrypted_name_id) {
+        (0, None) => {}
+        (1, Some(n)) if is(&n, NS_ASSERTION, "NameID") => name_ids.push(n),
+        (1, None) => return Err("an encrypted NameID braid could not decrypt".into()),
+        _ => return Err("the Subject's EncryptedID does not match the decrypted NameID".into()),
+    }
+    let (name_id, name_id_format) = match name_ids.as_slice() {
         [] => (None, None),
         [n] => {
             if n.attribute("SPNameQualifier").is_some_and(|q| q != e.sp_entity_id) {

@@ -1,4 +1,4 @@
-//! Encrypted assertions (XML Encryption): the content key is unwrapped with braid's SP key
+//! Encrypted assertions and NameIDs (XML Encryption): the content key is unwrapped with braid's SP key
 //! (RSA-OAEP only; RSA PKCS#1 v1.5 is refused, Bleichenbacher), the assertion decrypted with
 //! AES-CBC or AES-GCM, every length checked before slicing, and the plaintext returned for the
 //! gate and the signature check to run on it (the decrypted assertion is verified, not trusted
@@ -48,9 +48,11 @@ fn method<'a>(n: Node<'a, '_>) -> &'a str {
     child(n, NS_XENC, "EncryptionMethod").and_then(|m| m.attribute("Algorithm")).unwrap_or("")
 }
 
-/// Decrypt the `EncryptedAssertion` element `enc` with `key`; returns the plaintext XML.
-pub fn decrypt_assertion(enc: Node<'_, '_>, key: &PKey<Private>) -> Result<String, String> {
-    let data = child(enc, NS_XENC, "EncryptedData").ok_or("EncryptedAssertion without EncryptedData")?;
+/// Decrypt an `EncryptedAssertion` or `EncryptedID` element `enc` with `key`; returns the
+/// plaintext XML.
+pub fn decrypt_element(enc: Node<'_, '_>, key: &PKey<Private>) -> Result<String, String> {
+    let data = child(enc, NS_XENC, "EncryptedData")
+        .ok_or_else(|| format!("{} without EncryptedData", enc.tag_name().name()))?;
     // The EncryptedKey sits in the data's KeyInfo or beside the data.
     let encrypted_key = child(data, NS_DSIG, "KeyInfo")
         .and_then(|k| child(k, NS_XENC, "EncryptedKey"))
@@ -58,7 +60,7 @@ pub fn decrypt_assertion(enc: Node<'_, '_>, key: &PKey<Private>) -> Result<Strin
         .ok_or("no EncryptedKey")?;
     let content_key = unwrap_key(encrypted_key, key)?;
     let plain = decrypt_data(method(data), &cipher_value(data)?, &content_key)?;
-    String::from_utf8(plain).map_err(|_| "the decrypted assertion is not UTF-8".to_owned())
+    String::from_utf8(plain).map_err(|_| "the decrypted content is not UTF-8".to_owned())
 }
 
 fn unwrap_key(encrypted_key: Node<'_, '_>, key: &PKey<Private>) -> Result<Vec<u8>, String> {

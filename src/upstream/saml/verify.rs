@@ -29,6 +29,9 @@ pub enum Reject {
     /// A check of the verified content failed.
     #[error("check: {0}")]
     Check(String),
+    /// The IdP answered with an error status and no assertion (unverified; shown, never used).
+    #[error("the IdP answered {0}")]
+    IdpStatus(String),
 }
 
 /// What a response is verified against.
@@ -72,14 +75,20 @@ fn reduce(xml: &str, input: &VerifyInput<'_>) -> Result<String, Reject> {
     // The gate already pinned the algorithms; SHA-1 fixtures need xmlsec's own list lifted too.
     let allowed = if input.legacy_sha1 { None } else { Some(&STRONG[..]) };
     Crypto::reduce_xml_to_signed_with_allowed_algorithms(xml, &certs, ReduceMode::ValidateAndMarkNoAncestors, allowed)
-        .map_err(|e| Reject::Signature(e.to_string()))
+        .map_err(|e| Reject::Signature(format!("{e}: {e:?}")))
 }
 
 /// Verify a decoded response `xml` and check it; returns what its one assertion says.
 pub fn verify_response(xml: &str, input: &VerifyInput<'_>) -> Result<Asserted, Reject> {
-    let shape = gate::check_response(xml, input.legacy_sha1)?;
+    let shape = match gate::check_response(xml, input.legacy_sha1) {
+        Ok(shape) => shape,
+        // An error answer carries no assertion: say what the IdP said (only ever to refuse).
+        Err(GateError::Structure(m)) if m.starts_with("0 assertions") => {
+            return Err(idp_status(&parse(xml)?).unwrap_or(Reject::Gate(GateError::Structure(m))));
+        }
+        Err(e) => return Err(e.into()),
+    };
     let original = parse(xml)?;
-    let check = |r: Result<Asserted, String>| r.map_err(Reject::Check);
 
     // The envelope: verified when the Response is signed, else read only to refuse.
     let reduced_response = if shape.response_signed { Some(reduce(xml, input)?) } else { None };
@@ -102,7 +111,7 @@ pub fn verify_response(xml: &str, input: &VerifyInput<'_>) -> Result<Asserted, R
             .children()
             .find(|c| is(c, NS_ASSERTION, "EncryptedAssertion"))
             .ok_or_else(|| Reject::Signature("the encrypted assertion is not covered".into()))?;
-        let plain = super::decrypt::decrypt_assertion(enc, key).map_err(Reject::Decrypt)?;
+        let plain = super::decrypt::decrypt_element(enc, key).map_err(Reject::Decrypt)?;
         let plain = with_namespaces(&plain, enc);
         if plain.len() > Limits::default().max_xml {
             return Err(Reject::Gate(GateError::TooLarge));
@@ -111,10 +120,10 @@ pub fn verify_response(xml: &str, input: &VerifyInput<'_>) -> Result<Asserted, R
         return if signed {
             let reduced = reduce(&plain, input)?;
             let doc = parse(&reduced)?;
-            check(checks::check_assertion(verified_assertion(&doc, &id)?, &input.expect))
+            checked(verified_assertion(&doc, &id)?, input)
         } else if shape.response_signed && !input.want_assertions_signed {
             let doc = parse(&plain)?;
-            check(checks::check_assertion(doc.root_element(), &input.expect))
+            checked(doc.root_element(), input)
         } else {
             Err(Reject::Unsigned("the decrypted assertion is not signed"))
         };
@@ -130,15 +139,49 @@ pub fn verify_response(xml: &str, input: &VerifyInput<'_>) -> Result<Asserted, R
         };
         let doc = parse(&reduced)?;
         let assertion = verified_assertion(&doc, &assertion_id)?;
-        return check(checks::check_assertion(assertion, &input.expect));
+        return checked(assertion, input);
     }
     if input.want_assertions_signed {
         return Err(Reject::Unsigned("the assertion is not signed and this provider requires it"));
     }
     match &reduced_doc {
-        Some(doc) => check(checks::check_assertion(verified_assertion(doc, &assertion_id)?, &input.expect)),
+        Some(doc) => checked(verified_assertion(doc, &assertion_id)?, input),
         None => Err(Reject::Unsigned("neither the response nor the assertion is signed")),
     }
+}
+
+/// The status of an error answer, when it is not Success.
+fn idp_status(doc: &roxmltree::Document<'_>) -> Option<Reject> {
+    let root = doc.root_element();
+    let status = root.children().find(|c| is(c, NS_PROTOCOL, "Status"))?;
+    let code = status.children().find(|c| is(c, NS_PROTOCOL, "StatusCode"))?;
+    let top = code.attribute("Value")?;
+    if top.ends_with(":Success") {
+        return None;
+    }
+    let short = |v: &str| v.rsplit(':').next().unwrap_or(v).to_owned();
+    let sub = code.children().find(|c| is(c, NS_PROTOCOL, "StatusCode")).and_then(|c| c.attribute("Value"));
+    Some(Reject::IdpStatus(match sub {
+        Some(s) => format!("{} ({})", short(top), short(s)),
+        None => short(top),
+    }))
+}
+
+/// braid's checks on a verified assertion; an `EncryptedID` in its Subject is decrypted with
+/// the SP key first (it is covered by the assertion's verification as ciphertext).
+fn checked(a: roxmltree::Node<'_, '_>, input: &VerifyInput<'_>) -> Result<Asserted, Reject> {
+    let subject = a.children().find(|c| is(c, NS_ASSERTION, "Subject"));
+    let Some(enc) = subject.and_then(|s| s.children().find(|c| is(c, NS_ASSERTION, "EncryptedID"))) else {
+        return checks::check_assertion(a, &input.expect).map_err(Reject::Check);
+    };
+    let key = input.sp_key.ok_or_else(|| Reject::Decrypt("no SP key".into()))?;
+    let plain = with_namespaces(&super::decrypt::decrypt_element(enc, key).map_err(Reject::Decrypt)?, enc);
+    if plain.len() > 16 * 1024 {
+        return Err(Reject::Gate(GateError::TooLarge));
+    }
+    gate::scan(&plain)?;
+    let doc = parse(&plain)?;
+    checks::check_assertion_with_name_id(a, &input.expect, Some(doc.root_element())).map_err(Reject::Check)
 }
 
 /// The assertion `id` in a reduced document: its root, or the one Assertion child of a
