@@ -426,3 +426,32 @@ async fn a_subject_attribute_holding_a_name_id_keys_the_identity_and_a_transient
     assert!(s.has_identity("tid-4711").await, "eduPersonTargetedID's NameID text is the subject");
     assert!(!s.has_identity("_transient-123").await);
 }
+
+#[tokio::test]
+async fn a_link_only_or_sign_in_disabled_provider_cannot_sign_in_even_idp_initiated() {
+    for extra in ["on_new_identity = \"reject\"", "can_sign_in = false"] {
+        let s = spawn_saml(&format!("allow_idp_initiated = true\n{extra}")).await;
+        let xml = signed_response(&s.spec(None, "p-linkonly"), &s.keys);
+        assert_refused(&s, post_acs(&s, &browser(), &post_encode(&xml), None).await, &["p-linkonly"]).await;
+    }
+}
+
+#[tokio::test]
+async fn metadata_past_its_valid_until_fails_closed() {
+    let s = spawn_saml("allow_idp_initiated = true").await;
+    let past = braid::upstream::saml::sp::instant(s.now() - 10);
+    let expired = idp_metadata(IDP, SSO, &s.keys).replacen(
+        "<md:EntityDescriptor ",
+        &format!("<md:EntityDescriptor validUntil=\"{past}\" "),
+        1,
+    );
+    std::fs::write(s.app.dir().join("providers/idp.xml"), expired).unwrap();
+    let r = browser().get(s.app.url("/login/idp")).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_GATEWAY);
+    assert!(r.text().await.unwrap().contains("cannot be used right now"));
+    // A response is refused too: nothing can be verified with expired metadata.
+    let xml = signed_response(&s.spec(None, "p-late"), &s.keys);
+    let r = post_acs(&s, &browser(), &post_encode(&xml), None).await;
+    assert_eq!(r.status(), StatusCode::BAD_GATEWAY);
+    assert!(!sets_session(&r) && !s.has_identity("p-late").await);
+}
