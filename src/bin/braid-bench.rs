@@ -1,7 +1,8 @@
 //! `braid-bench`: figures for braid's hot paths, measured against a real braid on loopback with
 //! real stores. Prints throughput and latency percentiles for full sign-ins (authorize → dev
 //! provider → code → tokens), refresh-token rotation, and userinfo, plus signing cost per
-//! algorithm and the process's peak memory. Run it through `scripts/bench` (release build).
+//! algorithm, the cost of verifying a signed SAML response (gate, xmlsec, braid's checks), and the
+//! process's peak memory. Run it through `scripts/bench` (release build).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -190,6 +191,11 @@ async fn main() {
         );
     }
 
+    match saml_verify_micros(500) {
+        Ok(us) => println!("{:<28} {:>9.1} µs per response", "verify SAML response", us),
+        Err(e) => eprintln!("SAML verification bench: {e}"),
+    }
+
     let (h, b) = (http.clone(), base.clone());
     let mut full = phase("full sign-in (new users)", n, c, move |i| {
         let (h, b) = (h.clone(), b.clone());
@@ -257,4 +263,57 @@ async fn main() {
         println!("{:<28} {:>9.1} MiB (braid and this client, one process)", "peak memory", kib as f64 / 1024.0);
     }
     let _ = std::fs::remove_dir_all(&dir);
+}
+
+/// Verify one freshly signed SAML response (RSA-2048, SHA-256, the assertion signed) `rounds`
+/// times through braid's whole pipeline; microseconds per response.
+fn saml_verify_micros(rounds: u32) -> Result<f64, String> {
+    use braid::upstream::saml::{checks::Expect, sp::instant, verify};
+    use openssl::{asn1::Asn1Time, hash::MessageDigest, pkey::PKey, rsa::Rsa, x509::X509Builder};
+    use samael::crypto::{Crypto, CryptoProvider};
+    let e = |e: openssl::error::ErrorStack| e.to_string();
+    let key = PKey::from_rsa(Rsa::generate(2048).map_err(e)?).map_err(e)?;
+    let mut b = X509Builder::new().map_err(e)?;
+    b.set_pubkey(&key).map_err(e)?;
+    b.set_not_before(Asn1Time::days_from_now(0).map_err(e)?.as_ref()).map_err(e)?;
+    b.set_not_after(Asn1Time::days_from_now(1).map_err(e)?.as_ref()).map_err(e)?;
+    b.sign(&key, MessageDigest::sha256()).map_err(e)?;
+    let cert = b.build().to_der().map_err(e)?;
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_err(|e| e.to_string())?.as_secs();
+    let now = i64::try_from(now).map_err(|e| e.to_string())?;
+    let (idp, acs, sp) = ("https://idp.bench", "https://braid.bench/saml/idp/acs", "https://braid.bench/saml/idp");
+    let t = instant(now);
+    let until = instant(now + 300);
+    let template = format!(
+        r##"<samlp:Response xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" xmlns:saml="urn:oasis:names:tc:SAML:2.0:assertion" ID="_r1" Version="2.0" IssueInstant="{t}" Destination="{acs}" InResponseTo="_req"><saml:Issuer>{idp}</saml:Issuer><samlp:Status><samlp:StatusCode Value="urn:oasis:names:tc:SAML:2.0:status:Success"/></samlp:Status><saml:Assertion ID="_a1" Version="2.0" IssueInstant="{t}"><saml:Issuer>{idp}</saml:Issuer><ds:Signature xmlns:ds="http://www.w3.org/2000/09/xmldsig#"><ds:SignedInfo><ds:CanonicalizationMethod Algorithm="http://www.w3.org/2001/10/xml-exc-c14n#"/><ds:SignatureMethod Algorithm="http://www.w3.org/2001/04/xmldsig-more#rsa-sha256"/><ds:Reference URI="#_a1"><ds:Transforms><ds:Transform Algorithm="http://www.w3.org/2000/09/xmldsig#enveloped-signature"/><ds:Transform Algorithm="http://www.w3.org/2001/10/xml-exc-c14n#"/></ds:Transforms><ds:DigestMethod Algorithm="http://www.w3.org/2001/04/xmlenc#sha256"/><ds:DigestValue></ds:DigestValue></ds:Reference></ds:SignedInfo><ds:SignatureValue></ds:SignatureValue></ds:Signature><saml:Subject><saml:NameID Format="urn:oasis:names:tc:SAML:2.0:nameid-format:persistent">p-bench</saml:NameID><saml:SubjectConfirmation Method="urn:oasis:names:tc:SAML:2.0:cm:bearer"><saml:SubjectConfirmationData NotOnOrAfter="{until}" Recipient="{acs}" InResponseTo="_req"/></saml:SubjectConfirmation></saml:Subject><saml:Conditions NotBefore="{t}" NotOnOrAfter="{until}"><saml:AudienceRestriction><saml:Audience>{sp}</saml:Audience></saml:AudienceRestriction></saml:Conditions><saml:AuthnStatement AuthnInstant="{t}"><saml:AuthnContext><saml:AuthnContextClassRef>urn:oasis:names:tc:SAML:2.0:ac:classes:PasswordProtectedTransport</saml:AuthnContextClassRef></saml:AuthnContext></saml:AuthnStatement><saml:AttributeStatement><saml:Attribute Name="urn:oid:0.9.2342.19200300.100.1.3"><saml:AttributeValue>bench@example.org</saml:AttributeValue></saml:Attribute></saml:AttributeStatement></saml:Assertion></samlp:Response>"##
+    );
+    let signed = Crypto::sign_xml(&template, &key.private_key_to_der().map_err(e)?).map_err(|e| e.to_string())?;
+    let certs = [cert];
+    let input = verify::VerifyInput {
+        certs: &certs,
+        want_assertions_signed: true,
+        sp_key: None,
+        legacy_sha1: false,
+        expect: Expect {
+            idp_entity_id: idp,
+            sp_entity_id: sp,
+            acs_url: acs,
+            request_id: Some("_req"),
+            now_ms: now * 1000,
+            skew_ms: 60_000,
+            authn_after_ms: None,
+            subject_attribute: None,
+            email_attribute: None,
+            name_attribute: None,
+        },
+    };
+    let first = verify::verify_response(&signed, &input).map_err(|e| e.to_string())?;
+    if first.subject != "p-bench" {
+        return Err(format!("unexpected subject {}", first.subject));
+    }
+    let started = Instant::now();
+    for _ in 0..rounds {
+        verify::verify_response(&signed, &input).map_err(|e| e.to_string())?;
+    }
+    Ok(started.elapsed().as_secs_f64() * 1e6 / f64::from(rounds))
 }
