@@ -1,6 +1,6 @@
 //! SECURITY-CASES D against braid's ACS over HTTP, with responses signed fresh by `xmlsec1`:
 //! XSW1–XSW8, comment injection, XXE and billion laughs, replay, InResponseTo from another
-//! browser, wrong audience / destination / recipient, times outside (and inside) the skew, an
+//! browser, a declared encoding other than UTF-8, wrong audience / destination / recipient, times outside (and inside) the skew, an
 //! unsigned assertion where one must be signed, oversized and deflate-bomb messages, a
 //! transient NameID, and RelayState values that must never be followed. Every refusal asserts
 //! an error page, no session, and no identity for any subject in the message.
@@ -74,6 +74,58 @@ async fn xxe_and_billion_laughs_are_refused_before_any_parser_or_fetch() {
     laughs.push_str("]>");
     laughs.push_str(&signed_response(&s.spec(Some(&started), "p-lol"), &s.keys).replacen("p-lol", "&lol9;", 1));
     assert_refused(&s, post_acs(&s, &b, &post_encode(&laughs), Some(&started.relay)).await, &["p-lol"]).await;
+}
+
+#[tokio::test]
+async fn a_declared_encoding_other_than_utf8_is_refused_before_any_parser_or_fetch() {
+    let s = spawn_saml("").await;
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let strip = |xml: String| match xml.strip_prefix("<?xml") {
+        Some(rest) => rest.split_once("?>").map(|(_, after)| after.to_owned()).unwrap(),
+        None => xml,
+    };
+    // Markup hidden as UTF-7 text: a UTF-8 reader sees an Issuer; libxml2, obeying the
+    // declaration, would see a Signature whose Reference it dereferences over HTTP.
+    let utf7 = |markup: &str| markup.replace('<', "+ADw-").replace('>', "+AD4-").replace('"', "+ACI-");
+    let hidden = utf7(&format!(
+        "<ds:Signature xmlns:ds=\"http://www.w3.org/2000/09/xmldsig#\"><ds:SignedInfo>\
+         <ds:CanonicalizationMethod Algorithm=\"http://www.w3.org/2001/10/xml-exc-c14n#\"/>\
+         <ds:SignatureMethod Algorithm=\"http://www.w3.org/2001/04/xmldsig-more#rsa-sha256\"/>\
+         <ds:Reference URI=\"http://127.0.0.1:{port}/leak\">\
+         <ds:DigestMethod Algorithm=\"http://www.w3.org/2001/04/xmlenc#sha256\"/><ds:DigestValue>AAAA</ds:DigestValue>\
+         </ds:Reference></ds:SignedInfo><ds:SignatureValue>AAAA</ds:SignatureValue></ds:Signature>"
+    ));
+    let b = browser();
+    let started = start(&s, &b, "/login/idp").await;
+    // Base64 holds `+`, which UTF-7 reads as a shift: written `+-`, it stays a `+` to libxml2.
+    let xml = strip(signed_response(&s.spec(Some(&started), "p-utf7"), &s.keys)).replace('+', "+-");
+    let issuer_end = xml.find("</saml:Issuer>").expect("the response names its issuer");
+    let smuggled =
+        format!("<?xml version=\"1.0\" encoding=\"UTF-7\"?>{}{hidden}{}", &xml[..issuer_end], &xml[issuer_end..]);
+    let r = post_acs(&s, &b, &post_encode(&smuggled), Some(&started.relay)).await;
+    assert_refused(&s, r, &["p-utf7"]).await;
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(listener.accept().is_err(), "braid must never dereference a smuggled reference");
+
+    // A plain declaration of another encoding, on an otherwise good response: refused.
+    for encoding in ["UTF-7", "ISO-8859-1", "UTF-16"] {
+        let b = browser();
+        let started = start(&s, &b, "/login/idp").await;
+        let xml = strip(signed_response(&s.spec(Some(&started), "p-latin"), &s.keys));
+        let declared = format!("<?xml version='1.0' encoding='{encoding}'?>{xml}");
+        assert_refused(&s, post_acs(&s, &b, &post_encode(&declared), Some(&started.relay)).await, &["p-latin"]).await;
+    }
+    // Declared UTF-8 (either spelling and quote) is read as usual.
+    for decl in ["<?xml version=\"1.0\" encoding=\"UTF-8\"?>", "<?xml version='1.0' encoding='utf-8'?>"] {
+        let b = browser();
+        let started = start(&s, &b, "/login/idp").await;
+        let xml = strip(signed_response(&s.spec(Some(&started), "p-utf8"), &s.keys));
+        let r = post_acs(&s, &b, &post_encode(&format!("{decl}{xml}")), Some(&started.relay)).await;
+        assert_eq!(r.status(), StatusCode::SEE_OTHER, "{decl}: {:?}", r.text().await);
+    }
+    assert!(s.has_identity("p-utf8").await);
 }
 
 #[tokio::test]

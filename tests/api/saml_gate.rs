@@ -124,3 +124,31 @@ fn duplicate_ids_and_foreign_references_are_refused() {
     let dup = good.replacen(&format!("ID=\"{assertion_id}\""), &format!("ID=\"{}\"", shape.response_id), 1);
     assert_eq!(gate::check_response(&dup, false), Err(GateError::Structure("duplicate ID".into())));
 }
+
+#[test]
+fn only_utf8_may_be_declared() {
+    let body = r#"<samlp:Response xmlns:samlp="urn:oasis:names:tc:SAML:2.0:protocol" ID="a"/>"#;
+    for decl in [
+        r#"<?xml version="1.0"?>"#,
+        r#"<?xml version="1.0" encoding="UTF-8"?>"#,
+        "<?xml version='1.0' encoding = 'utf8'?>",
+    ] {
+        assert_eq!(gate::without_declaration(&format!("{decl}{body}")), Ok(body), "{decl}");
+    }
+    assert_eq!(gate::without_declaration(body), Ok(body));
+    for decl in [
+        r#"<?xml version="1.0" encoding="UTF-7"?>"#,
+        r#"<?xml version="1.0" encoding="ISO-8859-1"?>"#,
+        r#"<?xml version="1.0" encoding="UTF-16"?>"#,
+        r#"<?xml version="1.0" encoding=UTF-8?>"#,
+        r#"<?xml version="1.0" encoding="UTF-8 "?>"#,
+    ] {
+        let xml = format!("{decl}{body}");
+        assert_eq!(
+            gate::without_declaration(&xml),
+            Err(GateError::Forbidden("an encoding other than UTF-8")),
+            "{decl}"
+        );
+        assert!(gate::check_response(&xml, false).is_err(), "{decl}");
+    }
+}

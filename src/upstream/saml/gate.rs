@@ -97,17 +97,29 @@ pub fn scan(xml: &str) -> Result<(), GateError> {
         }
     }
     // Processing instructions: only the XML declaration, at the very start.
-    let body = xml.trim_start_matches('\u{feff}');
-    let body = match body.strip_prefix("<?xml ") {
-        Some(rest) => {
-            rest.split_once("?>").map(|(_, after)| after).ok_or(GateError::Malformed("XML declaration".into()))?
-        }
-        None => body,
-    };
-    if body.contains("<?") {
+    if without_declaration(xml)?.contains("<?") {
         return Err(GateError::Forbidden("processing instruction"));
     }
     Ok(())
+}
+
+/// The document after its XML declaration (and a UTF-8 byte-order mark). A declaration naming
+/// an encoding other than UTF-8 is refused: roxmltree reads UTF-8 whatever it says, libxml2
+/// obeys it, and a UTF-7 declaration would let markup hidden in text reach xmlsec unseen by the
+/// gate. Parsers downstream get this text, so they never see a declaration at all.
+pub fn without_declaration(xml: &str) -> Result<&str, GateError> {
+    let body = xml.trim_start_matches('\u{feff}');
+    let Some(rest) = body.strip_prefix("<?xml ") else { return Ok(body) };
+    let (decl, after) = rest.split_once("?>").ok_or(GateError::Malformed("XML declaration".into()))?;
+    if let Some((_, value)) = decl.split_once("encoding") {
+        let value = value.trim_start().strip_prefix('=').map(str::trim_start).unwrap_or("");
+        let quote = value.chars().next().filter(|q| *q == '"' || *q == '\'');
+        let name = quote.and_then(|q| value[1..].split_once(q)).map(|(n, _)| n.to_ascii_lowercase());
+        if !matches!(name.as_deref(), Some("utf-8" | "utf8")) {
+            return Err(GateError::Forbidden("an encoding other than UTF-8"));
+        }
+    }
+    Ok(after)
 }
 
 /// What the gate found out about an admitted response.

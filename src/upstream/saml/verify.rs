@@ -80,6 +80,8 @@ fn reduce(xml: &str, input: &VerifyInput<'_>) -> Result<String, Reject> {
 
 /// Verify a decoded response `xml` and check it; returns what its one assertion says.
 pub fn verify_response(xml: &str, input: &VerifyInput<'_>) -> Result<Asserted, Reject> {
+    // Every parser below reads the same UTF-8 text, without a declaration.
+    let xml = gate::without_declaration(xml)?;
     let shape = match gate::check_response(xml, input.legacy_sha1) {
         Ok(shape) => shape,
         // An error answer carries no assertion: say what the IdP said (only ever to refuse).
@@ -159,12 +161,48 @@ fn idp_status(doc: &roxmltree::Document<'_>) -> Option<Reject> {
     if top.ends_with(":Success") {
         return None;
     }
-    let short = |v: &str| v.rsplit(':').next().unwrap_or(v).to_owned();
     let sub = code.children().find(|c| is(c, NS_PROTOCOL, "StatusCode")).and_then(|c| c.attribute("Value"));
-    Some(Reject::IdpStatus(match sub {
-        Some(s) => format!("{} ({})", short(top), short(s)),
-        None => short(top),
-    }))
+    // Unverified: only names SAML defines are ever shown, never the sender's own text.
+    let shown = match (known_status(top), sub.map(known_status)) {
+        (Some(t), Some(Some(s))) => format!("{t} ({s})"),
+        (Some(t), None) => t.to_owned(),
+        _ => {
+            tracing::info!(status = top, detail = ?sub, "an IdP error status braid does not know");
+            "an error".to_owned()
+        }
+    };
+    Some(Reject::IdpStatus(shown))
+}
+
+/// The short name of a status code SAML core §3.2.2.2 defines, `None` for anything else.
+fn known_status(value: &str) -> Option<&'static str> {
+    const KNOWN: [&str; 23] = [
+        "Requester",
+        "Responder",
+        "VersionMismatch",
+        "AuthnFailed",
+        "InvalidAttrNameOrValue",
+        "InvalidNameIDPolicy",
+        "NoAuthnContext",
+        "NoAvailableIDP",
+        "NoPassive",
+        "NoSupportedIDP",
+        "PartialLogout",
+        "ProxyCountExceeded",
+        "RequestDenied",
+        "RequestUnsupported",
+        "RequestVersionDeprecated",
+        "RequestVersionTooHigh",
+        "RequestVersionTooLow",
+        "ResourceNotRecognized",
+        "TooManyResponses",
+        "UnknownAttrProfile",
+        "UnknownPrincipal",
+        "UnsupportedBinding",
+        "Success",
+    ];
+    let name = value.strip_prefix("urn:oasis:names:tc:SAML:2.0:status:")?;
+    KNOWN.iter().find(|k| **k == name).copied()
 }
 
 /// braid's checks on a verified assertion; an `EncryptedID` in its Subject is decrypted with
