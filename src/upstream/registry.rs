@@ -456,6 +456,7 @@ fn oidc_settings(
     if !scopes.iter().any(|s| s == "openid") {
         problems.push(problem("scopes", "must include `openid`".into()));
     }
+    check_skew(file, problems, problem);
     let extra_params: Vec<(String, String)> = file.extra_params.clone().unwrap_or_default().into_iter().collect();
     const RESERVED: [&str; 9] = [
         "response_type",
@@ -541,6 +542,15 @@ fn saml_settings(
         problems
             .push(problem("claims.email_verified", "SAML has no verified-email attribute; use `trust_email`".into()));
     }
+    check_skew(file, problems, problem);
+    if let Some(secs) = file.metadata_refresh_secs {
+        if !(60..=MAX_METADATA_REFRESH_SECS).contains(&secs) {
+            problems.push(problem(
+                "metadata_refresh_secs",
+                format!("must be between 60 and {MAX_METADATA_REFRESH_SECS} (30 days), not {secs}"),
+            ));
+        }
+    }
     if let Some(e) = &file.entity_id {
         if e.trim().is_empty() {
             problems.push(problem("entity_id", "must not be empty".into()));
@@ -557,13 +567,24 @@ fn saml_settings(
         want_assertions_signed: file.want_assertions_signed.unwrap_or(true),
         allow_idp_initiated: file.allow_idp_initiated.unwrap_or(false),
         sign_requests: file.sign_requests,
-        metadata_refresh_secs: file.metadata_refresh_secs.unwrap_or(6 * 3600).max(60),
+        metadata_refresh_secs: file.metadata_refresh_secs.unwrap_or(6 * 3600),
         clock_skew_secs: i64::try_from(file.clock_skew_secs.unwrap_or(60)).unwrap_or(60),
         email_attribute: (claims.email != defaults.email).then(|| claims.email.clone()),
         name_attribute: (claims.name != defaults.name).then(|| claims.name.clone()),
         keep: claims.keep,
         legacy_sha1: false,
     })
+}
+
+/// The most clock difference any provider may allow: beyond an hour, expiry means little.
+const MAX_CLOCK_SKEW_SECS: u64 = 3600;
+/// The longest interval between two reads of SAML metadata.
+const MAX_METADATA_REFRESH_SECS: u64 = 30 * 24 * 3600;
+
+fn check_skew(file: &ProviderFile, problems: &mut Vec<ConfigProblem>, problem: &dyn Fn(&str, String) -> ConfigProblem) {
+    if let Some(secs) = file.clock_skew_secs.filter(|s| *s > MAX_CLOCK_SKEW_SECS) {
+        problems.push(problem("clock_skew_secs", format!("must be at most {MAX_CLOCK_SKEW_SECS} seconds, not {secs}")));
+    }
 }
 
 /// `client_id` (required) and the secret from `client_secret` or `client_secret_file`.

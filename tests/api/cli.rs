@@ -58,6 +58,31 @@ fn check_names_the_key_of_a_bad_value_from_file_or_environment() {
 }
 
 #[test]
+fn check_refuses_a_clock_skew_or_metadata_interval_out_of_bounds() {
+    let dir = tempfile::tempdir().unwrap();
+    let providers = dir.path().join("providers");
+    std::fs::create_dir_all(&providers).unwrap();
+    let saml = "kind = \"saml\"\nissuer = \"https://idp.example\"\nidp_metadata_url = \"https://idp.example/md\"\n";
+    let oidc = "kind = \"oidc\"\nissuer = \"https://op.example\"\nclient_id = \"c\"\nclient_secret = \"s\"\n";
+    for (body, key) in [
+        (format!("{saml}clock_skew = 86400\n"), "clock_skew_secs"),
+        (format!("{saml}metadata_refresh_secs = 5\n"), "metadata_refresh_secs"),
+        (format!("{saml}metadata_refresh_secs = 31536000\n"), "metadata_refresh_secs"),
+        (format!("{oidc}clock_skew_secs = 7200\n"), "clock_skew_secs"),
+    ] {
+        std::fs::write(providers.join("corp.toml"), &body).unwrap();
+        let o = braid(dir.path(), &["check"], &[]);
+        assert_eq!(o.status.code(), Some(1), "{body}");
+        let e = stderr(&o);
+        assert!(e.contains("corp.toml") && e.contains(key), "{body}: {e}");
+    }
+    std::fs::write(providers.join("corp.toml"), format!("{saml}clock_skew = 300\nmetadata_refresh_secs = 3600\n"))
+        .unwrap();
+    let o = braid(dir.path(), &["check"], &[]);
+    assert!(o.status.success(), "{}", stderr(&o));
+}
+
+#[test]
 fn check_reports_a_broken_provider_file_and_an_unregistrable_client() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(dir.path().join("providers")).unwrap();

@@ -136,17 +136,27 @@ async fn wrong_key_pkcs1_transport_and_two_assertions_in_one_encryption_are_refu
 #[tokio::test]
 async fn an_idp_error_status_is_shown_as_such_and_changes_nothing() {
     let s = spawn_saml("").await;
+    let error = |request_id: &str, sub: &str| {
+        format!(
+            "<samlp:Response xmlns:samlp=\"urn:oasis:names:tc:SAML:2.0:protocol\" xmlns:saml=\"urn:oasis:names:tc:SAML:2.0:assertion\" ID=\"_e1\" Version=\"2.0\" IssueInstant=\"{}\" Destination=\"{}\" InResponseTo=\"{request_id}\"><saml:Issuer>{}</saml:Issuer><samlp:Status><samlp:StatusCode Value=\"urn:oasis:names:tc:SAML:2.0:status:Responder\"><samlp:StatusCode Value=\"urn:oasis:names:tc:SAML:2.0:status:{sub}\"/></samlp:StatusCode></samlp:Status></samlp:Response>",
+            braid::upstream::saml::sp::instant(s.now()),
+            s.acs(),
+            crate::saml_sp::IDP,
+        )
+    };
     let b = browser();
     let started = start(&s, &b, "/login/idp").await;
-    let xml = format!(
-        "<samlp:Response xmlns:samlp=\"urn:oasis:names:tc:SAML:2.0:protocol\" xmlns:saml=\"urn:oasis:names:tc:SAML:2.0:assertion\" ID=\"_e1\" Version=\"2.0\" IssueInstant=\"{}\" Destination=\"{}\" InResponseTo=\"{}\"><saml:Issuer>{}</saml:Issuer><samlp:Status><samlp:StatusCode Value=\"urn:oasis:names:tc:SAML:2.0:status:Responder\"><samlp:StatusCode Value=\"urn:oasis:names:tc:SAML:2.0:status:AuthnFailed\"/></samlp:StatusCode></samlp:Status></samlp:Response>",
-        braid::upstream::saml::sp::instant(s.now()),
-        s.acs(),
-        started.request_id,
-        crate::saml_sp::IDP,
-    );
-    let r = post_acs(&s, &b, &post_encode(&xml), Some(&started.relay)).await;
+    let r = post_acs(&s, &b, &post_encode(&error(&started.request_id, "AuthnFailed")), Some(&started.relay)).await;
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
     let page = r.text().await.unwrap();
     assert!(page.contains("did not sign you in") && page.contains("Responder (AuthnFailed)"), "{page}");
+
+    // Unverified text of the sender's choosing is never shown: only names SAML defines.
+    let b = browser();
+    let started = start(&s, &b, "/login/idp").await;
+    let lure = error(&started.request_id, "Call 555-0100 to restore your account");
+    let r = post_acs(&s, &b, &post_encode(&lure), Some(&started.relay)).await;
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+    let page = r.text().await.unwrap();
+    assert!(page.contains("did not sign you in") && page.contains("an error") && !page.contains("555-0100"), "{page}");
 }

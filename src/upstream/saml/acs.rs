@@ -59,8 +59,8 @@ fn unavailable(provider: &Provider, what: &str, e: &str) -> AppError {
     )
 }
 
-fn refused(provider: &Provider, why: &dyn std::fmt::Display) -> AppError {
-    tracing::warn!(provider = %provider.id, reason = %why, "SAML response refused");
+fn refused(provider: &Provider, why: &dyn std::fmt::Debug) -> AppError {
+    tracing::warn!(provider = %provider.id, reason = ?why, "SAML response refused");
     AppError::page_status(
         StatusCode::FORBIDDEN,
         "Sign-in could not be verified",
