@@ -80,6 +80,12 @@ fn load_or_generate(dir: &Path, cn: &str, now: i64) -> Result<SpKey, String> {
     }
     let key = PKey::private_key_from_pem(&read(&key_path)?)
         .map_err(|_| format!("{}: not a PEM private key", key_path.display()))?;
+    // A key without its certificate (a crash between the two links): certify the key.
+    if !cert_path.exists() {
+        let pem = self_signed(&key, cn, now).map_err(|e| format!("SP certificate: {e}"))?;
+        link_new(dir, &cert_path, &pem, 0o644)?;
+        cert_pem = read(&cert_path);
+    }
     let cert = X509::from_pem(&cert_pem?).map_err(|_| format!("{}: not a PEM certificate", cert_path.display()))?;
     let public = cert.public_key().map_err(|e| format!("{}: {e}", cert_path.display()))?;
     if !key.public_eq(&public) {
@@ -89,13 +95,18 @@ fn load_or_generate(dir: &Path, cn: &str, now: i64) -> Result<SpKey, String> {
     Ok(SpKey { key, cert, cert_b64: STANDARD.encode(der) })
 }
 
-/// A fresh RSA-3072 key and a self-signed certificate for ten years (PEM).
+/// A fresh RSA-3072 key and its self-signed certificate (PEM).
 fn generate(cn: &str, now: i64) -> Result<(Vec<u8>, Vec<u8>), openssl::error::ErrorStack> {
+    let key = PKey::from_rsa(openssl::rsa::Rsa::generate(3072)?)?;
+    Ok((key.private_key_to_pem_pkcs8()?, self_signed(&key, cn, now)?))
+}
+
+/// A self-signed certificate (PEM) for `key`, valid for ten years from `now`.
+fn self_signed(key: &PKey<Private>, cn: &str, now: i64) -> Result<Vec<u8>, openssl::error::ErrorStack> {
     use openssl::asn1::{Asn1Integer, Asn1Time};
     use openssl::bn::BigNum;
     use openssl::hash::MessageDigest;
     use openssl::x509::{X509Builder, X509NameBuilder};
-    let key = PKey::from_rsa(openssl::rsa::Rsa::generate(3072)?)?;
     let mut name = X509NameBuilder::new()?;
     name.append_entry_by_text("CN", cn)?;
     let name = name.build();
@@ -106,11 +117,11 @@ fn generate(cn: &str, now: i64) -> Result<(Vec<u8>, Vec<u8>), openssl::error::Er
     b.set_serial_number(Asn1Integer::from_bn(&serial)?.as_ref())?;
     b.set_subject_name(&name)?;
     b.set_issuer_name(&name)?;
-    b.set_pubkey(&key)?;
+    b.set_pubkey(key)?;
     b.set_not_before(Asn1Time::from_unix(now - 60)?.as_ref())?;
     b.set_not_after(Asn1Time::from_unix(now + 10 * 365 * 86_400)?.as_ref())?;
-    b.sign(&key, MessageDigest::sha256())?;
-    Ok((key.private_key_to_pem_pkcs8()?, b.build().to_pem()?))
+    b.sign(key, MessageDigest::sha256())?;
+    b.build().to_pem()
 }
 
 /// Write `bytes` to `target` unless it exists; `Ok(true)` when this call created it.
@@ -187,4 +198,20 @@ pub fn instant(secs: i64) -> String {
     chrono::DateTime::from_timestamp(secs, 0)
         .map(|t| t.format("%Y-%m-%dT%H:%M:%SZ").to_string())
         .unwrap_or_else(|| "1970-01-01T00:00:00Z".into())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_key_left_without_its_certificate_is_certified_again() {
+        let dir = tempfile::tempdir().unwrap();
+        let first = load_or_generate(dir.path(), "braid.test", 1_800_000_000).unwrap();
+        std::fs::remove_file(dir.path().join(CERT_FILE)).unwrap();
+        let again = load_or_generate(dir.path(), "braid.test", 1_800_000_000).unwrap();
+        assert!(again.key.public_eq(&first.key), "the same key is kept");
+        assert!(again.key.public_eq(&again.cert.public_key().unwrap()), "and certified");
+        assert!(dir.path().join(CERT_FILE).exists());
+    }
 }
