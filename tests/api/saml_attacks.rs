@@ -47,12 +47,18 @@ async fn a_comment_in_the_name_id_is_refused_not_truncated() {
     assert_refused(&s, r, &["attacker@evil.example", "attacker@evil.example.victim.example"]).await;
 }
 
-#[tokio::test]
-async fn xxe_and_billion_laughs_are_refused_before_any_parser_or_fetch() {
-    let s = spawn_saml("").await;
+/// A loopback listener that never answers: `accept()` tells whether anyone connected.
+fn silent_listener() -> (std::net::TcpListener, u16) {
     let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     listener.set_nonblocking(true).unwrap();
     let port = listener.local_addr().unwrap().port();
+    (listener, port)
+}
+
+#[tokio::test]
+async fn xxe_and_billion_laughs_are_refused_before_any_parser_or_fetch() {
+    let s = spawn_saml("").await;
+    let (listener, port) = silent_listener();
     let b = browser();
     let started = start(&s, &b, "/login/idp").await;
     let xml = signed_response(&s.spec(Some(&started), "p-xxe"), &s.keys);
@@ -79,9 +85,7 @@ async fn xxe_and_billion_laughs_are_refused_before_any_parser_or_fetch() {
 #[tokio::test]
 async fn a_declared_encoding_other_than_utf8_is_refused_before_any_parser_or_fetch() {
     let s = spawn_saml("").await;
-    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
-    listener.set_nonblocking(true).unwrap();
-    let port = listener.local_addr().unwrap().port();
+    let (listener, port) = silent_listener();
     let strip = |xml: String| match xml.strip_prefix("<?xml") {
         Some(rest) => rest.split_once("?>").map(|(_, after)| after.to_owned()).unwrap(),
         None => xml,
