@@ -133,6 +133,27 @@ async fn a_declared_encoding_other_than_utf8_is_refused_before_any_parser_or_fet
 }
 
 #[tokio::test]
+async fn key_info_in_the_message_is_never_dereferenced() {
+    let s = spawn_saml("").await;
+    let (listener, port) = silent_listener();
+    let b = browser();
+    let started = start(&s, &b, "/login/idp").await;
+    let xml = signed_response(&s.spec(Some(&started), "p-keyinfo"), &s.keys);
+    // KeyInfo is outside SignedInfo: rewriting it leaves the signature valid.
+    let (head, rest) = xml.split_once("<ds:KeyInfo>").expect("the signature carries a KeyInfo");
+    let (_, tail) = rest.split_once("</ds:KeyInfo>").unwrap();
+    let fetched = format!(
+        "{head}<ds:KeyInfo><ds:RetrievalMethod URI=\"http://127.0.0.1:{port}/key\" \
+         Type=\"http://www.w3.org/2000/09/xmldsig#X509Data\"/></ds:KeyInfo>{tail}"
+    );
+    let r = post_acs(&s, &b, &post_encode(&fetched), Some(&started.relay)).await;
+    // Verified with the metadata's certificate alone, whatever KeyInfo says.
+    assert_eq!(r.status(), StatusCode::SEE_OTHER, "{:?}", r.text().await);
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    assert!(listener.accept().is_err(), "braid must never follow a RetrievalMethod");
+}
+
+#[tokio::test]
 async fn the_same_response_is_accepted_once() {
     let s = spawn_saml("allow_idp_initiated = true").await;
     let b = browser();
