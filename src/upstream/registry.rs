@@ -387,6 +387,17 @@ pub fn parse_file(path: &Path, text: &str) -> Result<Provider, Vec<ConfigProblem
             problems.push(problem(key, format!("not a setting of `{}` providers", kind_name(file.kind))));
         }
     }
+    // Durations, whichever kind takes them: beyond an hour of skew expiry means little, and
+    // metadata is read at least monthly.
+    for (key, value, range) in [
+        ("clock_skew_secs", file.clock_skew_secs, 0..=3600),
+        ("metadata_refresh_secs", file.metadata_refresh_secs, 60..=30 * 24 * 3600),
+    ] {
+        if let Some(secs) = value.filter(|s| !range.contains(s)) {
+            let (lo, hi) = range.into_inner();
+            problems.push(problem(key, format!("must be between {lo} and {hi} seconds, not {secs}")));
+        }
+    }
     let (issuer, protocol) = match file.kind {
         ProviderKind::Dev => (super::dev::issuer(&id), Protocol::Dev),
         ProviderKind::Oidc => match oidc_settings(&file, &mut problems, &problem) {
@@ -456,7 +467,6 @@ fn oidc_settings(
     if !scopes.iter().any(|s| s == "openid") {
         problems.push(problem("scopes", "must include `openid`".into()));
     }
-    check_skew(file, problems, problem);
     let extra_params: Vec<(String, String)> = file.extra_params.clone().unwrap_or_default().into_iter().collect();
     const RESERVED: [&str; 9] = [
         "response_type",
@@ -542,15 +552,6 @@ fn saml_settings(
         problems
             .push(problem("claims.email_verified", "SAML has no verified-email attribute; use `trust_email`".into()));
     }
-    check_skew(file, problems, problem);
-    if let Some(secs) = file.metadata_refresh_secs {
-        if !(60..=MAX_METADATA_REFRESH_SECS).contains(&secs) {
-            problems.push(problem(
-                "metadata_refresh_secs",
-                format!("must be between 60 and {MAX_METADATA_REFRESH_SECS} (30 days), not {secs}"),
-            ));
-        }
-    }
     if let Some(e) = &file.entity_id {
         if e.trim().is_empty() {
             problems.push(problem("entity_id", "must not be empty".into()));
@@ -574,17 +575,6 @@ fn saml_settings(
         keep: claims.keep,
         legacy_sha1: false,
     })
-}
-
-/// The most clock difference any provider may allow: beyond an hour, expiry means little.
-const MAX_CLOCK_SKEW_SECS: u64 = 3600;
-/// The longest interval between two reads of SAML metadata.
-const MAX_METADATA_REFRESH_SECS: u64 = 30 * 24 * 3600;
-
-fn check_skew(file: &ProviderFile, problems: &mut Vec<ConfigProblem>, problem: &dyn Fn(&str, String) -> ConfigProblem) {
-    if let Some(secs) = file.clock_skew_secs.filter(|s| *s > MAX_CLOCK_SKEW_SECS) {
-        problems.push(problem("clock_skew_secs", format!("must be at most {MAX_CLOCK_SKEW_SECS} seconds, not {secs}")));
-    }
 }
 
 /// `client_id` (required) and the secret from `client_secret` or `client_secret_file`.

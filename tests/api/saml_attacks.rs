@@ -86,10 +86,7 @@ async fn xxe_and_billion_laughs_are_refused_before_any_parser_or_fetch() {
 async fn a_declared_encoding_other_than_utf8_is_refused_before_any_parser_or_fetch() {
     let s = spawn_saml("").await;
     let (listener, port) = silent_listener();
-    let strip = |xml: String| match xml.strip_prefix("<?xml") {
-        Some(rest) => rest.split_once("?>").map(|(_, after)| after.to_owned()).unwrap(),
-        None => xml,
-    };
+    // `signed_response` writes no XML declaration: each case adds its own.
     // Markup hidden as UTF-7 text: a UTF-8 reader sees an Issuer; libxml2, obeying the
     // declaration, would see a Signature whose Reference it dereferences over HTTP.
     let utf7 = |markup: &str| markup.replace('<', "+ADw-").replace('>', "+AD4-").replace('"', "+ACI-");
@@ -104,7 +101,7 @@ async fn a_declared_encoding_other_than_utf8_is_refused_before_any_parser_or_fet
     let b = browser();
     let started = start(&s, &b, "/login/idp").await;
     // Base64 holds `+`, which UTF-7 reads as a shift: written `+-`, it stays a `+` to libxml2.
-    let xml = strip(signed_response(&s.spec(Some(&started), "p-utf7"), &s.keys)).replace('+', "+-");
+    let xml = signed_response(&s.spec(Some(&started), "p-utf7"), &s.keys).replace('+', "+-");
     let issuer_end = xml.find("</saml:Issuer>").expect("the response names its issuer");
     let smuggled =
         format!("<?xml version=\"1.0\" encoding=\"UTF-7\"?>{}{hidden}{}", &xml[..issuer_end], &xml[issuer_end..]);
@@ -117,7 +114,7 @@ async fn a_declared_encoding_other_than_utf8_is_refused_before_any_parser_or_fet
     for encoding in ["UTF-7", "ISO-8859-1", "UTF-16"] {
         let b = browser();
         let started = start(&s, &b, "/login/idp").await;
-        let xml = strip(signed_response(&s.spec(Some(&started), "p-latin"), &s.keys));
+        let xml = signed_response(&s.spec(Some(&started), "p-latin"), &s.keys);
         let declared = format!("<?xml version='1.0' encoding='{encoding}'?>{xml}");
         assert_refused(&s, post_acs(&s, &b, &post_encode(&declared), Some(&started.relay)).await, &["p-latin"]).await;
     }
@@ -125,7 +122,7 @@ async fn a_declared_encoding_other_than_utf8_is_refused_before_any_parser_or_fet
     for decl in ["<?xml version=\"1.0\" encoding=\"UTF-8\"?>", "<?xml version='1.0' encoding='utf-8'?>"] {
         let b = browser();
         let started = start(&s, &b, "/login/idp").await;
-        let xml = strip(signed_response(&s.spec(Some(&started), "p-utf8"), &s.keys));
+        let xml = signed_response(&s.spec(Some(&started), "p-utf8"), &s.keys);
         let r = post_acs(&s, &b, &post_encode(&format!("{decl}{xml}")), Some(&started.relay)).await;
         assert_eq!(r.status(), StatusCode::SEE_OTHER, "{decl}: {:?}", r.text().await);
     }
