@@ -30,6 +30,8 @@ pub struct Settings {
     pub log: LogSettings,
     /// `[demo]`
     pub demo: DemoSettings,
+    /// `[dev]`
+    pub dev: DevSettings,
     /// `[account]`
     pub account: AccountSettings,
     /// `[[clients]]`
@@ -223,6 +225,15 @@ impl Default for DemoSettings {
     }
 }
 
+/// `[dev]`: the dev provider and the demo application, which let anyone sign in as anyone.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct DevSettings {
+    /// Allow the dev provider and the demo client although `public_url` is not an http loopback
+    /// address (a shared test deployment). Never for real users.
+    pub allow_on_public_url: bool,
+}
+
 /// `[account]`: self-service on `/account` and linking.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
@@ -370,6 +381,17 @@ impl Settings {
                 _ => bad("server.public_url".into(), format!("`{p}` must be an https URL")),
             }
         }
+        if self.demo.enabled && !self.dev_allowed() {
+            bad(
+                "demo.enabled".into(),
+                format!(
+                    "the demo application is a public client anyone can use; it is refused on `{}` (not an http \
+                     loopback address): set `[demo] enabled = false`, or `[dev] allow_on_public_url = true` for a \
+                     test deployment",
+                    self.public_url()
+                ),
+            );
+        }
         if crate::db::Db::backend_of(&self.store.accounts).is_err() {
             bad("store.accounts".into(), format!("`{}` must start with sqlite:// or postgres://", self.store.accounts));
         }
@@ -408,6 +430,27 @@ impl Settings {
             }
             if c.secret.is_some() && c.secret_file.is_some() {
                 bad(format!("clients[{i}].secret_file"), "give `secret` or `secret_file`, not both".into());
+            }
+            if c.secret.is_some() || c.secret_file.is_some() {
+                let key = if c.secret_file.is_some() { "secret_file" } else { "secret" };
+                let key = format!("clients[{i}].{key}");
+                match resolve_secret(c.secret.as_ref(), c.secret_file.as_deref(), &key) {
+                    Err(reason) => bad(key.clone(), strip_key(&reason, &key)),
+                    Ok(Some(secret)) => {
+                        let len = secrecy::ExposeSecret::expose_secret(&secret).len();
+                        let min = crate::issuer::clients::MIN_SECRET_BYTES;
+                        if len < min {
+                            bad(
+                                key,
+                                format!(
+                                    "a client secret must be at least {min} bytes, this one has {len} \
+                                     (an unset environment variable? make one with `openssl rand -base64 32`)"
+                                ),
+                            );
+                        }
+                    }
+                    Ok(None) => {}
+                }
             }
             if c.redirect_uris.is_empty() {
                 bad(format!("clients[{i}].redirect_uris"), "at least one redirect URI is needed".into());
@@ -456,10 +499,22 @@ impl Settings {
         }
     }
 
+    /// Whether the dev provider and the demo client may run: `public_url` is an http loopback
+    /// address (development), or `[dev] allow_on_public_url` says so.
+    pub fn dev_allowed(&self) -> bool {
+        let url = self.public_url();
+        self.dev.allow_on_public_url || (url.starts_with("http://") && check_redirect_uri(&url).is_ok())
+    }
+
     /// Whether cookies must be `Secure` with the `__Host-` prefix (an https public URL).
     pub fn secure_cookies(&self) -> bool {
         self.public_url().starts_with("https://")
     }
+}
+
+/// `reason` without the "key `…`: " prefix `resolve_secret` puts on its messages.
+fn strip_key(reason: &str, key: &str) -> String {
+    reason.strip_prefix(&format!("key `{key}`: ")).unwrap_or(reason).to_owned()
 }
 
 /// A redirect URI must be absolute, without a fragment, and http only on loopback.

@@ -1,5 +1,5 @@
 //! `/healthz` (the process answers) and `/readyz` (both stores answer and no shutdown is under
-//! way).
+//! way; the detail also names every provider file out of force and why).
 
 use axum::extract::State;
 use axum::http::StatusCode;
@@ -31,6 +31,8 @@ pub async fn readyz(State(state): State<AppState>) -> Response {
         "sessions": sessions.is_ok(),
         "accounts": accounts.is_ok(),
         "draining": draining,
+        // Not a readiness failure (the other providers serve), but the operator must see it.
+        "providers_refused": state.providers.refused().iter().map(ToString::to_string).collect::<Vec<_>>(),
     });
     (status, axum::Json(body)).into_response()
 }

@@ -119,7 +119,10 @@ fn check(settings: &Settings, online: bool) -> ExitCode {
     if let Err(e) = braid::issuer::clients::Clients::from_settings(settings) {
         problems.push(format!("braid.toml: {e}"));
     }
-    let (registry, provider_problems) = braid::upstream::ProviderRegistry::load(&settings.providers.dir);
+    let (registry, provider_problems) = braid::upstream::ProviderRegistry::load(
+        &settings.providers.dir,
+        braid::upstream::RegistryPolicy::from_settings(settings),
+    );
     let providers = registry.snapshot();
     problems.extend(provider_problems.iter().map(ToString::to_string));
     if settings.keys.dir.exists() {
@@ -229,8 +232,14 @@ fn accounts(settings: Settings, command: AccountsCommand) -> ExitCode {
         };
         let clock: braid::clock::SharedClock = std::sync::Arc::new(braid::clock::SystemClock);
         let sessions: std::sync::Arc<dyn braid::sessions::SessionStore> = if settings.store.sessions == "memory" {
+            // A change must end the account's sessions, and these live in the running braid's
+            // memory, out of this command's reach: refused rather than leave them signed in.
             if !matches!(command, AccountsCommand::Show { .. }) {
-                eprintln!("braid: note: sessions are kept in the memory of the running braid; they end when they expire or braid restarts");
+                eprintln!(
+                    "braid: refused: sessions are kept in the memory of the running braid (`[store] sessions = \"memory\"`), \
+                     where this command cannot end them; keep sessions in Redis to manage accounts from the command line"
+                );
+                return ExitCode::from(1);
             }
             std::sync::Arc::new(braid::sessions::MemorySessionStore::new(clock.clone()))
         } else {
@@ -248,12 +257,18 @@ fn accounts(settings: Settings, command: AccountsCommand) -> ExitCode {
                 }
             }
         };
+        let (registry, _) = braid::upstream::ProviderRegistry::load(
+            &settings.providers.dir,
+            braid::upstream::RegistryPolicy::from_settings(&settings),
+        );
+        let sign_in_providers = registry.snapshot().sign_in_providers();
         let who = std::env::var("USER").unwrap_or_else(|_| "cli".into());
         let admin = Admin {
             accounts: std::sync::Arc::new(braid::accounts::SqlAccountStore::new(db)),
             sessions,
             clock,
             actor: braid::accounts::Actor::admin(&who),
+            sign_in_providers,
         };
         let result = match command {
             AccountsCommand::Show { query } => match admin.find(&query).await {

@@ -18,7 +18,7 @@ use crate::issuer::keyring::KeyRing;
 use crate::records::Records;
 use crate::sessions::{MemorySessionStore, RedisSessionStore, SessionStore};
 use crate::state::AppState;
-use crate::upstream::{Protocol, ProviderRegistry};
+use crate::upstream::{Protocol, ProviderRegistry, RegistryPolicy};
 
 /// A built braid, listening but not yet serving.
 pub struct Application {
@@ -41,6 +41,15 @@ impl Application {
         // Port 0 (tests): the real port becomes part of the default public URL.
         if settings.server.public_url.is_none() {
             settings.server.public_url = Some(format!("http://{addr}"));
+        }
+        // Settings built in code (tests, embedding) skip `Settings::load`'s checks: the ones
+        // that keep braid from failing open are repeated here.
+        if settings.demo.enabled && !settings.dev_allowed() {
+            anyhow::bail!(
+                "braid.toml: key `demo.enabled`: the demo application is refused on `{}` (not an http loopback \
+                 address); set `[demo] enabled = false`",
+                settings.public_url()
+            );
         }
         let db = Db::connect(&settings.store.accounts)
             .await
@@ -69,10 +78,13 @@ impl Application {
         )?);
         keys.watch(Duration::from_secs(settings.keys.reload_interval_secs));
         let clients = Clients::from_settings(&settings).map_err(|e| anyhow::anyhow!("braid.toml: {e}"))?;
-        let (registry, problems) = ProviderRegistry::load(&settings.providers.dir);
+        let (registry, problems) =
+            ProviderRegistry::load(&settings.providers.dir, RegistryPolicy::from_settings(&settings));
         let providers = registry.snapshot();
-        for p in &problems {
-            tracing::error!(problem = %p, "provider file refused");
+        // An enabled dev provider where it is not allowed stops braid (a file added later is
+        // refused by the reload, which cannot stop a running braid).
+        if let Some(p) = problems.iter().find(|p| p.reason == crate::upstream::DEV_REFUSED) {
+            anyhow::bail!("{p}");
         }
         // Loopback only if braid both listens on and is known by a loopback address (a loopback
         // listener behind a public proxy is public).

@@ -9,7 +9,7 @@ use sqlx::AnyConnection;
 use sqlx::{Any, Row, Transaction};
 
 use super::sql::{SqlAccountStore, identity_from_row, insert_identity, unavailable};
-use super::{AccountError, AccountId, Actor, ExternalIdentity, Identity, LinkOutcome, Refusal};
+use super::{AccountError, AccountId, Actor, ExternalIdentity, Identity, LinkOutcome, Refusal, SignInProviders};
 use crate::clock::UnixMillis;
 
 const IDENTITY_COLUMNS: &str = "id, issuer, subject, provider_id, account_id, email, email_verified, name, \
@@ -90,15 +90,28 @@ impl SqlAccountStore {
         Ok(row.and_then(|r| r.try_get::<Option<i64>, _>("primary_identity").ok().flatten()))
     }
 
-    /// How many identities of the account other than `except` can sign in.
-    async fn other_sign_ins(tx: &mut AnyConnection, account: &AccountId, except: i64) -> Result<i64, AccountError> {
-        let row =
-            sqlx::query("SELECT COUNT(*) AS n FROM identities WHERE account_id = $1 AND can_sign_in = 1 AND id <> $2")
-                .bind(account.as_str())
-                .bind(except)
-                .fetch_one(tx)
-                .await
-                .map_err(unavailable)?;
+    /// How many identities of the account other than `except` can sign in: allowed to, and of a
+    /// provider in `usable`.
+    async fn other_sign_ins(
+        tx: &mut AnyConnection,
+        account: &AccountId,
+        except: i64,
+        usable: &SignInProviders,
+    ) -> Result<i64, AccountError> {
+        if usable.0.is_empty() {
+            return Ok(0);
+        }
+        let placeholders: Vec<String> = (0..usable.0.len()).map(|i| format!("${}", i + 3)).collect();
+        let sql = format!(
+            "SELECT COUNT(*) AS n FROM identities WHERE account_id = $1 AND can_sign_in = 1 AND id <> $2 \
+             AND provider_id IN ({})",
+            placeholders.join(", ")
+        );
+        let mut q = sqlx::query(&sql).bind(account.as_str()).bind(except);
+        for p in &usable.0 {
+            q = q.bind(p.as_str());
+        }
+        let row = q.fetch_one(tx).await.map_err(unavailable)?;
         row.try_get::<i64, _>("n").map_err(unavailable)
     }
 
@@ -179,6 +192,7 @@ impl SqlAccountStore {
         &self,
         account: &AccountId,
         identity: i64,
+        usable: &SignInProviders,
         actor: &Actor,
         now: UnixMillis,
     ) -> Result<Result<Identity, Refusal>, AccountError> {
@@ -189,7 +203,7 @@ impl SqlAccountStore {
         if Self::primary_of(&mut tx, account).await? == Some(identity) {
             return Ok(Err(Refusal::Primary));
         }
-        if found.can_sign_in && Self::other_sign_ins(&mut tx, account, identity).await? == 0 {
+        if found.can_sign_in && Self::other_sign_ins(&mut tx, account, identity, usable).await? == 0 {
             return Ok(Err(Refusal::LastSignIn));
         }
         sqlx::query("DELETE FROM identities WHERE id = $1")
@@ -213,6 +227,7 @@ impl SqlAccountStore {
         account: &AccountId,
         identity: i64,
         allowed: bool,
+        usable: &SignInProviders,
         actor: &Actor,
         now: UnixMillis,
     ) -> Result<Result<(), Refusal>, AccountError> {
@@ -223,7 +238,7 @@ impl SqlAccountStore {
         if found.can_sign_in == allowed {
             return Ok(Ok(()));
         }
-        if !allowed && Self::other_sign_ins(&mut tx, account, identity).await? == 0 {
+        if !allowed && Self::other_sign_ins(&mut tx, account, identity, usable).await? == 0 {
             return Ok(Err(Refusal::LastSignIn));
         }
         sqlx::query("UPDATE identities SET can_sign_in = $1 WHERE id = $2")
@@ -293,6 +308,7 @@ impl SqlAccountStore {
         &self,
         identity: i64,
         to: &AccountId,
+        usable: &SignInProviders,
         actor: &Actor,
         now: UnixMillis,
     ) -> Result<Result<AccountId, Refusal>, AccountError> {
@@ -316,7 +332,7 @@ impl SqlAccountStore {
         if Self::primary_of(&mut tx, &from).await? == Some(identity) {
             return Ok(Err(Refusal::Primary));
         }
-        if found.can_sign_in && Self::other_sign_ins(&mut tx, &from, identity).await? == 0 {
+        if found.can_sign_in && Self::other_sign_ins(&mut tx, &from, identity, usable).await? == 0 {
             return Ok(Err(Refusal::LastSignIn));
         }
         sqlx::query("UPDATE identities SET account_id = $1 WHERE id = $2")

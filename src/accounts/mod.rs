@@ -71,21 +71,25 @@ pub trait AccountStore: Send + Sync + 'static {
         now: UnixMillis,
     ) -> Result<LinkOutcome, AccountError>;
 
-    /// Remove an identity from its account; never the primary, never the last that can sign in.
+    /// Remove an identity from its account; never the primary, never the last that can sign in
+    /// (through one of `usable`).
     async fn unlink(
         &self,
         account: &AccountId,
         identity: i64,
+        usable: &SignInProviders,
         actor: &Actor,
         now: UnixMillis,
     ) -> Result<Result<Identity, Refusal>, AccountError>;
 
-    /// Allow or forbid sign-in with one identity; never forbid the last one that can.
+    /// Allow or forbid sign-in with one identity; never forbid the last one that can (through
+    /// one of `usable`).
     async fn set_can_sign_in(
         &self,
         account: &AccountId,
         identity: i64,
         allowed: bool,
+        usable: &SignInProviders,
         actor: &Actor,
         now: UnixMillis,
     ) -> Result<Result<(), Refusal>, AccountError>;
@@ -105,6 +109,7 @@ pub trait AccountStore: Send + Sync + 'static {
         &self,
         identity: i64,
         to: &AccountId,
+        usable: &SignInProviders,
         actor: &Actor,
         now: UnixMillis,
     ) -> Result<Result<AccountId, Refusal>, AccountError>;

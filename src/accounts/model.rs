@@ -154,6 +154,19 @@ impl Actor {
     }
 }
 
+/// The providers whose identities can sign in now (they exist, are enabled and allow sign-in).
+/// The "last identity that can sign in" guard counts only identities of these: an identity of a
+/// disabled or removed provider is no way in.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct SignInProviders(pub Vec<String>);
+
+impl SignInProviders {
+    /// From provider ids.
+    pub fn new<I: IntoIterator<Item = S>, S: Into<String>>(ids: I) -> Self {
+        Self(ids.into_iter().map(Into::into).collect())
+    }
+}
+
 /// The outcome of linking an identity to an account.
 #[derive(Debug, Clone, PartialEq)]
 pub enum LinkOutcome {

@@ -13,7 +13,7 @@ use sqlx::any::AnyRow;
 
 use super::{
     Account, AccountError, AccountId, AccountStatus, AccountStore, Actor, AuditEvent, ExternalIdentity, Identity,
-    LinkOutcome, Refusal, Resolved,
+    LinkOutcome, Refusal, Resolved, SignInProviders,
 };
 use crate::clock::UnixMillis;
 use crate::db::Db;
@@ -251,10 +251,11 @@ impl AccountStore for SqlAccountStore {
         &self,
         account: &AccountId,
         identity: i64,
+        usable: &SignInProviders,
         actor: &Actor,
         now: UnixMillis,
     ) -> Result<Result<Identity, Refusal>, AccountError> {
-        self.unlink_impl(account, identity, actor, now).await
+        self.unlink_impl(account, identity, usable, actor, now).await
     }
 
     async fn set_can_sign_in(
@@ -262,10 +263,11 @@ impl AccountStore for SqlAccountStore {
         account: &AccountId,
         identity: i64,
         allowed: bool,
+        usable: &SignInProviders,
         actor: &Actor,
         now: UnixMillis,
     ) -> Result<Result<(), Refusal>, AccountError> {
-        self.set_can_sign_in_impl(account, identity, allowed, actor, now).await
+        self.set_can_sign_in_impl(account, identity, allowed, usable, actor, now).await
     }
 
     async fn set_primary(
@@ -282,10 +284,11 @@ impl AccountStore for SqlAccountStore {
         &self,
         identity: i64,
         to: &AccountId,
+        usable: &SignInProviders,
         actor: &Actor,
         now: UnixMillis,
     ) -> Result<Result<AccountId, Refusal>, AccountError> {
-        self.move_impl(identity, to, actor, now).await
+        self.move_impl(identity, to, usable, actor, now).await
     }
 
     async fn merge(

@@ -9,6 +9,7 @@ use serde_json::{Value, json};
 
 use crate::accounts::{
     Account, AccountError, AccountId, AccountStore, Actor, ExternalIdentity, Identity, LinkOutcome, Refusal,
+    SignInProviders,
 };
 use crate::clock::SharedClock;
 use crate::sessions::SessionStore;
@@ -23,6 +24,8 @@ pub struct Admin {
     pub clock: SharedClock,
     /// Who is acting (recorded in the audit log).
     pub actor: Actor,
+    /// The providers whose identities can sign in now (for the last-sign-in guard).
+    pub sign_in_providers: SignInProviders,
 }
 
 /// Why an admin command failed.
@@ -133,7 +136,10 @@ impl Admin {
     pub async fn unlink(&self, issuer: &str, subject: &str) -> Result<String, AdminError> {
         self.ready().await?;
         let i = self.identity(issuer, subject).await?;
-        self.accounts.unlink(&i.account_id, i.id, &self.actor, self.clock.now_ms()).await?.map_err(refused)?;
+        self.accounts
+            .unlink(&i.account_id, i.id, &self.sign_in_providers, &self.actor, self.clock.now_ms())
+            .await?
+            .map_err(refused)?;
         self.end_sessions(&i.account_id).await?;
         Ok(format!("unlinked ({issuer}, {subject}) from {}", i.account_id))
     }
@@ -143,7 +149,11 @@ impl Admin {
         self.ready().await?;
         let i = self.identity(issuer, subject).await?;
         let to = AccountId(to.to_owned());
-        let from = self.accounts.move_identity(i.id, &to, &self.actor, self.clock.now_ms()).await?.map_err(refused)?;
+        let from = self
+            .accounts
+            .move_identity(i.id, &to, &self.sign_in_providers, &self.actor, self.clock.now_ms())
+            .await?
+            .map_err(refused)?;
         self.end_sessions(&from).await?;
         self.end_sessions(&to).await?;
         Ok(format!("moved ({issuer}, {subject}) from {from} to {to}"))

@@ -10,7 +10,7 @@ use std::time::{Duration, Instant};
 use braid::config::{Settings, SigningAlg};
 
 const CLIENT: &str = "bench";
-const SECRET: &str = "bench-secret";
+const SECRET: &str = "bench-secret-0123456789abcdef0123456789";
 const CB: &str = "http://127.0.0.1:9/cb";
 
 struct Figures {

@@ -8,6 +8,9 @@ use subtle::ConstantTimeEq;
 
 use crate::config::{Settings, resolve_secret};
 
+/// The shortest client secret braid accepts, in bytes (256 bits when random).
+pub const MIN_SECRET_BYTES: usize = 32;
+
 /// An application registered at braid.
 #[derive(Debug, Clone)]
 pub struct Client {
@@ -52,7 +55,23 @@ impl Clients {
     pub fn from_settings(s: &Settings) -> Result<Self, String> {
         let mut map = HashMap::new();
         for (i, c) in s.clients.iter().enumerate() {
-            let secret = resolve_secret(c.secret.as_ref(), c.secret_file.as_deref(), &format!("clients[{i}].secret"))?;
+            let key = if c.secret_file.is_some() {
+                format!("clients[{i}].secret_file")
+            } else {
+                format!("clients[{i}].secret")
+            };
+            let secret = resolve_secret(c.secret.as_ref(), c.secret_file.as_deref(), &key)?;
+            // A short or empty secret (an unset `${ENV}` that expanded to nothing, a placeholder)
+            // would make a confidential client guessable: refused, never started with.
+            if let Some(s) = &secret {
+                let len = s.expose_secret().len();
+                if len < MIN_SECRET_BYTES {
+                    return Err(format!(
+                        "key `{key}`: a client secret must be at least {MIN_SECRET_BYTES} bytes, this one has {len} \
+                         (make one with `openssl rand -base64 32`)"
+                    ));
+                }
+            }
             map.insert(
                 c.id.clone(),
                 Client {

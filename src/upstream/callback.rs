@@ -10,6 +10,7 @@ use axum::http::{HeaderMap, StatusCode, header};
 use axum::response::{IntoResponse, Redirect, Response};
 
 use super::oidc::{Metadata, OidcClient};
+use super::registry::issuer_matches;
 use super::{Protocol, Provider};
 use crate::error::AppError;
 use crate::ids;
@@ -174,31 +175,4 @@ pub async fn callback_get(
         Protocol::Dev | Protocol::Saml(_) => return Err(refused(&provider.display_name)),
     };
     crate::signin::finish(&state, &headers, ip, &provider, attempt, identity, &amr, auth_time).await
-}
-
-/// Whether an `iss` response parameter names the configured issuer (with `{tenantid}` matching
-/// one path segment).
-fn issuer_matches(configured: &str, iss: &str) -> bool {
-    match configured.split_once("{tenantid}") {
-        None => configured == iss,
-        Some((pre, post)) => iss
-            .strip_prefix(pre)
-            .and_then(|rest| rest.strip_suffix(post))
-            .is_some_and(|tid| !tid.is_empty() && tid.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')),
-    }
-}
-
-#[cfg(test)]
-mod tests {
-    use super::issuer_matches;
-
-    #[test]
-    fn iss_parameter_matches_exactly_or_by_tenant_template() {
-        assert!(issuer_matches("https://a.example", "https://a.example"));
-        assert!(!issuer_matches("https://a.example", "https://a.example/"));
-        let t = "https://login.example/{tenantid}/v2.0";
-        assert!(issuer_matches(t, "https://login.example/9188040d-6c67/v2.0"));
-        assert!(!issuer_matches(t, "https://login.example/a/b/v2.0"));
-        assert!(!issuer_matches(t, "https://login.example//v2.0"));
-    }
 }

@@ -8,7 +8,7 @@ pub mod jose;
 pub mod logout;
 pub mod oauth2;
 pub mod oidc;
-mod registry;
+pub(crate) mod registry;
 mod reload;
 pub mod saml;
 
@@ -16,4 +16,4 @@ pub use registry::{
     ClaimMap, NewIdentityPolicy, OAuth2Settings, OidcSettings, Protocol, Provider, ProviderKind, Providers, TokenAuth,
     parse_file,
 };
-pub use reload::ProviderRegistry;
+pub use reload::{DEV_REFUSED, ProviderRegistry, RegistryPolicy};

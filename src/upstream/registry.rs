@@ -269,6 +269,11 @@ impl Providers {
         self.0.values()
     }
 
+    /// The ids of the providers identities can sign in through now.
+    pub fn sign_in_providers(&self) -> crate::accounts::SignInProviders {
+        crate::accounts::SignInProviders::new(self.usable().map(|p| p.id.clone()))
+    }
+
     /// Build from a list (tests, admin).
     pub fn from_list(list: Vec<Provider>) -> Self {
         Self(list.into_iter().map(|p| (p.id.clone(), p)).collect())
@@ -597,6 +602,11 @@ fn client_credentials(
                 problems.push(problem("client_secret", e));
                 None
             });
+    // An empty secret is an unset `${ENV}` or a placeholder: never sent upstream.
+    if secret.as_ref().is_some_and(|s| secrecy::ExposeSecret::expose_secret(s).trim().is_empty()) {
+        let key = if file.client_secret_file.is_some() { "client_secret_file" } else { "client_secret" };
+        problems.push(problem(key, "the client secret is empty (an unset environment variable?)".into()));
+    }
     (client_id, secret)
 }
 
@@ -692,6 +702,44 @@ fn oauth2_settings(
     })
 }
 
+/// Whether an issuer presented by a provider (an `iss` response parameter, a token's `iss`) is
+/// the configured one, with `{tenantid}` matching one path segment of a tenant id's characters.
+pub fn issuer_matches(configured: &str, iss: &str) -> bool {
+    match configured.split_once("{tenantid}") {
+        None => configured == iss,
+        Some((pre, post)) => iss
+            .strip_prefix(pre)
+            .and_then(|rest| rest.strip_suffix(post))
+            .is_some_and(|tid| !tid.is_empty() && tid.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')),
+    }
+}
+
+/// Whether two configured issuers can name the same identities: equal, one a `{tenantid}`
+/// template that can produce the other, or two templates that can produce one same issuer.
+pub fn issuers_overlap(a: &str, b: &str) -> bool {
+    if a == b || issuer_matches(a, b) || issuer_matches(b, a) {
+        return true;
+    }
+    match (a.split_once("{tenantid}"), b.split_once("{tenantid}")) {
+        // Both templates: some issuer fits both exactly when the longer prefix extends the
+        // shorter one, and the longer suffix the shorter one, by tenant-id characters only (the
+        // extra characters then belong to the other template's tenant id).
+        (Some((pa, sa)), Some((pb, sb))) => {
+            let tid = |s: &str| s.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-');
+            let prefix_ok = match (pa.strip_prefix(pb), pb.strip_prefix(pa)) {
+                (Some(extra), _) | (_, Some(extra)) => tid(extra),
+                _ => false,
+            };
+            let suffix_ok = match (sa.strip_suffix(sb), sb.strip_suffix(sa)) {
+                (Some(extra), _) | (_, Some(extra)) => tid(extra),
+                _ => false,
+            };
+            prefix_ok && suffix_ok
+        }
+        _ => false,
+    }
+}
+
 fn is_loopback(u: &url::Url) -> bool {
     match u.host() {
         Some(url::Host::Domain(d)) => d == "localhost",
@@ -721,6 +769,22 @@ mod tests {
         assert_eq!(p.issuer, "urn:braid:dev:dev");
         assert!(p.enabled && p.can_sign_in);
         assert_eq!(p.on_new_identity, NewIdentityPolicy::Create);
+    }
+
+    #[test]
+    fn tenant_templates_overlap_every_issuer_they_can_produce() {
+        let t = "https://login.example/{tenantid}/v2.0";
+        assert!(issuers_overlap(t, "https://login.example/9188040d-6c67/v2.0"));
+        assert!(issuers_overlap("https://login.example/9188040d-6c67/v2.0", t));
+        assert!(issuers_overlap(t, t));
+        assert!(issuers_overlap(t, "https://login.example/{tenantid}/v2.0"));
+        assert!(!issuers_overlap(t, "https://login.example/a/b/v2.0"));
+        assert!(!issuers_overlap(t, "https://other.example/abc/v2.0"));
+        assert!(!issuers_overlap("https://a.example", "https://b.example"));
+        // Two templates overlap when one issuer fits both ("https://azb.example" here).
+        assert!(issuers_overlap("https://a{tenantid}.example", "https://{tenantid}b.example"));
+        assert!(!issuers_overlap("https://login.example/{tenantid}", "https://login.example/{tenantid}/v2.0"));
+        assert!(!issuers_overlap("https://login.example/{tenantid}/v1", "https://login.example/{tenantid}/v2"));
     }
 
     #[test]

@@ -1,26 +1,50 @@
 //! The live provider registry: every `providers/*.toml` read at start and read again while braid
-//! runs, so a file added, changed or removed takes effect without a restart. A broken file is
-//! reported (file, key, reason) and the last good version of its provider stays active; a file
-//! that did not change keeps its provider (and its discovery and key caches) as it was.
+//! runs, so a file added, changed or removed takes effect without a restart. A broken file
+//! disables its provider (fail closed: the edit may have been meant to tighten it) and is
+//! reported (file, key, reason) in the log, `/readyz` and `braid check`; a file that did not
+//! change keeps its provider (and its discovery and key caches) as it was. The dev provider is
+//! refused unless the settings allow it (an http loopback `public_url`, or `[dev]
+//! allow_on_public_url`).
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, RwLock, Weak};
 use std::time::Duration;
 
-use super::registry::{Provider, Providers, parse_file};
+use super::registry::{Provider, ProviderKind, Providers, issuers_overlap, parse_file};
 use crate::config::ConfigProblem;
 
 struct FileState {
     contents: String,
-    last_good: Option<Provider>,
+    provider: Option<Provider>,
+    problems: Vec<ConfigProblem>,
+}
+
+/// Why an enabled dev provider file is refused.
+pub const DEV_REFUSED: &str = "the dev provider lets anyone sign in as anyone and is refused unless `public_url` is \
+                               an http loopback address or `[dev] allow_on_public_url = true` is set";
+
+/// What the registry accepts beyond a well-formed file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct RegistryPolicy {
+    /// Whether an enabled dev provider ("type any name") may be loaded.
+    pub allow_dev: bool,
+}
+
+impl RegistryPolicy {
+    /// The policy the settings call for.
+    pub fn from_settings(settings: &crate::config::Settings) -> Self {
+        Self { allow_dev: settings.dev_allowed() }
+    }
 }
 
 /// Providers as the files currently say, swapped atomically on every change.
 pub struct ProviderRegistry {
     dir: PathBuf,
+    policy: RegistryPolicy,
     files: std::sync::Mutex<HashMap<PathBuf, FileState>>,
     current: RwLock<Arc<Providers>>,
+    refused: RwLock<Vec<ConfigProblem>>,
 }
 
 impl std::fmt::Debug for ProviderRegistry {
@@ -30,12 +54,14 @@ impl std::fmt::Debug for ProviderRegistry {
 }
 
 impl ProviderRegistry {
-    /// Read `dir`; returns the registry and every problem found.
-    pub fn load(dir: &Path) -> (Self, Vec<ConfigProblem>) {
+    /// Read `dir` under `policy`; returns the registry and every problem found.
+    pub fn load(dir: &Path, policy: RegistryPolicy) -> (Self, Vec<ConfigProblem>) {
         let reg = Self {
             dir: dir.to_owned(),
+            policy,
             files: std::sync::Mutex::new(HashMap::new()),
             current: RwLock::new(Arc::new(Providers::default())),
+            refused: RwLock::new(Vec::new()),
         };
         let problems = reg.reload();
         (reg, problems)
@@ -45,8 +71,19 @@ impl ProviderRegistry {
     pub fn fixed(providers: Providers) -> Self {
         Self {
             dir: PathBuf::new(),
+            policy: RegistryPolicy { allow_dev: true },
             files: std::sync::Mutex::new(HashMap::new()),
             current: RwLock::new(Arc::new(providers)),
+            refused: RwLock::new(Vec::new()),
+        }
+    }
+
+    /// Every problem that keeps a provider file out of force now (broken files, refused dev
+    /// providers, id and issuer clashes).
+    pub fn refused(&self) -> Vec<ConfigProblem> {
+        match self.refused.read() {
+            Ok(g) => g.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
         }
     }
 
@@ -102,46 +139,56 @@ impl ProviderRegistry {
                 continue;
             }
             changed = true;
-            let previous = files.remove(path).and_then(|f| f.last_good);
-            let last_good = match parse_file(path, &contents) {
+            let (provider, file_problems) = match self.accept(parse_file(path, &contents)) {
                 Ok(p) => {
                     tracing::info!(file = %path.display(), provider = %p.id, "provider file loaded");
-                    Some(p)
+                    (Some(p), Vec::new())
                 }
-                Err(mut ps) => {
+                Err(ps) => {
                     for p in &ps {
-                        tracing::error!(problem = %p, kept_last_good = previous.is_some(), "provider file refused");
+                        tracing::error!(problem = %p, "provider file refused; its provider is disabled until the file is fixed");
                     }
-                    problems.append(&mut ps);
-                    previous
+                    problems.extend(ps.iter().cloned());
+                    (None, ps)
                 }
             };
-            files.insert(path.clone(), FileState { contents, last_good });
+            files.insert(path.clone(), FileState { contents, provider, problems: file_problems });
         }
         if changed {
             let mut by_id: BTreeMap<String, Provider> = BTreeMap::new();
+            let mut refused: Vec<ConfigProblem> = Vec::new();
             for path in &paths {
-                let Some(p) = files.get(path).and_then(|f| f.last_good.clone()) else { continue };
-                if let Some(other) = by_id.values().find(|o| o.issuer == p.issuer) {
-                    problems.push(ConfigProblem {
+                let Some(state) = files.get(path) else { continue };
+                refused.extend(state.problems.iter().cloned());
+                let Some(p) = state.provider.clone() else { continue };
+                if let Some(other) = by_id.values().find(|o| issuers_overlap(&o.issuer, &p.issuer)) {
+                    let clash = ConfigProblem {
                         source: path.display().to_string(),
                         key: "issuer".into(),
                         reason: format!(
-                            "provider `{}` already uses issuer `{}`; one issuer, one provider",
-                            other.id, p.issuer
+                            "provider `{}` already uses issuer `{}`, which overlaps `{}`; one issuer, one provider",
+                            other.id, other.issuer, p.issuer
                         ),
-                    });
+                    };
+                    problems.push(clash.clone());
+                    refused.push(clash);
                     continue;
                 }
                 if by_id.contains_key(&p.id) {
-                    problems.push(ConfigProblem {
+                    let clash = ConfigProblem {
                         source: path.display().to_string(),
                         key: "id".into(),
                         reason: format!("provider id `{}` is used by another file too", p.id),
-                    });
+                    };
+                    problems.push(clash.clone());
+                    refused.push(clash);
                     continue;
                 }
                 by_id.insert(p.id.clone(), p);
+            }
+            match self.refused.write() {
+                Ok(mut g) => *g = refused,
+                Err(poisoned) => *poisoned.into_inner() = refused,
             }
             let next = Arc::new(Providers::from_list(by_id.into_values().collect()));
             match self.current.write() {
@@ -150,6 +197,19 @@ impl ProviderRegistry {
             }
         }
         problems
+    }
+
+    /// A parsed file under the registry's policy.
+    fn accept(&self, parsed: Result<Provider, Vec<ConfigProblem>>) -> Result<Provider, Vec<ConfigProblem>> {
+        let p = parsed?;
+        if p.kind == ProviderKind::Dev && p.enabled && !self.policy.allow_dev {
+            return Err(vec![ConfigProblem {
+                source: p.source.clone(),
+                key: "kind".into(),
+                reason: DEV_REFUSED.into(),
+            }]);
+        }
+        Ok(p)
     }
 
     /// Read the directory again every `every` until the registry is dropped.

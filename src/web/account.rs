@@ -220,10 +220,13 @@ async fn apply(
     let (sid, s) = guard(state, headers, &f.csrf).await?;
     crate::linking::before_change(state).await?;
     let (account, actor, now) = (&s.account_id, Actor::person(&s.account_id, ip), state.clock.now_ms());
+    let usable = state.providers.snapshot().sign_in_providers();
     let (outcome, key) = match change {
-        Change::Unlink => (state.accounts.unlink(account, id, &actor, now).await?.map(|_| ()), "unlinked"),
+        Change::Unlink => (state.accounts.unlink(account, id, &usable, &actor, now).await?.map(|_| ()), "unlinked"),
         Change::Primary => (state.accounts.set_primary(account, id, &actor, now).await?, "primary"),
-        Change::SignIn => (state.accounts.set_can_sign_in(account, id, allowed, &actor, now).await?, "sign_in"),
+        Change::SignIn => {
+            (state.accounts.set_can_sign_in(account, id, allowed, &usable, &actor, now).await?, "sign_in")
+        }
     };
     match outcome {
         Ok(()) => {

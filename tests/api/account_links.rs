@@ -5,7 +5,8 @@
 use std::sync::Arc;
 
 use braid::accounts::{
-    AccountId, AccountStatus, AccountStore, Actor, ExternalIdentity, LinkOutcome, Refusal, SqlAccountStore,
+    AccountId, AccountStatus, AccountStore, Actor, ExternalIdentity, LinkOutcome, Refusal, SignInProviders,
+    SqlAccountStore,
 };
 use braid::db::Db;
 use braid::issuer::grants::{Grant, GrantStore, SqlGrantStore};
@@ -48,6 +49,11 @@ fn admin() -> Actor {
     Actor::admin("test")
 }
 
+/// Identities are linked through provider `p`, which can sign in.
+fn usable() -> SignInProviders {
+    SignInProviders::new(["p"])
+}
+
 /// A new account with one identity; returns (account, identity id).
 async fn account(f: &F, subject: &str) -> (AccountId, i64) {
     let r = f.store.resolve_or_create("p", &ext("https://a.example", subject, None, false), T0).await.unwrap();
@@ -77,6 +83,7 @@ conformance!(
     linking_an_identity_of_another_account_is_refused_and_nothing_moves,
     unlink_never_takes_the_primary_or_the_last_identity_that_can_sign_in,
     sign_in_is_never_switched_off_for_the_last_identity,
+    identities_of_a_disabled_provider_do_not_count_as_ways_to_sign_in,
     the_primary_is_chosen_among_the_accounts_own_identities,
     move_fixes_an_identity_put_on_the_wrong_account,
     merge_moves_every_identity_and_marks_the_old_account,
@@ -153,15 +160,15 @@ async fn linking_an_identity_of_another_account_is_refused_and_nothing_moves(f: 
 
 async fn unlink_never_takes_the_primary_or_the_last_identity_that_can_sign_in(f: F) {
     let (a, primary) = account(&f, "s1").await;
-    assert_eq!(f.store.unlink(&a, primary, &admin(), T0).await.unwrap(), Err(Refusal::Primary));
+    assert_eq!(f.store.unlink(&a, primary, &usable(), &admin(), T0).await.unwrap(), Err(Refusal::Primary));
     let LinkOutcome::Linked(second) =
         f.store.link(&a, "p", &ext("https://b.example", "x", None, false), &admin(), T0).await.unwrap()
     else {
         panic!()
     };
-    assert_eq!(f.store.unlink(&a, second.id, &admin(), T0).await.unwrap().map(|i| i.id), Ok(second.id));
+    assert_eq!(f.store.unlink(&a, second.id, &usable(), &admin(), T0).await.unwrap().map(|i| i.id), Ok(second.id));
     assert!(f.store.find_identity("https://b.example", "x").await.unwrap().is_none());
-    assert_eq!(f.store.unlink(&a, second.id, &admin(), T0).await.unwrap(), Err(Refusal::NotFound));
+    assert_eq!(f.store.unlink(&a, second.id, &usable(), &admin(), T0).await.unwrap(), Err(Refusal::NotFound));
     // Make the other identity the primary, forbid sign-in with it: the old primary is now the
     // last identity that can sign in.
     let LinkOutcome::Linked(third) =
@@ -170,23 +177,65 @@ async fn unlink_never_takes_the_primary_or_the_last_identity_that_can_sign_in(f:
         panic!()
     };
     f.store.set_primary(&a, third.id, &admin(), T0).await.unwrap().unwrap();
-    f.store.set_can_sign_in(&a, third.id, false, &admin(), T0).await.unwrap().unwrap();
-    assert_eq!(f.store.unlink(&a, primary, &admin(), T0).await.unwrap(), Err(Refusal::LastSignIn));
+    f.store.set_can_sign_in(&a, third.id, false, &usable(), &admin(), T0).await.unwrap().unwrap();
+    assert_eq!(f.store.unlink(&a, primary, &usable(), &admin(), T0).await.unwrap(), Err(Refusal::LastSignIn));
     let (b, _) = account(&f, "other").await;
-    assert_eq!(f.store.unlink(&b, primary, &admin(), T0).await.unwrap(), Err(Refusal::NotFound), "not b's identity");
+    assert_eq!(
+        f.store.unlink(&b, primary, &usable(), &admin(), T0).await.unwrap(),
+        Err(Refusal::NotFound),
+        "not b's identity"
+    );
 }
 
 async fn sign_in_is_never_switched_off_for_the_last_identity(f: F) {
     let (a, primary) = account(&f, "s1").await;
-    assert_eq!(f.store.set_can_sign_in(&a, primary, false, &admin(), T0).await.unwrap(), Err(Refusal::LastSignIn));
+    assert_eq!(
+        f.store.set_can_sign_in(&a, primary, false, &usable(), &admin(), T0).await.unwrap(),
+        Err(Refusal::LastSignIn)
+    );
     let LinkOutcome::Linked(second) =
         f.store.link(&a, "p", &ext("https://b.example", "x", None, false), &admin(), T0).await.unwrap()
     else {
         panic!()
     };
-    assert_eq!(f.store.set_can_sign_in(&a, primary, false, &admin(), T0).await.unwrap(), Ok(()));
+    assert_eq!(f.store.set_can_sign_in(&a, primary, false, &usable(), &admin(), T0).await.unwrap(), Ok(()));
     assert!(!f.store.find_identity("https://a.example", "s1").await.unwrap().unwrap().can_sign_in);
-    assert_eq!(f.store.set_can_sign_in(&a, second.id, false, &admin(), T0).await.unwrap(), Err(Refusal::LastSignIn));
+    assert_eq!(
+        f.store.set_can_sign_in(&a, second.id, false, &usable(), &admin(), T0).await.unwrap(),
+        Err(Refusal::LastSignIn)
+    );
+}
+
+async fn identities_of_a_disabled_provider_do_not_count_as_ways_to_sign_in(f: F) {
+    let (a, primary) = account(&f, "s1").await;
+    // A second identity that can sign in, but through provider `q`, which is disabled.
+    let LinkOutcome::Linked(via_q) =
+        f.store.link(&a, "q", &ext("https://q.example", "x", None, false), &admin(), T0).await.unwrap()
+    else {
+        panic!()
+    };
+    assert_eq!(
+        f.store.set_can_sign_in(&a, primary, false, &usable(), &admin(), T0).await.unwrap(),
+        Err(Refusal::LastSignIn),
+        "the identity of the disabled provider is no way in"
+    );
+    let (b, _) = account(&f, "s2").await;
+    assert_eq!(
+        f.store.move_identity(primary, &b, &usable(), &admin(), T0).await.unwrap(),
+        Err(Refusal::Primary),
+        "still the primary"
+    );
+    f.store.set_primary(&a, via_q.id, &admin(), T0).await.unwrap().unwrap();
+    assert_eq!(f.store.unlink(&a, primary, &usable(), &admin(), T0).await.unwrap(), Err(Refusal::LastSignIn));
+    assert_eq!(f.store.move_identity(primary, &b, &usable(), &admin(), T0).await.unwrap(), Err(Refusal::LastSignIn));
+    // With `q` enabled again, it counts.
+    let both = SignInProviders::new(["p", "q"]);
+    assert_eq!(f.store.set_can_sign_in(&a, primary, false, &both, &admin(), T0).await.unwrap(), Ok(()));
+    // No provider can sign in at all: nothing that could lock the account out is allowed.
+    assert_eq!(
+        f.store.set_can_sign_in(&a, via_q.id, false, &SignInProviders::default(), &admin(), T0).await.unwrap(),
+        Err(Refusal::LastSignIn)
+    );
 }
 
 async fn the_primary_is_chosen_among_the_accounts_own_identities(f: F) {
@@ -211,15 +260,15 @@ async fn move_fixes_an_identity_put_on_the_wrong_account(f: F) {
     else {
         panic!()
     };
-    assert_eq!(f.store.move_identity(a_primary, &b, &admin(), T0).await.unwrap(), Err(Refusal::Primary));
-    assert_eq!(f.store.move_identity(wrong.id, &a, &admin(), T0).await.unwrap(), Err(Refusal::SameAccount));
-    assert_eq!(f.store.move_identity(wrong.id, &b, &admin(), T0).await.unwrap(), Ok(a.clone()));
+    assert_eq!(f.store.move_identity(a_primary, &b, &usable(), &admin(), T0).await.unwrap(), Err(Refusal::Primary));
+    assert_eq!(f.store.move_identity(wrong.id, &a, &usable(), &admin(), T0).await.unwrap(), Err(Refusal::SameAccount));
+    assert_eq!(f.store.move_identity(wrong.id, &b, &usable(), &admin(), T0).await.unwrap(), Ok(a.clone()));
     assert_eq!(f.store.find_identity("https://b.example", "bobs").await.unwrap().unwrap().account_id, b);
     assert!(
         f.store.audit(&b).await.unwrap().iter().any(|e| e.action == "identity.moved"),
         "both accounts see the move"
     );
-    assert_eq!(f.store.move_identity(9_999_999, &b, &admin(), T0).await.unwrap(), Err(Refusal::NotFound));
+    assert_eq!(f.store.move_identity(9_999_999, &b, &usable(), &admin(), T0).await.unwrap(), Err(Refusal::NotFound));
 }
 
 async fn merge_moves_every_identity_and_marks_the_old_account(f: F) {
@@ -322,7 +371,7 @@ async fn the_last_two_identities_unlinked_at_once_leave_one(f: F) {
             ids.push(i.id);
         }
         // The primary may not sign in: the two linked identities are the last that can.
-        f.store.set_can_sign_in(&a, primary, false, &admin(), T0).await.unwrap().unwrap();
+        f.store.set_can_sign_in(&a, primary, false, &usable(), &admin(), T0).await.unwrap().unwrap();
         let barrier = Arc::new(tokio::sync::Barrier::new(2));
         let tasks: Vec<_> = ids
             .iter()
@@ -330,7 +379,7 @@ async fn the_last_two_identities_unlinked_at_once_leave_one(f: F) {
                 let (store, barrier, a, id) = (f.store.clone(), barrier.clone(), a.clone(), *id);
                 tokio::spawn(async move {
                     barrier.wait().await;
-                    store.unlink(&a, id, &Actor::admin("t"), T0).await.unwrap()
+                    store.unlink(&a, id, &usable(), &Actor::admin("t"), T0).await.unwrap()
                 })
             })
             .collect();

@@ -198,3 +198,46 @@ async fn check_online_reaches_each_oidc_providers_discovery() {
     let offline = tokio::task::spawn_blocking(move || braid(&d, &["check"], &[])).await.unwrap();
     assert!(offline.status.success(), "without --online nothing is fetched");
 }
+
+#[test]
+fn check_refuses_empty_and_short_client_secrets() {
+    let dir = tempfile::tempdir().unwrap();
+    let client = |secret: &str| {
+        format!("[[clients]]\nid = \"x\"\nsecret = \"{secret}\"\nredirect_uris = [\"https://app.example/cb\"]\n")
+    };
+    // An unset variable that expands to nothing, and a short placeholder: configuration errors.
+    std::fs::write(dir.path().join("braid.toml"), client("${BRAID_TEST_EMPTY_SECRET}")).unwrap();
+    let o = braid(dir.path(), &["check"], &[("BRAID_TEST_EMPTY_SECRET", "")]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("clients[0].secret") && stderr(&o).contains("at least 32 bytes"), "{}", stderr(&o));
+    std::fs::write(dir.path().join("braid.toml"), client("changeme")).unwrap();
+    let o = braid(dir.path(), &["check"], &[]);
+    assert_eq!(o.status.code(), Some(2), "{}", stderr(&o));
+    assert!(stderr(&o).contains("has 8"), "{}", stderr(&o));
+    std::fs::write(dir.path().join("braid.toml"), client("0123456789abcdef0123456789abcdef")).unwrap();
+    let o = braid(dir.path(), &["check"], &[]);
+    assert!(o.status.success(), "32 bytes pass: {}", stderr(&o));
+    // An upstream provider's secret may be short (the provider chose it), but never empty.
+    std::fs::create_dir_all(dir.path().join("providers")).unwrap();
+    std::fs::write(
+        dir.path().join("providers/corp.toml"),
+        "kind = \"oidc\"\nissuer = \"https://op.example\"\nclient_id = \"c\"\nclient_secret = \"${BRAID_TEST_EMPTY_SECRET}\"\n",
+    )
+    .unwrap();
+    let o = braid(dir.path(), &["check"], &[("BRAID_TEST_EMPTY_SECRET", "")]);
+    assert_eq!(o.status.code(), Some(1));
+    assert!(stderr(&o).contains("corp.toml: key `client_secret`: the client secret is empty"), "{}", stderr(&o));
+}
+
+#[test]
+fn account_changes_are_refused_when_sessions_live_in_braids_memory() {
+    let dir = tempfile::tempdir().unwrap();
+    for args in [&["accounts", "unlink", "urn:braid:dev:dev", "alice"][..], &["accounts", "disable", "a123"][..]] {
+        let o = braid(dir.path(), args, &[]);
+        assert_eq!(o.status.code(), Some(1), "{args:?}: {}", stderr(&o));
+        assert!(stderr(&o).contains("refused") && stderr(&o).contains("memory"), "{}", stderr(&o));
+    }
+    // Reading is fine.
+    let o = braid(dir.path(), &["accounts", "show", "a123"], &[]);
+    assert_eq!(o.status.code(), Some(3), "nothing matches: {}", stderr(&o));
+}

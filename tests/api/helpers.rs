@@ -12,18 +12,18 @@ use reqwest::StatusCode;
 use serde_json::Value;
 
 pub const APP_ID: &str = "app";
-pub const APP_SECRET: &str = "s3cret";
+pub const APP_SECRET: &str = "s3cret-of-the-test-app-0123456789";
 pub const APP_CB: &str = "http://127.0.0.1:9/cb";
 pub const SPA_ID: &str = "spa";
 pub const SPA_CB: &str = "http://127.0.0.1:9/spa";
 pub const OTHER_ID: &str = "other";
-pub const OTHER_SECRET: &str = "0ther";
+pub const OTHER_SECRET: &str = "0ther-secret-of-the-test-app-98765";
 
 /// Test clients, as a `braid.toml` fragment.
 pub const CLIENTS_TOML: &str = r#"
 [[clients]]
 id = "app"
-secret = "s3cret"
+secret = "s3cret-of-the-test-app-0123456789"
 redirect_uris = ["http://127.0.0.1:9/cb", "http://127.0.0.1:9/cb2"]
 post_logout_redirect_uris = ["http://127.0.0.1:9/bye"]
 
@@ -33,7 +33,7 @@ redirect_uris = ["http://127.0.0.1:9/spa"]
 
 [[clients]]
 id = "other"
-secret = "0ther"
+secret = "0ther-secret-of-the-test-app-98765"
 redirect_uris = ["http://127.0.0.1:9/other"]
 "#;
 

@@ -175,7 +175,8 @@ async fn two_providers_with_one_issuer_are_refused() {
     let dir = tempfile::tempdir().unwrap();
     std::fs::write(dir.path().join("a.toml"), mock.provider_toml("")).unwrap();
     std::fs::write(dir.path().join("b.toml"), mock.provider_toml("")).unwrap();
-    let (registry, problems) = braid::upstream::ProviderRegistry::load(dir.path());
+    let (registry, problems) =
+        braid::upstream::ProviderRegistry::load(dir.path(), braid::upstream::RegistryPolicy { allow_dev: true });
     assert_eq!(registry.snapshot().all().count(), 1);
     assert!(problems.iter().any(|p| p.source.ends_with("b.toml") && p.key == "issuer"), "{problems:?}");
 }

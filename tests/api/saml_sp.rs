@@ -85,6 +85,8 @@ pub async fn spawn_saml_with(provider_extra: &str, public_url: &str) -> SamlApp 
     let public_url = (!public_url.is_empty()).then(|| public_url.to_owned());
     let app = spawn_in(dir, move |d| {
         let mut s = settings(d, &url, "memory", "");
+        // The demo client is refused on a public URL.
+        s.demo.enabled = s.demo.enabled && public_url.is_none();
         s.server.public_url = public_url;
         s
     })
