@@ -72,6 +72,9 @@ pub struct StoreSettings {
     pub redis_key_prefix: String,
     /// Milliseconds one Redis operation may take before braid fails closed.
     pub redis_timeout_ms: u64,
+    /// With `sessions = "memory"`: the most MiB of sessions, sign-ins under way and codes kept;
+    /// past it new ones are refused (503) rather than the process running out of memory.
+    pub memory_max_mb: u64,
 }
 
 impl Default for StoreSettings {
@@ -81,6 +84,7 @@ impl Default for StoreSettings {
             sessions: "memory".into(),
             redis_key_prefix: "braid:".into(),
             redis_timeout_ms: 2000,
+            memory_max_mb: 64,
         }
     }
 }
@@ -415,6 +419,7 @@ impl Settings {
             ("notify.poll_interval_ms", self.notify.poll_interval_ms),
             ("notify.max_attempts", self.notify.max_attempts),
             ("notify.timeout_ms", self.notify.timeout_ms),
+            ("store.memory_max_mb", self.store.memory_max_mb),
         ] {
             if v == 0 {
                 bad(name.into(), "must be greater than 0".into());

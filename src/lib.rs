@@ -18,6 +18,7 @@ pub mod sessions;
 pub mod signin;
 pub mod startup;
 pub mod state;
+pub mod trust;
 pub mod upstream;
 pub mod web;
 

@@ -99,6 +99,16 @@ pub async fn by_email(
     ext: &ExternalIdentity,
 ) -> Result<ByEmail, AppError> {
     let now = state.clock.now_ms();
+    if attempt.unsolicited {
+        // An unsolicited answer could have been pushed into this browser by anyone: it never
+        // asks this browser to prove (and so link to) an account.
+        tracing::warn!(provider = %provider.id, issuer = %ext.issuer, subject = %ext.subject, "link by email refused for an unsolicited response");
+        return Err(AppError::page_status(
+            StatusCode::FORBIDDEN,
+            "Start the sign-in at braid",
+            "This identity may belong to an existing account, which can only be linked from a sign-in started at braid. Nothing was changed. Start again from braid's sign-in page.",
+        ));
+    }
     let candidates = match (&ext.email, ext.email_verified) {
         (Some(email), true) => state.accounts.accounts_with_verified_email(email).await?,
         _ => Vec::new(),
@@ -121,21 +131,110 @@ pub async fn by_email(
     }
     let token = crate::ids::random_token(32);
     let ttl = state.settings.account.link_proof_ttl_secs;
-    let proof = LinkProof { account: target.clone(), provider_id: provider.id.clone(), identity: ext.clone() };
+    let csrf = crate::ids::random_token(24);
+    let proof = LinkProof {
+        account: target.clone(),
+        provider_id: provider.id.clone(),
+        identity: ext.clone(),
+        csrf: csrf.clone(),
+        confirmed: false,
+        expires_at: now.saturating_add(i64::try_from(ttl.saturating_mul(1000)).unwrap_or(i64::MAX / 2)),
+    };
     let proof_key = key::proof(&crate::ids::sha256_b64(token.as_bytes()));
     state.records.put(&proof_key, &proof, Duration::from_secs(ttl)).await?;
     // Indexed with the account's sessions: any change to the account (an unlink, a merge, …)
     // revokes pending proofs with them.
     state.records.store().index_add(target.as_str(), &proof_key, Duration::from_secs(ttl)).await?;
     tracing::info!(account = %target, issuer = %ext.issuer, subject = %ext.subject, "link by email: proof of the account requested");
+    // First an explicit confirmation naming the new identity (a form with a CSRF token); only
+    // then the sign-ins that prove the account.
+    let body = format!(
+        "<h1>Link this identity to an existing account?</h1><p>You signed in with <b>{provider}</b> as</p>\
+<p>issuer <code id=\"proof-issuer\">{issuer}</code><br>subject <code id=\"proof-subject\">{subject}</code><br>email <b>{email}</b></p>\
+<p>An account already uses this verified email. If that account is yours, braid can link this identity to it: \
+you will prove the account by signing in with one of its identities.</p>\
+<form method=\"post\" action=\"{action}\"><input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">{tx}\
+<button type=\"submit\" id=\"confirm-link\">Yes, link it to my account</button></form>\
+<p class=\"muted\">If you did not start this, close this page: nothing is linked unless you confirm and then prove the \
+account. This request expires in {minutes} minutes.</p>",
+        provider = html::esc(&provider.display_name),
+        issuer = html::esc(&ext.issuer),
+        subject = html::esc(&ext.subject),
+        email = html::esc(ext.email.as_deref().unwrap_or_default()),
+        action = crate::routes::LINK_PROOF,
+        csrf = html::esc(&csrf),
+        tx = attempt
+            .tx
+            .as_deref()
+            .map(|t| format!("<input type=\"hidden\" name=\"tx\" value=\"{}\">", html::esc(t)))
+            .unwrap_or_default(),
+        minutes = ttl.div_ceil(60),
+    );
+    let mut resp = html::respond(StatusCode::OK, html::page("Link this identity?", &body));
+    let secure = state.secure_cookies();
+    resp.headers_mut().append(header::SET_COOKIE, cookies::set(cookies::PROOF, &token, ttl, secure));
+    resp.headers_mut().append(header::SET_COOKIE, cookies::clear(cookies::LOGIN, secure));
+    Ok(ByEmail::AskForProof(resp))
+}
+
+/// The confirmation form of a link-by-email proof.
+#[derive(Debug, serde::Deserialize)]
+pub struct ProofConfirmation {
+    csrf: String,
+    #[serde(default)]
+    tx: Option<String>,
+}
+
+/// `POST /login/link-proof`: the person confirmed, on the page naming the new identity, that it
+/// should be linked; the proof (bound to this browser by its cookie) may now be completed by a
+/// sign-in to the account, and the page offers those sign-ins.
+pub async fn link_proof_post(
+    axum::extract::State(state): axum::extract::State<AppState>,
+    headers: HeaderMap,
+    form: Result<axum::Form<ProofConfirmation>, axum::extract::rejection::FormRejection>,
+) -> Result<Response, AppError> {
+    let expired = || {
+        AppError::page_status(
+            StatusCode::FORBIDDEN,
+            "This link request has expired",
+            "braid could not confirm this request came from its own page in this browser, or it expired. Nothing was linked. Start again.",
+        )
+    };
+    let axum::Form(form) = form.map_err(|_| expired())?;
+    let token = cookies::get(&headers, cookies::PROOF, state.secure_cookies()).ok_or_else(expired)?;
+    let proof_key = key::proof(&crate::ids::sha256_b64(token.as_bytes()));
+    let mut proof: LinkProof = state.records.get(&proof_key).await?.ok_or_else(expired)?;
+    let origin_ok = headers
+        .get(header::ORIGIN)
+        .and_then(|o| o.to_str().ok())
+        .is_none_or(|o| o == crate::web::account::origin_of(&state.issuer));
+    let csrf_ok = !proof.csrf.is_empty()
+        && bool::from(subtle::ConstantTimeEq::ct_eq(proof.csrf.as_bytes(), form.csrf.as_bytes()));
+    if !origin_ok || !csrf_ok {
+        tracing::warn!(account = %proof.account, origin_ok, csrf_ok, "link proof confirmation refused");
+        return Err(expired());
+    }
+    let left_ms = proof.expires_at - state.clock.now_ms();
+    if left_ms <= 0 {
+        return Err(expired());
+    }
+    proof.confirmed = true;
+    state.records.put(&proof_key, &proof, Duration::from_millis(left_ms.unsigned_abs())).await?;
     let providers = state.providers.snapshot();
-    let mut ids: Vec<String> =
-        state.accounts.identities(target).await?.into_iter().filter(|i| i.can_sign_in).map(|i| i.provider_id).collect();
+    let mut ids: Vec<String> = state
+        .accounts
+        .identities(&proof.account)
+        .await?
+        .into_iter()
+        .filter(|i| i.can_sign_in)
+        .map(|i| i.provider_id)
+        .collect();
     ids.sort();
     ids.dedup();
+    let tx = form.tx.filter(|t| t.len() <= crate::issuer::authorize::MAX_PARAM);
     let mut buttons = String::new();
     for p in ids.iter().filter_map(|id| providers.enabled(id)).filter(|p| p.usable()) {
-        let href = match &attempt.tx {
+        let href = match &tx {
             Some(tx) => with_params(&format!("/login/{}", p.id), &[("tx", tx)]),
             None => format!("/login/{}", p.id),
         };
@@ -146,18 +245,13 @@ pub async fn by_email(
         ));
     }
     let body = format!(
-        "<h1>Is this your account?</h1><p>An account already uses the verified email <b>{}</b>. To add your {} sign-in to it, \
-prove the account is yours: sign in with one of its identities.</p><ul style=\"list-style:none;padding:0\">{buttons}</ul>\
-<p class=\"muted\">Nothing is linked until you do. This request expires in {} minutes.</p>",
-        html::esc(ext.email.as_deref().unwrap_or_default()),
-        html::esc(&provider.display_name),
-        ttl.div_ceil(60),
+        "<h1>Is this your account?</h1><p>To link <code>{}</code> / <code>{}</code> to it, prove the account is yours: \
+sign in with one of its identities.</p><ul style=\"list-style:none;padding:0\">{buttons}</ul>\
+<p class=\"muted\">Nothing is linked until you do.</p>",
+        html::esc(&proof.identity.issuer),
+        html::esc(&proof.identity.subject),
     );
-    let mut resp = html::respond(StatusCode::OK, html::page("Is this your account?", &body));
-    let secure = state.secure_cookies();
-    resp.headers_mut().append(header::SET_COOKIE, cookies::set(cookies::PROOF, &token, ttl, secure));
-    resp.headers_mut().append(header::SET_COOKIE, cookies::clear(cookies::LOGIN, secure));
-    Ok(ByEmail::AskForProof(resp))
+    Ok(html::respond(StatusCode::OK, html::page("Is this your account?", &body)))
 }
 
 /// Complete a pending proof: this browser just signed in to `account` with `identity`. The proof
@@ -170,8 +264,9 @@ pub async fn complete_proof(
     token: &str,
 ) -> Result<(), AppError> {
     let proof: Option<LinkProof> = state.records.take(&key::proof(&crate::ids::sha256_b64(token.as_bytes()))).await?;
-    // Expired, used, or revoked by a change to the account: a plain sign-in, nothing linked.
-    let Some(proof) = proof else {
+    // Expired, used, revoked by a change to the account, or never confirmed on braid's page: a
+    // plain sign-in, nothing linked.
+    let Some(proof) = proof.filter(|p| p.confirmed) else {
         return Ok(());
     };
     if proof.account != *account

@@ -24,8 +24,9 @@ pub struct BrowserSession {
     pub subject: String,
     /// Provider it came through.
     pub provider_id: String,
-    /// When the person authenticated, in seconds.
-    pub auth_time: i64,
+    /// When the person authenticated, in seconds; `None` when the upstream did not say (then no
+    /// `max_age`, `prompt=login` or fresh-sign-in check is ever satisfied by this session).
+    pub auth_time: Option<i64>,
     /// Authentication methods.
     pub amr: Vec<String>,
     /// The anti-CSRF token of this session's forms.
@@ -79,6 +80,10 @@ pub struct LoginAttempt {
     /// The ID of the SAML AuthnRequest sent (the only `InResponseTo` accepted).
     #[serde(default)]
     pub saml_request_id: Option<String>,
+    /// No request of braid's asked for this answer (IdP-initiated SAML): it cannot be bound to
+    /// a browser, so it never starts or completes a link.
+    #[serde(default)]
+    pub unsolicited: bool,
 }
 
 /// A pending link by email: `identity` may join `account` once this browser signs in with one
@@ -91,6 +96,16 @@ pub struct LinkProof {
     pub provider_id: String,
     /// The new identity.
     pub identity: crate::accounts::ExternalIdentity,
+    /// The anti-CSRF token of the confirmation form.
+    #[serde(default)]
+    pub csrf: String,
+    /// The person confirmed, on braid's page naming the identity, that it should be linked; an
+    /// unconfirmed proof links nothing.
+    #[serde(default)]
+    pub confirmed: bool,
+    /// When the proof ends (ms).
+    #[serde(default)]
+    pub expires_at: i64,
 }
 
 /// Secrets of one upstream authorization request, kept server-side.
@@ -111,6 +126,9 @@ pub struct AuthCode {
     pub session: BrowserSession,
     /// The public name of the browser session (`sid` claim; never the session id itself).
     pub sid: String,
+    /// The session store key of the browser session: the code is redeemable only while it lives.
+    #[serde(default)]
+    pub session_key: String,
     /// Expiry, ms (also enforced by the store TTL).
     pub expires_at: i64,
 }
@@ -145,6 +163,10 @@ pub mod key {
     pub fn code_used(hash: &str) -> String {
         format!("codeused:{hash}")
     }
+    /// Marker of a code (its hash) presented again while its first redemption was under way.
+    pub fn code_reused(hash: &str) -> String {
+        format!("codereused:{hash}")
+    }
 }
 
 /// JSON over a `SessionStore`.
@@ -173,6 +195,18 @@ impl Records {
     /// Read a value.
     pub async fn get<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, StoreError> {
         decode(self.store.get(key).await?)
+    }
+
+    /// Take a value once and, in the same atomic step, store `marker` under `marker_key`.
+    pub async fn take_and_mark<T: DeserializeOwned, M: Serialize>(
+        &self,
+        key: &str,
+        marker_key: &str,
+        marker: &M,
+        ttl: Duration,
+    ) -> Result<Option<T>, StoreError> {
+        let bytes = serde_json::to_vec(marker).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        decode(self.store.take_and_mark(key, marker_key, &bytes, ttl).await?)
     }
 
     /// Take a value once.

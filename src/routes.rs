@@ -27,6 +27,8 @@ pub const LOGOUT: &str = "/logout";
 pub const LOGIN: &str = "/login";
 /// Start (GET) or, for the dev provider, finish (POST) an upstream sign-in.
 pub const LOGIN_PROVIDER: &str = "/login/{provider}";
+/// Confirmation of a link-by-email proof.
+pub const LINK_PROOF: &str = "/login/link-proof";
 /// OIDC / OAuth2 redirect URI of each provider.
 pub const CALLBACK: &str = "/callback/{provider}";
 /// OIDC back-channel logout receiver of each provider.
@@ -49,13 +51,14 @@ pub fn router(state: AppState) -> Router {
     let mut r = Router::new()
         .route(DISCOVERY, get(issuer::discovery::discovery_get))
         .route(JWKS, get(issuer::discovery::jwks_get))
-        .route(AUTHORIZE, get(issuer::authorize::authorize_get))
+        .route(AUTHORIZE, get(issuer::authorize::authorize_get).post(issuer::authorize::authorize_post))
         .route(TOKEN, post(issuer::token::token_post))
         .route(USERINFO, get(issuer::userinfo::userinfo).post(issuer::userinfo::userinfo))
-        .route(LOGOUT, get(issuer::logout::logout_get))
+        .route(LOGOUT, get(issuer::logout::logout_get).post(issuer::logout::logout_post))
         .route(REVOKE, post(issuer::revoke::revoke_post))
         .route(INTROSPECT, post(issuer::introspect::introspect_post))
         .route(LOGIN, get(web::login::login_get))
+        .route(LINK_PROOF, post(crate::linking::link_proof_post))
         .route(LOGIN_PROVIDER, get(web::login::login_provider_get).post(upstream::dev::login_post))
         .route(CALLBACK, get(upstream::callback::callback_get))
         .route(BACKCHANNEL_LOGOUT, post(upstream::logout::backchannel_logout_post))

@@ -44,6 +44,7 @@ pub async fn begin(
         force_login,
         started_at: state.clock.now_ms(),
         saml_request_id,
+        unsolicited: false,
     };
     state.records.put(&key::login(&login_state), &attempt, Duration::from_secs(ttl)).await?;
     Ok((login_state.clone(), cookies::set(cookies::LOGIN, &login_state, ttl, state.secure_cookies())))
@@ -106,6 +107,12 @@ pub async fn finish(
     upstream_auth_time: Option<i64>,
 ) -> Result<Response, AppError> {
     let now = state.clock.now_ms();
+    let mut attempt = attempt;
+    if attempt.unsolicited {
+        // An answer no request of braid's asked for is bound to no browser: it never links.
+        attempt.link = None;
+        attempt.proof = None;
+    }
     // A provider not trusted for email never makes an email verified (SECURITY-CASES 62, 65).
     ext.email_verified = ext.email_verified && provider.trust_email;
     if let Some(target) = attempt.link.clone() {
@@ -180,10 +187,9 @@ pub async fn finish(
         idp: identity.issuer.clone(),
         subject: identity.subject.clone(),
         provider_id: provider.id.clone(),
-        // When the person really authenticated: the upstream's word when it gives one.
-        auth_time: upstream_auth_time
-            .filter(|t| *t <= state.clock.now_secs())
-            .unwrap_or_else(|| state.clock.now_secs()),
+        // When the person really authenticated: the upstream's word, never invented. Without
+        // it the time is unknown, which satisfies no freshness check.
+        auth_time: upstream_auth_time.filter(|t| *t <= state.clock.now_secs()),
         amr: vec![amr.to_owned()],
         csrf: crate::ids::random_token(24),
     };
@@ -195,7 +201,13 @@ pub async fn finish(
     let mut resp = match attempt.tx {
         None => Redirect::to(crate::routes::ACCOUNT).into_response(),
         Some(tx) => match state.records.take::<AuthRequest>(&key::tx(&tx)).await? {
-            Some(req) => crate::issuer::authorize::issue_code(state, req, &sid, session).await?,
+            Some(req) => match crate::issuer::authorize::issue_code(state, req, &sid, session).await? {
+                Ok(resp) => resp,
+                Err(lost) => {
+                    tracing::warn!(account = %account.id, reason = lost.as_str(), "no code issued right after sign-in");
+                    return Err(refusal("Sign-in not allowed", "This identity can no longer sign in to this account."));
+                }
+            },
             None => html::error_page(
                 StatusCode::BAD_REQUEST,
                 "The application's request has expired",

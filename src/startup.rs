@@ -59,7 +59,8 @@ impl Application {
             .map_err(|e| anyhow::anyhow!("braid.toml: {e}"))?
             .spawn();
         let sessions: Arc<dyn SessionStore> = if settings.store.sessions == "memory" {
-            Arc::new(MemorySessionStore::new(clock.clone()))
+            let cap = usize::try_from(settings.store.memory_max_mb.saturating_mul(1024 * 1024)).unwrap_or(usize::MAX);
+            Arc::new(MemorySessionStore::with_cap(clock.clone(), cap))
         } else {
             let store = RedisSessionStore::connect(
                 &settings.store.sessions,

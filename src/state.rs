@@ -62,7 +62,22 @@ impl AppState {
             return Ok(None);
         };
         let session: Option<BrowserSession> = self.records.get(&key::session(&sid)).await?;
-        Ok(session.map(|s| (sid, s)))
+        let Some(session) = session else { return Ok(None) };
+        // A provider disabled or removed since ends its sessions at their next request.
+        if !self.providers.snapshot().enabled(&session.provider_id).is_some_and(|p| p.usable()) {
+            tracing::info!(account = %session.account_id, provider = %session.provider_id, "session ended: its provider is disabled or removed");
+            self.end_session(&sid, &session).await?;
+            return Ok(None);
+        }
+        Ok(Some((sid, session)))
+    }
+
+    /// End one browser session (its record and its entry in the account's index).
+    pub async fn end_session(&self, sid: &str, session: &BrowserSession) -> Result<(), AppError> {
+        let store = self.records.store();
+        store.delete(&key::session(sid)).await?;
+        store.index_remove(session.account_id.as_str(), &key::session(sid)).await?;
+        Ok(())
     }
 
     /// Whether shutdown has begun.

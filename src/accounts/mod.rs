@@ -54,6 +54,9 @@ pub trait AccountStore: Send + Sync + 'static {
     /// An account by id.
     async fn account(&self, id: &AccountId) -> Result<Option<Account>, AccountError>;
 
+    /// An identity by its store id.
+    async fn identity(&self, id: i64) -> Result<Option<Identity>, AccountError>;
+
     /// The identities of an account, oldest link first.
     async fn identities(&self, id: &AccountId) -> Result<Vec<Identity>, AccountError>;
 

@@ -219,6 +219,10 @@ impl AccountStore for SqlAccountStore {
         row.as_ref().map(account_from_row).transpose()
     }
 
+    async fn identity(&self, id: i64) -> Result<Option<Identity>, AccountError> {
+        self.identity_by_id(id).await
+    }
+
     async fn identities(&self, id: &AccountId) -> Result<Vec<Identity>, AccountError> {
         let rows = sqlx::query(concat!(
             "SELECT ",

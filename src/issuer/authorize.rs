@@ -1,6 +1,8 @@
-//! `GET /authorize`: the code flow. The client and its exact redirect URI are checked first (a
-//! bad one gets an error page, never a redirect); other problems go back to the client with
-//! `error`, `state` and `iss`. S256 PKCE is required of public clients.
+//! `GET` and `POST /authorize`: the code flow. The client and its exact redirect URI are checked
+//! first (a bad one gets an error page, never a redirect); other problems go back to the client
+//! with `error`, `state` and `iss`. S256 PKCE is required of public clients. Reflected
+//! parameters have length caps. Single sign-on and every code re-check that the session's
+//! identity may still sign in.
 
 use std::collections::HashMap;
 use std::time::Duration;
@@ -35,13 +37,68 @@ fn redirect_error(state: &AppState, req_uri: &str, client_state: Option<&str>, e
     Redirect::to(&with_params(req_uri, &params)).into_response()
 }
 
+/// The longest value braid takes for most request parameters (they are stored and reflected).
+pub const MAX_PARAM: usize = 512;
+
+/// The length cap of parameter `name`.
+pub fn param_cap(name: &str) -> usize {
+    match name {
+        "id_token_hint" => 8192,
+        "redirect_uri" | "post_logout_redirect_uri" => 2048,
+        _ => MAX_PARAM,
+    }
+}
+
+/// The first parameter longer than its cap, if any.
+pub fn oversized<'a>(q: &'a HashMap<String, String>) -> Option<&'a str> {
+    q.iter().find(|(k, v)| v.len() > param_cap(k) || k.len() > MAX_PARAM).map(|(k, _)| k.as_str())
+}
+
+/// Answer the client's request held in login transaction `tx` with an error (taking the
+/// transaction once); an expired transaction gets an error page.
+pub async fn answer_with_error(state: &AppState, tx: &str, error: &str, desc: &str) -> Result<Response, AppError> {
+    match state.records.take::<AuthRequest>(&key::tx(tx)).await? {
+        Some(req) => Ok(redirect_error(state, &req.redirect_uri, req.state.as_deref(), error, desc)),
+        None => Err(AppError::page(
+            "The application's request has expired",
+            "Go back to the application and sign in again.",
+        )),
+    }
+}
+
 /// `GET /authorize`
 pub async fn authorize_get(
     State(state): State<AppState>,
     headers: HeaderMap,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Response, AppError> {
+    authorize(state, headers, q).await
+}
+
+/// `POST /authorize` with form parameters (OIDC Core 3.1.2.1).
+pub async fn authorize_post(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    form: Result<axum::Form<HashMap<String, String>>, axum::extract::rejection::FormRejection>,
+) -> Result<Response, AppError> {
+    let axum::Form(q) = form.map_err(|_| {
+        AppError::page(
+            "Unreadable request",
+            "The application's sign-in request was not a form braid can read. Tell its administrator.",
+        )
+    })?;
+    authorize(state, headers, q).await
+}
+
+async fn authorize(state: AppState, headers: HeaderMap, q: HashMap<String, String>) -> Result<Response, AppError> {
     let p = |k: &str| q.get(k).map(String::as_str).filter(|v| !v.is_empty());
+    if let Some(name) = ["client_id", "redirect_uri"].into_iter().find(|k| p(k).is_some_and(|v| v.len() > param_cap(k)))
+    {
+        return Err(AppError::page(
+            "Request too large",
+            format!("The application's `{name}` is longer than braid accepts. Tell its administrator."),
+        ));
+    }
     let client_id = p("client_id").ok_or_else(|| {
         AppError::page(
             "Missing client",
@@ -66,10 +123,17 @@ pub async fn authorize_get(
             "The application asked braid to send you to an address it has not registered, so braid will not send you there. Tell the application's administrator.",
         ));
     }
-    let client_state = p("state");
+    // An oversized state is refused below and never reflected.
+    let client_state = p("state").filter(|s| s.len() <= MAX_PARAM);
     let fail = |error: &str, desc: &str| Ok(redirect_error(&state, redirect_uri, client_state, error, desc));
 
-    if p("request").is_some() || p("request_uri").is_some() {
+    if let Some(name) = oversized(&q) {
+        return fail("invalid_request", &format!("`{name}` is longer than braid accepts"));
+    }
+    if p("request_uri").is_some() {
+        return fail("request_uri_not_supported", "request_uri is not supported");
+    }
+    if p("request").is_some() {
         return fail("request_not_supported", "request objects are not supported");
     }
     match p("response_type") {
@@ -125,15 +189,25 @@ pub async fn authorize_get(
         force_login: prompt.contains(&"login") || max_age.is_some(),
     };
 
-    // Single sign-on: an existing session answers at once unless the client asks otherwise.
+    // Single sign-on: an existing session answers at once unless the client asks otherwise. A
+    // session whose authentication time is unknown never satisfies `max_age`.
     let session = state.current_session(&headers).await?;
     let now = state.clock.now_secs();
-    let fresh = |s: &BrowserSession| max_age.is_none_or(|m| now - s.auth_time <= m);
+    let fresh = |s: &BrowserSession| max_age.is_none_or(|m| s.auth_time.is_some_and(|t| now - t <= m));
     let same_person = |s: &BrowserSession| hinted_sub.as_deref().is_none_or(|h| h == s.account_id.as_str());
     if let Some((sid, s)) = session.as_ref().filter(|(_, s)| fresh(s) && same_person(s)) {
         if !prompt.contains(&"login") && !prompt.contains(&"select_account") {
             req.force_login = false;
-            return issue_code(&state, req, sid, s.clone()).await;
+            match issue_code(&state, req.clone(), sid, s.clone()).await? {
+                Ok(resp) => return Ok(resp),
+                // The session's identity may no longer sign in: the session is over; the person
+                // signs in again (or the client hears login_required).
+                Err(lost) => {
+                    tracing::info!(account = %s.account_id, reason = lost.as_str(), "single sign-on refused; session ended");
+                    state.end_session(sid, s).await?;
+                }
+            }
+            req.force_login = prompt.contains(&"login") || max_age.is_some();
         }
     }
     if prompt.contains(&"none") {
@@ -154,26 +228,38 @@ fn valid_challenge(c: &str) -> bool {
     c.len() == 43 && c.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-' || b == b'_')
 }
 
-/// Issue a code for `req` to the signed-in session and send the browser back to the client.
+/// Issue a code for `req` to the signed-in session and send the browser back to the client, if
+/// the session's identity may still sign in (else nothing is issued).
 pub async fn issue_code(
     state: &AppState,
     req: AuthRequest,
     sid: &str,
     session: BrowserSession,
-) -> Result<Response, AppError> {
+) -> Result<Result<Response, crate::trust::Lost>, AppError> {
+    let standing =
+        crate::trust::check(state, &session.account_id, Some(session.identity_id), Some(&session.provider_id)).await?;
+    if let Err(lost) = standing {
+        return Ok(Err(lost));
+    }
     let code = crate::ids::random_token(32);
     let ttl = state.settings.tokens.code_ttl_secs;
     let expires_at = state.clock.now_ms() + i64::try_from(ttl * 1000).unwrap_or(i64::MAX / 2);
     let redirect_uri = req.redirect_uri.clone();
     let client_state = req.state.clone();
-    let payload = AuthCode { request: req, session, sid: crate::ids::public_sid(sid), expires_at };
+    let payload = AuthCode {
+        request: req,
+        session,
+        sid: crate::ids::public_sid(sid),
+        session_key: key::session(sid),
+        expires_at,
+    };
     state.records.put(&key::code(&crate::ids::sha256_b64(code.as_bytes())), &payload, Duration::from_secs(ttl)).await?;
     let mut params = vec![("code", code.as_str())];
     if let Some(s) = client_state.as_deref() {
         params.push(("state", s));
     }
     params.push(("iss", &state.issuer));
-    Ok(Redirect::to(&with_params(&redirect_uri, &params)).into_response())
+    Ok(Ok(Redirect::to(&with_params(&redirect_uri, &params)).into_response()))
 }
 
 #[cfg(test)]

@@ -19,14 +19,21 @@ pub struct Grant {
     pub client_id: String,
     /// Granted scope, space separated.
     pub scope: String,
-    /// When the person authenticated (seconds).
-    pub auth_time: i64,
+    /// When the person authenticated (seconds); `None` when the upstream did not say.
+    pub auth_time: Option<i64>,
     /// Issuer of the identity used.
     pub idp: String,
     /// Authentication methods, space separated.
     pub amr: String,
-    /// The browser session it came from.
+    /// The browser session it came from (its public name, the `sid` claim).
     pub sid: String,
+    /// The identity the person signed in with; it must still be able to sign in at every
+    /// refresh (`None`: a grant from before braid recorded it, refused).
+    pub identity_id: Option<i64>,
+    /// The provider that identity came through; it must still be enabled.
+    pub provider_id: Option<String>,
+    /// The session store key of the browser session: a grant without `offline_access` ends with it.
+    pub session_key: Option<String>,
     /// Created (ms).
     pub created_at: UnixMillis,
     /// End of the family (ms).
@@ -96,7 +103,7 @@ fn unavailable(e: sqlx::Error) -> AccountError {
 }
 
 const COLUMNS: &str = "g.id, g.account_id, g.client_id, g.scope, g.auth_time, g.idp, g.amr, g.sid, \
-                       g.created_at, g.expires_at, g.revoked_at";
+                       g.created_at, g.expires_at, g.revoked_at, g.identity_id, g.provider_id, g.session_key";
 
 fn grant_from_row(row: &sqlx::any::AnyRow) -> Result<Grant, AccountError> {
     let get = |e: sqlx::Error| AccountError::Corrupt(e.to_string());
@@ -105,13 +112,16 @@ fn grant_from_row(row: &sqlx::any::AnyRow) -> Result<Grant, AccountError> {
         account_id: AccountId(row.try_get("account_id").map_err(get)?),
         client_id: row.try_get("client_id").map_err(get)?,
         scope: row.try_get("scope").map_err(get)?,
-        auth_time: row.try_get("auth_time").map_err(get)?,
+        auth_time: Some(row.try_get::<i64, _>("auth_time").map_err(get)?).filter(|t| *t > 0),
         idp: row.try_get("idp").map_err(get)?,
         amr: row.try_get("amr").map_err(get)?,
         sid: row.try_get("sid").map_err(get)?,
         created_at: row.try_get("created_at").map_err(get)?,
         expires_at: row.try_get("expires_at").map_err(get)?,
         revoked_at: row.try_get("revoked_at").map_err(get)?,
+        identity_id: row.try_get("identity_id").map_err(get)?,
+        provider_id: row.try_get("provider_id").map_err(get)?,
+        session_key: row.try_get("session_key").map_err(get)?,
     })
 }
 
@@ -120,19 +130,22 @@ impl GrantStore for SqlGrantStore {
     async fn create(&self, g: &Grant, refresh_hash: &str) -> Result<(), AccountError> {
         let mut tx = self.db.pool.begin().await.map_err(unavailable)?;
         sqlx::query(
-            "INSERT INTO grants (id, account_id, client_id, scope, auth_time, idp, amr, sid, created_at, expires_at) \
-             VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10)",
+            "INSERT INTO grants (id, account_id, client_id, scope, auth_time, idp, amr, sid, created_at, expires_at, \
+             identity_id, provider_id, session_key) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
         )
         .bind(&g.id)
         .bind(g.account_id.as_str())
         .bind(&g.client_id)
         .bind(&g.scope)
-        .bind(g.auth_time)
+        .bind(g.auth_time.unwrap_or(0))
         .bind(&g.idp)
         .bind(&g.amr)
         .bind(&g.sid)
         .bind(g.created_at)
         .bind(g.expires_at)
+        .bind(g.identity_id)
+        .bind(&g.provider_id)
+        .bind(&g.session_key)
         .execute(&mut *tx)
         .await
         .map_err(unavailable)?;

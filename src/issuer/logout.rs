@@ -1,4 +1,7 @@
-//! `GET /logout`: RP-initiated logout. Ends braid's browser session; returns to a registered
+//! `GET` and `POST /logout`: RP-initiated logout. Ends braid's browser session and the refresh
+//! tokens issued through it when the request carries an `id_token_hint` of the signed-in person;
+//! otherwise the person confirms first (a POST with the session's CSRF token from braid's own
+//! origin), so that no third-party page can sign anyone out. Returns to a registered
 //! `post_logout_redirect_uri` (exact match) with `state`, or shows a signed-out page.
 
 use std::collections::HashMap;
@@ -9,7 +12,6 @@ use axum::response::{IntoResponse, Redirect, Response};
 
 use super::jwt;
 use crate::error::AppError;
-use crate::records::key;
 use crate::state::AppState;
 use crate::web::{cookies, html};
 
@@ -19,8 +21,28 @@ pub async fn logout_get(
     headers: HeaderMap,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Response, AppError> {
+    logout(state, headers, q).await
+}
+
+/// `POST /logout`: the same parameters as a form (RP-Initiated Logout 1.0 §2), or braid's own
+/// confirmation form (which adds `csrf`).
+pub async fn logout_post(
+    State(state): State<AppState>,
+    headers: HeaderMap,
+    form: Result<axum::Form<HashMap<String, String>>, axum::extract::rejection::FormRejection>,
+) -> Result<Response, AppError> {
+    let axum::Form(q) = form
+        .map_err(|_| AppError::page("Invalid logout request", "The sign-out request was not a form braid can read."))?;
+    logout(state, headers, q).await
+}
+
+async fn logout(state: AppState, headers: HeaderMap, q: HashMap<String, String>) -> Result<Response, AppError> {
     let p = |k: &str| q.get(k).map(String::as_str).filter(|v| !v.is_empty());
+    if let Some(name) = super::authorize::oversized(&q) {
+        return Err(AppError::page("Invalid logout request", format!("`{name}` is longer than braid accepts.")));
+    }
     // An expired hint is fine (RP-initiated logout §2); a forged or foreign one is not.
+    let mut hinted_sub: Option<String> = None;
     let hinted_client = match p("id_token_hint") {
         Some(hint) => {
             let claims = jwt::verify(hint, &state.keys.snapshot().decoding, &state.issuer, jwt::TYP_ID, i64::MIN)
@@ -30,6 +52,7 @@ pub async fn logout_get(
                         "The application sent a sign-out request braid cannot verify, so nothing was done.",
                     )
                 })?;
+            hinted_sub = claims.get("sub").and_then(|a| a.as_str()).map(str::to_owned);
             claims.get("aud").and_then(|a| a.as_str()).map(str::to_owned)
         }
         None => None,
@@ -57,8 +80,19 @@ pub async fn logout_get(
         }
     };
     if let Some((sid, s)) = state.current_session(&headers).await? {
-        state.records.store().delete(&key::session(&sid)).await?;
-        state.records.store().index_remove(s.account_id.as_str(), &key::session(&sid)).await?;
+        // Only the signed-in person's own application (its ID token for this account) or the
+        // person (braid's confirmation form) may end the session.
+        let hint_matches = hinted_sub.as_deref() == Some(s.account_id.as_str());
+        let confirmed = p("csrf").is_some_and(|c| {
+            !s.csrf.is_empty() && bool::from(subtle::ConstantTimeEq::ct_eq(s.csrf.as_bytes(), c.as_bytes()))
+        }) && headers
+            .get(header::ORIGIN)
+            .and_then(|o| o.to_str().ok())
+            .is_none_or(|o| o == crate::web::account::origin_of(&state.issuer));
+        if !hint_matches && !confirmed {
+            return Ok(confirmation(&q, &s.csrf));
+        }
+        state.end_session(&sid, &s).await?;
         // Tokens the applications got through this session end with it (offline ones stay).
         state.grants.revoke_session(&crate::ids::public_sid(&sid), state.clock.now_ms()).await?;
         tracing::info!(account = %s.account_id, "signed out");
@@ -79,4 +113,24 @@ pub async fn logout_get(
     };
     resp.headers_mut().append(header::SET_COOKIE, cookies::clear(cookies::SESSION, state.secure_cookies()));
     Ok(resp)
+}
+
+/// The page asking the person to confirm the sign-out; it posts the same parameters back with
+/// the session's CSRF token.
+fn confirmation(q: &HashMap<String, String>, csrf: &str) -> Response {
+    let mut hidden = String::new();
+    for k in ["id_token_hint", "client_id", "post_logout_redirect_uri", "state", "ui_locales"] {
+        if let Some(v) = q.get(k).filter(|v| !v.is_empty()) {
+            hidden.push_str(&format!("<input type=\"hidden\" name=\"{k}\" value=\"{}\">", html::esc(v)));
+        }
+    }
+    let body = format!(
+        "<h1>Sign out of braid?</h1><p>An application asked braid to sign you out. This ends your braid session and \
+the sign-ins of the applications that used it.</p><form method=\"post\" action=\"{action}\">\
+<input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">{hidden}<button type=\"submit\" id=\"confirm-logout\">Sign out</button> \
+<a class=\"button secondary\" href=\"/account\">Stay signed in</a></form>",
+        action = crate::routes::LOGOUT,
+        csrf = html::esc(csrf),
+    );
+    html::respond(StatusCode::OK, html::page("Sign out?", &body))
 }

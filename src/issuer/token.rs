@@ -17,7 +17,7 @@ use subtle::ConstantTimeEq;
 use super::clients::Client;
 use super::grants::{Grant, Rotation};
 use super::jwt;
-use crate::accounts::{Account, AccountId, AccountStatus};
+use crate::accounts::{Account, AccountId};
 use crate::error::AppError;
 use crate::ids;
 use crate::records::{AuthCode, key};
@@ -122,11 +122,21 @@ fn invalid_grant(desc: &str) -> AppError {
 async fn code_grant(state: &AppState, client: &Client, form: &TokenForm) -> Result<Value, AppError> {
     let code = form.code.as_deref().ok_or_else(|| AppError::oauth("invalid_request", "code is required"))?;
     let hash = ids::sha256_b64(code.as_bytes());
-    let Some(ac) = state.records.take::<AuthCode>(&key::code(&hash)).await? else {
-        // A code presented again: revoke what its first redemption produced (RFC 6749 §4.1.2).
-        if let Some(grant_id) = state.records.take::<String>(&key::code_used(&hash)).await? {
-            state.grants.revoke(&grant_id, state.clock.now_ms()).await?;
-            tracing::warn!(client = %client.id, grant = %grant_id, "authorization code reused; grant revoked");
+    // The code is taken and marked used in one atomic step, the mark naming the grant it is about
+    // to make: a second presentation at any moment after finds the mark.
+    let grant_id = ids::random_token(18);
+    let marker_ttl = Duration::from_secs(state.settings.tokens.code_ttl_secs.max(600));
+    let taken = state
+        .records
+        .take_and_mark::<AuthCode, _>(&key::code(&hash), &key::code_used(&hash), &grant_id, marker_ttl)
+        .await?;
+    let Some(ac) = taken else {
+        // A code presented again: revoke what its first redemption produced (RFC 6749 §4.1.2),
+        // and tell a redemption still under way (it checks before answering).
+        if let Some(first) = state.records.get::<String>(&key::code_used(&hash)).await? {
+            state.records.put(&key::code_reused(&hash), &true, marker_ttl).await?;
+            state.grants.revoke(&first, state.clock.now_ms()).await?;
+            tracing::warn!(client = %client.id, grant = %first, "authorization code reused; grant revoked");
         }
         return Err(invalid_grant("the code is invalid, expired or already used"));
     };
@@ -153,11 +163,23 @@ async fn code_grant(state: &AppState, client: &Client, form: &TokenForm) -> Resu
         (None, Some(_)) => return Err(invalid_grant("code_verifier sent but no code_challenge was")),
         (None, None) => {}
     }
-    let account = active_account(state, &ac.session.account_id).await?;
+    // The code is worth only as much as the session it came from: that session must still live,
+    // and its identity still sign in to the account.
+    if !session_lives(state, Some(&ac.session_key), &ac.session.account_id).await? {
+        return Err(invalid_grant("the browser session of this code has ended"));
+    }
+    let account = standing(
+        state,
+        &ac.session.account_id,
+        Some(ac.session.identity_id),
+        Some(&ac.session.provider_id),
+        &client.id,
+    )
+    .await?;
     let ttl_ms =
         i64::try_from(state.settings.tokens.refresh_token_ttl_secs.saturating_mul(1000)).unwrap_or(i64::MAX / 2);
     let grant = Grant {
-        id: ids::random_token(18),
+        id: grant_id,
         account_id: account.id.clone(),
         client_id: client.id.clone(),
         scope: ac.request.scope.clone(),
@@ -168,14 +190,42 @@ async fn code_grant(state: &AppState, client: &Client, form: &TokenForm) -> Resu
         created_at: now_ms,
         expires_at: now_ms.saturating_add(ttl_ms),
         revoked_at: None,
+        identity_id: Some(ac.session.identity_id),
+        provider_id: Some(ac.session.provider_id.clone()),
+        session_key: Some(ac.session_key.clone()),
     };
     let refresh = ids::random_token(32);
     state.grants.create(&grant, &ids::sha256_b64(refresh.as_bytes())).await?;
-    state
-        .records
-        .put(&key::code_used(&hash), &grant.id, Duration::from_secs(state.settings.tokens.code_ttl_secs.max(600)))
-        .await?;
+    if state.records.get::<bool>(&key::code_reused(&hash)).await?.is_some() {
+        state.grants.revoke(&grant.id, state.clock.now_ms()).await?;
+        tracing::warn!(client = %client.id, grant = %grant.id, "authorization code reused during its redemption; grant revoked");
+        return Err(invalid_grant("the code is invalid, expired or already used"));
+    }
     mint(state, &grant, &account, &grant.scope, ac.request.nonce.as_deref(), &refresh).await
+}
+
+/// Whether the browser session stored under `session_key` still lives, for `account`.
+async fn session_lives(state: &AppState, session_key: Option<&str>, account: &AccountId) -> Result<bool, AppError> {
+    let Some(k) = session_key.filter(|k| !k.is_empty()) else { return Ok(false) };
+    let session: Option<crate::records::BrowserSession> = state.records.get(k).await?;
+    Ok(session.is_some_and(|s| s.account_id == *account))
+}
+
+/// The account, if the identity behind a code or grant may still sign in to it.
+async fn standing(
+    state: &AppState,
+    account: &AccountId,
+    identity: Option<i64>,
+    provider: Option<&str>,
+    client: &str,
+) -> Result<Account, AppError> {
+    match crate::trust::check(state, account, identity, provider).await? {
+        Ok(a) => Ok(a),
+        Err(lost) => {
+            tracing::info!(account = %account, client = %client, reason = lost.as_str(), "tokens refused: the sign-in no longer stands");
+            Err(invalid_grant("the sign-in behind this grant no longer stands"))
+        }
+    }
 }
 
 async fn refresh_grant(state: &AppState, client: &Client, form: &TokenForm) -> Result<Value, AppError> {
@@ -214,15 +264,23 @@ async fn refresh_grant(state: &AppState, client: &Client, form: &TokenForm) -> R
             asked.join(" ")
         }
     };
-    let account = active_account(state, &grant.account_id).await?;
-    mint(state, &grant, &account, &scope, None, &new_token).await
-}
-
-async fn active_account(state: &AppState, id: &AccountId) -> Result<Account, AppError> {
-    match state.accounts.account(id).await? {
-        Some(a) if a.status == AccountStatus::Active => Ok(a),
-        _ => Err(invalid_grant("the account is not active")),
+    // Trust is checked again at every refresh: the identity, its provider and the account; and a
+    // grant without offline_access ends with its browser session.
+    let checked = standing(state, &grant.account_id, grant.identity_id, grant.provider_id.as_deref(), &client.id).await;
+    let account = match checked {
+        Ok(a) => a,
+        Err(e) => {
+            state.grants.revoke(&grant.id, now).await?;
+            return Err(e);
+        }
+    };
+    let offline = grant.scope.split(' ').any(|s| s == "offline_access");
+    if !offline && !session_lives(state, grant.session_key.as_deref(), &grant.account_id).await? {
+        state.grants.revoke(&grant.id, now).await?;
+        tracing::info!(client = %client.id, grant = %grant.id, "refresh refused: the browser session ended and the grant is not offline");
+        return Err(invalid_grant("the browser session of this grant has ended"));
     }
+    mint(state, &grant, &account, &scope, None, &new_token).await
 }
 
 /// Sign the ID and access tokens for `grant` and build the token response.
@@ -242,16 +300,22 @@ async fn mint(
     let key = keys.set.current();
     let sign_err = |e: super::keys::KeyError| AppError::Internal(e.to_string());
     let amr: Vec<&str> = grant.amr.split(' ').filter(|s| !s.is_empty()).collect();
-    let access = json!({
+    let mut access = json!({
         "iss": &*state.issuer, "sub": account.id.as_str(), "aud": &grant.client_id,
         "client_id": &grant.client_id, "exp": now + at_ttl, "iat": now, "jti": ids::random_token(16),
-        "scope": scope, "auth_time": grant.auth_time, "sid": &grant.sid, "idp": &grant.idp, "gid": &grant.id,
+        "scope": scope, "sid": &grant.sid, "idp": &grant.idp, "gid": &grant.id,
     });
     let mut id = json!({
         "iss": &*state.issuer, "sub": account.id.as_str(), "aud": &grant.client_id, "azp": &grant.client_id,
-        "exp": now + id_ttl, "iat": now, "auth_time": grant.auth_time, "sid": &grant.sid,
+        "exp": now + id_ttl, "iat": now, "sid": &grant.sid,
         "idp": &grant.idp, "amr": amr,
     });
+    // auth_time only when known: braid never invents it.
+    if let Some(t) = grant.auth_time {
+        for o in [access.as_object_mut(), id.as_object_mut()].into_iter().flatten() {
+            o.insert("auth_time".into(), json!(t));
+        }
+    }
     if let (Some(n), Some(o)) = (nonce, id.as_object_mut()) {
         o.insert("nonce".into(), json!(n));
     }

@@ -1,4 +1,6 @@
-//! In-memory `SessionStore` for a single process (the default); expiry follows the `Clock`.
+//! In-memory `SessionStore` for a single process (the default); expiry follows the `Clock`, and
+//! the bytes it holds are capped so that anonymous traffic cannot exhaust the process: past the
+//! cap (after a sweep of expired values) a write fails like an unreachable store (503).
 
 use super::{SessionStore, StoreError};
 use crate::clock::{SharedClock, UnixMillis};
@@ -31,6 +33,8 @@ struct Inner {
     index: HashMap<String, Index>,
     /// Writes since the last sweep.
     writes: u64,
+    /// Bytes of keys and values held.
+    bytes: usize,
 }
 
 impl Inner {
@@ -50,22 +54,64 @@ impl Inner {
 
     /// Drop every expired value and index entry, and empty indexes.
     fn sweep(&mut self, now: UnixMillis) {
-        self.values.retain(|_, e| e.expires_at > now);
+        let mut freed = 0;
+        self.values.retain(|k, e| {
+            let keep = e.expires_at > now;
+            if !keep {
+                freed += k.len() + e.value.len();
+            }
+            keep
+        });
+        self.bytes = self.bytes.saturating_sub(freed);
         self.index.retain(|_, idx| idx.expires_at > now);
     }
+
+    /// Store a value if the cap allows it (sweeping expired values first when it would not).
+    fn insert(&mut self, key: &str, entry: Entry, cap: usize, now: UnixMillis) -> Result<(), StoreError> {
+        let size = key.len() + entry.value.len();
+        let replaced = self.values.get(key).map_or(0, |e| key.len() + e.value.len());
+        if self.bytes - replaced + size > cap {
+            self.sweep(now);
+            let replaced = self.values.get(key).map_or(0, |e| key.len() + e.value.len());
+            if self.bytes - replaced + size > cap {
+                return Err(StoreError::Unavailable("the memory session store is full".into()));
+            }
+        }
+        if let Some(old) = self.values.insert(key.to_owned(), entry) {
+            self.bytes -= key.len() + old.value.len();
+        }
+        self.bytes += size;
+        Ok(())
+    }
+
+    /// Remove a value.
+    fn remove(&mut self, key: &str) -> Option<Entry> {
+        let e = self.values.remove(key)?;
+        self.bytes = self.bytes.saturating_sub(key.len() + e.value.len());
+        Some(e)
+    }
 }
+
+/// The default cap of the memory store: 64 MiB of keys and values.
+pub const DEFAULT_MEMORY_CAP: usize = 64 * 1024 * 1024;
 
 /// A `SessionStore` held in this process's memory. Values vanish when the process exits and are
 /// not shared between replicas; use `RedisSessionStore` for that.
 pub struct MemorySessionStore {
     clock: SharedClock,
     inner: Mutex<Inner>,
+    cap: usize,
 }
 
 impl MemorySessionStore {
-    /// An empty store whose expiry follows `clock`.
+    /// An empty store whose expiry follows `clock`, with the default cap.
     pub fn new(clock: SharedClock) -> Self {
-        Self { clock, inner: Mutex::new(Inner::default()) }
+        Self::with_cap(clock, DEFAULT_MEMORY_CAP)
+    }
+
+    /// An empty store holding at most `cap` bytes of keys and values.
+    pub fn with_cap(clock: SharedClock, cap: usize) -> Self {
+        Self { clock, inner: Mutex::new(Inner::default()), cap }
     }
 
     /// Lock the state. A poisoned lock still guards consistent data (no operation panics
@@ -87,7 +133,7 @@ impl SessionStore for MemorySessionStore {
     async fn put(&self, key: &str, value: &[u8], ttl: Duration) -> Result<(), StoreError> {
         let (now, expires_at) = self.now_and_expiry(ttl);
         let mut inner = self.lock();
-        inner.values.insert(key.to_owned(), Entry { value: value.to_vec(), expires_at });
+        inner.insert(key, Entry { value: value.to_vec(), expires_at }, self.cap, now)?;
         inner.note_write(now);
         Ok(())
     }
@@ -98,7 +144,7 @@ impl SessionStore for MemorySessionStore {
         if inner.live(key, now).is_some() {
             return Ok(false);
         }
-        inner.values.insert(key.to_owned(), Entry { value: value.to_vec(), expires_at });
+        inner.insert(key, Entry { value: value.to_vec(), expires_at }, self.cap, now)?;
         inner.note_write(now);
         Ok(true)
     }
@@ -112,11 +158,29 @@ impl SessionStore for MemorySessionStore {
     async fn take(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
         let now = self.clock.now_ms();
         let mut inner = self.lock();
-        Ok(inner.values.remove(key).filter(|e| e.expires_at > now).map(|e| e.value))
+        Ok(inner.remove(key).filter(|e| e.expires_at > now).map(|e| e.value))
+    }
+
+    async fn take_and_mark(
+        &self,
+        key: &str,
+        marker_key: &str,
+        marker: &[u8],
+        ttl: Duration,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        let (now, expires_at) = self.now_and_expiry(ttl);
+        let mut inner = self.lock();
+        let taken = inner.remove(key).filter(|e| e.expires_at > now).map(|e| e.value);
+        if taken.is_some() {
+            // The marker is smaller than what was taken (a code): it always fits.
+            inner.insert(marker_key, Entry { value: marker.to_vec(), expires_at }, usize::MAX, now)?;
+            inner.note_write(now);
+        }
+        Ok(taken)
     }
 
     async fn delete(&self, key: &str) -> Result<(), StoreError> {
-        self.lock().values.remove(key);
+        self.lock().remove(key);
         Ok(())
     }
 
@@ -155,7 +219,7 @@ impl SessionStore for MemorySessionStore {
         for key in std::mem::take(&mut idx.keys) {
             if Some(key.as_str()) == keep {
                 kept.insert(key);
-            } else if inner.values.remove(&key).is_some_and(|e| e.expires_at > now) {
+            } else if inner.remove(&key).is_some_and(|e| e.expires_at > now) {
                 deleted += 1;
             }
         }
@@ -191,5 +255,25 @@ mod tests {
         let inner = store.lock();
         assert!(!inner.values.contains_key("old"));
         assert!(!inner.index.contains_key("acct"));
+        assert_eq!(inner.bytes, inner.values.iter().map(|(k, e)| k.len() + e.value.len()).sum::<usize>());
+    }
+
+    #[tokio::test]
+    async fn the_store_refuses_writes_past_its_cap_and_frees_room_as_values_expire() {
+        let clock = Arc::new(TestClock::at(1_000_000));
+        let store = MemorySessionStore::with_cap(clock.clone(), 1000);
+        for i in 0..9 {
+            store.put(&format!("k{i}"), &[0u8; 98], Duration::from_secs(10)).await.unwrap();
+        }
+        let full = store.put("one-more", &[0u8; 200], Duration::from_secs(10)).await;
+        assert!(matches!(full, Err(StoreError::Unavailable(_))), "{full:?}");
+        assert!(store.get("one-more").await.unwrap().is_none(), "nothing half-written");
+        assert!(store.get("k0").await.unwrap().is_some(), "what was there stays");
+        // Replacing a value counts only the difference.
+        store.put("k0", &[1u8; 98], Duration::from_secs(10)).await.unwrap();
+        clock.advance(Duration::from_secs(11));
+        store.put("one-more", &[0u8; 200], Duration::from_secs(10)).await.unwrap();
+        store.take("one-more").await.unwrap();
+        assert_eq!(store.lock().bytes, 0, "expired values swept, taken ones freed");
     }
 }

@@ -35,6 +35,16 @@ pub trait SessionStore: Send + Sync + 'static {
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
     /// Read and delete in one atomic step: of any number of concurrent takers, one gets the value.
     async fn take(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
+    /// Take `key` once (as `take`) and, in the same atomic step, when it held a value, store
+    /// `marker` under `marker_key` for `ttl`: no other caller can see the key gone without the
+    /// marker there (single-use codes whose reuse must be detected).
+    async fn take_and_mark(
+        &self,
+        key: &str,
+        marker_key: &str,
+        marker: &[u8],
+        ttl: Duration,
+    ) -> Result<Option<Vec<u8>>, StoreError>;
     /// Delete a key (no error if absent).
     async fn delete(&self, key: &str) -> Result<(), StoreError>;
     /// Record `key` in the index of `account`, kept at least `ttl`.

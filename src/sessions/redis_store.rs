@@ -41,6 +41,13 @@ end
 return deleted
 "#;
 
+/// GETDEL of KEYS[1] and, when it held a value, SET KEYS[2] = ARGV[1] PX ARGV[2], atomically.
+const TAKE_AND_MARK_LUA: &str = r"
+local v = redis.call('GETDEL', KEYS[1])
+if v then redis.call('SET', KEYS[2], ARGV[1], 'PX', ARGV[2]) end
+return v
+";
+
 /// A `SessionStore` in Redis (>= 6.2, for `GETDEL`), shared by every braid replica.
 #[derive(Clone)]
 pub struct RedisSessionStore {
@@ -134,6 +141,18 @@ impl SessionStore for RedisSessionStore {
         let mut cmd = redis::cmd("GETDEL");
         cmd.arg(self.key(key));
         self.query("GETDEL", &cmd).await
+    }
+
+    async fn take_and_mark(
+        &self,
+        key: &str,
+        marker_key: &str,
+        marker: &[u8],
+        ttl: Duration,
+    ) -> Result<Option<Vec<u8>>, StoreError> {
+        let mut cmd = redis::cmd("EVAL");
+        cmd.arg(TAKE_AND_MARK_LUA).arg(2).arg(self.key(key)).arg(self.key(marker_key)).arg(marker).arg(ttl_ms(ttl));
+        self.query("take and mark", &cmd).await
     }
 
     async fn delete(&self, key: &str) -> Result<(), StoreError> {

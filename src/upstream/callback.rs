@@ -62,6 +62,19 @@ pub async fn start(
             .is_some_and(|r| r.force_login),
         None => false,
     };
+    // An OAuth2 provider that cannot be made to authenticate the person again cannot answer a
+    // client's prompt=login or max_age: the client hears login_required (OIDC Core 3.1.2.6).
+    if let (Protocol::OAuth2(client), Some(t)) = (&provider.protocol, &tx) {
+        if asked_by_client && link.is_none() && !client.settings.can_force_login {
+            return crate::issuer::authorize::answer_with_error(
+                state,
+                t,
+                "login_required",
+                "the chosen provider cannot confirm a fresh sign-in",
+            )
+            .await;
+        }
+    }
     let force_login = force || link.is_some() || asked_by_client;
     let upstream = UpstreamAttempt { nonce: ids::random_token(24), verifier: ids::random_token(32) };
     let challenge = ids::sha256_b64(upstream.verifier.as_bytes());
@@ -113,6 +126,14 @@ pub async fn callback_get(
     })?;
     if matches!(provider.protocol, Protocol::Dev | Protocol::Saml(_)) {
         return Err(AppError::page_status(StatusCode::NOT_FOUND, "Unknown provider", "This provider has no callback."));
+    }
+    // Codes of some providers are long (Entra ID's exceed 1 KiB); everything else is short.
+    let cap = |k: &str| if k == "code" { 8192 } else { crate::issuer::authorize::MAX_PARAM * 2 };
+    if let Some((k, _)) = q.iter().find(|(k, v)| v.len() > cap(k)) {
+        return Err(AppError::page(
+            "Sign-in answer too large",
+            format!("The provider's `{k}` is longer than braid accepts. Start again."),
+        ));
     }
     let p = |k: &str| q.get(k).map(String::as_str).filter(|v| !v.is_empty());
     let login_state = p("state").ok_or_else(|| {
@@ -170,7 +191,11 @@ pub async fn callback_get(
             }
             let identity =
                 client.finish(&state.http, code, &upstream.verifier, &redirect).await.map_err(|e| log_refusal(&e))?;
-            (identity, "fed".to_owned(), None)
+            // OAuth2 says nothing of when the person authenticated; only a provider known to
+            // honour prompt=login, asked for it, authenticated them after braid asked.
+            let auth_time =
+                (attempt.force_login && client.settings.can_force_login).then_some(attempt.started_at / 1000);
+            (identity, "fed".to_owned(), auth_time)
         }
         Protocol::Dev | Protocol::Saml(_) => return Err(refused(&provider.display_name)),
     };

@@ -21,6 +21,10 @@ const REFETCH_MIN_MS: i64 = 30 * 1000;
 /// How long the last good keys stand in for a failing JWKS endpoint.
 const LAST_GOOD_MAX_MS: i64 = 24 * 3600 * 1000;
 
+/// `max_age` sent upstream when no fresh sign-in is needed: a year, so that it asks for
+/// `auth_time` without making anyone sign in again.
+const UNFORCED_MAX_AGE: &str = "31536000";
+
 /// Why an upstream sign-in failed. Logged; the person sees a generic page.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
 pub enum OidcError {
@@ -237,14 +241,18 @@ impl OidcClient {
             ("code_challenge", code_challenge),
             ("code_challenge_method", "S256"),
         ];
+        // max_age is always sent: it obliges the provider to return auth_time (OIDC Core 3.1.2.1),
+        // which braid then checks, or keeps as the session's authentication time.
         match (force_login, &s.prompt) {
             (true, _) => {
                 params.push(("prompt", "login"));
-                // Makes the provider return auth_time, which braid then checks.
                 params.push(("max_age", "0"));
             }
-            (false, Some(p)) => params.push(("prompt", p)),
-            (false, None) => {}
+            (false, Some(p)) => {
+                params.push(("prompt", p));
+                params.push(("max_age", UNFORCED_MAX_AGE));
+            }
+            (false, None) => params.push(("max_age", UNFORCED_MAX_AGE)),
         }
         if let Some(h) = login_hint {
             params.push(("login_hint", h));
@@ -414,17 +422,19 @@ impl OidcClient {
         ui_email: Option<(Value, bool)>,
     ) -> Result<ExternalIdentity, OidcError> {
         let m = &self.settings.claims;
-        let subject = match merged.get(&m.subject) {
+        // The subject comes from the verified ID token only: userinfo is an unsigned answer.
+        let subject = match id_claims.get(&m.subject) {
             Some(Value::String(s)) if !s.is_empty() => s.clone(),
             Some(Value::Number(n)) => n.to_string(),
             _ => return Err(OidcError::Claims(format!("subject claim `{}` missing", m.subject))),
         };
-        // email_verified applies only to the email it came with (SECURITY-CASES 66).
+        // email_verified applies only to the email it came with (SECURITY-CASES 66), and only the
+        // verified ID token decides it: an email userinfo adds or changes is never verified.
         let id_email = id_claims.get(&m.email).and_then(Value::as_str).map(str::to_owned);
         let id_verified = is_true(id_claims.get(&m.email_verified));
         let (email, email_verified) = match ui_email {
-            Some((Value::String(e), v)) if Some(&e) == id_email.as_ref() => (Some(e), v || id_verified),
-            Some((Value::String(e), v)) => (Some(e), v),
+            Some((Value::String(e), _)) if Some(&e) == id_email.as_ref() => (Some(e), id_verified),
+            Some((Value::String(e), _)) => (Some(e), false),
             _ => (id_email, id_verified),
         };
         let mut claims = Map::new();

@@ -89,6 +89,7 @@ struct ProviderFile {
     email_field: Option<String>,
     email_verified_field: Option<String>,
     name_field: Option<String>,
+    can_force_login: Option<bool>,
 }
 
 /// Settings of an OAuth 2.0 provider (presets applied).
@@ -122,6 +123,9 @@ pub struct OAuth2Settings {
     pub name_field: String,
     /// Name of the parameter that carries a login hint upstream.
     pub login_hint_param: String,
+    /// The provider honours `prompt=login` (re-authenticates the person): braid may then answer
+    /// a client's `prompt=login` or `max_age` through it. Without it those get `login_required`.
+    pub can_force_login: bool,
     /// Other authorization parameters.
     pub extra_params: Vec<(String, String)>,
     /// Fields kept on the identity.
@@ -281,7 +285,9 @@ impl Providers {
 }
 
 fn valid_id(id: &str) -> bool {
-    !id.is_empty()
+    // `link-proof` is one of braid's own paths under /login.
+    id != "link-proof"
+        && !id.is_empty()
         && id.len() <= 64
         && id.chars().all(|c| c.is_ascii_lowercase() || c.is_ascii_digit() || c == '-' || c == '_')
 }
@@ -305,7 +311,8 @@ pub fn parse_file(path: &Path, text: &str) -> Result<Provider, Vec<ConfigProblem
     if !valid_id(&id) {
         problems.push(problem("id", format!("`{id}` must be 1-64 of a-z, 0-9, - and _")));
     }
-    let given: [(&str, bool); 30] = [
+    let given: [(&str, bool); 31] = [
+        ("can_force_login", file.can_force_login.is_some()),
         ("idp_metadata_file", file.idp_metadata_file.is_some()),
         ("idp_metadata_url", file.idp_metadata_url.is_some()),
         ("entity_id", file.entity_id.is_some()),
@@ -372,6 +379,7 @@ pub fn parse_file(path: &Path, text: &str) -> Result<Provider, Vec<ConfigProblem
             "email_field",
             "email_verified_field",
             "name_field",
+            "can_force_login",
         ],
         ProviderKind::Saml => &[
             "issuer",
@@ -697,6 +705,7 @@ fn oauth2_settings(
         email_verified_field: file.email_verified_field.clone(),
         name_field: file.name_field.clone().unwrap_or_else(|| "name".into()),
         login_hint_param: preset.as_ref().map_or("login_hint", |p| p.7).to_owned(),
+        can_force_login: file.can_force_login.unwrap_or(false),
         extra_params: file.extra_params.clone().unwrap_or_default().into_iter().collect(),
         keep: file.claims.as_ref().map(|c| c.keep.clone()).unwrap_or_default(),
     })

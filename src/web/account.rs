@@ -142,8 +142,9 @@ async fn guard(state: &AppState, headers: &HeaderMap, csrf: &str) -> Result<(Str
             "braid could not confirm this request came from your account page, so nothing was changed. Reload the page and try again.",
         ));
     }
-    let age = state.clock.now_secs() - session.auth_time;
-    if age > i64::try_from(state.settings.account.fresh_auth_secs).unwrap_or(i64::MAX) {
+    // An unknown authentication time is never recent.
+    let fresh_for = i64::try_from(state.settings.account.fresh_auth_secs).unwrap_or(i64::MAX);
+    if session.auth_time.is_none_or(|t| state.clock.now_secs() - t > fresh_for) {
         return Err(AppError::page_status(
             StatusCode::FORBIDDEN,
             "Sign in again to make this change",
@@ -153,7 +154,8 @@ async fn guard(state: &AppState, headers: &HeaderMap, csrf: &str) -> Result<(Str
     Ok((sid, session))
 }
 
-fn origin_of(url: &str) -> String {
+/// The origin (scheme, host, port) of `url`, as browsers send it in `Origin`.
+pub fn origin_of(url: &str) -> String {
     match url::Url::parse(url) {
         Ok(u) => u.origin().ascii_serialization(),
         Err(_) => url.to_owned(),

@@ -28,11 +28,20 @@ fn start_url(provider: &str, tx: Option<&str>, hint: Option<&str>, force: bool) 
     if params.is_empty() { base } else { with_params(&base, &params) }
 }
 
+/// Refuse parameters longer than braid stores or reflects.
+fn too_long(q: &HashMap<String, String>) -> Result<(), AppError> {
+    match crate::issuer::authorize::oversized(q) {
+        Some(name) => Err(AppError::page("Request too large", format!("`{name}` is longer than braid accepts."))),
+        None => Ok(()),
+    }
+}
+
 /// `GET /login`
 pub async fn login_get(
     State(state): State<AppState>,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Response, AppError> {
+    too_long(&q)?;
     let tx = q.get("tx").map(String::as_str).filter(|t| !t.is_empty());
     let login_hint = q.get("login_hint").or_else(|| q.get("email")).map(String::as_str).filter(|h| !h.is_empty());
     let force = q.get("prompt").is_some_and(|p| p == "login");
@@ -83,6 +92,7 @@ pub async fn login_provider_get(
     headers: HeaderMap,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Response, AppError> {
+    too_long(&q)?;
     let provider = state.providers.snapshot().enabled(&id).filter(|p| p.usable()).cloned().ok_or_else(|| {
         AppError::page_status(
             StatusCode::NOT_FOUND,

@@ -100,13 +100,16 @@ async fn linking_a_new_identity_records_audit_outbox_and_revokes_grants(f: F) {
         account_id: a.clone(),
         client_id: "c".into(),
         scope: "openid".into(),
-        auth_time: 1,
+        auth_time: None,
         idp: "i".into(),
         amr: "x".into(),
         sid: "s".into(),
         created_at: T0,
         expires_at: T0 * 2,
         revoked_at: None,
+        identity_id: None,
+        provider_id: None,
+        session_key: None,
     };
     f.grants.create(&grant, "h").await.unwrap();
     let before = outbox_count(&f).await;

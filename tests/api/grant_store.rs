@@ -48,13 +48,16 @@ fn grant(f: &Fixture, id: &str) -> Grant {
         account_id: f.account.clone(),
         client_id: "app".into(),
         scope: "openid email".into(),
-        auth_time: T0 / 1000,
+        auth_time: Some(T0 / 1000),
         idp: "https://idp.example".into(),
         amr: "pwd".into(),
         sid: "sid1".into(),
         created_at: T0,
         expires_at: T0 + 3_600_000,
         revoked_at: None,
+        identity_id: Some(7),
+        provider_id: Some("corp".into()),
+        session_key: Some("sess:abc".into()),
     }
 }
 

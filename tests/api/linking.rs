@@ -91,6 +91,14 @@ async fn account_of(app: &TestApp, issuer: &str, subject: &str) -> Option<Accoun
     app.state.accounts.find_identity(issuer, subject).await.unwrap().map(|i| i.account_id)
 }
 
+/// Confirm, on the proof page `page`, that the identity it names should be linked.
+async fn confirm_proof(app: &TestApp, b: &reqwest::Client, page: &str) -> reqwest::Response {
+    let marker = "name=\"csrf\" value=\"";
+    let start = page.find(marker).expect("the proof page has a confirmation form") + marker.len();
+    let token = page[start..].split('"').next().unwrap().to_owned();
+    b.post(app.url("/login/link-proof")).form(&[("csrf", token.as_str())]).send().await.unwrap()
+}
+
 async fn post_change(
     app: &TestApp,
     b: &reqwest::Client,
@@ -251,9 +259,14 @@ async fn link_by_email_asks_for_proof_of_the_account_and_then_links() {
     let r = dev_sign_in(&app, &b, "dev2", "erin-two", "Erin@Example.com", true).await;
     assert_eq!(r.status(), StatusCode::OK);
     let page = r.text().await.unwrap();
-    assert!(page.contains("Is this your account?") && page.contains("/login/dev"), "{page}");
+    assert!(page.contains("Link this identity to an existing account?"), "{page}");
+    assert!(page.contains(I2) && page.contains("erin-two"), "the page names the new identity: {page}");
     assert!(account_of(&app, I2, "erin-two").await.is_none(), "nothing linked or created before the proof");
-    // The proof: sign in with one of the account's identities in the same browser.
+    // The explicit confirmation, then the proof: sign in with one of the account's identities in
+    // the same browser.
+    let r = confirm_proof(&app, &b, &page).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    assert!(r.text().await.unwrap().contains("/login/dev"), "the account's sign-ins are offered");
     let r = dev_sign_in(&app, &b, "dev", "erin", "", false).await;
     assert_eq!(location(&r), "/account");
     assert_eq!(account_of(&app, I2, "erin-two").await, Some(a.clone()), "linked after proof");
@@ -271,10 +284,10 @@ async fn a_link_proof_is_bound_to_its_browser_its_account_and_is_used_once() {
     // The proof is started in one browser; another browser (the victim's) signs in to fay: it
     // has no proof cookie, so nothing is linked.
     let attacker = browser();
-    assert_eq!(
-        dev_sign_in(&app, &attacker, "dev2", "intruder", "fay@example.com", true).await.status(),
-        StatusCode::OK
-    );
+    let r = dev_sign_in(&app, &attacker, "dev2", "intruder", "fay@example.com", true).await;
+    assert_eq!(r.status(), StatusCode::OK);
+    let page = r.text().await.unwrap();
+    assert_eq!(confirm_proof(&app, &attacker, &page).await.status(), StatusCode::OK);
     dev_sign_in(&app, &browser(), "dev", "fay", "", false).await;
     assert!(account_of(&app, I2, "intruder").await.is_none(), "a proof never crosses browsers");
     // Completing the proof with another account is refused and uses the proof up.
@@ -404,11 +417,10 @@ async fn a_pending_link_proof_is_revoked_when_the_account_changes() {
     dev_sign_in(&app, &owner, "dev", "jan", "jan@example.com", true).await;
     link(&app, &owner, "dev", "jan-spare").await;
     let b = browser();
-    assert_eq!(
-        dev_sign_in(&app, &b, "dev2", "jan-new", "jan@example.com", true).await.status(),
-        StatusCode::OK,
-        "proof asked"
-    );
+    let r = dev_sign_in(&app, &b, "dev2", "jan-new", "jan@example.com", true).await;
+    assert_eq!(r.status(), StatusCode::OK, "proof asked");
+    let page = r.text().await.unwrap();
+    assert_eq!(confirm_proof(&app, &b, &page).await.status(), StatusCode::OK);
     // The owner unlinks an identity meanwhile: pending proofs end with the other sessions.
     let spare = app.state.accounts.find_identity(I1, "jan-spare").await.unwrap().unwrap();
     assert_eq!(location(&post_change(&app, &owner, "/account/unlink", spare.id, &[]).await), "/account?done=unlinked");
@@ -431,4 +443,30 @@ async fn sign_ins_are_in_the_audit_log_with_the_identity_used() {
     let e = audit.iter().find(|e| e.action == "identity.signed_in").expect("sign-in recorded");
     assert_eq!((e.issuer.as_deref(), e.subject.as_deref()), (Some(I1), Some("kim")));
     assert!(e.ip.is_some());
+}
+
+#[tokio::test]
+async fn a_link_proof_links_nothing_without_the_explicit_confirmation() {
+    let app = two_providers("on_new_identity = \"link_by_email\"\ntrust_email = true\n").await;
+    dev_sign_in(&app, &browser(), "dev", "ken", "ken@example.com", true).await;
+    let b = browser();
+    let page = dev_sign_in(&app, &b, "dev2", "ken-two", "ken@example.com", true).await.text().await.unwrap();
+    // A confirmation without the page's CSRF token, or from another origin, is refused.
+    let r = b.post(app.url("/login/link-proof")).form(&[("csrf", "forged")]).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    let marker = "name=\"csrf\" value=\"";
+    let start = page.find(marker).unwrap() + marker.len();
+    let token = page[start..].split('"').next().unwrap().to_owned();
+    let r = b
+        .post(app.url("/login/link-proof"))
+        .header("origin", "https://evil.example")
+        .form(&[("csrf", token.as_str())])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    // Signing in to the account without confirming: a plain sign-in, nothing linked.
+    let r = dev_sign_in(&app, &b, "dev", "ken", "", false).await;
+    assert_eq!(location(&r), "/account");
+    assert!(account_of(&app, I2, "ken-two").await.is_none(), "an unconfirmed proof links nothing");
 }

@@ -30,6 +30,7 @@ mod shutdown;
 mod sign_in;
 mod support;
 mod token_errors;
+mod trust;
 mod upstream_oauth2;
 mod upstream_oidc;
 mod upstream_params;

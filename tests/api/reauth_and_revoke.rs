@@ -86,7 +86,8 @@ async fn logout_ends_the_sessions_refresh_tokens_but_offline_ones_stay() {
     let offline: Value = redeem(&app, &query_param(&location(&r), "code").unwrap()).await.json().await.unwrap();
     let cookie_sid = b.get(app.url("/account")).send().await.unwrap();
     assert_eq!(cookie_sid.status(), StatusCode::OK);
-    b.get(app.url("/logout")).send().await.unwrap();
+    let hint = online["id_token"].as_str().unwrap();
+    b.get(app.url("/logout")).query(&[("id_token_hint", hint)]).send().await.unwrap();
     let refresh = |rt: &Value| {
         let rt = rt["refresh_token"].as_str().unwrap().to_owned();
         let app = &app;

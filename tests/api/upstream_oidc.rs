@@ -380,3 +380,29 @@ async fn a_provider_whose_discovery_names_another_issuer_is_refused() {
     assert_eq!(r.status(), StatusCode::BAD_GATEWAY);
     assert!(r.headers().get("location").is_none());
 }
+
+#[tokio::test]
+async fn userinfo_never_decides_the_subject_or_a_verified_email() {
+    // The subject claim is not `sub` (Entra ID's `oid` style): userinfo must not supply it.
+    let s = setup("userinfo = true\n[claims]\nsubject = \"oid\"\n").await;
+    s.mock.set(|b| {
+        b.userinfo =
+            Some(json!({"sub": "user-1", "oid": "from-userinfo", "email": "x@mock.example", "email_verified": true}));
+    });
+    let r = sign_in_via(&s, &browser()).await;
+    assert!(r.status().is_client_error(), "no subject in the ID token: refused, not taken from userinfo");
+    assert!(s.app.state.accounts.find_identity(&s.mock.base, "from-userinfo").await.unwrap().is_none());
+    // The ID token names the subject; userinfo's own "verified" flag for another email is ignored.
+    s.mock.claim("oid", json!("from-id-token"));
+    assert_eq!(sign_in_via(&s, &browser()).await.status(), StatusCode::SEE_OTHER);
+    let id = s
+        .app
+        .state
+        .accounts
+        .find_identity(&s.mock.base, "from-id-token")
+        .await
+        .unwrap()
+        .expect("keyed on the ID token");
+    assert_eq!(id.email.as_deref(), Some("x@mock.example"));
+    assert!(!id.email_verified, "only the ID token verifies an email");
+}

@@ -267,10 +267,12 @@ pub async fn acs_post(
         tx: None,
         upstream: None,
         link: None,
-        proof: cookies::get(&headers, cookies::PROOF, state.secure_cookies()),
+        // Unsolicited: no browser asked for it, so it never completes (or starts) a link.
+        proof: None,
         force_login: false,
         started_at: now,
         saml_request_id: None,
+        unsolicited: true,
     });
     tracing::info!(provider = %provider.id, subject = %identity.subject, solicited = attempt.saml_request_id.is_some(), "SAML response accepted");
     let mut resp = crate::signin::finish(

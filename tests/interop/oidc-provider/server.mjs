@@ -23,6 +23,9 @@ const provider = new Provider(issuer, {
       },
     };
   },
+  // The scopes' claims go into the ID token too (not only userinfo): braid takes the subject and
+  // the verified-email decision from the signed ID token alone.
+  conformIdTokenClaims: false,
   features: { devInteractions: { enabled: true } },
   pkce: { required: () => true },
 });
