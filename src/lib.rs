@@ -6,6 +6,7 @@ pub mod admin;
 pub mod clock;
 pub mod config;
 pub mod db;
+pub mod edge;
 pub mod error;
 pub mod health;
 pub mod ids;

@@ -2,7 +2,6 @@
 
 use axum::Router;
 use axum::routing::{get, post};
-use tower_http::trace::TraceLayer;
 
 use crate::state::AppState;
 use crate::{health, issuer, upstream, web};
@@ -77,5 +76,5 @@ pub fn router(state: AppState) -> Router {
     if state.settings.demo.enabled {
         r = r.route(DEMO, get(web::demo::demo_get)).route("/demo/app.js", get(web::demo::demo_js));
     }
-    r.layer(TraceLayer::new_for_http()).with_state(state)
+    crate::edge::wrap(r).with_state(state)
 }

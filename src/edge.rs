@@ -1,0 +1,54 @@
+//! The layers around every route: each request runs to completion in its own task whether or
+//! not the client stays.
+
+use axum::Router;
+use axum::extract::Request;
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use tower_http::trace::TraceLayer;
+use tracing::Instrument;
+
+use crate::error::AppError;
+
+/// Wrap `router` in braid's edge layers.
+pub fn wrap<S: Clone + Send + Sync + 'static>(router: Router<S>) -> Router<S> {
+    router.layer(middleware::from_fn(run_to_completion)).layer(TraceLayer::new_for_http())
+}
+
+/// Run the rest of the request in a task of its own and wait for it.
+///
+/// When a client hangs up, hyper drops the request's future; without this, a handler would stop
+/// at whatever `.await` it was on, possibly inside a SQL transaction (sqlx 0.8 leaves a
+/// PostgreSQL connection "idle in transaction" when `BEGIN` itself is cancelled). A spawned task
+/// is not cancelled with the request: the handler finishes, commits or rolls back, and only its
+/// answer is thrown away. A handler that panics gives an opaque 500.
+async fn run_to_completion(request: Request, next: Next) -> Response {
+    let handler = tokio::spawn(next.run(request).instrument(tracing::Span::current()));
+    match handler.await {
+        Ok(response) => response,
+        Err(e) => AppError::Internal(format!("request handler did not finish: {e}")).into_response(),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use axum::routing::get;
+
+    async fn boom() -> &'static str {
+        panic!("secret detail")
+    }
+
+    #[tokio::test]
+    async fn a_panicking_handler_gives_an_opaque_500_and_braid_keeps_serving() {
+        let app = wrap(Router::new().route("/boom", get(boom)).route("/ok", get(|| async { "ok" })));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let base = format!("http://{}", listener.local_addr().unwrap());
+        tokio::spawn(async move { axum::serve(listener, app).await });
+        let r = reqwest::get(format!("{base}/boom")).await.unwrap();
+        assert_eq!(r.status(), axum::http::StatusCode::INTERNAL_SERVER_ERROR);
+        let body = r.text().await.unwrap();
+        assert!(!body.contains("secret detail") && !body.contains("panic"), "{body}");
+        assert_eq!(reqwest::get(format!("{base}/ok")).await.unwrap().text().await.unwrap(), "ok");
+    }
+}
