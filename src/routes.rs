@@ -76,5 +76,6 @@ pub fn router(state: AppState) -> Router {
     if state.settings.demo.enabled {
         r = r.route(DEMO, get(web::demo::demo_get)).route("/demo/app.js", get(web::demo::demo_js));
     }
-    crate::edge::wrap(r).with_state(state)
+    let https = state.settings.public_url().starts_with("https://");
+    crate::edge::wrap(r, https).with_state(state)
 }

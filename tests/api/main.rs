@@ -26,6 +26,7 @@ mod saml_fixtures_mutations;
 mod saml_gate;
 mod saml_sp;
 mod saml_support;
+mod security_headers;
 mod session_store;
 mod shutdown;
 mod sign_in;
