@@ -12,6 +12,7 @@ pub mod health;
 pub mod ids;
 pub mod issuer;
 pub mod linking;
+pub mod logging;
 pub mod notify;
 pub mod records;
 pub mod routes;

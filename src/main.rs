@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use braid::config::{LogFormat, Settings};
+use braid::config::Settings;
 
 #[derive(Parser)]
 #[command(name = "braid", version, about = "braid: a federation gateway that issues its own OpenID Connect tokens")]
@@ -178,7 +178,7 @@ fn check_online(providers: &braid::upstream::Providers) -> Vec<String> {
 }
 
 fn serve(settings: Settings) -> ExitCode {
-    init_logging(&settings);
+    braid::logging::init(&settings.log);
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(r) => r,
         Err(e) => {
@@ -305,15 +305,5 @@ fn report(result: Result<String, braid::admin::accounts::AdminError>) -> ExitCod
                 AdminError::Store(_) => ExitCode::from(4),
             }
         }
-    }
-}
-
-fn init_logging(settings: &Settings) {
-    use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&settings.log.level));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
-    match settings.log.format {
-        LogFormat::Json => builder.json().init(),
-        LogFormat::Text => builder.init(),
     }
 }
