@@ -128,7 +128,7 @@ fn check(settings: &Settings, online: bool) -> ExitCode {
         }
     }
     if online {
-        problems.extend(check_online(&providers));
+        problems.extend(check_online(settings, &providers));
     }
     if problems.is_empty() {
         println!(
@@ -146,14 +146,28 @@ fn check(settings: &Settings, online: bool) -> ExitCode {
     }
 }
 
-/// Reach every enabled OIDC provider's discovery document; one line per problem.
-fn check_online(providers: &braid::upstream::Providers) -> Vec<String> {
+/// Reach the Redis session store (refused when it may evict keys) and every enabled OIDC
+/// provider's discovery document and SAML provider's metadata; one line per problem.
+fn check_online(settings: &Settings, providers: &braid::upstream::Providers) -> Vec<String> {
     let Ok(runtime) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {
         return vec!["cannot start the runtime for online checks".into()];
     };
     let http = braid::upstream::http::client();
     runtime.block_on(async {
         let mut problems = Vec::new();
+        if settings.store.sessions != "memory" {
+            let url = braid::startup::redact(&settings.store.sessions);
+            match braid::sessions::RedisSessionStore::connect(
+                &settings.store.sessions,
+                &settings.store.redis_key_prefix,
+                std::time::Duration::from_millis(settings.store.redis_timeout_ms),
+            )
+            .await
+            {
+                Ok(_) => println!("session store {url}: ok"),
+                Err(e) => problems.push(format!("braid.toml: key `store.sessions`: session store {url}: {e}")),
+            }
+        }
         for p in providers.all().filter(|p| p.enabled) {
             if let braid::upstream::Protocol::Oidc(client) = &p.protocol {
                 match client.discover(&http).await {
@@ -243,7 +257,7 @@ fn accounts(settings: Settings, command: AccountsCommand) -> ExitCode {
             {
                 Ok(s) => std::sync::Arc::new(s),
                 Err(e) => {
-                    eprintln!("braid: session store: {e}");
+                    eprintln!("braid: session store {}: {e}", braid::startup::redact(&settings.store.sessions));
                     return ExitCode::FAILURE;
                 }
             }

@@ -18,6 +18,7 @@ mod linking;
 mod mock_idp;
 mod provider_reload;
 mod reauth_and_revoke;
+mod redis_policy;
 mod replicas;
 mod saml_attacks;
 mod saml_encrypted;
