@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use braid::config::{LogFormat, Settings};
+use braid::config::Settings;
 
 #[derive(Parser)]
 #[command(name = "braid", version, about = "braid: a federation gateway that issues its own OpenID Connect tokens")]
@@ -131,7 +131,7 @@ fn check(settings: &Settings, online: bool) -> ExitCode {
         }
     }
     if online {
-        problems.extend(check_online(&providers));
+        problems.extend(check_online(settings, &providers));
     }
     if problems.is_empty() {
         println!(
@@ -149,14 +149,28 @@ fn check(settings: &Settings, online: bool) -> ExitCode {
     }
 }
 
-/// Reach every enabled OIDC provider's discovery document; one line per problem.
-fn check_online(providers: &braid::upstream::Providers) -> Vec<String> {
+/// Reach the Redis session store (refused when it may evict keys) and every enabled OIDC
+/// provider's discovery document and SAML provider's metadata; one line per problem.
+fn check_online(settings: &Settings, providers: &braid::upstream::Providers) -> Vec<String> {
     let Ok(runtime) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {
         return vec!["cannot start the runtime for online checks".into()];
     };
     let http = braid::upstream::http::client();
     runtime.block_on(async {
         let mut problems = Vec::new();
+        if settings.store.sessions != "memory" {
+            let url = braid::startup::redact(&settings.store.sessions);
+            match braid::sessions::RedisSessionStore::connect(
+                &settings.store.sessions,
+                &settings.store.redis_key_prefix,
+                std::time::Duration::from_millis(settings.store.redis_timeout_ms),
+            )
+            .await
+            {
+                Ok(_) => println!("session store {url}: ok"),
+                Err(e) => problems.push(format!("braid.toml: key `store.sessions`: session store {url}: {e}")),
+            }
+        }
         for p in providers.all().filter(|p| p.enabled) {
             if let braid::upstream::Protocol::Oidc(client) = &p.protocol {
                 match client.discover(&http).await {
@@ -181,7 +195,7 @@ fn check_online(providers: &braid::upstream::Providers) -> Vec<String> {
 }
 
 fn serve(settings: Settings) -> ExitCode {
-    init_logging(&settings);
+    braid::logging::init(&settings.log);
     let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(r) => r,
         Err(e) => {
@@ -252,7 +266,7 @@ fn accounts(settings: Settings, command: AccountsCommand) -> ExitCode {
             {
                 Ok(s) => std::sync::Arc::new(s),
                 Err(e) => {
-                    eprintln!("braid: session store: {e}");
+                    eprintln!("braid: session store {}: {e}", braid::startup::redact(&settings.store.sessions));
                     return ExitCode::FAILURE;
                 }
             }
@@ -320,15 +334,5 @@ fn report(result: Result<String, braid::admin::accounts::AdminError>) -> ExitCod
                 AdminError::Store(_) => ExitCode::from(4),
             }
         }
-    }
-}
-
-fn init_logging(settings: &Settings) {
-    use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(&settings.log.level));
-    let builder = tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr);
-    match settings.log.format {
-        LogFormat::Json => builder.json().init(),
-        LogFormat::Text => builder.init(),
     }
 }

@@ -2,7 +2,6 @@
 
 use axum::Router;
 use axum::routing::{get, post};
-use tower_http::trace::TraceLayer;
 
 use crate::state::AppState;
 use crate::{health, issuer, upstream, web};
@@ -80,5 +79,6 @@ pub fn router(state: AppState) -> Router {
     if state.settings.demo.enabled {
         r = r.route(DEMO, get(web::demo::demo_get)).route("/demo/app.js", get(web::demo::demo_js));
     }
-    r.layer(TraceLayer::new_for_http()).with_state(state)
+    let https = state.settings.public_url().starts_with("https://");
+    crate::edge::wrap(r, https).with_state(state)
 }

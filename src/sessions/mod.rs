@@ -19,6 +19,10 @@ pub enum StoreError {
     /// A value in the store could not be decoded.
     #[error("session store value is corrupt: {0}")]
     Corrupt(String),
+    /// The store answers but is set up so that braid cannot rely on it (a Redis that may evict
+    /// keys); braid refuses to start on it.
+    #[error("{0}")]
+    Unsuitable(String),
 }
 
 /// Short-lived key/value state shared by every braid replica.

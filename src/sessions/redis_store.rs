@@ -5,6 +5,12 @@
 //! bounded by the configured timeout and fails closed with `StoreError::Unavailable`. The
 //! connection manager reconnects by itself after Redis comes back.
 //!
+//! `connect` refuses a Redis whose `maxmemory-policy` may evict keys: every policy but
+//! `noeviction` can (`volatile-*` ones evict exactly the keys with a TTL, which are all of
+//! braid's), and an evicted login transaction, replay-cache entry or used-code marker would let
+//! a sign-in fail at random or a used value pass again. The policy is read with `INFO memory`,
+//! which managed Redis services allow where `CONFIG GET` is disabled.
+//!
 //! The two Lua scripts are sent with `EVAL` (the redis crate's `script` feature is off). `end_all`
 //! deletes the index's members from inside its script, keys it does not declare, which is fine
 //! on a single Redis or Sentinel but not on Redis Cluster.
@@ -80,7 +86,35 @@ impl RedisSessionStore {
         let conn = bounded(op_timeout, "connect", ConnectionManager::new_with_config(client, config)).await?;
         let store = Self { conn, prefix: key_prefix.to_owned(), op_timeout };
         store.ping().await?;
+        store.refuse_eviction().await?;
         Ok(store)
+    }
+
+    /// Refuse a Redis that may evict braid's keys. When the policy cannot be read (`INFO`
+    /// denied by an ACL, a Redis-compatible server without the field), braid warns and goes on.
+    async fn refuse_eviction(&self) -> Result<(), StoreError> {
+        let mut cmd = redis::cmd("INFO");
+        cmd.arg("memory");
+        let policy = match self.query::<String>("INFO memory", &cmd).await {
+            Ok(info) => maxmemory_policy(&info).map(str::to_owned),
+            Err(e) => {
+                tracing::warn!(error = %e, "cannot read the Redis maxmemory-policy; make sure it is noeviction");
+                return Ok(());
+            }
+        };
+        match policy.as_deref() {
+            Some("noeviction") => Ok(()),
+            Some(policy) => Err(StoreError::Unsuitable(format!(
+                "maxmemory-policy is {policy}; braid needs noeviction, because its login transactions, \
+                 codes, replay caches and used-code markers live in Redis with TTLs and an evicted \
+                 one would fail a sign-in or let a used value pass again (set `maxmemory-policy \
+                 noeviction`, and enough maxmemory)"
+            ))),
+            None => {
+                tracing::warn!("Redis reports no maxmemory_policy in INFO memory; make sure it is noeviction");
+                Ok(())
+            }
+        }
     }
 
     fn key(&self, key: &str) -> String {
@@ -109,6 +143,11 @@ async fn bounded<T>(
         Ok(Err(e)) => Err(StoreError::Unavailable(format!("redis {what}: {e}"))),
         Err(_) => Err(StoreError::Unavailable(format!("redis {what}: no answer within {} ms", limit.as_millis()))),
     }
+}
+
+/// The `maxmemory_policy` field of an `INFO memory` answer.
+fn maxmemory_policy(info: &str) -> Option<&str> {
+    info.lines().find_map(|line| line.trim_end().strip_prefix("maxmemory_policy:")).map(str::trim)
 }
 
 /// A TTL in whole milliseconds, at least 1 (Redis rejects a zero expiry).
@@ -190,5 +229,19 @@ impl SessionStore for RedisSessionStore {
         } else {
             Err(StoreError::Unavailable(format!("redis PING: unexpected reply {reply:?}")))
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::maxmemory_policy;
+
+    #[test]
+    fn the_policy_is_read_from_info_memory() {
+        let info = "# Memory\r\nused_memory:1015304\r\nmaxmemory:67108864\r\nmaxmemory_human:64.00M\r\n\
+                    maxmemory_policy:allkeys-lru\r\nallocator_frag_ratio:1.00\r\n";
+        assert_eq!(maxmemory_policy(info), Some("allkeys-lru"));
+        assert_eq!(maxmemory_policy("maxmemory_policy:noeviction"), Some("noeviction"));
+        assert_eq!(maxmemory_policy("# Memory\r\nused_memory:1\r\n"), None);
     }
 }

@@ -9,7 +9,8 @@ use serde_json::Value;
 
 use crate::helpers::*;
 
-struct Redis(Child);
+/// A private `redis-server` on a loopback port, killed when dropped.
+pub struct Redis(Child);
 
 impl Drop for Redis {
     fn drop(&mut self) {
@@ -19,8 +20,14 @@ impl Drop for Redis {
 }
 
 async fn start_redis(port: u16) -> Redis {
+    start_redis_with(port, &[]).await
+}
+
+/// Start `redis-server` on `port` without persistence, with `extra` arguments.
+pub async fn start_redis_with(port: u16, extra: &[&str]) -> Redis {
     let child = Command::new("redis-server")
         .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+        .args(extra)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
