@@ -52,6 +52,8 @@ async fn every_answer_of_an_https_braid_carries_hsts() {
     let app = spawn_in(dir, move |d| {
         let mut s = settings(d, &url, "memory", "[demo]\nenabled = false");
         s.server.public_url = Some("https://braid.example.test".into());
+        // The dev provider walks the pages; off loopback it must be allowed explicitly.
+        s.dev.allow_on_public_url = true;
         s
     })
     .await;
