@@ -112,7 +112,8 @@ pub async fn account_get(
         "<h1>Your account</h1>{notice}<p>Account id (the <code>sub</code> applications see): <code id=\"account-id\">{}</code></p>\
 <p>Status: {}</p><h2>Linked identities</h2><table><tr><th>Provider</th><th>Issuer / subject</th><th>Email</th><th></th><th></th></tr>{}</table>\
 <h2>Link another identity</h2><p class=\"muted\">You will sign in with it; it then signs you in to this same account.</p><p>{}</p>\
-<p><a class=\"button secondary\" href=\"/logout\">Sign out</a></p>",
+<form method=\"post\" action=\"/logout\"><input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">\
+<button class=\"secondary\" type=\"submit\" id=\"sign-out\">Sign out</button></form>",
         esc(account.id.as_str()),
         esc(&account.status.to_db()),
         rows,

@@ -299,3 +299,50 @@ async fn auth_time_is_never_invented_when_the_upstream_gives_none() {
     assert_eq!(r.status(), StatusCode::FORBIDDEN);
     assert!(r.text().await.unwrap().contains("Sign in again"));
 }
+
+#[tokio::test]
+async fn an_unsolicited_saml_response_never_completes_a_link_proof() {
+    use crate::saml_sp::{post_acs, spawn_saml, start};
+    use crate::saml_support::{post_encode, signed_response};
+    let s = spawn_saml("allow_idp_initiated = true").await;
+    // The account: a SAML identity with a verified email (the provider is trusted for email).
+    let xml = signed_response(&s.spec(None, "p-owner"), &s.keys);
+    assert_eq!(post_acs(&s, &browser(), &post_encode(&xml), None).await.status(), StatusCode::SEE_OTHER);
+    std::fs::write(
+        s.app.dir().join("providers/dev2.toml"),
+        "kind = \"dev\"\non_new_identity = \"link_by_email\"\ntrust_email = true\n",
+    )
+    .unwrap();
+    s.app.state.providers.reload();
+    // This browser signs in through dev2 with that email and confirms the link.
+    let b = browser();
+    let r = b.get(s.app.url("/login/dev2")).send().await.unwrap();
+    let state = form_state(&r.text().await.unwrap());
+    let form = [
+        ("state", state.as_str()),
+        ("username", "newbie"),
+        ("email", "p-owner@example.org"),
+        ("email_verified", "true"),
+    ];
+    let page = b.post(s.app.url("/login/dev2")).form(&form).send().await.unwrap().text().await.unwrap();
+    let marker = "name=\"csrf\" value=\"";
+    let at = page.find(marker).expect("proof page") + marker.len();
+    let csrf = page[at..].split('"').next().unwrap().to_owned();
+    let r = b.post(s.app.url("/login/link-proof")).form(&[("csrf", csrf.as_str())]).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    // An unsolicited response for the account's identity lands in this browser: it may sign in
+    // (the provider allows it), but it never proves the account.
+    let xml = signed_response(&s.spec(None, "p-owner"), &s.keys);
+    let r = post_acs(&s, &b, &post_encode(&xml), None).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER, "{:?}", r.text().await);
+    assert!(
+        s.app.state.accounts.find_identity("urn:braid:dev:dev2", "newbie").await.unwrap().is_none(),
+        "nothing linked by an unsolicited response"
+    );
+    // A sign-in this browser asked for does.
+    let started = start(&s, &b, "/login/idp").await;
+    let xml = signed_response(&s.spec(Some(&started), "p-owner"), &s.keys);
+    let r = post_acs(&s, &b, &post_encode(&xml), Some(&started.relay)).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER, "{:?}", r.text().await);
+    assert!(s.app.state.accounts.find_identity("urn:braid:dev:dev2", "newbie").await.unwrap().is_some(), "linked");
+}

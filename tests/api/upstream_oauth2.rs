@@ -6,7 +6,7 @@ use std::sync::Arc;
 
 use braid::clock::TestClock;
 use reqwest::StatusCode;
-use serde_json::json;
+use serde_json::{Value, json};
 
 use crate::helpers::*;
 use crate::mock_idp::{CLIENT_ID, CLIENT_SECRET, MockIdp};
@@ -122,4 +122,46 @@ fn oauth2_provider_files_need_their_endpoints_unless_a_preset_gives_them() {
     let ghes = "kind = \"oauth2\"\npreset = \"github\"\nclient_id = \"c\"\nauthorize_url = \"https://ghe.example/login/oauth/authorize\"\n";
     let e = braid::upstream::parse_file(p, ghes).unwrap_err();
     assert_eq!(e[0].key, "issuer");
+}
+
+#[tokio::test]
+async fn a_client_asking_for_a_fresh_sign_in_hears_login_required_unless_the_provider_can_force_it() {
+    let authorize = |s: &Setup, b: &reqwest::Client| {
+        let mut q = authorize_query(APP_ID, APP_CB, None, "n");
+        q.push(("prompt".into(), "login".into()));
+        let url = s.app.url("/authorize");
+        let b = b.clone();
+        async move {
+            let r = b.get(url).query(&q).send().await.unwrap();
+            location(&r)
+        }
+    };
+    let s = github("").await;
+    let b = browser();
+    let chooser = authorize(&s, &b).await;
+    let r = b.get(s.app.url(&chooser)).send().await.unwrap();
+    let r = b.get(s.app.url(&location(&r))).send().await.unwrap();
+    let back = location(&r);
+    assert!(back.starts_with(APP_CB), "answered to the client: {back}");
+    assert_eq!(query_param(&back, "error").as_deref(), Some("login_required"));
+    assert_eq!(query_param(&back, "state").as_deref(), Some("st-123"));
+    assert_eq!(s.mock.token_hits(), 0, "the provider was never asked");
+
+    // A provider that honours prompt=login: sent upstream, and the sign-in counts from then.
+    let s = github("can_force_login = true\n").await;
+    let file = s.app.dir().join("providers/mock.toml");
+    let text = format!("{}emails_url = \"{}/user/emails\"\n", std::fs::read_to_string(&file).unwrap(), s.mock.base);
+    std::fs::write(&file, text).unwrap();
+    s.app.state.providers.reload();
+    let chooser = authorize(&s, &b).await;
+    let r = b.get(s.app.url(&chooser)).send().await.unwrap();
+    let r = b.get(s.app.url(&location(&r))).send().await.unwrap();
+    let to_idp = location(&r);
+    assert_eq!(query_param(&to_idp, "prompt").as_deref(), Some("login"), "{to_idp}");
+    let r = b.get(&to_idp).send().await.unwrap();
+    let r = b.get(location(&r)).send().await.unwrap();
+    let code = query_param(&location(&r), "code").expect("a code");
+    let t: Value = redeem(&s.app, &code).await.json().await.unwrap();
+    let id = jwt_payload(t["id_token"].as_str().unwrap());
+    assert_eq!(id["auth_time"].as_i64(), Some(braid::clock::Clock::now_secs(&*s.app.clock)), "{id}");
 }
