@@ -254,7 +254,40 @@ macro_rules! conformance {
     };
 }
 
+async fn take_and_mark_leaves_the_marker_exactly_when_it_took_the_value(b: Backend) {
+    let s = &b.store;
+    assert_eq!(s.take_and_mark("code:m0", "used:m0", b"g0", LONG).await.unwrap(), None);
+    assert_eq!(s.get("used:m0").await.unwrap(), None, "nothing taken, no marker");
+    for round in 0..5 {
+        let (key, marker) = (format!("code:m{round}x"), format!("used:m{round}x"));
+        s.put(&key, b"once", LONG).await.unwrap();
+        let barrier = Arc::new(Barrier::new(20));
+        let mut tasks = Vec::new();
+        for i in 0..20u8 {
+            let (store, barrier, key, marker) = (b.store.clone(), barrier.clone(), key.clone(), marker.clone());
+            tasks.push(tokio::spawn(async move {
+                barrier.wait().await;
+                let taken = store.take_and_mark(&key, &marker, &[i], LONG).await.unwrap();
+                // Whoever finds the value gone finds the marker there (no gap between the two).
+                let seen = store.get(&marker).await.unwrap();
+                (i, taken, seen)
+            }));
+        }
+        let mut winner = None;
+        for t in tasks {
+            let (i, taken, seen) = t.await.unwrap();
+            assert!(seen.is_some(), "round {round}: the value was gone but no marker was there");
+            if taken.is_some() {
+                assert!(winner.replace(i).is_none(), "round {round}: two takers won");
+            }
+        }
+        let winner = winner.expect("one taker wins");
+        assert_eq!(s.get(&marker).await.unwrap(), Some(vec![winner]), "the winner's marker");
+    }
+}
+
 conformance!(
+    take_and_mark_leaves_the_marker_exactly_when_it_took_the_value,
     put_then_get_round_trips_and_put_overwrites,
     get_of_a_missing_key_is_none,
     values_expire_after_their_ttl,
