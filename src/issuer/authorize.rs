@@ -50,7 +50,7 @@ pub fn param_cap(name: &str) -> usize {
 }
 
 /// The first parameter longer than its cap, if any.
-pub fn oversized<'a>(q: &'a HashMap<String, String>) -> Option<&'a str> {
+pub fn oversized(q: &HashMap<String, String>) -> Option<&str> {
     q.iter().find(|(k, v)| v.len() > param_cap(k) || k.len() > MAX_PARAM).map(|(k, _)| k.as_str())
 }
 
