@@ -1,7 +1,7 @@
 //! SAML 2.0 service provider: provider settings and the IdP metadata cache (`SamlClient`). The
-//! rest lives in submodules: the gate every message passes first, IdP metadata parsing, braid's
-//! own SP key and metadata, the AuthnRequest, response verification and checks, decryption, and
-//! the HTTP handlers.
+//! rest lives in submodules: reading the provider file's keys, the gate every message passes
+//! first, IdP metadata parsing, braid's own SP key and metadata, the AuthnRequest, response
+//! verification and checks, decryption, and the HTTP handlers.
 
 pub mod acs;
 pub mod checks;
@@ -9,6 +9,7 @@ pub mod decrypt;
 pub mod gate;
 pub mod metadata;
 pub mod request;
+pub mod settings;
 pub mod sp;
 pub mod verify;
 
