@@ -85,6 +85,7 @@ pub async fn metadata_get(State(state): State<AppState>, Path(id): Path<String>)
         &sp::acs_url(&state.issuer, &provider.id),
         s.sign_requests.unwrap_or(false),
         s.want_assertions_signed,
+        s.allow_cbc_encryption,
         &key.cert_b64,
         &sp::instant(state.clock.now_secs() + 7 * 86_400),
     );
@@ -216,6 +217,7 @@ pub async fn acs_post(
                 certs: &meta.certs,
                 want_assertions_signed: s.want_assertions_signed,
                 sp_key: Some(&key.key),
+                allow_cbc: s.allow_cbc_encryption,
                 legacy_sha1: s.legacy_sha1,
                 expect: Expect {
                     idp_entity_id: &meta.entity_id,

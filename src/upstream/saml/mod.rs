@@ -51,6 +51,8 @@ pub struct SamlSettings {
     pub allow_idp_initiated: bool,
     /// Sign AuthnRequests (default: when the IdP metadata asks for it).
     pub sign_requests: Option<bool>,
+    /// Accept assertions and NameIDs encrypted with AES-CBC (unauthenticated; GCM otherwise).
+    pub allow_cbc_encryption: bool,
     /// Re-read the metadata at least this often.
     pub metadata_refresh_secs: u64,
     /// Allowed clock difference, seconds.

@@ -27,6 +27,8 @@ pub struct SamlKeys<'a> {
     pub allow_idp_initiated: Option<bool>,
     /// `sign_requests`.
     pub sign_requests: Option<bool>,
+    /// `allow_cbc_encryption`.
+    pub allow_cbc_encryption: Option<bool>,
     /// `metadata_refresh_secs` (its range is checked with the other durations).
     pub metadata_refresh_secs: Option<u64>,
     /// `clock_skew_secs` (its range is checked with the other durations).
@@ -111,6 +113,7 @@ pub fn from_keys(
         want_assertions_signed: keys.want_assertions_signed.unwrap_or(true),
         allow_idp_initiated,
         sign_requests: keys.sign_requests,
+        allow_cbc_encryption: keys.allow_cbc_encryption.unwrap_or(false),
         metadata_refresh_secs: keys.metadata_refresh_secs.unwrap_or(6 * 3600),
         clock_skew_secs: i64::try_from(keys.clock_skew_secs.unwrap_or(60)).unwrap_or(60),
         email_attribute: (claims.email != defaults.email).then(|| claims.email.clone()),
