@@ -78,6 +78,8 @@ struct ProviderFile {
     want_assertions_signed: Option<bool>,
     allow_idp_initiated: Option<bool>,
     sign_requests: Option<bool>,
+    signed_requests_per_sec: Option<u64>,
+    signed_requests_burst: Option<u64>,
     allow_cbc_encryption: Option<bool>,
     metadata_refresh_secs: Option<u64>,
     // OAuth2
@@ -301,7 +303,7 @@ pub fn parse_file(path: &Path, text: &str) -> Result<Provider, Vec<ConfigProblem
     if !valid_id(&id) {
         problems.push(problem("id", format!("`{id}` must be 1-64 of a-z, 0-9, - and _")));
     }
-    let given: [(&str, bool); 31] = [
+    let given: [(&str, bool); 33] = [
         ("idp_metadata_file", file.idp_metadata_file.is_some()),
         ("idp_metadata_url", file.idp_metadata_url.is_some()),
         ("entity_id", file.entity_id.is_some()),
@@ -309,6 +311,8 @@ pub fn parse_file(path: &Path, text: &str) -> Result<Provider, Vec<ConfigProblem
         ("want_assertions_signed", file.want_assertions_signed.is_some()),
         ("allow_idp_initiated", file.allow_idp_initiated.is_some()),
         ("sign_requests", file.sign_requests.is_some()),
+        ("signed_requests_per_sec", file.signed_requests_per_sec.is_some()),
+        ("signed_requests_burst", file.signed_requests_burst.is_some()),
         ("allow_cbc_encryption", file.allow_cbc_encryption.is_some()),
         ("metadata_refresh_secs", file.metadata_refresh_secs.is_some()),
         ("issuer", file.issuer.is_some()),
@@ -379,6 +383,8 @@ pub fn parse_file(path: &Path, text: &str) -> Result<Provider, Vec<ConfigProblem
             "want_assertions_signed",
             "allow_idp_initiated",
             "sign_requests",
+            "signed_requests_per_sec",
+            "signed_requests_burst",
             "allow_cbc_encryption",
             "metadata_refresh_secs",
             "clock_skew_secs",
@@ -516,6 +522,8 @@ fn saml_keys(file: &ProviderFile) -> super::saml::settings::SamlKeys<'_> {
         want_assertions_signed: file.want_assertions_signed,
         allow_idp_initiated: file.allow_idp_initiated,
         sign_requests: file.sign_requests,
+        signed_requests_per_sec: file.signed_requests_per_sec,
+        signed_requests_burst: file.signed_requests_burst,
         allow_cbc_encryption: file.allow_cbc_encryption,
         metadata_refresh_secs: file.metadata_refresh_secs,
         clock_skew_secs: file.clock_skew_secs,

@@ -1,9 +1,11 @@
-//! SAML 2.0 service provider: provider settings and the IdP metadata cache (`SamlClient`). The
-//! rest lives in submodules: reading the provider file's keys, the gate every message passes
-//! first, IdP metadata parsing, braid's own SP key and metadata, the AuthnRequest, response
-//! verification and checks, decryption, and the HTTP handlers.
+//! SAML 2.0 service provider: provider settings, the IdP metadata cache and the bound on signed
+//! AuthnRequests (`SamlClient`). The rest lives in submodules: reading the provider file's keys,
+//! the gate every message passes first, IdP metadata parsing, braid's own SP
+//! key and metadata, the AuthnRequest, response verification and checks, decryption, and the
+//! HTTP handlers.
 
 pub mod acs;
+pub mod budget;
 pub mod checks;
 pub mod decrypt;
 pub mod gate;
@@ -51,6 +53,10 @@ pub struct SamlSettings {
     pub allow_idp_initiated: bool,
     /// Sign AuthnRequests (default: when the IdP metadata asks for it).
     pub sign_requests: Option<bool>,
+    /// Signed AuthnRequests allowed per second, on average, for this provider (bucket refill).
+    pub signed_requests_per_sec: u32,
+    /// Signed AuthnRequests allowed at once for this provider (bucket size).
+    pub signed_requests_burst: u32,
     /// Accept assertions and NameIDs encrypted with AES-CBC (unauthenticated; GCM otherwise).
     pub allow_cbc_encryption: bool,
     /// Re-read the metadata at least this often.
@@ -77,10 +83,12 @@ struct Cache {
     last_try: UnixMillis,
 }
 
-/// One SAML provider: its settings and its metadata cache.
+/// One SAML provider: its settings, its metadata cache and its signing budget.
 pub struct SamlClient {
     /// Settings from the provider file.
     pub settings: SamlSettings,
+    /// Bounds the RSA signatures anyone can ask for by starting sign-ins.
+    pub signing_budget: budget::TokenBucket,
     cache: Mutex<Cache>,
 }
 
@@ -93,7 +101,8 @@ impl std::fmt::Debug for SamlClient {
 impl SamlClient {
     /// A client for `settings`, cache empty.
     pub fn new(settings: SamlSettings) -> Self {
-        Self { settings, cache: Mutex::new(Cache::default()) }
+        let signing_budget = budget::TokenBucket::new(settings.signed_requests_per_sec, settings.signed_requests_burst);
+        Self { settings, signing_budget, cache: Mutex::new(Cache::default()) }
     }
 
     /// The IdP metadata, read again when due: at the earliest of `metadata_refresh_secs`,

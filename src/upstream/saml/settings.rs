@@ -1,12 +1,18 @@
 //! The SAML keys of a provider file turned into `SamlSettings`, with a precise problem (file,
 //! key, reason) for each wrong value: the metadata source (a file is read and checked now, so
-//! that `braid check` and the reload name its problem), and the combinations braid refuses.
+//! that `braid check` and the reload name its problem), the bound on signed AuthnRequests, and
+//! the combinations braid refuses.
 
 use std::path::{Path, PathBuf};
 
 use super::{MetadataSource, SamlSettings};
 use crate::config::ConfigProblem;
 use crate::upstream::{ClaimMap, NewIdentityPolicy};
+
+/// Default refill of the signed-AuthnRequest bucket, requests per second per provider.
+pub const DEFAULT_SIGNED_REQUESTS_PER_SEC: u32 = 20;
+/// Default size of the signed-AuthnRequest bucket (a burst no person ever reaches).
+pub const DEFAULT_SIGNED_REQUESTS_BURST: u32 = 50;
 
 /// The SAML keys of one provider file, as written.
 #[derive(Debug, Clone, Copy)]
@@ -27,6 +33,10 @@ pub struct SamlKeys<'a> {
     pub allow_idp_initiated: Option<bool>,
     /// `sign_requests`.
     pub sign_requests: Option<bool>,
+    /// `signed_requests_per_sec`.
+    pub signed_requests_per_sec: Option<u64>,
+    /// `signed_requests_burst`.
+    pub signed_requests_burst: Option<u64>,
     /// `allow_cbc_encryption`.
     pub allow_cbc_encryption: Option<bool>,
     /// `metadata_refresh_secs` (its range is checked with the other durations).
@@ -90,6 +100,20 @@ pub fn from_keys(
             "cannot be combined with on_new_identity = \"link_by_email\": an unsolicited response is bound to no browser, so it must never lead to linking an identity to an account by email".into(),
         ));
     }
+    let mut bound = |key: &str, value: Option<u64>, default: u32, hi: u32| -> u32 {
+        match value {
+            None => default,
+            Some(v) if (1..=u64::from(hi)).contains(&v) => u32::try_from(v).unwrap_or(default),
+            Some(v) => {
+                problems.push(problem(key, format!("must be between 1 and {hi}, not {v}")));
+                default
+            }
+        }
+    };
+    let signed_requests_per_sec =
+        bound("signed_requests_per_sec", keys.signed_requests_per_sec, DEFAULT_SIGNED_REQUESTS_PER_SEC, 1000);
+    let signed_requests_burst =
+        bound("signed_requests_burst", keys.signed_requests_burst, DEFAULT_SIGNED_REQUESTS_BURST, 10_000);
     let claims = keys.claims.cloned().unwrap_or_default();
     let defaults = ClaimMap::default();
     if claims.subject != defaults.subject {
@@ -113,6 +137,8 @@ pub fn from_keys(
         want_assertions_signed: keys.want_assertions_signed.unwrap_or(true),
         allow_idp_initiated,
         sign_requests: keys.sign_requests,
+        signed_requests_per_sec,
+        signed_requests_burst,
         allow_cbc_encryption: keys.allow_cbc_encryption.unwrap_or(false),
         metadata_refresh_secs: keys.metadata_refresh_secs.unwrap_or(6 * 3600),
         clock_skew_secs: i64::try_from(keys.clock_skew_secs.unwrap_or(60)).unwrap_or(60),
