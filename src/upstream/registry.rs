@@ -81,6 +81,7 @@ struct ProviderFile {
     signed_requests_per_sec: Option<u64>,
     signed_requests_burst: Option<u64>,
     allow_cbc_encryption: Option<bool>,
+    metadata_signing_cert: Option<std::path::PathBuf>,
     metadata_refresh_secs: Option<u64>,
     // OAuth2
     preset: Option<String>,
@@ -303,7 +304,7 @@ pub fn parse_file(path: &Path, text: &str) -> Result<Provider, Vec<ConfigProblem
     if !valid_id(&id) {
         problems.push(problem("id", format!("`{id}` must be 1-64 of a-z, 0-9, - and _")));
     }
-    let given: [(&str, bool); 33] = [
+    let given: [(&str, bool); 34] = [
         ("idp_metadata_file", file.idp_metadata_file.is_some()),
         ("idp_metadata_url", file.idp_metadata_url.is_some()),
         ("entity_id", file.entity_id.is_some()),
@@ -314,6 +315,7 @@ pub fn parse_file(path: &Path, text: &str) -> Result<Provider, Vec<ConfigProblem
         ("signed_requests_per_sec", file.signed_requests_per_sec.is_some()),
         ("signed_requests_burst", file.signed_requests_burst.is_some()),
         ("allow_cbc_encryption", file.allow_cbc_encryption.is_some()),
+        ("metadata_signing_cert", file.metadata_signing_cert.is_some()),
         ("metadata_refresh_secs", file.metadata_refresh_secs.is_some()),
         ("issuer", file.issuer.is_some()),
         ("discovery_url", file.discovery_url.is_some()),
@@ -386,6 +388,7 @@ pub fn parse_file(path: &Path, text: &str) -> Result<Provider, Vec<ConfigProblem
             "signed_requests_per_sec",
             "signed_requests_burst",
             "allow_cbc_encryption",
+            "metadata_signing_cert",
             "metadata_refresh_secs",
             "clock_skew_secs",
             "claims",
@@ -517,6 +520,7 @@ fn saml_keys(file: &ProviderFile) -> super::saml::settings::SamlKeys<'_> {
         issuer: file.issuer.as_deref(),
         idp_metadata_file: file.idp_metadata_file.as_deref(),
         idp_metadata_url: file.idp_metadata_url.as_deref(),
+        metadata_signing_cert: file.metadata_signing_cert.as_deref(),
         entity_id: file.entity_id.as_deref(),
         subject_attribute: file.subject_attribute.as_deref(),
         want_assertions_signed: file.want_assertions_signed,

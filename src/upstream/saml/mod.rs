@@ -1,6 +1,6 @@
 //! SAML 2.0 service provider: provider settings, the IdP metadata cache and the bound on signed
 //! AuthnRequests (`SamlClient`). The rest lives in submodules: reading the provider file's keys,
-//! the gate every message passes first, IdP metadata parsing, braid's own SP
+//! the gate every message passes first, IdP metadata parsing and its signature, braid's own SP
 //! key and metadata, the AuthnRequest, response verification and checks, decryption, and the
 //! HTTP handlers.
 
@@ -10,6 +10,7 @@ pub mod checks;
 pub mod decrypt;
 pub mod gate;
 pub mod metadata;
+pub mod metadata_signature;
 pub mod request;
 pub mod settings;
 pub mod sp;
@@ -43,6 +44,8 @@ pub struct SamlSettings {
     pub issuer: String,
     /// Its metadata.
     pub metadata: MetadataSource,
+    /// The certificates (DER) that must sign the metadata (`metadata_signing_cert`), if any.
+    pub metadata_signing_certs: Option<Vec<Vec<u8>>>,
     /// braid's SP entity ID at this IdP (default `{public_url}/saml/{provider}`).
     pub entity_id: Option<String>,
     /// The attribute holding the subject; without it, a persistent (non-transient) NameID.
@@ -153,7 +156,13 @@ impl SamlClient {
                 .await
                 .map_err(|e| format!("fetching {url}: {e}"))?,
         };
-        metadata::parse(&text, &self.settings.issuer)
+        // Verifying a signed document is CPU work for xmlsec: off the async runtime.
+        let (issuer, certs) = (self.settings.issuer.clone(), self.settings.metadata_signing_certs.clone());
+        tokio::task::spawn_blocking(move || {
+            metadata::parse(&text, &issuer, certs.as_deref()).map_err(|e| e.to_string())
+        })
+        .await
+        .map_err(|e| format!("metadata task: {e}"))?
     }
 }
 

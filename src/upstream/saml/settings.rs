@@ -1,7 +1,7 @@
 //! The SAML keys of a provider file turned into `SamlSettings`, with a precise problem (file,
 //! key, reason) for each wrong value: the metadata source (a file is read and checked now, so
-//! that `braid check` and the reload name its problem), the bound on signed AuthnRequests, and
-//! the combinations braid refuses.
+//! that `braid check` and the reload name its problem), the metadata signing certificate, the
+//! bound on signed AuthnRequests, and the combinations braid refuses.
 
 use std::path::{Path, PathBuf};
 
@@ -23,6 +23,8 @@ pub struct SamlKeys<'a> {
     pub idp_metadata_file: Option<&'a Path>,
     /// `idp_metadata_url`.
     pub idp_metadata_url: Option<&'a str>,
+    /// `metadata_signing_cert`.
+    pub metadata_signing_cert: Option<&'a Path>,
     /// `entity_id`.
     pub entity_id: Option<&'a str>,
     /// `subject_attribute`.
@@ -54,6 +56,17 @@ fn beside(path: &Path, f: &Path) -> PathBuf {
     if f.is_relative() { path.parent().unwrap_or(Path::new(".")).join(f) } else { f.to_owned() }
 }
 
+/// The certificates (DER) of a PEM file: one or more `CERTIFICATE` blocks.
+pub fn read_certificates(path: &Path) -> Result<Vec<Vec<u8>>, String> {
+    let pem = std::fs::read(path).map_err(|e| format!("cannot read {}: {e}", path.display()))?;
+    let certs =
+        openssl::x509::X509::stack_from_pem(&pem).map_err(|_| format!("{}: not a PEM certificate", path.display()))?;
+    if certs.is_empty() {
+        return Err(format!("{}: holds no PEM certificate", path.display()));
+    }
+    certs.iter().map(|c| c.to_der().map_err(|e| format!("{}: {e}", path.display()))).collect()
+}
+
 /// Settings of a SAML provider file at `path`; `None` after pushing every problem found.
 pub fn from_keys(
     keys: SamlKeys<'_>,
@@ -66,17 +79,34 @@ pub fn from_keys(
     if issuer.trim().is_empty() {
         problems.push(problem("issuer", "required for `saml` providers: the IdP's entityID".into()));
     }
+    let metadata_signing_certs = match keys.metadata_signing_cert {
+        Some(f) => match read_certificates(&beside(path, f)) {
+            Ok(certs) => Some(certs),
+            Err(e) => {
+                problems.push(problem("metadata_signing_cert", e));
+                None
+            }
+        },
+        None => None,
+    };
     let metadata = match (keys.idp_metadata_file, keys.idp_metadata_url) {
         (Some(f), None) => {
             let f = beside(path, f);
-            // Checked now, so that `braid check` and the reload name the problem.
+            // Checked now, so that `braid check` and the reload name the problem (unless the
+            // signing certificate itself is already wrong).
             match std::fs::read_to_string(&f) {
-                Ok(text) if !issuer.is_empty() => {
-                    if let Err(e) = super::metadata::parse(&text, &issuer) {
-                        problems.push(problem("idp_metadata_file", format!("{}: {e}", f.display())));
+                Ok(_)
+                    if issuer.is_empty()
+                        || (keys.metadata_signing_cert.is_some() && metadata_signing_certs.is_none()) => {}
+                Ok(text) => {
+                    if let Err(e) = super::metadata::parse(&text, &issuer, metadata_signing_certs.as_deref()) {
+                        let key = match e {
+                            super::metadata::MetadataError::UnsignedAggregate => "metadata_signing_cert",
+                            super::metadata::MetadataError::Refused(_) => "idp_metadata_file",
+                        };
+                        problems.push(problem(key, format!("{}: {e}", f.display())));
                     }
                 }
-                Ok(_) => {}
                 Err(e) => problems.push(problem("idp_metadata_file", format!("cannot read {}: {e}", f.display()))),
             }
             MetadataSource::File(f)
@@ -132,6 +162,7 @@ pub fn from_keys(
     Some(SamlSettings {
         issuer,
         metadata,
+        metadata_signing_certs,
         entity_id: keys.entity_id.map(str::to_owned),
         subject_attribute: keys.subject_attribute.filter(|a| !a.is_empty()).map(str::to_owned),
         want_assertions_signed: keys.want_assertions_signed.unwrap_or(true),

@@ -50,7 +50,8 @@ pub struct VerifyInput<'a> {
     pub expect: Expect<'a>,
 }
 
-const STRONG: [AllowedSignatureAlgorithm; 6] = [
+/// The signature algorithms xmlsec may verify (SHA-256 or stronger).
+pub(super) const STRONG: [AllowedSignatureAlgorithm; 6] = [
     AllowedSignatureAlgorithm::RsaSha256,
     AllowedSignatureAlgorithm::RsaSha384,
     AllowedSignatureAlgorithm::RsaSha512,
