@@ -293,6 +293,7 @@ fn saml_verify_micros(rounds: u32) -> Result<f64, String> {
         certs: &certs,
         want_assertions_signed: true,
         sp_key: None,
+        allow_cbc: false,
         legacy_sha1: false,
         expect: Expect {
             idp_entity_id: idp,

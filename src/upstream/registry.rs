@@ -78,6 +78,10 @@ struct ProviderFile {
     want_assertions_signed: Option<bool>,
     allow_idp_initiated: Option<bool>,
     sign_requests: Option<bool>,
+    signed_requests_per_sec: Option<u64>,
+    signed_requests_burst: Option<u64>,
+    allow_cbc_encryption: Option<bool>,
+    metadata_signing_cert: Option<std::path::PathBuf>,
     metadata_refresh_secs: Option<u64>,
     // OAuth2
     preset: Option<String>,
@@ -311,7 +315,7 @@ pub fn parse_file(path: &Path, text: &str) -> Result<Provider, Vec<ConfigProblem
     if !valid_id(&id) {
         problems.push(problem("id", format!("`{id}` must be 1-64 of a-z, 0-9, - and _")));
     }
-    let given: [(&str, bool); 31] = [
+    let given: [(&str, bool); 35] = [
         ("can_force_login", file.can_force_login.is_some()),
         ("idp_metadata_file", file.idp_metadata_file.is_some()),
         ("idp_metadata_url", file.idp_metadata_url.is_some()),
@@ -320,6 +324,10 @@ pub fn parse_file(path: &Path, text: &str) -> Result<Provider, Vec<ConfigProblem
         ("want_assertions_signed", file.want_assertions_signed.is_some()),
         ("allow_idp_initiated", file.allow_idp_initiated.is_some()),
         ("sign_requests", file.sign_requests.is_some()),
+        ("signed_requests_per_sec", file.signed_requests_per_sec.is_some()),
+        ("signed_requests_burst", file.signed_requests_burst.is_some()),
+        ("allow_cbc_encryption", file.allow_cbc_encryption.is_some()),
+        ("metadata_signing_cert", file.metadata_signing_cert.is_some()),
         ("metadata_refresh_secs", file.metadata_refresh_secs.is_some()),
         ("issuer", file.issuer.is_some()),
         ("discovery_url", file.discovery_url.is_some()),
@@ -390,6 +398,10 @@ pub fn parse_file(path: &Path, text: &str) -> Result<Provider, Vec<ConfigProblem
             "want_assertions_signed",
             "allow_idp_initiated",
             "sign_requests",
+            "signed_requests_per_sec",
+            "signed_requests_burst",
+            "allow_cbc_encryption",
+            "metadata_signing_cert",
             "metadata_refresh_secs",
             "clock_skew_secs",
             "claims",
@@ -423,7 +435,7 @@ pub fn parse_file(path: &Path, text: &str) -> Result<Provider, Vec<ConfigProblem
             }
             None => (String::new(), Protocol::Dev),
         },
-        ProviderKind::Saml => match saml_settings(&file, path, &mut problems, &problem) {
+        ProviderKind::Saml => match super::saml::settings::from_keys(saml_keys(&file), path, &mut problems, &problem) {
             Some(s) => (s.issuer.clone(), Protocol::Saml(std::sync::Arc::new(super::saml::SamlClient::new(s)))),
             None => (String::new(), Protocol::Dev),
         },
@@ -516,78 +528,25 @@ fn oidc_settings(
     })
 }
 
-fn saml_settings(
-    file: &ProviderFile,
-    path: &Path,
-    problems: &mut Vec<ConfigProblem>,
-    problem: &dyn Fn(&str, String) -> ConfigProblem,
-) -> Option<super::saml::SamlSettings> {
-    use super::saml::MetadataSource;
-    let start = problems.len();
-    let issuer = file.issuer.clone().unwrap_or_default();
-    if issuer.trim().is_empty() {
-        problems.push(problem("issuer", "required for `saml` providers: the IdP's entityID".into()));
-    }
-    let metadata = match (&file.idp_metadata_file, &file.idp_metadata_url) {
-        (Some(f), None) => {
-            // Relative to the providers directory, like the provider file itself.
-            let f = if f.is_relative() { path.parent().unwrap_or(Path::new(".")).join(f) } else { f.clone() };
-            // Checked now, so that `braid check` and the reload name the problem.
-            match std::fs::read_to_string(&f) {
-                Ok(text) if !issuer.is_empty() => {
-                    if let Err(e) = super::saml::metadata::parse(&text, &issuer) {
-                        problems.push(problem("idp_metadata_file", format!("{}: {e}", f.display())));
-                    }
-                }
-                Ok(_) => {}
-                Err(e) => problems.push(problem("idp_metadata_file", format!("cannot read {}: {e}", f.display()))),
-            }
-            MetadataSource::File(f)
-        }
-        (None, Some(u)) => {
-            check_url("idp_metadata_url", u, problems, problem);
-            MetadataSource::Url(u.clone())
-        }
-        _ => {
-            problems.push(problem(
-                "idp_metadata_file",
-                "give exactly one of `idp_metadata_file` and `idp_metadata_url`".into(),
-            ));
-            return None;
-        }
-    };
-    let claims = file.claims.clone().unwrap_or_default();
-    let defaults = ClaimMap::default();
-    if claims.subject != defaults.subject {
-        problems.push(problem("claims.subject", "SAML providers take the subject from `subject_attribute`".into()));
-    }
-    if claims.email_verified != defaults.email_verified {
-        problems
-            .push(problem("claims.email_verified", "SAML has no verified-email attribute; use `trust_email`".into()));
-    }
-    if let Some(e) = &file.entity_id {
-        if e.trim().is_empty() {
-            problems.push(problem("entity_id", "must not be empty".into()));
-        }
-    }
-    if problems.len() > start {
-        return None;
-    }
-    Some(super::saml::SamlSettings {
-        issuer,
-        metadata,
-        entity_id: file.entity_id.clone(),
-        subject_attribute: file.subject_attribute.clone().filter(|a| !a.is_empty()),
-        want_assertions_signed: file.want_assertions_signed.unwrap_or(true),
-        allow_idp_initiated: file.allow_idp_initiated.unwrap_or(false),
+fn saml_keys(file: &ProviderFile) -> super::saml::settings::SamlKeys<'_> {
+    super::saml::settings::SamlKeys {
+        issuer: file.issuer.as_deref(),
+        idp_metadata_file: file.idp_metadata_file.as_deref(),
+        idp_metadata_url: file.idp_metadata_url.as_deref(),
+        metadata_signing_cert: file.metadata_signing_cert.as_deref(),
+        entity_id: file.entity_id.as_deref(),
+        subject_attribute: file.subject_attribute.as_deref(),
+        want_assertions_signed: file.want_assertions_signed,
+        allow_idp_initiated: file.allow_idp_initiated,
         sign_requests: file.sign_requests,
-        metadata_refresh_secs: file.metadata_refresh_secs.unwrap_or(6 * 3600),
-        clock_skew_secs: i64::try_from(file.clock_skew_secs.unwrap_or(60)).unwrap_or(60),
-        email_attribute: (claims.email != defaults.email).then(|| claims.email.clone()),
-        name_attribute: (claims.name != defaults.name).then(|| claims.name.clone()),
-        keep: claims.keep,
-        legacy_sha1: false,
-    })
+        signed_requests_per_sec: file.signed_requests_per_sec,
+        signed_requests_burst: file.signed_requests_burst,
+        allow_cbc_encryption: file.allow_cbc_encryption,
+        metadata_refresh_secs: file.metadata_refresh_secs,
+        clock_skew_secs: file.clock_skew_secs,
+        claims: file.claims.as_ref(),
+        on_new_identity: file.on_new_identity,
+    }
 }
 
 /// `client_id` (required) and the secret from `client_secret` or `client_secret_file`.
@@ -618,7 +577,13 @@ fn client_credentials(
     (client_id, secret)
 }
 
-fn check_url(key: &str, v: &str, problems: &mut Vec<ConfigProblem>, problem: &dyn Fn(&str, String) -> ConfigProblem) {
+/// An https URL, or http on loopback; else a problem for `key`.
+pub(crate) fn check_url(
+    key: &str,
+    v: &str,
+    problems: &mut Vec<ConfigProblem>,
+    problem: &dyn Fn(&str, String) -> ConfigProblem,
+) {
     match url::Url::parse(v) {
         Ok(u) if u.scheme() == "https" || (u.scheme() == "http" && is_loopback(&u)) => {}
         _ => problems.push(problem(key, format!("`{v}` must be an https URL (http only on loopback)"))),

@@ -25,6 +25,8 @@ mod saml_encrypted;
 mod saml_fixtures;
 mod saml_fixtures_mutations;
 mod saml_gate;
+mod saml_hardening;
+mod saml_metadata_signing;
 mod saml_sp;
 mod saml_support;
 mod security_headers;

@@ -1,8 +1,10 @@
 //! Encrypted assertions over HTTP (SECURITY-CASES 57): an assertion encrypted for braid's SP
-//! certificate (RSA-OAEP key transport, AES-128-CBC or AES-256-GCM content, built here with
-//! openssl) is decrypted and its own signature verified; an unsigned one, one encrypted for
-//! another key, one with RSA PKCS#1 v1.5 key transport, and one holding two assertions are
-//! refused cleanly. Also an IdP's error status shown as such.
+//! certificate (RSA-OAEP key transport, AES-256-GCM content, or AES-128-CBC for a provider with
+//! `allow_cbc_encryption`, built here with openssl) is decrypted and its own signature verified;
+//! AES-CBC without the opt-in, an unsigned one, one encrypted for another key, one with RSA
+//! PKCS#1 v1.5 key transport, and one holding two assertions are refused cleanly. The SP
+//! metadata offers CBC only to a provider that allows it. Also an IdP's error status shown as
+//! such.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
@@ -98,7 +100,7 @@ async fn post_encrypted(
 
 #[tokio::test]
 async fn an_assertion_encrypted_for_braid_is_decrypted_and_its_own_signature_verified() {
-    let s = spawn_saml("").await;
+    let s = spawn_saml("allow_cbc_encryption = true").await;
     // Makes the SP key pair, then publishes its certificate.
     assert_eq!(reqwest::get(s.app.url("/saml/idp/metadata")).await.unwrap().status(), StatusCode::OK);
     let key = sp_public_key(&s);
@@ -118,7 +120,8 @@ async fn an_assertion_encrypted_for_braid_is_decrypted_and_its_own_signature_ver
 
 #[tokio::test]
 async fn wrong_key_pkcs1_transport_and_two_assertions_in_one_encryption_are_refused() {
-    let s = spawn_saml("").await;
+    // CBC allowed, so that each is refused for its own reason.
+    let s = spawn_saml("allow_cbc_encryption = true").await;
     assert_eq!(reqwest::get(s.app.url("/saml/idp/metadata")).await.unwrap().status(), StatusCode::OK);
     let key = sp_public_key(&s);
     let other = PKey::public_key_from_pem(
@@ -131,6 +134,39 @@ async fn wrong_key_pkcs1_transport_and_two_assertions_in_one_encryption_are_refu
     assert_refused(&s, r, &["p-pkcs1"]).await;
     let r = post_encrypted(&s, "p-two", true, |a| encrypt(&format!("{a}{a}"), &key, OAEP, false)).await;
     assert_refused(&s, r, &["p-two"]).await;
+}
+
+/// The `Algorithm`s of the SP metadata's `EncryptionMethod`s, in order.
+async fn advertised(s: &SamlApp) -> Vec<String> {
+    let xml = reqwest::get(s.app.url("/saml/idp/metadata")).await.unwrap().text().await.unwrap();
+    let doc = roxmltree::Document::parse(&xml).unwrap();
+    doc.descendants()
+        .filter(|n| n.tag_name().name() == "EncryptionMethod")
+        .filter_map(|n| n.attribute("Algorithm"))
+        .map(str::to_owned)
+        .collect()
+}
+
+#[tokio::test]
+async fn an_aes_cbc_assertion_is_refused_unless_the_provider_allows_cbc() {
+    let s = spawn_saml("").await;
+    let methods = advertised(&s).await;
+    assert!(methods.iter().any(|m| m.ends_with("#aes256-gcm")), "{methods:?}");
+    assert!(!methods.iter().any(|m| m.contains("-cbc")), "GCM only: {methods:?}");
+    let key = sp_public_key(&s);
+    let r = post_encrypted(&s, "p-cbc-off", true, |a| encrypt(a, &key, OAEP, false)).await;
+    assert_refused(&s, r, &["p-cbc-off"]).await;
+    // The same assertion under GCM is fine.
+    let r = post_encrypted(&s, "p-gcm-on", true, |a| encrypt(a, &key, OAEP, true)).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER, "{:?}", r.text().await);
+    assert!(s.has_identity("p-gcm-on").await);
+
+    // Opted in: CBC is offered, after every GCM method.
+    let s = spawn_saml("allow_cbc_encryption = true").await;
+    let methods = advertised(&s).await;
+    let last_gcm = methods.iter().rposition(|m| m.contains("-gcm")).unwrap();
+    let first_cbc = methods.iter().position(|m| m.contains("-cbc")).expect("CBC offered");
+    assert!(last_gcm < first_cbc, "{methods:?}");
 }
 
 #[tokio::test]

@@ -70,6 +70,11 @@ pub async fn spawn_saml(provider_extra: &str) -> SamlApp {
 
 /// As `spawn_saml`, with braid's `public_url` set when given.
 pub async fn spawn_saml_with(provider_extra: &str, public_url: &str) -> SamlApp {
+    spawn_saml_in(provider_extra, public_url, "memory").await
+}
+
+/// As `spawn_saml_with`, with the session store `sessions` (`memory` or a Redis URL).
+pub async fn spawn_saml_in(provider_extra: &str, public_url: &str, sessions: &str) -> SamlApp {
     let keys = IdpKeys::generate("idp.example.test");
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(dir.path().join("providers")).unwrap();
@@ -83,8 +88,9 @@ pub async fn spawn_saml_with(provider_extra: &str, public_url: &str) -> SamlApp 
     .unwrap();
     let url = crate::support::sqlite_url(&dir);
     let public_url = (!public_url.is_empty()).then(|| public_url.to_owned());
+    let sessions = sessions.to_owned();
     let app = spawn_in(dir, move |d| {
-        let mut s = settings(d, &url, "memory", "");
+        let mut s = settings(d, &url, &sessions, "");
         // The demo client is refused on a public URL.
         s.demo.enabled = s.demo.enabled && public_url.is_none();
         s.server.public_url = public_url;

@@ -331,15 +331,43 @@ pub fn post_encode(xml: &str) -> String {
     base64::engine::general_purpose::STANDARD.encode(xml.as_bytes())
 }
 
+/// `xml` (an `EntityDescriptor` or `EntitiesDescriptor`) with `ID="{id}"` on its root and an
+/// enveloped signature by `keys` as the root's first child (exc-c14n, rsa-sha256, sha256; the
+/// reference names the root's ID), signed with xmlsec1 like the responses.
+pub fn signed_metadata(xml: &str, id: &str, keys: &IdpKeys) -> String {
+    signed_metadata_referencing(xml, id, &format!("#{id}"), keys)
+}
+
+/// As `signed_metadata`, with the reference `URI` given (`""`: the whole document).
+pub fn signed_metadata_referencing(xml: &str, id: &str, uri: &str, keys: &IdpKeys) -> String {
+    let open_end = xml.find('>').expect("a root start tag");
+    let template = signature_template(id).replace(&format!("URI=\"#{}\"", esc(id)), &format!("URI=\"{}\"", esc(uri)));
+    let with_template = format!("{} ID=\"{}\">{template}{}", &xml[..open_end], esc(id), &xml[open_end + 1..]);
+    let ids = [
+        "--id-attr:ID",
+        "urn:oasis:names:tc:SAML:2.0:metadata:EntityDescriptor",
+        "--id-attr:ID",
+        "urn:oasis:names:tc:SAML:2.0:metadata:EntitiesDescriptor",
+        "--id-attr:ID",
+        "urn:oasis:names:tc:SAML:2.0:metadata:IDPSSODescriptor",
+    ];
+    xmlsec1_sign_with_ids(&with_template, keys, RESPONSE_SIGNATURE_XPATH, &ids)
+}
+
 /// Fills the signature template at `signature_xpath` with xmlsec1.
 fn xmlsec1_sign(xml: &str, keys: &IdpKeys, signature_xpath: &str) -> String {
+    xmlsec1_sign_with_ids(xml, keys, signature_xpath, &XMLSEC_ID_ATTRS)
+}
+
+/// As `xmlsec1_sign`, with the `--id-attr` arguments `ids`.
+fn xmlsec1_sign_with_ids(xml: &str, keys: &IdpKeys, signature_xpath: &str, ids: &[&str]) -> String {
     let dir = tempfile::tempdir().unwrap();
     let (input, output) = (dir.path().join("in.xml"), dir.path().join("out.xml"));
     std::fs::write(&input, xml).unwrap();
     let privkey = format!("{},{}", keys.key_path().display(), keys.cert_path().display());
     let out = Command::new("xmlsec1")
         .args(["--sign", "--privkey-pem", &privkey])
-        .args(XMLSEC_ID_ATTRS)
+        .args(ids)
         .args(["--node-xpath", signature_xpath])
         .arg("--output")
         .arg(&output)

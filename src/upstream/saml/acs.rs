@@ -85,6 +85,7 @@ pub async fn metadata_get(State(state): State<AppState>, Path(id): Path<String>)
         &sp::acs_url(&state.issuer, &provider.id),
         s.sign_requests.unwrap_or(false),
         s.want_assertions_signed,
+        s.allow_cbc_encryption,
         &key.cert_b64,
         &sp::instant(state.clock.now_secs() + 7 * 86_400),
     );
@@ -111,8 +112,16 @@ pub async fn start(
     let force_login = force || link.is_some() || asked_by_client;
     let now = state.clock.now_ms();
     let meta = client.metadata(&state.http, now).await.map_err(|e| unavailable(provider, "IdP metadata", &e))?;
-    let key = sp_key(state, provider).await?;
     let s = &client.settings;
+    let sign = s.sign_requests.unwrap_or(meta.want_authn_requests_signed);
+    // Each signed request is an RSA private-key operation anyone can ask for: bounded per
+    // provider, checked before anything is stored.
+    if sign {
+        if let Err(retry_after) = client.signing_budget.take(now) {
+            return Ok(too_many_requests(provider, retry_after));
+        }
+    }
+    let key = sp_key(state, provider).await?;
     let request_id = format!("_{}", crate::ids::random_token(32));
     let (login_state, _) =
         crate::signin::begin(state, headers, provider, tx, None, link, force_login, Some(request_id.clone())).await?;
@@ -126,7 +135,6 @@ pub async fn start(
         issuer: &entity,
         force_authn: force_login,
     };
-    let sign = s.sign_requests.unwrap_or(meta.want_authn_requests_signed);
     let url = request
         .redirect_url(&login_state, sign.then_some(&key.key))
         .map_err(|e| unavailable(provider, "AuthnRequest", &e))?;
@@ -135,6 +143,21 @@ pub async fn start(
     resp.headers_mut()
         .append(header::SET_COOKIE, cookies::set_cross_site(cookies::SAML, &login_state, ttl, state.secure_cookies()));
     Ok(resp)
+}
+
+/// 429 with `Retry-After`: this provider's signed AuthnRequests are used up for now.
+fn too_many_requests(provider: &Provider, retry_after_secs: u64) -> Response {
+    tracing::warn!(provider = %provider.id, "signed AuthnRequest budget used up; refusing new SAML sign-ins for now");
+    let mut resp = crate::web::html::error_page(
+        StatusCode::TOO_MANY_REQUESTS,
+        "Too many sign-ins right now",
+        &format!(
+            "Too many sign-ins with {} were started in a short time, so braid did not start yours. Nothing was changed. Try again in a few seconds.",
+            provider.display_name
+        ),
+    );
+    resp.headers_mut().insert(header::RETRY_AFTER, HeaderValue::from(retry_after_secs));
+    resp
 }
 
 /// `POST /saml/{provider}/acs`
@@ -216,6 +239,7 @@ pub async fn acs_post(
                 certs: &meta.certs,
                 want_assertions_signed: s.want_assertions_signed,
                 sp_key: Some(&key.key),
+                allow_cbc: s.allow_cbc_encryption,
                 legacy_sha1: s.legacy_sha1,
                 expect: Expect {
                     idp_entity_id: &meta.entity_id,

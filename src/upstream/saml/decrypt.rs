@@ -1,8 +1,9 @@
 //! Encrypted assertions and NameIDs (XML Encryption): the content key is unwrapped with braid's SP key
 //! (RSA-OAEP only; RSA PKCS#1 v1.5 is refused, Bleichenbacher), the assertion decrypted with
-//! AES-CBC or AES-GCM, every length checked before slicing, and the plaintext returned for the
-//! gate and the signature check to run on it (the decrypted assertion is verified, not trusted
-//! because of the envelope around it).
+//! AES-GCM (or AES-CBC, unauthenticated, only for a provider that opts in with
+//! `allow_cbc_encryption`), every length checked before slicing, and the plaintext returned for
+//! the gate and the signature check to run on it (the decrypted assertion is verified, not
+//! trusted because of the envelope around it).
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
@@ -15,13 +16,18 @@ const NS_DSIG: &str = "http://www.w3.org/2000/09/xmldsig#";
 const RSA_OAEP_MGF1P: &str = "http://www.w3.org/2001/04/xmlenc#rsa-oaep-mgf1p";
 const RSA_OAEP: &str = "http://www.w3.org/2009/xmlenc11#rsa-oaep";
 
-/// The data encryption methods braid decrypts (advertised in its SP metadata).
-pub const DATA_METHODS: [&str; 6] = [
-    "http://www.w3.org/2009/xmlenc11#aes128-gcm",
+/// The authenticated data encryption methods braid decrypts, in order of preference (the SP
+/// metadata advertises them).
+pub const GCM_METHODS: [&str; 3] = [
     "http://www.w3.org/2009/xmlenc11#aes256-gcm",
-    "http://www.w3.org/2001/04/xmlenc#aes128-cbc",
-    "http://www.w3.org/2001/04/xmlenc#aes256-cbc",
+    "http://www.w3.org/2009/xmlenc11#aes128-gcm",
     "http://www.w3.org/2009/xmlenc11#aes192-gcm",
+];
+/// The AES-CBC methods braid decrypts only for a provider with `allow_cbc_encryption`:
+/// unauthenticated, malleable ciphertext (padding and format oracles).
+pub const CBC_METHODS: [&str; 3] = [
+    "http://www.w3.org/2001/04/xmlenc#aes256-cbc",
+    "http://www.w3.org/2001/04/xmlenc#aes128-cbc",
     "http://www.w3.org/2001/04/xmlenc#aes192-cbc",
 ];
 /// The key transport methods braid accepts.
@@ -49,17 +55,23 @@ fn method<'a>(n: Node<'a, '_>) -> &'a str {
 }
 
 /// Decrypt an `EncryptedAssertion` or `EncryptedID` element `enc` with `key`; returns the
-/// plaintext XML.
-pub fn decrypt_element(enc: Node<'_, '_>, key: &PKey<Private>) -> Result<String, String> {
+/// plaintext XML. AES-CBC content is refused unless `allow_cbc`, before any key is unwrapped.
+pub fn decrypt_element(enc: Node<'_, '_>, key: &PKey<Private>, allow_cbc: bool) -> Result<String, String> {
     let data = child(enc, NS_XENC, "EncryptedData")
         .ok_or_else(|| format!("{} without EncryptedData", enc.tag_name().name()))?;
+    let data_method = method(data);
+    if CBC_METHODS.contains(&data_method) && !allow_cbc {
+        return Err(format!(
+            "data encryption `{data_method}` (AES-CBC) is refused: this provider does not set allow_cbc_encryption"
+        ));
+    }
     // The EncryptedKey sits in the data's KeyInfo or beside the data.
     let encrypted_key = child(data, NS_DSIG, "KeyInfo")
         .and_then(|k| child(k, NS_XENC, "EncryptedKey"))
         .or_else(|| child(enc, NS_XENC, "EncryptedKey"))
         .ok_or("no EncryptedKey")?;
     let content_key = unwrap_key(encrypted_key, key)?;
-    let plain = decrypt_data(method(data), &cipher_value(data)?, &content_key)?;
+    let plain = decrypt_data(data_method, &cipher_value(data)?, &content_key)?;
     String::from_utf8(plain).map_err(|_| "the decrypted content is not UTF-8".to_owned())
 }
 

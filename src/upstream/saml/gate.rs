@@ -194,7 +194,7 @@ pub fn check_response(xml: &str, allow_sha1: bool) -> Result<Shape, GateError> {
         } else {
             return Err(GateError::SignaturePolicy(format!("a signature inside `{}`", parent.tag_name().name())));
         }
-        check_signature(sig, parent, allow_sha1)?;
+        check_signature(sig, parent, allow_sha1, false)?;
     }
     Ok(Shape {
         response_id,
@@ -231,16 +231,19 @@ pub fn check_assertion_doc(xml: &str, allow_sha1: bool) -> Result<(String, bool)
             return Err(GateError::SignaturePolicy("a signature that is not the assertion's own".into()));
         }
         signed = true;
-        check_signature(sig, root, allow_sha1)?;
+        check_signature(sig, root, allow_sha1, false)?;
     }
     Ok((id, signed))
 }
 
-/// One reference to the parent's own ID; enveloped + exclusive c14n; strong algorithms.
-fn check_signature<'a>(
+/// One reference to the parent's own ID (or, with `whole_document`, to the whole document: only
+/// for a signature on the root of signed metadata); enveloped + exclusive c14n; strong
+/// algorithms.
+pub(super) fn check_signature<'a>(
     sig: roxmltree::Node<'a, '_>,
     parent: roxmltree::Node<'a, '_>,
     allow_sha1: bool,
+    whole_document: bool,
 ) -> Result<(), GateError> {
     let bad = |m: String| Err(GateError::SignaturePolicy(m));
     let signed_info = element_children(sig).find(|c| is(*c, NS_DSIG, "SignedInfo"));
@@ -261,7 +264,8 @@ fn check_signature<'a>(
         return bad(format!("{} references (exactly one is accepted)", references.len()));
     };
     let id = parent.attribute("ID").unwrap_or("");
-    if id.is_empty() || reference.attribute("URI") != Some(&format!("#{id}")) {
+    let names_whole_document = whole_document && reference.attribute("URI") == Some("");
+    if !names_whole_document && (id.is_empty() || reference.attribute("URI") != Some(&format!("#{id}"))) {
         return bad("the reference does not name the signed element's own ID".into());
     }
     if let Some(transforms) = element_children(*reference).find(|c| is(*c, NS_DSIG, "Transforms")) {

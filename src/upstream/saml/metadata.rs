@@ -1,7 +1,10 @@
 //! IdP metadata: read from a file or a URL, checked (the entity must be the configured issuer,
 //! at least one signing certificate, each one a parseable X.509 certificate: samael skips
 //! verification without one, DESIGN §6), and how long it may be used (`validUntil`,
-//! `cacheDuration`, braid's refresh interval).
+//! `cacheDuration`, braid's refresh interval). With `metadata_signing_cert` the document must
+//! carry one XML signature on its root by that certificate (the response policy: exclusive
+//! c14n, SHA-256 or stronger, one reference to the root's ID or the whole document), and only
+//! what it covers is read; an `EntitiesDescriptor` aggregate is accepted only so.
 
 use base64::Engine as _;
 use base64::engine::general_purpose::STANDARD;
@@ -32,8 +35,43 @@ pub struct IdpMetadata {
     pub cache_duration: Option<i64>,
 }
 
-/// Parse `xml` and pick the IdP entity `entity_id`.
-pub fn parse(xml: &str, entity_id: &str) -> Result<IdpMetadata, String> {
+/// Why metadata was refused.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MetadataError {
+    /// An aggregate (many entities, such as a federation feed) without `metadata_signing_cert`.
+    #[error(
+        "the metadata is an EntitiesDescriptor aggregate (many entities, such as a federation feed): braid accepts one only with `metadata_signing_cert`, the certificate that signs it"
+    )]
+    UnsignedAggregate,
+    /// Anything else.
+    #[error("{0}")]
+    Refused(String),
+}
+
+impl From<String> for MetadataError {
+    fn from(e: String) -> Self {
+        Self::Refused(e)
+    }
+}
+
+impl From<&str> for MetadataError {
+    fn from(e: &str) -> Self {
+        Self::Refused(e.to_owned())
+    }
+}
+
+fn is_md(n: &roxmltree::Node<'_, '_>, name: &str) -> bool {
+    n.is_element() && n.tag_name().namespace() == Some(NS_MD) && n.tag_name().name() == name
+}
+
+fn parse_doc(xml: &str) -> Result<roxmltree::Document<'_>, MetadataError> {
+    let options = roxmltree::ParsingOptions { allow_dtd: false, nodes_limit: 200_000 };
+    Ok(roxmltree::Document::parse_with_options(xml, options).map_err(|e| format!("not XML: {e}"))?)
+}
+
+/// Parse `xml` and pick the IdP entity `entity_id`. With `signing_certs` (DER) the document must
+/// be signed by one of them, and only the verified document is read.
+pub fn parse(xml: &str, entity_id: &str, signing_certs: Option<&[Vec<u8>]>) -> Result<IdpMetadata, MetadataError> {
     if xml.len() > MAX_METADATA {
         return Err("metadata larger than 1 MiB".into());
     }
@@ -43,18 +81,34 @@ pub fn parse(xml: &str, entity_id: &str) -> Result<IdpMetadata, String> {
     if lower.contains("<!doctype") || lower.contains("<!entity") {
         return Err("metadata with a DTD or entities is refused".into());
     }
-    let options = roxmltree::ParsingOptions { allow_dtd: false, nodes_limit: 200_000 };
-    let doc = roxmltree::Document::parse_with_options(xml, options).map_err(|e| format!("not XML: {e}"))?;
+    // Signed: every parser reads the same UTF-8 text, without a declaration (see the gate).
+    let xml = if signing_certs.is_some() { gate::without_declaration(xml).map_err(|e| e.to_string())? } else { xml };
+    let doc = parse_doc(xml)?;
     let root = doc.root_element();
-    let is_md = |n: &roxmltree::Node<'_, '_>, name: &str| {
-        n.is_element() && n.tag_name().namespace() == Some(NS_MD) && n.tag_name().name() == name
+    if !is_md(&root, "EntityDescriptor") && !is_md(&root, "EntitiesDescriptor") {
+        return Err(format!("root is `{}`, not an EntityDescriptor", root.tag_name().name()).into());
+    }
+    let Some(certs) = signing_certs else {
+        if is_md(&root, "EntitiesDescriptor") {
+            return Err(MetadataError::UnsignedAggregate);
+        }
+        return read(root, entity_id);
     };
+    let verified = super::metadata_signature::verify(xml, &doc, certs)?;
+    let verified_doc = parse_doc(&verified)?;
+    let verified_root = verified_doc.root_element();
+    if verified_root.tag_name() != root.tag_name() || verified_root.attribute("ID") != root.attribute("ID") {
+        return Err("the verified element is not the metadata's root".into());
+    }
+    read(verified_root, entity_id)
+}
+
+/// What braid uses of a (verified, when it must be) metadata document whose root is `root`.
+fn read(root: roxmltree::Node<'_, '_>, entity_id: &str) -> Result<IdpMetadata, MetadataError> {
     let entities: Vec<_> = if is_md(&root, "EntityDescriptor") {
         vec![root]
-    } else if is_md(&root, "EntitiesDescriptor") {
-        root.descendants().filter(|n| is_md(n, "EntityDescriptor")).collect()
     } else {
-        return Err(format!("root is `{}`, not an EntityDescriptor", root.tag_name().name()));
+        root.descendants().filter(|n| is_md(n, "EntityDescriptor")).collect()
     };
     let entity = entities.into_iter().find(|e| e.attribute("entityID") == Some(entity_id)).ok_or_else(|| {
         format!("no entity `{entity_id}` in the metadata (the provider's `issuer` must be its entityID)")

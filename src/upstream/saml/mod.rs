@@ -1,14 +1,18 @@
-//! SAML 2.0 service provider: provider settings and the IdP metadata cache (`SamlClient`). The
-//! rest lives in submodules: the gate every message passes first, IdP metadata parsing, braid's
-//! own SP key and metadata, the AuthnRequest, response verification and checks, decryption, and
-//! the HTTP handlers.
+//! SAML 2.0 service provider: provider settings, the IdP metadata cache and the bound on signed
+//! AuthnRequests (`SamlClient`). The rest lives in submodules: reading the provider file's keys,
+//! the gate every message passes first, IdP metadata parsing and its signature, braid's own SP
+//! key and metadata, the AuthnRequest, response verification and checks, decryption, and the
+//! HTTP handlers.
 
 pub mod acs;
+pub mod budget;
 pub mod checks;
 pub mod decrypt;
 pub mod gate;
 pub mod metadata;
+pub mod metadata_signature;
 pub mod request;
+pub mod settings;
 pub mod sp;
 pub mod verify;
 
@@ -40,6 +44,8 @@ pub struct SamlSettings {
     pub issuer: String,
     /// Its metadata.
     pub metadata: MetadataSource,
+    /// The certificates (DER) that must sign the metadata (`metadata_signing_cert`), if any.
+    pub metadata_signing_certs: Option<Vec<Vec<u8>>>,
     /// braid's SP entity ID at this IdP (default `{public_url}/saml/{provider}`).
     pub entity_id: Option<String>,
     /// The attribute holding the subject; without it, a persistent (non-transient) NameID.
@@ -50,6 +56,12 @@ pub struct SamlSettings {
     pub allow_idp_initiated: bool,
     /// Sign AuthnRequests (default: when the IdP metadata asks for it).
     pub sign_requests: Option<bool>,
+    /// Signed AuthnRequests allowed per second, on average, for this provider (bucket refill).
+    pub signed_requests_per_sec: u32,
+    /// Signed AuthnRequests allowed at once for this provider (bucket size).
+    pub signed_requests_burst: u32,
+    /// Accept assertions and NameIDs encrypted with AES-CBC (unauthenticated; GCM otherwise).
+    pub allow_cbc_encryption: bool,
     /// Re-read the metadata at least this often.
     pub metadata_refresh_secs: u64,
     /// Allowed clock difference, seconds.
@@ -74,10 +86,12 @@ struct Cache {
     last_try: UnixMillis,
 }
 
-/// One SAML provider: its settings and its metadata cache.
+/// One SAML provider: its settings, its metadata cache and its signing budget.
 pub struct SamlClient {
     /// Settings from the provider file.
     pub settings: SamlSettings,
+    /// Bounds the RSA signatures anyone can ask for by starting sign-ins.
+    pub signing_budget: budget::TokenBucket,
     cache: Mutex<Cache>,
 }
 
@@ -90,7 +104,8 @@ impl std::fmt::Debug for SamlClient {
 impl SamlClient {
     /// A client for `settings`, cache empty.
     pub fn new(settings: SamlSettings) -> Self {
-        Self { settings, cache: Mutex::new(Cache::default()) }
+        let signing_budget = budget::TokenBucket::new(settings.signed_requests_per_sec, settings.signed_requests_burst);
+        Self { settings, signing_budget, cache: Mutex::new(Cache::default()) }
     }
 
     /// The IdP metadata, read again when due: at the earliest of `metadata_refresh_secs`,
@@ -141,7 +156,13 @@ impl SamlClient {
                 .await
                 .map_err(|e| format!("fetching {url}: {e}"))?,
         };
-        metadata::parse(&text, &self.settings.issuer)
+        // Verifying a signed document is CPU work for xmlsec: off the async runtime.
+        let (issuer, certs) = (self.settings.issuer.clone(), self.settings.metadata_signing_certs.clone());
+        tokio::task::spawn_blocking(move || {
+            metadata::parse(&text, &issuer, certs.as_deref()).map_err(|e| e.to_string())
+        })
+        .await
+        .map_err(|e| format!("metadata task: {e}"))?
     }
 }
 

@@ -161,13 +161,15 @@ pub fn acs_url(public_url: &str, id: &str) -> String {
 }
 
 /// The SP metadata of one provider. It names the signing and encryption key (one key pair),
-/// the encryption methods braid can decrypt, and braid's signing wishes. `valid_until_secs`
-/// bounds how long an IdP may cache it.
+/// the encryption methods braid decrypts for it (AES-GCM; AES-CBC after them only when the
+/// provider allows it), and braid's signing wishes. `valid_until` bounds how long an IdP may
+/// cache it.
 pub fn metadata_xml(
     entity_id: &str,
     acs: &str,
     sign_requests: bool,
     want_assertions_signed: bool,
+    allow_cbc: bool,
     cert_b64: &str,
     valid_until: &str,
 ) -> String {
@@ -176,14 +178,13 @@ pub fn metadata_xml(
             "<md:KeyDescriptor use=\"{usage}\"><ds:KeyInfo><ds:X509Data><ds:X509Certificate>{cert_b64}</ds:X509Certificate></ds:X509Data></ds:KeyInfo>{methods}</md:KeyDescriptor>"
         )
     };
-    let enc_methods = [
-        "http://www.w3.org/2009/xmlenc11#aes128-gcm",
-        "http://www.w3.org/2001/04/xmlenc#aes128-cbc",
-        "http://www.w3.org/2001/04/xmlenc#rsa-oaep-mgf1p",
-    ]
-    .iter()
-    .map(|m| format!("<md:EncryptionMethod Algorithm=\"{m}\"/>"))
-    .collect::<String>();
+    let cbc: &[&str] = if allow_cbc { &super::decrypt::CBC_METHODS } else { &[] };
+    let enc_methods = super::decrypt::GCM_METHODS
+        .iter()
+        .chain(cbc)
+        .chain(&["http://www.w3.org/2001/04/xmlenc#rsa-oaep-mgf1p"])
+        .map(|m| format!("<md:EncryptionMethod Algorithm=\"{m}\"/>"))
+        .collect::<String>();
     format!(
         "<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n<md:EntityDescriptor xmlns:md=\"urn:oasis:names:tc:SAML:2.0:metadata\" xmlns:ds=\"http://www.w3.org/2000/09/xmldsig#\" entityID=\"{entity}\" validUntil=\"{valid_until}\"><md:SPSSODescriptor AuthnRequestsSigned=\"{sign_requests}\" WantAssertionsSigned=\"{want_assertions_signed}\" protocolSupportEnumeration=\"urn:oasis:names:tc:SAML:2.0:protocol\">{signing}{encryption}<md:NameIDFormat>urn:oasis:names:tc:SAML:2.0:nameid-format:persistent</md:NameIDFormat><md:AssertionConsumerService Binding=\"urn:oasis:names:tc:SAML:2.0:bindings:HTTP-POST\" Location=\"{acs}\" index=\"0\" isDefault=\"true\"/></md:SPSSODescriptor></md:EntityDescriptor>\n",
         entity = html_attr(entity_id),

@@ -42,13 +42,16 @@ pub struct VerifyInput<'a> {
     pub want_assertions_signed: bool,
     /// braid's SP key (decrypts encrypted assertions).
     pub sp_key: Option<&'a PKey<Private>>,
+    /// Accept AES-CBC encrypted assertions and NameIDs (the provider's `allow_cbc_encryption`).
+    pub allow_cbc: bool,
     /// Test-only: accept SHA-1 (dated third-party fixtures).
     pub legacy_sha1: bool,
     /// The checks' expectations.
     pub expect: Expect<'a>,
 }
 
-const STRONG: [AllowedSignatureAlgorithm; 6] = [
+/// The signature algorithms xmlsec may verify (SHA-256 or stronger).
+pub(super) const STRONG: [AllowedSignatureAlgorithm; 6] = [
     AllowedSignatureAlgorithm::RsaSha256,
     AllowedSignatureAlgorithm::RsaSha384,
     AllowedSignatureAlgorithm::RsaSha512,
@@ -113,7 +116,7 @@ pub fn verify_response(xml: &str, input: &VerifyInput<'_>) -> Result<Asserted, R
             .children()
             .find(|c| is(c, NS_ASSERTION, "EncryptedAssertion"))
             .ok_or_else(|| Reject::Signature("the encrypted assertion is not covered".into()))?;
-        let plain = super::decrypt::decrypt_element(enc, key).map_err(Reject::Decrypt)?;
+        let plain = super::decrypt::decrypt_element(enc, key, input.allow_cbc).map_err(Reject::Decrypt)?;
         let plain = with_namespaces(&plain, enc);
         if plain.len() > Limits::default().max_xml {
             return Err(Reject::Gate(GateError::TooLarge));
@@ -213,7 +216,8 @@ fn checked(a: roxmltree::Node<'_, '_>, input: &VerifyInput<'_>) -> Result<Assert
         return checks::check_assertion(a, &input.expect).map_err(Reject::Check);
     };
     let key = input.sp_key.ok_or_else(|| Reject::Decrypt("no SP key".into()))?;
-    let plain = with_namespaces(&super::decrypt::decrypt_element(enc, key).map_err(Reject::Decrypt)?, enc);
+    let plain =
+        with_namespaces(&super::decrypt::decrypt_element(enc, key, input.allow_cbc).map_err(Reject::Decrypt)?, enc);
     if plain.len() > 16 * 1024 {
         return Err(Reject::Gate(GateError::TooLarge));
     }
