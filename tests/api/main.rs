@@ -9,6 +9,7 @@ mod browser;
 mod cancellation;
 mod cli;
 mod fail_closed;
+mod forward_auth;
 mod grant_store;
 mod helpers;
 mod interop_oidc;
