@@ -17,6 +17,7 @@ mod interop_saml;
 mod key_rotation;
 mod linking;
 mod mock_idp;
+mod nginx_auth;
 mod provider_reload;
 mod reauth_and_revoke;
 mod redis_policy;
