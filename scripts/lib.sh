@@ -100,6 +100,12 @@ ensure_pysaml2_venv() {
   fi
 }
 
+# Debian's nginx for the forward-auth test (run by the test itself on a free loopback port, never
+# as the system service).
+ensure_nginx() {
+  command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || apt_install nginx
+}
+
 # Headless Chromium, and the pinned packages of the browser and interop tests.
 ensure_node_tests() {
   command -v chromium >/dev/null 2>&1 || apt_install chromium

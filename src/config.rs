@@ -40,6 +40,10 @@ pub struct Settings {
     pub notify: NotifySettings,
     /// `[[webhooks]]`
     pub webhooks: Vec<WebhookSettings>,
+    /// `[[routes]]`: applications protected by forward-auth.
+    pub routes: Vec<RouteSettings>,
+    /// `[proxy]`
+    pub proxy: ProxySettings,
 }
 
 /// `[server]`: where braid listens and the URL it is known by.
@@ -305,6 +309,47 @@ pub struct WebhookSettings {
     pub secret_file: Option<PathBuf>,
 }
 
+/// One `[[routes]]` entry: an application braid protects (forward-auth now; proxied to
+/// `upstream` by braid's own proxy later).
+#[derive(Debug, Clone, Deserialize)]
+#[serde(deny_unknown_fields)]
+pub struct RouteSettings {
+    /// The host the browser asks for (`app.example.com`, or `app.example.com:8443` for a port
+    /// other than the scheme's default).
+    pub host: String,
+    /// The paths of the host this route covers; the longest matching prefix wins.
+    #[serde(default = "root_path")]
+    pub path_prefix: String,
+    /// Where braid's own proxy sends the requests (an http(s) URL); forward-auth needs none.
+    pub upstream: Option<String>,
+    /// Paths served without sign-in (prefixes, matched on whole segments).
+    #[serde(default)]
+    pub public_paths: Vec<String>,
+    /// Provider ids whose sign-ins are allowed; empty allows any.
+    #[serde(default)]
+    pub allow_providers: Vec<String>,
+    /// Domains of the primary identity's verified email that are allowed; empty allows any.
+    #[serde(default)]
+    pub allow_email_domains: Vec<String>,
+    /// Account ids that are allowed; empty allows any.
+    #[serde(default)]
+    pub allow_accounts: Vec<String>,
+    /// `aud` of the `X-Braid-Assertion`; defaults to the route's origin.
+    pub audience: Option<String>,
+}
+
+fn root_path() -> String {
+    "/".into()
+}
+
+/// `[proxy]`: forward-auth settings shared by every route.
+#[derive(Debug, Clone, Deserialize, Default)]
+#[serde(deny_unknown_fields, default)]
+pub struct ProxySettings {
+    /// Hosts (besides the routes' own) that `/auth/start` and `/auth/sign-out` may return to.
+    pub redirect_hosts: Vec<String>,
+}
+
 /// One problem in the configuration.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct ConfigProblem {
@@ -492,6 +537,9 @@ impl Settings {
                 }
                 _ => {}
             }
+        }
+        for (key, reason) in crate::proxy::table::check(&self.routes, &self.proxy) {
+            bad(key, reason);
         }
         if problems.is_empty() { Ok(()) } else { Err(ConfigError(problems)) }
     }

@@ -14,6 +14,7 @@ pub mod issuer;
 pub mod linking;
 pub mod logging;
 pub mod notify;
+pub mod proxy;
 pub mod records;
 pub mod routes;
 pub mod sessions;

@@ -55,6 +55,32 @@ pub struct AuthRequest {
     pub force_login: bool,
 }
 
+/// A return to an application protected by forward-auth, held while the person signs in
+/// (`/auth/start?rd=`).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ProxyReturn {
+    /// The checked return address.
+    pub return_to: String,
+}
+
+/// What a login transaction continues once the person has signed in. Stored untagged, so a
+/// client's request reads as before.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(untagged)]
+pub enum LoginTx {
+    /// A client's authorization request (`/authorize`).
+    Client(AuthRequest),
+    /// A return to a protected application (`/auth/start`).
+    Proxy(ProxyReturn),
+}
+
+impl LoginTx {
+    /// The client asked for a fresh sign-in.
+    pub fn force_login(&self) -> bool {
+        matches!(self, Self::Client(r) if r.force_login)
+    }
+}
+
 /// An upstream sign-in under way, bound to one browser by a cookie holding its key.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct LoginAttempt {

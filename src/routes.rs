@@ -4,7 +4,7 @@ use axum::Router;
 use axum::routing::{get, post};
 
 use crate::state::AppState;
-use crate::{health, issuer, upstream, web};
+use crate::{health, issuer, proxy, upstream, web};
 
 /// Discovery document.
 pub const DISCOVERY: &str = "/.well-known/openid-configuration";
@@ -40,6 +40,14 @@ pub const SAML_ACS: &str = "/saml/{provider}/acs";
 pub const ACCOUNT: &str = "/account";
 /// The demo application.
 pub const DEMO: &str = "/demo";
+/// Forward-auth for nginx `auth_request` and the like: 200, 401 or 403.
+pub const AUTH_VERIFY: &str = "/auth/verify";
+/// Forward-auth for Traefik and Caddy: 200, 302 to sign-in, or 403.
+pub const AUTH_FORWARD: &str = "/auth/forward";
+/// Sign in, then return to `rd`.
+pub const AUTH_START: &str = "/auth/start";
+/// Sign out, then go to `rd`.
+pub const AUTH_SIGN_OUT: &str = "/auth/sign-out";
 /// Liveness.
 pub const HEALTHZ: &str = "/healthz";
 /// Readiness.
@@ -74,6 +82,10 @@ pub fn router(state: AppState) -> Router {
         .route("/account/sign-in", post(web::account::sign_in_post))
         .route("/account/link/{provider}", post(web::account::link_post))
         .route("/", get(|| async { axum::response::Redirect::to(ACCOUNT) }))
+        .route(AUTH_VERIFY, get(proxy::forward::verify_get))
+        .route(AUTH_FORWARD, get(proxy::forward::forward_get))
+        .route(AUTH_START, get(proxy::start::start_get))
+        .route(AUTH_SIGN_OUT, get(proxy::start::sign_out_get).post(proxy::start::sign_out_post))
         .route(HEALTHZ, get(health::healthz))
         .route(READYZ, get(health::readyz));
     if state.settings.demo.enabled {

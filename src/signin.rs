@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 
 use crate::accounts::{AccountId, AccountStatus, ExternalIdentity};
 use crate::error::AppError;
-use crate::records::{AuthRequest, BrowserSession, LoginAttempt, UpstreamAttempt, key};
+use crate::records::{BrowserSession, LoginAttempt, LoginTx, UpstreamAttempt, key};
 use crate::state::AppState;
 use crate::upstream::{NewIdentityPolicy, Provider};
 use crate::web::{cookies, html};
@@ -28,7 +28,7 @@ pub async fn begin(
     saml_request_id: Option<String>,
 ) -> Result<(String, HeaderValue), AppError> {
     if let Some(t) = &tx {
-        if state.records.get::<AuthRequest>(&key::tx(t)).await?.is_none() {
+        if state.records.get::<LoginTx>(&key::tx(t)).await?.is_none() {
             return Err(expired());
         }
     }
@@ -200,14 +200,20 @@ pub async fn finish(
     let secure = state.secure_cookies();
     let mut resp = match attempt.tx {
         None => Redirect::to(crate::routes::ACCOUNT).into_response(),
-        Some(tx) => match state.records.take::<AuthRequest>(&key::tx(&tx)).await? {
-            Some(req) => match crate::issuer::authorize::issue_code(state, req, &sid, session).await? {
-                Ok(resp) => resp,
-                Err(lost) => {
-                    tracing::warn!(account = %account.id, reason = lost.as_str(), "no code issued right after sign-in");
-                    return Err(refusal("Sign-in not allowed", "This identity can no longer sign in to this account."));
+        Some(tx) => match state.records.take::<LoginTx>(&key::tx(&tx)).await? {
+            Some(LoginTx::Proxy(ret)) => crate::proxy::start::return_after_sign_in(state, &ret),
+            Some(LoginTx::Client(req)) => {
+                match crate::issuer::authorize::issue_code(state, req, &sid, session).await? {
+                    Ok(resp) => resp,
+                    Err(lost) => {
+                        tracing::warn!(account = %account.id, reason = lost.as_str(), "no code issued right after sign-in");
+                        return Err(refusal(
+                            "Sign-in not allowed",
+                            "This identity can no longer sign in to this account.",
+                        ));
+                    }
                 }
-            },
+            }
             None => html::error_page(
                 StatusCode::BAD_REQUEST,
                 "The application's request has expired",

@@ -102,6 +102,8 @@ impl Application {
             }
         }
         let issuer: Arc<str> = Arc::from(settings.public_url());
+        let proxy = crate::proxy::RouteTable::build(&settings.routes, &settings.proxy)
+            .map_err(|e| anyhow::anyhow!("braid.toml: {e}"))?;
         let clock_for_sp = clock.clone();
         let state = AppState {
             keys,
@@ -129,6 +131,7 @@ impl Application {
                     Box::new(move || clock.now_secs()),
                 ))
             },
+            proxy: Arc::new(proxy),
             draining: Arc::new(AtomicBool::new(false)),
             settings: Arc::new(settings),
         };

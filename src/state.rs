@@ -46,6 +46,8 @@ pub struct AppState {
     pub http: reqwest::Client,
     /// braid's SAML SP key pair (loaded or made on first use).
     pub saml_sp: Arc<crate::upstream::saml::sp::SpKeys>,
+    /// Forward-auth routes and return addresses.
+    pub proxy: Arc<crate::proxy::RouteTable>,
     /// Set once shutdown has begun: readiness turns false.
     pub draining: Arc<AtomicBool>,
 }

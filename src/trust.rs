@@ -3,7 +3,7 @@
 //! the same account and allowed to sign in, its provider must still exist, be enabled and allow
 //! sign-in, and the account must be active. A session or grant that fails any of these is over.
 
-use crate::accounts::{Account, AccountId, AccountStatus};
+use crate::accounts::{Account, AccountId, AccountStatus, Identity};
 use crate::error::AppError;
 use crate::state::AppState;
 
@@ -46,6 +46,16 @@ pub async fn check(
     identity: Option<i64>,
     provider: Option<&str>,
 ) -> Result<Result<Account, Lost>, AppError> {
+    Ok(standing(state, account, identity, provider).await?.map(|(a, _)| a))
+}
+
+/// As [`check`], returning the identity used as well (forward-auth reads its email).
+pub async fn standing(
+    state: &AppState,
+    account: &AccountId,
+    identity: Option<i64>,
+    provider: Option<&str>,
+) -> Result<Result<(Account, Identity), Lost>, AppError> {
     let (Some(identity), Some(provider)) = (identity, provider) else {
         return Ok(Err(Lost::Unrecorded));
     };
@@ -62,7 +72,7 @@ pub async fn check(
         return Ok(Err(Lost::IdentityMayNotSignIn));
     }
     match state.accounts.account(account).await? {
-        Some(a) if a.status == AccountStatus::Active => Ok(Ok(a)),
+        Some(a) if a.status == AccountStatus::Active => Ok(Ok((a, found))),
         _ => Ok(Err(Lost::AccountNotActive)),
     }
 }

@@ -12,7 +12,7 @@ use axum::http::HeaderMap;
 use axum::response::{IntoResponse, Redirect, Response};
 
 use crate::error::AppError;
-use crate::records::{AuthCode, AuthRequest, BrowserSession, key};
+use crate::records::{AuthCode, AuthRequest, BrowserSession, LoginTx, key};
 use crate::state::AppState;
 
 /// Scopes braid understands; others are ignored.
@@ -44,7 +44,7 @@ pub const MAX_PARAM: usize = 512;
 pub fn param_cap(name: &str) -> usize {
     match name {
         "id_token_hint" => 8192,
-        "redirect_uri" | "post_logout_redirect_uri" => 2048,
+        "redirect_uri" | "post_logout_redirect_uri" | "rd" => 2048,
         _ => MAX_PARAM,
     }
 }
@@ -57,9 +57,9 @@ pub fn oversized(q: &HashMap<String, String>) -> Option<&str> {
 /// Answer the client's request held in login transaction `tx` with an error (taking the
 /// transaction once); an expired transaction gets an error page.
 pub async fn answer_with_error(state: &AppState, tx: &str, error: &str, desc: &str) -> Result<Response, AppError> {
-    match state.records.take::<AuthRequest>(&key::tx(tx)).await? {
-        Some(req) => Ok(redirect_error(state, &req.redirect_uri, req.state.as_deref(), error, desc)),
-        None => Err(AppError::page(
+    match state.records.take::<LoginTx>(&key::tx(tx)).await? {
+        Some(LoginTx::Client(req)) => Ok(redirect_error(state, &req.redirect_uri, req.state.as_deref(), error, desc)),
+        Some(LoginTx::Proxy(_)) | None => Err(AppError::page(
             "The application's request has expired",
             "Go back to the application and sign in again.",
         )),
@@ -214,7 +214,10 @@ async fn authorize(state: AppState, headers: HeaderMap, q: HashMap<String, Strin
         return fail("login_required", "no signed-in session at braid");
     }
     let tx = crate::ids::random_token(24);
-    state.records.put(&key::tx(&tx), &req, Duration::from_secs(state.settings.session.login_ttl_secs)).await?;
+    state
+        .records
+        .put(&key::tx(&tx), &LoginTx::Client(req), Duration::from_secs(state.settings.session.login_ttl_secs))
+        .await?;
     let mut params: Vec<(&str, &str)> = vec![("tx", &tx)];
     for k in ["login_hint", "idp_hint"] {
         if let Some(v) = p(k) {

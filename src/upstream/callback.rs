@@ -57,9 +57,9 @@ pub async fn start(
     let asked_by_client = match &tx {
         Some(t) => state
             .records
-            .get::<crate::records::AuthRequest>(&crate::records::key::tx(t))
+            .get::<crate::records::LoginTx>(&crate::records::key::tx(t))
             .await?
-            .is_some_and(|r| r.force_login),
+            .is_some_and(|r| r.force_login()),
         None => false,
     };
     // An OAuth2 provider that cannot be made to authenticate the person again cannot answer a

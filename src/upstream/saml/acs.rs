@@ -106,7 +106,7 @@ pub async fn start(
     force: bool,
 ) -> Result<Response, AppError> {
     let asked_by_client = match &tx {
-        Some(t) => state.records.get::<crate::records::AuthRequest>(&key::tx(t)).await?.is_some_and(|r| r.force_login),
+        Some(t) => state.records.get::<crate::records::LoginTx>(&key::tx(t)).await?.is_some_and(|r| r.force_login()),
         None => false,
     };
     let force_login = force || link.is_some() || asked_by_client;

@@ -1,0 +1,378 @@
+//! `GET /auth/verify` and `GET /auth/forward`: a proxy asks whether the request it holds may
+//! pass. The original request comes from `X-Forwarded-Proto/Host/Uri` or nginx's
+//! `X-Original-URL` (both present must agree); its route is found by host and longest path
+//! prefix (no route: 403). Public paths pass without a session. Otherwise the browser session
+//! is re-checked on every request (`trust::standing`: a session whose identity, provider or
+//! account no longer stands is ended at once), the route's policy is applied, and the answer
+//! carries the identity headers and a short-lived signed assertion.
+
+use axum::extract::State;
+use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
+use axum::response::{IntoResponse, Response};
+use serde_json::json;
+use url::Url;
+
+use super::table::{self, Route};
+use crate::accounts::Identity;
+use crate::error::AppError;
+use crate::records::BrowserSession;
+use crate::state::AppState;
+use crate::web::html;
+
+/// Lifetime of an `X-Braid-Assertion`, in seconds.
+pub const ASSERTION_TTL_SECS: i64 = 60;
+/// `typ` of an `X-Braid-Assertion` (never an ID or access token).
+pub const TYP_ASSERTION: &str = "braid-assertion+jwt";
+
+/// The account id (the `sub` of braid's tokens).
+pub const USER: HeaderName = HeaderName::from_static("x-auth-request-user");
+/// The primary identity's email, only when verified.
+pub const EMAIL: HeaderName = HeaderName::from_static("x-auth-request-email");
+/// The primary identity's preferred user name (or display name).
+pub const PREFERRED_USERNAME: HeaderName = HeaderName::from_static("x-auth-request-preferred-username");
+/// The issuer of the identity this session signed in with.
+pub const IDP: HeaderName = HeaderName::from_static("x-auth-request-idp");
+/// The signed assertion.
+pub const ASSERTION: HeaderName = HeaderName::from_static("x-braid-assertion");
+
+/// The request a proxy asks about.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Original {
+    /// `http` or `https`.
+    pub scheme: &'static str,
+    /// Normalised authority (as routes name it).
+    pub host: String,
+    /// Normalised path (as routes match it).
+    pub path: String,
+    /// The URL the browser asked for (where sign-in returns to).
+    pub url: String,
+}
+
+/// The value of header `name`, when sent exactly once (an empty value counts as absent).
+fn header_once<'a>(headers: &'a HeaderMap, name: &'static str) -> Result<Option<&'a str>, &'static str> {
+    let mut all = headers.get_all(name).iter();
+    let Some(first) = all.next() else { return Ok(None) };
+    if all.next().is_some() {
+        return Err("a forwarding header is sent more than once");
+    }
+    let v = first.to_str().map_err(|_| "a forwarding header is not ASCII")?.trim();
+    Ok(Some(v).filter(|v| !v.is_empty()))
+}
+
+/// `scheme://authority` checked and the authority normalised.
+fn authority_of(scheme: &str, raw: &str) -> Result<String, &'static str> {
+    if raw.contains(['/', '@', ',', '?', '#', '\\', ' ']) {
+        return Err("the forwarded host is not a host name");
+    }
+    let url = Url::parse(&format!("{scheme}://{raw}/")).map_err(|_| "the forwarded host is not a host name")?;
+    table::authority(&url).ok_or("the forwarded host is not a host name")
+}
+
+/// The original request from the proxy's headers.
+pub fn original(headers: &HeaderMap) -> Result<Original, &'static str> {
+    let xou = header_once(headers, "x-original-url")?;
+    let xfh = header_once(headers, "x-forwarded-host")?;
+    let xfu = header_once(headers, "x-forwarded-uri")?;
+    let xfp = header_once(headers, "x-forwarded-proto")?;
+    // X-Original-URL, split by hand so that its path reaches the normaliser as sent.
+    let from_url = match xou {
+        None => None,
+        Some(u) => {
+            let lower = u.get(..8).unwrap_or(u).to_ascii_lowercase();
+            let (scheme, rest) = if lower.starts_with("https://") {
+                ("https", &u[8..])
+            } else if lower.starts_with("http://") {
+                ("http", &u[7..])
+            } else {
+                return Err("X-Original-URL is not an absolute http(s) URL");
+            };
+            let end = rest.find(['/', '?']).unwrap_or(rest.len());
+            let host = authority_of(scheme, &rest[..end])?;
+            let uri = match &rest[end..] {
+                "" => "/".to_owned(),
+                q if q.starts_with('?') => format!("/{q}"),
+                p => p.to_owned(),
+            };
+            Some((scheme, host, uri))
+        }
+    };
+    let disagree = "X-Forwarded-* and X-Original-URL disagree";
+    let scheme = match (xfp.map(str::to_ascii_lowercase).as_deref(), &from_url) {
+        (Some("http"), None) => "http",
+        (Some("https"), None) => "https",
+        (Some(p), Some((s, _, _))) if p == *s => s,
+        (Some("http" | "https"), Some(_)) => return Err(disagree),
+        (Some(_), _) => return Err("X-Forwarded-Proto must be http or https"),
+        (None, Some((s, _, _))) => s,
+        // A proxy that does not say: the scheme braid assumes for a return address is https.
+        (None, None) => "https",
+    };
+    let host = match (xfh, &from_url) {
+        (Some(h), u) => {
+            let host = authority_of(scheme, h)?;
+            if u.as_ref().is_some_and(|(_, uh, _)| *uh != host) {
+                return Err(disagree);
+            }
+            host
+        }
+        (None, Some((_, h, _))) => h.clone(),
+        (None, None) => return Err("X-Forwarded-Host (or X-Original-URL) is required"),
+    };
+    let uri = match (xfu, &from_url) {
+        (Some(x), Some((_, _, u))) if x != u => return Err(disagree),
+        (Some(x), _) => x.to_owned(),
+        (None, Some((_, _, u))) => u.clone(),
+        (None, None) => return Err("X-Forwarded-Uri (or X-Original-URL) is required"),
+    };
+    let raw_path = uri.split('?').next().unwrap_or_default();
+    let path = table::normalize_path(raw_path).ok_or(table::AMBIGUOUS_PATH)?;
+    let url = Url::parse(&format!("{scheme}://{host}{uri}")).map_err(|_| "the forwarded URL is not valid")?;
+    Ok(Original { scheme, host, path, url: url.into() })
+}
+
+/// Who is signed in, as the application is told.
+#[derive(Debug, Clone)]
+pub struct Who {
+    /// The account id.
+    pub account: String,
+    /// Issuer of the identity used.
+    pub idp: String,
+    /// The primary identity's email, when verified.
+    pub email: Option<String>,
+    /// The primary identity's preferred user name or display name.
+    pub preferred_username: Option<String>,
+}
+
+/// The answer to a proxy.
+#[derive(Debug)]
+pub enum Decision {
+    /// The forwarding headers are missing, repeated, contradictory or ambiguous.
+    BadRequest(&'static str),
+    /// No route for this host and path: refused, never allowed by default.
+    NoRoute,
+    /// A public path: passes without identity.
+    Public,
+    /// No live session: sign in first (the URL to return to).
+    SignIn(String),
+    /// Signed in, but the route's policy refuses (the reason, for the log).
+    Refused(&'static str),
+    /// Signed in and allowed.
+    Allowed(Box<Who>, Box<Route>),
+}
+
+/// Decide on the request described by `headers`.
+pub async fn decide(state: &AppState, headers: &HeaderMap) -> Result<Decision, AppError> {
+    let orig = match original(headers) {
+        Ok(o) => o,
+        Err(reason) => return Ok(Decision::BadRequest(reason)),
+    };
+    let Some(route) = state.proxy.find(&orig.host, &orig.path) else {
+        tracing::info!(host = %orig.host, path = %orig.path, "forward-auth: no route; refused");
+        return Ok(Decision::NoRoute);
+    };
+    if route.is_public(&orig.path) {
+        return Ok(Decision::Public);
+    }
+    let return_to = if orig.url.len() <= crate::issuer::authorize::param_cap("rd") {
+        orig.url.clone()
+    } else {
+        format!("{}://{}/", orig.scheme, orig.host)
+    };
+    let Some((sid, session)) = state.current_session(headers).await? else {
+        return Ok(Decision::SignIn(return_to));
+    };
+    let standing =
+        crate::trust::standing(state, &session.account_id, Some(session.identity_id), Some(&session.provider_id))
+            .await?;
+    let (account, used) = match standing {
+        Ok(s) => s,
+        Err(lost) => {
+            tracing::info!(account = %session.account_id, reason = lost.as_str(), "forward-auth refused; session ended");
+            state.end_session(&sid, &session).await?;
+            return Ok(Decision::SignIn(return_to));
+        }
+    };
+    let primary = match account.primary_identity {
+        Some(id) if id == used.id => Some(used),
+        Some(id) => state.accounts.identity(id).await?.filter(|i| i.account_id == account.id),
+        None => state.accounts.identities(&account.id).await?.into_iter().next(),
+    };
+    let who = who(&session, primary.as_ref());
+    if let Some(reason) = refusal(route, &session, &who) {
+        tracing::info!(account = %session.account_id, host = %orig.host, path = %orig.path, reason, "forward-auth: the route's policy refuses");
+        return Ok(Decision::Refused(reason));
+    }
+    Ok(Decision::Allowed(Box::new(who), Box::new(route.clone())))
+}
+
+fn who(session: &BrowserSession, primary: Option<&Identity>) -> Who {
+    let email = primary.filter(|p| p.email_verified).and_then(|p| p.email.clone());
+    let preferred_username = primary.and_then(|p| {
+        p.last_claims.get("preferred_username").and_then(|v| v.as_str()).map(str::to_owned).or_else(|| p.name.clone())
+    });
+    Who { account: session.account_id.as_str().to_owned(), idp: session.idp.clone(), email, preferred_username }
+}
+
+/// Why `route` refuses `who` signed in through `session`'s provider; every non-empty list must
+/// allow.
+fn refusal(route: &Route, session: &BrowserSession, who: &Who) -> Option<&'static str> {
+    if !route.allow_providers.is_empty() && !route.allow_providers.contains(&session.provider_id) {
+        return Some("provider not allowed");
+    }
+    if !route.allow_accounts.is_empty() && !route.allow_accounts.contains(&who.account) {
+        return Some("account not allowed");
+    }
+    if !route.allow_email_domains.is_empty() {
+        let domain = who.email.as_deref().and_then(|e| e.rsplit_once('@')).map(|(_, d)| d.to_ascii_lowercase());
+        if !domain.is_some_and(|d| route.allow_email_domains.contains(&d)) {
+            return Some("no verified email of an allowed domain");
+        }
+    }
+    None
+}
+
+/// The signed assertion for `who` at `route`: `iss`, `sub`, `aud`, `iat`, `exp` (60 s), `idp`,
+/// `email` (when verified).
+pub fn assertion(state: &AppState, who: &Who, route: &Route) -> Result<String, AppError> {
+    let now = state.clock.now_secs();
+    let mut claims = json!({
+        "iss": &*state.issuer, "sub": who.account, "aud": route.audience,
+        "iat": now, "exp": now + ASSERTION_TTL_SECS, "idp": who.idp,
+    });
+    if let (Some(e), Some(o)) = (&who.email, claims.as_object_mut()) {
+        o.insert("email".into(), json!(e));
+    }
+    let keys = state.keys.snapshot();
+    crate::issuer::jwt::sign(keys.set.current(), TYP_ASSERTION, &claims).map_err(|e| AppError::Internal(e.to_string()))
+}
+
+/// A header value from text, when it holds no control character.
+fn value(s: &str) -> Option<HeaderValue> {
+    if s.chars().any(char::is_control) { None } else { HeaderValue::from_bytes(s.as_bytes()).ok() }
+}
+
+/// Where a browser without a session goes: `/auth/start` with the URL it asked for.
+pub fn start_url(state: &AppState, return_to: &str) -> String {
+    crate::issuer::authorize::with_params(
+        &format!("{}{}", state.issuer, crate::routes::AUTH_START),
+        &[("rd", return_to)],
+    )
+}
+
+fn no_store(mut resp: Response) -> Response {
+    resp.headers_mut().insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+    resp
+}
+
+async fn answer(state: AppState, headers: HeaderMap, redirect: bool) -> Result<Response, AppError> {
+    let resp = match decide(&state, &headers).await? {
+        Decision::BadRequest(reason) => html::error_page(StatusCode::BAD_REQUEST, "Bad forward-auth request", reason),
+        Decision::NoRoute => html::error_page(
+            StatusCode::FORBIDDEN,
+            "No access",
+            "braid protects no application at this address, so it lets nothing through.",
+        ),
+        Decision::Public => StatusCode::OK.into_response(),
+        Decision::SignIn(return_to) => {
+            let to = start_url(&state, &return_to);
+            let mut resp = if redirect {
+                StatusCode::FOUND.into_response()
+            } else {
+                html::error_page(StatusCode::UNAUTHORIZED, "Sign-in required", "Sign in to braid to continue.")
+            };
+            // On a 401 too: nginx's `auth_request_set` reads it for its `error_page 401` redirect.
+            if let Ok(v) = HeaderValue::from_str(&to) {
+                resp.headers_mut().insert(header::LOCATION, v);
+            }
+            resp
+        }
+        Decision::Refused(_) => html::error_page(
+            StatusCode::FORBIDDEN,
+            "No access",
+            "You are signed in, but this application does not allow your account. Ask its administrator.",
+        ),
+        Decision::Allowed(who, route) => {
+            let mut resp = StatusCode::OK.into_response();
+            let token = assertion(&state, &who, &route)?;
+            let h = resp.headers_mut();
+            for (name, v) in [
+                (USER, Some(who.account.as_str())),
+                (EMAIL, who.email.as_deref()),
+                (PREFERRED_USERNAME, who.preferred_username.as_deref()),
+                (IDP, Some(who.idp.as_str())),
+                (ASSERTION, Some(token.as_str())),
+            ] {
+                if let Some(v) = v.and_then(value) {
+                    h.insert(name, v);
+                }
+            }
+            resp
+        }
+    };
+    Ok(no_store(resp))
+}
+
+/// `GET /auth/verify`: 200 with identity headers, 401 without a session (with the sign-in URL
+/// in `Location`), 403 when no route or the policy refuses.
+pub async fn verify_get(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, AppError> {
+    answer(state, headers, false).await
+}
+
+/// `GET /auth/forward`: as `/auth/verify`, but without a session a 302 to `/auth/start`.
+pub async fn forward_get(State(state): State<AppState>, headers: HeaderMap) -> Result<Response, AppError> {
+    answer(state, headers, true).await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn h(pairs: &[(&'static str, &str)]) -> HeaderMap {
+        let mut m = HeaderMap::new();
+        for (k, v) in pairs {
+            m.append(*k, HeaderValue::from_str(v).unwrap());
+        }
+        m
+    }
+
+    #[test]
+    fn the_original_request_comes_from_either_header_set() {
+        let o = original(&h(&[
+            ("x-forwarded-proto", "https"),
+            ("x-forwarded-host", "App.Example:443"),
+            ("x-forwarded-uri", "/a/../b?x=1"),
+        ]))
+        .unwrap();
+        assert_eq!((o.scheme, o.host.as_str(), o.path.as_str()), ("https", "app.example", "/b"));
+        assert_eq!(o.url, "https://app.example/b?x=1");
+        let o = original(&h(&[("x-original-url", "http://127.0.0.1:8081/p/q?x=1")])).unwrap();
+        assert_eq!((o.scheme, o.host.as_str(), o.path.as_str()), ("http", "127.0.0.1:8081", "/p/q"));
+        let both = original(&h(&[
+            ("x-original-url", "http://127.0.0.1:8081/p"),
+            ("x-forwarded-proto", "http"),
+            ("x-forwarded-host", "127.0.0.1:8081"),
+            ("x-forwarded-uri", "/p"),
+        ]));
+        assert!(both.is_ok());
+    }
+
+    #[test]
+    fn missing_repeated_contradictory_or_ambiguous_headers_are_refused() {
+        for bad in [
+            h(&[]),
+            h(&[("x-forwarded-host", "a.example")]),
+            h(&[("x-forwarded-uri", "/")]),
+            h(&[("x-forwarded-host", "a.example"), ("x-forwarded-host", "b.example"), ("x-forwarded-uri", "/")]),
+            h(&[("x-forwarded-host", "a.example,b.example"), ("x-forwarded-uri", "/")]),
+            h(&[("x-forwarded-host", "a.example"), ("x-forwarded-uri", "/x%2Fy")]),
+            h(&[("x-forwarded-host", "a.example"), ("x-forwarded-uri", "/"), ("x-forwarded-proto", "ftp")]),
+            h(&[("x-original-url", "http://a.example/"), ("x-forwarded-host", "b.example")]),
+            h(&[("x-original-url", "http://a.example/public"), ("x-forwarded-uri", "/admin")]),
+            h(&[("x-original-url", "http://a.example/"), ("x-forwarded-proto", "https")]),
+            h(&[("x-original-url", "//a.example/")]),
+            h(&[("x-original-url", "http://u@a.example/")]),
+        ] {
+            assert!(original(&bad).is_err(), "{bad:?}");
+        }
+    }
+}

@@ -1,0 +1,438 @@
+//! The route table of forward-auth: `[[routes]]` checked and normalised once, the route of a
+//! request found by host and longest path prefix, request paths put in one normal form before
+//! any prefix is compared, and the allow-list of return addresses (`rd`).
+
+use url::Url;
+
+use crate::config::{ProxySettings, RouteSettings};
+
+/// One protected application, as checked at start.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Route {
+    /// Normalised authority: lower-case host, with a port only when it is not the default.
+    pub host: String,
+    /// Normalised path prefix.
+    pub path_prefix: String,
+    /// Where braid's own proxy will send the requests (not used by forward-auth).
+    pub upstream: Option<Url>,
+    /// Paths served without sign-in (normalised).
+    pub public_paths: Vec<String>,
+    /// Allowed provider ids (empty: any).
+    pub allow_providers: Vec<String>,
+    /// Allowed domains of the primary verified email, lower case (empty: any).
+    pub allow_email_domains: Vec<String>,
+    /// Allowed account ids (empty: any).
+    pub allow_accounts: Vec<String>,
+    /// `aud` of the assertion.
+    pub audience: String,
+}
+
+impl Route {
+    /// Whether `path` (normalised) is served without sign-in.
+    pub fn is_public(&self, path: &str) -> bool {
+        self.public_paths.iter().any(|p| under(path, p))
+    }
+}
+
+/// Every route, and the extra hosts a return address may name.
+#[derive(Debug, Clone, Default)]
+pub struct RouteTable {
+    routes: Vec<Route>,
+    redirect_hosts: Vec<String>,
+}
+
+impl RouteTable {
+    /// Build the table from settings already checked by [`check`]; a value that does not pass
+    /// is an error naming its key.
+    pub fn build(routes: &[RouteSettings], proxy: &ProxySettings) -> Result<Self, String> {
+        if let Some((key, reason)) = check(routes, proxy).into_iter().next() {
+            return Err(format!("key `{key}`: {reason}"));
+        }
+        let routes = routes
+            .iter()
+            .map(|r| {
+                let host = r.host.to_ascii_lowercase();
+                Route {
+                    audience: r.audience.clone().unwrap_or_else(|| default_audience(&host)),
+                    host,
+                    path_prefix: r.path_prefix.clone(),
+                    upstream: r.upstream.as_deref().and_then(|u| Url::parse(u).ok()),
+                    public_paths: r.public_paths.clone(),
+                    allow_providers: r.allow_providers.clone(),
+                    allow_email_domains: r.allow_email_domains.iter().map(|d| d.to_ascii_lowercase()).collect(),
+                    allow_accounts: r.allow_accounts.clone(),
+                }
+            })
+            .collect();
+        let redirect_hosts = proxy.redirect_hosts.iter().map(|h| h.to_ascii_lowercase()).collect();
+        Ok(Self { routes, redirect_hosts })
+    }
+
+    /// Whether no route is configured.
+    pub fn is_empty(&self) -> bool {
+        self.routes.is_empty()
+    }
+
+    /// The route of `host` (normalised authority) whose prefix is the longest one `path`
+    /// (normalised) is under. No route: the request is refused, never allowed by default.
+    pub fn find(&self, host: &str, path: &str) -> Option<&Route> {
+        self.routes.iter().filter(|r| r.host == host && under(path, &r.path_prefix)).max_by_key(|r| r.path_prefix.len())
+    }
+
+    /// `rd` as a URL braid may send the browser to: an absolute http(s) URL without userinfo,
+    /// whitespace, control characters or backslashes, whose host (and port) is a route's or one
+    /// of `[proxy] redirect_hosts`. Anything else is refused, with the reason.
+    pub fn return_address(&self, rd: &str) -> Result<Url, &'static str> {
+        if rd.bytes().any(|b| b.is_ascii_control() || b == b' ' || b == b'\\' || !b.is_ascii()) {
+            return Err("it holds spaces, control characters, backslashes or non-ASCII characters");
+        }
+        let lower = rd.get(..8).unwrap_or(rd).to_ascii_lowercase();
+        if !lower.starts_with("http://") && !lower.starts_with("https://") {
+            return Err("it is not an absolute http(s) URL");
+        }
+        let url = Url::parse(rd).map_err(|_| "it is not a valid URL")?;
+        if !url.username().is_empty() || url.password().is_some() {
+            return Err("it carries a user name or password");
+        }
+        let host = authority(&url).ok_or("it has no host")?;
+        if self.routes.iter().any(|r| r.host == host) || self.redirect_hosts.contains(&host) {
+            Ok(url)
+        } else {
+            Err("its host is not one of braid's routes or [proxy] redirect_hosts")
+        }
+    }
+}
+
+/// The origin of a route's host: `https://host`, or `http://host` on a loopback address (where
+/// development runs over http, as braid's own `public_url` may).
+fn default_audience(host: &str) -> String {
+    let loopback = Url::parse(&format!("http://{host}/")).is_ok_and(|u| match u.host() {
+        Some(url::Host::Domain(d)) => d == "localhost",
+        Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
+        Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
+        None => false,
+    });
+    format!("{}://{host}", if loopback { "http" } else { "https" })
+}
+
+/// The authority of `url` as routes name it: lower-case host, `:port` only when not the
+/// scheme's default (the URL parser already drops a default port).
+pub fn authority(url: &Url) -> Option<String> {
+    let host = match url.host()? {
+        url::Host::Domain(d) => d.to_ascii_lowercase(),
+        url::Host::Ipv4(ip) => ip.to_string(),
+        url::Host::Ipv6(ip) => format!("[{ip}]"),
+    };
+    Some(match url.port() {
+        Some(p) => format!("{host}:{p}"),
+        None => host,
+    })
+}
+
+/// Whether normalised `path` is `prefix` or below it, on whole segments (`/app` covers `/app`
+/// and `/app/x`, never `/apple`; `/app/` covers what starts with `/app/`).
+pub fn under(path: &str, prefix: &str) -> bool {
+    path == prefix
+        || (path.starts_with(prefix) && (prefix.ends_with('/') || path.as_bytes().get(prefix.len()) == Some(&b'/')))
+}
+
+/// Why a request path cannot be matched safely.
+pub const AMBIGUOUS_PATH: &str =
+    "the path must start with `/` and hold no encoded `/` or `\\`, backslash, control character or bad escape";
+
+/// The path in the form routes are matched on: percent-escapes of unreserved characters
+/// decoded, other escapes upper-cased, `.` and `..` segments resolved, repeated slashes
+/// merged. `None` when the path is ambiguous (an encoded `/` or `\`, a backslash, a control
+/// character, a bad escape, no leading `/`): an application could read it otherwise than braid.
+pub fn normalize_path(raw: &str) -> Option<String> {
+    if !raw.starts_with('/') {
+        return None;
+    }
+    let mut decoded = String::with_capacity(raw.len());
+    let mut chars = raw.char_indices();
+    while let Some((i, c)) = chars.next() {
+        if c.is_control() || matches!(c, '\\' | ' ' | '?' | '#') {
+            return None;
+        }
+        if c != '%' {
+            decoded.push(c);
+            continue;
+        }
+        let hex = raw.get(i + 1..i + 3)?;
+        let v = u8::from_str_radix(hex, 16).ok()?;
+        if v.is_ascii_control() || v == b'/' || v == b'\\' {
+            return None;
+        }
+        if v.is_ascii_alphanumeric() || matches!(v, b'-' | b'.' | b'_' | b'~') {
+            decoded.push(char::from(v));
+        } else {
+            decoded.push('%');
+            decoded.push_str(&hex.to_ascii_uppercase());
+        }
+        chars.nth(1);
+    }
+    let mut out: Vec<&str> = Vec::new();
+    let segments: Vec<&str> = decoded.split('/').skip(1).collect();
+    let last = segments.len().saturating_sub(1);
+    let mut trailing = false;
+    for (n, seg) in segments.iter().enumerate() {
+        match *seg {
+            "" | "." => trailing = n == last,
+            ".." => {
+                out.pop();
+                trailing = n == last;
+            }
+            s => {
+                out.push(s);
+                trailing = false;
+            }
+        }
+    }
+    let mut path = format!("/{}", out.join("/"));
+    if trailing && path != "/" {
+        path.push('/');
+    }
+    Some(path)
+}
+
+/// A host as written in the settings, checked: a DNS name or IP address with an optional port,
+/// in the form the URL parser gives it.
+fn check_host(h: &str) -> Result<(), String> {
+    let shape = "must be a host name with an optional port, like app.example.com or app.example.com:8443";
+    if h.is_empty() || h.contains(['/', '@', '?', '#', '*', ' ']) || h.starts_with('.') {
+        return Err(format!("`{h}` {shape} (no scheme, path or wildcard)"));
+    }
+    let url = Url::parse(&format!("https://{h}/")).map_err(|_| format!("`{h}` {shape}"))?;
+    let written = h.to_ascii_lowercase();
+    let https = authority(&url).ok_or_else(|| format!("`{h}` {shape}"))?;
+    let http = Url::parse(&format!("http://{h}/")).ok().and_then(|u| authority(&u));
+    if https != written || http.as_deref() != Some(written.as_str()) {
+        return Err(format!(
+            "`{h}` {shape}; write it as the browser sends it in `Host` (a default port such as :80 or :443 is left out, \
+             international names in their xn-- form)"
+        ));
+    }
+    if let Some(url::Host::Domain(d)) = url.host() {
+        if !d.split('.').all(|l| !l.is_empty() && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')) {
+            return Err(format!("`{h}` {shape}"));
+        }
+    }
+    Ok(())
+}
+
+fn check_path(p: &str) -> Result<(), String> {
+    match normalize_path(p) {
+        Some(n) if n == p => Ok(()),
+        Some(n) => Err(format!("`{p}` must be written in normal form: `{n}`")),
+        None => Err(format!("`{p}` is not a path: {AMBIGUOUS_PATH}")),
+    }
+}
+
+/// Check `[[routes]]` and `[proxy]`; each problem is (key, reason).
+pub fn check(routes: &[RouteSettings], proxy: &ProxySettings) -> Vec<(String, String)> {
+    let mut problems = Vec::new();
+    let mut bad = |key: String, reason: String| problems.push((key, reason));
+    let mut seen: Vec<(String, &str, usize)> = Vec::new();
+    for (i, r) in routes.iter().enumerate() {
+        if let Err(reason) = check_host(&r.host) {
+            bad(format!("routes[{i}].host"), reason);
+        }
+        if let Err(reason) = check_path(&r.path_prefix) {
+            bad(format!("routes[{i}].path_prefix"), reason);
+        }
+        let host = r.host.to_ascii_lowercase();
+        if let Some((_, _, j)) = seen.iter().find(|(h, p, _)| *h == host && *p == r.path_prefix) {
+            bad(
+                format!("routes[{i}].path_prefix"),
+                format!("host `{}` with path_prefix `{}` is already routes[{j}]", r.host, r.path_prefix),
+            );
+        }
+        seen.push((host, &r.path_prefix, i));
+        if let Some(u) = &r.upstream {
+            match Url::parse(u) {
+                Ok(p)
+                    if matches!(p.scheme(), "http" | "https")
+                        && p.host().is_some()
+                        && p.username().is_empty()
+                        && p.password().is_none()
+                        && p.query().is_none()
+                        && p.fragment().is_none() => {}
+                _ => bad(
+                    format!("routes[{i}].upstream"),
+                    format!(
+                        "`{u}` must be an http(s) URL like http://127.0.0.1:9000 (no user name, query or fragment)"
+                    ),
+                ),
+            }
+        }
+        for (j, p) in r.public_paths.iter().enumerate() {
+            match check_path(p) {
+                Err(reason) => bad(format!("routes[{i}].public_paths[{j}]"), reason),
+                Ok(()) if !under(p, &r.path_prefix) => bad(
+                    format!("routes[{i}].public_paths[{j}]"),
+                    format!("`{p}` is outside this route's path_prefix `{}`, so it would never apply", r.path_prefix),
+                ),
+                Ok(()) => {}
+            }
+        }
+        for (j, p) in r.allow_providers.iter().enumerate() {
+            if p.is_empty() || !p.chars().all(|c| c.is_ascii_graphic()) {
+                bad(format!("routes[{i}].allow_providers[{j}]"), format!("`{p}` is not a provider id"));
+            }
+        }
+        for (j, d) in r.allow_email_domains.iter().enumerate() {
+            let plain = !d.is_empty()
+                && d.split('.').all(|l| !l.is_empty() && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-'));
+            if !plain {
+                bad(
+                    format!("routes[{i}].allow_email_domains[{j}]"),
+                    format!("`{d}` must be a domain like example.com (no @, wildcard or scheme)"),
+                );
+            }
+        }
+        for (j, a) in r.allow_accounts.iter().enumerate() {
+            if a.is_empty() || !a.bytes().all(|b| b.is_ascii_alphanumeric()) {
+                bad(format!("routes[{i}].allow_accounts[{j}]"), format!("`{a}` is not an account id"));
+            }
+        }
+        if let Some(a) = &r.audience {
+            if a.is_empty() || a.chars().any(char::is_control) {
+                bad(format!("routes[{i}].audience"), "must be a non-empty string without control characters".into());
+            }
+        }
+    }
+    for (j, h) in proxy.redirect_hosts.iter().enumerate() {
+        if let Err(reason) = check_host(h) {
+            bad(format!("proxy.redirect_hosts[{j}]"), reason);
+        }
+    }
+    problems
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn paths_are_normalised_or_refused_when_ambiguous() {
+        for (raw, want) in [
+            ("/", Some("/")),
+            ("/a/b", Some("/a/b")),
+            ("/a//b", Some("/a/b")),
+            ("/a/./b/../c", Some("/a/c")),
+            ("/healthz/../admin", Some("/admin")),
+            ("/%2e%2e/admin", Some("/admin")),
+            ("/%61dmin", Some("/admin")),
+            ("/a/%3f", Some("/a/%3F")),
+            ("/a/", Some("/a/")),
+            ("/a/..", Some("/")),
+            ("/..", Some("/")),
+            ("/ünï", Some("/ünï")),
+            ("/a%2Fb", None),
+            ("/a%5cb", None),
+            ("/a\\b", None),
+            ("/a%00", None),
+            ("/a%zz", None),
+            ("/a%2", None),
+            ("a", None),
+            ("/a\tb", None),
+        ] {
+            assert_eq!(normalize_path(raw).as_deref(), want, "{raw}");
+        }
+    }
+
+    #[test]
+    fn prefixes_match_whole_segments() {
+        assert!(under("/app", "/app"));
+        assert!(under("/app/x", "/app"));
+        assert!(!under("/apple", "/app"));
+        assert!(under("/app/x", "/app/"));
+        assert!(!under("/app", "/app/"));
+        assert!(under("/anything", "/"));
+    }
+
+    fn route(host: &str, prefix: &str) -> RouteSettings {
+        RouteSettings {
+            host: host.into(),
+            path_prefix: prefix.into(),
+            upstream: None,
+            public_paths: vec![],
+            allow_providers: vec![],
+            allow_email_domains: vec![],
+            allow_accounts: vec![],
+            audience: None,
+        }
+    }
+
+    #[test]
+    fn the_longest_prefix_of_the_exact_host_wins() {
+        let t = RouteTable::build(
+            &[route("app.example", "/"), route("app.example", "/admin"), route("app.example:8443", "/")],
+            &ProxySettings::default(),
+        )
+        .unwrap();
+        assert_eq!(t.find("app.example", "/admin/x").unwrap().path_prefix, "/admin");
+        assert_eq!(t.find("app.example", "/administrator").unwrap().path_prefix, "/");
+        assert_eq!(t.find("app.example:8443", "/admin").unwrap().host, "app.example:8443");
+        assert!(t.find("other.example", "/").is_none());
+        assert!(t.find("app.example:9000", "/").is_none());
+        assert_eq!(t.find("app.example", "/").unwrap().audience, "https://app.example");
+        let local = RouteTable::build(&[route("127.0.0.1:9000", "/")], &ProxySettings::default()).unwrap();
+        assert_eq!(local.find("127.0.0.1:9000", "/").unwrap().audience, "http://127.0.0.1:9000");
+    }
+
+    #[test]
+    fn return_addresses_name_a_route_host_or_a_redirect_host() {
+        let t = RouteTable::build(
+            &[route("app.example", "/"), route("port.example:8080", "/")],
+            &ProxySettings { redirect_hosts: vec!["www.example".into()] },
+        )
+        .unwrap();
+        assert!(t.return_address("https://app.example/x?y=1").is_ok());
+        assert!(t.return_address("HTTPS://APP.example:443/").is_ok());
+        assert!(t.return_address("http://port.example:8080/").is_ok());
+        assert!(t.return_address("https://www.example/").is_ok());
+        for bad in [
+            "/x",
+            "//app.example/",
+            "https://app.example:444/",
+            "https://port.example/",
+            "https://evil.example/",
+            "https://app.example@evil.example/",
+            "https://x@app.example/",
+            "javascript:alert(1)",
+            "https://app.example\\@evil.example/",
+            " https://app.example/",
+            "https://app.example.evil.example/",
+            "ftp://app.example/",
+        ] {
+            assert!(t.return_address(bad).is_err(), "{bad}");
+        }
+    }
+
+    #[test]
+    fn bad_route_settings_are_named_by_key() {
+        let mut r = route("*.example.com", "/a/../b");
+        r.upstream = Some("ftp://x".into());
+        r.public_paths = vec!["/elsewhere".into()];
+        r.allow_email_domains = vec!["@example.com".into()];
+        let dup = route("*.example.com", "/a/../b");
+        let problems = check(&[r, dup], &ProxySettings { redirect_hosts: vec!["https://x".into()] });
+        let keys: Vec<&str> = problems.iter().map(|(k, _)| k.as_str()).collect();
+        for k in [
+            "routes[0].host",
+            "routes[0].path_prefix",
+            "routes[0].upstream",
+            "routes[0].public_paths[0]",
+            "routes[0].allow_email_domains[0]",
+            "routes[1].path_prefix",
+            "proxy.redirect_hosts[0]",
+        ] {
+            assert!(keys.contains(&k), "{k} in {problems:?}");
+        }
+        assert!(check_host("app.example.com:443").is_err());
+        assert!(check_host("App.Example.com").is_ok());
+        assert!(check_host("127.0.0.1:9000").is_ok());
+        assert!(check_host("[::1]:9000").is_ok());
+    }
+}
