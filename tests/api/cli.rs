@@ -241,3 +241,30 @@ fn account_changes_are_refused_when_sessions_live_in_braids_memory() {
     let o = braid(dir.path(), &["accounts", "show", "a123"], &[]);
     assert_eq!(o.status.code(), Some(3), "nothing matches: {}", stderr(&o));
 }
+
+#[test]
+fn the_docker_compose_settings_are_valid_with_the_dev_provider() {
+    // deploy/braid.toml as docker-compose.yml runs it: stores from the environment, the dev
+    // provider mounted into the providers directory.
+    let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR"));
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("providers")).unwrap();
+    std::fs::copy(root.join("providers/dev.toml"), dir.path().join("providers/dev.toml")).unwrap();
+    let config = root.join("deploy/braid.toml");
+    let o = braid(
+        dir.path(),
+        &["--config", config.to_str().unwrap(), "check"],
+        &[
+            ("BRAID__STORE__ACCOUNTS", "postgres://braid:braid@postgres:5432/braid"),
+            ("BRAID__STORE__SESSIONS", "redis://redis:6379/0"),
+            ("BRAID__PROVIDERS__DIR", "providers"),
+        ],
+    );
+    assert!(o.status.success(), "{}", stderr(&o));
+    assert!(String::from_utf8_lossy(&o.stdout).contains("dev"), "the dev provider is allowed on its loopback URL");
+    let compose = std::fs::read_to_string(root.join("docker-compose.yml")).unwrap();
+    for file in ["./deploy/braid.toml", "./deploy/nginx-auth-request.conf", "./providers/dev.toml"] {
+        assert!(compose.contains(file), "{file} mounted");
+        assert!(root.join(file).exists(), "{file} exists");
+    }
+}
