@@ -1,6 +1,7 @@
 //! `braid-bench`: figures for braid's hot paths, measured against a real braid on loopback with
 //! real stores. Prints throughput and latency percentiles for full sign-ins (authorize → dev
-//! provider → code → tokens), refresh-token rotation, and userinfo, plus signing cost per
+//! provider → code → tokens), refresh-token rotation, userinfo, and forward-auth's
+//! `/auth/verify` with a live session, plus signing cost per
 //! algorithm, the cost of verifying a signed SAML response (gate, xmlsec, braid's checks), and the
 //! process's peak memory. Run it through `scripts/bench` (release build).
 
@@ -102,6 +103,24 @@ async fn sign_in(http: &reqwest::Client, base: &str, user: &str) -> Result<serde
     r.json().await.map_err(e)
 }
 
+/// A dev sign-in of `user` straight at braid (no client); returns the session cookie.
+async fn session_cookie(http: &reqwest::Client, base: &str, user: &str) -> Result<String, String> {
+    let e = |e: reqwest::Error| e.to_string();
+    let r = http.get(format!("{base}/login/dev")).send().await.map_err(e)?;
+    let login = cookie(&r, "braid_login").ok_or("no login cookie")?;
+    let html = r.text().await.map_err(e)?;
+    let state =
+        html.split("name=\"state\" value=\"").nth(1).and_then(|s| s.split('"').next()).ok_or("no state")?.to_owned();
+    let r = http
+        .post(format!("{base}/login/dev"))
+        .header(reqwest::header::COOKIE, login)
+        .form(&[("state", state.as_str()), ("username", user), ("email", "bench@example.com")])
+        .send()
+        .await
+        .map_err(e)?;
+    cookie(&r, "braid_session").ok_or_else(|| format!("no session cookie ({})", r.status()))
+}
+
 async fn phase<F, Fut>(name: &'static str, total: usize, concurrency: usize, op: F) -> Figures
 where
     F: Fn(usize) -> Fut + Send + Sync + 'static,
@@ -151,7 +170,8 @@ async fn main() {
     let accounts = if accounts.is_empty() { format!("sqlite://{}", dir.join("bench.db").display()) } else { accounts };
     let toml = format!(
         "[server]\nlisten = \"127.0.0.1:0\"\n[store]\naccounts = \"{accounts}\"\nsessions = \"{sessions}\"\n[keys]\ndir = \"{}\"\n\
-         [providers]\ndir = \"{}\"\n[log]\nlevel = \"error\"\n[[clients]]\nid = \"{CLIENT}\"\nsecret = \"{SECRET}\"\nredirect_uris = [\"{CB}\"]\n",
+         [providers]\ndir = \"{}\"\n[log]\nlevel = \"error\"\n[[clients]]\nid = \"{CLIENT}\"\nsecret = \"{SECRET}\"\nredirect_uris = [\"{CB}\"]\n\
+         [[routes]]\nhost = \"app.bench\"\n",
         dir.join("keys").display(),
         dir.join("providers").display()
     );
@@ -258,6 +278,39 @@ async fn main() {
     })
     .await;
     userinfo.print();
+
+    // Forward-auth: a proxy asks about every request of a signed-in browser.
+    let sessions_cookies: Vec<String> = {
+        let mut v = Vec::new();
+        for w in 0..c {
+            match session_cookie(&http, &base, &format!("proxied{w}")).await {
+                Ok(cookie) => v.push(cookie),
+                Err(e) => {
+                    eprintln!("setup: {e}");
+                    std::process::exit(1);
+                }
+            }
+        }
+        v
+    };
+    let (h, b) = (http.clone(), base.clone());
+    let mut verify = phase("forward-auth /auth/verify", n * 10, c, move |i| {
+        let (h, b, cookie) = (h.clone(), b.clone(), sessions_cookies[i % sessions_cookies.len()].clone());
+        async move {
+            let r = h
+                .get(format!("{b}/auth/verify"))
+                .header(reqwest::header::COOKIE, cookie)
+                .header("x-forwarded-proto", "https")
+                .header("x-forwarded-host", "app.bench")
+                .header("x-forwarded-uri", "/page")
+                .send()
+                .await
+                .map_err(|e| e.to_string())?;
+            if r.status().is_success() { Ok(()) } else { Err(format!("verify: {}", r.status())) }
+        }
+    })
+    .await;
+    verify.print();
 
     if let Some(kib) = peak_rss_kib() {
         println!("{:<28} {:>9.1} MiB (braid and this client, one process)", "peak memory", kib as f64 / 1024.0);
