@@ -2,9 +2,10 @@
 //! https public URL; the plain names on an http loopback URL for development and tests. The
 //! session cookie alone may be shared with the subdomains of `[session] cookie_domain`
 //! ([`SessionCookie`]): it then carries that `Domain` and, on https, the `__Secure-` prefix
-//! (`__Host-` forbids a `Domain`).
+//! (`__Host-` forbids a `Domain`). The checks of that domain live here too.
 
 use axum::http::{HeaderMap, HeaderValue, header};
+use url::Url;
 
 /// The browser-session cookie.
 pub const SESSION: &str = "braid_session";
@@ -124,6 +125,83 @@ impl<'a> SessionCookie<'a> {
     pub fn clear(&self, headers: &mut HeaderMap) {
         self.set(headers, "", 0);
     }
+}
+
+/// The host of an http(s) URL in lower case, when it is a name (not an IP address).
+fn host_name(url: &str) -> Option<String> {
+    match Url::parse(url).ok()?.host()? {
+        url::Host::Domain(d) => Some(d.to_ascii_lowercase()),
+        _ => None,
+    }
+}
+
+/// Whether `host` is `domain` or one of its subdomains (both lower case).
+fn within(host: &str, domain: &str) -> bool {
+    host == domain || host.strip_suffix(domain).is_some_and(|rest| rest.ends_with('.'))
+}
+
+/// `[session] cookie_domain` checked: a DNS name of two labels or more, without a leading dot,
+/// that is braid's host (from `public_url`) or a parent of it. A browser refuses a cookie for
+/// another domain, or for a whole top-level domain; braid does not carry the public suffix list,
+/// so a registry's domain such as `co.uk` passes here and is refused by browsers.
+pub fn check_domain(domain: &str, public_url: &str) -> Result<(), String> {
+    if domain.starts_with('.') {
+        return Err(format!(
+            "write `{}` without the leading dot: the cookie is valid for the domain and all its subdomains either way",
+            domain.trim_start_matches('.')
+        ));
+    }
+    let labels: Vec<&str> = domain.split('.').collect();
+    let label_ok = |l: &&str| {
+        !l.is_empty()
+            && l.len() <= 63
+            && !l.starts_with('-')
+            && !l.ends_with('-')
+            && l.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'-')
+    };
+    if domain.len() > 253 || !labels.iter().all(label_ok) {
+        return Err(format!(
+            "`{domain}` must be a domain name like example.com (no scheme, port, path or wildcard; international \
+             names in their xn-- form)"
+        ));
+    }
+    if labels.last().is_some_and(|l| l.bytes().all(|b| b.is_ascii_digit())) {
+        return Err(format!("`{domain}` is an IP address: only host names can share a cookie"));
+    }
+    if labels.len() < 2 {
+        return Err(format!(
+            "`{domain}` is a whole top-level domain: browsers refuse a cookie for one (`test` and `localhost` too), \
+             so the session would never stick; name the parent of braid's host, like example.com"
+        ));
+    }
+    let domain = domain.to_ascii_lowercase();
+    match host_name(public_url) {
+        Some(host) if within(&host, &domain) => Ok(()),
+        Some(host) => Err(format!(
+            "braid's host `{host}` (from server.public_url) is not `{domain}` or a subdomain of it: browsers refuse a \
+             cookie for another domain"
+        )),
+        None => Err(format!(
+            "server.public_url `{public_url}` has an IP address for a host: a shared cookie needs braid on a host name \
+             under `{domain}`"
+        )),
+    }
+}
+
+/// Why a browser at route host `route_host` would never send the session cookie shared with
+/// `domain` (nor braid's host-only one): forward-auth there would send it to sign in forever.
+pub fn route_without_cookie(route_host: &str, domain: &str, public_url: &str) -> Option<String> {
+    let host_of = |url: &str| Url::parse(url).ok().and_then(|u| u.host_str().map(str::to_ascii_lowercase));
+    // A malformed host is named by the route checks already.
+    let host = host_of(&format!("http://{route_host}/"))?;
+    let domain = domain.to_ascii_lowercase();
+    if within(&host, &domain) || host_of(public_url).as_deref() == Some(host.as_str()) {
+        return None;
+    }
+    Some(format!(
+        "`{route_host}` is neither under `[session] cookie_domain` `{domain}` nor braid's own host: the browser never \
+         sends braid's session cookie there, so sign-in would never reach the application"
+    ))
 }
 
 #[cfg(test)]
