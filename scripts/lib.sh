@@ -106,6 +106,13 @@ ensure_nginx() {
   command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || apt_install nginx
 }
 
+# Debian's Caddy for the forward_auth test (run by the test itself on a free loopback port with
+# its admin endpoint off, never as the system service). Debian's package starts caddy.service
+# when systemd runs; where it does not (containers), nothing is left running.
+ensure_caddy() {
+  command -v caddy >/dev/null 2>&1 || [ -x /usr/bin/caddy ] || apt_install caddy
+}
+
 # Headless Chromium, and the pinned packages of the browser and interop tests.
 ensure_node_tests() {
   command -v chromium >/dev/null 2>&1 || apt_install chromium

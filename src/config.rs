@@ -184,11 +184,14 @@ pub struct SessionSettings {
     pub ttl_secs: u64,
     /// Time a person has to finish an upstream sign-in, in seconds.
     pub login_ttl_secs: u64,
+    /// Share the session cookie with this domain and its subdomains (`example.com`: braid at
+    /// `auth.example.com`, applications at `*.example.com`). Unset: braid's host only.
+    pub cookie_domain: Option<String>,
 }
 
 impl Default for SessionSettings {
     fn default() -> Self {
-        Self { ttl_secs: 8 * 3600, login_ttl_secs: 600 }
+        Self { ttl_secs: 8 * 3600, login_ttl_secs: 600, cookie_domain: None }
     }
 }
 
@@ -420,10 +423,13 @@ impl Settings {
                 }
                 Ok(u) if u.scheme() == "https" => {}
                 Ok(u) if u.scheme() == "http" => {
-                    if check_redirect_uri(p).is_err() {
+                    if check_redirect_uri(p).is_err() && !is_test_name(&u) {
                         bad(
                             "server.public_url".into(),
-                            format!("`{p}` must use https (http is allowed only on loopback, for development)"),
+                            format!(
+                                "`{p}` must use https (http is allowed only on loopback or a `.test` name, for \
+                                 development)"
+                            ),
                         );
                     }
                 }
@@ -541,6 +547,20 @@ impl Settings {
         for (key, reason) in crate::proxy::table::check(&self.routes, &self.proxy) {
             bad(key, reason);
         }
+        if let Some(domain) = &self.session.cookie_domain {
+            match crate::web::cookies::check_domain(domain, &self.public_url()) {
+                Err(reason) => bad("session.cookie_domain".into(), reason),
+                Ok(()) => {
+                    for (i, r) in self.routes.iter().enumerate() {
+                        if let Some(reason) =
+                            crate::web::cookies::route_without_cookie(&r.host, domain, &self.public_url())
+                        {
+                            bad(format!("routes[{i}].host"), reason);
+                        }
+                    }
+                }
+            }
+        }
         if problems.is_empty() { Ok(()) } else { Err(ConfigError(problems)) }
     }
 
@@ -563,6 +583,18 @@ impl Settings {
     pub fn secure_cookies(&self) -> bool {
         self.public_url().starts_with("https://")
     }
+
+    /// The session cookie: host-only, or shared with `[session] cookie_domain`.
+    pub fn session_cookie(&self) -> crate::web::cookies::SessionCookie<'_> {
+        crate::web::cookies::SessionCookie::new(self.secure_cookies(), self.session.cookie_domain.as_deref())
+    }
+}
+
+/// Whether `u`'s host is a name under `.test`, the top-level domain RFC 6761 reserves for
+/// testing: it never resolves on the internet, so an http URL there is a test setup (a browser
+/// told to map `*.test` to loopback).
+fn is_test_name(u: &Url) -> bool {
+    matches!(u.host(), Some(url::Host::Domain(d)) if d.to_ascii_lowercase().ends_with(".test"))
 }
 
 /// `reason` without the "key `…`: " prefix `resolve_secret` puts on its messages.
@@ -631,6 +663,94 @@ mod tests {
         assert!(check_redirect_uri("http://app.example/cb").is_err());
         assert!(check_redirect_uri("https://app.example/cb#x").is_err());
         assert!(check_redirect_uri("/cb").is_err());
+    }
+
+    fn with_domain(public_url: &str, domain: &str, route_hosts: &[&str]) -> Result<(), ConfigError> {
+        let mut s = Settings::default();
+        s.demo.enabled = false;
+        s.server.public_url = Some(public_url.into());
+        s.session.cookie_domain = Some(domain.into());
+        s.routes = route_hosts
+            .iter()
+            .map(|h| RouteSettings {
+                host: (*h).into(),
+                path_prefix: "/".into(),
+                upstream: None,
+                public_paths: vec![],
+                allow_providers: vec![],
+                allow_email_domains: vec![],
+                allow_accounts: vec![],
+                audience: None,
+            })
+            .collect();
+        s.check("braid.toml")
+    }
+
+    fn problem(r: Result<(), ConfigError>) -> ConfigProblem {
+        let e = r.expect_err("a problem");
+        assert_eq!(e.0.len(), 1, "{e}");
+        e.0[0].clone()
+    }
+
+    #[test]
+    fn the_cookie_domain_is_braids_host_or_a_parent_of_it() {
+        assert!(with_domain("https://auth.example.com", "example.com", &[]).is_ok());
+        assert!(with_domain("https://example.com/braid", "example.com", &[]).is_ok());
+        assert!(with_domain("https://auth.eu.Example.com", "EXAMPLE.com", &[]).is_ok());
+        assert!(with_domain("https://auth.example.com", "auth.example.com", &[]).is_ok());
+        let p = problem(with_domain("https://auth.example.net", "example.com", &[]));
+        assert_eq!(p.key, "session.cookie_domain");
+        assert_eq!(
+            p.to_string(),
+            "braid.toml: key `session.cookie_domain`: braid's host `auth.example.net` (from server.public_url) is not \
+             `example.com` or a subdomain of it: browsers refuse a cookie for another domain"
+        );
+        // A suffix that is not on a label boundary is another domain.
+        assert!(problem(with_domain("https://authexample.com", "example.com", &[])).reason.contains("is not"));
+        assert!(problem(with_domain("https://example.com", "auth.example.com", &[])).reason.contains("is not"));
+    }
+
+    #[test]
+    fn a_cookie_domain_with_a_dot_a_single_label_or_an_address_is_refused() {
+        let p = problem(with_domain("https://auth.example.com", ".example.com", &[]));
+        assert_eq!(p.key, "session.cookie_domain");
+        assert!(p.reason.starts_with("write `example.com` without the leading dot"), "{p}");
+        for single in ["com", "test", "localhost"] {
+            let p = problem(with_domain("http://auth.test:8080", single, &[]));
+            assert!(p.reason.contains("is a whole top-level domain"), "{p}");
+        }
+        for bad in ["https://example.com", "example.com:443", "*.example.com", "exa mple.com", "example..com", "-x.com"]
+        {
+            let p = problem(with_domain("https://auth.example.com", bad, &[]));
+            assert!(p.reason.contains("must be a domain name like example.com"), "{bad}: {p}");
+        }
+        assert!(problem(with_domain("http://127.0.0.1:8080", "0.0.1", &[])).reason.contains("IP address"));
+        let p = problem(with_domain("http://127.0.0.1:8080", "example.com", &[]));
+        assert!(p.reason.contains("has an IP address for a host"), "{p}");
+    }
+
+    #[test]
+    fn with_a_cookie_domain_every_route_must_receive_the_cookie() {
+        assert!(
+            with_domain("https://auth.example.com", "example.com", &["app.example.com", "example.com:8443"]).is_ok()
+        );
+        let p = problem(with_domain("https://auth.example.com", "example.com", &["app.example.com", "app.other.net"]));
+        assert_eq!(p.key, "routes[1].host");
+        assert!(p.reason.contains("neither under `[session] cookie_domain` `example.com`"), "{p}");
+    }
+
+    #[test]
+    fn http_public_urls_are_for_loopback_and_test_names_only() {
+        let mut s = Settings::default();
+        s.demo.enabled = false;
+        for ok in ["http://127.0.0.1:8080", "http://localhost:8080", "http://auth.example.test:8080", "https://x.com"] {
+            s.server.public_url = Some(ok.into());
+            assert!(s.check("t").is_ok(), "{ok}");
+        }
+        for bad in ["http://auth.example.com", "http://test", "http://auth.test.example.com"] {
+            s.server.public_url = Some(bad.into());
+            assert_eq!(problem(s.check("t")).key, "server.public_url", "{bad}");
+        }
     }
 
     #[test]

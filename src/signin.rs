@@ -222,7 +222,7 @@ pub async fn finish(
         },
     };
     let h = resp.headers_mut();
-    h.append(header::SET_COOKIE, cookies::set(cookies::SESSION, &sid, ttl, secure));
+    state.session_cookie().set(h, &sid, ttl);
     h.append(header::SET_COOKIE, cookies::clear(cookies::LOGIN, secure));
     if proof_present {
         h.append(header::SET_COOKIE, cookies::clear(cookies::PROOF, secure));

@@ -58,9 +58,14 @@ impl AppState {
         self.settings.secure_cookies()
     }
 
+    /// The session cookie: its name, and its `Domain` when `[session] cookie_domain` is set.
+    pub fn session_cookie(&self) -> cookies::SessionCookie<'_> {
+        self.settings.session_cookie()
+    }
+
     /// The browser session named by the request's cookie, if it is still live.
     pub async fn current_session(&self, headers: &HeaderMap) -> Result<Option<(String, BrowserSession)>, AppError> {
-        let Some(sid) = cookies::get(headers, cookies::SESSION, self.secure_cookies()) else {
+        let Some(sid) = self.session_cookie().get(headers) else {
             return Ok(None);
         };
         let session: Option<BrowserSession> = self.records.get(&key::session(&sid)).await?;

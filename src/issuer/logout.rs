@@ -13,7 +13,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use super::jwt;
 use crate::error::AppError;
 use crate::state::AppState;
-use crate::web::{cookies, html};
+use crate::web::html;
 
 /// `GET /logout`
 pub async fn logout_get(
@@ -111,7 +111,7 @@ async fn logout(state: AppState, headers: HeaderMap, q: HashMap<String, String>)
             ),
         ),
     };
-    resp.headers_mut().append(header::SET_COOKIE, cookies::clear(cookies::SESSION, state.secure_cookies()));
+    state.session_cookie().clear(resp.headers_mut());
     Ok(resp)
 }
 

@@ -20,7 +20,7 @@ use url::Url;
 use crate::error::AppError;
 use crate::records::{LoginTx, ProxyReturn, key};
 use crate::state::AppState;
-use crate::web::{cookies, html};
+use crate::web::html;
 
 /// A 303 to `to`.
 fn see_other(to: &str) -> Response {
@@ -108,7 +108,7 @@ fn done(state: &AppState, rd: Option<&Url>) -> Response {
             ),
         ),
     };
-    resp.headers_mut().append(header::SET_COOKIE, cookies::clear(cookies::SESSION, state.secure_cookies()));
+    state.session_cookie().clear(resp.headers_mut());
     resp
 }
 

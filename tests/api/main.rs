@@ -6,6 +6,7 @@ mod admin_cli;
 mod authorize_errors;
 mod backchannel_logout;
 mod browser;
+mod caddy_forward_auth;
 mod cancellation;
 mod cli;
 mod fail_closed;

@@ -15,7 +15,7 @@ use reqwest::StatusCode;
 use crate::helpers::*;
 
 /// The echo app: every request is answered with its headers as JSON.
-async fn echo_app() -> SocketAddr {
+pub async fn echo_app() -> SocketAddr {
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
     let addr = listener.local_addr().unwrap();
     let app = axum::Router::new().fallback(|headers: axum::http::HeaderMap| async move {
@@ -29,7 +29,7 @@ async fn echo_app() -> SocketAddr {
     addr
 }
 
-fn free_port() -> u16 {
+pub fn free_port() -> u16 {
     std::net::TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
@@ -110,7 +110,7 @@ async fn start_nginx(port: u16, app: SocketAddr, braid: &str) -> Nginx {
     panic!("nginx did not listen on {port}");
 }
 
-async fn seen(r: reqwest::Response) -> HashMap<String, Vec<String>> {
+pub async fn seen(r: reqwest::Response) -> HashMap<String, Vec<String>> {
     assert_eq!(r.status(), StatusCode::OK);
     r.json().await.unwrap()
 }
