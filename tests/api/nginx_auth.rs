@@ -126,7 +126,15 @@ async fn nginx_auth_request_signs_in_passes_the_identity_and_refuses_after_disab
     app.state.providers.reload();
     let echo = echo_app().await;
     let _nginx = start_nginx(port, echo, app.base.trim_start_matches("http://")).await;
-    let b = browser();
+    // A cookie jar holding cookies of the application's own besides braid's.
+    let jar = std::sync::Arc::new(reqwest::cookie::Jar::default());
+    jar.add_cookie_str("theme=dark; Path=/", &front.parse().unwrap());
+    jar.add_cookie_str("zlang=fr; Path=/", &front.parse().unwrap());
+    let b = reqwest::Client::builder()
+        .cookie_provider(jar.clone())
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap();
     let spoof = [("X-Auth-Request-User", "a-forged-account"), ("X-Braid-Assertion", "forged")];
 
     // A public path passes without a session, and the client's identity headers are dropped.
@@ -163,6 +171,13 @@ async fn nginx_auth_request_signs_in_passes_the_identity_and_refuses_after_disab
     let claims = crate::forward_auth::verify_assertion(&app.base, &assertion[0], &front).await;
     assert_eq!(claims["sub"], account.as_str());
     assert_eq!(claims["iss"], app.base.as_str());
+    // braid's session cookie stays between the browser and braid; the app's own pass.
+    use reqwest::cookie::CookieStore as _;
+    let sent = jar.cookies(&front.parse().unwrap()).unwrap();
+    assert!(sent.to_str().unwrap().contains("braid_session="), "the browser sends it to the app's host: {sent:?}");
+    let cookies = h.get("cookie").map(|c| c.join("; ")).unwrap_or_default();
+    assert!(!cookies.contains("braid_"), "no braid cookie reaches the app: {cookies}");
+    assert!(cookies.contains("theme=dark") && cookies.contains("zlang=fr"), "{cookies}");
 
     // Disabled (in the store, as another replica would): the next request is refused.
     app.state.accounts.set_disabled(&account, true, &Actor::admin("test"), 0).await.unwrap().unwrap();
