@@ -85,6 +85,12 @@ pub trait GrantStore: Send + Sync + 'static {
     async fn revoke_account(&self, account: &AccountId, now: UnixMillis) -> Result<u64, AccountError>;
 }
 
+/// Spend a refresh token of one client. The client check looks up the token's own grant by its
+/// primary key (a correlated EXISTS), never every grant of the client: it stays one index probe
+/// however many grants there are.
+pub const ROTATE_SPEND: &str = "UPDATE refresh_tokens SET used_at = $1 WHERE hash = $2 AND used_at IS NULL \
+     AND EXISTS (SELECT 1 FROM grants g WHERE g.id = refresh_tokens.grant_id AND g.client_id = $3)";
+
 /// `GrantStore` over the SQL database.
 #[derive(Debug, Clone)]
 pub struct SqlGrantStore {
@@ -169,17 +175,14 @@ impl GrantStore for SqlGrantStore {
         let mut tx = self.db.pool.begin().await.map_err(unavailable)?;
         // The write comes first: it takes SQLite's write lock, and only one concurrent caller can
         // flip `used_at` from NULL.
-        let spent = sqlx::query(
-            "UPDATE refresh_tokens SET used_at = $1 WHERE hash = $2 AND used_at IS NULL \
-             AND grant_id IN (SELECT id FROM grants WHERE client_id = $3)",
-        )
-        .bind(now)
-        .bind(old_hash)
-        .bind(client_id)
-        .execute(&mut *tx)
-        .await
-        .map_err(unavailable)?
-        .rows_affected();
+        let spent = sqlx::query(ROTATE_SPEND)
+            .bind(now)
+            .bind(old_hash)
+            .bind(client_id)
+            .execute(&mut *tx)
+            .await
+            .map_err(unavailable)?
+            .rows_affected();
         let row = sqlx::query(&format!(
             "SELECT {COLUMNS} FROM refresh_tokens t JOIN grants g ON g.id = t.grant_id WHERE t.hash = $1"
         ))

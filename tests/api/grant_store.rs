@@ -144,3 +144,39 @@ async fn revoking_an_account_revokes_all_its_grants(f: Fixture) {
     assert_eq!(f.grants.revoke_account(&f.account, T0 + 2).await.unwrap(), 0);
     assert!(matches!(f.grants.rotate("h2", "h3", "app", T0 + 3).await.unwrap(), Rotation::Dead(_)));
 }
+
+/// The query plan of `sql` on SQLite, one line per step.
+async fn sqlite_plan(db: &Db, sql: &str) -> String {
+    use sqlx::Row as _;
+    let rows = sqlx::query(&format!("EXPLAIN QUERY PLAN {sql}")).fetch_all(&db.pool).await.unwrap();
+    rows.iter().map(|r| r.try_get::<String, _>("detail").unwrap_or_default()).collect::<Vec<_>>().join("\n")
+}
+
+#[tokio::test]
+async fn spending_a_refresh_token_probes_indexes_and_never_scans_the_grants() {
+    let dir = tempfile::tempdir().unwrap();
+    let db = Db::connect(&support::sqlite_url(&dir)).await.unwrap();
+    let plan = sqlite_plan(&db, braid::issuer::grants::ROTATE_SPEND).await;
+    assert!(!plan.contains("SCAN"), "a full scan in the rotation's hot statement:\n{plan}");
+    assert!(plan.contains("SEARCH refresh_tokens USING") && plan.contains("SEARCH g USING"), "{plan}");
+    // And on PostgreSQL, with enough rows that the planner would rather scan if it could.
+    let pg = Db::connect(&support::fresh_pg_url().await).await.unwrap();
+    let sql = braid::issuer::grants::ROTATE_SPEND.replace("$1", "1").replace("$2", "'h'").replace("$3", "'app'");
+    use sqlx::Row as _;
+    sqlx::query("INSERT INTO accounts (id, status, created_at, updated_at) VALUES ('a', 'active', 0, 0)")
+        .execute(&pg.pool)
+        .await
+        .unwrap();
+    for stmt in [
+        "INSERT INTO grants (id, account_id, client_id, scope, auth_time, idp, amr, sid, created_at, expires_at) \
+         SELECT 'g' || i, 'a', 'app', 'openid', 0, 'i', 'x', 's', 0, 1 FROM generate_series(1, 20000) AS i",
+        "INSERT INTO refresh_tokens (hash, grant_id, created_at) SELECT 'h' || i, 'g' || i, 0 FROM generate_series(1, 20000) AS i",
+        "ANALYZE",
+    ] {
+        sqlx::query(stmt).execute(&pg.pool).await.unwrap();
+    }
+    let rows = sqlx::query(&format!("EXPLAIN {sql}")).fetch_all(&pg.pool).await.unwrap();
+    let plan: String =
+        rows.iter().map(|r| r.try_get::<String, _>(0).unwrap_or_default()).collect::<Vec<_>>().join("\n");
+    assert!(!plan.contains("Seq Scan"), "a sequential scan in the rotation's hot statement:\n{plan}");
+}
