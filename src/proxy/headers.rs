@@ -2,7 +2,9 @@
 //! RFC 9110 §7.6.1 says (the `Connection` header and every header it names, `Keep-Alive`,
 //! `Proxy-*`, `TE`, `Trailer`, `Transfer-Encoding`, `Upgrade`), except the upgrade itself; the
 //! claims a client could forge (`X-Auth-Request-*`, `X-Braid-*`, `X-Forwarded-*`, `Forwarded`,
-//! `X-Real-IP`) removed before braid adds its own; and braid's cookies taken out of `Cookie`.
+//! `X-Real-IP`) removed before braid adds its own; and braid's cookies taken out of `Cookie`
+//! on the way in and out of `Set-Cookie` on the way back (an application neither reads nor
+//! plants braid's session).
 
 use axum::http::{HeaderMap, HeaderName, HeaderValue, header};
 
@@ -107,6 +109,21 @@ pub fn drop_braid_cookies(headers: &mut HeaderMap) {
     }
 }
 
+/// Drop the upstream's `Set-Cookie` headers that name one of braid's cookies; the
+/// application's own pass unchanged.
+pub fn drop_braid_set_cookies(headers: &mut HeaderMap) {
+    let kept: Vec<HeaderValue> = headers
+        .get_all(header::SET_COOKIE)
+        .iter()
+        .filter(|v| !is_braids(v.as_bytes().split(|b| *b == b'=').next().unwrap_or_default().trim_ascii()))
+        .cloned()
+        .collect();
+    headers.remove(header::SET_COOKIE);
+    for v in kept {
+        headers.append(header::SET_COOKIE, v);
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -179,5 +196,14 @@ mod tests {
         let mut only = h(&[("cookie", "__Host-braid_session=s")]);
         drop_braid_cookies(&mut only);
         assert!(only.get("cookie").is_none());
+        let mut set = h(&[
+            ("set-cookie", "app=1; Path=/"),
+            ("set-cookie", "__Secure-braid_session=planted; Domain=example.com; Secure"),
+            ("set-cookie", " braid_login=x"),
+            ("set-cookie", "theme=dark"),
+        ]);
+        drop_braid_set_cookies(&mut set);
+        let left: Vec<&str> = set.get_all("set-cookie").iter().map(|v| v.to_str().unwrap()).collect();
+        assert_eq!(left, ["app=1; Path=/", "theme=dark"]);
     }
 }

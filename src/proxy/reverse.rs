@@ -2,7 +2,8 @@
 //! at the edge, before braid's router, and goes through the same decision as `/auth/verify`
 //! (route, public paths, session re-checked, policy). Allowed, it is passed to the upstream
 //! over hyper's client with the identity headers, `X-Forwarded-For/Proto/Host`, the client's
-//! claims and braid's cookies removed and the hop-by-hop headers dropped; bodies stream both
+//! claims and braid's cookies removed and the hop-by-hop headers dropped (the upstream may not
+//! set braid's cookies either); bodies stream both
 //! ways and WebSocket upgrades are joined end to end. Refused: a 302 to sign in for a browser's
 //! navigation, 401 for any other request, 403 for a policy refusal; an upstream that refuses
 //! the connection gives a 502 page, one that does not answer in time a 504 page.
@@ -174,6 +175,7 @@ async fn serve(proxy: &ReverseProxy, host: String, mut req: Request) -> Result<R
     let switched = resp.status() == StatusCode::SWITCHING_PROTOCOLS;
     let upstream_upgrade = switched.then(|| headers::upgrade_of(resp.headers())).flatten();
     headers::drop_hop_by_hop(resp.headers_mut(), upstream_upgrade.clone());
+    headers::drop_braid_set_cookies(resp.headers_mut());
     if switched {
         let (Some(client), Some(_)) = (client_upgrade, upstream_upgrade) else {
             tracing::warn!(upstream = %upstream, "upstream switched protocols unasked");

@@ -93,8 +93,8 @@ fn check_part(part: &[u8], n: &mut usize, ok: &mut bool, began: &Notify) {
     *n += part.len();
 }
 
-/// Every request answered with its method, target and headers as JSON, and a cookie of the
-/// application's own.
+/// Every request answered with its method, target and headers as JSON, a cookie of the
+/// application's own and one named like braid's session.
 async fn echo(method: Method, uri: Uri, headers: HeaderMap) -> Response {
     let mut seen = serde_json::Map::new();
     for (k, v) in &headers {
@@ -104,7 +104,9 @@ async fn echo(method: Method, uri: Uri, headers: HeaderMap) -> Response {
         }
     }
     let body = axum::Json(json!({ "method": method.as_str(), "uri": uri.to_string(), "headers": seen }));
-    ([("set-cookie", "app_session=from-app; Path=/; HttpOnly")], body).into_response()
+    // braid's own session cookie too, which an application must not plant.
+    let cookies = [("set-cookie", "app_session=from-app; Path=/; HttpOnly"), ("set-cookie", "braid_session=planted")];
+    (axum::response::AppendHeaders(cookies), body).into_response()
 }
 
 /// Read the whole body as it streams and check every byte.
@@ -397,7 +399,11 @@ async fn spoofed_claims_and_braids_cookies_never_reach_the_upstream_while_the_ap
     let r = spoofed.send().await.unwrap();
     let set_cookie: Vec<String> =
         r.headers().get_all("set-cookie").iter().map(|v| v.to_str().unwrap().into()).collect();
-    assert_eq!(set_cookie, ["app_session=from-app; Path=/; HttpOnly"], "the upstream's Set-Cookie reaches the browser");
+    assert_eq!(
+        set_cookie,
+        ["app_session=from-app; Path=/; HttpOnly"],
+        "the upstream's Set-Cookie reaches the browser, except for braid's cookie"
+    );
     let echo: Value = r.json().await.unwrap();
     assert_eq!(seen(&echo, "x-auth-request-user"), [p.alma.as_str()]);
     assert!(seen(&echo, "x-auth-request-groups").is_empty());
