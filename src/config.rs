@@ -312,8 +312,8 @@ pub struct WebhookSettings {
     pub secret_file: Option<PathBuf>,
 }
 
-/// One `[[routes]]` entry: an application braid protects (forward-auth now; proxied to
-/// `upstream` by braid's own proxy later).
+/// One `[[routes]]` entry: an application braid protects, through forward-auth or, with
+/// `upstream`, through braid's own reverse proxy.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RouteSettings {
@@ -323,7 +323,7 @@ pub struct RouteSettings {
     /// The paths of the host this route covers; the longest matching prefix wins.
     #[serde(default = "root_path")]
     pub path_prefix: String,
-    /// Where braid's own proxy sends the requests (an http(s) URL); forward-auth needs none.
+    /// Where braid's own proxy sends the requests (an http URL); forward-auth needs none.
     pub upstream: Option<String>,
     /// Paths served without sign-in (prefixes, matched on whole segments).
     #[serde(default)]
@@ -345,12 +345,21 @@ fn root_path() -> String {
     "/".into()
 }
 
-/// `[proxy]`: forward-auth settings shared by every route.
-#[derive(Debug, Clone, Deserialize, Default)]
+/// `[proxy]`: forward-auth and reverse-proxy settings shared by every route.
+#[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct ProxySettings {
     /// Hosts (besides the routes' own) that `/auth/start` and `/auth/sign-out` may return to.
     pub redirect_hosts: Vec<String>,
+    /// How long braid's own proxy waits for an upstream's response head once the request body
+    /// has stopped flowing (each body chunk passed on restarts the wait); then 504.
+    pub upstream_timeout_secs: u64,
+}
+
+impl Default for ProxySettings {
+    fn default() -> Self {
+        Self { redirect_hosts: Vec::new(), upstream_timeout_secs: 60 }
+    }
 }
 
 /// One problem in the configuration.
@@ -544,7 +553,7 @@ impl Settings {
                 _ => {}
             }
         }
-        for (key, reason) in crate::proxy::table::check(&self.routes, &self.proxy) {
+        for (key, reason) in crate::proxy::table::check(&self.routes, &self.proxy, &self.public_url()) {
             bad(key, reason);
         }
         if let Some(domain) = &self.session.cookie_domain {

@@ -1,4 +1,5 @@
-//! Route paths (discovery is built from these) and the router that joins every handler.
+//! Route paths (discovery is built from these) and the router that joins every handler, behind
+//! the dispatch that sends the hosts of braid's own proxy to their upstreams.
 
 use axum::Router;
 use axum::routing::{get, post};
@@ -92,5 +93,8 @@ pub fn router(state: AppState) -> Router {
         r = r.route(DEMO, get(web::demo::demo_get)).route("/demo/app.js", get(web::demo::demo_js));
     }
     let https = state.settings.public_url().starts_with("https://");
-    crate::edge::wrap(r, https).with_state(state)
+    let own = crate::edge::wrap(r, https).with_state(state.clone());
+    // The hosts of routes with an `upstream` go to braid's proxy before this router sees them.
+    let proxy = std::sync::Arc::new(proxy::reverse::ReverseProxy::new(state));
+    Router::new().fallback_service(own).layer(axum::middleware::from_fn_with_state(proxy, proxy::reverse::dispatch))
 }

@@ -102,7 +102,7 @@ impl Application {
             }
         }
         let issuer: Arc<str> = Arc::from(settings.public_url());
-        let proxy = crate::proxy::RouteTable::build(&settings.routes, &settings.proxy)
+        let proxy = crate::proxy::RouteTable::build(&settings.routes, &settings.proxy, &settings.public_url())
             .map_err(|e| anyhow::anyhow!("braid.toml: {e}"))?;
         let clock_for_sp = clock.clone();
         let state = AppState {

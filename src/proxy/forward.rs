@@ -5,6 +5,9 @@
 //! is re-checked on every request (`trust::standing`: a session whose identity, provider or
 //! account no longer stands is ended at once), the route's policy is applied, and the answer
 //! carries the identity headers and a short-lived signed assertion.
+//!
+//! The decision ([`decide_for`]), the identity headers ([`identity_headers`]) and the refusal
+//! pages are shared with braid's own reverse proxy (`proxy::reverse`).
 
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
@@ -60,7 +63,7 @@ fn header_once<'a>(headers: &'a HeaderMap, name: &'static str) -> Result<Option<
 }
 
 /// `scheme://authority` checked and the authority normalised.
-fn authority_of(scheme: &str, raw: &str) -> Result<String, &'static str> {
+pub fn authority_of(scheme: &str, raw: &str) -> Result<String, &'static str> {
     if raw.contains(['/', '@', ',', '?', '#', '\\', ' ']) {
         return Err("the forwarded host is not a host name");
     }
@@ -124,9 +127,15 @@ pub fn original(headers: &HeaderMap) -> Result<Original, &'static str> {
         (None, Some((_, _, u))) => u.clone(),
         (None, None) => return Err("X-Forwarded-Uri (or X-Original-URL) is required"),
     };
+    original_of(scheme, host, &uri)
+}
+
+/// The original request from its scheme, normalised authority and request target (path and
+/// query, as sent).
+pub fn original_of(scheme: &'static str, host: String, uri: &str) -> Result<Original, &'static str> {
     let raw_path = uri.split('?').next().unwrap_or_default();
     let path = table::normalize_path(raw_path).ok_or(table::AMBIGUOUS_PATH)?;
-    let url = Url::parse(&format!("{scheme}://{host}{uri}")).map_err(|_| "the forwarded URL is not valid")?;
+    let url = Url::parse(&format!("{scheme}://{host}{uri}")).map_err(|_| "the request URL is not valid")?;
     Ok(Original { scheme, host, path, url: url.into() })
 }
 
@@ -150,8 +159,8 @@ pub enum Decision {
     BadRequest(&'static str),
     /// No route for this host and path: refused, never allowed by default.
     NoRoute,
-    /// A public path: passes without identity.
-    Public,
+    /// A public path of this route: passes without identity.
+    Public(Box<Route>),
     /// No live session: sign in first (the URL to return to).
     SignIn(String),
     /// Signed in, but the route's policy refuses (the reason, for the log).
@@ -162,16 +171,20 @@ pub enum Decision {
 
 /// Decide on the request described by `headers`.
 pub async fn decide(state: &AppState, headers: &HeaderMap) -> Result<Decision, AppError> {
-    let orig = match original(headers) {
-        Ok(o) => o,
-        Err(reason) => return Ok(Decision::BadRequest(reason)),
-    };
+    match original(headers) {
+        Ok(orig) => decide_for(state, &orig, headers).await,
+        Err(reason) => Ok(Decision::BadRequest(reason)),
+    }
+}
+
+/// Decide on `orig`, with the browser session of `headers` (its cookie).
+pub async fn decide_for(state: &AppState, orig: &Original, headers: &HeaderMap) -> Result<Decision, AppError> {
     let Some(route) = state.proxy.find(&orig.host, &orig.path) else {
         tracing::info!(host = %orig.host, path = %orig.path, "forward-auth: no route; refused");
         return Ok(Decision::NoRoute);
     };
     if route.is_public(&orig.path) {
-        return Ok(Decision::Public);
+        return Ok(Decision::Public(Box::new(route.clone())));
     }
     let return_to = if orig.url.len() <= crate::issuer::authorize::param_cap("rd") {
         orig.url.clone()
@@ -264,48 +277,75 @@ fn no_store(mut resp: Response) -> Response {
     resp
 }
 
+/// The identity headers for `who` at `route`: `X-Auth-Request-User`, `-Email` (when
+/// verified), `-Preferred-Username`, `-Idp` and the signed `X-Braid-Assertion`.
+pub fn identity_headers(
+    state: &AppState,
+    who: &Who,
+    route: &Route,
+) -> Result<Vec<(HeaderName, HeaderValue)>, AppError> {
+    let token = assertion(state, who, route)?;
+    Ok([
+        (USER, Some(who.account.as_str())),
+        (EMAIL, who.email.as_deref()),
+        (PREFERRED_USERNAME, who.preferred_username.as_deref()),
+        (IDP, Some(who.idp.as_str())),
+        (ASSERTION, Some(token.as_str())),
+    ]
+    .into_iter()
+    .filter_map(|(name, v)| v.and_then(value).map(|v| (name, v)))
+    .collect())
+}
+
+/// 400: the request cannot be matched safely.
+pub fn bad_request_page(reason: &str) -> Response {
+    html::error_page(StatusCode::BAD_REQUEST, "Bad forward-auth request", reason)
+}
+
+/// 403: no route for this host and path.
+pub fn no_route_page() -> Response {
+    html::error_page(
+        StatusCode::FORBIDDEN,
+        "No access",
+        "braid protects no application at this address, so it lets nothing through.",
+    )
+}
+
+/// 403: signed in, but the route's policy refuses.
+pub fn refused_page() -> Response {
+    html::error_page(
+        StatusCode::FORBIDDEN,
+        "No access",
+        "You are signed in, but this application does not allow your account. Ask its administrator.",
+    )
+}
+
+/// No live session: a 302 to `/auth/start` (`redirect`), else a 401 page; both name the
+/// sign-in URL in `Location`.
+pub fn sign_in_answer(state: &AppState, return_to: &str, redirect: bool) -> Response {
+    let to = start_url(state, return_to);
+    let mut resp = if redirect {
+        StatusCode::FOUND.into_response()
+    } else {
+        html::error_page(StatusCode::UNAUTHORIZED, "Sign-in required", "Sign in to braid to continue.")
+    };
+    // On a 401 too: nginx's `auth_request_set` reads it for its `error_page 401` redirect.
+    if let Ok(v) = HeaderValue::from_str(&to) {
+        resp.headers_mut().insert(header::LOCATION, v);
+    }
+    no_store(resp)
+}
+
 async fn answer(state: AppState, headers: HeaderMap, redirect: bool) -> Result<Response, AppError> {
     let resp = match decide(&state, &headers).await? {
-        Decision::BadRequest(reason) => html::error_page(StatusCode::BAD_REQUEST, "Bad forward-auth request", reason),
-        Decision::NoRoute => html::error_page(
-            StatusCode::FORBIDDEN,
-            "No access",
-            "braid protects no application at this address, so it lets nothing through.",
-        ),
-        Decision::Public => StatusCode::OK.into_response(),
-        Decision::SignIn(return_to) => {
-            let to = start_url(&state, &return_to);
-            let mut resp = if redirect {
-                StatusCode::FOUND.into_response()
-            } else {
-                html::error_page(StatusCode::UNAUTHORIZED, "Sign-in required", "Sign in to braid to continue.")
-            };
-            // On a 401 too: nginx's `auth_request_set` reads it for its `error_page 401` redirect.
-            if let Ok(v) = HeaderValue::from_str(&to) {
-                resp.headers_mut().insert(header::LOCATION, v);
-            }
-            resp
-        }
-        Decision::Refused(_) => html::error_page(
-            StatusCode::FORBIDDEN,
-            "No access",
-            "You are signed in, but this application does not allow your account. Ask its administrator.",
-        ),
+        Decision::BadRequest(reason) => bad_request_page(reason),
+        Decision::NoRoute => no_route_page(),
+        Decision::Public(_) => StatusCode::OK.into_response(),
+        Decision::SignIn(return_to) => sign_in_answer(&state, &return_to, redirect),
+        Decision::Refused(_) => refused_page(),
         Decision::Allowed(who, route) => {
             let mut resp = StatusCode::OK.into_response();
-            let token = assertion(&state, &who, &route)?;
-            let h = resp.headers_mut();
-            for (name, v) in [
-                (USER, Some(who.account.as_str())),
-                (EMAIL, who.email.as_deref()),
-                (PREFERRED_USERNAME, who.preferred_username.as_deref()),
-                (IDP, Some(who.idp.as_str())),
-                (ASSERTION, Some(token.as_str())),
-            ] {
-                if let Some(v) = v.and_then(value) {
-                    h.insert(name, v);
-                }
-            }
+            resp.headers_mut().extend(identity_headers(&state, &who, &route)?);
             resp
         }
     };

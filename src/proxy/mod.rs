@@ -1,8 +1,11 @@
 //! Applications that speak no OpenID Connect, behind braid: the route table (`[[routes]]`),
-//! forward-auth for a proxy that is already there (`/auth/verify`, `/auth/forward`), and the
-//! sign-in and sign-out links a proxy sends people to (`/auth/start`, `/auth/sign-out`).
+//! forward-auth for a proxy that is already there (`/auth/verify`, `/auth/forward`), the
+//! sign-in and sign-out links a proxy sends people to (`/auth/start`, `/auth/sign-out`), and
+//! braid's own reverse proxy for routes with an `upstream` (`reverse`, `headers`).
 
 pub mod forward;
+pub mod headers;
+pub mod reverse;
 pub mod start;
 pub mod table;
 

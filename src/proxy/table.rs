@@ -1,6 +1,6 @@
-//! The route table of forward-auth: `[[routes]]` checked and normalised once, the route of a
-//! request found by host and longest path prefix, request paths put in one normal form before
-//! any prefix is compared, and the allow-list of return addresses (`rd`).
+//! The route table: `[[routes]]` checked and normalised once, the route of a request found by
+//! host and longest path prefix, request paths put in one normal form before any prefix is
+//! compared, the hosts braid's own proxy serves, and the allow-list of return addresses (`rd`).
 
 use url::Url;
 
@@ -13,7 +13,7 @@ pub struct Route {
     pub host: String,
     /// Normalised path prefix.
     pub path_prefix: String,
-    /// Where braid's own proxy will send the requests (not used by forward-auth).
+    /// Where braid's own proxy sends the requests (an http URL; forward-auth routes have none).
     pub upstream: Option<Url>,
     /// Paths served without sign-in (normalised).
     pub public_paths: Vec<String>,
@@ -43,9 +43,9 @@ pub struct RouteTable {
 
 impl RouteTable {
     /// Build the table from settings already checked by [`check`]; a value that does not pass
-    /// is an error naming its key.
-    pub fn build(routes: &[RouteSettings], proxy: &ProxySettings) -> Result<Self, String> {
-        if let Some((key, reason)) = check(routes, proxy).into_iter().next() {
+    /// is an error naming its key. `public_url` is braid's own (its host is never proxied).
+    pub fn build(routes: &[RouteSettings], proxy: &ProxySettings, public_url: &str) -> Result<Self, String> {
+        if let Some((key, reason)) = check(routes, proxy, public_url).into_iter().next() {
             return Err(format!("key `{key}`: {reason}"));
         }
         let routes = routes
@@ -71,6 +71,12 @@ impl RouteTable {
     /// Whether no route is configured.
     pub fn is_empty(&self) -> bool {
         self.routes.is_empty()
+    }
+
+    /// Whether braid's own proxy serves `host` (normalised authority): its routes have an
+    /// `upstream` (a host's routes all have one or none, see [`check`]).
+    pub fn proxies(&self, host: &str) -> bool {
+        self.routes.iter().any(|r| r.host == host && r.upstream.is_some())
     }
 
     /// The route of `host` (normalised authority) whose prefix is the longest one `path`
@@ -228,9 +234,16 @@ fn check_path(p: &str) -> Result<(), String> {
     }
 }
 
-/// Check `[[routes]]` and `[proxy]`; each problem is (key, reason).
-pub fn check(routes: &[RouteSettings], proxy: &ProxySettings) -> Vec<(String, String)> {
+/// The authority of braid's own `public_url`, as routes name hosts.
+pub fn own_authority(public_url: &str) -> Option<String> {
+    Url::parse(public_url).ok().as_ref().and_then(authority)
+}
+
+/// Check `[[routes]]` and `[proxy]`; each problem is (key, reason). `public_url` is braid's own:
+/// a route with an `upstream` may not name its host (braid's pages are never proxied).
+pub fn check(routes: &[RouteSettings], proxy: &ProxySettings, public_url: &str) -> Vec<(String, String)> {
     let mut problems = Vec::new();
+    let own = own_authority(public_url);
     let mut bad = |key: String, reason: String| problems.push((key, reason));
     let mut seen: Vec<(String, &str, usize)> = Vec::new();
     for (i, r) in routes.iter().enumerate() {
@@ -250,8 +263,15 @@ pub fn check(routes: &[RouteSettings], proxy: &ProxySettings) -> Vec<(String, St
         seen.push((host, &r.path_prefix, i));
         if let Some(u) = &r.upstream {
             match Url::parse(u) {
+                Ok(p) if p.scheme() == "https" => bad(
+                    format!("routes[{i}].upstream"),
+                    format!(
+                        "`{u}`: https upstreams are not supported yet; braid's proxy speaks http to the upstream \
+                         (keep it on loopback or a private network)"
+                    ),
+                ),
                 Ok(p)
-                    if matches!(p.scheme(), "http" | "https")
+                    if p.scheme() == "http"
                         && p.host().is_some()
                         && p.username().is_empty()
                         && p.password().is_none()
@@ -259,11 +279,32 @@ pub fn check(routes: &[RouteSettings], proxy: &ProxySettings) -> Vec<(String, St
                         && p.fragment().is_none() => {}
                 _ => bad(
                     format!("routes[{i}].upstream"),
-                    format!(
-                        "`{u}` must be an http(s) URL like http://127.0.0.1:9000 (no user name, query or fragment)"
-                    ),
+                    format!("`{u}` must be an http URL like http://127.0.0.1:9000 (no user name, query or fragment)"),
                 ),
             }
+            if own.as_deref() == Some(r.host.to_ascii_lowercase().as_str()) {
+                bad(
+                    format!("routes[{i}].host"),
+                    format!(
+                        "`{}` is braid's own host (public_url); braid serves its own pages there and never proxies it",
+                        r.host
+                    ),
+                );
+            }
+        }
+        let mixed = routes
+            .iter()
+            .take(i)
+            .position(|o| o.host.eq_ignore_ascii_case(&r.host) && o.upstream.is_some() != r.upstream.is_some());
+        if let Some(j) = mixed {
+            bad(
+                format!("routes[{i}].upstream"),
+                format!(
+                    "host `{}` has routes with and without `upstream` (routes[{j}]); braid's proxy serves a whole host, \
+                     so give each of its routes an upstream, or none for forward-auth",
+                    r.host
+                ),
+            );
         }
         for (j, p) in r.public_paths.iter().enumerate() {
             match check_path(p) {
@@ -305,6 +346,9 @@ pub fn check(routes: &[RouteSettings], proxy: &ProxySettings) -> Vec<(String, St
         if let Err(reason) = check_host(h) {
             bad(format!("proxy.redirect_hosts[{j}]"), reason);
         }
+    }
+    if !(1..=3600).contains(&proxy.upstream_timeout_secs) {
+        bad("proxy.upstream_timeout_secs".into(), "must be between 1 and 3600 seconds".into());
     }
     problems
 }
@@ -351,6 +395,8 @@ mod tests {
         assert!(under("/anything", "/"));
     }
 
+    const OWN: &str = "https://auth.example";
+
     fn route(host: &str, prefix: &str) -> RouteSettings {
         RouteSettings {
             host: host.into(),
@@ -369,6 +415,7 @@ mod tests {
         let t = RouteTable::build(
             &[route("app.example", "/"), route("app.example", "/admin"), route("app.example:8443", "/")],
             &ProxySettings::default(),
+            OWN,
         )
         .unwrap();
         assert_eq!(t.find("app.example", "/admin/x").unwrap().path_prefix, "/admin");
@@ -377,7 +424,7 @@ mod tests {
         assert!(t.find("other.example", "/").is_none());
         assert!(t.find("app.example:9000", "/").is_none());
         assert_eq!(t.find("app.example", "/").unwrap().audience, "https://app.example");
-        let local = RouteTable::build(&[route("127.0.0.1:9000", "/")], &ProxySettings::default()).unwrap();
+        let local = RouteTable::build(&[route("127.0.0.1:9000", "/")], &ProxySettings::default(), OWN).unwrap();
         assert_eq!(local.find("127.0.0.1:9000", "/").unwrap().audience, "http://127.0.0.1:9000");
     }
 
@@ -385,7 +432,8 @@ mod tests {
     fn return_addresses_name_a_route_host_or_a_redirect_host() {
         let t = RouteTable::build(
             &[route("app.example", "/"), route("port.example:8080", "/")],
-            &ProxySettings { redirect_hosts: vec!["www.example".into()] },
+            &ProxySettings { redirect_hosts: vec!["www.example".into()], ..Default::default() },
+            OWN,
         )
         .unwrap();
         assert!(t.return_address("https://app.example/x?y=1").is_ok());
@@ -417,7 +465,8 @@ mod tests {
         r.public_paths = vec!["/elsewhere".into()];
         r.allow_email_domains = vec!["@example.com".into()];
         let dup = route("*.example.com", "/a/../b");
-        let problems = check(&[r, dup], &ProxySettings { redirect_hosts: vec!["https://x".into()] });
+        let problems =
+            check(&[r, dup], &ProxySettings { redirect_hosts: vec!["https://x".into()], ..Default::default() }, OWN);
         let keys: Vec<&str> = problems.iter().map(|(k, _)| k.as_str()).collect();
         for k in [
             "routes[0].host",
@@ -434,5 +483,35 @@ mod tests {
         assert!(check_host("App.Example.com").is_ok());
         assert!(check_host("127.0.0.1:9000").is_ok());
         assert!(check_host("[::1]:9000").is_ok());
+    }
+
+    #[test]
+    fn proxied_routes_are_http_whole_hosts_and_never_braids_own() {
+        let up = |host: &str, prefix: &str, upstream: Option<&str>| RouteSettings {
+            upstream: upstream.map(str::to_owned),
+            ..route(host, prefix)
+        };
+        let keys = |routes: &[RouteSettings], proxy: &ProxySettings| -> Vec<String> {
+            check(routes, proxy, OWN).into_iter().map(|(k, _)| k).collect()
+        };
+        let ok = [up("app.example", "/", Some("http://127.0.0.1:9000")), up("app.example", "/a", Some("http://h/x"))];
+        assert!(keys(&ok, &ProxySettings::default()).is_empty());
+        let t = RouteTable::build(&ok, &ProxySettings::default(), OWN).unwrap();
+        assert!(t.proxies("app.example") && !t.proxies("other.example"));
+        assert_eq!(
+            keys(&[up("app.example", "/", Some("https://127.0.0.1:9443"))], &ProxySettings::default()),
+            ["routes[0].upstream"]
+        );
+        assert_eq!(
+            keys(&[up("Auth.Example", "/", Some("http://127.0.0.1:9000"))], &ProxySettings::default()),
+            ["routes[0].host"]
+        );
+        assert!(keys(&[up("auth.example", "/", None)], &ProxySettings::default()).is_empty(), "forward-auth may");
+        let mixed = [up("app.example", "/", Some("http://127.0.0.1:9000")), up("app.example", "/b", None)];
+        assert_eq!(keys(&mixed, &ProxySettings::default()), ["routes[1].upstream"]);
+        for secs in [0, 3601] {
+            let proxy = ProxySettings { upstream_timeout_secs: secs, ..Default::default() };
+            assert_eq!(keys(&ok, &proxy), ["proxy.upstream_timeout_secs"]);
+        }
     }
 }

@@ -50,6 +50,11 @@ audience = "urn:corp"
 }
 
 pub async fn proxied() -> Proxied {
+    proxied_with(routes_toml).await
+}
+
+/// As [`proxied`], with the settings `routes` makes from alma's account id.
+pub async fn proxied_with(routes: impl FnOnce(&str) -> String) -> Proxied {
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(dir.path().join("providers")).unwrap();
     for p in ["dev", "dev2"] {
@@ -63,12 +68,12 @@ pub async fn proxied() -> Proxied {
         .unwrap()
         .account
         .id;
-    let extra = routes_toml(alma.as_str());
+    let extra = routes(alma.as_str());
     let app = spawn_in(dir, move |d| settings(d, &url, "memory", &extra)).await;
     Proxied { app, alma }
 }
 
-fn ext(provider: &str, subject: &str) -> ExternalIdentity {
+pub fn ext(provider: &str, subject: &str) -> ExternalIdentity {
     ExternalIdentity {
         issuer: format!("urn:braid:dev:{provider}"),
         subject: subject.into(),
@@ -429,7 +434,7 @@ fn braid_check_names_the_key_of_a_bad_route() {
     assert_eq!(code, Some(2));
     for want in [
         "braid.toml: key `routes[0].host`: `https://app.test` must be a host name",
-        "braid.toml: key `routes[0].upstream`: `ftp://x` must be an http(s) URL",
+        "braid.toml: key `routes[0].upstream`: `ftp://x` must be an http URL",
         "braid.toml: key `proxy.redirect_hosts[0]`",
     ] {
         assert!(e.contains(want), "{want} in {e}");

@@ -23,6 +23,7 @@ mod provider_reload;
 mod reauth_and_revoke;
 mod redis_policy;
 mod replicas;
+mod reverse_proxy;
 mod saml_attacks;
 mod saml_encrypted;
 mod saml_fixtures;

@@ -1,0 +1,320 @@
+//! braid's own reverse proxy. A request whose `Host` names a route with an `upstream` is taken
+//! at the edge, before braid's router, and goes through the same decision as `/auth/verify`
+//! (route, public paths, session re-checked, policy). Allowed, it is passed to the upstream
+//! over hyper's client with the identity headers, `X-Forwarded-For/Proto/Host`, the client's
+//! claims and braid's cookies removed and the hop-by-hop headers dropped (the upstream may not
+//! set braid's cookies either); bodies stream both
+//! ways and WebSocket upgrades are joined end to end. Refused: a 302 to sign in for a browser's
+//! navigation, 401 for any other request, 403 for a policy refusal; an upstream that refuses
+//! the connection gives a 502 page, one that does not answer in time a 504 page.
+//!
+//! braid's own host (that of `public_url`) is never proxied: its requests reach braid's pages.
+
+use std::net::SocketAddr;
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use axum::body::Body;
+use axum::extract::{ConnectInfo, Request, State};
+use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, Version, header};
+use axum::middleware::Next;
+use axum::response::{IntoResponse, Response};
+use http_body::Body as HttpBody;
+use hyper_util::client::legacy::Client;
+use hyper_util::client::legacy::connect::HttpConnector;
+use hyper_util::rt::{TokioExecutor, TokioIo};
+use tokio::time::Instant;
+use tracing::Instrument;
+
+use super::forward::{self, Decision, Original};
+use super::headers;
+use crate::error::AppError;
+use crate::state::AppState;
+use crate::web::html;
+
+/// braid's proxy: the shared state, the upstream client and the hosts it serves.
+pub struct ReverseProxy {
+    state: AppState,
+    client: Client<HttpConnector, Body>,
+    /// `http` or `https`: the scheme of braid's public URL, which the browser uses for the
+    /// proxied hosts too (the same listener, behind the same TLS terminator).
+    scheme: &'static str,
+    /// braid's own host: never proxied.
+    own: Option<String>,
+    /// How long an upstream may be silent before its response head (see `[proxy]`).
+    timeout: Duration,
+}
+
+impl ReverseProxy {
+    /// The proxy over `state`'s routes and settings.
+    pub fn new(state: AppState) -> Self {
+        let timeout = Duration::from_secs(state.settings.proxy.upstream_timeout_secs);
+        let mut connector = HttpConnector::new();
+        connector.set_nodelay(true);
+        connector.set_connect_timeout(Some(timeout));
+        let client = Client::builder(TokioExecutor::new()).build(connector);
+        let scheme = if state.issuer.starts_with("https://") { "https" } else { "http" };
+        let own = super::table::own_authority(&state.issuer);
+        Self { state, client, scheme, own, timeout }
+    }
+
+    /// The normalised host of `req` when braid's proxy serves it.
+    fn proxied_host(&self, req: &Request) -> Option<String> {
+        let raw = match req.uri().authority() {
+            Some(a) => a.as_str(),
+            None => req.headers().get(header::HOST)?.to_str().ok()?,
+        };
+        let host = forward::authority_of(self.scheme, raw).ok()?;
+        (self.own.as_deref() != Some(host.as_str()) && self.state.proxy.proxies(&host)).then_some(host)
+    }
+}
+
+/// The edge dispatch, before braid's router: a proxied host goes to the upstream (in a task
+/// of its own, so a session check finishes even when the client leaves); every other request
+/// reaches braid's routes.
+pub async fn dispatch(State(proxy): State<Arc<ReverseProxy>>, req: Request, next: Next) -> Response {
+    let Some(host) = proxy.proxied_host(&req) else {
+        return next.run(req).await;
+    };
+    let span = tracing::info_span!("proxy", %host, method = %req.method(), path = %req.uri().path());
+    let task = tokio::spawn(async move { serve(&proxy, host, req).await.unwrap_or_else(own_page) }.instrument(span));
+    match task.await {
+        Ok(resp) => resp,
+        Err(e) => own_page(AppError::Internal(format!("proxy task did not finish: {e}")).into_response()),
+    }
+}
+
+/// A page of braid's own (not the upstream's): with braid's `nosniff`.
+fn own_page(mut resp: Response) -> Response {
+    resp.headers_mut().insert(header::X_CONTENT_TYPE_OPTIONS, HeaderValue::from_static("nosniff"));
+    resp
+}
+
+/// Whether `req` is a browser's top-level navigation, which may be redirected to sign in: a
+/// GET or HEAD that accepts HTML and is not a script's (`X-Requested-With`).
+fn is_navigation(method: &Method, headers: &HeaderMap) -> bool {
+    let html = headers
+        .get_all(header::ACCEPT)
+        .iter()
+        .any(|v| v.to_str().is_ok_and(|v| v.to_ascii_lowercase().contains("text/html")));
+    matches!(*method, Method::GET | Method::HEAD) && html && !headers.contains_key("x-requested-with")
+}
+
+/// Decide on `req` and, when it may pass, send it to its route's upstream. `Err` is a page of
+/// braid's own.
+async fn serve(proxy: &ReverseProxy, host: String, mut req: Request) -> Result<Response, Response> {
+    let state = &proxy.state;
+    let target = req.uri().path_and_query().map_or("/", |p| p.as_str()).to_owned();
+    let orig = forward::original_of(proxy.scheme, host, &target).map_err(forward::bad_request_page)?;
+    let decision = forward::decide_for(state, &orig, req.headers()).await.map_err(IntoResponse::into_response)?;
+    let (route, identity) = match decision {
+        Decision::BadRequest(reason) => return Err(forward::bad_request_page(reason)),
+        Decision::NoRoute => return Err(forward::no_route_page()),
+        Decision::Refused(_) => return Err(forward::refused_page()),
+        Decision::SignIn(return_to) => {
+            let navigation = is_navigation(req.method(), req.headers());
+            return Err(forward::sign_in_answer(state, &return_to, navigation));
+        }
+        Decision::Public(route) => (route, Vec::new()),
+        Decision::Allowed(who, route) => {
+            let identity = forward::identity_headers(state, &who, &route).map_err(IntoResponse::into_response)?;
+            (route, identity)
+        }
+    };
+    let Some(upstream) = route.upstream.as_ref() else {
+        return Err(forward::no_route_page());
+    };
+    let uri = upstream_uri(upstream, &orig, req.uri().query())
+        .ok_or_else(|| forward::bad_request_page("the request URL cannot be passed on"))?;
+    let peer = req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
+    let upgrade = headers::upgrade_of(req.headers()).filter(|_| req.method() == Method::GET);
+    let client_upgrade = upgrade.is_some().then(|| hyper::upgrade::on(&mut req));
+
+    let (mut parts, body) = req.into_parts();
+    parts.uri = uri;
+    parts.version = Version::HTTP_11;
+    parts.extensions = Default::default();
+    let h = &mut parts.headers;
+    headers::drop_hop_by_hop(h, upgrade);
+    headers::drop_claims(h);
+    headers::drop_braid_cookies(h);
+    if let Some(ip) = peer.and_then(|ip| HeaderValue::from_str(&ip.to_string()).ok()) {
+        h.insert("x-forwarded-for", ip);
+    }
+    h.insert("x-forwarded-proto", HeaderValue::from_static(proxy.scheme));
+    if let Ok(v) = HeaderValue::from_str(&orig.host) {
+        h.insert("x-forwarded-host", v);
+    }
+    h.extend(identity);
+
+    let activity = Arc::new(Activity::new());
+    let body = Body::new(Watched { inner: body, activity: activity.clone() });
+    let sent = proxy.client.request(Request::from_parts(parts, body));
+    let mut resp = match activity.wait(sent, proxy.timeout).await {
+        Ok(Ok(resp)) => resp,
+        Ok(Err(e)) => {
+            tracing::warn!(upstream = %upstream, error = %e, connect = e.is_connect(), "upstream failed");
+            return Err(html::error_page(
+                StatusCode::BAD_GATEWAY,
+                "The application is not answering",
+                "braid could not reach the application behind this address. Try again in a moment.",
+            ));
+        }
+        Err(Silent) => {
+            tracing::warn!(upstream = %upstream, timeout_secs = proxy.timeout.as_secs(), "upstream timed out");
+            return Err(html::error_page(
+                StatusCode::GATEWAY_TIMEOUT,
+                "The application did not answer in time",
+                "The application behind this address took too long to answer. Try again in a moment.",
+            ));
+        }
+    };
+    let switched = resp.status() == StatusCode::SWITCHING_PROTOCOLS;
+    let upstream_upgrade = switched.then(|| headers::upgrade_of(resp.headers())).flatten();
+    headers::drop_hop_by_hop(resp.headers_mut(), upstream_upgrade.clone());
+    headers::drop_braid_set_cookies(resp.headers_mut());
+    if switched {
+        let (Some(client), Some(_)) = (client_upgrade, upstream_upgrade) else {
+            tracing::warn!(upstream = %upstream, "upstream switched protocols unasked");
+            return Err(html::error_page(
+                StatusCode::BAD_GATEWAY,
+                "The application answered wrongly",
+                "The application switched protocols without being asked.",
+            ));
+        };
+        let server = hyper::upgrade::on(&mut resp);
+        tokio::spawn(join(client, server).in_current_span());
+        return Ok(resp.map(|_| Body::empty()));
+    }
+    Ok(resp.map(Body::new))
+}
+
+/// The upstream URL of `orig`: the upstream's origin and path, then the normalised path braid
+/// matched (so the application reads the path braid checked) and the query as sent.
+fn upstream_uri(upstream: &url::Url, orig: &Original, query: Option<&str>) -> Option<Uri> {
+    let base = upstream.path().trim_end_matches('/');
+    let origin = &upstream[..url::Position::BeforePath];
+    let query = query.map(|q| format!("?{q}")).unwrap_or_default();
+    Uri::try_from(format!("{origin}{base}{}{query}", orig.path)).ok()
+}
+
+/// Copy bytes both ways between the client's and the upstream's upgraded connections.
+async fn join(client: hyper::upgrade::OnUpgrade, server: hyper::upgrade::OnUpgrade) {
+    let (client, server) = match (client.await, server.await) {
+        (Ok(c), Ok(s)) => (c, s),
+        (c, s) => {
+            tracing::info!(client = c.is_ok(), upstream = s.is_ok(), "upgrade not completed");
+            return;
+        }
+    };
+    let (mut client, mut server) = (TokioIo::new(client), TokioIo::new(server));
+    match tokio::io::copy_bidirectional(&mut client, &mut server).await {
+        Ok((up, down)) => tracing::debug!(up, down, "upgraded connection closed"),
+        Err(e) => tracing::debug!(error = %e, "upgraded connection ended"),
+    }
+}
+
+/// The upstream said nothing for the whole timeout after the request body stopped flowing.
+struct Silent;
+
+/// When the request body last moved, for the upstream timeout.
+struct Activity {
+    start: Instant,
+    /// Milliseconds from `start` to the last body frame passed on.
+    last_ms: AtomicU64,
+}
+
+impl Activity {
+    fn new() -> Self {
+        Self { start: Instant::now(), last_ms: AtomicU64::new(0) }
+    }
+
+    fn touch(&self) {
+        let ms = u64::try_from(self.start.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.last_ms.store(ms, Ordering::Relaxed);
+    }
+
+    fn deadline(&self, timeout: Duration) -> Instant {
+        self.start + Duration::from_millis(self.last_ms.load(Ordering::Relaxed)) + timeout
+    }
+
+    /// Wait for `fut` until `timeout` has passed with no request body moving: a large upload
+    /// is never cut short while it flows, and a silent upstream never hangs the request.
+    async fn wait<F: std::future::Future>(&self, fut: F, timeout: Duration) -> Result<F::Output, Silent> {
+        tokio::pin!(fut);
+        loop {
+            match tokio::time::timeout_at(self.deadline(timeout), &mut fut).await {
+                Ok(out) => return Ok(out),
+                Err(_) if self.deadline(timeout) <= Instant::now() => return Err(Silent),
+                Err(_) => {}
+            }
+        }
+    }
+}
+
+/// A request body that records when its frames pass (it streams as it comes: nothing is
+/// buffered).
+struct Watched {
+    inner: Body,
+    activity: Arc<Activity>,
+}
+
+impl HttpBody for Watched {
+    type Data = axum::body::Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        let polled = Pin::new(&mut self.inner).poll_frame(cx);
+        if matches!(polled, Poll::Ready(Some(Ok(_)))) {
+            self.activity.touch();
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn only_a_browsers_html_navigation_is_one() {
+        let h = |pairs: &[(&'static str, &'static str)]| {
+            let mut m = HeaderMap::new();
+            for (k, v) in pairs {
+                m.append(*k, HeaderValue::from_static(v));
+            }
+            m
+        };
+        let page = h(&[("accept", "text/html,application/xhtml+xml,*/*;q=0.8")]);
+        assert!(is_navigation(&Method::GET, &page));
+        assert!(is_navigation(&Method::HEAD, &page));
+        assert!(!is_navigation(&Method::POST, &page));
+        assert!(!is_navigation(&Method::GET, &h(&[("accept", "application/json")])));
+        assert!(!is_navigation(&Method::GET, &h(&[("accept", "*/*")])));
+        assert!(!is_navigation(&Method::GET, &h(&[])));
+        assert!(!is_navigation(&Method::GET, &h(&[("accept", "text/html"), ("x-requested-with", "XMLHttpRequest")])));
+    }
+
+    #[test]
+    fn the_upstream_url_joins_the_upstreams_path_and_the_checked_path() {
+        let orig = forward::original_of("https", "app.test".into(), "/a/../b//c?x=1").unwrap();
+        let up = url::Url::parse("http://127.0.0.1:9000").unwrap();
+        assert_eq!(upstream_uri(&up, &orig, Some("x=1")).unwrap(), "http://127.0.0.1:9000/b/c?x=1");
+        let up = url::Url::parse("http://10.0.0.1:9000/base/").unwrap();
+        assert_eq!(upstream_uri(&up, &orig, None).unwrap(), "http://10.0.0.1:9000/base/b/c");
+    }
+}
