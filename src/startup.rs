@@ -133,6 +133,7 @@ impl Application {
             },
             proxy: Arc::new(proxy),
             draining: Arc::new(AtomicBool::new(false)),
+            assertions: Arc::default(),
             settings: Arc::new(settings),
         };
         Ok(Self { listener, state })

@@ -48,6 +48,8 @@ pub struct AppState {
     pub saml_sp: Arc<crate::upstream::saml::sp::SpKeys>,
     /// Forward-auth routes and return addresses.
     pub proxy: Arc<crate::proxy::RouteTable>,
+    /// Forward-auth assertions, reused while young.
+    pub assertions: Arc<crate::proxy::assertions::AssertionCache>,
     /// Set once shutdown has begun: readiness turns false.
     pub draining: Arc<AtomicBool>,
 }

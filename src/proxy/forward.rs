@@ -246,17 +246,33 @@ fn refusal(route: &Route, session: &BrowserSession, who: &Who) -> Option<&'stati
 
 /// The signed assertion for `who` at `route`: `iss`, `sub`, `aud`, `iat`, `exp` (60 s), `idp`,
 /// `email` (when verified).
+/// Assertions are reused while they have at least half their life left
+/// (`proxy::assertions`).
 pub fn assertion(state: &AppState, who: &Who, route: &Route) -> Result<String, AppError> {
     let now = state.clock.now_secs();
-    let mut claims = json!({
-        "iss": &*state.issuer, "sub": who.account, "aud": route.audience,
-        "iat": now, "exp": now + ASSERTION_TTL_SECS, "idp": who.idp,
-    });
-    if let (Some(e), Some(o)) = (&who.email, claims.as_object_mut()) {
-        o.insert("email".into(), json!(e));
-    }
     let keys = state.keys.snapshot();
-    crate::issuer::jwt::sign(keys.set.current(), TYP_ASSERTION, &claims).map_err(|e| AppError::Internal(e.to_string()))
+    let key = keys.set.current();
+    let cache_key = format!(
+        "{}\n{}\n{}\n{}\n{}",
+        key.kid,
+        route.audience,
+        who.account,
+        who.idp,
+        who.email.as_deref().unwrap_or_default()
+    );
+    state.assertions.get_or_sign(cache_key, now, ASSERTION_TTL_SECS / 2, || {
+        let exp = now + ASSERTION_TTL_SECS;
+        let mut claims = json!({
+            "iss": &*state.issuer, "sub": who.account, "aud": route.audience,
+            "iat": now, "exp": exp, "idp": who.idp,
+        });
+        if let (Some(e), Some(o)) = (&who.email, claims.as_object_mut()) {
+            o.insert("email".into(), json!(e));
+        }
+        crate::issuer::jwt::sign(key, TYP_ASSERTION, &claims)
+            .map(|t| (t, exp))
+            .map_err(|e| AppError::Internal(e.to_string()))
+    })
 }
 
 /// A header value from text, when it holds no control character.

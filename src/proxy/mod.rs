@@ -3,6 +3,7 @@
 //! sign-in and sign-out links a proxy sends people to (`/auth/start`, `/auth/sign-out`), and
 //! braid's own reverse proxy for routes with an `upstream` (`reverse`, `headers`).
 
+pub mod assertions;
 pub mod forward;
 pub mod headers;
 pub mod reverse;
