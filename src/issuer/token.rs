@@ -134,8 +134,11 @@ async fn code_grant(state: &AppState, client: &Client, form: &TokenForm) -> Resu
         // A code presented again: revoke what its first redemption produced (RFC 6749 §4.1.2),
         // and tell a redemption still under way (it checks before answering).
         if let Some(first) = state.records.get::<String>(&key::code_used(&hash)).await? {
-            state.records.put(&key::code_reused(&hash), &true, marker_ttl).await?;
+            // Revoked even when the marker cannot be written (a store failure must not keep
+            // the first redemption's tokens alive).
+            let marked = state.records.put(&key::code_reused(&hash), &true, marker_ttl).await;
             state.grants.revoke(&first, state.clock.now_ms()).await?;
+            marked?;
             tracing::warn!(client = %client.id, grant = %first, "authorization code reused; grant revoked");
         }
         return Err(invalid_grant("the code is invalid, expired or already used"));

@@ -60,12 +60,16 @@ pub fn drop_hop_by_hop(headers: &mut HeaderMap, upgrade: Option<HeaderValue>) {
 
 /// Whether a client-sent header could claim an identity, an address or a scheme.
 fn is_claim(name: &HeaderName) -> bool {
-    let n = name.as_str();
+    // CGI-style servers read `X_Auth_Request_User` as `X-Auth-Request-User`: both spellings go.
+    let n = name.as_str().replace('_', "-");
+    let n = n.as_str();
     n.starts_with("x-auth-request-")
         || n.starts_with("x-braid-")
         || n.starts_with("x-forwarded-")
         || n == "forwarded"
         || n == "x-real-ip"
+        || n == "x-original-url"
+        || n == "x-rewrite-url"
 }
 
 /// Remove every header a client could use to claim an identity (all of them, not only the
@@ -178,6 +182,11 @@ mod tests {
             ("x-forwarded-host", "x"),
             ("forwarded", "for=1.2.3.4"),
             ("x-real-ip", "1.2.3.4"),
+            ("x_auth_request_user", "admin"),
+            ("x-auth_request-email", "a@b"),
+            ("x_braid_assertion", "t"),
+            ("x-original-url", "/admin"),
+            ("x-rewrite-url", "/admin"),
             ("x-auth", "kept"),
         ]);
         drop_claims(&mut m);

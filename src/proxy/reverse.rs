@@ -146,7 +146,10 @@ async fn serve(proxy: &ReverseProxy, host: String, mut req: Request) -> Result<R
     }
     h.insert("x-forwarded-proto", HeaderValue::from_static(proxy.scheme));
     if let Ok(v) = HeaderValue::from_str(&orig.host) {
-        h.insert("x-forwarded-host", v);
+        h.insert("x-forwarded-host", v.clone());
+        // The upstream sees the host whose policy was applied, never a second or different
+        // `Host` the client sent beside an absolute-form request line.
+        h.insert(header::HOST, v);
     }
     h.extend(identity);
 

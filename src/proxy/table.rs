@@ -157,7 +157,9 @@ pub fn normalize_path(raw: &str) -> Option<String> {
     let mut decoded = String::with_capacity(raw.len());
     let mut chars = raw.char_indices();
     while let Some((i, c)) = chars.next() {
-        if c.is_control() || matches!(c, '\\' | ' ' | '?' | '#') {
+        // `;` starts path parameters that Java servers strip per segment (`/public/..;/admin`):
+        // braid would match one path and the application serve another.
+        if c.is_control() || matches!(c, '\\' | ' ' | '?' | '#' | ';') {
             return None;
         }
         if c != '%' {
@@ -380,6 +382,8 @@ mod tests {
             ("/a%2", None),
             ("a", None),
             ("/a\tb", None),
+            ("/healthz/..;/admin", None),
+            ("/admin;x", None),
         ] {
             assert_eq!(normalize_path(raw).as_deref(), want, "{raw}");
         }

@@ -544,3 +544,29 @@ fn braid_check_refuses_proxying_braids_own_host_and_https_upstreams() {
         assert!(e.contains(want), "{want} in {e}");
     }
 }
+
+#[tokio::test]
+async fn the_upstream_sees_the_host_whose_policy_was_applied_and_ambiguous_paths_are_refused() {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let (p, _up) = proxy().await;
+    // An absolute-form request line names app.test (its public path); a second Host names
+    // another site. The upstream must see app.test only.
+    let addr = p.app.base.trim_start_matches("http://").to_owned();
+    let mut s = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    s.write_all(
+        b"GET http://app.test/healthz HTTP/1.1\r\nHost: other.test\r\nX_Auth_Request_User: admin\r\nConnection: close\r\n\r\n",
+    )
+    .await
+    .unwrap();
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).await.unwrap();
+    let text = String::from_utf8_lossy(&raw);
+    let body = text.split_once("\r\n\r\n").map(|(_, b)| b).unwrap_or_default();
+    let json = body.find('{').map(|i| &body[i..body.rfind('}').unwrap_or(body.len() - 1) + 1]).unwrap_or("{}");
+    let echo: Value = serde_json::from_str(json).unwrap_or_else(|e| panic!("{e}: {text}"));
+    assert_eq!(seen(&echo, "host"), ["app.test"], "{text}");
+    assert!(seen(&echo, "x-auth-request-user").is_empty() && seen(&echo, "x_auth_request_user").is_empty(), "{text}");
+    // Path parameters a Java server would strip (`/healthz/..;/admin` = /admin there): refused.
+    let r = nav(&p.app, &browser(), "app.test", "/healthz/..;/admin").send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::BAD_REQUEST);
+}
