@@ -50,8 +50,15 @@ pub fn param_cap(name: &str) -> usize {
 }
 
 /// The first parameter longer than its cap, if any.
+/// Its name is echoed only when short and plain; else "a parameter".
 pub fn oversized(q: &HashMap<String, String>) -> Option<&str> {
-    q.iter().find(|(k, v)| v.len() > param_cap(k) || k.len() > MAX_PARAM).map(|(k, _)| k.as_str())
+    q.iter().find(|(k, v)| v.len() > param_cap(k) || k.len() > MAX_PARAM).map(|(k, _)| {
+        if k.len() <= 32 && k.bytes().all(|b| b.is_ascii_alphanumeric() || b == b'_') {
+            k.as_str()
+        } else {
+            "a parameter"
+        }
+    })
 }
 
 /// Answer the client's request held in login transaction `tx` with an error (taking the
