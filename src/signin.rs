@@ -203,16 +203,7 @@ pub async fn finish(
         Some(tx) => match state.records.take::<LoginTx>(&key::tx(&tx)).await? {
             Some(LoginTx::Proxy(ret)) => crate::proxy::start::return_after_sign_in(state, &ret),
             Some(LoginTx::Client(req)) => {
-                match crate::issuer::authorize::issue_code(state, req, &sid, session).await? {
-                    Ok(resp) => resp,
-                    Err(lost) => {
-                        tracing::warn!(account = %account.id, reason = lost.as_str(), "no code issued right after sign-in");
-                        return Err(refusal(
-                            "Sign-in not allowed",
-                            "This identity can no longer sign in to this account.",
-                        ));
-                    }
-                }
+                crate::issuer::authorize::issue_code_to_fresh_sign_in(state, req, &sid, session).await?
             }
             None => html::error_page(
                 StatusCode::BAD_REQUEST,

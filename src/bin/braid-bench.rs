@@ -86,17 +86,7 @@ async fn sign_in(http: &reqwest::Client, base: &str, user: &str) -> Result<serde
     let r = http.get(format!("{base}{chooser}")).send().await.map_err(e)?;
     let start = location(&r)?;
     let r = http.get(format!("{base}{start}")).send().await.map_err(e)?;
-    let login = cookie(&r, "braid_login").ok_or("no login cookie")?;
-    let html = r.text().await.map_err(e)?;
-    let state =
-        html.split("name=\"state\" value=\"").nth(1).and_then(|s| s.split('"').next()).ok_or("no state")?.to_owned();
-    let r = http
-        .post(format!("{base}/login/dev"))
-        .header(reqwest::header::COOKIE, login)
-        .form(&[("state", state.as_str()), ("username", user), ("email", "bench@example.com")])
-        .send()
-        .await
-        .map_err(e)?;
+    let r = dev_form(http, base, r, user).await?;
     let code = param(&location(&r)?, "code").ok_or("no code")?;
     let r = http
         .post(format!("{base}/token"))
@@ -108,10 +98,14 @@ async fn sign_in(http: &reqwest::Client, base: &str, user: &str) -> Result<serde
     r.json().await.map_err(e)
 }
 
-/// A dev sign-in of `user` straight at braid (no client); returns the session cookie.
-async fn session_cookie(http: &reqwest::Client, base: &str, user: &str) -> Result<String, String> {
+/// Fill in and post the dev provider's form `r` as `user`.
+async fn dev_form(
+    http: &reqwest::Client,
+    base: &str,
+    r: reqwest::Response,
+    user: &str,
+) -> Result<reqwest::Response, String> {
     let e = |e: reqwest::Error| e.to_string();
-    let r = http.get(format!("{base}/login/dev")).send().await.map_err(e)?;
     let login = cookie(&r, "braid_login").ok_or("no login cookie")?;
     let html = r.text().await.map_err(e)?;
     let state =
@@ -123,6 +117,14 @@ async fn session_cookie(http: &reqwest::Client, base: &str, user: &str) -> Resul
         .send()
         .await
         .map_err(e)?;
+    Ok(r)
+}
+
+/// A dev sign-in of `user` straight at braid (no client); returns the session cookie.
+async fn session_cookie(http: &reqwest::Client, base: &str, user: &str) -> Result<String, String> {
+    let e = |e: reqwest::Error| e.to_string();
+    let r = http.get(format!("{base}/login/dev")).send().await.map_err(e)?;
+    let r = dev_form(http, base, r, user).await?;
     cookie(&r, "braid_session").ok_or_else(|| format!("no session cookie ({})", r.status()))
 }
 

@@ -7,7 +7,7 @@
 use std::collections::HashMap;
 
 use axum::extract::{Query, State};
-use axum::http::{HeaderMap, StatusCode, header};
+use axum::http::{HeaderMap, header};
 use axum::response::{IntoResponse, Redirect, Response};
 
 use super::jwt;
@@ -103,13 +103,7 @@ async fn logout(state: AppState, headers: HeaderMap, q: HashMap<String, String>)
             let to = if params.is_empty() { uri } else { super::authorize::with_params(&uri, &params) };
             Redirect::to(&to).into_response()
         }
-        None => html::respond(
-            StatusCode::OK,
-            html::page(
-                "Signed out",
-                "<h1>You are signed out of braid</h1><p><a class=\"button\" href=\"/login\">Sign in again</a></p>",
-            ),
-        ),
+        None => html::signed_out(),
     };
     state.session_cookie().clear(resp.headers_mut());
     Ok(resp)
@@ -118,19 +112,9 @@ async fn logout(state: AppState, headers: HeaderMap, q: HashMap<String, String>)
 /// The page asking the person to confirm the sign-out; it posts the same parameters back with
 /// the session's CSRF token.
 fn confirmation(q: &HashMap<String, String>, csrf: &str) -> Response {
-    let mut hidden = String::new();
-    for k in ["id_token_hint", "client_id", "post_logout_redirect_uri", "state", "ui_locales"] {
-        if let Some(v) = q.get(k).filter(|v| !v.is_empty()) {
-            hidden.push_str(&format!("<input type=\"hidden\" name=\"{k}\" value=\"{}\">", html::esc(v)));
-        }
-    }
-    let body = format!(
-        "<h1>Sign out of braid?</h1><p>An application asked braid to sign you out. This ends your braid session and \
-the sign-ins of the applications that used it.</p><form method=\"post\" action=\"{action}\">\
-<input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">{hidden}<button type=\"submit\" id=\"confirm-logout\">Sign out</button> \
-<a class=\"button secondary\" href=\"/account\">Stay signed in</a></form>",
-        action = crate::routes::LOGOUT,
-        csrf = html::esc(csrf),
-    );
-    html::respond(StatusCode::OK, html::page("Sign out?", &body))
+    let fields: Vec<(&str, &str)> = ["id_token_hint", "client_id", "post_logout_redirect_uri", "state", "ui_locales"]
+        .into_iter()
+        .filter_map(|k| q.get(k).filter(|v| !v.is_empty()).map(|v| (k, v.as_str())))
+        .collect();
+    html::sign_out_confirmation(crate::routes::LOGOUT, &fields, csrf)
 }

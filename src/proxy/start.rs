@@ -100,13 +100,7 @@ async fn end(state: &AppState, sid: &str, s: &crate::records::BrowserSession) ->
 fn done(state: &AppState, rd: Option<&Url>) -> Response {
     let mut resp = match rd {
         Some(u) => see_other(u.as_str()),
-        None => html::respond(
-            StatusCode::OK,
-            html::page(
-                "Signed out",
-                "<h1>You are signed out of braid</h1><p><a class=\"button\" href=\"/login\">Sign in again</a></p>",
-            ),
-        ),
+        None => html::signed_out(),
     };
     state.session_cookie().clear(resp.headers_mut());
     resp
@@ -162,16 +156,6 @@ pub async fn sign_out_post(
 
 /// The page asking the person to confirm a sign-out that another site started.
 fn confirmation(rd: Option<&Url>, csrf: &str) -> Response {
-    let hidden = rd
-        .map(|u| format!("<input type=\"hidden\" name=\"rd\" value=\"{}\">", html::esc(u.as_str())))
-        .unwrap_or_default();
-    let body = format!(
-        "<h1>Sign out of braid?</h1><p>A page asked braid to sign you out. This ends your braid session and the \
-sign-ins of the applications that used it.</p><form method=\"post\" action=\"{action}\">\
-<input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">{hidden}<button type=\"submit\" id=\"confirm-sign-out\">Sign out</button> \
-<a class=\"button secondary\" href=\"/account\">Stay signed in</a></form>",
-        action = crate::routes::AUTH_SIGN_OUT,
-        csrf = html::esc(csrf),
-    );
-    html::respond(StatusCode::OK, html::page("Sign out?", &body))
+    let fields: Vec<(&str, &str)> = rd.map(|u| ("rd", u.as_str())).into_iter().collect();
+    html::sign_out_confirmation(crate::routes::AUTH_SIGN_OUT, &fields, csrf)
 }

@@ -72,3 +72,32 @@ mod tests {
         assert_eq!(esc("<a href=\"x\">'&'</a>"), "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;");
     }
 }
+
+/// braid's "signed out" page.
+pub fn signed_out() -> Response {
+    respond(
+        StatusCode::OK,
+        page(
+            "Signed out",
+            "<h1>You are signed out of braid</h1><p><a class=\"button\" href=\"/login\">Sign in again</a></p>",
+        ),
+    )
+}
+
+/// The page asking the person to confirm a sign-out another page or application asked for: it
+/// posts `fields` back to `action` with the session's CSRF token.
+pub fn sign_out_confirmation(action: &str, fields: &[(&str, &str)], csrf: &str) -> Response {
+    let hidden: String = fields
+        .iter()
+        .map(|(k, v)| format!("<input type=\"hidden\" name=\"{}\" value=\"{}\">", esc(k), esc(v)))
+        .collect();
+    let body = format!(
+        "<h1>Sign out of braid?</h1><p>Another page asked braid to sign you out. This ends your braid session and \
+the sign-ins of the applications that used it.</p><form method=\"post\" action=\"{action}\">\
+<input type=\"hidden\" name=\"csrf\" value=\"{csrf}\">{hidden}<button type=\"submit\" id=\"confirm-sign-out\">Sign out</button> \
+<a class=\"button secondary\" href=\"/account\">Stay signed in</a></form>",
+        action = esc(action),
+        csrf = esc(csrf),
+    );
+    respond(StatusCode::OK, page("Sign out?", &body))
+}
