@@ -63,16 +63,6 @@ pub fn error_page(status: StatusCode, title: &str, detail: &str) -> Response {
     respond(status, page(title, &body))
 }
 
-#[cfg(test)]
-mod tests {
-    use super::esc;
-
-    #[test]
-    fn escaping_neutralises_markup() {
-        assert_eq!(esc("<a href=\"x\">'&'</a>"), "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;");
-    }
-}
-
 /// braid's "signed out" page.
 pub fn signed_out() -> Response {
     respond(
@@ -100,4 +90,14 @@ the sign-ins of the applications that used it.</p><form method=\"post\" action=\
         csrf = esc(csrf),
     );
     respond(StatusCode::OK, page("Sign out?", &body))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::esc;
+
+    #[test]
+    fn escaping_neutralises_markup() {
+        assert_eq!(esc("<a href=\"x\">'&'</a>"), "&lt;a href=&quot;x&quot;&gt;&#39;&amp;&#39;&lt;/a&gt;");
+    }
 }
