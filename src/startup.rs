@@ -105,7 +105,7 @@ impl Application {
         let proxy = crate::proxy::RouteTable::build(&settings.routes, &settings.proxy, &settings.public_url())
             .map_err(|e| anyhow::anyhow!("braid.toml: {e}"))?;
         let clock_for_sp = clock.clone();
-        let state = AppState {
+        let state = AppState::new(crate::state::Shared {
             keys,
             issuer,
             clock,
@@ -134,8 +134,9 @@ impl Application {
             proxy: Arc::new(proxy),
             draining: Arc::new(AtomicBool::new(false)),
             assertions: Arc::default(),
+            standing: Arc::default(),
             settings: Arc::new(settings),
-        };
+        });
         Ok(Self { listener, state })
     }
 

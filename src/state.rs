@@ -21,9 +21,28 @@ use crate::web::cookies;
 /// Verification keys of braid's own tokens by `kid`, each pinned to its algorithm.
 pub type DecodingKeys = HashMap<String, (jsonwebtoken::DecodingKey, jsonwebtoken::Algorithm)>;
 
-/// Shared state of one braid process.
+/// Shared state of one braid process: one allocation, so a handler's copy costs one reference
+/// count, whatever the state holds.
 #[derive(Clone)]
-pub struct AppState {
+pub struct AppState(Arc<Shared>);
+
+impl AppState {
+    /// The state holding `shared`.
+    pub fn new(shared: Shared) -> Self {
+        Self(Arc::new(shared))
+    }
+}
+
+impl std::ops::Deref for AppState {
+    type Target = Shared;
+
+    fn deref(&self) -> &Shared {
+        &self.0
+    }
+}
+
+/// What [`AppState`] holds.
+pub struct Shared {
     /// Settings as loaded.
     pub settings: Arc<Settings>,
     /// The issuer URL (no trailing slash).
@@ -50,6 +69,8 @@ pub struct AppState {
     pub proxy: Arc<crate::proxy::RouteTable>,
     /// Forward-auth assertions, reused while young.
     pub assertions: Arc<crate::proxy::assertions::AssertionCache>,
+    /// Passed trust checks, reused briefly on the proxy paths.
+    pub standing: Arc<crate::trust::StandingCache>,
     /// Set once shutdown has begun: readiness turns false.
     pub draining: Arc<AtomicBool>,
 }

@@ -76,3 +76,104 @@ pub async fn standing(
         _ => Ok(Err(Lost::AccountNotActive)),
     }
 }
+
+/// What a check that passed found: the account, the identity used, and the account's primary
+/// identity (forward-auth tells applications its email and name).
+#[derive(Debug)]
+pub struct Standing {
+    /// The account (active).
+    pub account: Account,
+    /// The identity the session signed in with.
+    pub used: Identity,
+    /// The account's primary identity (the first linked when none is marked).
+    pub primary: Option<Identity>,
+}
+
+/// How long a passed check is reused for requests of the same identity, in milliseconds, unless
+/// this process commits an account change first.
+pub const REUSE_MS: i64 = 1000;
+
+/// At most this many passed checks are kept; past it the cache starts over.
+const MAX_KEPT: usize = 100_000;
+
+/// Passed checks by identity, for the proxy paths that ask on every request. An entry is used
+/// only for the same account and provider, while it is younger than [`REUSE_MS`] and no account
+/// change was committed by this process since it was made (`AccountStore::changes`). Changes made
+/// in this process also end the account's sessions at once; the age bound covers a change this
+/// process cannot see (another replica or the CLI whose session end failed or could not reach an
+/// in-memory store).
+#[derive(Debug, Default)]
+pub struct StandingCache {
+    inner: std::sync::Mutex<std::collections::HashMap<i64, Kept>>,
+}
+
+#[derive(Debug)]
+struct Kept {
+    standing: std::sync::Arc<Standing>,
+    provider: String,
+    checked_ms: i64,
+    changes: u64,
+}
+
+impl StandingCache {
+    fn lock(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<i64, Kept>> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    fn get(
+        &self,
+        identity: i64,
+        account: &AccountId,
+        provider: &str,
+        now_ms: i64,
+        changes: u64,
+    ) -> Option<std::sync::Arc<Standing>> {
+        let inner = self.lock();
+        let k = inner.get(&identity)?;
+        let fresh = k.changes == changes && (0..REUSE_MS).contains(&(now_ms - k.checked_ms));
+        (fresh && k.provider == provider && k.standing.account.id == *account).then(|| k.standing.clone())
+    }
+
+    fn put(&self, identity: i64, provider: &str, standing: std::sync::Arc<Standing>, now_ms: i64, changes: u64) {
+        let mut inner = self.lock();
+        if inner.len() >= MAX_KEPT {
+            inner.clear();
+        }
+        inner.insert(identity, Kept { standing, provider: provider.to_owned(), checked_ms: now_ms, changes });
+    }
+}
+
+/// As [`standing`], with the primary identity, reusing a check of the same identity made less
+/// than [`REUSE_MS`] ago when no account change was committed here since ([`StandingCache`]).
+/// The provider is checked every time.
+pub async fn standing_reused(
+    state: &AppState,
+    account: &AccountId,
+    identity: Option<i64>,
+    provider: Option<&str>,
+) -> Result<Result<std::sync::Arc<Standing>, Lost>, AppError> {
+    let (Some(id), Some(p)) = (identity, provider) else {
+        return Ok(Err(Lost::Unrecorded));
+    };
+    if !state.providers.snapshot().enabled(p).is_some_and(|p| p.usable()) {
+        return Ok(Err(Lost::ProviderOff));
+    }
+    // Read before the check: a change committed during it makes the entry stale at once.
+    let changes = state.accounts.changes();
+    let now_ms = state.clock.now_ms();
+    if let Some(s) = state.standing.get(id, account, p, now_ms, changes) {
+        return Ok(Ok(s));
+    }
+    let (account, used) = match standing(state, account, identity, provider).await? {
+        Ok(found) => found,
+        Err(lost) => return Ok(Err(lost)),
+    };
+    let primary = match account.primary_identity {
+        Some(pid) if pid == used.id => Some(used.clone()),
+        Some(pid) => state.accounts.identity(pid).await?.filter(|i| i.account_id == account.id),
+        None => state.accounts.identities(&account.id).await?.into_iter().next(),
+    };
+    let s = std::sync::Arc::new(Standing { account, used, primary });
+    state.standing.put(id, p, s.clone(), now_ms, changes);
+    Ok(Ok(s))
+}

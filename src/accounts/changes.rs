@@ -179,6 +179,7 @@ impl SqlAccountStore {
             )
             .await?;
             tx.commit().await.map_err(unavailable)?;
+            self.changed();
             return Ok(LinkOutcome::Linked(identity));
         }
         tx.rollback().await.map_err(unavailable)?;
@@ -219,6 +220,7 @@ impl SqlAccountStore {
         )
         .await?;
         tx.commit().await.map_err(unavailable)?;
+        self.changed();
         Ok(Ok(found))
     }
 
@@ -250,6 +252,7 @@ impl SqlAccountStore {
         let action = if allowed { "identity.sign_in_allowed" } else { "identity.sign_in_forbidden" };
         Self::record(&mut tx, actor, Event { action, account, other: None, identity: Some(&found) }, now).await?;
         tx.commit().await.map_err(unavailable)?;
+        self.changed();
         Ok(Ok(()))
     }
 
@@ -281,6 +284,7 @@ impl SqlAccountStore {
         )
         .await?;
         tx.commit().await.map_err(unavailable)?;
+        self.changed();
         Ok(Ok(()))
     }
 
@@ -349,6 +353,7 @@ impl SqlAccountStore {
         )
         .await?;
         tx.commit().await.map_err(unavailable)?;
+        self.changed();
         Ok(Ok(from))
     }
 
@@ -390,6 +395,7 @@ impl SqlAccountStore {
         )
         .await?;
         tx.commit().await.map_err(unavailable)?;
+        self.changed();
         Ok(Ok(usize::try_from(moved).unwrap_or(usize::MAX)))
     }
 
@@ -424,6 +430,7 @@ impl SqlAccountStore {
         }
         Self::record(&mut tx, actor, Event { action, account, other: None, identity: None }, now).await?;
         tx.commit().await.map_err(unavailable)?;
+        self.changed();
         Ok(Ok(()))
     }
 
@@ -455,6 +462,7 @@ impl SqlAccountStore {
             .await
             .map_err(unavailable)?;
         tx.commit().await.map_err(unavailable)?;
+        self.changed();
         Ok(Ok(()))
     }
 }

@@ -29,6 +29,13 @@ pub enum AccountError {
 /// by a read followed by a write.
 #[async_trait]
 pub trait AccountStore: Send + Sync + 'static {
+    /// A count that grows with every change to accounts or links this process commits (link,
+    /// unlink, switch, primary, move, merge, disable, enable, delete); caches of what was read
+    /// compare it to know they are stale.
+    fn changes(&self) -> u64 {
+        0
+    }
+
     /// The identity keyed by (issuer, subject), if any.
     async fn find_identity(&self, issuer: &str, subject: &str) -> Result<Option<Identity>, AccountError>;
 

@@ -42,12 +42,20 @@ const ATTEMPTS: usize = 3;
 #[derive(Debug, Clone)]
 pub struct SqlAccountStore {
     db: Db,
+    /// Changes this process has committed (see `AccountStore::changes`).
+    changes: std::sync::Arc<std::sync::atomic::AtomicU64>,
 }
 
 impl SqlAccountStore {
     /// A store over an open (and migrated) database.
     pub fn new(db: Db) -> Self {
-        Self { db }
+        Self { db, changes: std::sync::Arc::default() }
+    }
+
+    /// Count one committed change (after its commit, so a reader that sees the new count reads
+    /// the change).
+    pub(super) fn changed(&self) {
+        self.changes.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
     }
 
     /// The database underneath.
@@ -167,6 +175,10 @@ impl SqlAccountStore {
 
 #[async_trait]
 impl AccountStore for SqlAccountStore {
+    fn changes(&self) -> u64 {
+        self.changes.load(std::sync::atomic::Ordering::SeqCst)
+    }
+
     async fn find_identity(&self, issuer: &str, subject: &str) -> Result<Option<Identity>, AccountError> {
         self.find_identity_impl(issuer, subject).await
     }

@@ -2,8 +2,10 @@
 //! pass. The original request comes from `X-Forwarded-Proto/Host/Uri` or nginx's
 //! `X-Original-URL` (both present must agree); its route is found by host and longest path
 //! prefix (no route: 403). Public paths pass without a session. Otherwise the browser session
-//! is re-checked on every request (`trust::standing`: a session whose identity, provider or
-//! account no longer stands is ended at once), the route's policy is applied, and the answer
+//! is re-checked on every request (`trust::standing_reused`: a session whose identity, provider
+//! or account no longer stands is ended at once; the SQL half of a passed check is reused for up
+//! to a second unless this process commits an account change first), the route's policy is
+//! applied, and the answer
 //! carries the identity headers and a short-lived signed assertion.
 //!
 //! The decision ([`decide_for`]), the identity headers ([`identity_headers`]) and the refusal
@@ -62,8 +64,29 @@ fn header_once<'a>(headers: &'a HeaderMap, name: &'static str) -> Result<Option<
     Ok(Some(v).filter(|v| !v.is_empty()))
 }
 
-/// `scheme://authority` checked and the authority normalised.
+/// `scheme://authority` checked and the authority normalised. Answers are remembered (a proxy
+/// asks about few hosts, over and over); past [`MAX_REMEMBERED_HOSTS`] distinct ones, new hosts
+/// are worked out each time.
 pub fn authority_of(scheme: &str, raw: &str) -> Result<String, &'static str> {
+    type Memo = std::sync::Mutex<std::collections::HashMap<(bool, String), Result<String, &'static str>>>;
+    static MEMO: std::sync::OnceLock<Memo> = std::sync::OnceLock::new();
+    let memo = MEMO.get_or_init(Memo::default);
+    let key = (scheme == "https", raw.to_owned());
+    if let Some(known) = memo.lock().unwrap_or_else(|p| p.into_inner()).get(&key) {
+        return known.clone();
+    }
+    let answer = authority_uncached(scheme, raw);
+    let mut memo = memo.lock().unwrap_or_else(|p| p.into_inner());
+    if memo.len() < MAX_REMEMBERED_HOSTS {
+        memo.insert(key, answer.clone());
+    }
+    answer
+}
+
+/// Distinct host values whose normalised form is remembered.
+pub const MAX_REMEMBERED_HOSTS: usize = 4096;
+
+fn authority_uncached(scheme: &str, raw: &str) -> Result<String, &'static str> {
     if raw.contains(['/', '@', ',', '?', '#', '\\', ' ']) {
         return Err("the forwarded host is not a host name");
     }
@@ -194,10 +217,14 @@ pub async fn decide_for(state: &AppState, orig: &Original, headers: &HeaderMap) 
     let Some((sid, session)) = state.current_session(headers).await? else {
         return Ok(Decision::SignIn(return_to));
     };
-    let standing =
-        crate::trust::standing(state, &session.account_id, Some(session.identity_id), Some(&session.provider_id))
-            .await?;
-    let (account, used) = match standing {
+    let standing = crate::trust::standing_reused(
+        state,
+        &session.account_id,
+        Some(session.identity_id),
+        Some(&session.provider_id),
+    )
+    .await?;
+    let standing = match standing {
         Ok(s) => s,
         Err(lost) => {
             tracing::info!(account = %session.account_id, reason = lost.as_str(), "forward-auth refused; session ended");
@@ -205,12 +232,7 @@ pub async fn decide_for(state: &AppState, orig: &Original, headers: &HeaderMap) 
             return Ok(Decision::SignIn(return_to));
         }
     };
-    let primary = match account.primary_identity {
-        Some(id) if id == used.id => Some(used),
-        Some(id) => state.accounts.identity(id).await?.filter(|i| i.account_id == account.id),
-        None => state.accounts.identities(&account.id).await?.into_iter().next(),
-    };
-    let who = who(&session, primary.as_ref());
+    let who = who(&session, standing.primary.as_ref());
     if let Some(reason) = refusal(route, &session, &who) {
         tracing::info!(account = %session.account_id, host = %orig.host, path = %orig.path, reason, "forward-auth: the route's policy refuses");
         return Ok(Decision::Refused(reason));

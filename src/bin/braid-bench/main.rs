@@ -1,15 +1,17 @@
 //! `braid-bench`: figures for braid's hot paths, measured against a real braid on loopback with
 //! real stores. Prints throughput and latency percentiles for full sign-ins (authorize → dev
-//! provider → code → tokens), refresh-token rotation, userinfo, and forward-auth's
-//! `/auth/verify` with a live session, braid's reverse proxy beside nginx's `proxy_pass` to the
-//! same upstream (when nginx is installed), plus signing cost per
-//! algorithm, the cost of verifying a signed SAML response (gate, xmlsec, braid's checks), and the
-//! process's peak memory. Run it through `scripts/bench` (release build).
+//! provider → code → tokens), refresh-token rotation and userinfo (braid in this process), the
+//! per-core phases (`percore`: forward-auth and braid's proxy beside nginx, each server alone on a
+//! pinned core), signing cost per algorithm, the cost of verifying a signed SAML response, and
+//! the process's peak memory. Run it through `scripts/bench` (release build).
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use braid::config::{Settings, SigningAlg};
+
+mod percore;
+mod pinned;
 
 const CLIENT: &str = "bench";
 const SECRET: &str = "bench-secret-0123456789abcdef0123456789";
@@ -22,10 +24,6 @@ struct Figures {
 }
 
 impl Figures {
-    fn rate(&self) -> f64 {
-        self.samples.len() as f64 / self.wall.as_secs_f64()
-    }
-
     fn print(&mut self) {
         self.samples.sort_unstable();
         let n = self.samples.len().max(1);
@@ -128,109 +126,6 @@ async fn session_cookie(http: &reqwest::Client, base: &str, user: &str) -> Resul
     cookie(&r, "braid_session").ok_or_else(|| format!("no session cookie ({})", r.status()))
 }
 
-/// One session cookie per worker for the proxy phases.
-async fn sessions_cookies_for_proxy(http: &reqwest::Client, base: &str, c: usize) -> Vec<String> {
-    let mut v = Vec::new();
-    for w in 0..c {
-        match session_cookie(http, base, &format!("browser{w}")).await {
-            Ok(cookie) => v.push(cookie),
-            Err(e) => {
-                eprintln!("setup: {e}");
-                std::process::exit(1);
-            }
-        }
-    }
-    v
-}
-
-/// GET `url` as a browser's navigation (with `Host` and the session cookie when given); the
-/// page must come back whole.
-async fn fetch(http: &reqwest::Client, url: &str, via: Option<(&str, &str)>) -> Result<(), String> {
-    let mut req = http.get(url).header(reqwest::header::ACCEPT, "text/html");
-    if let Some((host, cookie)) = via {
-        req = req.header(reqwest::header::HOST, host).header(reqwest::header::COOKIE, cookie);
-    }
-    let r = req.send().await.map_err(|e| e.to_string())?;
-    let status = r.status();
-    let body = r.bytes().await.map_err(|e| e.to_string())?;
-    if status.is_success() && body.len() == PAGE.len() { Ok(()) } else { Err(format!("{url}: {status}")) }
-}
-
-/// The page the bench upstream serves.
-const PAGE: &str = "<!doctype html><title>bench</title><p>A page of the application behind the proxy.</p>";
-
-/// The application behind both proxies; returns its address.
-async fn upstream() -> Result<std::net::SocketAddr, String> {
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.map_err(|e| e.to_string())?;
-    let addr = listener.local_addr().map_err(|e| e.to_string())?;
-    let app = axum::Router::new().fallback(|| async { ([(axum::http::header::CONTENT_TYPE, "text/html")], PAGE) });
-    tokio::spawn(async move { axum::serve(listener, app).await });
-    Ok(addr)
-}
-
-/// nginx with `proxy_pass` to the upstream, as a child process in a temporary directory.
-struct Nginx {
-    child: std::process::Child,
-    port: u16,
-    dir: std::path::PathBuf,
-}
-
-impl Nginx {
-    fn start(upstream: std::net::SocketAddr) -> Result<Self, String> {
-        let binary = ["/usr/sbin/nginx", "/usr/bin/nginx"]
-            .into_iter()
-            .find(|p| std::path::Path::new(p).exists())
-            .ok_or("nginx is not installed")?;
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .map(|a| a.port())
-            .map_err(|e| e.to_string())?;
-        let dir = std::env::temp_dir().join(format!("braid-bench-nginx-{}", std::process::id()));
-        std::fs::create_dir_all(&dir).map_err(|e| e.to_string())?;
-        let d = dir.display();
-        // One worker, like braid's share of the machine; keep-alive to the upstream, as braid's
-        // pooled client does.
-        let conf = format!(
-            "worker_processes 1;\nerror_log {d}/error.log;\npid {d}/nginx.pid;\nevents {{ worker_connections 1024; }}\n\
-             http {{\n access_log off;\n client_body_temp_path {d}/body;\n proxy_temp_path {d}/proxy;\n \
-             fastcgi_temp_path {d}/fastcgi;\n uwsgi_temp_path {d}/uwsgi;\n scgi_temp_path {d}/scgi;\n \
-             upstream app {{ server {upstream}; keepalive 32; }}\n \
-             server {{\n  listen 127.0.0.1:{port};\n  location / {{\n   proxy_http_version 1.1;\n   \
-             proxy_set_header Connection \"\";\n   proxy_pass http://app;\n  }}\n }}\n}}\n"
-        );
-        let path = dir.join("nginx.conf");
-        std::fs::write(&path, conf).map_err(|e| e.to_string())?;
-        let child = std::process::Command::new(binary)
-            .arg("-p")
-            .arg(&dir)
-            .arg("-c")
-            .arg(&path)
-            .arg("-g")
-            .arg("daemon off;")
-            .stdin(std::process::Stdio::null())
-            .stdout(std::process::Stdio::null())
-            .stderr(std::process::Stdio::null())
-            .spawn()
-            .map_err(|e| e.to_string())?;
-        let nginx = Self { child, port, dir };
-        for _ in 0..100 {
-            if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
-                return Ok(nginx);
-            }
-            std::thread::sleep(Duration::from_millis(20));
-        }
-        Err("nginx did not start".into())
-    }
-}
-
-impl Drop for Nginx {
-    fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
-        let _ = std::fs::remove_dir_all(&self.dir);
-    }
-}
-
 async fn phase<F, Fut>(name: &'static str, total: usize, concurrency: usize, op: F) -> Figures
 where
     F: Fn(usize) -> Fut + Send + Sync + 'static,
@@ -278,18 +173,10 @@ async fn main() {
     let _ = std::fs::create_dir_all(dir.join("providers"));
     let _ = std::fs::write(dir.join("providers/dev.toml"), "kind = \"dev\"\n");
     let accounts = if accounts.is_empty() { format!("sqlite://{}", dir.join("bench.db").display()) } else { accounts };
-    // The application behind the proxies: a small page.
-    let upstream = match upstream().await {
-        Ok(a) => a,
-        Err(e) => {
-            eprintln!("bench upstream: {e}");
-            std::process::exit(2);
-        }
-    };
     let toml = format!(
         "[server]\nlisten = \"127.0.0.1:0\"\n[store]\naccounts = \"{accounts}\"\nsessions = \"{sessions}\"\n[keys]\ndir = \"{}\"\n\
          [providers]\ndir = \"{}\"\n[log]\nlevel = \"error\"\n[[clients]]\nid = \"{CLIENT}\"\nsecret = \"{SECRET}\"\nredirect_uris = [\"{CB}\"]\n\
-         [[routes]]\nhost = \"app.bench\"\n[[routes]]\nhost = \"proxied.bench\"\nupstream = \"http://{upstream}\"\n",
+",
         dir.join("keys").display(),
         dir.join("providers").display()
     );
@@ -311,6 +198,13 @@ async fn main() {
     tokio::spawn(app.run_until(std::future::pending()));
     let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap_or_default();
     println!("braid-bench: {n} operations per phase, {c} concurrent, accounts {accounts}, sessions {sessions}");
+
+    if arg("--only", "") == "percore" {
+        let _ = std::fs::create_dir_all(dir.join("providers"));
+        percore::run(&http, &dir, &sessions).await;
+        let _ = std::fs::remove_dir_all(&dir);
+        return;
+    }
 
     // Signing cost per algorithm (the key pair is parsed once, as braid does).
     for alg in [SigningAlg::RS256, SigningAlg::ES256, SigningAlg::EdDSA] {
@@ -397,62 +291,8 @@ async fn main() {
     .await;
     userinfo.print();
 
-    // Forward-auth: a proxy asks about every request of a signed-in browser.
-    let sessions_cookies: Vec<String> = {
-        let mut v = Vec::new();
-        for w in 0..c {
-            match session_cookie(&http, &base, &format!("proxied{w}")).await {
-                Ok(cookie) => v.push(cookie),
-                Err(e) => {
-                    eprintln!("setup: {e}");
-                    std::process::exit(1);
-                }
-            }
-        }
-        v
-    };
-    let (h, b) = (http.clone(), base.clone());
-    let mut verify = phase("forward-auth /auth/verify", n * 10, c, move |i| {
-        let (h, b, cookie) = (h.clone(), b.clone(), sessions_cookies[i % sessions_cookies.len()].clone());
-        async move {
-            let r = h
-                .get(format!("{b}/auth/verify"))
-                .header(reqwest::header::COOKIE, cookie)
-                .header("x-forwarded-proto", "https")
-                .header("x-forwarded-host", "app.bench")
-                .header("x-forwarded-uri", "/page")
-                .send()
-                .await
-                .map_err(|e| e.to_string())?;
-            if r.status().is_success() { Ok(()) } else { Err(format!("verify: {}", r.status())) }
-        }
-    })
-    .await;
-    verify.print();
-
-    // braid's own proxy, checking the session on every request, beside nginx's plain proxy_pass.
-    let cookie = sessions_cookies_for_proxy(&http, &base, c).await;
-    let (h, b, ck) = (http.clone(), base.clone(), cookie.clone());
-    let mut proxied = phase("braid proxy (session)", n * 10, c, move |i| {
-        let (h, b, ck) = (h.clone(), b.clone(), ck[i % ck.len()].clone());
-        async move { fetch(&h, &format!("{b}/page"), Some(("proxied.bench", ck.as_str()))).await }
-    })
-    .await;
-    proxied.print();
-    match Nginx::start(upstream) {
-        Ok(nginx) => {
-            let (h, front) = (http.clone(), format!("http://127.0.0.1:{}", nginx.port));
-            let mut plain = phase("nginx proxy_pass", n * 10, c, move |_| {
-                let (h, front) = (h.clone(), front.clone());
-                async move { fetch(&h, &format!("{front}/page"), None).await }
-            })
-            .await;
-            plain.print();
-            let ratio = proxied.rate() / plain.rate().max(f64::MIN_POSITIVE);
-            println!("{:<28} {:>9.0} % of nginx's throughput", "braid proxy vs nginx", ratio * 100.0);
-        }
-        Err(e) => println!("{:<28} skipped: {e}", "nginx proxy_pass"),
-    }
+    let _ = std::fs::create_dir_all(dir.join("providers"));
+    percore::run(&http, &dir, &sessions).await;
 
     if let Some(kib) = peak_rss_kib() {
         println!("{:<28} {:>9.1} MiB (braid and this client, one process)", "peak memory", kib as f64 / 1024.0);
