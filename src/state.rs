@@ -91,15 +91,21 @@ impl AppState {
         let Some(sid) = self.session_cookie().get(headers) else {
             return Ok(None);
         };
-        let session: Option<BrowserSession> = self.records.get(&key::session(&sid)).await?;
+        Ok(self.session_by_id(&sid).await?.map(|s| (sid, s)))
+    }
+
+    /// The live browser session `sid`; a session whose provider was disabled or removed since is
+    /// ended here.
+    pub async fn session_by_id(&self, sid: &str) -> Result<Option<BrowserSession>, AppError> {
+        let session: Option<BrowserSession> = self.records.get(&key::session(sid)).await?;
         let Some(session) = session else { return Ok(None) };
         // A provider disabled or removed since ends its sessions at their next request.
         if !self.providers.snapshot().enabled(&session.provider_id).is_some_and(|p| p.usable()) {
             tracing::info!(account = %session.account_id, provider = %session.provider_id, "session ended: its provider is disabled or removed");
-            self.end_session(&sid, &session).await?;
+            self.end_session(sid, &session).await?;
             return Ok(None);
         }
-        Ok(Some((sid, session)))
+        Ok(Some(session))
     }
 
     /// End one browser session (its record and its entry in the account's index).

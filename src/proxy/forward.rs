@@ -11,6 +11,8 @@
 //! The decision ([`decide_for`]), the identity headers ([`identity_headers`]) and the refusal
 //! pages are shared with braid's own reverse proxy (`proxy::reverse`).
 
+use std::sync::Arc;
+
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
@@ -49,8 +51,15 @@ pub struct Original {
     pub host: String,
     /// Normalised path (as routes match it).
     pub path: String,
-    /// The URL the browser asked for (where sign-in returns to).
-    pub url: String,
+    /// The request target as sent (path and query).
+    pub target: String,
+}
+
+impl Original {
+    /// The URL the browser asked for (where sign-in returns to); worked out only when needed.
+    pub fn url(&self) -> Option<String> {
+        Url::parse(&format!("{}://{}{}", self.scheme, self.host, self.target)).ok().map(String::from)
+    }
 }
 
 /// The value of header `name`, when sent exactly once (an empty value counts as absent).
@@ -158,8 +167,7 @@ pub fn original(headers: &HeaderMap) -> Result<Original, &'static str> {
 pub fn original_of(scheme: &'static str, host: String, uri: &str) -> Result<Original, &'static str> {
     let raw_path = uri.split('?').next().unwrap_or_default();
     let path = table::normalize_path(raw_path).ok_or(table::AMBIGUOUS_PATH)?;
-    let url = Url::parse(&format!("{scheme}://{host}{uri}")).map_err(|_| "the request URL is not valid")?;
-    Ok(Original { scheme, host, path, url: url.into() })
+    Ok(Original { scheme, host, path, target: uri.to_owned() })
 }
 
 /// Who is signed in, as the application is told.
@@ -173,6 +181,9 @@ pub struct Who {
     pub email: Option<String>,
     /// The primary identity's preferred user name or display name.
     pub preferred_username: Option<String>,
+    /// The browser session's id (braid's own: never sent to an application; a proxied
+    /// WebSocket watches it).
+    pub session: String,
 }
 
 /// The answer to a proxy.
@@ -183,13 +194,13 @@ pub enum Decision {
     /// No route for this host and path: refused, never allowed by default.
     NoRoute,
     /// A public path of this route: passes without identity.
-    Public(Box<Route>),
+    Public(Arc<Route>),
     /// No live session: sign in first (the URL to return to).
     SignIn(String),
     /// Signed in, but the route's policy refuses (the reason, for the log).
     Refused(&'static str),
     /// Signed in and allowed.
-    Allowed(Box<Who>, Box<Route>),
+    Allowed(Box<Who>, Arc<Route>),
 }
 
 /// Decide on the request described by `headers`.
@@ -207,15 +218,16 @@ pub async fn decide_for(state: &AppState, orig: &Original, headers: &HeaderMap) 
         return Ok(Decision::NoRoute);
     };
     if route.is_public(&orig.path) {
-        return Ok(Decision::Public(Box::new(route.clone())));
+        return Ok(Decision::Public(route.clone()));
     }
-    let return_to = if orig.url.len() <= crate::issuer::authorize::param_cap("rd") {
-        orig.url.clone()
-    } else {
-        format!("{}://{}/", orig.scheme, orig.host)
+    // Where sign-in returns to (the site's root when the URL is too long to carry).
+    let return_to = || match orig.url() {
+        None => Decision::BadRequest("the request URL is not valid"),
+        Some(url) if url.len() <= crate::issuer::authorize::param_cap("rd") => Decision::SignIn(url),
+        Some(_) => Decision::SignIn(format!("{}://{}/", orig.scheme, orig.host)),
     };
     let Some((sid, session)) = state.current_session(headers).await? else {
-        return Ok(Decision::SignIn(return_to));
+        return Ok(return_to());
     };
     let standing = crate::trust::standing_reused(
         state,
@@ -229,23 +241,29 @@ pub async fn decide_for(state: &AppState, orig: &Original, headers: &HeaderMap) 
         Err(lost) => {
             tracing::info!(account = %session.account_id, reason = lost.as_str(), "forward-auth refused; session ended");
             state.end_session(&sid, &session).await?;
-            return Ok(Decision::SignIn(return_to));
+            return Ok(return_to());
         }
     };
-    let who = who(&session, standing.primary.as_ref());
+    let who = who(&sid, &session, standing.primary.as_ref());
     if let Some(reason) = refusal(route, &session, &who) {
         tracing::info!(account = %session.account_id, host = %orig.host, path = %orig.path, reason, "forward-auth: the route's policy refuses");
         return Ok(Decision::Refused(reason));
     }
-    Ok(Decision::Allowed(Box::new(who), Box::new(route.clone())))
+    Ok(Decision::Allowed(Box::new(who), route.clone()))
 }
 
-fn who(session: &BrowserSession, primary: Option<&Identity>) -> Who {
+fn who(sid: &str, session: &BrowserSession, primary: Option<&Identity>) -> Who {
     let email = primary.filter(|p| p.email_verified).and_then(|p| p.email.clone());
     let preferred_username = primary.and_then(|p| {
         p.last_claims.get("preferred_username").and_then(|v| v.as_str()).map(str::to_owned).or_else(|| p.name.clone())
     });
-    Who { account: session.account_id.as_str().to_owned(), idp: session.idp.clone(), email, preferred_username }
+    Who {
+        account: session.account_id.as_str().to_owned(),
+        idp: session.idp.clone(),
+        email,
+        preferred_username,
+        session: sid.to_owned(),
+    }
 }
 
 /// Why `route` refuses `who` signed in through `session`'s provider; every non-empty list must
@@ -264,6 +282,39 @@ fn refusal(route: &Route, session: &BrowserSession, who: &Who) -> Option<&'stati
         }
     }
     None
+}
+
+/// Whether browser session `sid` still stands: its record is there, its provider usable, and its
+/// identity and account pass the trust check (a session that fails it is ended). A store that
+/// cannot answer counts as not standing (fail closed).
+pub async fn session_stands(state: &AppState, sid: &str) -> bool {
+    let session = match state.session_by_id(sid).await {
+        Ok(Some(s)) => s,
+        Ok(None) => return false,
+        Err(e) => {
+            tracing::warn!(error = %e, "session re-check failed; counted as ended");
+            return false;
+        }
+    };
+    let standing = crate::trust::standing_reused(
+        state,
+        &session.account_id,
+        Some(session.identity_id),
+        Some(&session.provider_id),
+    )
+    .await;
+    match standing {
+        Ok(Ok(_)) => true,
+        Ok(Err(lost)) => {
+            tracing::info!(account = %session.account_id, reason = lost.as_str(), "session ended");
+            let _ = state.end_session(sid, &session).await;
+            false
+        }
+        Err(e) => {
+            tracing::warn!(error = %e, "session re-check failed; counted as ended");
+            false
+        }
+    }
 }
 
 /// The signed assertion for `who` at `route`: `iss`, `sub`, `aud`, `iat`, `exp` (60 s), `idp`,
@@ -422,7 +473,7 @@ mod tests {
         ]))
         .unwrap();
         assert_eq!((o.scheme, o.host.as_str(), o.path.as_str()), ("https", "app.example", "/b"));
-        assert_eq!(o.url, "https://app.example/b?x=1");
+        assert_eq!(o.url().as_deref(), Some("https://app.example/b?x=1"));
         let o = original(&h(&[("x-original-url", "http://127.0.0.1:8081/p/q?x=1")])).unwrap();
         assert_eq!((o.scheme, o.host.as_str(), o.path.as_str()), ("http", "127.0.0.1:8081", "/p/q"));
         let both = original(&h(&[

@@ -110,7 +110,7 @@ async fn serve(proxy: &ReverseProxy, host: String, mut req: Request) -> Result<R
     let target = req.uri().path_and_query().map_or("/", |p| p.as_str()).to_owned();
     let orig = forward::original_of(proxy.scheme, host, &target).map_err(forward::bad_request_page)?;
     let decision = forward::decide_for(state, &orig, req.headers()).await.map_err(IntoResponse::into_response)?;
-    let (route, identity) = match decision {
+    let (route, identity, session) = match decision {
         Decision::BadRequest(reason) => return Err(forward::bad_request_page(reason)),
         Decision::NoRoute => return Err(forward::no_route_page()),
         Decision::Refused(_) => return Err(forward::refused_page()),
@@ -118,10 +118,10 @@ async fn serve(proxy: &ReverseProxy, host: String, mut req: Request) -> Result<R
             let navigation = is_navigation(req.method(), req.headers());
             return Err(forward::sign_in_answer(state, &return_to, navigation));
         }
-        Decision::Public(route) => (route, Vec::new()),
+        Decision::Public(route) => (route, Vec::new(), None),
         Decision::Allowed(who, route) => {
             let identity = forward::identity_headers(state, &who, &route).map_err(IntoResponse::into_response)?;
-            (route, identity)
+            (route, identity, Some(who.session))
         }
     };
     let Some(upstream) = route.upstream.as_ref() else {
@@ -189,7 +189,8 @@ async fn serve(proxy: &ReverseProxy, host: String, mut req: Request) -> Result<R
             ));
         };
         let server = hyper::upgrade::on(&mut resp);
-        tokio::spawn(join(client, server).in_current_span());
+        let watch = session.map(|sid| (state.clone(), sid));
+        tokio::spawn(join(client, server, watch).in_current_span());
         return Ok(resp.map(|_| Body::empty()));
     }
     Ok(resp.map(Body::new))
@@ -204,8 +205,13 @@ fn upstream_uri(upstream: &url::Url, orig: &Original, query: Option<&str>) -> Op
     Uri::try_from(format!("{origin}{base}{}{query}", orig.path)).ok()
 }
 
-/// Copy bytes both ways between the client's and the upstream's upgraded connections.
-async fn join(client: hyper::upgrade::OnUpgrade, server: hyper::upgrade::OnUpgrade) {
+/// How often an upgraded connection (a WebSocket) that needed sign-in re-checks its session;
+/// when the session has ended, braid closes both sides.
+pub const UPGRADED_RECHECK: Duration = Duration::from_secs(2);
+
+/// Copy bytes both ways between the client's and the upstream's upgraded connections, until
+/// either side closes or, when `watch` names a session, that session ends.
+async fn join(client: hyper::upgrade::OnUpgrade, server: hyper::upgrade::OnUpgrade, watch: Option<(AppState, String)>) {
     let (client, server) = match (client.await, server.await) {
         (Ok(c), Ok(s)) => (c, s),
         (c, s) => {
@@ -214,9 +220,24 @@ async fn join(client: hyper::upgrade::OnUpgrade, server: hyper::upgrade::OnUpgra
         }
     };
     let (mut client, mut server) = (TokioIo::new(client), TokioIo::new(server));
-    match tokio::io::copy_bidirectional(&mut client, &mut server).await {
-        Ok((up, down)) => tracing::debug!(up, down, "upgraded connection closed"),
-        Err(e) => tracing::debug!(error = %e, "upgraded connection ended"),
+    let copied = tokio::io::copy_bidirectional(&mut client, &mut server);
+    let ended = async {
+        match &watch {
+            Some((state, sid)) => loop {
+                tokio::time::sleep(UPGRADED_RECHECK).await;
+                if !forward::session_stands(state, sid).await {
+                    break;
+                }
+            },
+            None => std::future::pending().await,
+        }
+    };
+    tokio::select! {
+        result = copied => match result {
+            Ok((up, down)) => tracing::debug!(up, down, "upgraded connection closed"),
+            Err(e) => tracing::debug!(error = %e, "upgraded connection ended"),
+        },
+        () = ended => tracing::info!("upgraded connection closed: its session ended"),
     }
 }
 

@@ -37,7 +37,7 @@ impl Route {
 /// Every route, and the extra hosts a return address may name.
 #[derive(Debug, Clone, Default)]
 pub struct RouteTable {
-    routes: Vec<Route>,
+    routes: Vec<std::sync::Arc<Route>>,
     redirect_hosts: Vec<String>,
 }
 
@@ -52,7 +52,7 @@ impl RouteTable {
             .iter()
             .map(|r| {
                 let host = r.host.to_ascii_lowercase();
-                Route {
+                std::sync::Arc::new(Route {
                     audience: r.audience.clone().unwrap_or_else(|| default_audience(&host)),
                     host,
                     path_prefix: r.path_prefix.clone(),
@@ -61,7 +61,7 @@ impl RouteTable {
                     allow_providers: r.allow_providers.clone(),
                     allow_email_domains: r.allow_email_domains.iter().map(|d| d.to_ascii_lowercase()).collect(),
                     allow_accounts: r.allow_accounts.clone(),
-                }
+                })
             })
             .collect();
         let redirect_hosts = proxy.redirect_hosts.iter().map(|h| h.to_ascii_lowercase()).collect();
@@ -81,7 +81,7 @@ impl RouteTable {
 
     /// The route of `host` (normalised authority) whose prefix is the longest one `path`
     /// (normalised) is under. No route: the request is refused, never allowed by default.
-    pub fn find(&self, host: &str, path: &str) -> Option<&Route> {
+    pub fn find(&self, host: &str, path: &str) -> Option<&std::sync::Arc<Route>> {
         self.routes.iter().filter(|r| r.host == host && under(path, &r.path_prefix)).max_by_key(|r| r.path_prefix.len())
     }
 

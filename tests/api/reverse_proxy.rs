@@ -460,6 +460,37 @@ async fn a_websocket_echoes_through_the_proxy_after_sign_in() {
 }
 
 #[tokio::test]
+async fn a_websocket_is_closed_when_its_session_ends() {
+    let (p, _up) = proxy().await;
+    let addr = p.app.base.trim_start_matches("http://").to_owned();
+    let (b, jar) = browser_with_jar();
+    sign_in(&p, &b, "dev", "alma", "alma@example.com", true).await;
+    let cookies = reqwest::cookie::CookieStore::cookies(&*jar, &p.app.base.parse().unwrap()).unwrap();
+    let mut req = format!("ws://{addr}/ws").into_client_request().unwrap();
+    req.headers_mut().insert(HOST, "app.test".parse().unwrap());
+    req.headers_mut().insert(COOKIE, cookies);
+    let tcp = tokio::net::TcpStream::connect(&addr).await.unwrap();
+    let (mut ws, _) = tokio_tungstenite::client_async(req, tcp).await.unwrap();
+    assert!(ws.next().await.unwrap().unwrap().into_text().unwrap().starts_with("hello "));
+    // While the session stands, the connection outlives its re-checks.
+    tokio::time::sleep(braid::proxy::reverse::UPGRADED_RECHECK * 2).await;
+    ws.send(Message::text("still here")).await.unwrap();
+    assert_eq!(ws.next().await.unwrap().unwrap().into_text().unwrap().as_str(), "still here");
+    // An account change ends the account's sessions; braid then closes the WebSocket.
+    p.app.state.records.store().end_all(p.alma.as_str(), None).await.unwrap();
+    let closed = tokio::time::timeout(Duration::from_secs(10), async {
+        loop {
+            match ws.next().await {
+                None | Some(Err(_)) | Some(Ok(Message::Close(_))) => break,
+                Some(Ok(_)) => {}
+            }
+        }
+    })
+    .await;
+    assert!(closed.is_ok(), "the WebSocket outlived its session");
+}
+
+#[tokio::test]
 async fn a_large_body_streams_both_ways() {
     let (p, up) = proxy().await;
     let b = signed_in(&p, "dev", "alma", "alma@example.com", true).await;
