@@ -10,13 +10,20 @@ use std::sync::Mutex;
 /// At most this many assertions are kept; past it the cache starts over.
 const MAX_ENTRIES: usize = 10_000;
 
-/// Assertions by what they say.
-#[derive(Debug, Default)]
-pub struct AssertionCache {
-    inner: Mutex<HashMap<String, (String, i64)>>,
+/// Assertions by what they say (kept as `V`: braid keeps the ready header value, whose copy
+/// costs a reference count).
+#[derive(Debug)]
+pub struct AssertionCache<V = axum::http::HeaderValue> {
+    inner: Mutex<HashMap<String, (V, i64)>>,
 }
 
-impl AssertionCache {
+impl<V> Default for AssertionCache<V> {
+    fn default() -> Self {
+        Self { inner: Mutex::default() }
+    }
+}
+
+impl<V: Clone> AssertionCache<V> {
     /// The assertion stored under `key` if it lives at least `min_left` more seconds at `now`,
     /// else the one `sign` makes (stored for next time).
     pub fn get_or_sign<E>(
@@ -24,8 +31,8 @@ impl AssertionCache {
         key: String,
         now: i64,
         min_left: i64,
-        sign: impl FnOnce() -> Result<(String, i64), E>,
-    ) -> Result<String, E> {
+        sign: impl FnOnce() -> Result<(V, i64), E>,
+    ) -> Result<V, E> {
         if let Some((token, exp)) = self.lock().get(&key) {
             if exp - now >= min_left {
                 return Ok(token.clone());
@@ -41,7 +48,7 @@ impl AssertionCache {
         Ok(token)
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, (String, i64)>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<String, (V, i64)>> {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 }
@@ -52,7 +59,7 @@ mod tests {
 
     #[test]
     fn an_assertion_is_reused_while_it_has_half_its_life_and_signed_again_after() {
-        let cache = AssertionCache::default();
+        let cache = AssertionCache::<String>::default();
         let mut signed = 0;
         let mut sign = |now: i64| {
             signed += 1;

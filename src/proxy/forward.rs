@@ -321,7 +321,7 @@ pub async fn session_stands(state: &AppState, sid: &str) -> bool {
 /// `email` (when verified).
 /// Assertions are reused while they have at least half their life left
 /// (`proxy::assertions`).
-pub fn assertion(state: &AppState, who: &Who, route: &Route) -> Result<String, AppError> {
+pub fn assertion(state: &AppState, who: &Who, route: &Route) -> Result<HeaderValue, AppError> {
     let now = state.clock.now_secs();
     let keys = state.keys.snapshot();
     let key = keys.set.current();
@@ -342,9 +342,10 @@ pub fn assertion(state: &AppState, who: &Who, route: &Route) -> Result<String, A
         if let (Some(e), Some(o)) = (&who.email, claims.as_object_mut()) {
             o.insert("email".into(), json!(e));
         }
-        crate::issuer::jwt::sign(key, TYP_ASSERTION, &claims)
-            .map(|t| (t, exp))
-            .map_err(|e| AppError::Internal(e.to_string()))
+        let token =
+            crate::issuer::jwt::sign(key, TYP_ASSERTION, &claims).map_err(|e| AppError::Internal(e.to_string()))?;
+        let token = HeaderValue::from_str(&token).map_err(|e| AppError::Internal(e.to_string()))?;
+        Ok((token, exp))
     })
 }
 
@@ -374,16 +375,17 @@ pub fn identity_headers(
     route: &Route,
 ) -> Result<Vec<(HeaderName, HeaderValue)>, AppError> {
     let token = assertion(state, who, route)?;
-    Ok([
+    let mut headers: Vec<(HeaderName, HeaderValue)> = [
         (USER, Some(who.account.as_str())),
         (EMAIL, who.email.as_deref()),
         (PREFERRED_USERNAME, who.preferred_username.as_deref()),
         (IDP, Some(who.idp.as_str())),
-        (ASSERTION, Some(token.as_str())),
     ]
     .into_iter()
     .filter_map(|(name, v)| v.and_then(value).map(|v| (name, v)))
-    .collect())
+    .collect();
+    headers.push((ASSERTION, token));
+    Ok(headers)
 }
 
 /// 400: the request cannot be matched safely.

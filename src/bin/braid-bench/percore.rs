@@ -40,7 +40,7 @@ fn braid_toml(dir: &Path, name: &str, port: u16, sessions: &str, upstream: u16) 
 /// Run the per-core phases (skipped with a reason when `taskset`, `wrk` or two cores are missing).
 pub async fn run(http: &reqwest::Client, dir: &Path, sessions: &str) {
     let secs: u32 = arg("--secs", "5").parse().unwrap_or(5);
-    let conns: u32 = arg("--connections", "32").parse().unwrap_or(32);
+    let conns: u32 = arg("--connections", "16").parse().unwrap_or(16);
     if std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1) < 2 {
         println!("{:<28} skipped: needs two cores (server and driver pinned apart)", "per-core phases");
         return;
