@@ -319,6 +319,24 @@ async fn unlinking_or_disabling_the_account_or_the_provider_refuses_the_next_req
 }
 
 #[tokio::test]
+async fn a_change_this_process_cannot_see_ends_access_within_the_reuse_bound() {
+    let p = proxied().await;
+    let b = signed_in(&p, "dev", "rita", "", false).await;
+    assert_eq!(ask(&p.app, &b, "verify", "/docs", &[]).await.status(), StatusCode::OK);
+    // Another process (a replica, the CLI with in-memory sessions) disables the account in SQL
+    // through its own store; this braid's sessions are not ended.
+    let db = braid::db::Db::connect(&p.app.state.settings.store.accounts).await.unwrap();
+    let elsewhere = braid::accounts::SqlAccountStore::new(db);
+    let rita = p.app.state.accounts.find_identity("urn:braid:dev:dev", "rita").await.unwrap().unwrap().account_id;
+    braid::accounts::AccountStore::set_disabled(&elsewhere, &rita, true, &Actor::admin("elsewhere"), 0)
+        .await
+        .unwrap()
+        .unwrap();
+    p.app.clock.advance(std::time::Duration::from_millis(braid::trust::REUSE_MS.unsigned_abs()));
+    assert_eq!(ask(&p.app, &b, "verify", "/docs", &[]).await.status(), StatusCode::UNAUTHORIZED);
+}
+
+#[tokio::test]
 async fn sign_out_ends_the_session_at_once_only_from_braids_site_or_after_confirmation() {
     let p = proxied().await;
     let rd = [("rd", "https://app.test/bye")];
