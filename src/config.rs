@@ -44,6 +44,8 @@ pub struct Settings {
     pub routes: Vec<RouteSettings>,
     /// `[proxy]`
     pub proxy: ProxySettings,
+    /// `[admin]`: admin API tokens and console accounts.
+    pub admin: crate::admin::settings::AdminSettings,
 }
 
 /// `[server]`: where braid listens and the URL it is known by.
@@ -569,6 +571,9 @@ impl Settings {
                     }
                 }
             }
+        }
+        for (key, reason) in self.admin.check() {
+            bad(key, reason);
         }
         if problems.is_empty() { Ok(()) } else { Err(ConfigError(problems)) }
     }

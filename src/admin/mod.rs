@@ -1,3 +1,6 @@
-//! Administration: operations an admin runs on accounts (the CLI today, the admin API later).
+//! Administration: operations an admin runs on accounts (shared by the CLI and the admin API),
+//! the `[admin]` settings and tokens, and the admin API itself.
 
 pub mod accounts;
+pub mod api;
+pub mod settings;
