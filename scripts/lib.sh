@@ -79,12 +79,17 @@ ensure_npm_dir() {
 # pysaml2 (pinned by requirements.txt) in its own venv, installed (again) when requirements.txt
 # is newer than the last install. pysaml2 signs with Debian's xmlsec1.
 ensure_pysaml2_venv() {
-  local dir=tests/interop/pysaml2
-  local venv=$dir/.venv
   apt_install xmlsec1
+  ensure_venv tests/interop/pysaml2
+}
+
+# A Python venv in $1/.venv with $1/requirements.txt installed (again when it changes).
+ensure_venv() {
+  local dir=$1
+  local venv=$dir/.venv
   if [ ! -x "$venv/bin/pip" ]; then
     command -v python3 >/dev/null 2>&1 || apt_install python3
-    log "creating the pysaml2 venv in $venv"
+    log "creating the venv in $venv"
     if ! python3 -m venv "$venv" >/dev/null 2>&1; then
       # Debian's python3 has no ensurepip without python3-venv.
       rm -rf "$venv"
@@ -121,4 +126,5 @@ ensure_node_tests() {
   ensure_npm_dir tests/interop/oidc-provider
   ensure_npm_dir tests/interop/samlify
   ensure_pysaml2_venv
+  ensure_venv tests/interop/openapi
 }

@@ -35,46 +35,31 @@ enum Command {
     /// Find and change accounts and their identities.
     Accounts {
         #[command(subcommand)]
-        command: AccountsCommand,
+        command: braid::admin::accounts_cli::AccountsCommand,
+    },
+    /// The admin API's bearer tokens.
+    Admin {
+        #[command(subcommand)]
+        command: AdminCommand,
     },
 }
 
 #[derive(Subcommand)]
-enum AccountsCommand {
-    /// Show accounts by account id, by email, or by issuer and subject.
-    Show {
-        /// `<account>`, `<email>` or `<issuer> <subject>`.
-        #[arg(required = true, num_args = 1..=2)]
-        query: Vec<String>,
+enum AdminCommand {
+    /// Admin API tokens.
+    Token {
+        #[command(subcommand)]
+        command: TokenCommand,
     },
-    /// Link an identity to an account.
-    Link {
-        account: String,
-        issuer: String,
-        subject: String,
-        /// The provider id recorded on the identity.
-        #[arg(long, default_value = "admin")]
-        provider: String,
-        /// The identity's email (recorded unverified).
+}
+
+#[derive(Subcommand)]
+enum TokenCommand {
+    /// Make a token: print it once, and the lines that make braid accept it (only its hash).
+    Create {
+        /// Its name, recorded with every change made with it.
         #[arg(long)]
-        email: Option<String>,
-    },
-    /// Unlink an identity from its account.
-    Unlink { issuer: String, subject: String },
-    /// Move an identity put on the wrong account to another one.
-    Move { issuer: String, subject: String, to: String },
-    /// Move every identity of <from> to <into>; <from> is marked merged and its sub refused.
-    Merge { from: String, into: String },
-    /// Disable an account: it cannot sign in, its sessions and refresh tokens end.
-    Disable { account: String },
-    /// Enable a disabled account again.
-    Enable { account: String },
-    /// Delete an account and its identities.
-    Delete {
-        account: String,
-        /// Confirm the deletion.
-        #[arg(long)]
-        yes: bool,
+        name: String,
     },
 }
 
@@ -86,6 +71,21 @@ enum KeysCommand {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Needs no settings: it only prints.
+    if let Command::Admin { command: AdminCommand::Token { command: TokenCommand::Create { name } } } = &cli.command {
+        return match braid::admin::settings::create(name) {
+            Some((token, toml)) => {
+                println!(
+                    "admin token (shown once; keep it in a secret store):\n{token}\n\nadd to braid.toml on every replica:\n{toml}"
+                );
+                ExitCode::SUCCESS
+            }
+            None => {
+                eprintln!("braid: the name must be 1 to 64 letters, digits, `-`, `_` or `.`");
+                ExitCode::from(2)
+            }
+        };
+    }
     let explicit = std::env::args().any(|a| a == "--config" || a == "-c" || a.starts_with("--config="))
         || std::env::var_os("BRAID_CONFIG").is_some();
     let settings = match Settings::load(&cli.config, explicit) {
@@ -110,7 +110,8 @@ fn main() -> ExitCode {
             }
         }
         Command::Serve => serve(settings),
-        Command::Accounts { command } => accounts(settings, command),
+        Command::Accounts { command } => braid::admin::accounts_cli::run(&settings, command),
+        Command::Admin { .. } => ExitCode::SUCCESS,
     }
 }
 
@@ -228,111 +229,4 @@ fn serve(settings: Settings) -> ExitCode {
             }
         }
     })
-}
-
-fn accounts(settings: Settings, command: AccountsCommand) -> ExitCode {
-    use braid::admin::accounts::{Admin, AdminError};
-    let Ok(runtime) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {
-        eprintln!("braid: cannot start the runtime");
-        return ExitCode::FAILURE;
-    };
-    runtime.block_on(async move {
-        let db = match braid::db::Db::connect(&settings.store.accounts).await {
-            Ok(db) => db,
-            Err(e) => {
-                eprintln!("braid: account store {}: {e}", braid::startup::redact(&settings.store.accounts));
-                return ExitCode::FAILURE;
-            }
-        };
-        let clock: braid::clock::SharedClock = std::sync::Arc::new(braid::clock::SystemClock);
-        let sessions: std::sync::Arc<dyn braid::sessions::SessionStore> = if settings.store.sessions == "memory" {
-            // A change must end the account's sessions, and these live in the running braid's
-            // memory, out of this command's reach: refused rather than leave them signed in.
-            if !matches!(command, AccountsCommand::Show { .. }) {
-                eprintln!(
-                    "braid: refused: sessions are kept in the memory of the running braid (`[store] sessions = \"memory\"`), \
-                     where this command cannot end them; keep sessions in Redis to manage accounts from the command line"
-                );
-                return ExitCode::from(1);
-            }
-            std::sync::Arc::new(braid::sessions::MemorySessionStore::new(clock.clone()))
-        } else {
-            match braid::sessions::RedisSessionStore::connect(
-                &settings.store.sessions,
-                &settings.store.redis_key_prefix,
-                std::time::Duration::from_millis(settings.store.redis_timeout_ms),
-            )
-            .await
-            {
-                Ok(s) => std::sync::Arc::new(s),
-                Err(e) => {
-                    eprintln!("braid: session store {}: {e}", braid::startup::redact(&settings.store.sessions));
-                    return ExitCode::FAILURE;
-                }
-            }
-        };
-        let (registry, _) = braid::upstream::ProviderRegistry::load(
-            &settings.providers.dir,
-            braid::upstream::RegistryPolicy::from_settings(&settings),
-        );
-        let sign_in_providers = registry.snapshot().sign_in_providers();
-        let who = std::env::var("USER").unwrap_or_else(|_| "cli".into());
-        let admin = Admin {
-            accounts: std::sync::Arc::new(braid::accounts::SqlAccountStore::new(db)),
-            sessions,
-            clock,
-            actor: braid::accounts::Actor::admin(&who),
-            sign_in_providers,
-        };
-        let result = match command {
-            AccountsCommand::Show { query } => match admin.find(&query).await {
-                Ok(ids) if ids.is_empty() => Err(AdminError::NotFound(query.join(" "))),
-                Ok(ids) => {
-                    let mut out = Vec::new();
-                    for id in ids {
-                        match admin.show(&id).await {
-                            Ok(v) => out.push(v),
-                            Err(e) => return report(Err(e)),
-                        }
-                    }
-                    serde_json::to_string_pretty(&out).map_err(|e| AdminError::Store(e.to_string()))
-                }
-                Err(e) => Err(e),
-            },
-            AccountsCommand::Link { account, issuer, subject, provider, email } => {
-                admin.link(&account, &issuer, &subject, &provider, email).await
-            }
-            AccountsCommand::Unlink { issuer, subject } => admin.unlink(&issuer, &subject).await,
-            AccountsCommand::Move { issuer, subject, to } => admin.move_identity(&issuer, &subject, &to).await,
-            AccountsCommand::Merge { from, into } => admin.merge(&from, &into).await,
-            AccountsCommand::Disable { account } => admin.set_disabled(&account, true).await,
-            AccountsCommand::Enable { account } => admin.set_disabled(&account, false).await,
-            AccountsCommand::Delete { account, yes } => {
-                if yes {
-                    admin.delete(&account).await
-                } else {
-                    Err(AdminError::Refused("add --yes to delete the account and its identities".into()))
-                }
-            }
-        };
-        report(result)
-    })
-}
-
-fn report(result: Result<String, braid::admin::accounts::AdminError>) -> ExitCode {
-    use braid::admin::accounts::AdminError;
-    match result {
-        Ok(text) => {
-            println!("{text}");
-            ExitCode::SUCCESS
-        }
-        Err(e) => {
-            eprintln!("braid: {e}");
-            match e {
-                AdminError::NotFound(_) => ExitCode::from(3),
-                AdminError::Refused(_) => ExitCode::from(1),
-                AdminError::Store(_) => ExitCode::from(4),
-            }
-        }
-    }
 }

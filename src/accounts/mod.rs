@@ -3,9 +3,11 @@
 
 mod changes;
 mod model;
+mod search;
 mod sql;
 
 pub use model::*;
+pub use search::{AccountQuery, AuditQuery};
 pub use sql::SqlAccountStore;
 
 use async_trait::async_trait;
@@ -155,6 +157,19 @@ pub trait AccountStore: Send + Sync + 'static {
 
     /// Accounts with an identity carrying this email, verified or not (admin lookups).
     async fn accounts_with_email(&self, email: &str) -> Result<Vec<AccountId>, AccountError>;
+
+    /// Up to `limit` accounts matching `q` whose ids come after `after`, in id order (admin
+    /// search, paged by the last id seen).
+    async fn search(&self, q: &AccountQuery, after: Option<&str>, limit: u32) -> Result<Vec<Account>, AccountError>;
+
+    /// Up to `limit` audit events matching `q` with ids below `before`, newest first (paged by
+    /// the last id seen).
+    async fn audit_page(
+        &self,
+        q: &AuditQuery,
+        before: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<AuditEvent>, AccountError>;
 
     /// The audit log of an account, oldest first.
     async fn audit(&self, account: &AccountId) -> Result<Vec<AuditEvent>, AccountError>;

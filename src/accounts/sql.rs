@@ -179,6 +179,24 @@ impl AccountStore for SqlAccountStore {
         self.changes.load(std::sync::atomic::Ordering::SeqCst)
     }
 
+    async fn search(
+        &self,
+        q: &super::AccountQuery,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<Account>, AccountError> {
+        self.search_impl(q, after, limit).await
+    }
+
+    async fn audit_page(
+        &self,
+        q: &super::AuditQuery,
+        before: Option<i64>,
+        limit: u32,
+    ) -> Result<Vec<AuditEvent>, AccountError> {
+        self.audit_page_impl(q, before, limit).await
+    }
+
     async fn find_identity(&self, issuer: &str, subject: &str) -> Result<Option<Identity>, AccountError> {
         self.find_identity_impl(issuer, subject).await
     }
@@ -431,7 +449,7 @@ pub(super) async fn insert_identity(
 }
 
 /// Decode an `accounts` row.
-fn account_from_row(row: &AnyRow) -> Result<Account, AccountError> {
+pub(super) fn account_from_row(row: &AnyRow) -> Result<Account, AccountError> {
     let id: String = row.try_get("id").map_err(corrupt)?;
     let status: String = row.try_get("status").map_err(corrupt)?;
     let status = AccountStatus::from_db(&status)
@@ -476,7 +494,7 @@ fn flag(row: &AnyRow, column: &str, id: i64) -> Result<bool, AccountError> {
 }
 
 /// A value that would not decode.
-fn corrupt(e: sqlx::Error) -> AccountError {
+pub(super) fn corrupt(e: sqlx::Error) -> AccountError {
     AccountError::Corrupt(e.to_string())
 }
 

@@ -1,23 +1,28 @@
-//! Admin operations on accounts, shared by the `braid accounts …` commands: find and show,
-//! link, unlink, move, merge, disable, enable, delete. Each change is one store transaction (with
-//! its audit event, webhook outbox entry and grant revocation); afterwards the account's browser
-//! sessions end.
+//! Admin operations on accounts, shared by the `braid accounts …` commands and the admin API:
+//! find, search and show, link, unlink, move, switch sign-in or primary, merge, disable, enable,
+//! delete, and an account's sessions. Each change is one store transaction (with its audit
+//! event, webhook outbox entry and grant revocation); afterwards the account's browser sessions
+//! end.
 
 use std::sync::Arc;
 
+use serde::Serialize;
 use serde_json::{Value, json};
 
 use crate::accounts::{
-    Account, AccountError, AccountId, AccountStore, Actor, ExternalIdentity, Identity, LinkOutcome, Refusal,
-    SignInProviders,
+    Account, AccountError, AccountId, AccountQuery, AccountStore, Actor, AuditEvent, AuditQuery, ExternalIdentity,
+    Identity, LinkOutcome, Refusal, SignInProviders,
 };
 use crate::clock::SharedClock;
+use crate::issuer::grants::GrantStore;
 use crate::sessions::SessionStore;
 
 /// What an admin command needs.
 pub struct Admin {
     /// The account store.
     pub accounts: Arc<dyn AccountStore>,
+    /// Refresh-token grants (listed and ended with an account's sessions).
+    pub grants: Arc<dyn GrantStore>,
     /// The session store (browser sessions are ended there).
     pub sessions: Arc<dyn SessionStore>,
     /// Time.
@@ -34,9 +39,15 @@ pub enum AdminError {
     /// Nothing matched.
     #[error("not found: {0}")]
     NotFound(String),
-    /// The change breaks a rule; nothing was written.
+    /// The request itself is refused (a missing confirmation, a bad argument); nothing was written.
     #[error("refused: {0}")]
     Refused(String),
+    /// A rule of the account model refused the change; nothing was written.
+    #[error("refused: {0}")]
+    Rule(Refusal),
+    /// The identity is linked to another account.
+    #[error("refused: the identity is linked to another account; move it instead")]
+    AlreadyLinked,
     /// A store failed.
     #[error("{0}")]
     Store(String),
@@ -51,8 +62,59 @@ impl From<AccountError> for AdminError {
 fn refused(r: Refusal) -> AdminError {
     match r {
         Refusal::NotFound => AdminError::NotFound("no such account or identity".into()),
-        other => AdminError::Refused(other.to_string()),
+        other => AdminError::Rule(other),
     }
+}
+
+/// An account with its identities.
+#[derive(Debug, Clone, Serialize)]
+pub struct AccountView {
+    /// The account.
+    pub account: Account,
+    /// Its identities, oldest link first.
+    pub identities: Vec<Identity>,
+}
+
+/// A live browser session of an account, as an admin sees it (never its id, which is a
+/// credential: the hash it is stored under).
+#[derive(Debug, Clone, Serialize)]
+pub struct SessionView {
+    /// The hash the session is stored under.
+    pub id: String,
+    /// The provider it signed in through.
+    pub provider_id: String,
+    /// The issuer of the identity used.
+    pub idp: String,
+    /// The identity used (store id).
+    pub identity_id: i64,
+    /// When the person authenticated (seconds), when known.
+    pub auth_time: Option<i64>,
+}
+
+/// A live refresh-token grant of an account.
+#[derive(Debug, Clone, Serialize)]
+pub struct GrantView {
+    /// Grant id.
+    pub id: String,
+    /// The client.
+    pub client_id: String,
+    /// Granted scope.
+    pub scope: String,
+    /// The session it came from (`sid`).
+    pub sid: String,
+    /// Created (ms).
+    pub created_at: i64,
+    /// Ends (ms).
+    pub expires_at: i64,
+}
+
+/// What ending an account's sessions ended.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct Ended {
+    /// Browser sessions ended.
+    pub sessions: usize,
+    /// Refresh-token grants revoked.
+    pub grants: u64,
 }
 
 impl Admin {
@@ -73,117 +135,192 @@ impl Admin {
             }
             [one] if one.contains('@') => Ok(self.accounts.accounts_with_email(one).await?),
             [one] => Ok(self.accounts.account(&AccountId(one.clone())).await?.map(|a| vec![a.id]).unwrap_or_default()),
-            _ => Err(AdminError::NotFound("give an account id, an email, or an issuer and a subject".into())),
+            _ => Err(AdminError::Refused("give an account id, an email, or an issuer and a subject".into())),
         }
+    }
+
+    /// Up to `limit` accounts matching `q` after account id `after`, each with its identities.
+    pub async fn search(
+        &self,
+        q: &AccountQuery,
+        after: Option<&str>,
+        limit: u32,
+    ) -> Result<Vec<AccountView>, AdminError> {
+        let mut out = Vec::new();
+        for account in self.accounts.search(q, after, limit).await? {
+            let identities = self.accounts.identities(&account.id).await?;
+            out.push(AccountView { account, identities });
+        }
+        Ok(out)
+    }
+
+    /// The account `id` with its identities.
+    pub async fn view(&self, id: &AccountId) -> Result<AccountView, AdminError> {
+        let account = self.accounts.account(id).await?.ok_or_else(|| AdminError::NotFound(format!("account {id}")))?;
+        let identities = self.accounts.identities(id).await?;
+        Ok(AccountView { account, identities })
     }
 
     /// The account, its identities and its audit log, as JSON.
     pub async fn show(&self, id: &AccountId) -> Result<Value, AdminError> {
-        let account = self.accounts.account(id).await?.ok_or_else(|| AdminError::NotFound(id.to_string()))?;
-        let identities = self.accounts.identities(id).await?;
+        let view = self.view(id).await?;
         let audit = self.accounts.audit(id).await?;
-        Ok(json!({ "account": account, "identities": identities, "audit": audit }))
+        Ok(json!({ "account": view.account, "identities": view.identities, "audit": audit }))
+    }
+
+    /// Audit events matching `q` below event id `before`, newest first.
+    pub async fn audit(&self, q: &AuditQuery, before: Option<i64>, limit: u32) -> Result<Vec<AuditEvent>, AdminError> {
+        Ok(self.accounts.audit_page(q, before, limit).await?)
+    }
+
+    /// The identity with store id `id`.
+    pub async fn identity(&self, id: i64) -> Result<Identity, AdminError> {
+        self.accounts.identity(id).await?.ok_or_else(|| AdminError::NotFound(format!("identity {id}")))
     }
 
     /// The identity `issuer subject`.
-    async fn identity(&self, issuer: &str, subject: &str) -> Result<Identity, AdminError> {
+    pub async fn identity_by_key(&self, issuer: &str, subject: &str) -> Result<Identity, AdminError> {
         self.accounts
             .find_identity(issuer, subject)
             .await?
             .ok_or_else(|| AdminError::NotFound(format!("identity ({issuer}, {subject})")))
     }
 
-    async fn account(&self, id: &str) -> Result<Account, AdminError> {
-        self.accounts
-            .account(&AccountId(id.to_owned()))
-            .await?
-            .ok_or_else(|| AdminError::NotFound(format!("account {id}")))
-    }
-
-    /// Link `issuer subject` to `account` (for example to pre-provision an identity).
+    /// Link `ext` (through provider `provider`) to `account`: the identity, and whether it was
+    /// linked now (`false`: it already was, on this account).
     pub async fn link(
         &self,
-        account: &str,
-        issuer: &str,
-        subject: &str,
+        account: &AccountId,
         provider: &str,
-        email: Option<String>,
-    ) -> Result<String, AdminError> {
+        ext: &ExternalIdentity,
+    ) -> Result<(Identity, bool), AdminError> {
         self.ready().await?;
-        let account = self.account(account).await?.id;
-        let ext = ExternalIdentity {
-            issuer: issuer.into(),
-            subject: subject.into(),
-            email,
-            email_verified: false,
-            name: None,
-            claims: Default::default(),
-        };
-        match self.accounts.link(&account, provider, &ext, &self.actor, self.clock.now_ms()).await? {
+        self.view(account).await?;
+        match self.accounts.link(account, provider, ext, &self.actor, self.clock.now_ms()).await? {
             LinkOutcome::Linked(i) => {
-                self.end_sessions(&account).await?;
-                Ok(format!("linked ({}, {}) to {account} as identity {}", i.issuer, i.subject, i.id))
+                self.end_sessions(account).await?;
+                Ok((i, true))
             }
-            LinkOutcome::AlreadyOnThisAccount(_) => Ok(format!("already linked to {account}; nothing changed")),
-            LinkOutcome::OnAnotherAccount => {
-                Err(AdminError::Refused("the identity is linked to another account; use `move`".into()))
-            }
-            LinkOutcome::AccountNotActive => Err(AdminError::Refused("the account is not active".into())),
+            LinkOutcome::AlreadyOnThisAccount(i) => Ok((i, false)),
+            LinkOutcome::OnAnotherAccount => Err(AdminError::AlreadyLinked),
+            LinkOutcome::AccountNotActive => Err(AdminError::Rule(Refusal::NotActive)),
         }
     }
 
-    /// Unlink `issuer subject` from its account.
-    pub async fn unlink(&self, issuer: &str, subject: &str) -> Result<String, AdminError> {
+    /// Unlink identity `id` from its account; returns it.
+    pub async fn unlink(&self, id: i64) -> Result<Identity, AdminError> {
         self.ready().await?;
-        let i = self.identity(issuer, subject).await?;
-        self.accounts
+        let i = self.identity(id).await?;
+        let gone = self
+            .accounts
             .unlink(&i.account_id, i.id, &self.sign_in_providers, &self.actor, self.clock.now_ms())
             .await?
             .map_err(refused)?;
         self.end_sessions(&i.account_id).await?;
-        Ok(format!("unlinked ({issuer}, {subject}) from {}", i.account_id))
+        Ok(gone)
     }
 
-    /// Move `issuer subject` to account `to`.
-    pub async fn move_identity(&self, issuer: &str, subject: &str, to: &str) -> Result<String, AdminError> {
+    /// Move identity `id` to account `to`; returns the account it came from.
+    pub async fn move_identity(&self, id: i64, to: &AccountId) -> Result<AccountId, AdminError> {
         self.ready().await?;
-        let i = self.identity(issuer, subject).await?;
-        let to = AccountId(to.to_owned());
         let from = self
             .accounts
-            .move_identity(i.id, &to, &self.sign_in_providers, &self.actor, self.clock.now_ms())
+            .move_identity(id, to, &self.sign_in_providers, &self.actor, self.clock.now_ms())
             .await?
             .map_err(refused)?;
         self.end_sessions(&from).await?;
-        self.end_sessions(&to).await?;
-        Ok(format!("moved ({issuer}, {subject}) from {from} to {to}"))
+        self.end_sessions(to).await?;
+        Ok(from)
     }
 
-    /// Merge account `from` into `into`.
-    pub async fn merge(&self, from: &str, into: &str) -> Result<String, AdminError> {
+    /// Allow or forbid sign-in with identity `id`, and/or make it its account's primary.
+    pub async fn update_identity(
+        &self,
+        id: i64,
+        can_sign_in: Option<bool>,
+        primary: bool,
+    ) -> Result<Identity, AdminError> {
         self.ready().await?;
-        let (from, into) = (AccountId(from.to_owned()), AccountId(into.to_owned()));
-        let n = self.accounts.merge(&from, &into, &self.actor, self.clock.now_ms()).await?.map_err(refused)?;
-        self.end_sessions(&from).await?;
-        self.end_sessions(&into).await?;
-        Ok(format!("merged {from} into {into}: {n} identities moved; {from} is refused from now on"))
+        let i = self.identity(id).await?;
+        let now = self.clock.now_ms();
+        if let Some(allowed) = can_sign_in.filter(|a| *a != i.can_sign_in) {
+            self.accounts
+                .set_can_sign_in(&i.account_id, i.id, allowed, &self.sign_in_providers, &self.actor, now)
+                .await?
+                .map_err(refused)?;
+        }
+        if primary {
+            self.accounts.set_primary(&i.account_id, i.id, &self.actor, now).await?.map_err(refused)?;
+        }
+        self.end_sessions(&i.account_id).await?;
+        self.identity(id).await
+    }
+
+    /// Merge account `from` into `into`; returns how many identities moved.
+    pub async fn merge(&self, from: &AccountId, into: &AccountId) -> Result<usize, AdminError> {
+        self.ready().await?;
+        let n = self.accounts.merge(from, into, &self.actor, self.clock.now_ms()).await?.map_err(refused)?;
+        self.end_sessions(from).await?;
+        self.end_sessions(into).await?;
+        Ok(n)
     }
 
     /// Disable or enable an account.
-    pub async fn set_disabled(&self, account: &str, disabled: bool) -> Result<String, AdminError> {
+    pub async fn set_disabled(&self, id: &AccountId, disabled: bool) -> Result<(), AdminError> {
         self.ready().await?;
-        let id = AccountId(account.to_owned());
-        self.accounts.set_disabled(&id, disabled, &self.actor, self.clock.now_ms()).await?.map_err(refused)?;
-        self.end_sessions(&id).await?;
-        Ok(format!("{} {id}", if disabled { "disabled" } else { "enabled" }))
+        self.accounts.set_disabled(id, disabled, &self.actor, self.clock.now_ms()).await?.map_err(refused)?;
+        self.end_sessions(id).await?;
+        Ok(())
     }
 
     /// Delete an account and its identities.
-    pub async fn delete(&self, account: &str) -> Result<String, AdminError> {
+    pub async fn delete(&self, id: &AccountId) -> Result<(), AdminError> {
         self.ready().await?;
-        let id = AccountId(account.to_owned());
-        self.accounts.delete(&id, &self.actor, self.clock.now_ms()).await?.map_err(refused)?;
-        self.end_sessions(&id).await?;
-        Ok(format!("deleted {id} and its identities"))
+        self.accounts.delete(id, &self.actor, self.clock.now_ms()).await?.map_err(refused)?;
+        self.end_sessions(id).await?;
+        Ok(())
+    }
+
+    /// The live browser sessions and refresh-token grants of account `id`.
+    pub async fn sessions(&self, id: &AccountId) -> Result<(Vec<SessionView>, Vec<GrantView>), AdminError> {
+        self.view(id).await?;
+        let store = |e: crate::sessions::StoreError| AdminError::Store(e.to_string());
+        let mut sessions = Vec::new();
+        for key in self.sessions.index_members(id.as_str()).await.map_err(store)? {
+            let Some(bytes) = self.sessions.get(&key).await.map_err(store)? else { continue };
+            let Ok(s) = serde_json::from_slice::<crate::records::BrowserSession>(&bytes) else { continue };
+            let Some(hash) = key.strip_prefix("sess:") else { continue };
+            sessions.push(SessionView {
+                id: hash.to_owned(),
+                provider_id: s.provider_id,
+                idp: s.idp,
+                identity_id: s.identity_id,
+                auth_time: s.auth_time,
+            });
+        }
+        let grants = self
+            .grants
+            .live_for_account(id, self.clock.now_ms())
+            .await?
+            .into_iter()
+            .map(|g| GrantView {
+                id: g.id,
+                client_id: g.client_id,
+                scope: g.scope,
+                sid: g.sid,
+                created_at: g.created_at,
+                expires_at: g.expires_at,
+            })
+            .collect();
+        Ok((sessions, grants))
+    }
+
+    /// End every browser session and revoke every refresh-token grant of account `id`.
+    pub async fn end_all(&self, id: &AccountId) -> Result<Ended, AdminError> {
+        self.ready().await?;
+        self.view(id).await?;
+        let sessions = self.end_sessions(id).await?;
+        let grants = self.grants.revoke_account(id, self.clock.now_ms()).await?;
+        Ok(Ended { sessions, grants })
     }
 }

@@ -2,5 +2,6 @@
 //! the `[admin]` settings and tokens, and the admin API itself.
 
 pub mod accounts;
+pub mod accounts_cli;
 pub mod api;
 pub mod settings;

@@ -83,6 +83,8 @@ pub trait GrantStore: Send + Sync + 'static {
     async fn revoke_session(&self, sid: &str, now: UnixMillis) -> Result<u64, AccountError>;
     /// Revoke every grant of an account; returns how many were live.
     async fn revoke_account(&self, account: &AccountId, now: UnixMillis) -> Result<u64, AccountError>;
+    /// The live grants (not revoked, not expired at `now`) of an account, newest first.
+    async fn live_for_account(&self, account: &AccountId, now: UnixMillis) -> Result<Vec<Grant>, AccountError>;
 }
 
 /// Spend a refresh token of one client. The client check looks up the token's own grant by its
@@ -281,6 +283,19 @@ impl GrantStore for SqlGrantStore {
         .map_err(unavailable)?
         .rows_affected();
         Ok(n)
+    }
+
+    async fn live_for_account(&self, account: &AccountId, now: UnixMillis) -> Result<Vec<Grant>, AccountError> {
+        let rows = sqlx::query(&format!(
+            "SELECT {COLUMNS} FROM grants g WHERE g.account_id = $1 AND g.revoked_at IS NULL AND g.expires_at > $2 \
+             ORDER BY g.created_at DESC"
+        ))
+        .bind(account.as_str())
+        .bind(now)
+        .fetch_all(&self.db.pool)
+        .await
+        .map_err(unavailable)?;
+        rows.iter().map(grant_from_row).collect()
     }
 
     async fn revoke_account(&self, account: &AccountId, now: UnixMillis) -> Result<u64, AccountError> {

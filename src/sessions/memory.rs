@@ -208,6 +208,17 @@ impl SessionStore for MemorySessionStore {
         Ok(())
     }
 
+    async fn index_members(&self, account: &str) -> Result<Vec<String>, StoreError> {
+        let now = self.clock.now_ms();
+        let inner = self.lock();
+        Ok(inner
+            .index
+            .get(account)
+            .filter(|i| i.expires_at > now)
+            .map(|i| i.keys.iter().cloned().collect())
+            .unwrap_or_default())
+    }
+
     async fn end_all(&self, account: &str, keep: Option<&str>) -> Result<usize, StoreError> {
         let now = self.clock.now_ms();
         let mut inner = self.lock();

@@ -55,6 +55,8 @@ pub trait SessionStore: Send + Sync + 'static {
     async fn index_add(&self, account: &str, key: &str, ttl: Duration) -> Result<(), StoreError>;
     /// Remove `key` from the index of `account`.
     async fn index_remove(&self, account: &str, key: &str) -> Result<(), StoreError>;
+    /// The keys in the index of `account` (some may have expired since).
+    async fn index_members(&self, account: &str) -> Result<Vec<String>, StoreError>;
     /// Delete every key indexed for `account` except `keep`, and their index entries; returns how
     /// many were deleted.
     async fn end_all(&self, account: &str, keep: Option<&str>) -> Result<usize, StoreError>;

@@ -212,6 +212,13 @@ impl SessionStore for RedisSessionStore {
         self.query::<()>("SREM", &cmd).await
     }
 
+    async fn index_members(&self, account: &str) -> Result<Vec<String>, StoreError> {
+        let mut cmd = redis::cmd("SMEMBERS");
+        cmd.arg(self.index_key(account));
+        let keys: Vec<String> = self.query("SMEMBERS", &cmd).await?;
+        Ok(keys.into_iter().filter_map(|k| k.strip_prefix(&self.prefix).map(str::to_owned)).collect())
+    }
+
     async fn end_all(&self, account: &str, keep: Option<&str>) -> Result<usize, StoreError> {
         let mut cmd = redis::cmd("EVAL");
         cmd.arg(END_ALL_LUA).arg(1).arg(self.index_key(account));

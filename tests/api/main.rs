@@ -2,7 +2,9 @@
 
 mod account_links;
 mod account_store;
+mod admin_api;
 mod admin_cli;
+mod admin_ops;
 mod authorize_errors;
 mod backchannel_logout;
 mod browser;

@@ -1,2 +1,108 @@
-//! The admin API under `/admin/v1`: bearer-token authentication, RFC 9457 problems, the OpenAPI
-//! document, and the account, identity, audit and session endpoints over the admin services.
+//! The admin API under `/admin/v1`: bearer-token authentication (off, 404, without a token
+//! configured), RFC 9457 problems, the OpenAPI document, and the account, identity, audit and
+//! session endpoints over the admin services (`admin::accounts`). Every call is logged with the
+//! token's name; every change is audited as `admin:<name>`.
+
+pub mod accounts;
+pub mod extract;
+pub mod openapi;
+pub mod problem;
+
+use axum::Router;
+use axum::extract::{Request, State};
+use axum::http::header;
+use axum::middleware::{self, Next};
+use axum::response::{IntoResponse, Response};
+use axum::routing::{get, post};
+
+use self::problem::{Cause, Problem};
+use crate::accounts::Actor;
+use crate::admin::accounts::Admin;
+use crate::state::AppState;
+
+/// Where the admin API lives.
+pub const PREFIX: &str = "/admin/v1";
+
+/// The caller of an admin API request: the name of its token.
+#[derive(Debug, Clone)]
+pub struct Caller(pub String);
+
+impl Caller {
+    /// The admin service acting as this caller.
+    pub fn admin(&self, state: &AppState) -> Admin {
+        Admin {
+            accounts: state.accounts.clone(),
+            grants: state.grants.clone(),
+            sessions: state.records.store().clone(),
+            clock: state.clock.clone(),
+            actor: Actor::admin(&self.0),
+            sign_in_providers: state.providers.snapshot().sign_in_providers(),
+        }
+    }
+}
+
+impl<S: Send + Sync> axum::extract::FromRequestParts<S> for Caller {
+    type Rejection = Problem;
+
+    async fn from_request_parts(parts: &mut axum::http::request::Parts, _: &S) -> Result<Self, Problem> {
+        parts
+            .extensions
+            .get::<Caller>()
+            .cloned()
+            .ok_or_else(|| Problem::new(Cause::Unauthorized, "an admin token is required"))
+    }
+}
+
+/// The bearer token of `req`, if it sent exactly one.
+fn bearer(req: &Request) -> Option<&str> {
+    let mut all = req.headers().get_all(header::AUTHORIZATION).iter();
+    let value = all.next()?.to_str().ok()?;
+    if all.next().is_some() {
+        return None;
+    }
+    let (scheme, token) = value.split_once(' ')?;
+    scheme.eq_ignore_ascii_case("bearer").then(|| token.trim()).filter(|t| !t.is_empty())
+}
+
+/// Off without tokens (404); otherwise a known bearer token or 401. The call is logged with
+/// the token's name and its outcome.
+async fn authenticate(State(state): State<AppState>, mut req: Request, next: Next) -> Response {
+    let admin = &state.settings.admin;
+    if !admin.api_enabled() {
+        return Problem::new(Cause::Off, "no admin token is configured (`[[admin.tokens]]` in braid.toml)")
+            .into_response();
+    }
+    let Some(name) = bearer(&req).and_then(|t| admin.token_name(t)).map(str::to_owned) else {
+        tracing::info!(target: "braid::admin", method = %req.method(), path = %req.uri().path(), "admin API: refused, no valid token");
+        return Problem::new(Cause::Unauthorized, "send `Authorization: Bearer <admin token>`").into_response();
+    };
+    let (method, path) = (req.method().clone(), req.uri().path().to_owned());
+    req.extensions_mut().insert(Caller(name.clone()));
+    let resp = next.run(req).await;
+    tracing::info!(target: "braid::admin", token = %name, %method, %path, status = resp.status().as_u16(), "admin API call");
+    resp
+}
+
+async fn not_found() -> Problem {
+    Problem::new(Cause::NotFound, "no such admin API path")
+}
+
+/// The admin API's routes (nested under [`PREFIX`] by the caller).
+pub fn router(state: AppState) -> Router<AppState> {
+    Router::new()
+        .route("/openapi.json", get(openapi::openapi_json))
+        .route("/accounts", get(accounts::search))
+        .route("/accounts/{id}", get(accounts::get_account).delete(accounts::delete_account))
+        .route("/accounts/{id}/identities", post(accounts::link))
+        .route("/accounts/{id}/merge", post(accounts::merge))
+        .route("/accounts/{id}/disable", post(accounts::disable))
+        .route("/accounts/{id}/enable", post(accounts::enable))
+        .route("/accounts/{id}/sessions", axum::routing::delete(accounts::end_sessions))
+        .route("/identities/{id}", axum::routing::delete(accounts::unlink).patch(accounts::update_identity))
+        .route("/identities/{id}/move", post(accounts::move_identity))
+        .route("/audit", get(accounts::audit))
+        .route("/sessions", get(accounts::sessions))
+        .fallback(not_found)
+        .layer(axum::extract::DefaultBodyLimit::max(extract::MAX_BODY))
+        .layer(middleware::from_fn_with_state(state, authenticate))
+}
