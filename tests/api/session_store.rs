@@ -227,6 +227,21 @@ async fn index_lives_as_long_as_its_longest_ttl(b: Backend) {
     assert_eq!(s.get("sess:i2").await.unwrap(), None);
 }
 
+async fn index_members_lists_the_indexed_keys(b: Backend) {
+    let s = &b.store;
+    assert!(s.index_members("fay").await.unwrap().is_empty());
+    for k in ["sess:m1", "sess:m2", "sess:m3"] {
+        s.put(k, b"v", LONG).await.unwrap();
+        s.index_add("fay", k, LONG).await.unwrap();
+    }
+    s.index_remove("fay", "sess:m2").await.unwrap();
+    let mut keys = s.index_members("fay").await.unwrap();
+    keys.sort();
+    assert_eq!(keys, ["sess:m1", "sess:m3"]);
+    s.end_all("fay", None).await.unwrap();
+    assert!(s.index_members("fay").await.unwrap().is_empty());
+}
+
 async fn ping_succeeds(b: Backend) {
     b.store.ping().await.unwrap();
 }
@@ -287,6 +302,7 @@ async fn take_and_mark_leaves_the_marker_exactly_when_it_took_the_value(b: Backe
 }
 
 conformance!(
+    index_members_lists_the_indexed_keys,
     take_and_mark_leaves_the_marker_exactly_when_it_took_the_value,
     put_then_get_round_trips_and_put_overwrites,
     get_of_a_missing_key_is_none,
