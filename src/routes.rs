@@ -89,7 +89,9 @@ pub fn router(state: AppState) -> Router {
         .route(AUTH_SIGN_OUT, get(proxy::start::sign_out_get).post(proxy::start::sign_out_post))
         .route(HEALTHZ, get(health::healthz))
         .route(READYZ, get(health::readyz));
-    r = r.nest(crate::admin::api::PREFIX, crate::admin::api::router(state.clone()));
+    r = r
+        .nest(crate::admin::api::PREFIX, crate::admin::api::router(state.clone()))
+        .merge(crate::admin::console::router());
     if state.settings.demo.enabled {
         r = r.route(DEMO, get(web::demo::demo_get)).route("/demo/app.js", get(web::demo::demo_js));
     }

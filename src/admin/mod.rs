@@ -4,4 +4,5 @@
 pub mod accounts;
 pub mod accounts_cli;
 pub mod api;
+pub mod console;
 pub mod settings;

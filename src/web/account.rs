@@ -124,7 +124,11 @@ pub async fn account_get(
 
 /// Check a self-service POST: a live session, its CSRF token, braid's own origin, and a recent
 /// sign-in. Returns the session id and session.
-async fn guard(state: &AppState, headers: &HeaderMap, csrf: &str) -> Result<(String, BrowserSession), AppError> {
+pub(crate) async fn guard(
+    state: &AppState,
+    headers: &HeaderMap,
+    csrf: &str,
+) -> Result<(String, BrowserSession), AppError> {
     let Some((sid, session)) = state.current_session(headers).await? else {
         return Err(AppError::page_status(
             StatusCode::UNAUTHORIZED,
