@@ -37,6 +37,16 @@ enum Command {
         #[command(subcommand)]
         command: AccountsCommand,
     },
+    /// Upstream providers registered in the admin catalog (beside the provider files).
+    Providers {
+        #[command(subcommand)]
+        command: braid::admin::catalog::cli::ProvidersCommand,
+    },
+    /// OIDC clients registered in the admin catalog (beside braid.toml's).
+    Clients {
+        #[command(subcommand)]
+        command: braid::admin::catalog::cli::ClientsCommand,
+    },
 }
 
 #[derive(Subcommand)]
@@ -111,6 +121,8 @@ fn main() -> ExitCode {
         }
         Command::Serve => serve(settings),
         Command::Accounts { command } => accounts(settings, command),
+        Command::Providers { command } => braid::admin::catalog::cli::providers(&settings, command),
+        Command::Clients { command } => braid::admin::catalog::cli::clients(&settings, command),
     }
 }
 
