@@ -110,10 +110,9 @@ mod tests {
     fn a_created_token_is_recognised_by_its_hash_only() {
         let (token, toml) = create("ops").unwrap();
         assert!(token.starts_with(TOKEN_PREFIX) && token.len() > 50);
-        let settings: AdminSettings =
-            toml::from_str(&format!("[admin]\n{}", toml.replace("[[admin.tokens]]", "[[tokens]]")))
-                .map(|t: toml::Table| t["admin"].clone().try_into().unwrap())
-                .unwrap();
+        let settings: AdminSettings = toml::from_str(&format!("[admin]\n{}", toml.replace("[[admin.tokens]]", "[[tokens]]")))
+            .map(|t: toml::Table| t["admin"].clone().try_into().unwrap())
+            .unwrap();
         assert!(settings.check().is_empty(), "{:?}", settings.check());
         assert_eq!(settings.token_name(&token), Some("ops"));
         assert_eq!(settings.token_name(&format!("{token}x")), None);
