@@ -42,6 +42,16 @@ enum Command {
         #[command(subcommand)]
         command: AdminCommand,
     },
+    /// Upstream providers registered in the admin catalog (beside the provider files).
+    Providers {
+        #[command(subcommand)]
+        command: braid::admin::catalog::cli::ProvidersCommand,
+    },
+    /// OIDC clients registered in the admin catalog (beside braid.toml's).
+    Clients {
+        #[command(subcommand)]
+        command: braid::admin::catalog::cli::ClientsCommand,
+    },
 }
 
 #[derive(Subcommand)]
@@ -112,6 +122,8 @@ fn main() -> ExitCode {
         Command::Serve => serve(settings),
         Command::Accounts { command } => braid::admin::accounts_cli::run(&settings, command),
         Command::Admin { .. } => ExitCode::SUCCESS,
+        Command::Providers { command } => braid::admin::catalog::cli::providers(&settings, command),
+        Command::Clients { command } => braid::admin::catalog::cli::clients(&settings, command),
     }
 }
 

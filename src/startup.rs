@@ -12,7 +12,7 @@ use crate::accounts::SqlAccountStore;
 use crate::clock::{SharedClock, SystemClock};
 use crate::config::Settings;
 use crate::db::Db;
-use crate::issuer::clients::Clients;
+use crate::issuer::clients::{Clients, LiveClients};
 use crate::issuer::grants::SqlGrantStore;
 use crate::issuer::keyring::KeyRing;
 use crate::records::Records;
@@ -101,6 +101,24 @@ impl Application {
                 }
             }
         }
+        // Providers and clients of the admin catalog join those of the files; an id defined in
+        // both is a startup error.
+        let registry = Arc::new(registry);
+        let clients = Arc::new(LiveClients::new(clients));
+        let http = crate::upstream::http::client();
+        let catalog = Arc::new(crate::admin::catalog::Catalog::new(
+            db.clone(),
+            registry.clone(),
+            clients.clone(),
+            http.clone(),
+            clock.clone(),
+        ));
+        let report = catalog.load().await.map_err(|e| anyhow::anyhow!("admin catalog: {e}"))?;
+        if let Some(clash) = report.clash_message() {
+            anyhow::bail!("{clash}");
+        }
+        registry.watch(Duration::from_millis(settings.providers.reload_interval_ms));
+        catalog.watch(Duration::from_millis(settings.providers.reload_interval_ms));
         let issuer: Arc<str> = Arc::from(settings.public_url());
         let proxy = crate::proxy::RouteTable::build(&settings.routes, &settings.proxy, &settings.public_url())
             .map_err(|e| anyhow::anyhow!("braid.toml: {e}"))?;
@@ -112,13 +130,10 @@ impl Application {
             records: Records::new(sessions),
             accounts: Arc::new(SqlAccountStore::new(db.clone())),
             grants: Arc::new(SqlGrantStore::new(db)),
-            clients: Arc::new(clients),
-            providers: {
-                let registry = Arc::new(registry);
-                registry.watch(Duration::from_millis(settings.providers.reload_interval_ms));
-                registry
-            },
-            http: crate::upstream::http::client(),
+            clients,
+            providers: registry,
+            catalog,
+            http,
             saml_sp: {
                 let clock = clock_for_sp;
                 let cn = url::Url::parse(&settings.public_url())

@@ -11,7 +11,7 @@ use crate::accounts::AccountStore;
 use crate::clock::SharedClock;
 use crate::config::Settings;
 use crate::error::AppError;
-use crate::issuer::clients::Clients;
+use crate::issuer::clients::LiveClients;
 use crate::issuer::grants::GrantStore;
 use crate::issuer::keyring::KeyRing;
 use crate::records::{BrowserSession, Records, key};
@@ -57,10 +57,12 @@ pub struct Shared {
     pub grants: Arc<dyn GrantStore>,
     /// Signing keys, reloaded from their directory while braid runs.
     pub keys: Arc<KeyRing>,
-    /// Registered clients.
-    pub clients: Arc<Clients>,
-    /// Upstream providers, reloaded from their files while braid runs.
+    /// Registered clients (`braid.toml` and the admin catalog), swapped on every change.
+    pub clients: Arc<LiveClients>,
+    /// Upstream providers, reloaded from their files and the admin catalog while braid runs.
     pub providers: Arc<ProviderRegistry>,
+    /// Providers and clients registered through the admin service.
+    pub catalog: Arc<crate::admin::catalog::Catalog>,
     /// The client for upstream calls (no redirects, bounded).
     pub http: reqwest::Client,
     /// braid's SAML SP key pair (loaded or made on first use).

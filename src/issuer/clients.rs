@@ -1,7 +1,9 @@
-//! Registered clients (applications): from `[[clients]]` and the demo client; exact redirect-URI
-//! matching and client authentication (client_secret_basic, client_secret_post).
+//! Registered clients (applications): from `[[clients]]`, the demo client and the admin service
+//! (SQL); exact redirect-URI matching and client authentication (client_secret_basic,
+//! client_secret_post). [`LiveClients`] holds the set in force and is swapped on every change.
 
 use std::collections::HashMap;
+use std::sync::{Arc, RwLock};
 
 use secrecy::{ExposeSecret, SecretString};
 use subtle::ConstantTimeEq;
@@ -19,7 +21,7 @@ pub struct Client {
     /// Name shown to people.
     pub name: String,
     /// Secret of a confidential client; `None` for a public client (PKCE required).
-    pub secret: Option<SecretString>,
+    pub secret: Option<ClientSecret>,
     /// Redirect URIs, compared byte for byte.
     pub redirect_uris: Vec<String>,
     /// Post-logout redirect URIs, compared byte for byte.
@@ -40,15 +42,37 @@ impl Client {
     /// Check a presented secret in constant time.
     pub fn secret_matches(&self, presented: &str) -> bool {
         match &self.secret {
-            Some(s) => bool::from(s.expose_secret().as_bytes().ct_eq(presented.as_bytes())),
+            Some(ClientSecret::Plain(s)) => bool::from(s.expose_secret().as_bytes().ct_eq(presented.as_bytes())),
+            Some(ClientSecret::Sha256(digest)) => {
+                let got = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, presented.as_bytes());
+                bool::from(got.as_ref().ct_eq(digest.as_slice()))
+            }
             None => false,
         }
     }
 }
 
+/// How a confidential client's secret is known.
+#[derive(Clone)]
+pub enum ClientSecret {
+    /// As written in `braid.toml` (references resolved).
+    Plain(SecretString),
+    /// Only its SHA-256 (clients of the admin service: the secret was shown once).
+    Sha256([u8; 32]),
+}
+
+impl std::fmt::Debug for ClientSecret {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(match self {
+            Self::Plain(_) => "ClientSecret::Plain(..)",
+            Self::Sha256(_) => "ClientSecret::Sha256(..)",
+        })
+    }
+}
+
 /// Every client, by id.
 #[derive(Debug, Clone, Default)]
-pub struct Clients(HashMap<String, Client>);
+pub struct Clients(HashMap<String, Arc<Client>>);
 
 impl Clients {
     /// Build from settings (secrets resolved) plus the demo client when enabled.
@@ -74,24 +98,101 @@ impl Clients {
             }
             map.insert(
                 c.id.clone(),
-                Client {
+                Arc::new(Client {
                     id: c.id.clone(),
                     name: c.name.clone().unwrap_or_else(|| c.id.clone()),
-                    secret,
+                    secret: secret.map(ClientSecret::Plain),
                     redirect_uris: c.redirect_uris.clone(),
                     post_logout_redirect_uris: c.post_logout_redirect_uris.clone(),
-                },
+                }),
             );
         }
         if s.demo.enabled {
             let demo = crate::web::demo::client(&s.public_url());
-            map.insert(demo.id.clone(), demo);
+            map.insert(demo.id.clone(), Arc::new(demo));
         }
         Ok(Self(map))
     }
 
     /// A client by id.
-    pub fn get(&self, id: &str) -> Option<&Client> {
+    pub fn get(&self, id: &str) -> Option<&Arc<Client>> {
         self.0.get(id)
+    }
+
+    /// Whether `id` is registered.
+    pub fn contains(&self, id: &str) -> bool {
+        self.0.contains_key(id)
+    }
+
+    /// Every client id.
+    pub fn ids(&self) -> impl Iterator<Item = &str> {
+        self.0.keys().map(String::as_str)
+    }
+
+    /// Every client, in id order.
+    pub fn sorted(&self) -> Vec<Arc<Client>> {
+        let mut all: Vec<Arc<Client>> = self.0.values().cloned().collect();
+        all.sort_by(|a, b| a.id.cmp(&b.id));
+        all
+    }
+
+    /// These clients and `more` (an id already here keeps its client; the ids refused are returned).
+    pub fn merged(&self, more: Vec<Client>) -> (Self, Vec<String>) {
+        let mut map = self.0.clone();
+        let mut refused = Vec::new();
+        for c in more {
+            if map.contains_key(&c.id) {
+                refused.push(c.id);
+            } else {
+                map.insert(c.id.clone(), Arc::new(c));
+            }
+        }
+        (Self(map), refused)
+    }
+}
+
+/// The clients in force: those of `braid.toml` (fixed) merged with those of the admin service,
+/// swapped whole on every change. A lookup takes a read lock and two reference counts.
+#[derive(Debug)]
+pub struct LiveClients {
+    from_settings: Clients,
+    current: RwLock<Arc<Clients>>,
+}
+
+impl LiveClients {
+    /// Start with the clients of the settings only.
+    pub fn new(from_settings: Clients) -> Self {
+        let current = RwLock::new(Arc::new(from_settings.clone()));
+        Self { from_settings, current }
+    }
+
+    /// A client in force now, by id.
+    pub fn get(&self, id: &str) -> Option<Arc<Client>> {
+        self.snapshot().get(id).cloned()
+    }
+
+    /// Every client in force now.
+    pub fn snapshot(&self) -> Arc<Clients> {
+        match self.current.read() {
+            Ok(g) => g.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        }
+    }
+
+    /// The clients of `braid.toml` (and the demo client): read-only for the admin service.
+    pub fn from_settings(&self) -> &Clients {
+        &self.from_settings
+    }
+
+    /// Put the admin service's clients in force beside those of the settings; returns the ids
+    /// refused because the settings define them too.
+    pub fn set_sql(&self, sql: Vec<Client>) -> Vec<String> {
+        let (next, refused) = self.from_settings.merged(sql);
+        let next = Arc::new(next);
+        match self.current.write() {
+            Ok(mut g) => *g = next,
+            Err(poisoned) => *poisoned.into_inner() = next,
+        }
+        refused
     }
 }

@@ -62,8 +62,8 @@ pub async fn token_post(
 async fn token(state: &AppState, headers: &HeaderMap, form: TokenForm) -> Result<Value, AppError> {
     let client = authenticate(state, headers, &form)?;
     match form.grant_type.as_deref() {
-        Some("authorization_code") => code_grant(state, client, &form).await,
-        Some("refresh_token") => refresh_grant(state, client, &form).await,
+        Some("authorization_code") => code_grant(state, &client, &form).await,
+        Some("refresh_token") => refresh_grant(state, &client, &form).await,
         Some(_) => Err(AppError::oauth("unsupported_grant_type", "supported: authorization_code, refresh_token")),
         None => Err(AppError::oauth("invalid_request", "grant_type is required")),
     }
@@ -73,11 +73,11 @@ fn invalid_client(desc: &str) -> AppError {
     AppError::OAuth { status: axum::http::StatusCode::UNAUTHORIZED, code: "invalid_client", description: desc.into() }
 }
 
-pub(crate) fn authenticate<'a>(
-    state: &'a AppState,
+pub(crate) fn authenticate(
+    state: &AppState,
     headers: &HeaderMap,
     form: &TokenForm,
-) -> Result<&'a Client, AppError> {
+) -> Result<std::sync::Arc<Client>, AppError> {
     let basic = headers
         .get(header::AUTHORIZATION)
         .and_then(|v| v.to_str().ok())

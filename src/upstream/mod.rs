@@ -14,6 +14,6 @@ pub mod saml;
 
 pub use registry::{
     ClaimMap, NewIdentityPolicy, OAuth2Settings, OidcSettings, Protocol, Provider, ProviderKind, Providers, TokenAuth,
-    parse_file,
+    parse_definition, parse_file,
 };
 pub use reload::{DEV_REFUSED, ProviderRegistry, RegistryPolicy};

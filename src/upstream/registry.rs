@@ -36,6 +36,13 @@ pub enum ProviderKind {
     Dev,
 }
 
+impl ProviderKind {
+    /// The name a provider file gives the kind (`oidc`, `oauth2`, `saml`, `dev`).
+    pub fn as_str(self) -> &'static str {
+        kind_name(self)
+    }
+}
+
 /// A provider file as written.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields)]
@@ -308,9 +315,39 @@ pub fn parse_file(path: &Path, text: &str) -> Result<Provider, Vec<ConfigProblem
             .unwrap_or_else(|| "-".into());
         vec![problem(&key, e.message().to_owned())]
     })?;
-    let source = source.clone();
     let stem = path.file_stem().and_then(|s| s.to_str()).unwrap_or_default().to_owned();
     let id = file.id.clone().unwrap_or(stem);
+    build(file, id, path, source)
+}
+
+/// Parse a provider definition given as JSON (the admin service): the keys of a provider file,
+/// checked by the same code. `id` is the provider's id (a definition's own `id`, if any, must
+/// equal it); relative file names are read beside `path` (in the providers directory). A problem's
+/// key is dotted (`claims.subject`, `domains[0]`), naming the offending member.
+pub fn parse_definition(
+    id: &str,
+    definition: &serde_json::Value,
+    path: &Path,
+    source: &str,
+) -> Result<Provider, Vec<ConfigProblem>> {
+    let problem = |key: &str, reason: String| ConfigProblem { source: source.to_owned(), key: key.into(), reason };
+    let file: ProviderFile = serde_path_to_error::deserialize(definition).map_err(|e| {
+        let mut key = e.path().to_string();
+        let inner = e.inner().to_string();
+        // A missing member is reported at its parent: name the member itself.
+        if let Some(name) = inner.strip_prefix("missing field `").and_then(|r| r.split('`').next()) {
+            key = if key == "." { name.to_owned() } else { format!("{key}.{name}") };
+        }
+        vec![problem(if key == "." { "-" } else { &key }, inner)]
+    })?;
+    if file.id.as_deref().is_some_and(|given| given != id) {
+        return Err(vec![problem("id", format!("the definition names another id than `{id}`"))]);
+    }
+    build(file, id.to_owned(), path, source.to_owned())
+}
+
+fn build(file: ProviderFile, id: String, path: &Path, source: String) -> Result<Provider, Vec<ConfigProblem>> {
+    let problem = |key: &str, reason: String| ConfigProblem { source: source.clone(), key: key.into(), reason };
     let mut problems = Vec::new();
     if !valid_id(&id) {
         problems.push(problem("id", format!("`{id}` must be 1-64 of a-z, 0-9, - and _")));

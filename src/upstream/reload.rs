@@ -14,6 +14,17 @@ use std::time::Duration;
 use super::registry::{Provider, ProviderKind, Providers, issuers_overlap, parse_file};
 use crate::config::ConfigProblem;
 
+/// What the provider files gave at their last reading.
+#[derive(Default)]
+struct FromFiles {
+    /// Providers of well-formed files, in path order.
+    list: Vec<Provider>,
+    /// Problems of broken or refused files.
+    refused: Vec<ConfigProblem>,
+    /// Every id the files define.
+    ids: Vec<String>,
+}
+
 struct FileState {
     contents: String,
     provider: Option<Provider>,
@@ -45,6 +56,9 @@ pub struct ProviderRegistry {
     files: std::sync::Mutex<HashMap<PathBuf, FileState>>,
     current: RwLock<Arc<Providers>>,
     refused: RwLock<Vec<ConfigProblem>>,
+    from_files: std::sync::Mutex<FromFiles>,
+    sql: std::sync::Mutex<Vec<Provider>>,
+    publishing: std::sync::Mutex<()>,
 }
 
 impl std::fmt::Debug for ProviderRegistry {
@@ -62,6 +76,9 @@ impl ProviderRegistry {
             files: std::sync::Mutex::new(HashMap::new()),
             current: RwLock::new(Arc::new(Providers::default())),
             refused: RwLock::new(Vec::new()),
+            from_files: std::sync::Mutex::default(),
+            sql: std::sync::Mutex::default(),
+            publishing: std::sync::Mutex::default(),
         };
         let problems = reg.reload();
         (reg, problems)
@@ -69,12 +86,17 @@ impl ProviderRegistry {
 
     /// A registry over a fixed list (tests).
     pub fn fixed(providers: Providers) -> Self {
+        let ids = providers.all().map(|p| p.id.clone()).collect();
+        let list = providers.all().cloned().collect();
         Self {
             dir: PathBuf::new(),
             policy: RegistryPolicy { allow_dev: true },
             files: std::sync::Mutex::new(HashMap::new()),
             current: RwLock::new(Arc::new(providers)),
             refused: RwLock::new(Vec::new()),
+            from_files: std::sync::Mutex::new(FromFiles { list, refused: Vec::new(), ids }),
+            sql: std::sync::Mutex::default(),
+            publishing: std::sync::Mutex::default(),
         }
     }
 
@@ -155,46 +177,122 @@ impl ProviderRegistry {
             files.insert(path.clone(), FileState { contents, provider, problems: file_problems });
         }
         if changed {
-            let mut by_id: BTreeMap<String, Provider> = BTreeMap::new();
-            let mut refused: Vec<ConfigProblem> = Vec::new();
+            let mut list = Vec::new();
+            let mut refused = Vec::new();
+            let mut ids = Vec::new();
             for path in &paths {
                 let Some(state) = files.get(path) else { continue };
                 refused.extend(state.problems.iter().cloned());
-                let Some(p) = state.provider.clone() else { continue };
-                if let Some(other) = by_id.values().find(|o| issuers_overlap(&o.issuer, &p.issuer)) {
-                    let clash = ConfigProblem {
-                        source: path.display().to_string(),
-                        key: "issuer".into(),
-                        reason: format!(
-                            "provider `{}` already uses issuer `{}`, which overlaps `{}`; one issuer, one provider",
-                            other.id, other.issuer, p.issuer
-                        ),
-                    };
-                    problems.push(clash.clone());
-                    refused.push(clash);
-                    continue;
+                match &state.provider {
+                    Some(p) => {
+                        ids.push(p.id.clone());
+                        list.push(p.clone());
+                    }
+                    // A broken file still holds its id (the file stem unless it says otherwise).
+                    None => ids.extend(path.file_stem().and_then(|s| s.to_str()).map(str::to_owned)),
                 }
-                if by_id.contains_key(&p.id) {
-                    let clash = ConfigProblem {
-                        source: path.display().to_string(),
-                        key: "id".into(),
-                        reason: format!("provider id `{}` is used by another file too", p.id),
-                    };
-                    problems.push(clash.clone());
-                    refused.push(clash);
-                    continue;
-                }
-                by_id.insert(p.id.clone(), p);
             }
-            match self.refused.write() {
-                Ok(mut g) => *g = refused,
-                Err(poisoned) => *poisoned.into_inner() = refused,
+            drop(files);
+            match self.from_files.lock() {
+                Ok(mut g) => *g = FromFiles { list, refused, ids },
+                Err(poisoned) => *poisoned.into_inner() = FromFiles { list, refused, ids },
             }
-            let next = Arc::new(Providers::from_list(by_id.into_values().collect()));
-            match self.current.write() {
-                Ok(mut g) => *g = next,
-                Err(poisoned) => *poisoned.into_inner() = next,
+            problems.extend(self.publish());
+        }
+        problems
+    }
+
+    /// Replace the providers defined in SQL (the admin service) and publish the merge; returns the
+    /// problems that keep some of them out (an id or an issuer a file already uses).
+    pub fn set_sql(&self, list: Vec<Provider>) -> Vec<ConfigProblem> {
+        match self.sql.lock() {
+            Ok(mut g) => *g = list,
+            Err(poisoned) => *poisoned.into_inner() = list,
+        }
+        let problems = self.publish();
+        for p in &problems {
+            tracing::error!(problem = %p, "provider refused");
+        }
+        problems
+    }
+
+    /// The providers the files define now (well-formed files only), in path order.
+    pub fn from_files(&self) -> Vec<Provider> {
+        match self.from_files.lock() {
+            Ok(g) => g.list.clone(),
+            Err(poisoned) => poisoned.into_inner().list.clone(),
+        }
+    }
+
+    /// The ids the provider files define (also of files that are broken now).
+    pub fn file_ids(&self) -> Vec<String> {
+        match self.from_files.lock() {
+            Ok(g) => g.ids.clone(),
+            Err(poisoned) => poisoned.into_inner().ids.clone(),
+        }
+    }
+
+    /// The directory of the provider files.
+    pub fn dir(&self) -> &Path {
+        &self.dir
+    }
+
+    /// Check `p` against the registry's policy (the dev provider).
+    pub fn admit(&self, p: Provider) -> Result<Provider, Vec<ConfigProblem>> {
+        self.accept(Ok(p))
+    }
+
+    /// Merge file and SQL providers (files first, in path order) and swap them in; returns the
+    /// clashes found (one issuer, one provider; one id, one provider).
+    fn publish(&self) -> Vec<ConfigProblem> {
+        let _one_at_a_time = self.publishing.lock();
+        let (file_list, mut refused) = match self.from_files.lock() {
+            Ok(g) => (g.list.clone(), g.refused.clone()),
+            Err(poisoned) => {
+                let g = poisoned.into_inner();
+                (g.list.clone(), g.refused.clone())
             }
+        };
+        let sql_list = match self.sql.lock() {
+            Ok(g) => g.clone(),
+            Err(poisoned) => poisoned.into_inner().clone(),
+        };
+        let mut problems = Vec::new();
+        let mut by_id: BTreeMap<String, Provider> = BTreeMap::new();
+        for p in file_list.into_iter().chain(sql_list) {
+            if let Some(other) = by_id.values().find(|o| issuers_overlap(&o.issuer, &p.issuer)) {
+                let clash = ConfigProblem {
+                    source: p.source.clone(),
+                    key: "issuer".into(),
+                    reason: format!(
+                        "provider `{}` already uses issuer `{}`, which overlaps `{}`; one issuer, one provider",
+                        other.id, other.issuer, p.issuer
+                    ),
+                };
+                problems.push(clash.clone());
+                refused.push(clash);
+                continue;
+            }
+            if by_id.contains_key(&p.id) {
+                let clash = ConfigProblem {
+                    source: p.source.clone(),
+                    key: "id".into(),
+                    reason: format!("provider id `{}` is defined twice", p.id),
+                };
+                problems.push(clash.clone());
+                refused.push(clash);
+                continue;
+            }
+            by_id.insert(p.id.clone(), p);
+        }
+        match self.refused.write() {
+            Ok(mut g) => *g = refused,
+            Err(poisoned) => *poisoned.into_inner() = refused,
+        }
+        let next = Arc::new(Providers::from_list(by_id.into_values().collect()));
+        match self.current.write() {
+            Ok(mut g) => *g = next,
+            Err(poisoned) => *poisoned.into_inner() = next,
         }
         problems
     }

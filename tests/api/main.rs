@@ -10,6 +10,7 @@ mod backchannel_logout;
 mod browser;
 mod caddy_forward_auth;
 mod cancellation;
+mod catalog;
 mod cli;
 mod fail_closed;
 mod forward_auth;

@@ -1,0 +1,375 @@
+//! OIDC clients in the catalog: list, get, create (the secret is shown once and only its SHA-256
+//! is kept), replace, delete (its refresh-token grants are revoked in the same transaction) and
+//! rotate the secret (the old one stops working at once).
+
+use serde::{Deserialize, Serialize};
+use serde_json::Value;
+use sqlx::Row;
+
+use super::{Catalog, CatalogError, bump, hex, store, unhex32};
+use crate::config::check_redirect_uri;
+use crate::db::Db;
+use crate::issuer::clients::{Client, ClientSecret};
+
+/// A client definition: the keys of a `[[clients]]` entry of `braid.toml` except the id and the
+/// secret (braid makes the secret), plus `public`.
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(deny_unknown_fields)]
+pub struct ClientDefinition {
+    /// A name shown to people (defaults to the id).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub name: Option<String>,
+    /// Redirect URIs, matched exactly.
+    pub redirect_uris: Vec<String>,
+    /// Where `/logout` may send the browser afterwards, matched exactly.
+    #[serde(default)]
+    pub post_logout_redirect_uris: Vec<String>,
+    /// A public client (no secret; PKCE required).
+    #[serde(default)]
+    pub public: bool,
+}
+
+/// A client as the admin service shows it (never its secret).
+#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+pub struct ClientView {
+    /// `client_id`.
+    pub id: String,
+    /// `file` (`braid.toml`, read-only here) or `api` (the catalog).
+    pub source: &'static str,
+    /// Name shown to people.
+    pub name: String,
+    /// Whether it is a public client.
+    pub public: bool,
+    /// Redirect URIs.
+    pub redirect_uris: Vec<String>,
+    /// Post-logout redirect URIs.
+    pub post_logout_redirect_uris: Vec<String>,
+    /// Catalog clients: the version, bumped on every change (the API's ETag).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub version: Option<i64>,
+    /// Catalog clients: when it last changed (Unix milliseconds).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub updated_at: Option<i64>,
+}
+
+/// A client just made or changed, with its new secret when one was made (shown this once).
+#[derive(Debug, Clone, Serialize)]
+pub struct NewClient {
+    /// The client.
+    pub client: ClientView,
+    /// The secret: never stored, never shown again.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub secret: Option<String>,
+}
+
+/// Parse and check a definition; errors name the JSON pointer of the bad member.
+pub fn parse_definition(id: &str, def: &Value) -> Result<ClientDefinition, CatalogError> {
+    if id.is_empty() || id.len() > 128 || !id.chars().all(|c| c.is_ascii_graphic()) {
+        return Err(CatalogError::invalid("/id", "a client id is 1-128 printable ASCII characters"));
+    }
+    let d: ClientDefinition = serde_path_to_error::deserialize(def).map_err(|e| {
+        let mut key = e.path().to_string();
+        let inner = e.inner().to_string();
+        if let Some(name) = inner.strip_prefix("missing field `").and_then(|r| r.split('`').next()) {
+            key = if key == "." { name.to_owned() } else { format!("{key}.{name}") };
+        }
+        CatalogError::invalid(super::pointer_of(&key), inner)
+    })?;
+    if d.redirect_uris.is_empty() {
+        return Err(CatalogError::invalid("/redirect_uris", "at least one redirect URI is needed"));
+    }
+    for (kind, list) in
+        [("redirect_uris", &d.redirect_uris), ("post_logout_redirect_uris", &d.post_logout_redirect_uris)]
+    {
+        for (j, u) in list.iter().enumerate() {
+            check_redirect_uri(u).map_err(|reason| CatalogError::invalid(format!("/{kind}/{j}"), reason))?;
+        }
+    }
+    if d.name.as_deref().is_some_and(|n| n.trim().is_empty() || n.len() > 200) {
+        return Err(CatalogError::invalid("/name", "a name is 1-200 characters"));
+    }
+    Ok(d)
+}
+
+struct Stored {
+    id: String,
+    definition: ClientDefinition,
+    secret_sha256: Option<String>,
+    version: i64,
+    updated_at: i64,
+}
+
+fn read_row(r: &sqlx::any::AnyRow) -> Result<Stored, CatalogError> {
+    let text: String = r.try_get("definition").map_err(store)?;
+    Ok(Stored {
+        id: r.try_get("id").map_err(store)?,
+        definition: serde_json::from_str(&text).map_err(store)?,
+        secret_sha256: r.try_get("secret_sha256").map_err(store)?,
+        version: r.try_get("version").map_err(store)?,
+        updated_at: r.try_get("updated_at").map_err(store)?,
+    })
+}
+
+const COLUMNS: &str = "id, definition, secret_sha256, version, updated_at";
+
+/// Every catalog client, as the issuer uses them (a broken row is skipped and logged).
+pub(super) async fn load_all(db: &Db) -> Result<Vec<Client>, CatalogError> {
+    let rows =
+        sqlx::query(&format!("SELECT {COLUMNS} FROM clients ORDER BY id")).fetch_all(&db.pool).await.map_err(store)?;
+    let mut out = Vec::new();
+    for r in &rows {
+        let s = match read_row(r) {
+            Ok(s) => s,
+            Err(e) => {
+                tracing::error!(error = %e, "stored client unreadable; it is refused");
+                continue;
+            }
+        };
+        let secret = match (&s.secret_sha256, s.definition.public) {
+            (None, true) => None,
+            (Some(h), false) => match unhex32(h) {
+                Some(d) => Some(ClientSecret::Sha256(d)),
+                None => {
+                    tracing::error!(client = %s.id, "stored client secret digest unreadable; the client is refused");
+                    continue;
+                }
+            },
+            _ => {
+                tracing::error!(client = %s.id, "stored client is public with a secret, or confidential without; refused");
+                continue;
+            }
+        };
+        out.push(Client {
+            name: s.definition.name.clone().unwrap_or_else(|| s.id.clone()),
+            id: s.id,
+            secret,
+            redirect_uris: s.definition.redirect_uris,
+            post_logout_redirect_uris: s.definition.post_logout_redirect_uris,
+        });
+    }
+    Ok(out)
+}
+
+fn view(s: &Stored) -> ClientView {
+    ClientView {
+        id: s.id.clone(),
+        source: "api",
+        name: s.definition.name.clone().unwrap_or_else(|| s.id.clone()),
+        public: s.definition.public,
+        redirect_uris: s.definition.redirect_uris.clone(),
+        post_logout_redirect_uris: s.definition.post_logout_redirect_uris.clone(),
+        version: Some(s.version),
+        updated_at: Some(s.updated_at),
+    }
+}
+
+fn file_view(c: &Client) -> ClientView {
+    ClientView {
+        id: c.id.clone(),
+        source: "file",
+        name: c.name.clone(),
+        public: c.is_public(),
+        redirect_uris: c.redirect_uris.clone(),
+        post_logout_redirect_uris: c.post_logout_redirect_uris.clone(),
+        version: None,
+        updated_at: None,
+    }
+}
+
+/// A new secret (32 random bytes, base64url) and its SHA-256 in hex.
+fn new_secret() -> (String, String) {
+    let secret = crate::ids::random_token(32);
+    let digest = aws_lc_rs::digest::digest(&aws_lc_rs::digest::SHA256, secret.as_bytes());
+    (secret, hex(digest.as_ref()))
+}
+
+impl Catalog {
+    async fn client_row(&self, id: &str) -> Result<Option<Stored>, CatalogError> {
+        let r = sqlx::query(&format!("SELECT {COLUMNS} FROM clients WHERE id = $1"))
+            .bind(id)
+            .fetch_optional(&self.db.pool)
+            .await
+            .map_err(store)?;
+        r.as_ref().map(read_row).transpose()
+    }
+
+    fn client_not_from_file(&self, id: &str) -> Result<(), CatalogError> {
+        if self.clients.from_settings().contains(id) { Err(CatalogError::FromFile) } else { Ok(()) }
+    }
+
+    /// Every client: those of `braid.toml` (`source: "file"`) and those of the catalog
+    /// (`source: "api"`), in id order.
+    pub async fn list_clients(&self) -> Result<Vec<ClientView>, CatalogError> {
+        let mut out: Vec<ClientView> = self.clients.from_settings().sorted().iter().map(|c| file_view(c)).collect();
+        let rows = sqlx::query(&format!("SELECT {COLUMNS} FROM clients ORDER BY id"))
+            .fetch_all(&self.db.pool)
+            .await
+            .map_err(store)?;
+        for r in &rows {
+            out.push(view(&read_row(r)?));
+        }
+        out.sort_by(|a, b| a.id.cmp(&b.id).then(a.source.cmp(b.source)));
+        Ok(out)
+    }
+
+    /// One client by id.
+    pub async fn get_client(&self, id: &str) -> Result<ClientView, CatalogError> {
+        if let Some(c) = self.clients.from_settings().get(id) {
+            return Ok(file_view(c));
+        }
+        self.client_row(id).await?.map(|s| view(&s)).ok_or(CatalogError::NotFound)
+    }
+
+    /// Register client `id`; a confidential client's secret is returned this once.
+    pub async fn create_client(&self, id: &str, definition: Value) -> Result<NewClient, CatalogError> {
+        let d = parse_definition(id, &definition)?;
+        self.client_not_from_file(id)?;
+        let (secret, digest) = if d.public {
+            (None, None)
+        } else {
+            let (s, h) = new_secret();
+            (Some(s), Some(h))
+        };
+        let now = self.clock.now_ms();
+        let mut tx = self.db.pool.begin().await.map_err(store)?;
+        let n = sqlx::query(
+            "INSERT INTO clients (id, definition, secret_sha256, version, updated_at) VALUES ($1, $2, $3, 1, $4) \
+             ON CONFLICT (id) DO NOTHING",
+        )
+        .bind(id)
+        .bind(serde_json::to_string(&d).map_err(store)?)
+        .bind(digest)
+        .bind(now)
+        .execute(&mut *tx)
+        .await
+        .map_err(store)?
+        .rows_affected();
+        if n == 0 {
+            return Err(CatalogError::Exists);
+        }
+        bump(&mut tx).await?;
+        tx.commit().await.map_err(store)?;
+        tracing::info!(client = %id, "client added to the admin catalog");
+        self.changed().await;
+        Ok(NewClient { client: self.get_client(id).await?, secret })
+    }
+
+    /// Replace client `id`'s definition; with `expected_version`, only if it is still that
+    /// version. The secret stays; a public client made confidential gets a new one (returned),
+    /// a confidential client made public loses its secret.
+    pub async fn replace_client(
+        &self,
+        id: &str,
+        definition: Value,
+        expected_version: Option<i64>,
+    ) -> Result<NewClient, CatalogError> {
+        let d = parse_definition(id, &definition)?;
+        self.client_not_from_file(id)?;
+        let Some(old) = self.client_row(id).await? else { return Err(CatalogError::NotFound) };
+        if expected_version.is_some_and(|v| v != old.version) {
+            return Err(CatalogError::VersionMismatch);
+        }
+        let (secret, digest) = match (d.public, old.secret_sha256) {
+            (true, _) => (None, None),
+            (false, Some(h)) => (None, Some(h)),
+            (false, None) => {
+                let (s, h) = new_secret();
+                (Some(s), Some(h))
+            }
+        };
+        let now = self.clock.now_ms();
+        let mut tx = self.db.pool.begin().await.map_err(store)?;
+        let n = sqlx::query(
+            "UPDATE clients SET definition = $1, secret_sha256 = $2, version = version + 1, updated_at = $3 \
+             WHERE id = $4 AND version = $5",
+        )
+        .bind(serde_json::to_string(&d).map_err(store)?)
+        .bind(digest)
+        .bind(now)
+        .bind(id)
+        .bind(old.version)
+        .execute(&mut *tx)
+        .await
+        .map_err(store)?
+        .rows_affected();
+        if n == 0 {
+            drop(tx);
+            return Err(match self.client_row(id).await? {
+                Some(_) => CatalogError::VersionMismatch,
+                None => CatalogError::NotFound,
+            });
+        }
+        bump(&mut tx).await?;
+        tx.commit().await.map_err(store)?;
+        tracing::info!(client = %id, version = old.version + 1, "client changed in the admin catalog");
+        self.changed().await;
+        Ok(NewClient { client: self.get_client(id).await?, secret })
+    }
+
+    /// Remove client `id` and revoke its refresh-token grants (one transaction); with
+    /// `expected_version`, only if it is still that version.
+    pub async fn delete_client(&self, id: &str, expected_version: Option<i64>) -> Result<(), CatalogError> {
+        self.client_not_from_file(id)?;
+        let now = self.clock.now_ms();
+        let mut tx = self.db.pool.begin().await.map_err(store)?;
+        let n = match expected_version {
+            Some(v) => sqlx::query("DELETE FROM clients WHERE id = $1 AND version = $2").bind(id).bind(v),
+            None => sqlx::query("DELETE FROM clients WHERE id = $1").bind(id),
+        }
+        .execute(&mut *tx)
+        .await
+        .map_err(store)?
+        .rows_affected();
+        if n == 0 {
+            drop(tx);
+            return Err(match self.client_row(id).await? {
+                Some(_) => CatalogError::VersionMismatch,
+                None => CatalogError::NotFound,
+            });
+        }
+        let revoked = sqlx::query("UPDATE grants SET revoked_at = $1 WHERE client_id = $2 AND revoked_at IS NULL")
+            .bind(now)
+            .bind(id)
+            .execute(&mut *tx)
+            .await
+            .map_err(store)?
+            .rows_affected();
+        bump(&mut tx).await?;
+        tx.commit().await.map_err(store)?;
+        tracing::info!(client = %id, revoked_grants = revoked, "client removed from the admin catalog");
+        self.changed().await;
+        Ok(())
+    }
+
+    /// Give client `id` a new secret (returned this once); the old one stops working at once
+    /// here, and within the poll interval on every other braid.
+    pub async fn rotate_client_secret(&self, id: &str) -> Result<String, CatalogError> {
+        self.client_not_from_file(id)?;
+        let Some(old) = self.client_row(id).await? else { return Err(CatalogError::NotFound) };
+        if old.definition.public {
+            return Err(CatalogError::invalid("/public", "a public client has no secret to rotate"));
+        }
+        let (secret, digest) = new_secret();
+        let now = self.clock.now_ms();
+        let mut tx = self.db.pool.begin().await.map_err(store)?;
+        let n = sqlx::query(
+            "UPDATE clients SET secret_sha256 = $1, version = version + 1, updated_at = $2 WHERE id = $3 AND version = $4",
+        )
+        .bind(digest)
+        .bind(now)
+        .bind(id)
+        .bind(old.version)
+        .execute(&mut *tx)
+        .await
+        .map_err(store)?
+        .rows_affected();
+        if n == 0 {
+            return Err(CatalogError::VersionMismatch);
+        }
+        bump(&mut tx).await?;
+        tx.commit().await.map_err(store)?;
+        tracing::info!(client = %id, "client secret rotated");
+        self.changed().await;
+        Ok(secret)
+    }
+}
