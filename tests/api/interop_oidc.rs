@@ -10,7 +10,7 @@ use reqwest::StatusCode;
 
 use crate::helpers::*;
 
-struct Node(Child);
+pub struct Node(Child);
 
 impl Drop for Node {
     fn drop(&mut self) {
@@ -19,7 +19,7 @@ impl Drop for Node {
     }
 }
 
-async fn start_op(port: u16, redirect_uri: &str) -> Node {
+pub async fn start_op(port: u16, redirect_uri: &str) -> Node {
     let dir = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/interop/oidc-provider");
     assert!(
         std::path::Path::new(dir).join("node_modules/oidc-provider").exists(),
@@ -45,7 +45,7 @@ async fn start_op(port: u16, redirect_uri: &str) -> Node {
 
 /// Follow the browser through oidc-provider's login and consent pages back to braid; returns
 /// braid's final response.
-async fn through_op(app: &TestApp, b: &reqwest::Client, start: &str, login: &str) -> reqwest::Response {
+pub async fn through_op(app: &TestApp, b: &reqwest::Client, start: &str, login: &str) -> reqwest::Response {
     let mut url = app.url(start);
     for _ in 0..20 {
         let r = b.get(&url).send().await.unwrap();

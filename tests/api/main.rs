@@ -3,6 +3,7 @@
 mod account_links;
 mod account_store;
 mod admin_api;
+mod admin_catalog_api;
 mod admin_cli;
 mod admin_ops;
 mod authorize_errors;

@@ -1,9 +1,11 @@
 //! The admin API under `/admin/v1`: bearer-token authentication (off, 404, without a token
-//! configured), RFC 9457 problems, the OpenAPI document, and the account, identity, audit and
-//! session endpoints over the admin services (`admin::accounts`). Every call is logged with the
+//! configured), RFC 9457 problems, the OpenAPI document, the provider and client catalog
+//! (`admin::catalog`), and the account, identity, audit and session endpoints over the admin
+//! services (`admin::accounts`). Every call is logged with the
 //! token's name; every change is audited as `admin:<name>`.
 
 pub mod accounts;
+pub mod catalog;
 pub mod extract;
 pub mod openapi;
 pub mod problem;
@@ -91,6 +93,15 @@ async fn not_found() -> Problem {
 pub fn router(state: AppState) -> Router<AppState> {
     Router::new()
         .route("/openapi.json", get(openapi::openapi_json))
+        .route("/providers", get(catalog::list_providers).post(catalog::create_provider))
+        .route(
+            "/providers/{id}",
+            get(catalog::get_provider).put(catalog::replace_provider).delete(catalog::delete_provider),
+        )
+        .route("/providers/{id}/check", post(catalog::check_provider))
+        .route("/clients", get(catalog::list_clients).post(catalog::create_client))
+        .route("/clients/{id}", get(catalog::get_client).put(catalog::replace_client).delete(catalog::delete_client))
+        .route("/clients/{id}/secret", post(catalog::rotate_secret))
         .route("/accounts", get(accounts::search))
         .route("/accounts/{id}", get(accounts::get_account).delete(accounts::delete_account))
         .route("/accounts/{id}/identities", post(accounts::link))

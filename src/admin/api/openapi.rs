@@ -6,6 +6,7 @@ use utoipa::openapi::security::{Http, HttpAuthScheme, SecurityScheme};
 use utoipa::{Modify, OpenApi};
 
 use super::accounts as a;
+use super::catalog as c;
 use super::problem::{FieldError, Problem};
 
 /// The bearer scheme every operation requires.
@@ -29,17 +30,23 @@ impl Modify for BearerAuth {
         license(name = "Apache-2.0")
     ),
     paths(
+        c::list_providers, c::create_provider, c::get_provider, c::replace_provider, c::delete_provider,
+        c::check_provider, c::list_clients, c::create_client, c::get_client, c::replace_client, c::delete_client,
+        c::rotate_secret,
         a::search, a::get_account, a::delete_account, a::link, a::merge, a::disable, a::enable, a::end_sessions,
         a::unlink, a::update_identity, a::move_identity, a::audit, a::sessions
     ),
     components(schemas(
         Problem, FieldError, a::AccountOut, a::IdentityOut, a::AccountDetail, a::AccountPage, a::LinkIn, a::MoveIn,
         a::MoveOut, a::IdentityPatch, a::MergeIn, a::MergeOut, a::AuditOut, a::AuditPage, a::SessionOut, a::GrantOut,
-        a::SessionsOut, a::EndedOut
+        a::SessionsOut, a::EndedOut, c::SecretOut, crate::admin::catalog::ProviderView,
+        crate::admin::catalog::CheckReport, crate::admin::catalog::ClientView, crate::admin::catalog::NewClient
     )),
     modifiers(&BearerAuth),
     security(("admin_token" = [])),
     tags(
+        (name = "providers", description = "Upstream providers: files (read-only) and this API's"),
+        (name = "clients", description = "OIDC clients: braid.toml's (read-only) and this API's"),
         (name = "accounts", description = "Accounts: search, show, merge, disable, enable, delete"),
         (name = "identities", description = "Identities: link, unlink, move, switch sign-in, primary"),
         (name = "sessions", description = "Browser sessions and refresh-token grants"),

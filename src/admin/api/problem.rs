@@ -38,7 +38,9 @@ pub enum Cause {
     FromFile,
     /// `If-Match` names a version that is no longer current (412).
     PreconditionFailed,
-    /// A store (SQL or sessions) or an upstream did not answer (503).
+    /// A provider's discovery document or metadata did not answer, or did not match (422).
+    Unreachable,
+    /// A store (SQL or sessions) did not answer (503).
     Unavailable,
     /// The request body is not JSON (415).
     UnsupportedMediaType,
@@ -59,6 +61,7 @@ impl Cause {
             Self::NotActive => "urn:braid:problem:account-not-active",
             Self::FromFile => "urn:braid:problem:defined-in-file",
             Self::PreconditionFailed => "urn:braid:problem:precondition-failed",
+            Self::Unreachable => "urn:braid:problem:upstream-unreachable",
             Self::Unavailable => "urn:braid:problem:unavailable",
             Self::UnsupportedMediaType => "urn:braid:problem:unsupported-media-type",
         }
@@ -78,6 +81,7 @@ impl Cause {
             Self::NotActive => "The account is not active",
             Self::FromFile => "Defined in a file, read-only here",
             Self::PreconditionFailed => "The resource changed since it was read",
+            Self::Unreachable => "The provider did not answer as it must",
             Self::Unavailable => "A store is unavailable",
             Self::UnsupportedMediaType => "The request body must be JSON",
         }
@@ -86,7 +90,7 @@ impl Cause {
     /// Its HTTP status.
     pub fn status(self) -> StatusCode {
         match self {
-            Self::Validation => StatusCode::UNPROCESSABLE_ENTITY,
+            Self::Validation | Self::Unreachable => StatusCode::UNPROCESSABLE_ENTITY,
             Self::NotFound | Self::Off => StatusCode::NOT_FOUND,
             Self::Unauthorized => StatusCode::UNAUTHORIZED,
             Self::Conflict

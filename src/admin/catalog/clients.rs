@@ -30,7 +30,7 @@ pub struct ClientDefinition {
 }
 
 /// A client as the admin service shows it (never its secret).
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct ClientView {
     /// `client_id`.
     pub id: String,
@@ -53,7 +53,7 @@ pub struct ClientView {
 }
 
 /// A client just made or changed, with its new secret when one was made (shown this once).
-#[derive(Debug, Clone, Serialize)]
+#[derive(Debug, Clone, Serialize, utoipa::ToSchema)]
 pub struct NewClient {
     /// The client.
     pub client: ClientView,

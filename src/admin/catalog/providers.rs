@@ -16,7 +16,7 @@ use crate::upstream::{Protocol, Provider, ProviderRegistry, parse_definition};
 const SECRET_KEYS: [&str; 1] = ["client_secret"];
 
 /// A provider as the admin service shows it (never its secret).
-#[derive(Debug, Clone, Serialize, PartialEq)]
+#[derive(Debug, Clone, Serialize, PartialEq, utoipa::ToSchema)]
 pub struct ProviderView {
     /// Its id.
     pub id: String,
@@ -46,7 +46,7 @@ pub struct ProviderView {
 }
 
 /// What a check of a provider found.
-#[derive(Debug, Clone, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 pub struct CheckReport {
     /// The provider.
     pub id: String,
