@@ -5,6 +5,7 @@ mod account_store;
 mod admin_api;
 mod admin_catalog_api;
 mod admin_cli;
+mod admin_console;
 mod admin_ops;
 mod authorize_errors;
 mod backchannel_logout;

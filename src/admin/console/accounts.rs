@@ -176,7 +176,7 @@ pub async fn account_get(
     let notice = q
         .get("done")
         .and_then(|k| message(k))
-        .map(|m| format!("<p><strong>{}</strong></p>", esc(m)))
+        .map(|m| format!("<p class=\"notice\"><strong>{}</strong></p>", esc(m)))
         .unwrap_or_default();
     let rows: String = view
         .identities

@@ -5,6 +5,7 @@
 //! what will happen. The console uses the same admin services as the API and the CLI.
 
 pub mod accounts;
+pub mod catalog;
 
 use axum::Router;
 use axum::http::{HeaderMap, StatusCode};
@@ -88,8 +89,9 @@ pub async fn writer(state: &AppState, headers: &HeaderMap, csrf: &str) -> Result
 
 /// A console page: the navigation, then `body` (already escaped HTML).
 pub fn page(title: &str, body: &str) -> Response {
-    let nav = "<p class=\"muted\"><a href=\"/admin\">Console</a> · <a href=\"/admin/accounts\">Accounts</a> · \
-<a href=\"/admin/audit\">Audit log</a> · <a href=\"/account\">Your account</a></p>";
+    let nav = "<p class=\"muted\"><a href=\"/admin\">Console</a> · <a href=\"/admin/providers\">Providers</a> · \
+<a href=\"/admin/clients\">Clients</a> · <a href=\"/admin/accounts\">Accounts</a> · <a href=\"/admin/audit\">Audit log</a> · \
+<a href=\"/account\">Your account</a></p>";
     html::respond(StatusCode::OK, html::page(title, &format!("{nav}<h1>{}</h1>{body}", esc(title))))
 }
 
@@ -113,7 +115,9 @@ async fn home(
         Err(redirect) => return Ok(redirect),
     };
     let body = format!(
-        "<p>Signed in as <code>{}</code>.</p><ul><li><a href=\"/admin/accounts\">Accounts</a>: search, identities, \
+        "<p>Signed in as <code>{}</code>.</p><ul><li><a href=\"/admin/providers\">Providers</a>: add an OpenID Connect or \
+SAML provider, enable, disable, edit, delete</li><li><a href=\"/admin/clients\">Clients</a>: add, rotate a secret, delete</li>\
+<li><a href=\"/admin/accounts\">Accounts</a>: search, identities, \
 link, unlink, move, merge, disable, delete</li><li><a href=\"/admin/audit\">Audit log</a></li></ul>",
         esc(me.session.account_id.as_str())
     );
@@ -128,4 +132,10 @@ pub fn router() -> Router<AppState> {
         .route("/admin/accounts/{id}", get(accounts::account_get))
         .route("/admin/accounts/{id}/change", post(accounts::change_post))
         .route("/admin/audit", get(accounts::audit_get))
+        .route("/admin/providers", get(catalog::providers_get))
+        .route("/admin/providers/add", post(catalog::provider_add_post))
+        .route("/admin/providers/edit", get(catalog::provider_edit_get))
+        .route("/admin/providers/change", post(catalog::provider_change_post))
+        .route("/admin/clients", get(catalog::clients_get))
+        .route("/admin/clients/change", post(catalog::client_change_post))
 }
