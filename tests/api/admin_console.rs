@@ -117,6 +117,17 @@ async fn only_listed_accounts_get_in_and_changes_are_fresh_confirmed_and_audited
     let unlinked = audit.iter().find(|e| e.action == "identity.unlinked").expect("audited");
     assert_eq!(unlinked.actor, format!("admin:console:{}", c.root));
 
+    // Link: confirmed, then done.
+    let link = [("csrf", csrf.as_str()), ("action", "link"), ("issuer", "https://idp.example"), ("subject", "b-77")];
+    let html = root.post(&change).form(&link).send().await.unwrap().text().await.unwrap();
+    assert!(html.contains("Link (https://idp.example, b-77) to account"), "{html}");
+    assert!(app.state.accounts.find_identity("https://idp.example", "b-77").await.unwrap().is_none());
+    let mut link = link.to_vec();
+    link.push(("confirm", "yes"));
+    assert_eq!(root.post(&change).form(&link).send().await.unwrap().status(), StatusCode::SEE_OTHER);
+    let linked = app.state.accounts.find_identity("https://idp.example", "b-77").await.unwrap().expect("linked");
+    assert_eq!(linked.account_id, c.bob);
+
     // An admin whose account is disabled is out at once.
     app.state.accounts.set_disabled(&c.root, true, &Actor::admin("test"), 0).await.unwrap().unwrap();
     assert_ne!(root.get(app.url("/admin")).send().await.unwrap().status(), StatusCode::OK);

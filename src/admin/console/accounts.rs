@@ -217,10 +217,18 @@ pub async fn account_get(
         "<input name=\"to\" placeholder=\"account id\" style=\"width:12rem\">",
     ));
     account_actions.push_str(&change_form(&id, csrf, &[("action", "delete")], "Delete", ""));
+    let link_form = change_form(
+        &id,
+        csrf,
+        &[("action", "link")],
+        "Link",
+        "<input name=\"issuer\" placeholder=\"issuer\" style=\"width:14rem\"> \
+<input name=\"subject\" placeholder=\"subject\" style=\"width:10rem\">",
+    );
     let body = format!(
         "{notice}<p>Account <code>{}</code> · {}{}</p>\
 <h2>Identities</h2><table><tr><th>Identity</th><th>Provider</th><th>Email</th><th>Can sign in</th><th>When</th><th></th></tr>{rows}</table>\
-<h2>Account</h2><p>{account_actions}</p>\
+<h2>Link an identity</h2><p>{link_form}</p><h2>Account</h2><p>{account_actions}</p>\
 <h2>Recent audit events</h2><table><tr><th>When</th><th>What</th><th>Who</th><th>Identity</th></tr>{audit}</table>\
 <p><a href=\"/admin/audit?account={}\">Full audit log of this account</a></p>",
         esc(&id),
@@ -244,6 +252,17 @@ pub struct ChangeForm {
     allowed: Option<String>,
     #[serde(default)]
     confirm: Option<String>,
+    #[serde(default)]
+    issuer: Option<String>,
+    #[serde(default)]
+    subject: Option<String>,
+}
+
+/// The issuer and subject of a link form, both given.
+fn link_key(f: &ChangeForm) -> Option<(String, String)> {
+    let issuer = f.issuer.as_deref().map(str::trim).filter(|s| !s.is_empty())?;
+    let subject = f.subject.as_deref().map(str::trim).filter(|s| !s.is_empty())?;
+    Some((issuer.to_owned(), subject.to_owned()))
 }
 
 /// What a change will do, in words, or why the form is incomplete.
@@ -291,6 +310,12 @@ async fn describe(
             }
             _ => return Err(incomplete("Say whether sign-in is allowed")),
         },
+        "link" => {
+            let (issuer, subject) = link_key(f).ok_or_else(|| incomplete("Give the identity's issuer and subject"))?;
+            format!(
+                "Link ({issuer}, {subject}) to account {account}: it will sign in to this account. The account's sessions end."
+            )
+        }
         "disable" => format!("Disable account {account}: it cannot sign in, and its sessions and refresh tokens end."),
         "enable" => format!("Enable account {account} again."),
         "end_sessions" => format!("End every browser session and refresh token of account {account}."),
@@ -330,6 +355,10 @@ pub async fn change_post(
         if let Some(a) = &f.allowed {
             fields.push(("allowed", a.clone()));
         }
+        if let Some((issuer, subject)) = link_key(&f) {
+            fields.push(("issuer", issuer));
+            fields.push(("subject", subject));
+        }
         let refs: Vec<(&str, &str)> = fields.iter().map(|(k, v)| (*k, v.as_str())).collect();
         let form = change_form(&id, &me.session.csrf, &refs, "Confirm", "");
         let body = format!(
@@ -349,6 +378,19 @@ pub async fn change_post(
         ("sign_in", Some(i), _) => {
             let allowed = f.allowed.as_deref() == Some("true");
             admin.update_identity(i, Some(allowed), false).await.map(|_| (id.clone(), "sign_in"))
+        }
+        ("link", _, _) => {
+            let (issuer, subject) = link_key(&f)
+                .ok_or_else(|| AppError::page("Incomplete form", "The form was incomplete; nothing was changed."))?;
+            let ext = crate::accounts::ExternalIdentity {
+                issuer,
+                subject,
+                email: None,
+                email_verified: false,
+                name: None,
+                claims: Default::default(),
+            };
+            admin.link(&account, "admin", &ext).await.map(|_| (id.clone(), "link"))
         }
         ("disable", _, _) => admin.set_disabled(&account, true).await.map(|()| (id.clone(), "disable")),
         ("enable", _, _) => admin.set_disabled(&account, false).await.map(|()| (id.clone(), "enable")),
