@@ -211,9 +211,10 @@ pub struct AuditEvent {
     pub actor: String,
     /// From which address.
     pub ip: Option<String>,
-    /// What: `identity.linked`, `identity.unlinked`, `identity.moved`, `account.merged`, …
+    /// What: `identity.linked`, `identity.unlinked`, `identity.moved`, `account.merged`, …, and
+    /// for the catalog `provider.created`, `client.secret_rotated`, …
     pub action: String,
-    /// The account it concerns.
+    /// The account it concerns (empty for a provider or client change).
     pub account_id: String,
     /// The other account (move, merge).
     pub other_account_id: Option<String>,
@@ -221,6 +222,13 @@ pub struct AuditEvent {
     pub issuer: Option<String>,
     /// The identity's subject.
     pub subject: Option<String>,
+    /// For a provider or client change: its id.
+    pub target: Option<String>,
+}
+
+/// The `target` recorded in an audit event's `detail` JSON.
+pub fn audit_target(detail: &str) -> Option<String> {
+    serde_json::from_str::<serde_json::Value>(detail).ok()?.get("target")?.as_str().map(str::to_owned)
 }
 
 #[cfg(test)]

@@ -86,7 +86,7 @@ impl SqlAccountStore {
         limit: u32,
     ) -> Result<Vec<AuditEvent>, AccountError> {
         let mut sql = String::from(
-            "SELECT id, at, actor, ip, action, account_id, other_account_id, issuer, subject FROM audit_events \
+            "SELECT id, at, actor, ip, action, account_id, other_account_id, issuer, subject, detail FROM audit_events \
              WHERE id < $1",
         );
         let mut n = 1;
@@ -119,6 +119,7 @@ impl SqlAccountStore {
                     other_account_id: r.try_get("other_account_id").map_err(corrupt)?,
                     issuer: r.try_get("issuer").map_err(corrupt)?,
                     subject: r.try_get("subject").map_err(corrupt)?,
+                    target: super::audit_target(&r.try_get::<String, _>("detail").map_err(corrupt)?),
                 })
             })
             .collect()

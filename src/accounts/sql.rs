@@ -390,7 +390,7 @@ impl AccountStore for SqlAccountStore {
 
     async fn audit(&self, account: &AccountId) -> Result<Vec<AuditEvent>, AccountError> {
         let rows = sqlx::query(
-            "SELECT id, at, actor, ip, action, account_id, other_account_id, issuer, subject FROM audit_events \
+            "SELECT id, at, actor, ip, action, account_id, other_account_id, issuer, subject, detail FROM audit_events \
              WHERE account_id = $1 OR other_account_id = $1 ORDER BY id",
         )
         .bind(account.as_str())
@@ -409,6 +409,7 @@ impl AccountStore for SqlAccountStore {
                     other_account_id: r.try_get("other_account_id").map_err(corrupt)?,
                     issuer: r.try_get("issuer").map_err(corrupt)?,
                     subject: r.try_get("subject").map_err(corrupt)?,
+                    target: super::audit_target(&r.try_get::<String, _>("detail").map_err(corrupt)?),
                 })
             })
             .collect()

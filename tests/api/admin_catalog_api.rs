@@ -109,6 +109,20 @@ async fn providers_through_the_api(accounts: &str) {
     let (s, _, _) = call(h.get(v1("/providers/op"))).await;
     assert_eq!(s, StatusCode::NOT_FOUND);
 
+    // Every change is in the audit log with the token's name.
+    let (_, _, audit) = call(h.get(v1("/audit")).query(&[("type", "provider.created")])).await;
+    assert_eq!(audit["items"][0]["target"], "op", "{audit}");
+    assert_eq!(audit["items"][0]["actor"], "admin:ops");
+    let (_, _, audit) = call(h.get(v1("/audit"))).await;
+    let kinds: Vec<&str> = audit["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["type"].as_str().unwrap())
+        .filter(|k| k.starts_with("provider."))
+        .collect();
+    assert_eq!(kinds, ["provider.deleted", "provider.replaced", "provider.replaced", "provider.created"], "{audit}");
+
     // The file provider is read-only here.
     let (s, _, v) = call(h.put(v1("/providers/dev")).json(&json!({"kind": "dev"}))).await;
     assert_eq!((s, v["type"].as_str()), (StatusCode::CONFLICT, Some("urn:braid:problem:defined-in-file")), "{v}");
@@ -178,6 +192,15 @@ async fn a_client_made_through_the_api_signs_in_until_rotated_and_deleted() {
     let form = [("grant_type", "refresh_token"), ("refresh_token", refresh.as_str())];
     let (s, t) = token_request(&app, ("api-app", Some(&new_secret)), &form).await;
     assert!(s.is_client_error() && t["error"].is_string(), "{t}");
+    let (_, _, audit) = call(h.get(v1("/audit"))).await;
+    let kinds: Vec<&str> = audit["items"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|e| e["type"].as_str().unwrap())
+        .filter(|k| k.starts_with("client."))
+        .collect();
+    assert_eq!(kinds, ["client.deleted", "client.secret_rotated", "client.created"], "{audit}");
     let (s, _, v) = call(h.delete(v1("/clients/app"))).await;
     assert_eq!((s, v["type"].as_str()), (StatusCode::CONFLICT, Some("urn:braid:problem:defined-in-file")));
 }

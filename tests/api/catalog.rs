@@ -36,11 +36,17 @@ fn assert_invalid(r: Result<impl std::fmt::Debug, CatalogError>, pointer: &str) 
 
 async fn providers_crud(app: &TestApp) {
     let c: &Catalog = &app.state.catalog;
-    let made = c.create_provider("gh", github("literal-upstream-secret")).await.unwrap();
+    let made = c
+        .create_provider("gh", github("literal-upstream-secret"), &braid::accounts::Actor::admin("test"))
+        .await
+        .unwrap();
     assert_eq!((made.source, made.version, made.in_force), ("api", Some(1), true));
     assert!(made.has_client_secret);
     assert!(app.state.providers.snapshot().enabled("gh").is_some(), "in force at once");
-    assert!(matches!(c.create_provider("gh", github("x")).await, Err(CatalogError::Exists)));
+    assert!(matches!(
+        c.create_provider("gh", github("x"), &braid::accounts::Actor::admin("test")).await,
+        Err(CatalogError::Exists)
+    ));
 
     let list = c.list_providers().await.unwrap();
     let sources: Vec<(&str, &str)> = list.iter().map(|p| (p.id.as_str(), p.source)).collect();
@@ -53,7 +59,7 @@ async fn providers_crud(app: &TestApp) {
     let mut def = github("");
     def.as_object_mut().unwrap().remove("client_secret");
     def["display_name"] = json!("GitHub (renamed)");
-    let v2 = c.replace_provider("gh", def.clone(), Some(1)).await.unwrap();
+    let v2 = c.replace_provider("gh", def.clone(), Some(1), &braid::accounts::Actor::admin("test")).await.unwrap();
     assert_eq!(v2.version, Some(2));
     assert!(v2.has_client_secret, "the stored secret is kept");
     assert_eq!(app.state.providers.snapshot().enabled("gh").unwrap().display_name, "GitHub (renamed)");
@@ -64,31 +70,55 @@ async fn providers_crud(app: &TestApp) {
         }
         other => panic!("{other:?}"),
     }
-    assert!(matches!(c.replace_provider("gh", def.clone(), Some(1)).await, Err(CatalogError::VersionMismatch)));
-    assert!(matches!(c.delete_provider("gh", Some(1)).await, Err(CatalogError::VersionMismatch)));
-    assert!(matches!(c.replace_provider("nope", def.clone(), None).await, Err(CatalogError::NotFound)));
+    assert!(matches!(
+        c.replace_provider("gh", def.clone(), Some(1), &braid::accounts::Actor::admin("test")).await,
+        Err(CatalogError::VersionMismatch)
+    ));
+    assert!(matches!(
+        c.delete_provider("gh", Some(1), &braid::accounts::Actor::admin("test")).await,
+        Err(CatalogError::VersionMismatch)
+    ));
+    assert!(matches!(
+        c.replace_provider("nope", def.clone(), None, &braid::accounts::Actor::admin("test")).await,
+        Err(CatalogError::NotFound)
+    ));
 
     // File-defined: read-only here.
     let dev = json!({"kind": "dev"});
-    assert!(matches!(c.create_provider("dev", dev.clone()).await, Err(CatalogError::FromFile)));
-    assert!(matches!(c.replace_provider("dev", dev, None).await, Err(CatalogError::FromFile)));
-    assert!(matches!(c.delete_provider("dev", None).await, Err(CatalogError::FromFile)));
+    assert!(matches!(
+        c.create_provider("dev", dev.clone(), &braid::accounts::Actor::admin("test")).await,
+        Err(CatalogError::FromFile)
+    ));
+    assert!(matches!(
+        c.replace_provider("dev", dev, None, &braid::accounts::Actor::admin("test")).await,
+        Err(CatalogError::FromFile)
+    ));
+    assert!(matches!(
+        c.delete_provider("dev", None, &braid::accounts::Actor::admin("test")).await,
+        Err(CatalogError::FromFile)
+    ));
 
-    c.delete_provider("gh", Some(2)).await.unwrap();
+    c.delete_provider("gh", Some(2), &braid::accounts::Actor::admin("test")).await.unwrap();
     assert!(matches!(c.get_provider("gh").await, Err(CatalogError::NotFound)));
     assert!(app.state.providers.snapshot().enabled("gh").is_none(), "out of force at once");
-    assert!(matches!(c.delete_provider("gh", None).await, Err(CatalogError::NotFound)));
+    assert!(matches!(
+        c.delete_provider("gh", None, &braid::accounts::Actor::admin("test")).await,
+        Err(CatalogError::NotFound)
+    ));
 }
 
 async fn clients_crud(app: &TestApp) {
     let c: &Catalog = &app.state.catalog;
     let def = json!({"name": "Catalog app", "redirect_uris": ["http://127.0.0.1:9/cat"]});
-    let made = c.create_client("cat", def.clone()).await.unwrap();
+    let made = c.create_client("cat", def.clone(), &braid::accounts::Actor::admin("test")).await.unwrap();
     let secret = made.secret.clone().expect("a confidential client gets a secret");
     assert!(secret.len() >= 43, "32 random bytes");
     assert_eq!((made.client.source, made.client.version), ("api", Some(1)));
     assert!(app.state.clients.get("cat").unwrap().secret_matches(&secret));
-    assert!(matches!(c.create_client("cat", def.clone()).await, Err(CatalogError::Exists)));
+    assert!(matches!(
+        c.create_client("cat", def.clone(), &braid::accounts::Actor::admin("test")).await,
+        Err(CatalogError::Exists)
+    ));
     let list = c.list_clients().await.unwrap();
     let shown =
         serde_json::to_string(&list).unwrap() + &serde_json::to_string(&c.get_client("cat").await.unwrap()).unwrap();
@@ -97,20 +127,38 @@ async fn clients_crud(app: &TestApp) {
     assert!(list.iter().any(|v| v.id == APP_ID && v.source == "file"));
 
     let def2 = json!({"redirect_uris": ["http://127.0.0.1:9/cat", "http://127.0.0.1:9/cat2"]});
-    let v2 = c.replace_client("cat", def2.clone(), Some(1)).await.unwrap();
+    let v2 = c.replace_client("cat", def2.clone(), Some(1), &braid::accounts::Actor::admin("test")).await.unwrap();
     assert_eq!(v2.client.version, Some(2));
     assert!(v2.secret.is_none(), "the secret stays");
     assert!(app.state.clients.get("cat").unwrap().has_redirect_uri("http://127.0.0.1:9/cat2"));
     assert!(app.state.clients.get("cat").unwrap().secret_matches(&secret));
-    assert!(matches!(c.replace_client("cat", def2, Some(1)).await, Err(CatalogError::VersionMismatch)));
-    assert!(matches!(c.delete_client("cat", Some(1)).await, Err(CatalogError::VersionMismatch)));
-    assert!(matches!(c.create_client(APP_ID, def.clone()).await, Err(CatalogError::FromFile)));
-    assert!(matches!(c.rotate_client_secret(APP_ID).await, Err(CatalogError::FromFile)));
-    assert!(matches!(c.delete_client(APP_ID, None).await, Err(CatalogError::FromFile)));
-    c.delete_client("cat", Some(2)).await.unwrap();
+    assert!(matches!(
+        c.replace_client("cat", def2, Some(1), &braid::accounts::Actor::admin("test")).await,
+        Err(CatalogError::VersionMismatch)
+    ));
+    assert!(matches!(
+        c.delete_client("cat", Some(1), &braid::accounts::Actor::admin("test")).await,
+        Err(CatalogError::VersionMismatch)
+    ));
+    assert!(matches!(
+        c.create_client(APP_ID, def.clone(), &braid::accounts::Actor::admin("test")).await,
+        Err(CatalogError::FromFile)
+    ));
+    assert!(matches!(
+        c.rotate_client_secret(APP_ID, &braid::accounts::Actor::admin("test")).await,
+        Err(CatalogError::FromFile)
+    ));
+    assert!(matches!(
+        c.delete_client(APP_ID, None, &braid::accounts::Actor::admin("test")).await,
+        Err(CatalogError::FromFile)
+    ));
+    c.delete_client("cat", Some(2), &braid::accounts::Actor::admin("test")).await.unwrap();
     assert!(app.state.clients.get("cat").is_none());
     assert!(matches!(c.get_client("cat").await, Err(CatalogError::NotFound)));
-    assert!(matches!(c.rotate_client_secret("cat").await, Err(CatalogError::NotFound)));
+    assert!(matches!(
+        c.rotate_client_secret("cat", &braid::accounts::Actor::admin("test")).await,
+        Err(CatalogError::NotFound)
+    ));
 }
 
 #[tokio::test]
@@ -139,29 +187,84 @@ async fn catalog_definitions_name_the_bad_member() {
         d
     };
     // A wrong type, a bad value, unknown keys (top level and nested), a missing member.
-    assert_invalid(c.create_provider("p", oidc(json!({"enabled": "yes"}))).await, "/enabled");
-    assert_invalid(c.create_provider("p", oidc(json!({"issuer": "ftp://idp.example"}))).await, "/issuer");
-    assert_invalid(c.create_provider("p", oidc(json!({"isuser": "x"}))).await, "/isuser");
-    assert_invalid(c.create_provider("p", oidc(json!({"claims": {"subjekt": "oid"}}))).await, "/claims/subjekt");
-    assert_invalid(c.create_provider("p", oidc(json!({"domains": ["ok.example", "a@b"]}))).await, "/domains/1");
-    assert_invalid(c.create_provider("p", oidc(json!({"scopes": ["email"]}))).await, "/scopes");
-    assert_invalid(c.create_provider("p", json!({"issuer": "https://idp.example"})).await, "/kind");
-    assert_invalid(c.create_provider("p", oidc(json!({"preset": "github"}))).await, "/preset");
-    assert_invalid(c.create_provider("Bad Id", github("s")).await, "/id");
-    // One issuer, one provider.
-    c.create_provider("gh", github("s")).await.unwrap();
-    assert_invalid(c.create_provider("gh2", github("s")).await, "/issuer");
-    // Clients.
-    assert_invalid(c.create_client("x", json!({"redirect_uris": "http://127.0.0.1:9/x"})).await, "/redirect_uris");
-    assert_invalid(c.create_client("x", json!({"redirect_uris": ["http://app.example/cb"]})).await, "/redirect_uris/0");
-    assert_invalid(c.create_client("x", json!({"redirect_uris": []})).await, "/redirect_uris");
-    assert_invalid(c.create_client("x", json!({"name": "x"})).await, "/redirect_uris");
     assert_invalid(
-        c.create_client("x", json!({"redirect_uris": ["http://127.0.0.1:9/x"], "secret": "mine"})).await,
+        c.create_provider("p", oidc(json!({"enabled": "yes"})), &braid::accounts::Actor::admin("test")).await,
+        "/enabled",
+    );
+    assert_invalid(
+        c.create_provider("p", oidc(json!({"issuer": "ftp://idp.example"})), &braid::accounts::Actor::admin("test"))
+            .await,
+        "/issuer",
+    );
+    assert_invalid(
+        c.create_provider("p", oidc(json!({"isuser": "x"})), &braid::accounts::Actor::admin("test")).await,
+        "/isuser",
+    );
+    assert_invalid(
+        c.create_provider("p", oidc(json!({"claims": {"subjekt": "oid"}})), &braid::accounts::Actor::admin("test"))
+            .await,
+        "/claims/subjekt",
+    );
+    assert_invalid(
+        c.create_provider("p", oidc(json!({"domains": ["ok.example", "a@b"]})), &braid::accounts::Actor::admin("test"))
+            .await,
+        "/domains/1",
+    );
+    assert_invalid(
+        c.create_provider("p", oidc(json!({"scopes": ["email"]})), &braid::accounts::Actor::admin("test")).await,
+        "/scopes",
+    );
+    assert_invalid(
+        c.create_provider("p", json!({"issuer": "https://idp.example"}), &braid::accounts::Actor::admin("test")).await,
+        "/kind",
+    );
+    assert_invalid(
+        c.create_provider("p", oidc(json!({"preset": "github"})), &braid::accounts::Actor::admin("test")).await,
+        "/preset",
+    );
+    assert_invalid(c.create_provider("Bad Id", github("s"), &braid::accounts::Actor::admin("test")).await, "/id");
+    // One issuer, one provider.
+    c.create_provider("gh", github("s"), &braid::accounts::Actor::admin("test")).await.unwrap();
+    assert_invalid(c.create_provider("gh2", github("s"), &braid::accounts::Actor::admin("test")).await, "/issuer");
+    // Clients.
+    assert_invalid(
+        c.create_client("x", json!({"redirect_uris": "http://127.0.0.1:9/x"}), &braid::accounts::Actor::admin("test"))
+            .await,
+        "/redirect_uris",
+    );
+    assert_invalid(
+        c.create_client(
+            "x",
+            json!({"redirect_uris": ["http://app.example/cb"]}),
+            &braid::accounts::Actor::admin("test"),
+        )
+        .await,
+        "/redirect_uris/0",
+    );
+    assert_invalid(
+        c.create_client("x", json!({"redirect_uris": []}), &braid::accounts::Actor::admin("test")).await,
+        "/redirect_uris",
+    );
+    assert_invalid(
+        c.create_client("x", json!({"name": "x"}), &braid::accounts::Actor::admin("test")).await,
+        "/redirect_uris",
+    );
+    assert_invalid(
+        c.create_client(
+            "x",
+            json!({"redirect_uris": ["http://127.0.0.1:9/x"], "secret": "mine"}),
+            &braid::accounts::Actor::admin("test"),
+        )
+        .await,
         "/secret",
     );
     assert_invalid(
-        c.create_client("x", json!({"redirect_uris": ["http://127.0.0.1:9/x"], "public": 1})).await,
+        c.create_client(
+            "x",
+            json!({"redirect_uris": ["http://127.0.0.1:9/x"], "public": 1}),
+            &braid::accounts::Actor::admin("test"),
+        )
+        .await,
         "/public",
     );
     assert!(c.list_clients().await.unwrap().iter().all(|v| v.id != "x"), "nothing was stored");
@@ -198,12 +301,18 @@ async fn an_oidc_provider_added_through_the_catalog_signs_people_in_without_rest
     let def = mock_definition(&mock);
     // Discovery must answer with the same issuer.
     mock.inner.lock().unwrap().behaviour.discovery_issuer = Some("https://elsewhere.example".into());
-    assert!(matches!(app.state.catalog.create_provider("mock", def.clone()).await, Err(CatalogError::Unreachable(_))));
+    assert!(matches!(
+        app.state.catalog.create_provider("mock", def.clone(), &braid::accounts::Actor::admin("test")).await,
+        Err(CatalogError::Unreachable(_))
+    ));
     let mut unreachable = def.clone();
     unreachable["issuer"] = json!("http://127.0.0.1:9");
-    assert!(matches!(app.state.catalog.create_provider("mock", unreachable).await, Err(CatalogError::Unreachable(_))));
+    assert!(matches!(
+        app.state.catalog.create_provider("mock", unreachable, &braid::accounts::Actor::admin("test")).await,
+        Err(CatalogError::Unreachable(_))
+    ));
     mock.inner.lock().unwrap().behaviour.discovery_issuer = None;
-    app.state.catalog.create_provider("mock", def).await.unwrap();
+    app.state.catalog.create_provider("mock", def, &braid::accounts::Actor::admin("test")).await.unwrap();
     assert!(app.state.catalog.check_provider("mock").await.unwrap().detail.contains("discovery ok"));
 
     let b = browser();
@@ -218,7 +327,7 @@ async fn an_oidc_provider_added_through_the_catalog_signs_people_in_without_rest
     mock.inner.lock().unwrap().behaviour.subject = "user-2".into();
     let b = browser();
     let callback = to_callback(&app.base, &mock, &b).await;
-    app.state.catalog.delete_provider("mock", None).await.unwrap();
+    app.state.catalog.delete_provider("mock", None, &braid::accounts::Actor::admin("test")).await.unwrap();
     let r = b.get(&callback).send().await.unwrap();
     assert!(r.status().is_client_error(), "refused at the callback, got {}", r.status());
     assert!(app.state.accounts.find_identity(&mock.base, "user-2").await.unwrap().is_none());
@@ -229,7 +338,8 @@ async fn a_catalog_client_signs_in_and_rotation_and_deletion_cut_it_off() {
     let app = spawn_app().await;
     let c = &app.state.catalog;
     let cb = "http://127.0.0.1:9/cat";
-    let made = c.create_client("cat", json!({"redirect_uris": [cb]})).await.unwrap();
+    let made =
+        c.create_client("cat", json!({"redirect_uris": [cb]}), &braid::accounts::Actor::admin("test")).await.unwrap();
     let secret = made.secret.unwrap();
     let b = browser();
     let q = authorize_query("cat", cb, None, "n-cat");
@@ -248,7 +358,7 @@ async fn a_catalog_client_signs_in_and_rotation_and_deletion_cut_it_off() {
     let refresh = body["refresh_token"].as_str().unwrap().to_owned();
 
     // Rotation: the old secret is refused at once, the new one works.
-    let new_secret = c.rotate_client_secret("cat").await.unwrap();
+    let new_secret = c.rotate_client_secret("cat", &braid::accounts::Actor::admin("test")).await.unwrap();
     assert_ne!(new_secret, secret);
     let form = [("grant_type", "refresh_token"), ("refresh_token", refresh.as_str())];
     let (status, body) = token_request(&app, ("cat", Some(&secret)), &form).await;
@@ -258,11 +368,16 @@ async fn a_catalog_client_signs_in_and_rotation_and_deletion_cut_it_off() {
     let refresh = body["refresh_token"].as_str().unwrap().to_owned();
 
     // Deletion: the client is gone, and its refresh tokens stay dead even if the id comes back.
-    c.delete_client("cat", None).await.unwrap();
+    c.delete_client("cat", None, &braid::accounts::Actor::admin("test")).await.unwrap();
     let form = [("grant_type", "refresh_token"), ("refresh_token", refresh.as_str())];
     let (status, body) = token_request(&app, ("cat", Some(&new_secret)), &form).await;
     assert_eq!((status, body["error"].as_str()), (StatusCode::UNAUTHORIZED, Some("invalid_client")), "{body}");
-    let again = c.create_client("cat", json!({"redirect_uris": [cb]})).await.unwrap().secret.unwrap();
+    let again = c
+        .create_client("cat", json!({"redirect_uris": [cb]}), &braid::accounts::Actor::admin("test"))
+        .await
+        .unwrap()
+        .secret
+        .unwrap();
     let (status, body) = token_request(&app, ("cat", Some(&again)), &form).await;
     assert_eq!((status, body["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_grant")), "{body}");
 }
@@ -274,7 +389,11 @@ async fn a_provider_added_on_one_braid_is_in_force_on_another_within_5s() {
     let pg = support::fresh_pg_url().await;
     let a = bare_app(clock.clone(), Some(pg.clone())).await;
     let b = bare_app(clock, Some(pg)).await;
-    a.state.catalog.create_provider("mock", mock_definition(&mock)).await.unwrap();
+    a.state
+        .catalog
+        .create_provider("mock", mock_definition(&mock), &braid::accounts::Actor::admin("test"))
+        .await
+        .unwrap();
     let started = std::time::Instant::now();
     while b.state.providers.snapshot().enabled("mock").is_none() {
         assert!(started.elapsed() < Duration::from_secs(5), "not in force on the other braid within 5 s");
@@ -287,7 +406,7 @@ async fn a_provider_added_on_one_braid_is_in_force_on_another_within_5s() {
     assert!(b.state.accounts.find_identity(&mock.base, "user-1").await.unwrap().is_some());
 
     // And a removal too.
-    a.state.catalog.delete_provider("mock", None).await.unwrap();
+    a.state.catalog.delete_provider("mock", None, &braid::accounts::Actor::admin("test")).await.unwrap();
     let started = std::time::Instant::now();
     while b.state.providers.snapshot().enabled("mock").is_some() {
         assert!(started.elapsed() < Duration::from_secs(5), "still in force on the other braid after 5 s");

@@ -228,7 +228,7 @@ pub struct AuditOut {
     /// The event type: `identity.linked`, `identity.unlinked`, `identity.moved`, `account.merged`, …
     #[serde(rename = "type")]
     pub kind: String,
-    /// The account it concerns.
+    /// The account it concerns (empty for a provider or client change).
     pub account_id: String,
     /// The other account (move, merge).
     pub other_account_id: Option<String>,
@@ -236,6 +236,8 @@ pub struct AuditOut {
     pub issuer: Option<String>,
     /// The identity's subject.
     pub subject: Option<String>,
+    /// For a provider or client change: its id.
+    pub target: Option<String>,
 }
 
 impl From<AuditEvent> for AuditOut {
@@ -250,6 +252,7 @@ impl From<AuditEvent> for AuditOut {
             other_account_id: e.other_account_id,
             issuer: e.issuer,
             subject: e.subject,
+            target: e.target,
         }
     }
 }

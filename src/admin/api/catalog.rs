@@ -133,7 +133,7 @@ pub async fn create_provider(
     Body(body): Body<Map<String, Value>>,
 ) -> Result<Response, Problem> {
     let (id, definition) = split_id(body)?;
-    let view = state.catalog.create_provider(&id, definition).await?;
+    let view = state.catalog.create_provider(&id, definition, &caller.actor()).await?;
     tracing::info!(target: "braid::admin", token = %caller.0, provider = %id, "provider created");
     Ok(json(StatusCode::CREATED, &view, Some(etag(view.version, &view))))
 }
@@ -163,7 +163,7 @@ pub async fn replace_provider(
 ) -> Result<Response, Problem> {
     let expected = expected_version(&headers)?;
     let definition = same_id(&id, body)?;
-    let view = state.catalog.replace_provider(&id, definition, expected).await?;
+    let view = state.catalog.replace_provider(&id, definition, expected, &caller.actor()).await?;
     tracing::info!(target: "braid::admin", token = %caller.0, provider = %id, "provider replaced");
     Ok(json(StatusCode::OK, &view, Some(etag(view.version, &view))))
 }
@@ -178,7 +178,7 @@ pub async fn delete_provider(
     headers: HeaderMap,
 ) -> Result<Response, Problem> {
     let expected = expected_version(&headers)?;
-    state.catalog.delete_provider(&id, expected).await?;
+    state.catalog.delete_provider(&id, expected, &caller.actor()).await?;
     tracing::info!(target: "braid::admin", token = %caller.0, provider = %id, "provider deleted");
     Ok(StatusCode::NO_CONTENT.into_response())
 }
@@ -211,7 +211,7 @@ pub async fn create_client(
     Body(body): Body<Map<String, Value>>,
 ) -> Result<Response, Problem> {
     let (id, definition) = split_id(body)?;
-    let made = state.catalog.create_client(&id, definition).await?;
+    let made = state.catalog.create_client(&id, definition, &caller.actor()).await?;
     tracing::info!(target: "braid::admin", token = %caller.0, client = %id, "client created");
     Ok(json(StatusCode::CREATED, &made, Some(etag(made.client.version, &made.client))))
 }
@@ -242,7 +242,7 @@ pub async fn replace_client(
 ) -> Result<Response, Problem> {
     let expected = expected_version(&headers)?;
     let definition = same_id(&id, body)?;
-    let made = state.catalog.replace_client(&id, definition, expected).await?;
+    let made = state.catalog.replace_client(&id, definition, expected, &caller.actor()).await?;
     tracing::info!(target: "braid::admin", token = %caller.0, client = %id, "client replaced");
     Ok(json(StatusCode::OK, &made, Some(etag(made.client.version, &made.client))))
 }
@@ -257,7 +257,7 @@ pub async fn delete_client(
     headers: HeaderMap,
 ) -> Result<Response, Problem> {
     let expected = expected_version(&headers)?;
-    state.catalog.delete_client(&id, expected).await?;
+    state.catalog.delete_client(&id, expected, &caller.actor()).await?;
     tracing::info!(target: "braid::admin", token = %caller.0, client = %id, "client deleted");
     Ok(StatusCode::NO_CONTENT.into_response())
 }
@@ -270,7 +270,7 @@ pub async fn rotate_secret(
     caller: Caller,
     Path(id): Path<String>,
 ) -> Result<Response, Problem> {
-    let secret = state.catalog.rotate_client_secret(&id).await?;
+    let secret = state.catalog.rotate_client_secret(&id, &caller.actor()).await?;
     tracing::info!(target: "braid::admin", token = %caller.0, client = %id, "client secret rotated");
     Ok(json(StatusCode::OK, &SecretOut { client_id: id, secret }, None))
 }

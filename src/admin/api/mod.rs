@@ -30,6 +30,11 @@ pub const PREFIX: &str = "/admin/v1";
 pub struct Caller(pub String);
 
 impl Caller {
+    /// This caller in the audit log: `admin:<token name>`.
+    pub fn actor(&self) -> Actor {
+        Actor::admin(&self.0)
+    }
+
     /// The admin service acting as this caller.
     pub fn admin(&self, state: &AppState) -> Admin {
         Admin {
@@ -37,7 +42,7 @@ impl Caller {
             grants: state.grants.clone(),
             sessions: state.records.store().clone(),
             clock: state.clock.clone(),
-            actor: Actor::admin(&self.0),
+            actor: self.actor(),
             sign_in_providers: state.providers.snapshot().sign_in_providers(),
         }
     }

@@ -171,6 +171,11 @@ fn block_on(f: impl std::future::Future<Output = Result<String, Failure>>) -> Ex
 }
 
 /// Run `braid providers …`.
+/// Who the commands act as: `admin:$USER` in the audit log.
+fn cli_actor() -> crate::accounts::Actor {
+    crate::accounts::Actor::admin(&std::env::var("USER").unwrap_or_else(|_| "cli".into()))
+}
+
 pub fn providers(settings: &Settings, command: ProvidersCommand) -> ExitCode {
     block_on(async move {
         let catalog = open(settings).await?;
@@ -178,11 +183,11 @@ pub fn providers(settings: &Settings, command: ProvidersCommand) -> ExitCode {
             ProvidersCommand::List => json(&catalog.list_providers().await?),
             ProvidersCommand::Add { file, id } => {
                 let (id, def) = read_definition(&file, id)?;
-                let p = catalog.create_provider(&id, def).await?;
+                let p = catalog.create_provider(&id, def, &cli_actor()).await?;
                 Ok(format!("provider `{}` added (version {})", p.id, p.version.unwrap_or(1)))
             }
             ProvidersCommand::Remove { id, version } => {
-                catalog.delete_provider(&id, version).await?;
+                catalog.delete_provider(&id, version, &cli_actor()).await?;
                 Ok(format!("provider `{id}` removed"))
             }
             ProvidersCommand::Check { id } => {
@@ -205,18 +210,18 @@ pub fn clients(settings: &Settings, command: ClientsCommand) -> ExitCode {
                 if let Value::Object(m) = &mut def {
                     m.remove("id");
                 }
-                let made = catalog.create_client(&id, def).await?;
+                let made = catalog.create_client(&id, def, &cli_actor()).await?;
                 Ok(match made.secret {
                     Some(s) => format!("client `{id}` added; its secret (shown only now):\n{s}"),
                     None => format!("client `{id}` added (public: PKCE required)"),
                 })
             }
             ClientsCommand::Remove { id, version } => {
-                catalog.delete_client(&id, version).await?;
+                catalog.delete_client(&id, version, &cli_actor()).await?;
                 Ok(format!("client `{id}` removed; its refresh tokens are revoked"))
             }
             ClientsCommand::RotateSecret { id } => {
-                let s = catalog.rotate_client_secret(&id).await?;
+                let s = catalog.rotate_client_secret(&id, &cli_actor()).await?;
                 Ok(format!("client `{id}`: new secret (shown only now; the old one no longer works):\n{s}"))
             }
         }

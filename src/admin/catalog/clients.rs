@@ -2,6 +2,7 @@
 //! is kept), replace, delete (its refresh-token grants are revoked in the same transaction) and
 //! rotate the secret (the old one stops working at once).
 
+use crate::accounts::Actor;
 use serde::{Deserialize, Serialize};
 use serde_json::Value;
 use sqlx::Row;
@@ -221,7 +222,7 @@ impl Catalog {
     }
 
     /// Register client `id`; a confidential client's secret is returned this once.
-    pub async fn create_client(&self, id: &str, definition: Value) -> Result<NewClient, CatalogError> {
+    pub async fn create_client(&self, id: &str, definition: Value, actor: &Actor) -> Result<NewClient, CatalogError> {
         let d = parse_definition(id, &definition)?;
         self.client_not_from_file(id)?;
         let (secret, digest) = if d.public {
@@ -247,7 +248,7 @@ impl Catalog {
         if n == 0 {
             return Err(CatalogError::Exists);
         }
-        bump(&mut tx).await?;
+        bump(&mut tx, actor, "client.created", id, self.clock.now_ms()).await?;
         tx.commit().await.map_err(store)?;
         tracing::info!(client = %id, "client added to the admin catalog");
         self.changed().await;
@@ -262,6 +263,7 @@ impl Catalog {
         id: &str,
         definition: Value,
         expected_version: Option<i64>,
+        actor: &Actor,
     ) -> Result<NewClient, CatalogError> {
         let d = parse_definition(id, &definition)?;
         self.client_not_from_file(id)?;
@@ -299,7 +301,7 @@ impl Catalog {
                 None => CatalogError::NotFound,
             });
         }
-        bump(&mut tx).await?;
+        bump(&mut tx, actor, "client.replaced", id, self.clock.now_ms()).await?;
         tx.commit().await.map_err(store)?;
         tracing::info!(client = %id, version = old.version + 1, "client changed in the admin catalog");
         self.changed().await;
@@ -308,7 +310,12 @@ impl Catalog {
 
     /// Remove client `id` and revoke its refresh-token grants (one transaction); with
     /// `expected_version`, only if it is still that version.
-    pub async fn delete_client(&self, id: &str, expected_version: Option<i64>) -> Result<(), CatalogError> {
+    pub async fn delete_client(
+        &self,
+        id: &str,
+        expected_version: Option<i64>,
+        actor: &Actor,
+    ) -> Result<(), CatalogError> {
         self.client_not_from_file(id)?;
         let now = self.clock.now_ms();
         let mut tx = self.db.pool.begin().await.map_err(store)?;
@@ -334,7 +341,7 @@ impl Catalog {
             .await
             .map_err(store)?
             .rows_affected();
-        bump(&mut tx).await?;
+        bump(&mut tx, actor, "client.deleted", id, self.clock.now_ms()).await?;
         tx.commit().await.map_err(store)?;
         tracing::info!(client = %id, revoked_grants = revoked, "client removed from the admin catalog");
         self.changed().await;
@@ -343,7 +350,7 @@ impl Catalog {
 
     /// Give client `id` a new secret (returned this once); the old one stops working at once
     /// here, and within the poll interval on every other braid.
-    pub async fn rotate_client_secret(&self, id: &str) -> Result<String, CatalogError> {
+    pub async fn rotate_client_secret(&self, id: &str, actor: &Actor) -> Result<String, CatalogError> {
         self.client_not_from_file(id)?;
         let Some(old) = self.client_row(id).await? else { return Err(CatalogError::NotFound) };
         if old.definition.public {
@@ -366,7 +373,7 @@ impl Catalog {
         if n == 0 {
             return Err(CatalogError::VersionMismatch);
         }
-        bump(&mut tx).await?;
+        bump(&mut tx, actor, "client.secret_rotated", id, self.clock.now_ms()).await?;
         tx.commit().await.map_err(store)?;
         tracing::info!(client = %id, "client secret rotated");
         self.changed().await;

@@ -272,8 +272,25 @@ impl Catalog {
 }
 
 /// Bump the change counter inside `tx`.
-async fn bump(tx: &mut sqlx::Transaction<'_, sqlx::Any>) -> Result<(), CatalogError> {
+/// Count one change (the counter every braid polls) and record it in the audit log as `action`
+/// on `target` (a provider or client id) by `actor`, in the change's own transaction.
+async fn bump(
+    tx: &mut sqlx::Transaction<'_, sqlx::Any>,
+    actor: &crate::accounts::Actor,
+    action: &str,
+    target: &str,
+    now: i64,
+) -> Result<(), CatalogError> {
     sqlx::query("UPDATE catalog_version SET version = version + 1 WHERE id = 1")
+        .execute(&mut **tx)
+        .await
+        .map_err(store)?;
+    sqlx::query("INSERT INTO audit_events (at, actor, ip, action, account_id, detail) VALUES ($1, $2, $3, $4, '', $5)")
+        .bind(now)
+        .bind(actor.who.as_str())
+        .bind(actor.ip.as_deref())
+        .bind(action)
+        .bind(serde_json::json!({ "target": target }).to_string())
         .execute(&mut **tx)
         .await
         .map_err(store)?;

@@ -3,6 +3,7 @@
 //! for OIDC and SAML, against the live discovery document or metadata before it is stored.
 //! `client_secret` is write-only: stored as given, never returned.
 
+use crate::accounts::Actor;
 use serde::Serialize;
 use serde_json::{Map, Value};
 use sqlx::Row;
@@ -227,7 +228,12 @@ impl Catalog {
     }
 
     /// Register provider `id` with `definition` (the keys of a provider file, as JSON).
-    pub async fn create_provider(&self, id: &str, definition: Value) -> Result<ProviderView, CatalogError> {
+    pub async fn create_provider(
+        &self,
+        id: &str,
+        definition: Value,
+        actor: &Actor,
+    ) -> Result<ProviderView, CatalogError> {
         self.not_from_file(id)?;
         self.validate(id, &definition).await?;
         let now = self.clock.now_ms();
@@ -245,7 +251,7 @@ impl Catalog {
         if inserted == 0 {
             return Err(CatalogError::Exists);
         }
-        bump(&mut tx).await?;
+        bump(&mut tx, actor, "provider.created", id, self.clock.now_ms()).await?;
         tx.commit().await.map_err(store)?;
         tracing::info!(provider = %id, "provider added to the admin catalog");
         self.changed().await;
@@ -260,6 +266,7 @@ impl Catalog {
         id: &str,
         definition: Value,
         expected_version: Option<i64>,
+        actor: &Actor,
     ) -> Result<ProviderView, CatalogError> {
         self.not_from_file(id)?;
         let Some(old) = self.provider_row(id).await? else { return Err(CatalogError::NotFound) };
@@ -291,7 +298,7 @@ impl Catalog {
                 None => CatalogError::NotFound,
             });
         }
-        bump(&mut tx).await?;
+        bump(&mut tx, actor, "provider.replaced", id, self.clock.now_ms()).await?;
         tx.commit().await.map_err(store)?;
         tracing::info!(provider = %id, version = old.version + 1, "provider changed in the admin catalog");
         self.changed().await;
@@ -300,7 +307,12 @@ impl Catalog {
 
     /// Remove provider `id`; with `expected_version`, only if it is still that version. Its
     /// identities stay (they are keyed by issuer and subject); new sign-ins through it stop.
-    pub async fn delete_provider(&self, id: &str, expected_version: Option<i64>) -> Result<(), CatalogError> {
+    pub async fn delete_provider(
+        &self,
+        id: &str,
+        expected_version: Option<i64>,
+        actor: &Actor,
+    ) -> Result<(), CatalogError> {
         self.not_from_file(id)?;
         let mut tx = self.db.pool.begin().await.map_err(store)?;
         let n = match expected_version {
@@ -318,7 +330,7 @@ impl Catalog {
                 None => CatalogError::NotFound,
             });
         }
-        bump(&mut tx).await?;
+        bump(&mut tx, actor, "provider.deleted", id, self.clock.now_ms()).await?;
         tx.commit().await.map_err(store)?;
         tracing::info!(provider = %id, "provider removed from the admin catalog");
         self.changed().await;

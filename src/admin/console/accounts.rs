@@ -431,7 +431,11 @@ pub async fn audit_get(
                 "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
                 esc(&when(Some(e.at))),
                 esc(&e.action),
-                account_link(&e.account_id),
+                if e.account_id.is_empty() {
+                    format!("<code>{}</code>", esc(e.target.as_deref().unwrap_or("")))
+                } else {
+                    account_link(&e.account_id)
+                },
                 esc(&e.actor),
                 esc(&[e.issuer.clone().unwrap_or_default(), e.subject.clone().unwrap_or_default()].join(" "))
             )
@@ -453,7 +457,7 @@ pub async fn audit_get(
     let body = format!(
         "<form method=\"get\" action=\"/admin/audit\"><label>Account <input name=\"account\" value=\"{}\"></label>\
 <label>Type <input name=\"type\" value=\"{}\" placeholder=\"identity.linked\"></label><button type=\"submit\">Filter</button></form>\
-<table><tr><th>When</th><th>What</th><th>Account</th><th>Who</th><th>Identity</th></tr>{rows}</table>{next}",
+<table><tr><th>When</th><th>What</th><th>Account or provider/client</th><th>Who</th><th>Identity</th></tr>{rows}</table>{next}",
         esc(query.account.as_deref().unwrap_or("")),
         esc(query.action.as_deref().unwrap_or("")),
     );

@@ -142,7 +142,7 @@ pub async fn provider_add_post(
         }
         def["trust_email"] = json!(field("trust_email").is_some());
     }
-    state.catalog.create_provider(&id, def).await.map_err(refused)?;
+    state.catalog.create_provider(&id, def, &me.actor(None)).await.map_err(refused)?;
     tracing::info!(provider = %id, by = %me.session.account_id, "console: provider added");
     Ok(Redirect::to("/admin/providers?done=added").into_response())
 }
@@ -224,18 +224,18 @@ pub async fn provider_change_post(
     }
     let c = &state.catalog;
     match action.as_str() {
-        "delete" => c.delete_provider(&id, version).await.map_err(refused)?,
+        "delete" => c.delete_provider(&id, version, &me.actor(None)).await.map_err(refused)?,
         "enabled" => {
             let p = c.get_provider(&id).await.map_err(refused)?;
             let mut def = p.definition.unwrap_or_else(|| json!({}));
             def["enabled"] = Value::Bool(get("enabled") == "true");
-            c.replace_provider(&id, def, version).await.map_err(refused)?;
+            c.replace_provider(&id, def, version, &me.actor(None)).await.map_err(refused)?;
         }
         "replace" => {
             let def: Value = serde_json::from_str(&get("definition")).map_err(|e| {
                 AppError::page("Not saved", format!("The definition is not JSON ({e}); nothing was saved."))
             })?;
-            c.replace_provider(&id, def, version).await.map_err(refused)?;
+            c.replace_provider(&id, def, version, &me.actor(None)).await.map_err(refused)?;
         }
         _ => return Err(AppError::page("Incomplete form", "Unknown change; nothing was saved.")),
     }
@@ -321,7 +321,7 @@ pub async fn client_change_post(
         if !get("name").is_empty() {
             def["name"] = json!(get("name"));
         }
-        let made = state.catalog.create_client(&id, def).await.map_err(refused)?;
+        let made = state.catalog.create_client(&id, def, &me.actor(None)).await.map_err(refused)?;
         tracing::info!(client = %id, by = %me.session.account_id, "console: client added");
         return Ok(match made.secret {
             Some(s) => secret_page(&id, &s),
@@ -344,12 +344,12 @@ pub async fn client_change_post(
     }
     match action.as_str() {
         "rotate" => {
-            let secret = state.catalog.rotate_client_secret(&id).await.map_err(refused)?;
+            let secret = state.catalog.rotate_client_secret(&id, &me.actor(None)).await.map_err(refused)?;
             tracing::info!(client = %id, by = %me.session.account_id, "console: client secret rotated");
             Ok(secret_page(&id, &secret))
         }
         "delete" => {
-            state.catalog.delete_client(&id, None).await.map_err(refused)?;
+            state.catalog.delete_client(&id, None, &me.actor(None)).await.map_err(refused)?;
             tracing::info!(client = %id, by = %me.session.account_id, "console: client deleted");
             Ok(Redirect::to("/admin/clients").into_response())
         }

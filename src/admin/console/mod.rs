@@ -31,6 +31,11 @@ pub struct ConsoleAdmin {
 }
 
 impl ConsoleAdmin {
+    /// This person in the audit log: `admin:console:<account>`.
+    pub fn actor(&self, ip: Option<String>) -> Actor {
+        Actor { who: format!("admin:console:{}", self.session.account_id), ip }
+    }
+
     /// The admin service acting as this person (`admin:console:<account>` in the audit log).
     pub fn admin(&self, state: &AppState, ip: Option<String>) -> Admin {
         Admin {
@@ -38,7 +43,7 @@ impl ConsoleAdmin {
             grants: state.grants.clone(),
             sessions: state.records.store().clone(),
             clock: state.clock.clone(),
-            actor: Actor { who: format!("admin:console:{}", self.session.account_id), ip },
+            actor: self.actor(ip),
             sign_in_providers: state.providers.snapshot().sign_in_providers(),
         }
     }
