@@ -221,6 +221,17 @@ impl Ctx {
         (b, id.account_id.0)
     }
 
+    /// The webhook notifications queued for `action` (the payloads' `type`).
+    pub async fn outbox(&self, action: &str) -> Vec<Value> {
+        use sqlx::Row as _;
+        let db = braid::db::Db::connect(&self.app.state.settings.store.accounts).await.unwrap();
+        let rows = sqlx::query("SELECT payload FROM webhook_outbox ORDER BY id").fetch_all(&db.pool).await.unwrap();
+        rows.iter()
+            .map(|r| serde_json::from_str::<Value>(&r.get::<String, _>("payload")).unwrap())
+            .filter(|v| v["type"] == action)
+            .collect()
+    }
+
     pub async fn signed_in(&self, b: &reqwest::Client) -> bool {
         b.get(self.app.url("/account")).send().await.unwrap().status() == StatusCode::OK
     }
@@ -265,7 +276,11 @@ async fn merge_moves_identities_marks_the_old_account_and_ends_its_sessions(via:
     let merged =
         v["audit"].as_array().unwrap().iter().find(|e| e["action"] == "account.merged").expect("merge audited");
     assert_eq!(merged["actor"], "admin:ops");
+    let notified = c.outbox("account.merged").await;
+    assert_eq!(notified.len(), 1, "one webhook notification queued");
+    assert!(notified[0].to_string().contains(bob.as_str()), "{}", notified[0]);
     refused(c.run(Op::Merge(&bob, &alice)).await);
+    assert_eq!(c.outbox("account.merged").await.len(), 1, "a refused change notifies nobody");
 }
 
 async fn link_move_and_unlink_follow_the_rules(via: Via) {
@@ -288,6 +303,8 @@ async fn link_move_and_unlink_follow_the_rules(via: Via) {
     let audit = done(c.run(Op::Show(&bob)).await)["audit"].clone();
     let moved = audit.as_array().unwrap().iter().find(|e| e["action"] == "identity.moved").expect("move audited");
     assert_eq!(moved["actor"], "admin:ops");
+    assert_eq!(c.outbox("identity.moved").await.len(), 1, "the move's webhook notification");
+    assert_eq!(c.outbox("identity.unlinked").await.len(), 1, "the unlink's, and none for the refused one");
 }
 
 async fn disable_enable_and_delete(via: Via) {
