@@ -204,3 +204,44 @@ async fn a_client_made_through_the_api_signs_in_until_rotated_and_deleted() {
     let (s, _, v) = call(h.delete(v1("/clients/app"))).await;
     assert_eq!((s, v["type"].as_str()), (StatusCode::CONFLICT, Some("urn:braid:problem:defined-in-file")));
 }
+
+#[tokio::test]
+async fn every_field_of_a_provider_with_a_wrong_type_or_value_is_named_by_its_pointer() {
+    let app = app_on("sqlite").await;
+    let h = reqwest::Client::new();
+    let good = json!({
+        "id": "corp", "kind": "oidc", "display_name": "Corp", "issuer": "http://127.0.0.1:9",
+        "client_id": "braid", "client_secret": "s", "scopes": ["openid"], "userinfo": true,
+        "trust_email": false, "enabled": true, "can_sign_in": true, "domains": ["corp.example"],
+    });
+    let wrong: Vec<(&str, Value)> = vec![
+        ("kind", json!("ldap")),
+        ("kind", json!(7)),
+        ("display_name", json!(7)),
+        ("issuer", json!(["x"])),
+        ("issuer", json!("not a url")),
+        ("client_id", json!(false)),
+        ("client_secret", json!(3)),
+        ("scopes", json!("openid")),
+        ("scopes", json!([1])),
+        ("userinfo", json!("yes")),
+        ("trust_email", json!(1)),
+        ("enabled", json!("no")),
+        ("can_sign_in", json!(null)),
+        ("domains", json!("corp.example")),
+        ("on_new_identity", json!("maybe")),
+        ("colour", json!("red")),
+    ];
+    for (key, value) in wrong {
+        let mut def = good.clone();
+        def[key] = value.clone();
+        let r = h.post(app.url("/admin/v1/providers")).bearer_auth(TOKEN).json(&def).send().await.unwrap();
+        let status = r.status();
+        let v: Value = r.json().await.unwrap();
+        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{key} = {value}: {v}");
+        let pointer = v["errors"][0]["pointer"].as_str().unwrap_or_default();
+        assert!(pointer == format!("/{key}") || pointer.starts_with(&format!("/{key}/")), "{key} = {value}: {v}");
+    }
+    let (s, _, list) = call(h.get(app.url("/admin/v1/providers"))).await;
+    assert_eq!((s, list.as_array().unwrap().len()), (StatusCode::OK, 1), "nothing was stored: {list}");
+}
