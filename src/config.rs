@@ -46,6 +46,8 @@ pub struct Settings {
     pub proxy: ProxySettings,
     /// `[admin]`: admin API tokens and console accounts.
     pub admin: crate::admin::settings::AdminSettings,
+    /// `[limits]`: rate limits on anonymous, costly paths.
+    pub limits: crate::limits::LimitSettings,
 }
 
 /// `[server]`: where braid listens and the URL it is known by.
@@ -58,11 +60,18 @@ pub struct ServerSettings {
     pub public_url: Option<String>,
     /// Seconds in-flight requests get to finish after SIGTERM.
     pub shutdown_timeout_secs: u64,
+    /// Peers (addresses or networks) whose `X-Forwarded-For` names the client address.
+    pub trusted_proxies: Vec<String>,
 }
 
 impl Default for ServerSettings {
     fn default() -> Self {
-        Self { listen: "127.0.0.1:8080".into(), public_url: None, shutdown_timeout_secs: 30 }
+        Self {
+            listen: "127.0.0.1:8080".into(),
+            public_url: None,
+            shutdown_timeout_secs: 30,
+            trusted_proxies: Vec::new(),
+        }
     }
 }
 
@@ -572,8 +581,16 @@ impl Settings {
                 }
             }
         }
-        for (key, reason) in self.admin.check() {
+        for (key, reason) in self.admin.check().into_iter().chain(self.limits.check()) {
             bad(key, reason);
+        }
+        for (i, p) in self.server.trusted_proxies.iter().enumerate() {
+            if crate::web::client_ip::Net::parse(p).is_none() {
+                bad(
+                    format!("server.trusted_proxies[{i}]"),
+                    format!("`{p}` is not an address or a network like 10.0.0.0/8"),
+                );
+            }
         }
         if problems.is_empty() { Ok(()) } else { Err(ConfigError(problems)) }
     }

@@ -30,6 +30,15 @@ pub enum AppError {
         /// What happened and what to do next.
         detail: String,
     },
+    /// Over a rate limit (`[limits]`): 429 with `Retry-After`; as OAuth JSON when `json`, else a
+    /// page.
+    #[error("rate limited for {retry_after_secs} s")]
+    Limited {
+        /// Seconds until a new attempt may pass.
+        retry_after_secs: u64,
+        /// Answer as OAuth JSON (`/token`) rather than a page.
+        json: bool,
+    },
     /// A store braid needs is down: fail closed with 503.
     #[error("unavailable: {0}")]
     Unavailable(String),
@@ -109,6 +118,28 @@ impl IntoResponse for AppError {
                 resp
             }
             Self::Page { status, title, detail } => html::error_page(status, &title, &detail),
+            Self::Limited { retry_after_secs, json } => {
+                let wait = format!("Wait {retry_after_secs} seconds, then try again.");
+                let mut resp = if json {
+                    let body = serde_json::json!({
+                        "error": "temporarily_unavailable",
+                        "error_description": format!("too many attempts; retry after {retry_after_secs} s"),
+                    });
+                    (StatusCode::TOO_MANY_REQUESTS, axum::Json(body)).into_response()
+                } else {
+                    html::error_page(
+                        StatusCode::TOO_MANY_REQUESTS,
+                        "Too many attempts",
+                        &format!("braid received too many of these requests from here. {wait}"),
+                    )
+                };
+                let h = resp.headers_mut();
+                h.insert(header::CACHE_CONTROL, HeaderValue::from_static("no-store"));
+                if let Ok(v) = HeaderValue::from_str(&retry_after_secs.to_string()) {
+                    h.insert(header::RETRY_AFTER, v);
+                }
+                resp
+            }
             Self::Unavailable(e) => {
                 tracing::error!(error = %e, "store unavailable; failing closed");
                 html::error_page(

@@ -11,6 +11,7 @@ pub mod error;
 pub mod health;
 pub mod ids;
 pub mod issuer;
+pub mod limits;
 pub mod linking;
 pub mod logging;
 pub mod notify;

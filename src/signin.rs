@@ -47,7 +47,17 @@ pub async fn begin(
         unsolicited: false,
     };
     state.records.put(&key::login(&login_state), &attempt, Duration::from_secs(ttl)).await?;
-    Ok((login_state.clone(), cookies::set(cookies::LOGIN, &login_state, ttl, state.secure_cookies())))
+    // This browser's sign-ins under way, newest first, at most `[limits] pending_sign_ins_per_browser`:
+    // the oldest past the cap is dropped and its record deleted.
+    let cap = state.settings.limits.pending_sign_ins_per_browser.max(1) as usize;
+    let mut pending = vec![login_state.clone()];
+    pending.extend(
+        cookies::get_list(headers, cookies::LOGIN, state.secure_cookies()).into_iter().filter(|s| *s != login_state),
+    );
+    for dropped in pending.split_off(cap.min(pending.len())) {
+        state.records.store().delete(&key::login(&dropped)).await?;
+    }
+    Ok((login_state, cookies::set(cookies::LOGIN, &pending.join("."), ttl, state.secure_cookies())))
 }
 
 fn expired() -> AppError {
@@ -75,8 +85,8 @@ pub async fn take_attempt_bound_by(
     presented: &str,
     provider_id: &str,
 ) -> Result<LoginAttempt, AppError> {
-    let bound = cookies::get(headers, cookie, state.secure_cookies());
-    if bound.as_deref() != Some(presented) {
+    let bound = cookies::get_list(headers, cookie, state.secure_cookies());
+    if !bound.iter().any(|b| b == presented) {
         return Err(AppError::page(
             "Sign-in not started in this browser",
             "This sign-in was started in another browser or its cookie is missing, so braid will not finish it. Start again from the application.",
@@ -214,7 +224,8 @@ pub async fn finish(
     };
     let h = resp.headers_mut();
     state.session_cookie().set(h, &sid, ttl);
-    h.append(header::SET_COOKIE, cookies::clear(cookies::LOGIN, secure));
+    // The login cookie stays: other sign-ins of this browser (other tabs) may still be under way;
+    // the finished one's record is gone, so its id in the cookie is inert.
     if proof_present {
         h.append(header::SET_COOKIE, cookies::clear(cookies::PROOF, secure));
     }

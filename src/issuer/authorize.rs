@@ -14,6 +14,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 use crate::error::AppError;
 use crate::records::{AuthCode, AuthRequest, BrowserSession, LoginTx, key};
 use crate::state::AppState;
+use crate::web::client_ip::ClientIp;
 
 /// Scopes braid understands; others are ignored.
 pub const SCOPES: &[&str] = &["openid", "profile", "email", "offline_access"];
@@ -77,15 +78,17 @@ pub async fn answer_with_error(state: &AppState, tx: &str, error: &str, desc: &s
 pub async fn authorize_get(
     State(state): State<AppState>,
     headers: HeaderMap,
+    ClientIp(ip): ClientIp,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Response, AppError> {
-    authorize(state, headers, q).await
+    authorize(state, headers, ip, q).await
 }
 
 /// `POST /authorize` with form parameters (OIDC Core 3.1.2.1).
 pub async fn authorize_post(
     State(state): State<AppState>,
     headers: HeaderMap,
+    ClientIp(ip): ClientIp,
     form: Result<axum::Form<HashMap<String, String>>, axum::extract::rejection::FormRejection>,
 ) -> Result<Response, AppError> {
     let axum::Form(q) = form.map_err(|_| {
@@ -94,10 +97,15 @@ pub async fn authorize_post(
             "The application's sign-in request was not a form braid can read. Tell its administrator.",
         )
     })?;
-    authorize(state, headers, q).await
+    authorize(state, headers, ip, q).await
 }
 
-async fn authorize(state: AppState, headers: HeaderMap, q: HashMap<String, String>) -> Result<Response, AppError> {
+async fn authorize(
+    state: AppState,
+    headers: HeaderMap,
+    ip: Option<String>,
+    q: HashMap<String, String>,
+) -> Result<Response, AppError> {
     let p = |k: &str| q.get(k).map(String::as_str).filter(|v| !v.is_empty());
     if let Some(name) = ["client_id", "redirect_uri"].into_iter().find(|k| p(k).is_some_and(|v| v.len() > param_cap(k)))
     {
@@ -220,6 +228,8 @@ async fn authorize(state: AppState, headers: HeaderMap, q: HashMap<String, Strin
     if prompt.contains(&"none") {
         return fail("login_required", "no signed-in session at braid");
     }
+    // A sign-in request is kept until it finishes: within the budget of this client address.
+    crate::limits::check(&state, crate::limits::Kind::SignInStart, crate::limits::address(&ip), true).await?;
     let tx = crate::ids::random_token(24);
     state
         .records

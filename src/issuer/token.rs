@@ -42,10 +42,29 @@ pub struct TokenForm {
 pub async fn token_post(
     State(state): State<AppState>,
     headers: HeaderMap,
+    crate::web::client_ip::ClientIp(ip): crate::web::client_ip::ClientIp,
     form: Result<Form<TokenForm>, axum::extract::rejection::FormRejection>,
 ) -> Response {
     let result = match form {
-        Ok(Form(form)) => token(&state, &headers, form).await,
+        Ok(Form(form)) => {
+            // Failures are budgeted per (claimed client, client address): guessing a client's
+            // secret is slowed, and nobody elsewhere can lock a client out.
+            let who = format!("{}|{}", claimed_client(&headers, &form), crate::limits::address(&ip));
+            match crate::limits::check(&state, crate::limits::Kind::TokenFailure, &who, false).await {
+                Err(e) => Err(e),
+                Ok(()) => {
+                    let result = token(&state, &headers, form).await;
+                    if matches!(&result, Err(AppError::OAuth { status, .. }) if status.is_client_error()) {
+                        if let Err(e) =
+                            crate::limits::check(&state, crate::limits::Kind::TokenFailure, &who, true).await
+                        {
+                            tracing::debug!(error = %e, "token failure budget spent");
+                        }
+                    }
+                    result
+                }
+            }
+        }
         Err(_) => Err(AppError::oauth("invalid_request", "the body must be application/x-www-form-urlencoded")),
     };
     match result {
@@ -67,6 +86,19 @@ async fn token(state: &AppState, headers: &HeaderMap, form: TokenForm) -> Result
         Some(_) => Err(AppError::oauth("unsupported_grant_type", "supported: authorization_code, refresh_token")),
         None => Err(AppError::oauth("invalid_request", "grant_type is required")),
     }
+}
+
+/// The client id a `/token` request names (Basic credentials first, else `client_id`), checked or
+/// not: only a budget key.
+fn claimed_client(headers: &HeaderMap, form: &TokenForm) -> String {
+    let basic = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Basic "))
+        .and_then(|b64| STANDARD.decode(b64.trim()).ok())
+        .and_then(|raw| String::from_utf8(raw).ok())
+        .and_then(|raw| raw.split_once(':').map(|(id, _)| id.to_owned()));
+    basic.or_else(|| form.client_id.clone()).unwrap_or_default()
 }
 
 fn invalid_client(desc: &str) -> AppError {

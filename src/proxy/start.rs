@@ -57,6 +57,7 @@ fn return_param(state: &AppState, q: &HashMap<String, String>) -> Result<Option<
 pub async fn start_get(
     State(state): State<AppState>,
     headers: HeaderMap,
+    crate::web::client_ip::ClientIp(ip): crate::web::client_ip::ClientIp,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Response, AppError> {
     let rd = return_param(&state, &q)?.ok_or_else(|| {
@@ -74,6 +75,7 @@ pub async fn start_get(
             }
         }
     }
+    crate::limits::check(&state, crate::limits::Kind::SignInStart, crate::limits::address(&ip), true).await?;
     let tx = crate::ids::random_token(24);
     let ret = LoginTx::Proxy(ProxyReturn { return_to: rd.into() });
     state.records.put(&key::tx(&tx), &ret, Duration::from_secs(state.settings.session.login_ttl_secs)).await?;

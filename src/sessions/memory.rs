@@ -208,6 +208,25 @@ impl SessionStore for MemorySessionStore {
         Ok(())
     }
 
+    async fn throttle(
+        &self,
+        key: &str,
+        now: UnixMillis,
+        interval_ms: i64,
+        burst: u32,
+        spend: bool,
+    ) -> Result<i64, StoreError> {
+        let mut inner = self.lock();
+        let tat = inner.live(key, now).and_then(|e| e.value.as_slice().try_into().ok()).map(i64::from_be_bytes);
+        let (wait, new_tat) = super::gcra(tat, now, interval_ms, burst);
+        if wait == 0 && spend {
+            let entry = Entry { value: new_tat.to_be_bytes().to_vec(), expires_at: new_tat.max(now + 1) };
+            inner.insert(key, entry, self.cap, now)?;
+            inner.note_write(now);
+        }
+        Ok(wait)
+    }
+
     async fn index_members(&self, account: &str) -> Result<Vec<String>, StoreError> {
         let now = self.clock.now_ms();
         let inner = self.lock();

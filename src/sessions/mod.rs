@@ -8,6 +8,8 @@ pub use memory::MemorySessionStore;
 pub use redis_store::RedisSessionStore;
 
 use async_trait::async_trait;
+
+use crate::clock::UnixMillis;
 use std::time::Duration;
 
 /// A failure of the session store. braid fails closed on every one of them.
@@ -62,4 +64,24 @@ pub trait SessionStore: Send + Sync + 'static {
     async fn end_all(&self, account: &str, keep: Option<&str>) -> Result<usize, StoreError>;
     /// Check that the store answers.
     async fn ping(&self) -> Result<(), StoreError>;
+    /// A rate budget under `key` (GCRA: one unit comes back every `interval_ms`, at most `burst`
+    /// are held), at `now` (ms). With `spend`, take one unit when one is there; without, only
+    /// look. Returns 0 when a unit is (or was) there, else the milliseconds until one is.
+    async fn throttle(
+        &self,
+        key: &str,
+        now: UnixMillis,
+        interval_ms: i64,
+        burst: u32,
+        spend: bool,
+    ) -> Result<i64, StoreError>;
+}
+
+/// The GCRA step shared by the stores: from the stored theoretical arrival time `tat` (ms; `None`
+/// for a fresh budget), the wait in ms (0: allowed) and the new `tat` to store when spending.
+pub fn gcra(tat: Option<UnixMillis>, now: UnixMillis, interval_ms: i64, burst: u32) -> (i64, UnixMillis) {
+    let tat = tat.unwrap_or(now).max(now);
+    let new_tat = tat.saturating_add(interval_ms);
+    let allow_at = new_tat.saturating_sub(interval_ms.saturating_mul(i64::from(burst)));
+    ((allow_at - now).max(0), new_tat)
 }

@@ -16,6 +16,7 @@
 //! on a single Redis or Sentinel but not on Redis Cluster.
 
 use super::{SessionStore, StoreError};
+use crate::clock::UnixMillis;
 use async_trait::async_trait;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 use redis::{RedisResult, Value};
@@ -34,6 +35,22 @@ return 1
 
 /// Delete every member of set KEYS[1] except ARGV[2] (only when ARGV[1] is "1"), remove them
 /// from the set, and return how many of them still existed.
+/// GCRA over one key (valid on a cluster): KEYS[1] the budget; ARGV now, interval (ms), burst,
+/// spend (1/0). Returns the wait in ms (0: allowed, and spent when asked).
+const THROTTLE_LUA: &str = r#"
+local now = tonumber(ARGV[1])
+local t = tonumber(ARGV[2])
+local tat = tonumber(redis.call('GET', KEYS[1]) or ARGV[1])
+if tat < now then tat = now end
+local new_tat = tat + t
+local allow_at = new_tat - t * tonumber(ARGV[3])
+if allow_at > now then return allow_at - now end
+if ARGV[4] == '1' then
+  redis.call('SET', KEYS[1], string.format('%d', new_tat), 'PX', string.format('%d', math.max(new_tat - now, 1)))
+end
+return 0
+"#;
+
 const END_ALL_LUA: &str = r#"
 local has_keep = ARGV[1] == '1'
 local keep = ARGV[2]
@@ -210,6 +227,19 @@ impl SessionStore for RedisSessionStore {
         let mut cmd = redis::cmd("SREM");
         cmd.arg(self.index_key(account)).arg(self.key(key));
         self.query::<()>("SREM", &cmd).await
+    }
+
+    async fn throttle(
+        &self,
+        key: &str,
+        now: UnixMillis,
+        interval_ms: i64,
+        burst: u32,
+        spend: bool,
+    ) -> Result<i64, StoreError> {
+        let mut cmd = redis::cmd("EVAL");
+        cmd.arg(THROTTLE_LUA).arg(1).arg(self.key(key)).arg(now).arg(interval_ms).arg(burst).arg(u8::from(spend));
+        self.query("throttle", &cmd).await
     }
 
     async fn index_members(&self, account: &str) -> Result<Vec<String>, StoreError> {

@@ -117,6 +117,7 @@ pub async fn callback_get(
     ClientIp(ip): ClientIp,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Response, AppError> {
+    crate::limits::check(&state, crate::limits::Kind::Callback, crate::limits::address(&ip), true).await?;
     let provider = state.providers.snapshot().enabled(&id).cloned().ok_or_else(|| {
         AppError::page_status(
             StatusCode::NOT_FOUND,

@@ -57,6 +57,7 @@ pub async fn login_post(
     ClientIp(ip): ClientIp,
     form: Result<Form<DevLogin>, axum::extract::rejection::FormRejection>,
 ) -> Result<Response, AppError> {
+    crate::limits::check(&state, crate::limits::Kind::Callback, crate::limits::address(&ip), true).await?;
     let provider = state
         .providers
         .snapshot()

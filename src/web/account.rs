@@ -225,6 +225,7 @@ async fn apply(
         }
     };
     let (sid, s) = guard(state, headers, &f.csrf).await?;
+    crate::limits::check(state, crate::limits::Kind::AccountChange, s.account_id.as_str(), true).await?;
     crate::linking::before_change(state).await?;
     let (account, actor, now) = (&s.account_id, Actor::person(&s.account_id, ip), state.clock.now_ms());
     let usable = state.providers.snapshot().sign_in_providers();
@@ -281,13 +282,15 @@ pub async fn link_post(
     State(state): State<AppState>,
     Path(provider): Path<String>,
     headers: HeaderMap,
+    ClientIp(ip): ClientIp,
     form: FormResult,
 ) -> Result<Response, AppError> {
     let Form(f) =
         form.map_err(|_| AppError::page("Incomplete form", "The form was incomplete; nothing was changed."))?;
     let (_, s) = guard(&state, &headers, &f.csrf).await?;
+    crate::limits::check(&state, crate::limits::Kind::AccountChange, s.account_id.as_str(), true).await?;
     let provider = state.providers.snapshot().enabled(&provider).cloned().ok_or_else(|| {
         AppError::page_status(StatusCode::NOT_FOUND, "Unknown provider", "This provider does not exist or is disabled.")
     })?;
-    super::login::start(&state, &headers, &provider, None, None, Some(s.account_id.clone()), true).await
+    super::login::start(&state, &headers, ip.as_deref(), &provider, None, None, Some(s.account_id.clone()), true).await
 }

@@ -41,6 +41,26 @@ fn find(headers: &HeaderMap, want: &str) -> Option<String> {
         .filter(|v| !v.is_empty() && v.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'))
 }
 
+/// The opaque ids of a cookie that carries a list of them, separated by `.` (the login cookie:
+/// the sign-ins this browser has under way, newest first). Ids that are not opaque are dropped.
+pub fn get_list(headers: &HeaderMap, base: &str, secure: bool) -> Vec<String> {
+    let want = name(base, secure);
+    headers
+        .get_all(header::COOKIE)
+        .iter()
+        .filter_map(|v| v.to_str().ok())
+        .flat_map(|v| v.split(';'))
+        .filter_map(|pair| pair.trim().split_once('='))
+        .find(|(k, _)| *k == want)
+        .map(|(_, v)| {
+            v.split('.')
+                .filter(|id| !id.is_empty() && id.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'))
+                .map(str::to_owned)
+                .collect()
+        })
+        .unwrap_or_default()
+}
+
 /// A `Set-Cookie` value: HttpOnly, SameSite=Lax, Path=/, and Secure when `secure`.
 pub fn set(base: &str, value: &str, max_age_secs: u64, secure: bool) -> HeaderValue {
     let mut s = format!("{}={value}; Path=/; HttpOnly; SameSite=Lax; Max-Age={max_age_secs}", name(base, secure));

@@ -90,6 +90,7 @@ pub async fn login_provider_get(
     State(state): State<AppState>,
     Path(id): Path<String>,
     headers: HeaderMap,
+    crate::web::client_ip::ClientIp(ip): crate::web::client_ip::ClientIp,
     Query(q): Query<HashMap<String, String>>,
 ) -> Result<Response, AppError> {
     too_long(&q)?;
@@ -103,19 +104,24 @@ pub async fn login_provider_get(
     let tx = q.get("tx").filter(|t| !t.is_empty()).cloned();
     let hint = q.get("login_hint").map(String::as_str).filter(|h| !h.is_empty());
     let force = q.get("prompt").is_some_and(|p| p == "login");
-    start(&state, &headers, &provider, tx, hint, None, force).await
+    start(&state, &headers, ip.as_deref(), &provider, tx, hint, None, force).await
 }
 
-/// Start a sign-in (or, with `link`, a link) with `provider`.
+/// Start a sign-in (or, with `link`, a link) with `provider`, within the rate limits on
+/// starting sign-ins (per client address `ip`, and per provider).
+#[allow(clippy::too_many_arguments)] // the request's parts and what the sign-in is for
 pub async fn start(
     state: &AppState,
     headers: &HeaderMap,
+    ip: Option<&str>,
     provider: &crate::upstream::Provider,
     tx: Option<String>,
     hint: Option<&str>,
     link: Option<crate::accounts::AccountId>,
     force: bool,
 ) -> Result<Response, AppError> {
+    crate::limits::check(state, crate::limits::Kind::SignInStart, ip.unwrap_or("unknown"), true).await?;
+    crate::limits::check(state, crate::limits::Kind::ProviderStart, &provider.id, true).await?;
     match &provider.protocol {
         Protocol::Dev => {
             // The dev form is a fresh sign-in every time.

@@ -21,6 +21,7 @@ mod helpers;
 mod interop_oidc;
 mod interop_saml;
 mod key_rotation;
+mod limits;
 mod linking;
 mod mock_idp;
 mod nginx_auth;

@@ -79,8 +79,20 @@ async fn authenticate(State(state): State<AppState>, mut req: Request, next: Nex
         return Problem::new(Cause::Off, "no admin token is configured (`[[admin.tokens]]` in braid.toml)")
             .into_response();
     }
+    // Refused calls are budgeted per client address: token guessing is slowed.
+    let peer = req.extensions().get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.ip());
+    let trusted: Vec<_> =
+        state.settings.server.trusted_proxies.iter().filter_map(|p| crate::web::client_ip::Net::parse(p)).collect();
+    let ip = crate::web::client_ip::resolve(peer, req.headers(), &trusted).map(|ip| ip.to_string());
+    let who = crate::limits::address(&ip).to_owned();
+    if let Err(e) = crate::limits::check(&state, crate::limits::Kind::AdminFailure, &who, false).await {
+        return limited(e);
+    }
     let Some(name) = bearer(&req).and_then(|t| admin.token_name(t)).map(str::to_owned) else {
         tracing::info!(target: "braid::admin", method = %req.method(), path = %req.uri().path(), "admin API: refused, no valid token");
+        if let Err(e) = crate::limits::check(&state, crate::limits::Kind::AdminFailure, &who, true).await {
+            tracing::debug!(error = %e, "admin failure budget spent");
+        }
         return Problem::new(Cause::Unauthorized, "send `Authorization: Bearer <admin token>`").into_response();
     };
     let (method, path) = (req.method().clone(), req.uri().path().to_owned());
@@ -88,6 +100,22 @@ async fn authenticate(State(state): State<AppState>, mut req: Request, next: Nex
     let resp = next.run(req).await;
     tracing::info!(target: "braid::admin", token = %name, %method, %path, status = resp.status().as_u16(), "admin API call");
     resp
+}
+
+/// A rate-limit (429, with `Retry-After`) or store error as a problem.
+fn limited(e: crate::error::AppError) -> Response {
+    match e {
+        crate::error::AppError::Limited { retry_after_secs, .. } => {
+            let mut resp =
+                Problem::new(Cause::RateLimited, format!("too many refused calls; retry after {retry_after_secs} s"))
+                    .into_response();
+            if let Ok(v) = axum::http::HeaderValue::from_str(&retry_after_secs.to_string()) {
+                resp.headers_mut().insert(header::RETRY_AFTER, v);
+            }
+            resp
+        }
+        other => Problem::from(other).into_response(),
+    }
 }
 
 async fn not_found() -> Problem {

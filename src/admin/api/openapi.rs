@@ -67,6 +67,7 @@ pub fn document() -> serde_json::Value {
         ("401", "No valid admin token"),
         ("415", "The body is not JSON"),
         ("422", "A parameter or the body is not valid"),
+        ("429", "Too many refused calls from this client address"),
         ("503", "A store is unavailable"),
     ];
     if let Some(paths) = doc.get_mut("paths").and_then(|p| p.as_object_mut()) {

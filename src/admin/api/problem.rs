@@ -44,6 +44,8 @@ pub enum Cause {
     Unavailable,
     /// The request body is not JSON (415).
     UnsupportedMediaType,
+    /// Too many refused calls from this client address (429).
+    RateLimited,
 }
 
 impl Cause {
@@ -64,6 +66,7 @@ impl Cause {
             Self::Unreachable => "urn:braid:problem:upstream-unreachable",
             Self::Unavailable => "urn:braid:problem:unavailable",
             Self::UnsupportedMediaType => "urn:braid:problem:unsupported-media-type",
+            Self::RateLimited => "urn:braid:problem:rate-limited",
         }
     }
 
@@ -84,6 +87,7 @@ impl Cause {
             Self::Unreachable => "The provider did not answer as it must",
             Self::Unavailable => "A store is unavailable",
             Self::UnsupportedMediaType => "The request body must be JSON",
+            Self::RateLimited => "Too many requests",
         }
     }
 
@@ -102,6 +106,7 @@ impl Cause {
             Self::PreconditionFailed => StatusCode::PRECONDITION_FAILED,
             Self::Unavailable => StatusCode::SERVICE_UNAVAILABLE,
             Self::UnsupportedMediaType => StatusCode::UNSUPPORTED_MEDIA_TYPE,
+            Self::RateLimited => StatusCode::TOO_MANY_REQUESTS,
         }
     }
 }

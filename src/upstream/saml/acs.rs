@@ -168,6 +168,7 @@ pub async fn acs_post(
     ClientIp(ip): ClientIp,
     form: Result<Form<HashMap<String, String>>, FormRejection>,
 ) -> Result<Response, AppError> {
+    crate::limits::check(&state, crate::limits::Kind::Callback, crate::limits::address(&ip), true).await?;
     let (provider, client) = saml_provider(&state, &id)?;
     let form = match form {
         Ok(Form(form)) => form,
