@@ -174,6 +174,9 @@ pub struct TokenSettings {
     pub refresh_token_ttl_secs: u64,
     /// Authorization code lifetime.
     pub code_ttl_secs: u64,
+    /// Seconds in which a just-rotated refresh token may be presented again once, when its
+    /// successor was never used (the client did not receive the answer); 0: never.
+    pub refresh_reuse_grace_secs: u64,
 }
 
 impl Default for TokenSettings {
@@ -183,6 +186,7 @@ impl Default for TokenSettings {
             id_token_ttl_secs: 3600,
             refresh_token_ttl_secs: 30 * 24 * 3600,
             code_ttl_secs: 60,
+            refresh_reuse_grace_secs: 10,
         }
     }
 }

@@ -62,13 +62,17 @@ pub enum Rotation {
 pub trait GrantStore: Send + Sync + 'static {
     /// Store a new grant with its first refresh token (by hash).
     async fn create(&self, grant: &Grant, refresh_hash: &str) -> Result<(), AccountError>;
-    /// Spend `old_hash` for `client_id` and store `new_hash` in its place, atomically.
+    /// Spend `old_hash` for `client_id` and store `new_hash` in its place, atomically. A token
+    /// spent less than `grace_ms` ago whose successor was never used is a retry of a rotation
+    /// whose answer the client did not receive: its successor is spent and `new_hash` stored
+    /// instead (`Rotated`). Any other spent token is a replay.
     async fn rotate(
         &self,
         old_hash: &str,
         new_hash: &str,
         client_id: &str,
         now: UnixMillis,
+        grace_ms: i64,
     ) -> Result<Rotation, AccountError>;
     /// A grant by id.
     async fn get(&self, id: &str) -> Result<Option<Grant>, AccountError>;
@@ -92,6 +96,44 @@ pub trait GrantStore: Send + Sync + 'static {
 /// however many grants there are.
 pub const ROTATE_SPEND: &str = "UPDATE refresh_tokens SET used_at = $1 WHERE hash = $2 AND used_at IS NULL \
      AND EXISTS (SELECT 1 FROM grants g WHERE g.id = refresh_tokens.grant_id AND g.client_id = $3)";
+
+/// Whether spent token `old_hash` of grant `grant` may be rotated again: it was spent less than
+/// `grace_ms` before `now` and exactly one token was made after it, never used. That successor
+/// is then spent (the client never received it), so one unused token remains per grant.
+async fn retry_within_grace(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    old_hash: &str,
+    grant: &str,
+    now: UnixMillis,
+    grace_ms: i64,
+) -> Result<bool, AccountError> {
+    let used_at: Option<i64> = sqlx::query_scalar("SELECT used_at FROM refresh_tokens WHERE hash = $1")
+        .bind(old_hash)
+        .fetch_optional(&mut **tx)
+        .await
+        .map_err(unavailable)?
+        .flatten();
+    let Some(used_at) = used_at.filter(|u| now - *u <= grace_ms) else { return Ok(false) };
+    let later: Vec<(String, Option<i64>)> =
+        sqlx::query_as("SELECT hash, used_at FROM refresh_tokens WHERE grant_id = $1 AND created_at >= $2")
+            .bind(grant)
+            .bind(used_at)
+            .fetch_all(&mut **tx)
+            .await
+            .map_err(unavailable)?;
+    match later.as_slice() {
+        [(successor, None)] => {
+            sqlx::query("UPDATE refresh_tokens SET used_at = $1 WHERE hash = $2 AND used_at IS NULL")
+                .bind(now)
+                .bind(successor)
+                .execute(&mut **tx)
+                .await
+                .map_err(unavailable)?;
+            Ok(true)
+        }
+        _ => Ok(false),
+    }
+}
 
 /// `GrantStore` over the SQL database.
 #[derive(Debug, Clone)]
@@ -173,6 +215,7 @@ impl GrantStore for SqlGrantStore {
         new_hash: &str,
         client_id: &str,
         now: UnixMillis,
+        grace_ms: i64,
     ) -> Result<Rotation, AccountError> {
         let mut tx = self.db.pool.begin().await.map_err(unavailable)?;
         // The write comes first: it takes SQLite's write lock, and only one concurrent caller can
@@ -201,7 +244,13 @@ impl GrantStore for SqlGrantStore {
             tx.rollback().await.map_err(unavailable)?;
             return Ok(Rotation::WrongClient);
         }
-        let outcome = if spent == 0 {
+        let live = grant.revoked_at.is_none() && grant.expires_at > now;
+        let retried = if spent == 0 && live && grace_ms > 0 {
+            retry_within_grace(&mut tx, old_hash, &grant.id, now, grace_ms).await?
+        } else {
+            false
+        };
+        let outcome = if spent == 0 && !retried {
             sqlx::query("UPDATE grants SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
                 .bind(now)
                 .bind(&grant.id)

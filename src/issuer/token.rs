@@ -276,9 +276,19 @@ async fn refresh_grant(state: &AppState, client: &Client, form: &TokenForm) -> R
             }
         }
     }
-    let new_token = ids::random_token(32);
     let now = state.clock.now_ms();
-    let outcome = state.grants.rotate(&presented_hash, &ids::sha256_b64(new_token.as_bytes()), &client.id, now).await?;
+    // Everything that may refuse or fail is checked before the token is spent: once rotated, only
+    // signing (no store) is left, so a store failure never leaves the client without its new token.
+    let checked = match state.grants.by_token_state(&presented_hash).await? {
+        Some((g, false)) if g.client_id == client.id && g.revoked_at.is_none() && g.expires_at > now => {
+            Some(still_allowed(state, &g, client, now).await?)
+        }
+        _ => None,
+    };
+    let new_token = ids::random_token(32);
+    let grace_ms = i64::try_from(state.settings.tokens.refresh_reuse_grace_secs.saturating_mul(1000)).unwrap_or(0);
+    let outcome =
+        state.grants.rotate(&presented_hash, &ids::sha256_b64(new_token.as_bytes()), &client.id, now, grace_ms).await?;
     let grant = match outcome {
         Rotation::Rotated(g) => g,
         Rotation::Replayed(g) => {
@@ -299,23 +309,34 @@ async fn refresh_grant(state: &AppState, client: &Client, form: &TokenForm) -> R
             asked.join(" ")
         }
     };
-    // Trust is checked again at every refresh: the identity, its provider and the account; and a
-    // grant without offline_access ends with its browser session.
-    let checked = standing(state, &grant.account_id, grant.identity_id, grant.provider_id.as_deref(), &client.id).await;
+    // A retried rotation (within the grace) was not checked before: it is now.
     let account = match checked {
-        Ok(a) => a,
-        Err(e) => {
-            state.grants.revoke(&grant.id, now).await?;
-            return Err(e);
-        }
+        Some(a) => a,
+        None => still_allowed(state, &grant, client, now).await?,
     };
+    mint(state, &grant, &account, &scope, None, &new_token).await
+}
+
+/// Trust is checked again at every refresh: the identity, its provider and the account; and a
+/// grant without offline_access ends with its browser session. A refusal revokes the grant; a
+/// store that cannot answer is an error (nothing revoked, nothing spent).
+async fn still_allowed(state: &AppState, grant: &Grant, client: &Client, now: i64) -> Result<Account, AppError> {
+    let account =
+        match standing(state, &grant.account_id, grant.identity_id, grant.provider_id.as_deref(), &client.id).await {
+            Ok(a) => a,
+            Err(e @ AppError::OAuth { .. }) => {
+                state.grants.revoke(&grant.id, now).await?;
+                return Err(e);
+            }
+            Err(e) => return Err(e),
+        };
     let offline = grant.scope.split(' ').any(|s| s == "offline_access");
     if !offline && !session_lives(state, grant.session_key.as_deref(), &grant.account_id).await? {
         state.grants.revoke(&grant.id, now).await?;
         tracing::info!(client = %client.id, grant = %grant.id, "refresh refused: the browser session ended and the grant is not offline");
         return Err(invalid_grant("the browser session of this grant has ended"));
     }
-    mint(state, &grant, &account, &scope, None, &new_token).await
+    Ok(account)
 }
 
 /// Sign the ID and access tokens for `grant` and build the token response.

@@ -78,6 +78,7 @@ conformance!(
     rotation_spends_the_old_token_and_a_replay_revokes_the_family,
     another_client_cannot_rotate_and_spends_nothing,
     an_expired_or_revoked_family_is_dead,
+    a_rotation_whose_answer_was_lost_may_be_retried_once_within_the_grace,
     concurrent_rotations_of_one_token_let_exactly_one_through,
     revoking_an_account_revokes_all_its_grants,
 );
@@ -86,31 +87,55 @@ async fn rotation_spends_the_old_token_and_a_replay_revokes_the_family(f: Fixtur
     f.grants.create(&grant(&f, "g1"), "h1").await.unwrap();
     assert_eq!(f.grants.get("g1").await.unwrap(), Some(grant(&f, "g1")));
     assert_eq!(f.grants.by_token("h1").await.unwrap().map(|g| g.id), Some("g1".into()));
-    assert!(matches!(f.grants.rotate("h1", "h2", "app", T0 + 1).await.unwrap(), Rotation::Rotated(g) if g.id == "g1"));
-    assert!(matches!(f.grants.rotate("h2", "h3", "app", T0 + 2).await.unwrap(), Rotation::Rotated(_)));
-    assert!(matches!(f.grants.rotate("h1", "h4", "app", T0 + 3).await.unwrap(), Rotation::Replayed(_)));
+    assert!(
+        matches!(f.grants.rotate("h1", "h2", "app", T0 + 1, 0).await.unwrap(), Rotation::Rotated(g) if g.id == "g1")
+    );
+    assert!(matches!(f.grants.rotate("h2", "h3", "app", T0 + 2, 0).await.unwrap(), Rotation::Rotated(_)));
+    assert!(matches!(f.grants.rotate("h1", "h4", "app", T0 + 3, 0).await.unwrap(), Rotation::Replayed(_)));
     assert_eq!(f.grants.get("g1").await.unwrap().unwrap().revoked_at, Some(T0 + 3));
     assert!(
-        matches!(f.grants.rotate("h3", "h5", "app", T0 + 4).await.unwrap(), Rotation::Dead(_)),
+        matches!(f.grants.rotate("h3", "h5", "app", T0 + 4, 0).await.unwrap(), Rotation::Dead(_)),
         "newest token dead too"
     );
-    assert_eq!(f.grants.rotate("nope", "h6", "app", T0).await.unwrap(), Rotation::Unknown);
+    assert_eq!(f.grants.rotate("nope", "h6", "app", T0, 0).await.unwrap(), Rotation::Unknown);
     assert!(f.grants.by_token("h4").await.unwrap().is_none(), "no token stored on replay");
+}
+
+async fn a_rotation_whose_answer_was_lost_may_be_retried_once_within_the_grace(f: Fixture) {
+    const GRACE: i64 = 10_000;
+    f.grants.create(&grant(&f, "g1"), "h1").await.unwrap();
+    assert!(matches!(f.grants.rotate("h1", "h2", "app", T0 + 1, GRACE).await.unwrap(), Rotation::Rotated(_)));
+    // The client never saw h2 and presents h1 again: h2 is spent and h3 takes its place.
+    assert!(matches!(f.grants.rotate("h1", "h3", "app", T0 + 2, GRACE).await.unwrap(), Rotation::Rotated(_)));
+    assert!(matches!(f.grants.rotate("h3", "h4", "app", T0 + 3, GRACE).await.unwrap(), Rotation::Rotated(_)));
+    // h1 once more: its successor was used meanwhile, so this is a replay; the family is revoked.
+    assert!(matches!(f.grants.rotate("h1", "h5", "app", T0 + 4, GRACE).await.unwrap(), Rotation::Replayed(_)));
+    assert!(matches!(f.grants.rotate("h4", "h6", "app", T0 + 5, GRACE).await.unwrap(), Rotation::Dead(_)));
+
+    // Past the grace, a spent token is a replay even if its successor was never used.
+    f.grants.create(&grant(&f, "g2"), "k1").await.unwrap();
+    assert!(matches!(f.grants.rotate("k1", "k2", "app", T0 + 1, GRACE).await.unwrap(), Rotation::Rotated(_)));
+    assert!(matches!(f.grants.rotate("k1", "k3", "app", T0 + 2 + GRACE, GRACE).await.unwrap(), Rotation::Replayed(_)));
+    // And the retry is allowed once: a second retry of the same token is a replay.
+    f.grants.create(&grant(&f, "g3"), "m1").await.unwrap();
+    assert!(matches!(f.grants.rotate("m1", "m2", "app", T0 + 1, GRACE).await.unwrap(), Rotation::Rotated(_)));
+    assert!(matches!(f.grants.rotate("m1", "m3", "app", T0 + 2, GRACE).await.unwrap(), Rotation::Rotated(_)));
+    assert!(matches!(f.grants.rotate("m1", "m4", "app", T0 + 3, GRACE).await.unwrap(), Rotation::Replayed(_)));
 }
 
 async fn another_client_cannot_rotate_and_spends_nothing(f: Fixture) {
     f.grants.create(&grant(&f, "g1"), "h1").await.unwrap();
-    assert_eq!(f.grants.rotate("h1", "h2", "other", T0 + 1).await.unwrap(), Rotation::WrongClient);
+    assert_eq!(f.grants.rotate("h1", "h2", "other", T0 + 1, 0).await.unwrap(), Rotation::WrongClient);
     assert!(f.grants.by_token("h2").await.unwrap().is_none());
-    assert!(matches!(f.grants.rotate("h1", "h2", "app", T0 + 2).await.unwrap(), Rotation::Rotated(_)));
+    assert!(matches!(f.grants.rotate("h1", "h2", "app", T0 + 2, 0).await.unwrap(), Rotation::Rotated(_)));
 }
 
 async fn an_expired_or_revoked_family_is_dead(f: Fixture) {
     f.grants.create(&grant(&f, "g1"), "h1").await.unwrap();
-    assert!(matches!(f.grants.rotate("h1", "h2", "app", T0 + 3_600_000).await.unwrap(), Rotation::Dead(_)));
+    assert!(matches!(f.grants.rotate("h1", "h2", "app", T0 + 3_600_000, 0).await.unwrap(), Rotation::Dead(_)));
     f.grants.create(&grant(&f, "g2"), "k1").await.unwrap();
     f.grants.revoke("g2", T0 + 5).await.unwrap();
-    assert!(matches!(f.grants.rotate("k1", "k2", "app", T0 + 6).await.unwrap(), Rotation::Dead(_)));
+    assert!(matches!(f.grants.rotate("k1", "k2", "app", T0 + 6, 0).await.unwrap(), Rotation::Dead(_)));
 }
 
 async fn concurrent_rotations_of_one_token_let_exactly_one_through(f: Fixture) {
@@ -121,7 +146,7 @@ async fn concurrent_rotations_of_one_token_let_exactly_one_through(f: Fixture) {
             let (g, b) = (f.grants.clone(), barrier.clone());
             tokio::spawn(async move {
                 b.wait().await;
-                g.rotate("h1", &format!("n{i}"), "app", T0 + 1).await.unwrap()
+                g.rotate("h1", &format!("n{i}"), "app", T0 + 1, 0).await.unwrap()
             })
         })
         .collect();
@@ -142,7 +167,7 @@ async fn revoking_an_account_revokes_all_its_grants(f: Fixture) {
     f.grants.create(&grant(&f, "g2"), "h2").await.unwrap();
     assert_eq!(f.grants.revoke_account(&f.account, T0 + 1).await.unwrap(), 2);
     assert_eq!(f.grants.revoke_account(&f.account, T0 + 2).await.unwrap(), 0);
-    assert!(matches!(f.grants.rotate("h2", "h3", "app", T0 + 3).await.unwrap(), Rotation::Dead(_)));
+    assert!(matches!(f.grants.rotate("h2", "h3", "app", T0 + 3, 0).await.unwrap(), Rotation::Dead(_)));
 }
 
 /// The query plan of `sql` on SQLite, one line per step.

@@ -15,6 +15,7 @@ mod cancellation;
 mod catalog;
 mod cli;
 mod fail_closed;
+mod faults;
 mod forward_auth;
 mod grant_store;
 mod helpers;
