@@ -154,11 +154,14 @@ pub struct ProviderSettings {
     pub dir: PathBuf,
     /// How often the directory is read again for changes, in milliseconds.
     pub reload_interval_ms: u64,
+    /// The longest braid waits for one upstream call (discovery, keys, token, userinfo,
+    /// metadata), in seconds; past it the person gets an error page.
+    pub upstream_timeout_secs: u64,
 }
 
 impl Default for ProviderSettings {
     fn default() -> Self {
-        Self { dir: "providers".into(), reload_interval_ms: 2000 }
+        Self { dir: "providers".into(), reload_interval_ms: 2000, upstream_timeout_secs: 10 }
     }
 }
 

@@ -168,7 +168,8 @@ fn check_online(settings: &Settings, providers: &braid::upstream::Providers) -> 
     let Ok(runtime) = tokio::runtime::Builder::new_current_thread().enable_all().build() else {
         return vec!["cannot start the runtime for online checks".into()];
     };
-    let http = braid::upstream::http::client();
+    let http =
+        braid::upstream::http::client(std::time::Duration::from_secs(settings.providers.upstream_timeout_secs.max(1)));
     runtime.block_on(async {
         let mut problems = Vec::new();
         if settings.store.sessions != "memory" {

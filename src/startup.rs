@@ -105,7 +105,9 @@ impl Application {
         // both is a startup error.
         let registry = Arc::new(registry);
         let clients = Arc::new(LiveClients::new(clients));
-        let http = crate::upstream::http::client();
+        let http = crate::upstream::http::client(std::time::Duration::from_secs(
+            settings.providers.upstream_timeout_secs.max(1),
+        ));
         let catalog = Arc::new(crate::admin::catalog::Catalog::new(
             db.clone(),
             registry.clone(),

@@ -97,42 +97,33 @@ pub trait GrantStore: Send + Sync + 'static {
 pub const ROTATE_SPEND: &str = "UPDATE refresh_tokens SET used_at = $1 WHERE hash = $2 AND used_at IS NULL \
      AND EXISTS (SELECT 1 FROM grants g WHERE g.id = refresh_tokens.grant_id AND g.client_id = $3)";
 
-/// Whether spent token `old_hash` of grant `grant` may be rotated again: it was spent less than
-/// `grace_ms` before `now` and exactly one token was made after it, never used. That successor
-/// is then spent (the client never received it), so one unused token remains per grant.
+/// Whether spent token `old_hash` may be rotated again: it was spent less than `grace_ms`
+/// before `now` and the token that replaced it was never used. That successor is then spent
+/// (the client never received it), so one unused token remains per grant.
 async fn retry_within_grace(
     tx: &mut sqlx::Transaction<'static, sqlx::Any>,
     old_hash: &str,
-    grant: &str,
     now: UnixMillis,
     grace_ms: i64,
 ) -> Result<bool, AccountError> {
-    let used_at: Option<i64> = sqlx::query_scalar("SELECT used_at FROM refresh_tokens WHERE hash = $1")
-        .bind(old_hash)
-        .fetch_optional(&mut **tx)
-        .await
-        .map_err(unavailable)?
-        .flatten();
-    let Some(used_at) = used_at.filter(|u| now - *u <= grace_ms) else { return Ok(false) };
-    let later: Vec<(String, Option<i64>)> =
-        sqlx::query_as("SELECT hash, used_at FROM refresh_tokens WHERE grant_id = $1 AND created_at >= $2")
-            .bind(grant)
-            .bind(used_at)
-            .fetch_all(&mut **tx)
+    let row: Option<(Option<i64>, Option<String>)> =
+        sqlx::query_as("SELECT used_at, replaced_by FROM refresh_tokens WHERE hash = $1")
+            .bind(old_hash)
+            .fetch_optional(&mut **tx)
             .await
             .map_err(unavailable)?;
-    match later.as_slice() {
-        [(successor, None)] => {
-            sqlx::query("UPDATE refresh_tokens SET used_at = $1 WHERE hash = $2 AND used_at IS NULL")
-                .bind(now)
-                .bind(successor)
-                .execute(&mut **tx)
-                .await
-                .map_err(unavailable)?;
-            Ok(true)
-        }
-        _ => Ok(false),
+    let Some((Some(used_at), Some(successor))) = row else { return Ok(false) };
+    if now - used_at > grace_ms {
+        return Ok(false);
     }
+    let spent = sqlx::query("UPDATE refresh_tokens SET used_at = $1 WHERE hash = $2 AND used_at IS NULL")
+        .bind(now)
+        .bind(&successor)
+        .execute(&mut **tx)
+        .await
+        .map_err(unavailable)?
+        .rows_affected();
+    Ok(spent == 1)
 }
 
 /// `GrantStore` over the SQL database.
@@ -246,7 +237,7 @@ impl GrantStore for SqlGrantStore {
         }
         let live = grant.revoked_at.is_none() && grant.expires_at > now;
         let retried = if spent == 0 && live && grace_ms > 0 {
-            retry_within_grace(&mut tx, old_hash, &grant.id, now, grace_ms).await?
+            retry_within_grace(&mut tx, old_hash, now, grace_ms).await?
         } else {
             false
         };
@@ -265,6 +256,12 @@ impl GrantStore for SqlGrantStore {
                 .bind(new_hash)
                 .bind(&grant.id)
                 .bind(now)
+                .execute(&mut *tx)
+                .await
+                .map_err(unavailable)?;
+            sqlx::query("UPDATE refresh_tokens SET replaced_by = $1 WHERE hash = $2")
+                .bind(new_hash)
+                .bind(old_hash)
                 .execute(&mut *tx)
                 .await
                 .map_err(unavailable)?;

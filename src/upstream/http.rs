@@ -27,12 +27,12 @@ pub enum HttpError {
     Body(String),
 }
 
-/// The client for upstream calls.
-pub fn client() -> reqwest::Client {
+/// The client for upstream calls, each bounded by `timeout` (connecting by at most 5 s of it).
+pub fn client(timeout: Duration) -> reqwest::Client {
     reqwest::Client::builder()
         .redirect(reqwest::redirect::Policy::none())
-        .connect_timeout(Duration::from_secs(5))
-        .timeout(Duration::from_secs(10))
+        .connect_timeout(timeout.min(Duration::from_secs(5)))
+        .timeout(timeout)
         .user_agent(concat!("braid/", env!("CARGO_PKG_VERSION")))
         .build()
         .unwrap_or_else(|_| reqwest::Client::new())

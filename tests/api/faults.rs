@@ -85,7 +85,9 @@ fn fail_closed(status: StatusCode, body: &str) -> End {
 /// One whole sign-in (authorize, dev form, code redeemed) as a new person, never asserting.
 async fn sign_in(app: &TestApp, user: &str) -> End {
     let b = browser();
-    let r = match b.get(app.url("/authorize")).query(&authorize_query(APP_ID, APP_CB, None, "n")).send().await {
+    let mut q = authorize_query(APP_ID, APP_CB, None, "n");
+    q.push(("idp_hint".into(), "dev".into()));
+    let r = match b.get(app.url("/authorize")).query(&q).send().await {
         Ok(r) => r,
         Err(e) => return End::Wrong(e.to_string()),
     };
@@ -248,4 +250,75 @@ async fn postgres_cut_off_under_load_fails_closed_and_recovers() {
     let app = spawn_in(dir, move |d| settings(d, &accounts, "memory", NO_LIMITS)).await;
     under_load(Arc::new(app), &relay, Duration::from_millis(4500), Duration::from_millis(1000), Duration::from_secs(2))
         .await;
+}
+
+/// braid with the mock OIDC provider `mock` (upstream calls bounded by 1 s) and the dev provider.
+async fn with_mock_upstream() -> (TestApp, crate::mock_idp::MockIdp) {
+    let clock = Arc::new(braid::clock::TestClock::starting_now());
+    let mock = crate::mock_idp::MockIdp::start(clock.clone()).await;
+    let dir = tempfile::tempdir().unwrap();
+    write_dev_provider(dir.path());
+    std::fs::write(dir.path().join("providers/mock.toml"), mock.provider_toml("")).unwrap();
+    let url = crate::support::sqlite_url(&dir);
+    let app = spawn_in_with_clock(dir, clock, move |d| {
+        let mut s = settings(d, &url, "memory", NO_LIMITS);
+        s.providers.upstream_timeout_secs = 1;
+        s
+    })
+    .await;
+    (app, mock)
+}
+
+/// A browser sent to the mock and back: braid's callback URL for it.
+async fn at_callback(app: &TestApp, b: &reqwest::Client) -> String {
+    let r = b.get(app.url("/login/mock")).send().await.unwrap();
+    let r = b.get(location(&r)).send().await.unwrap();
+    location(&r)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+async fn an_upstream_that_hangs_is_slow_or_fails_gives_a_clear_error_in_time_while_others_work() {
+    let (app, mock) = with_mock_upstream().await;
+    let app = Arc::new(app);
+    // Hanging: the person gets an error page within the timeout (1 s, plus slack), and a dev
+    // sign-in meanwhile is not held up.
+    mock.set(|b| b.token_delay_ms = 30_000);
+    let b = browser();
+    let callback = at_callback(&app, &b).await;
+    let hanging = tokio::spawn(async move {
+        let t = Instant::now();
+        let r = b.get(&callback).send().await.unwrap();
+        (r.status(), r.text().await.unwrap(), t.elapsed())
+    });
+    tokio::time::sleep(Duration::from_millis(100)).await;
+    let t = Instant::now();
+    assert_eq!(sign_in(&app, "bystander").await, End::Done, "another provider keeps working");
+    assert!(t.elapsed() < Duration::from_millis(900), "not held up: {:?}", t.elapsed());
+    let (status, page, took) = hanging.await.unwrap();
+    assert!(status.is_client_error() || status.is_server_error(), "{status}");
+    assert!(page.contains("<h1>"), "a readable page: {page}");
+    assert!(took < Duration::from_secs(4), "answered within the timeout: {took:?}");
+
+    // Answering 5xx: a clear error at once.
+    mock.set(|b| {
+        b.token_delay_ms = 0;
+        b.token_status = Some(503);
+    });
+    let b = browser();
+    let callback = at_callback(&app, &b).await;
+    let t = Instant::now();
+    let r = b.get(&callback).send().await.unwrap();
+    assert!(r.status().is_client_error() || r.status().is_server_error(), "{}", r.status());
+    assert!(t.elapsed() < Duration::from_secs(1));
+    assert!(r.text().await.unwrap().contains("<h1>"));
+
+    // Slow but within the timeout: the sign-in completes.
+    mock.set(|b| {
+        b.token_status = None;
+        b.token_delay_ms = 300;
+    });
+    let b = browser();
+    let callback = at_callback(&app, &b).await;
+    let r = b.get(&callback).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::SEE_OTHER, "a slow upstream within the timeout signs in");
 }

@@ -50,6 +50,10 @@ pub struct Behaviour {
     pub userinfo: Option<Value>,
     /// JWKS endpoint answers 500.
     pub jwks_fail: bool,
+    /// The token endpoint waits this long before answering.
+    pub token_delay_ms: u64,
+    /// The token endpoint answers with this status (and no tokens).
+    pub token_status: Option<u16>,
     /// Publish the EC key too.
     pub publish_ec: bool,
     /// Sign with the rotated RSA key (published only once `rotated` is set).
@@ -108,6 +112,8 @@ impl MockIdp {
             sign: Sign::Rs256,
             userinfo: None,
             jwks_fail: false,
+            token_delay_ms: 0,
+            token_status: None,
             publish_ec: false,
             rotated: false,
             iss_param: Some(base.clone()),
@@ -310,6 +316,14 @@ async fn token(
     headers: axum::http::HeaderMap,
     Form(f): Form<HashMap<String, String>>,
 ) -> Response {
+    let (delay, status) = {
+        let i = m.inner.lock().unwrap();
+        (i.behaviour.token_delay_ms, i.behaviour.token_status)
+    };
+    tokio::time::sleep(std::time::Duration::from_millis(delay)).await;
+    if let Some(s) = status {
+        return (StatusCode::from_u16(s).unwrap(), "the upstream is in trouble").into_response();
+    }
     let mut inner = m.inner.lock().unwrap();
     inner.token_hits += 1;
     let basic =

@@ -149,7 +149,7 @@ async fn open(settings: &Settings) -> Result<Catalog, Failure> {
         db,
         Arc::new(registry),
         Arc::new(crate::issuer::clients::LiveClients::new(clients)),
-        crate::upstream::http::client(),
+        crate::upstream::http::client(std::time::Duration::from_secs(settings.providers.upstream_timeout_secs.max(1))),
         clock,
     );
     catalog.load().await?;
