@@ -24,6 +24,10 @@ struct Figures {
 }
 
 impl Figures {
+    fn rate(&self) -> f64 {
+        self.samples.len() as f64 / self.wall.as_secs_f64()
+    }
+
     fn print(&mut self) {
         self.samples.sort_unstable();
         let n = self.samples.len().max(1);
@@ -158,25 +162,19 @@ where
     Figures { name, samples, wall: started.elapsed() }
 }
 
-fn peak_rss_kib() -> Option<u64> {
-    let status = std::fs::read_to_string("/proc/self/status").ok()?;
-    status.lines().find(|l| l.starts_with("VmHWM:"))?.split_whitespace().nth(1)?.parse().ok()
-}
+/// `[limits]` on, with budgets the bench never reaches.
+const LIMITS_ON: &str = "[limits]\nsign_in_starts_per_minute = 100000000\nprovider_starts_per_minute = 100000000\n\
+                         callbacks_per_minute = 100000000\ntoken_failures_per_minute = 100000000\n";
+/// `[limits]` off.
+const LIMITS_OFF: &str = "[limits]\nsign_in_starts_per_minute = 0\nprovider_starts_per_minute = 0\n\
+                          callbacks_per_minute = 0\ntoken_failures_per_minute = 0\n";
 
-#[tokio::main]
-async fn main() {
-    let n: usize = arg("--requests", "400").parse().unwrap_or(400);
-    let c: usize = arg("--concurrency", "8").parse().unwrap_or(8);
-    let accounts = arg("--accounts", "");
-    let sessions = arg("--sessions", "memory");
-    let dir = std::env::temp_dir().join(format!("braid-bench-{}", std::process::id()));
-    let _ = std::fs::create_dir_all(dir.join("providers"));
-    let _ = std::fs::write(dir.join("providers/dev.toml"), "kind = \"dev\"\n");
-    let accounts = if accounts.is_empty() { format!("sqlite://{}", dir.join("bench.db").display()) } else { accounts };
+/// Start braid in this process with `accounts`, `sessions` and the `[limits]` section `limits`;
+/// its base URL.
+async fn start_braid(dir: &std::path::Path, accounts: &str, sessions: &str, limits: &str) -> String {
     let toml = format!(
         "[server]\nlisten = \"127.0.0.1:0\"\n[store]\naccounts = \"{accounts}\"\nsessions = \"{sessions}\"\n[keys]\ndir = \"{}\"\n\
-         [providers]\ndir = \"{}\"\n[log]\nlevel = \"error\"\n[[clients]]\nid = \"{CLIENT}\"\nsecret = \"{SECRET}\"\nredirect_uris = [\"{CB}\"]\n\
-",
+         [providers]\ndir = \"{}\"\n[log]\nlevel = \"error\"\n{limits}[[clients]]\nid = \"{CLIENT}\"\nsecret = \"{SECRET}\"\nredirect_uris = [\"{CB}\"]\n",
         dir.join("keys").display(),
         dir.join("providers").display()
     );
@@ -196,6 +194,59 @@ async fn main() {
     };
     let base = format!("http://{}", app.local_addr());
     tokio::spawn(app.run_until(std::future::pending()));
+    base
+}
+
+/// Bytes Redis holds for one browser session and for one pending sign-in (`MEMORY USAGE` of a
+/// `sess:` key and of a `tx:` key under braid's default prefix).
+async fn redis_bytes(url: &str) -> Result<(Option<i64>, Option<i64>), String> {
+    let client = redis::Client::open(url).map_err(|e| e.to_string())?;
+    let conn = client.get_multiplexed_async_connection().await.map_err(|e| e.to_string())?;
+    let usage = |pattern: &'static str| {
+        let mut conn = conn.clone();
+        async move {
+            let (_, keys): (String, Vec<String>) = redis::cmd("SCAN")
+                .arg(0)
+                .arg("MATCH")
+                .arg(pattern)
+                .arg("COUNT")
+                .arg(100_000)
+                .query_async(&mut conn)
+                .await
+                .map_err(|e| e.to_string())?;
+            match keys.first() {
+                None => Ok::<_, String>(None),
+                Some(k) => redis::cmd("MEMORY")
+                    .arg("USAGE")
+                    .arg(k)
+                    .query_async::<Option<i64>>(&mut conn)
+                    .await
+                    .map_err(|e| e.to_string()),
+            }
+        }
+    };
+    let session = usage("braid:sess:*").await?;
+    let tx = usage("braid:tx:*").await?;
+    Ok((session, tx))
+}
+
+fn peak_rss_kib() -> Option<u64> {
+    let status = std::fs::read_to_string("/proc/self/status").ok()?;
+    status.lines().find(|l| l.starts_with("VmHWM:"))?.split_whitespace().nth(1)?.parse().ok()
+}
+
+#[tokio::main]
+async fn main() {
+    let n: usize = arg("--requests", "400").parse().unwrap_or(400);
+    let c: usize = arg("--concurrency", "8").parse().unwrap_or(8);
+    let accounts = arg("--accounts", "");
+    let sessions = arg("--sessions", "memory");
+    let dir = std::env::temp_dir().join(format!("braid-bench-{}", std::process::id()));
+    let _ = std::fs::create_dir_all(dir.join("providers"));
+    let _ = std::fs::write(dir.join("providers/dev.toml"), "kind = \"dev\"\n");
+    let accounts = if accounts.is_empty() { format!("sqlite://{}", dir.join("bench.db").display()) } else { accounts };
+    // Rate limits on, with budgets no load here reaches (their cost is measured, not their refusals).
+    let base = start_braid(&dir, &accounts, &sessions, LIMITS_ON).await;
     let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap_or_default();
     println!("braid-bench: {n} operations per phase, {c} concurrent, accounts {accounts}, sessions {sessions}");
 
@@ -243,6 +294,40 @@ async fn main() {
     })
     .await;
     again.print();
+
+    // The same sign-ins on a braid with the rate limits off: their cost on this path.
+    let off_dir = dir.join("limits-off");
+    let _ = std::fs::create_dir_all(off_dir.join("providers"));
+    let _ = std::fs::write(off_dir.join("providers/dev.toml"), "kind = \"dev\"\n");
+    let off_accounts =
+        if accounts.starts_with("sqlite:") { format!("sqlite://{}", off_dir.join("bench.db").display()) } else { accounts.clone() };
+    let off_base = start_braid(&off_dir, &off_accounts, &sessions, LIMITS_OFF).await;
+    let (h, b) = (http.clone(), off_base.clone());
+    let mut off = phase("full sign-in (limits off)", n, c, move |i| {
+        let (h, b) = (h.clone(), b.clone());
+        async move { sign_in(&h, &b, &format!("off{i}")).await.map(|_| ()) }
+    })
+    .await;
+    off.print();
+    println!(
+        "{:<28} {:>9.1} % (sign-ins/s with limits on vs off; new users each)",
+        "rate-limit overhead",
+        (1.0 - full.rate() / off.rate().max(f64::MIN_POSITIVE)) * 100.0
+    );
+    if sessions.starts_with("redis") {
+        // A pending sign-in: an authorization request that is never finished.
+        let q = [("client_id", CLIENT), ("redirect_uri", CB), ("response_type", "code"), ("scope", "openid"), ("state", "s")];
+        let _ = http.get(format!("{base}/authorize")).query(&q).send().await;
+        match redis_bytes(&sessions).await {
+            Ok((s, t)) => println!(
+                "{:<28} {:>9} B per browser session, {} B per pending sign-in (Redis MEMORY USAGE)",
+                "redis memory",
+                s.map_or("?".into(), |v| v.to_string()),
+                t.map_or("?".into(), |v| v.to_string())
+            ),
+            Err(e) => eprintln!("redis memory: {e}"),
+        }
+    }
 
     // One grant per worker, rotated in turn.
     let mut tokens = Vec::new();
