@@ -305,6 +305,18 @@ mod tests {
     }
 
     #[test]
+    fn settings_check_reports_the_email_keys_and_unknown_ones_are_refused() {
+        let parse = |t: &str| toml::from_str::<crate::config::Settings>(t);
+        let s = parse("[notify.email]\nsmtp_url = \"ftp://mail.example.com\"\nfrom = \"braid@example.com\"\n").unwrap();
+        let e = s.check("braid.toml").expect_err("refused").to_string();
+        assert!(e.contains("braid.toml: key `notify.email.smtp_url`: the scheme must be smtp or smtps"), "{e}");
+        let ok = parse("[notify.email]\nsmtp_url = \"smtp://127.0.0.1:2525\"\nfrom = \"braid@example.com\"\n").unwrap();
+        assert!(ok.check("braid.toml").is_ok());
+        assert!(parse("[notify.email]\nsmtp_url = \"smtp://h\"\nfrom = \"a@b.c\"\nsmtp_port = 25\n").is_err());
+        assert!(parse("[notify.email]\nfrom = \"a@b.c\"\n").is_err(), "smtp_url is required");
+    }
+
+    #[test]
     fn a_password_never_crosses_the_network_in_clear() {
         let dir = tempfile_path("smtp-password");
         std::fs::write(&dir, "pw\n").unwrap();

@@ -11,7 +11,8 @@ use std::process::{Child, Command, Stdio};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use braid::clock::{SharedClock, TestClock};
+use braid::accounts::{Actor, SignInProviders};
+use braid::clock::{Clock, SharedClock, TestClock};
 use braid::config::NotifySettings;
 use braid::db::Db;
 use braid::notify::email::{EmailSettings, Mailer};
@@ -242,6 +243,41 @@ async fn an_unverified_address_gets_nothing() {
     let all = sink.exactly(2).await;
     assert_eq!(recipients(&all[1..]), ["alice@example.com"]);
     assert_eq!(all[1]["subject"], "Sign-in with an identity of your account was turned off");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_move_and_a_merge_mail_both_accounts() {
+    let port = free_port();
+    let sink = Sink::start(port).await;
+    let db_dir = tempfile::tempdir().unwrap();
+    let app = email_app(&crate::support::sqlite_url(&db_dir), port).await;
+    let alice = alice_links_alice_two(&app, &browser()).await;
+    sink.exactly(2).await;
+    dev_sign_in(&app, &browser(), "dev2", "bob", "bob@example.com", true).await;
+    let bob = account_of(&app, I2, "bob").await.unwrap();
+    let alice_two = app.state.accounts.find_identity(I2, "alice-two").await.unwrap().unwrap();
+    let (admin, usable) = (Actor::admin("root"), SignInProviders::new(["dev", "dev2"]));
+
+    let moved = app.state.accounts.move_identity(alice_two.id, &bob, &usable, &admin, app.clock.now_ms()).await;
+    assert_eq!(moved.unwrap(), Ok(alice.clone()));
+    let all = sink.exactly(5).await;
+    assert_eq!(recipients(&all[2..]), ["alice-two@example.com", "alice@example.com", "bob@example.com"]);
+    for m in &all[2..] {
+        assert_eq!(m["subject"], "An identity of your account was moved to another account");
+        let text = m["text"].as_str().unwrap();
+        assert!(text.contains(&format!("moved from account {alice} to account {bob}")), "{text}");
+        assert!(text.contains("an administrator (root)") && text.contains("alice-two"), "{text}");
+    }
+
+    let merged = app.state.accounts.merge(&bob, &alice, &admin, app.clock.now_ms()).await;
+    assert_eq!(merged.unwrap(), Ok(2));
+    let all = sink.exactly(8).await;
+    assert_eq!(recipients(&all[5..]), ["alice-two@example.com", "alice@example.com", "bob@example.com"]);
+    for m in &all[5..] {
+        assert_eq!(m["subject"], "Your accounts were merged");
+        let text = m["text"].as_str().unwrap();
+        assert!(text.contains(&format!("Account {bob} was merged into account {alice}")), "{text}");
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
