@@ -16,6 +16,7 @@ RUN mkdir -p src/bin && echo 'fn main() {}' > src/main.rs && echo 'fn main() {}'
 COPY src src
 COPY migrations migrations
 COPY assets assets
+COPY templates templates
 RUN touch src/main.rs src/lib.rs && cargo build --release --locked --bin braid
 
 FROM debian:bookworm-slim

@@ -118,7 +118,8 @@ ensure_caddy() {
   command -v caddy >/dev/null 2>&1 || [ -x /usr/bin/caddy ] || apt_install caddy
 }
 
-# Headless Chromium, and the pinned packages of the browser and interop tests.
+# Headless Chromium, and the pinned packages of the browser and interop tests (the SMTP sink of
+# the email tests among them).
 ensure_node_tests() {
   command -v chromium >/dev/null 2>&1 || apt_install chromium
   command -v node >/dev/null 2>&1 || apt_install nodejs npm
@@ -127,4 +128,5 @@ ensure_node_tests() {
   ensure_npm_dir tests/interop/samlify
   ensure_pysaml2_venv
   ensure_venv tests/interop/openapi
+  ensure_venv tests/interop/smtp
 }

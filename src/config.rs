@@ -300,7 +300,7 @@ pub struct ClientSettings {
     pub post_logout_redirect_uris: Vec<String>,
 }
 
-/// `[notify]`: the worker that delivers the webhook outbox.
+/// `[notify]`: the workers that deliver the webhook and email outboxes.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct NotifySettings {
@@ -308,13 +308,15 @@ pub struct NotifySettings {
     pub poll_interval_ms: u64,
     /// Attempts per notification before braid gives up on it.
     pub max_attempts: u64,
-    /// Time one webhook request may take, in milliseconds.
+    /// Time one webhook request, or one SMTP exchange, may take, in milliseconds.
     pub timeout_ms: u64,
+    /// `[notify.email]`: emails to the person; none without it.
+    pub email: Option<crate::notify::email::EmailSettings>,
 }
 
 impl Default for NotifySettings {
     fn default() -> Self {
-        Self { poll_interval_ms: 1000, max_attempts: 20, timeout_ms: 5000 }
+        Self { poll_interval_ms: 1000, max_attempts: 20, timeout_ms: 5000, email: None }
     }
 }
 
@@ -587,6 +589,9 @@ impl Settings {
                     }
                 }
             }
+        }
+        for (key, reason) in crate::notify::email::check(self.notify.email.as_ref()) {
+            bad(key, reason);
         }
         for (key, reason) in self.admin.check().into_iter().chain(self.limits.check()) {
             bad(key, reason);

@@ -24,6 +24,19 @@ use crate::upstream::{Protocol, ProviderRegistry, RegistryPolicy};
 pub struct Application {
     listener: tokio::net::TcpListener,
     state: AppState,
+    workers: Workers,
+}
+
+/// Background tasks that live as long as the application: aborted when it is dropped or stops
+/// serving, so a stopped braid sends nothing more.
+struct Workers(Vec<tokio::task::JoinHandle<()>>);
+
+impl Drop for Workers {
+    fn drop(&mut self) {
+        for w in &self.0 {
+            w.abort();
+        }
+    }
 }
 
 impl Application {
@@ -54,10 +67,12 @@ impl Application {
         let db = Db::connect(&settings.store.accounts)
             .await
             .map_err(|e| anyhow::anyhow!("account store {}: {e}", redact(&settings.store.accounts)))?;
-        // Webhook notifications leave from the durable outbox, never from a person's request.
-        crate::notify::Notifier::from_settings(db.clone(), &settings, clock.clone())
-            .map_err(|e| anyhow::anyhow!("braid.toml: {e}"))?
-            .spawn();
+        // Webhooks and emails leave from the durable outboxes, never from a person's request.
+        let webhooks = crate::notify::Notifier::from_settings(db.clone(), &settings, clock.clone())
+            .map_err(|e| anyhow::anyhow!("braid.toml: {e}"))?;
+        let emails = crate::notify::email_outbox::EmailNotifier::from_settings(db.clone(), &settings, clock.clone())
+            .map_err(|e| anyhow::anyhow!("braid.toml: {e}"))?;
+        let workers = Workers(vec![webhooks.spawn(), emails.spawn()]);
         let sessions: Arc<dyn SessionStore> = if settings.store.sessions == "memory" {
             let cap = usize::try_from(settings.store.memory_max_mb.saturating_mul(1024 * 1024)).unwrap_or(usize::MAX);
             Arc::new(MemorySessionStore::with_cap(clock.clone(), cap))
@@ -154,7 +169,7 @@ impl Application {
             standing: Arc::default(),
             settings: Arc::new(settings),
         });
-        Ok(Self { listener, state })
+        Ok(Self { listener, state, workers })
     }
 
     /// The bound address.
@@ -175,6 +190,7 @@ impl Application {
     /// Serve until `stop` completes; then readiness turns false, accepting stops, and in-flight
     /// requests get `server.shutdown_timeout_secs` to finish.
     pub async fn run_until(self, stop: impl Future<Output = ()> + Send + 'static) -> anyhow::Result<()> {
+        let _workers = self.workers;
         let draining = self.state.draining.clone();
         let grace = Duration::from_secs(self.state.settings.server.shutdown_timeout_secs);
         let app = crate::routes::router(self.state);

@@ -2,7 +2,8 @@
 //! merge, disable, delete. Each is one transaction that first locks the account row(s) with a
 //! write (so concurrent changes to one account queue up, on SQLite and PostgreSQL alike), checks
 //! its rules against what is committed, writes the change, revokes the account's refresh-token
-//! grants, and records an audit event and a webhook outbox entry in the same transaction.
+//! grants, and records an audit event, a webhook outbox entry and (for changes of links) the
+//! emails to the person in the same transaction.
 
 use serde_json::json;
 use sqlx::AnyConnection;
@@ -144,8 +145,9 @@ impl SqlAccountStore {
         .execute(&mut *tx)
         .await
         .map_err(unavailable)?;
+        let event_id = crate::ids::random_token(16);
         let event = json!({
-            "id": crate::ids::random_token(16),
+            "id": event_id,
             "type": e.action,
             "at": now,
             "account": e.account.as_str(),
@@ -153,7 +155,55 @@ impl SqlAccountStore {
             "identity": e.identity.map(|i| json!({"issuer": i.issuer, "subject": i.subject, "provider": i.provider_id})),
             "actor": actor.who,
         });
-        crate::notify::enqueue(tx, &event, now).await.map_err(unavailable)
+        crate::notify::enqueue(&mut *tx, &event, now).await.map_err(unavailable)?;
+        if crate::notify::message::notifies(e.action) {
+            Self::enqueue_emails(tx, actor, &e, &event_id, now).await?;
+        }
+        Ok(())
+    }
+
+    /// Write the emails to the person about `e` into the outbox: one to each verified address of
+    /// the account(s) concerned, as committed in this transaction (after the change), and to the
+    /// identity's own verified address (which an unlink has just removed from the account).
+    async fn enqueue_emails(
+        tx: &mut AnyConnection,
+        actor: &Actor,
+        e: &Event<'_>,
+        event_id: &str,
+        now: UnixMillis,
+    ) -> Result<(), AccountError> {
+        let other = e.other.unwrap_or(e.account);
+        let rows = sqlx::query(
+            "SELECT email FROM identities WHERE account_id IN ($1, $2) AND email_verified = 1 \
+             AND email IS NOT NULL ORDER BY id",
+        )
+        .bind(e.account.as_str())
+        .bind(other.as_str())
+        .fetch_all(&mut *tx)
+        .await
+        .map_err(unavailable)?;
+        let mut to = Vec::with_capacity(rows.len() + 1);
+        if let Some(i) = e.identity.filter(|i| i.email_verified) {
+            to.extend(i.email.clone());
+        }
+        for row in &rows {
+            to.push(row.try_get::<String, _>("email").map_err(unavailable)?);
+        }
+        let facts = crate::notify::message::ChangeFacts {
+            action: e.action.to_owned(),
+            at: now,
+            ip: actor.ip.clone(),
+            actor: actor.who.clone(),
+            account: e.account.to_string(),
+            other_account: e.other.map(AccountId::to_string),
+            identity: e.identity.map(|i| crate::notify::message::IdentityFacts {
+                issuer: i.issuer.clone(),
+                subject: i.subject.clone(),
+                email: i.email.clone(),
+            }),
+        };
+        crate::notify::email_outbox::enqueue(tx, event_id, &facts, &to, now).await.map_err(unavailable)?;
+        Ok(())
     }
 
     pub(super) async fn link_impl(

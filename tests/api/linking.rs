@@ -28,11 +28,11 @@ async fn two_providers(dev2: &str) -> TestApp {
     spawn_in(dir, move |d| settings(d, &url, "memory", "")).await
 }
 
-const I1: &str = "urn:braid:dev:dev";
-const I2: &str = "urn:braid:dev:dev2";
+pub(crate) const I1: &str = "urn:braid:dev:dev";
+pub(crate) const I2: &str = "urn:braid:dev:dev2";
 
 /// Sign in directly (no application) with dev provider `p`; returns braid's final response.
-async fn dev_sign_in(
+pub(crate) async fn dev_sign_in(
     app: &TestApp,
     b: &reqwest::Client,
     p: &str,
@@ -45,7 +45,7 @@ async fn dev_sign_in(
     post_dev_form(app, b, p, &page.text().await.unwrap(), user, email, verified).await
 }
 
-async fn post_dev_form(
+pub(crate) async fn post_dev_form(
     app: &TestApp,
     b: &reqwest::Client,
     p: &str,
@@ -71,7 +71,7 @@ async fn app_code(app: &TestApp, b: &reqwest::Client, p: &str, user: &str) -> St
     query_param(&back, "code").expect("code")
 }
 
-async fn csrf(app: &TestApp, b: &reqwest::Client) -> String {
+pub(crate) async fn csrf(app: &TestApp, b: &reqwest::Client) -> String {
     let html = b.get(app.url("/account")).send().await.unwrap().text().await.unwrap();
     let marker = "name=\"csrf\" value=\"";
     let start = html.find(marker).expect("account page has forms") + marker.len();
@@ -79,7 +79,7 @@ async fn csrf(app: &TestApp, b: &reqwest::Client) -> String {
 }
 
 /// Link `user` at dev provider `p` to the account `b` is signed in to.
-async fn link(app: &TestApp, b: &reqwest::Client, p: &str, user: &str) -> reqwest::Response {
+pub(crate) async fn link(app: &TestApp, b: &reqwest::Client, p: &str, user: &str) -> reqwest::Response {
     let token = csrf(app, b).await;
     let r = b.post(app.url(&format!("/account/link/{p}"))).form(&[("csrf", token.as_str())]).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::OK, "the provider asks for a fresh sign-in");
@@ -87,7 +87,7 @@ async fn link(app: &TestApp, b: &reqwest::Client, p: &str, user: &str) -> reqwes
     post_dev_form(app, b, p, &html, user, &format!("{user}@example.com"), true).await
 }
 
-async fn account_of(app: &TestApp, issuer: &str, subject: &str) -> Option<AccountId> {
+pub(crate) async fn account_of(app: &TestApp, issuer: &str, subject: &str) -> Option<AccountId> {
     app.state.accounts.find_identity(issuer, subject).await.unwrap().map(|i| i.account_id)
 }
 
@@ -99,7 +99,7 @@ async fn confirm_proof(app: &TestApp, b: &reqwest::Client, page: &str) -> reqwes
     b.post(app.url("/login/link-proof")).form(&[("csrf", token.as_str())]).send().await.unwrap()
 }
 
-async fn post_change(
+pub(crate) async fn post_change(
     app: &TestApp,
     b: &reqwest::Client,
     path: &str,

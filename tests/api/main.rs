@@ -14,6 +14,7 @@ mod caddy_forward_auth;
 mod cancellation;
 mod catalog;
 mod cli;
+mod email;
 mod fail_closed;
 mod faults;
 mod forward_auth;

@@ -125,7 +125,7 @@ impl Fixture {
             .iter()
             .map(|u| Webhook { url: (*u).to_owned(), secret: SecretString::from(SECRET.to_owned()) })
             .collect();
-        let settings = NotifySettings { poll_interval_ms: 20, max_attempts, timeout_ms: 2000 };
+        let settings = NotifySettings { poll_interval_ms: 20, max_attempts, timeout_ms: 2000, email: None };
         let clock: SharedClock = self.clock.clone();
         Notifier::new(db, hooks, clock, &settings).unwrap()
     }

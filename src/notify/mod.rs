@@ -1,6 +1,8 @@
-//! Webhook notifications: the durable outbox and its delivery worker.
+//! Notifications of account changes, from durable outboxes written in the change's own
+//! transaction: webhooks (this module) and emails to the person ([`email`], [`email_outbox`],
+//! [`message`]).
 //!
-//! Every change to an account or a link writes one row into `webhook_outbox` with [`enqueue`],
+//! Webhooks: every change to an account or a link writes one row into `webhook_outbox` with [`enqueue`],
 //! in the same SQL transaction as the change itself: a notification exists exactly when the
 //! change was committed, and a rolled-back change never notifies anyone. A [`Notifier`] (one
 //! per braid replica, started with [`Notifier::spawn`]) then POSTs each due row to every
@@ -28,6 +30,10 @@
 //! webhook again) repeats a notification. Receivers must dedupe by `X-Braid-Event-Id`. Order
 //! across events is not guaranteed either.
 
+pub mod email;
+pub mod email_outbox;
+pub mod message;
+
 use std::time::Duration;
 
 use aws_lc_rs::hmac;
@@ -39,15 +45,15 @@ use crate::config::{NotifySettings, Settings, resolve_secret};
 use crate::db::Db;
 
 /// How long a claimed row is reserved for the replica sending it, beyond the request timeouts.
-const LEASE_MS: i64 = 60_000;
+pub(crate) const LEASE_MS: i64 = 60_000;
 /// How long delivered rows are kept (7 days).
 pub const RETENTION_MS: i64 = 7 * 24 * 3_600_000;
 /// The longest wait between two attempts, in seconds.
 const MAX_BACKOFF_SECS: i64 = 3600;
 /// Due rows read per query.
-const BATCH: i64 = 100;
+pub(crate) const BATCH: i64 = 100;
 /// The longest `last_error` kept, in characters.
-const MAX_ERROR_CHARS: usize = 500;
+pub(crate) const MAX_ERROR_CHARS: usize = 500;
 
 /// Write `event` into the outbox as part of the caller's transaction (pass `&mut *tx`).
 ///
@@ -96,7 +102,7 @@ pub fn signature(secret: &[u8], timestamp: i64, body: &[u8]) -> String {
 }
 
 /// The wait after the `attempts`-th failed attempt: 2^attempts seconds, at most an hour.
-fn backoff_ms(attempts: i64) -> i64 {
+pub(crate) fn backoff_ms(attempts: i64) -> i64 {
     let secs = if (0..12).contains(&attempts) { (1_i64 << attempts).min(MAX_BACKOFF_SECS) } else { MAX_BACKOFF_SECS };
     secs * 1000
 }
