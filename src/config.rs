@@ -46,6 +46,8 @@ pub struct Settings {
     pub proxy: ProxySettings,
     /// `[admin]`: admin API tokens and console accounts.
     pub admin: crate::admin::settings::AdminSettings,
+    /// `[metrics]`: the Prometheus endpoint.
+    pub metrics: crate::metrics::MetricsSettings,
 }
 
 /// `[server]`: where braid listens and the URL it is known by.
@@ -572,7 +574,7 @@ impl Settings {
                 }
             }
         }
-        for (key, reason) in self.admin.check() {
+        for (key, reason) in self.admin.check().into_iter().chain(self.metrics.check()) {
             bad(key, reason);
         }
         if problems.is_empty() { Ok(()) } else { Err(ConfigError(problems)) }

@@ -13,6 +13,7 @@ pub mod ids;
 pub mod issuer;
 pub mod linking;
 pub mod logging;
+pub mod metrics;
 pub mod notify;
 pub mod proxy;
 pub mod records;

@@ -179,7 +179,7 @@ impl SqlAccountStore {
             )
             .await?;
             tx.commit().await.map_err(unavailable)?;
-            self.changed();
+            self.changed("identity.linked");
             return Ok(LinkOutcome::Linked(identity));
         }
         tx.rollback().await.map_err(unavailable)?;
@@ -220,7 +220,7 @@ impl SqlAccountStore {
         )
         .await?;
         tx.commit().await.map_err(unavailable)?;
-        self.changed();
+        self.changed("identity.unlinked");
         Ok(Ok(found))
     }
 
@@ -252,7 +252,7 @@ impl SqlAccountStore {
         let action = if allowed { "identity.sign_in_allowed" } else { "identity.sign_in_forbidden" };
         Self::record(&mut tx, actor, Event { action, account, other: None, identity: Some(&found) }, now).await?;
         tx.commit().await.map_err(unavailable)?;
-        self.changed();
+        self.changed(action);
         Ok(Ok(()))
     }
 
@@ -284,7 +284,7 @@ impl SqlAccountStore {
         )
         .await?;
         tx.commit().await.map_err(unavailable)?;
-        self.changed();
+        self.changed("account.primary_changed");
         Ok(Ok(()))
     }
 
@@ -353,7 +353,7 @@ impl SqlAccountStore {
         )
         .await?;
         tx.commit().await.map_err(unavailable)?;
-        self.changed();
+        self.changed("identity.moved");
         Ok(Ok(from))
     }
 
@@ -395,7 +395,7 @@ impl SqlAccountStore {
         )
         .await?;
         tx.commit().await.map_err(unavailable)?;
-        self.changed();
+        self.changed("account.merged");
         Ok(Ok(usize::try_from(moved).unwrap_or(usize::MAX)))
     }
 
@@ -430,7 +430,7 @@ impl SqlAccountStore {
         }
         Self::record(&mut tx, actor, Event { action, account, other: None, identity: None }, now).await?;
         tx.commit().await.map_err(unavailable)?;
-        self.changed();
+        self.changed(action);
         Ok(Ok(()))
     }
 
@@ -462,7 +462,7 @@ impl SqlAccountStore {
             .await
             .map_err(unavailable)?;
         tx.commit().await.map_err(unavailable)?;
-        self.changed();
+        self.changed("account.deleted");
         Ok(Ok(()))
     }
 }

@@ -204,7 +204,9 @@ async fn code_grant(state: &AppState, client: &Client, form: &TokenForm) -> Resu
         tracing::warn!(client = %client.id, grant = %grant.id, "authorization code reused during its redemption; grant revoked");
         return Err(invalid_grant("the code is invalid, expired or already used"));
     }
-    mint(state, &grant, &account, &grant.scope, ac.request.nonce.as_deref(), &refresh).await
+    let body = mint(state, &grant, &account, &grant.scope, ac.request.nonce.as_deref(), &refresh).await?;
+    crate::metrics::token_issued("authorization_code");
+    Ok(body)
 }
 
 /// Whether the browser session stored under `session_key` still lives, for `account`.
@@ -250,6 +252,7 @@ async fn refresh_grant(state: &AppState, client: &Client, form: &TokenForm) -> R
     let grant = match outcome {
         Rotation::Rotated(g) => g,
         Rotation::Replayed(g) => {
+            crate::metrics::refresh_reuse();
             tracing::warn!(client = %client.id, grant = %g.id, account = %g.account_id, "rotated refresh token replayed; grant revoked");
             return Err(invalid_grant("the refresh token was already used; the grant is revoked"));
         }
@@ -283,7 +286,9 @@ async fn refresh_grant(state: &AppState, client: &Client, form: &TokenForm) -> R
         tracing::info!(client = %client.id, grant = %grant.id, "refresh refused: the browser session ended and the grant is not offline");
         return Err(invalid_grant("the browser session of this grant has ended"));
     }
-    mint(state, &grant, &account, &scope, None, &new_token).await
+    let body = mint(state, &grant, &account, &scope, None, &new_token).await?;
+    crate::metrics::token_issued("refresh_token");
+    Ok(body)
 }
 
 /// Sign the ID and access tokens for `grant` and build the token response.
