@@ -136,7 +136,7 @@ pub fn install() -> Result<PrometheusHandle, String> {
                 .and_then(PrometheusBuilder::install_recorder)
                 .map_err(|e| format!("cannot install the metrics recorder: {e}"))?;
             describe();
-            ::metrics::gauge!(BUILD_INFO, "version" => env!("CARGO_PKG_VERSION")).set(1.0);
+            zeros();
             let upkeep = handle.clone();
             tokio::spawn(async move {
                 let mut tick = tokio::time::interval(std::time::Duration::from_secs(5));
@@ -148,6 +148,38 @@ pub fn install() -> Result<PrometheusHandle, String> {
             Ok(handle)
         })
         .clone()
+}
+
+/// The kinds of [`ACCOUNT_CHANGES`]: the audit actions of `accounts::changes`.
+pub const ACCOUNT_CHANGE_KINDS: [&str; 10] = [
+    "identity.linked",
+    "identity.unlinked",
+    "identity.sign_in_allowed",
+    "identity.sign_in_forbidden",
+    "identity.moved",
+    "account.primary_changed",
+    "account.merged",
+    "account.disabled",
+    "account.enabled",
+    "account.deleted",
+];
+
+/// Every series whose labels are known in advance exists from the start, at zero: `rate()` and
+/// `increase()` then see the first event, and an alert on them never waits for a series to
+/// appear.
+fn zeros() {
+    ::metrics::gauge!(BUILD_INFO, "version" => env!("CARGO_PKG_VERSION")).set(1.0);
+    for grant in ["authorization_code", "refresh_token"] {
+        ::metrics::counter!(TOKENS_ISSUED, "grant" => grant).increment(0);
+    }
+    ::metrics::counter!(REFRESH_REUSE).increment(0);
+    for store in ["sql", "sessions"] {
+        ::metrics::counter!(STORE_ERRORS, "store" => store).increment(0);
+    }
+    for kind in ACCOUNT_CHANGE_KINDS {
+        ::metrics::counter!(ACCOUNT_CHANGES, "kind" => kind).increment(0);
+    }
+    ::metrics::gauge!(WEBHOOK_QUEUE).set(0.0);
 }
 
 fn describe() {

@@ -22,6 +22,7 @@ mod interop_oidc;
 mod interop_saml;
 mod key_rotation;
 mod linking;
+mod metrics;
 mod mock_idp;
 mod nginx_auth;
 mod provider_reload;
