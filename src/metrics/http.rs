@@ -40,8 +40,11 @@ impl RouteLabel {
     }
 }
 
+/// Histogram handles of one thread: by route label, then by status code.
+type Handles = HashMap<Box<str>, Vec<(u16, Histogram)>>;
+
 thread_local! {
-    static HANDLES: RefCell<HashMap<Box<str>, Vec<(u16, Histogram)>>> = RefCell::new(HashMap::new());
+    static HANDLES: RefCell<Handles> = RefCell::new(HashMap::new());
 }
 
 fn record(route: &str, status: axum::http::StatusCode, seconds: f64) {
