@@ -48,6 +48,8 @@ pub struct Settings {
     pub admin: crate::admin::settings::AdminSettings,
     /// `[limits]`: rate limits on anonymous, costly paths.
     pub limits: crate::limits::LimitSettings,
+    /// `[metrics]`: the Prometheus endpoint.
+    pub metrics: crate::metrics::MetricsSettings,
 }
 
 /// `[server]`: where braid listens and the URL it is known by.
@@ -593,7 +595,7 @@ impl Settings {
         for (key, reason) in crate::notify::email::check(self.notify.email.as_ref()) {
             bad(key, reason);
         }
-        for (key, reason) in self.admin.check().into_iter().chain(self.limits.check()) {
+        for (key, reason) in self.admin.check().into_iter().chain(self.limits.check()).chain(self.metrics.check()) {
             bad(key, reason);
         }
         for (i, p) in self.server.trusted_proxies.iter().enumerate() {

@@ -14,6 +14,7 @@ pub mod issuer;
 pub mod limits;
 pub mod linking;
 pub mod logging;
+pub mod metrics;
 pub mod notify;
 pub mod proxy;
 pub mod records;

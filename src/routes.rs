@@ -95,9 +95,27 @@ pub fn router(state: AppState) -> Router {
     if state.settings.demo.enabled {
         r = r.route(DEMO, get(web::demo::demo_get)).route("/demo/app.js", get(web::demo::demo_js));
     }
+    let metrics = state.metrics.clone();
+    if let Some(endpoint) = &metrics {
+        if state.settings.metrics.listen.is_none() {
+            let endpoint = endpoint.clone();
+            r = r.route(
+                crate::metrics::PATH,
+                get(move |headers| crate::metrics::metrics_get(axum::extract::State(endpoint), headers)),
+            );
+        }
+        // Last, so that it covers every route above: the template goes on the response.
+        r = r.route_layer(axum::middleware::from_fn(crate::metrics::http::note_route));
+    }
     let https = state.settings.public_url().starts_with("https://");
     let own = crate::edge::wrap(r, https).with_state(state.clone());
     // The hosts of routes with an `upstream` go to braid's proxy before this router sees them.
     let proxy = std::sync::Arc::new(proxy::reverse::ReverseProxy::new(state));
-    Router::new().fallback_service(own).layer(axum::middleware::from_fn_with_state(proxy, proxy::reverse::dispatch))
+    let app = Router::new()
+        .fallback_service(own)
+        .layer(axum::middleware::from_fn_with_state(proxy, proxy::reverse::dispatch));
+    match metrics {
+        Some(_) => app.layer(axum::middleware::from_fn(crate::metrics::http::time_requests)),
+        None => app,
+    }
 }

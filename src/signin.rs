@@ -9,6 +9,7 @@ use axum::response::{IntoResponse, Redirect, Response};
 
 use crate::accounts::{AccountId, AccountStatus, ExternalIdentity};
 use crate::error::AppError;
+use crate::metrics::{outcome, sign_in as count};
 use crate::records::{BrowserSession, LoginAttempt, LoginTx, UpstreamAttempt, key};
 use crate::state::AppState;
 use crate::upstream::{NewIdentityPolicy, Provider};
@@ -126,9 +127,12 @@ pub async fn finish(
     // A provider not trusted for email never makes an email verified (SECURITY-CASES 62, 65).
     ext.email_verified = ext.email_verified && provider.trust_email;
     if let Some(target) = attempt.link.clone() {
-        return crate::linking::complete_link(state, headers, ip, provider, &target, &ext).await;
+        let linked = crate::linking::complete_link(state, headers, ip, provider, &target, &ext).await;
+        count(&provider.id, if linked.is_ok() { outcome::LINKED } else { outcome::REFUSED_LINK });
+        return linked;
     }
     if !provider.can_sign_in {
+        count(&provider.id, outcome::REFUSED_PROVIDER);
         return Err(refusal(
             "Sign-in not allowed",
             "This provider can be linked to an account but not used to sign in.",
@@ -142,6 +146,7 @@ pub async fn finish(
             Some(r) => r,
             None if policy == NewIdentityPolicy::Reject => {
                 tracing::info!(provider = %provider.id, issuer = %ext.issuer, subject = %ext.subject, "unknown identity refused by link-only provider");
+                count(&provider.id, outcome::REFUSED_UNKNOWN_IDENTITY);
                 return Err(refusal(
                     "No account for this identity",
                     "This provider only signs in identities already linked to a braid account. Sign in another way and link it from your account page.",
@@ -155,10 +160,14 @@ pub async fn finish(
     };
     let (account, identity) = (resolved.account, resolved.identity);
     if !identity.can_sign_in {
+        count(&provider.id, outcome::REFUSED_IDENTITY_DISABLED);
         return Err(refusal(
             "Sign-in with this identity is turned off",
             "This identity is linked to an account but may not be used to sign in. Use another linked identity.",
         ));
+    }
+    if account.status != AccountStatus::Active {
+        count(&provider.id, outcome::REFUSED_ACCOUNT_INACTIVE);
     }
     match &account.status {
         AccountStatus::Active => {}
@@ -176,12 +185,14 @@ pub async fn finish(
     if let Some(token) = &attempt.proof {
         if let Err(refused) = crate::linking::complete_proof(state, ip.clone(), &account.id, &identity, token).await {
             // The proof is used up either way: its cookie goes, so the next sign-in is plain.
+            count(&provider.id, outcome::REFUSED_LINK);
             let mut resp = refused.into_response();
             resp.headers_mut().append(header::SET_COOKIE, cookies::clear(cookies::PROOF, state.secure_cookies()));
             return Ok(resp);
         }
     }
     state.accounts.audit_sign_in(&identity, ip.as_deref(), now).await?;
+    count(&provider.id, if resolved.created { outcome::CREATED } else { outcome::EXISTING });
     tracing::info!(account = %account.id, issuer = %identity.issuer, subject = %identity.subject, provider = %provider.id, created = resolved.created, "signed in");
 
     // A fresh session id at every sign-in; the one this browser had ends.

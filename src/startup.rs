@@ -23,6 +23,8 @@ use crate::upstream::{Protocol, ProviderRegistry, RegistryPolicy};
 /// A built braid, listening but not yet serving.
 pub struct Application {
     listener: tokio::net::TcpListener,
+    /// `[metrics] listen`: `/metrics` alone, on its own address.
+    metrics_listener: Option<tokio::net::TcpListener>,
     state: AppState,
     workers: Workers,
 }
@@ -63,6 +65,27 @@ impl Application {
                  address); set `[demo] enabled = false`",
                 settings.public_url()
             );
+        }
+        // The recorder goes in first, so that everything built below records into it.
+        let metrics = if settings.metrics.enabled {
+            Some(crate::metrics::Endpoint::new(&settings.metrics).map_err(|e| anyhow::anyhow!("braid.toml: {e}"))?)
+        } else {
+            None
+        };
+        let metrics_listener = match (&metrics, &settings.metrics.listen) {
+            (Some(_), Some(at)) => Some(
+                tokio::net::TcpListener::bind(at)
+                    .await
+                    .map_err(|e| anyhow::anyhow!("cannot listen on {at} (metrics.listen): {e}"))?,
+            ),
+            _ => None,
+        };
+        if metrics.is_some()
+            && metrics_listener.is_none()
+            && settings.metrics.token_sha256.is_none()
+            && !addr.ip().is_loopback()
+        {
+            tracing::warn!(listen = %addr, "/metrics is served on the main listener without a token; set `[metrics] listen` or `token_sha256`");
         }
         let db = Db::connect(&settings.store.accounts)
             .await
@@ -165,16 +188,22 @@ impl Application {
             },
             proxy: Arc::new(proxy),
             draining: Arc::new(AtomicBool::new(false)),
+            metrics,
             assertions: Arc::default(),
             standing: Arc::default(),
             settings: Arc::new(settings),
         });
-        Ok(Self { listener, state, workers })
+        Ok(Self { listener, metrics_listener, state, workers })
     }
 
     /// The bound address.
     pub fn local_addr(&self) -> SocketAddr {
         self.listener.local_addr().unwrap_or_else(|_| SocketAddr::from(([127, 0, 0, 1], 0)))
+    }
+
+    /// The address of the separate metrics listener, when `[metrics] listen` is set.
+    pub fn metrics_addr(&self) -> Option<SocketAddr> {
+        self.metrics_listener.as_ref().and_then(|l| l.local_addr().ok())
     }
 
     /// The shared state (tests inspect the stores through it).
@@ -193,6 +222,15 @@ impl Application {
         let _workers = self.workers;
         let draining = self.state.draining.clone();
         let grace = Duration::from_secs(self.state.settings.server.shutdown_timeout_secs);
+        // The separate metrics listener serves until the process ends; it holds no request state
+        // worth draining.
+        if let (Some(listener), Some(endpoint)) = (self.metrics_listener, self.state.metrics.clone()) {
+            tokio::spawn(async move {
+                if let Err(e) = axum::serve(listener, endpoint.router()).await {
+                    tracing::error!(error = %e, "the metrics listener stopped");
+                }
+            });
+        }
         let app = crate::routes::router(self.state);
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let signal = async move {

@@ -73,6 +73,8 @@ pub struct Shared {
     pub assertions: Arc<crate::proxy::assertions::AssertionCache>,
     /// Passed trust checks, reused briefly on the proxy paths.
     pub standing: Arc<crate::trust::StandingCache>,
+    /// `GET /metrics` when metrics are on (served on the main listener unless `[metrics] listen`).
+    pub metrics: Option<crate::metrics::Endpoint>,
     /// Set once shutdown has begun: readiness turns false.
     pub draining: Arc<AtomicBool>,
 }

@@ -229,7 +229,7 @@ impl SqlAccountStore {
             )
             .await?;
             tx.commit().await.map_err(unavailable)?;
-            self.changed();
+            self.changed("identity.linked");
             return Ok(LinkOutcome::Linked(identity));
         }
         tx.rollback().await.map_err(unavailable)?;
@@ -270,7 +270,7 @@ impl SqlAccountStore {
         )
         .await?;
         tx.commit().await.map_err(unavailable)?;
-        self.changed();
+        self.changed("identity.unlinked");
         Ok(Ok(found))
     }
 
@@ -302,7 +302,7 @@ impl SqlAccountStore {
         let action = if allowed { "identity.sign_in_allowed" } else { "identity.sign_in_forbidden" };
         Self::record(&mut tx, actor, Event { action, account, other: None, identity: Some(&found) }, now).await?;
         tx.commit().await.map_err(unavailable)?;
-        self.changed();
+        self.changed(action);
         Ok(Ok(()))
     }
 
@@ -334,7 +334,7 @@ impl SqlAccountStore {
         )
         .await?;
         tx.commit().await.map_err(unavailable)?;
-        self.changed();
+        self.changed("account.primary_changed");
         Ok(Ok(()))
     }
 
@@ -403,7 +403,7 @@ impl SqlAccountStore {
         )
         .await?;
         tx.commit().await.map_err(unavailable)?;
-        self.changed();
+        self.changed("identity.moved");
         Ok(Ok(from))
     }
 
@@ -445,7 +445,7 @@ impl SqlAccountStore {
         )
         .await?;
         tx.commit().await.map_err(unavailable)?;
-        self.changed();
+        self.changed("account.merged");
         Ok(Ok(usize::try_from(moved).unwrap_or(usize::MAX)))
     }
 
@@ -480,7 +480,7 @@ impl SqlAccountStore {
         }
         Self::record(&mut tx, actor, Event { action, account, other: None, identity: None }, now).await?;
         tx.commit().await.map_err(unavailable)?;
-        self.changed();
+        self.changed(action);
         Ok(Ok(()))
     }
 
@@ -512,7 +512,7 @@ impl SqlAccountStore {
             .await
             .map_err(unavailable)?;
         tx.commit().await.map_err(unavailable)?;
-        self.changed();
+        self.changed("account.deleted");
         Ok(Ok(()))
     }
 }

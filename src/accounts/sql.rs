@@ -52,10 +52,11 @@ impl SqlAccountStore {
         Self { db, changes: std::sync::Arc::default() }
     }
 
-    /// Count one committed change (after its commit, so a reader that sees the new count reads
-    /// the change).
-    pub(super) fn changed(&self) {
+    /// Count one committed change of `kind` (its audit action), after its commit, so a reader
+    /// that sees the new count reads the change.
+    pub(super) fn changed(&self, kind: &'static str) {
         self.changes.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+        crate::metrics::account_change(kind);
     }
 
     /// The database underneath.
@@ -502,6 +503,7 @@ pub(super) fn corrupt(e: sqlx::Error) -> AccountError {
 /// A database failure: logged in full, reported short.
 pub(super) fn unavailable(e: sqlx::Error) -> AccountError {
     tracing::warn!(error = %e, "account store query failed");
+    crate::metrics::store_error("sql");
     let what = match &e {
         sqlx::Error::PoolTimedOut => "timed out waiting for a connection".to_owned(),
         sqlx::Error::PoolClosed => "connection pool closed".to_owned(),

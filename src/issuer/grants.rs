@@ -140,6 +140,7 @@ impl SqlGrantStore {
 }
 
 fn unavailable(e: sqlx::Error) -> AccountError {
+    crate::metrics::store_error("sql");
     AccountError::Unavailable(e.to_string())
 }
 

@@ -236,7 +236,9 @@ async fn code_grant(state: &AppState, client: &Client, form: &TokenForm) -> Resu
         tracing::warn!(client = %client.id, grant = %grant.id, "authorization code reused during its redemption; grant revoked");
         return Err(invalid_grant("the code is invalid, expired or already used"));
     }
-    mint(state, &grant, &account, &grant.scope, ac.request.nonce.as_deref(), &refresh).await
+    let body = mint(state, &grant, &account, &grant.scope, ac.request.nonce.as_deref(), &refresh).await?;
+    crate::metrics::token_issued("authorization_code");
+    Ok(body)
 }
 
 /// Whether the browser session stored under `session_key` still lives, for `account`.
@@ -292,6 +294,7 @@ async fn refresh_grant(state: &AppState, client: &Client, form: &TokenForm) -> R
     let grant = match outcome {
         Rotation::Rotated(g) => g,
         Rotation::Replayed(g) => {
+            crate::metrics::refresh_reuse();
             tracing::warn!(client = %client.id, grant = %g.id, account = %g.account_id, "rotated refresh token replayed; grant revoked");
             return Err(invalid_grant("the refresh token was already used; the grant is revoked"));
         }
@@ -314,7 +317,9 @@ async fn refresh_grant(state: &AppState, client: &Client, form: &TokenForm) -> R
         Some(a) => a,
         None => still_allowed(state, &grant, client, now).await?,
     };
-    mint(state, &grant, &account, &scope, None, &new_token).await
+    let body = mint(state, &grant, &account, &scope, None, &new_token).await?;
+    crate::metrics::token_issued("refresh_token");
+    Ok(body)
 }
 
 /// Trust is checked again at every refresh: the identity, its provider and the account; and a

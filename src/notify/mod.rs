@@ -142,6 +142,8 @@ pub struct Notifier {
     max_attempts: i64,
     timeout: Duration,
     poll_interval: Duration,
+    /// Read the queue depth for `braid_webhook_queue_depth` after every round.
+    report_depth: bool,
 }
 
 impl Notifier {
@@ -163,12 +165,23 @@ impl Notifier {
             max_attempts: i64::try_from(settings.max_attempts).unwrap_or(i64::MAX),
             timeout,
             poll_interval: Duration::from_millis(settings.poll_interval_ms.max(1)),
+            report_depth: false,
         })
     }
 
     /// A notifier for the `[[webhooks]]` and `[notify]` of `settings`.
     pub fn from_settings(db: Db, settings: &Settings, clock: SharedClock) -> Result<Self, String> {
-        Self::new(db, Webhook::from_settings(settings)?, clock, &settings.notify)
+        let mut notifier = Self::new(db, Webhook::from_settings(settings)?, clock, &settings.notify)?;
+        notifier.report_depth = settings.metrics.enabled;
+        Ok(notifier)
+    }
+
+    /// How many rows of the outbox are not delivered (due, waiting for a retry, or given up).
+    pub async fn queue_depth(&self) -> Result<i64, sqlx::Error> {
+        let row = sqlx::query("SELECT COUNT(*) AS n FROM webhook_outbox WHERE delivered_at IS NULL")
+            .fetch_one(&self.db.pool)
+            .await?;
+        row.try_get("n")
     }
 
     /// Deliver every due row once (claiming each first, see the module doc); returns how many
@@ -223,7 +236,16 @@ impl Notifier {
                 match self.run_once().await {
                     Ok(0) => {}
                     Ok(n) => tracing::debug!(delivered = n, "webhook notifications delivered"),
-                    Err(e) => tracing::warn!(error = %e, "webhook outbox could not be read or updated"),
+                    Err(e) => {
+                        crate::metrics::store_error("sql");
+                        tracing::warn!(error = %e, "webhook outbox could not be read or updated");
+                    }
+                }
+                if self.report_depth {
+                    match self.queue_depth().await {
+                        Ok(n) => crate::metrics::webhook_queue_depth(n),
+                        Err(e) => tracing::warn!(error = %e, "webhook outbox depth could not be read"),
+                    }
                 }
                 let now = self.clock.now_ms();
                 if now.saturating_sub(last_prune) >= 3_600_000 {

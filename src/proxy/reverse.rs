@@ -81,10 +81,12 @@ pub async fn dispatch(State(proxy): State<Arc<ReverseProxy>>, req: Request, next
     };
     let span = tracing::info_span!("proxy", %host, method = %req.method(), path = %req.uri().path());
     let task = tokio::spawn(async move { serve(&proxy, host, req).await.unwrap_or_else(own_page) }.instrument(span));
-    match task.await {
+    let mut resp = match task.await {
         Ok(resp) => resp,
         Err(e) => own_page(AppError::Internal(format!("proxy task did not finish: {e}")).into_response()),
-    }
+    };
+    resp.extensions_mut().insert(crate::metrics::http::PROXY);
+    resp
 }
 
 /// A page of braid's own (not the upstream's): with braid's `nosniff`.

@@ -74,6 +74,7 @@ impl Inner {
             self.sweep(now);
             let replaced = self.values.get(key).map_or(0, |e| key.len() + e.value.len());
             if self.bytes - replaced + size > cap {
+                crate::metrics::store_error("sessions");
                 return Err(StoreError::Unavailable("the memory session store is full".into()));
             }
         }

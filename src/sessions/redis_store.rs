@@ -155,11 +155,13 @@ async fn bounded<T>(
     what: &'static str,
     fut: impl Future<Output = RedisResult<T>>,
 ) -> Result<T, StoreError> {
-    match tokio::time::timeout(limit, fut).await {
-        Ok(Ok(v)) => Ok(v),
-        Ok(Err(e)) => Err(StoreError::Unavailable(format!("redis {what}: {e}"))),
-        Err(_) => Err(StoreError::Unavailable(format!("redis {what}: no answer within {} ms", limit.as_millis()))),
-    }
+    let failed = match tokio::time::timeout(limit, fut).await {
+        Ok(Ok(v)) => return Ok(v),
+        Ok(Err(e)) => format!("redis {what}: {e}"),
+        Err(_) => format!("redis {what}: no answer within {} ms", limit.as_millis()),
+    };
+    crate::metrics::store_error("sessions");
+    Err(StoreError::Unavailable(failed))
 }
 
 /// The `maxmemory_policy` field of an `INFO memory` answer.

@@ -144,6 +144,7 @@ pub async fn callback_get(
     let attempt = crate::signin::take_attempt(&state, &headers, login_state, &provider.id).await?;
     if let Some(err) = p("error") {
         tracing::info!(provider = %provider.id, error = %err, description = ?p("error_description"), "upstream refused the sign-in");
+        crate::metrics::sign_in(&provider.id, crate::metrics::outcome::REFUSED_UPSTREAM);
         return Err(AppError::page(
             format!("{} did not sign you in", provider.display_name),
             format!(
@@ -156,6 +157,7 @@ pub async fn callback_get(
     let redirect = redirect_uri(&state, &provider.id);
     let log_refusal = |e: &dyn std::fmt::Display| {
         tracing::warn!(provider = %provider.id, error = %e, "upstream sign-in refused");
+        crate::metrics::sign_in(&provider.id, crate::metrics::outcome::REFUSED_UPSTREAM);
         refused(&provider.display_name)
     };
     let (identity, amr, auth_time) = match &provider.protocol {

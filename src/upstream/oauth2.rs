@@ -8,6 +8,7 @@ use serde_json::{Map, Value};
 use super::http::{self, HttpError};
 use super::registry::OAuth2Settings;
 use crate::accounts::ExternalIdentity;
+use crate::metrics;
 
 /// Why an OAuth2 sign-in failed (logged; the person sees a generic page).
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -30,6 +31,8 @@ pub enum OAuth2Error {
 pub struct OAuth2Client {
     /// Settings from the provider file (presets applied).
     pub settings: OAuth2Settings,
+    /// The provider's id (the label of its upstream timings).
+    pub provider: std::sync::Arc<str>,
 }
 
 fn http_err(what: &'static str) -> impl Fn(HttpError) -> OAuth2Error {
@@ -88,7 +91,7 @@ impl OAuth2Client {
             ("code_verifier", verifier.to_owned()),
         ];
         let req = http::token_request(client, &s.token_url, form, &s.client_id, s.client_secret.as_ref(), s.token_auth);
-        let tokens = http::json(req).await.map_err(http_err("token"))?;
+        let tokens = metrics::upstream(&self.provider, "token", http::json(req)).await.map_err(http_err("token"))?;
         if let Some(e) = tokens.get("error").and_then(Value::as_str) {
             return Err(OAuth2Error::Response(format!("token endpoint said {e}")));
         }
@@ -96,14 +99,17 @@ impl OAuth2Client {
             .get("access_token")
             .and_then(Value::as_str)
             .ok_or_else(|| OAuth2Error::Response("no access_token".into()))?;
-        let user = http::json(client.get(&s.userinfo_url).bearer_auth(access)).await.map_err(http_err("user"))?;
+        let fetch = http::json(client.get(&s.userinfo_url).bearer_auth(access));
+        let user = metrics::upstream(&self.provider, "userinfo", fetch).await.map_err(http_err("user"))?;
         let subject = match user.get(&s.subject_field) {
             Some(Value::Number(n)) => n.to_string(),
             Some(Value::String(x)) if !x.is_empty() => x.clone(),
             _ => return Err(OAuth2Error::Response(format!("no `{}` in the user answer", s.subject_field))),
         };
         let (email, email_verified) = match &s.emails_url {
-            Some(url) => primary_verified_email(client, url, access).await?,
+            Some(url) => {
+                metrics::upstream(&self.provider, "userinfo", primary_verified_email(client, url, access)).await?
+            }
             None => {
                 let email = user.get(&s.email_field).and_then(Value::as_str).map(str::to_owned);
                 let verified = s.email_verified_field.as_ref().is_some_and(|f| super::oidc::is_true(user.get(f)));

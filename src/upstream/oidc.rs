@@ -13,6 +13,7 @@ use super::jose::{JoseError, PinnedKeys};
 use super::registry::OidcSettings;
 use crate::accounts::ExternalIdentity;
 use crate::clock::UnixMillis;
+use crate::metrics;
 
 /// Discovery and keys are fetched again after this long.
 const CACHE_TTL_MS: i64 = 3600 * 1000;
@@ -82,6 +83,8 @@ struct Cache {
 pub struct OidcClient {
     /// Settings from the provider file.
     pub settings: OidcSettings,
+    /// The provider's id (the label of its upstream timings).
+    provider: Arc<str>,
     cache: Mutex<Cache>,
 }
 
@@ -115,9 +118,9 @@ pub struct Authenticated {
 }
 
 impl OidcClient {
-    /// A client for `settings`, caches empty.
-    pub fn new(settings: OidcSettings) -> Self {
-        Self { settings, cache: Mutex::new(Cache::default()) }
+    /// A client of provider `provider` for `settings`, caches empty.
+    pub fn new(provider: &str, settings: OidcSettings) -> Self {
+        Self { settings, provider: provider.into(), cache: Mutex::new(Cache::default()) }
     }
 
     /// The discovery document, cached for an hour; the last good one is kept while the provider
@@ -154,7 +157,8 @@ impl OidcClient {
 
     /// Fetch and check the discovery document.
     pub async fn discover(&self, client: &reqwest::Client) -> Result<Metadata, OidcError> {
-        let doc = http::json(client.get(&self.settings.discovery_url)).await.map_err(http_err("discovery"))?;
+        let fetch = http::json(client.get(&self.settings.discovery_url));
+        let doc = metrics::upstream(&self.provider, "discovery", fetch).await.map_err(http_err("discovery"))?;
         let issuer = str_field(&doc, "issuer")?;
         if issuer != self.settings.issuer {
             return Err(OidcError::Discovery(format!(
@@ -194,7 +198,7 @@ impl OidcClient {
             cache.last_keys_fetch = now;
             cache.keys.clone()
         };
-        let fetched = http::json(client.get(jwks_uri))
+        let fetched = metrics::upstream(&self.provider, "jwks", http::json(client.get(jwks_uri)))
             .await
             .map_err(http_err("jwks"))
             .map(|doc| PinnedKeys::from_jwks(&doc, false));
@@ -294,7 +298,7 @@ impl OidcClient {
             s.client_secret.as_ref(),
             s.token_auth,
         );
-        let tokens = http::json(req).await.map_err(http_err("token"))?;
+        let tokens = metrics::upstream(&self.provider, "token", http::json(req)).await.map_err(http_err("token"))?;
         let id_token = tokens
             .get("id_token")
             .and_then(Value::as_str)
@@ -310,7 +314,8 @@ impl OidcClient {
                 .get("access_token")
                 .and_then(Value::as_str)
                 .ok_or_else(|| OidcError::Response("no access_token for userinfo".into()))?;
-            let info = http::json(client.get(endpoint).bearer_auth(access)).await.map_err(http_err("userinfo"))?;
+            let fetch = http::json(client.get(endpoint).bearer_auth(access));
+            let info = metrics::upstream(&self.provider, "userinfo", fetch).await.map_err(http_err("userinfo"))?;
             if info.get("sub") != claims.get("sub") {
                 return Err(OidcError::Claims("userinfo sub differs from the ID token's".into()));
             }

@@ -463,17 +463,21 @@ fn build(file: ProviderFile, id: String, path: &Path, source: String) -> Result<
     let (issuer, protocol) = match file.kind {
         ProviderKind::Dev => (super::dev::issuer(&id), Protocol::Dev),
         ProviderKind::Oidc => match oidc_settings(&file, &mut problems, &problem) {
-            Some(o) => (o.issuer.clone(), Protocol::Oidc(std::sync::Arc::new(super::oidc::OidcClient::new(o)))),
+            Some(o) => (o.issuer.clone(), Protocol::Oidc(std::sync::Arc::new(super::oidc::OidcClient::new(&id, o)))),
             None => (String::new(), Protocol::Dev),
         },
         ProviderKind::Oauth2 => match oauth2_settings(&file, &mut problems, &problem) {
-            Some(o) => {
-                (o.issuer.clone(), Protocol::OAuth2(std::sync::Arc::new(super::oauth2::OAuth2Client { settings: o })))
-            }
+            Some(o) => (
+                o.issuer.clone(),
+                Protocol::OAuth2(std::sync::Arc::new(super::oauth2::OAuth2Client {
+                    settings: o,
+                    provider: id.as_str().into(),
+                })),
+            ),
             None => (String::new(), Protocol::Dev),
         },
         ProviderKind::Saml => match super::saml::settings::from_keys(saml_keys(&file), path, &mut problems, &problem) {
-            Some(s) => (s.issuer.clone(), Protocol::Saml(std::sync::Arc::new(super::saml::SamlClient::new(s)))),
+            Some(s) => (s.issuer.clone(), Protocol::Saml(std::sync::Arc::new(super::saml::SamlClient::new(&id, s)))),
             None => (String::new(), Protocol::Dev),
         },
     };

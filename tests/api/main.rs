@@ -25,6 +25,7 @@ mod interop_saml;
 mod key_rotation;
 mod limits;
 mod linking;
+mod metrics;
 mod mock_idp;
 mod nginx_auth;
 mod provider_reload;

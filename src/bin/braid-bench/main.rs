@@ -299,8 +299,11 @@ async fn main() {
     let off_dir = dir.join("limits-off");
     let _ = std::fs::create_dir_all(off_dir.join("providers"));
     let _ = std::fs::write(off_dir.join("providers/dev.toml"), "kind = \"dev\"\n");
-    let off_accounts =
-        if accounts.starts_with("sqlite:") { format!("sqlite://{}", off_dir.join("bench.db").display()) } else { accounts.clone() };
+    let off_accounts = if accounts.starts_with("sqlite:") {
+        format!("sqlite://{}", off_dir.join("bench.db").display())
+    } else {
+        accounts.clone()
+    };
     let off_base = start_braid(&off_dir, &off_accounts, &sessions, LIMITS_OFF).await;
     let (h, b) = (http.clone(), off_base.clone());
     let mut off = phase("full sign-in (limits off)", n, c, move |i| {
@@ -316,7 +319,13 @@ async fn main() {
     );
     if sessions.starts_with("redis") {
         // A pending sign-in: an authorization request that is never finished.
-        let q = [("client_id", CLIENT), ("redirect_uri", CB), ("response_type", "code"), ("scope", "openid"), ("state", "s")];
+        let q = [
+            ("client_id", CLIENT),
+            ("redirect_uri", CB),
+            ("response_type", "code"),
+            ("scope", "openid"),
+            ("state", "s"),
+        ];
         let _ = http.get(format!("{base}/authorize")).query(&q).send().await;
         match redis_bytes(&sessions).await {
             Ok((s, t)) => println!(

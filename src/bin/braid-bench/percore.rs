@@ -1,4 +1,5 @@
-//! The per-core phases: `/auth/verify` with a live session (memory and Redis sessions), and
+//! The per-core phases: `/auth/verify` with a live session (memory and Redis sessions),
+//! `/auth/verify` and `/healthz` with metrics on and off (`[metrics] enabled = false`), and
 //! braid's reverse proxy beside nginx's `proxy_pass` to the same upstream, each server alone on
 //! one pinned core with `wrk` on the other.
 
@@ -113,6 +114,7 @@ pub async fn run(http: &reqwest::Client, dir: &Path, sessions: &str) {
             }
         }
     }
+    metrics_overhead(http, dir, upstream.port, conns, secs).await;
     let nginx = Nginx::start("proxy", pinned::SERVER_CORE, |port| {
         format!(
             " upstream app {{ server 127.0.0.1:{}; keepalive 32; }}\n server {{\n  listen 127.0.0.1:{port};\n  \
@@ -130,5 +132,54 @@ pub async fn run(http: &reqwest::Client, dir: &Path, sessions: &str) {
             }
         }
         Err(e) => println!("{:<28} skipped: {e}", "nginx proxy_pass"),
+    }
+}
+
+/// `/auth/verify` (memory sessions) and `/healthz`, each with metrics on and then off; prints
+/// each figure and the throughput metrics cost.
+async fn metrics_overhead(http: &reqwest::Client, dir: &Path, upstream: u16, conns: u32, secs: u32) {
+    let mut rps: Vec<(&str, &str, f64)> = Vec::new();
+    for (toggle, extra) in [("on", ""), ("off", "[metrics]\nenabled = false\n")] {
+        let name = format!("metrics-{toggle}");
+        let server = match pinned::free_port().and_then(|port| {
+            let toml = format!("{}{extra}", braid_toml(dir, &name, port, "memory", upstream));
+            Braid::start(dir, &name, &toml, port)
+        }) {
+            Ok(s) => s,
+            Err(e) => {
+                println!("{:<28} skipped: {e}", format!("metrics {toggle}"));
+                return;
+            }
+        };
+        let cookie = match crate::session_cookie(http, &server.base, &name).await {
+            Ok(c) => c,
+            Err(e) => {
+                println!("{:<28} skipped: sign-in failed: {e}", format!("metrics {toggle}"));
+                return;
+            }
+        };
+        let verify_headers = [
+            ("Cookie", cookie.as_str()),
+            ("X-Forwarded-Proto", "https"),
+            ("X-Forwarded-Host", "app.bench"),
+            ("X-Forwarded-Uri", "/page"),
+        ];
+        for (path, headers) in [("/auth/verify", &verify_headers[..]), ("/healthz", &[][..])] {
+            let label = format!("{path} (metrics {toggle})");
+            match pinned::wrk(&format!("{}{path}", server.base), headers, conns, secs, &[server.pid()]) {
+                Ok(l) => {
+                    l.print(&label);
+                    rps.push((path, toggle, l.rps));
+                }
+                Err(e) => println!("{label:<28} failed: {e}"),
+            }
+        }
+    }
+    for path in ["/auth/verify", "/healthz"] {
+        let of = |t: &str| rps.iter().find(|(p, tg, _)| *p == path && *tg == t).map(|(_, _, r)| *r);
+        if let (Some(on), Some(off)) = (of("on"), of("off")) {
+            let cost = (off - on) / off.max(1.0) * 100.0;
+            println!("{:<28} {cost:>9.1} % fewer requests/s with metrics on", format!("metrics cost {path}"));
+        }
     }
 }

@@ -59,8 +59,11 @@ fn unavailable(provider: &Provider, what: &str, e: &str) -> AppError {
     )
 }
 
-fn refused(provider: &Provider, why: &dyn std::fmt::Debug) -> AppError {
+/// Refuse a response: counted under `reason` (a fixed name), logged with `why`.
+fn refused(provider: &Provider, reason: &'static str, why: &dyn std::fmt::Debug) -> AppError {
     tracing::warn!(provider = %provider.id, reason = ?why, "SAML response refused");
+    crate::metrics::saml_refusal(&provider.id, reason);
+    crate::metrics::sign_in(&provider.id, crate::metrics::outcome::REFUSED_UPSTREAM);
     AppError::page_status(
         StatusCode::FORBIDDEN,
         "Sign-in could not be verified",
@@ -193,7 +196,7 @@ pub async fn acs_post(
         AppError::page("Not a SAML answer", "The answer holds no SAMLResponse. Start again from the application.")
     })?;
     // Size limits before anything is decoded; never inflated (the POST binding is not deflated).
-    let xml = gate::decode_post(encoded, Limits::default()).map_err(|e| refused(&provider, &e))?;
+    let xml = gate::decode_post(encoded, Limits::default()).map_err(|e| refused(&provider, e.kind(), &e))?;
     let s = &client.settings;
 
     // The attempt this browser started, taken once before anything else; else unsolicited.
@@ -213,12 +216,13 @@ pub async fn acs_post(
         None => {
             return Err(refused(
                 &provider,
+                "unsolicited",
                 &"an unsolicited response, and this provider does not allow IdP-initiated sign-in",
             ));
         }
     };
     if attempt.as_ref().is_some_and(|a| a.saml_request_id.is_none()) {
-        return Err(refused(&provider, &"the attempt has no SAML request"));
+        return Err(refused(&provider, "no_request", &"the attempt has no SAML request"));
     }
     let now = state.clock.now_ms();
     let meta = client.metadata(&state.http, now).await.map_err(|e| unavailable(&provider, "IdP metadata", &e))?;
@@ -258,16 +262,18 @@ pub async fn acs_post(
             verify_response(&xml, &input)
         })
         .await
-        .map_err(|e| refused(&provider, &format!("verification task: {e}")))?
+        .map_err(|e| refused(&provider, "internal", &format!("verification task: {e}")))?
         .map_err(|e| match e {
             Reject::IdpStatus(status) => {
                 tracing::info!(provider = %provider.id, %status, "the IdP did not sign the person in");
+                crate::metrics::saml_refusal(&provider.id, "idp_status");
+                crate::metrics::sign_in(&provider.id, crate::metrics::outcome::REFUSED_UPSTREAM);
                 AppError::page(
                     format!("{} did not sign you in", provider.display_name),
                     format!("The provider answered `{status}`. Nothing was changed. Start again, or choose another way to sign in."),
                 )
             }
-            other => refused(&provider, &other),
+            other => refused(&provider, other.kind(), &other),
         })?
     };
 
@@ -283,7 +289,7 @@ pub async fn acs_post(
         )
         .await?;
     if !fresh {
-        return Err(refused(&provider, &"assertion replayed"));
+        return Err(refused(&provider, "replayed", &"assertion replayed"));
     }
 
     let identity = identity(&meta.entity_id, s, &asserted);

@@ -55,6 +55,17 @@ pub enum GateError {
     SignaturePolicy(String),
 }
 
+impl GateError {
+    /// A short fixed name of the kind of refusal (a metrics label).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::TooLarge => "too_large",
+            Self::Malformed(_) | Self::Forbidden(_) | Self::Structure(_) => "malformed",
+            Self::SignaturePolicy(_) => "signature_policy",
+        }
+    }
+}
+
 /// Size limits, checked before decoding.
 #[derive(Debug, Clone, Copy)]
 pub struct Limits {

@@ -92,6 +92,8 @@ pub struct SamlClient {
     pub settings: SamlSettings,
     /// Bounds the RSA signatures anyone can ask for by starting sign-ins.
     pub signing_budget: budget::TokenBucket,
+    /// The provider's id (the label of its metadata fetch timings).
+    provider: Arc<str>,
     cache: Mutex<Cache>,
 }
 
@@ -102,10 +104,10 @@ impl std::fmt::Debug for SamlClient {
 }
 
 impl SamlClient {
-    /// A client for `settings`, cache empty.
-    pub fn new(settings: SamlSettings) -> Self {
+    /// A client of provider `provider` for `settings`, cache empty.
+    pub fn new(provider: &str, settings: SamlSettings) -> Self {
         let signing_budget = budget::TokenBucket::new(settings.signed_requests_per_sec, settings.signed_requests_burst);
-        Self { settings, signing_budget, cache: Mutex::new(Cache::default()) }
+        Self { settings, signing_budget, provider: provider.into(), cache: Mutex::new(Cache::default()) }
     }
 
     /// The IdP metadata, read again when due: at the earliest of `metadata_refresh_secs`,
@@ -152,9 +154,12 @@ impl SamlClient {
             MetadataSource::File(path) => {
                 tokio::fs::read_to_string(path).await.map_err(|e| format!("cannot read {}: {e}", path.display()))?
             }
-            MetadataSource::Url(url) => super::http::text(http.get(url), metadata::MAX_METADATA)
-                .await
-                .map_err(|e| format!("fetching {url}: {e}"))?,
+            MetadataSource::Url(url) => {
+                let fetch = super::http::text(http.get(url), metadata::MAX_METADATA);
+                crate::metrics::upstream(&self.provider, "metadata", fetch)
+                    .await
+                    .map_err(|e| format!("fetching {url}: {e}"))?
+            }
         };
         // Verifying a signed document is CPU work for xmlsec: off the async runtime.
         let (issuer, certs) = (self.settings.issuer.clone(), self.settings.metadata_signing_certs.clone());

@@ -34,6 +34,20 @@ pub enum Reject {
     IdpStatus(String),
 }
 
+impl Reject {
+    /// A short fixed name of the kind of refusal (a metrics label).
+    pub fn kind(&self) -> &'static str {
+        match self {
+            Self::Gate(g) => g.kind(),
+            Self::Unsigned(_) => "unsigned",
+            Self::Signature(_) => "signature",
+            Self::Decrypt(_) => "decrypt",
+            Self::Check(_) => "conditions",
+            Self::IdpStatus(_) => "idp_status",
+        }
+    }
+}
+
 /// What a response is verified against.
 pub struct VerifyInput<'a> {
     /// The IdP's signing certificates (DER).
