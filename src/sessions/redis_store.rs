@@ -119,7 +119,10 @@ impl RedisSessionStore {
                     )));
                 }
                 None => {
-                    tracing::warn!(node, "Redis reports no maxmemory_policy in INFO memory; make sure it is noeviction");
+                    tracing::warn!(
+                        node,
+                        "Redis reports no maxmemory_policy in INFO memory; make sure it is noeviction"
+                    );
                 }
             }
         }

@@ -38,7 +38,9 @@ pub fn parse_sessions_url(url: &str) -> Result<Option<RedisTarget>, String> {
         return Ok(None);
     }
     if let Some(rest) = url.strip_prefix("redis+sentinel://") {
-        return parse_sentinel(rest).map(Some).map_err(|e| format!("`{}`: {e} (expected {SENTINEL_FORM})", redact(url)));
+        return parse_sentinel(rest)
+            .map(Some)
+            .map_err(|e| format!("`{}`: {e} (expected {SENTINEL_FORM})", redact(url)));
     }
     if let Some(rest) = url.strip_prefix("redis-cluster://") {
         return parse_cluster(rest).map(Some).map_err(|e| format!("`{}`: {e} (expected {CLUSTER_FORM})", redact(url)));
@@ -50,10 +52,7 @@ pub fn parse_sessions_url(url: &str) -> Result<Option<RedisTarget>, String> {
             Err(e) => Err(format!("`{}`: {e}", redact(url))),
         };
     }
-    Err(format!(
-        "`{}` must be `memory`, a redis:// or rediss:// URL, {SENTINEL_FORM} or {CLUSTER_FORM}",
-        redact(url)
-    ))
+    Err(format!("`{}` must be `memory`, a redis:// or rediss:// URL, {SENTINEL_FORM} or {CLUSTER_FORM}", redact(url)))
 }
 
 /// Check a key prefix for Redis Cluster: a brace in it would become the hash tag of every key
@@ -115,10 +114,9 @@ fn split_hosts(rest: &str) -> Result<(Option<&str>, Vec<(String, u16)>, &str), S
 /// The user name and password in `userinfo`, percent-decoded.
 fn credentials(userinfo: Option<&str>) -> Result<(Option<String>, Option<String>), String> {
     let Some(userinfo) = userinfo else { return Ok((None, None)) };
-    let info: redis::ConnectionInfo = redis::IntoConnectionInfo::into_connection_info(format!(
-        "redis://{userinfo}@127.0.0.1/"
-    ))
-    .map_err(|e| format!("user name or password: {e}"))?;
+    let info: redis::ConnectionInfo =
+        redis::IntoConnectionInfo::into_connection_info(format!("redis://{userinfo}@127.0.0.1/"))
+            .map_err(|e| format!("user name or password: {e}"))?;
     Ok((info.redis.username, info.redis.password))
 }
 
@@ -128,7 +126,9 @@ fn parse_sentinel(rest: &str) -> Result<RedisTarget, String> {
     let master = parts.next().filter(|m| !m.is_empty()).ok_or("no master name after the hosts")?.to_owned();
     let db = match parts.next() {
         None | Some("") => 0,
-        Some(db) => db.parse::<i64>().ok().filter(|d| *d >= 0).ok_or_else(|| format!("database `{db}` is not a number"))?,
+        Some(db) => {
+            db.parse::<i64>().ok().filter(|d| *d >= 0).ok_or_else(|| format!("database `{db}` is not a number"))?
+        }
     };
     if let Some(extra) = parts.next() {
         return Err(format!("unexpected `/{extra}` after the database"));
@@ -181,7 +181,9 @@ mod tests {
         );
         assert_eq!(
             parse_sessions_url("redis-cluster://u:p@h1:7000,h2:7001"),
-            Ok(Some(RedisTarget::Cluster { nodes: vec!["redis://u:p@h1:7000/".into(), "redis://u:p@h2:7001/".into()] }))
+            Ok(Some(RedisTarget::Cluster {
+                nodes: vec!["redis://u:p@h1:7000/".into(), "redis://u:p@h2:7001/".into()]
+            }))
         );
     }
 
