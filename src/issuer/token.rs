@@ -176,6 +176,7 @@ async fn code_grant(state: &AppState, client: &Client, form: &TokenForm) -> Resu
         &ac.session.account_id,
         Some(ac.session.identity_id),
         Some(&ac.session.provider_id),
+        Some(ac.session.created_at),
         &client.id,
     )
     .await?;
@@ -220,9 +221,10 @@ async fn standing(
     account: &AccountId,
     identity: Option<i64>,
     provider: Option<&str>,
+    session_made: Option<i64>,
     client: &str,
 ) -> Result<Account, AppError> {
-    match crate::trust::check(state, account, identity, provider).await? {
+    match crate::trust::check(state, account, identity, provider, session_made).await? {
         Ok(a) => Ok(a),
         Err(lost) => {
             tracing::info!(account = %account, client = %client, reason = lost.as_str(), "tokens refused: the sign-in no longer stands");
@@ -269,7 +271,8 @@ async fn refresh_grant(state: &AppState, client: &Client, form: &TokenForm) -> R
     };
     // Trust is checked again at every refresh: the identity, its provider and the account; and a
     // grant without offline_access ends with its browser session.
-    let checked = standing(state, &grant.account_id, grant.identity_id, grant.provider_id.as_deref(), &client.id).await;
+    let checked =
+        standing(state, &grant.account_id, grant.identity_id, grant.provider_id.as_deref(), None, &client.id).await;
     let account = match checked {
         Ok(a) => a,
         Err(e) => {

@@ -40,6 +40,7 @@ mod saml_sp;
 mod saml_support;
 mod security_headers;
 mod session_store;
+mod sessions_valid_after;
 mod shutdown;
 mod sign_in;
 mod support;
