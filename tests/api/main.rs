@@ -39,6 +39,7 @@ mod saml_metadata_signing;
 mod saml_sp;
 mod saml_support;
 mod security_headers;
+mod sentinel_failover;
 mod session_store;
 mod sessions_valid_after;
 mod shutdown;
