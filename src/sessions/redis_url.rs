@@ -86,8 +86,11 @@ pub fn redact(url: &str) -> String {
     }
 }
 
+/// The parts of `[userinfo@]host:port,host:port/path`.
+type Hosts<'a> = (Option<&'a str>, Vec<(String, u16)>, &'a str);
+
 /// Split `[userinfo@]host:port,host:port` from its path.
-fn split_hosts(rest: &str) -> Result<(Option<&str>, Vec<(String, u16)>, &str), String> {
+fn split_hosts(rest: &str) -> Result<Hosts<'_>, String> {
     let (authority, path) = match rest.find('/') {
         Some(i) => (&rest[..i], &rest[i..]),
         None => (rest, ""),
