@@ -130,3 +130,90 @@ ensure_node_tests() {
   ensure_venv tests/interop/openapi
   ensure_venv tests/interop/smtp
 }
+
+# A Redis Cluster of three masters (no replicas) on 127.0.0.1:$1..$1+2 (7101-7103 by default), for
+# the session-store tests against a cluster. Started and created only when not already up.
+ensure_redis_cluster() {
+  local base="${1:-7101}" dir="${TMPDIR:-/tmp}/braid-redis-cluster"
+  local ports=("$base" "$((base + 1))" "$((base + 2))") nodes=()
+  command -v redis-server >/dev/null 2>&1 || apt_install redis-server
+  command -v redis-cli >/dev/null 2>&1 || apt_install redis-tools
+  for p in "${ports[@]}"; do
+    nodes+=("127.0.0.1:$p")
+    listening 127.0.0.1 "$p" && continue
+    mkdir -p "$dir/$p"
+    log "starting a Redis Cluster node on 127.0.0.1:$p"
+    redis-server --daemonize yes --bind 127.0.0.1 --port "$p" --dir "$dir/$p" --save "" --appendonly no \
+      --cluster-enabled yes --cluster-config-file nodes.conf --cluster-node-timeout 2000 \
+      --logfile "$dir/$p.log" >/dev/null
+  done
+  for p in "${ports[@]}"; do
+    for _ in $(seq 1 50); do listening 127.0.0.1 "$p" && break; sleep 0.1; done
+  done
+  if ! redis-cli -p "$base" cluster info 2>/dev/null | grep -q 'cluster_state:ok'; then
+    log "creating the Redis Cluster ${nodes[*]}"
+    redis-cli --cluster create "${nodes[@]}" --cluster-replicas 0 --cluster-yes >/dev/null
+  fi
+  for _ in $(seq 1 100); do
+    local ok=1
+    for p in "${ports[@]}"; do
+      redis-cli -p "$p" cluster info 2>/dev/null | grep -q 'cluster_state:ok' || ok=0
+    done
+    [ "$ok" = 1 ] && return 0
+    sleep 0.1
+  done
+  log "the Redis Cluster on ${nodes[*]} is not ok"; return 1
+}
+
+# One Redis master ($1, 7201) with one replica ($1+1) and three sentinels ($2, 26401, and the next
+# two) watching it as `braid`, for the session-store tests through Sentinel. Each part is started
+# only when nothing listens on its port; a failover may have made the replica the master, which
+# the sentinels keep track of.
+ensure_redis_sentinel() {
+  local base="${1:-7201}" sbase="${2:-26401}" dir="${TMPDIR:-/tmp}/braid-redis-sentinel"
+  command -v redis-server >/dev/null 2>&1 || apt_install redis-server
+  command -v redis-sentinel >/dev/null 2>&1 || apt_install redis-sentinel
+  mkdir -p "$dir"
+  local p
+  for p in "$base" "$((base + 1))"; do
+    listening 127.0.0.1 "$p" && continue
+    local extra=()
+    [ "$p" != "$base" ] && extra=(--replicaof 127.0.0.1 "$base")
+    log "starting Redis on 127.0.0.1:$p for Sentinel"
+    redis-server --daemonize yes --bind 127.0.0.1 --port "$p" --dir "$dir" --dbfilename "dump-$p.rdb" \
+      --save "" --appendonly no --logfile "$dir/$p.log" "${extra[@]}" >/dev/null
+  done
+  for p in "$base" "$((base + 1))"; do
+    for _ in $(seq 1 50); do listening 127.0.0.1 "$p" && break; sleep 0.1; done
+  done
+  for p in "$sbase" "$((sbase + 1))" "$((sbase + 2))"; do
+    listening 127.0.0.1 "$p" && continue
+    cat >"$dir/sentinel-$p.conf" <<CONF
+bind 127.0.0.1
+port $p
+daemonize yes
+dir $dir
+logfile $dir/sentinel-$p.log
+pidfile $dir/sentinel-$p.pid
+sentinel monitor braid 127.0.0.1 $base 2
+sentinel down-after-milliseconds braid 2000
+sentinel failover-timeout braid 10000
+sentinel parallel-syncs braid 1
+CONF
+    log "starting Redis Sentinel on 127.0.0.1:$p"
+    redis-sentinel "$dir/sentinel-$p.conf" >/dev/null
+  done
+  for p in "$sbase" "$((sbase + 1))" "$((sbase + 2))"; do
+    for _ in $(seq 1 50); do listening 127.0.0.1 "$p" && break; sleep 0.1; done
+    listening 127.0.0.1 "$p" || { log "Redis Sentinel on $p did not start"; return 1; }
+  done
+  # Ready when a sentinel names a master that answers as one.
+  for _ in $(seq 1 100); do
+    local addr
+    addr=$(redis-cli -p "$sbase" sentinel get-master-addr-by-name braid 2>/dev/null | tr '\n' ' ')
+    set -- $addr
+    if [ -n "${2:-}" ] && redis-cli -h "$1" -p "$2" role 2>/dev/null | head -1 | grep -q master; then return 0; fi
+    sleep 0.1
+  done
+  log "Redis Sentinel does not name a master for braid"; return 1
+}

@@ -83,7 +83,8 @@ impl Default for ServerSettings {
 pub struct StoreSettings {
     /// `sqlite://braid.db` or `postgres://user@host/db`.
     pub accounts: String,
-    /// `memory` or `redis://host:port/db`.
+    /// `memory`, `redis://host:port/db`, `redis+sentinel://h1:26379,h2:26379/master/db` or
+    /// `redis-cluster://h1:7000,h2:7001,h3:7002`.
     pub sessions: String,
     /// Prefix of every Redis key braid writes.
     pub redis_key_prefix: String,
@@ -481,11 +482,11 @@ impl Settings {
         if crate::db::Db::backend_of(&self.store.accounts).is_err() {
             bad("store.accounts".into(), format!("`{}` must start with sqlite:// or postgres://", self.store.accounts));
         }
-        if self.store.sessions != "memory"
-            && !self.store.sessions.starts_with("redis://")
-            && !self.store.sessions.starts_with("rediss://")
-        {
-            bad("store.sessions".into(), format!("`{}` must be `memory` or a redis:// URL", self.store.sessions));
+        if let Err(e) = crate::sessions::parse_sessions_url(&self.store.sessions) {
+            bad("store.sessions".into(), e);
+        }
+        if let Err(e) = crate::sessions::check_key_prefix(&self.store.redis_key_prefix) {
+            bad("store.redis_key_prefix".into(), e);
         }
         for (name, v) in [
             ("tokens.access_token_ttl_secs", self.tokens.access_token_ttl_secs),

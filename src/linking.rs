@@ -23,8 +23,23 @@ pub async fn before_change(state: &AppState) -> Result<(), AppError> {
     Ok(state.records.store().ping().await?)
 }
 
-/// End every browser session of `account` except `keep` (a session id).
-pub async fn after_change(state: &AppState, account: &AccountId, keep: Option<&str>) -> Result<usize, AppError> {
+/// End every browser session of `account` except `keep` (a session id). The change made at
+/// `changed_at` marked every session made until then over (`sessions_valid_after`): the kept
+/// session is stamped as made just after it, and its lifetime starts again.
+pub async fn after_change(
+    state: &AppState,
+    account: &AccountId,
+    keep: Option<&str>,
+    changed_at: crate::clock::UnixMillis,
+) -> Result<usize, AppError> {
+    if let Some(sid) = keep {
+        let k = key::session(sid);
+        if let Some(mut s) = state.records.get::<crate::records::BrowserSession>(&k).await? {
+            s.created_at = s.created_at.max(changed_at.saturating_add(1));
+            let ttl = Duration::from_secs(state.settings.session.ttl_secs);
+            state.records.put(&k, &s, ttl).await?;
+        }
+    }
     let keep = keep.map(key::session);
     Ok(state.records.store().end_all(account.as_str(), keep.as_deref()).await?)
 }
@@ -47,8 +62,11 @@ pub async fn complete_link(
     target: &AccountId,
     ext: &ExternalIdentity,
 ) -> Result<Response, AppError> {
-    let session = state.current_session(headers).await?;
-    let Some((sid, _)) = session.filter(|(_, s)| s.account_id == *target) else {
+    let session = match state.current_session(headers).await? {
+        Some((sid, s)) if s.account_id == *target && !crate::trust::session_ended(state, &s).await? => Some(sid),
+        _ => None,
+    };
+    let Some(sid) = session else {
         return Err(AppError::page_status(
             StatusCode::FORBIDDEN,
             "Your session changed",
@@ -56,12 +74,12 @@ pub async fn complete_link(
         ));
     };
     before_change(state).await?;
-    let outcome =
-        state.accounts.link(target, &provider.id, ext, &Actor::person(target, ip), state.clock.now_ms()).await?;
+    let now = state.clock.now_ms();
+    let outcome = state.accounts.link(target, &provider.id, ext, &Actor::person(target, ip), now).await?;
     let done = match outcome {
         LinkOutcome::Linked(i) => {
             tracing::info!(account = %target, issuer = %i.issuer, subject = %i.subject, provider = %provider.id, "identity linked");
-            after_change(state, target, Some(&sid)).await?;
+            after_change(state, target, Some(&sid), now).await?;
             "linked"
         }
         LinkOutcome::AlreadyOnThisAccount(_) => "already",
@@ -123,7 +141,7 @@ pub async fn by_email(
         match state.accounts.link(target, &provider.id, ext, &actor, now).await? {
             LinkOutcome::Linked(_) | LinkOutcome::AlreadyOnThisAccount(_) => {
                 tracing::warn!(account = %target, issuer = %ext.issuer, subject = %ext.subject, "identity linked by email without proof (auto_link)");
-                after_change(state, target, None).await?;
+                after_change(state, target, None, now).await?;
             }
             LinkOutcome::OnAnotherAccount | LinkOutcome::AccountNotActive => {}
         }
@@ -280,14 +298,11 @@ pub async fn complete_proof(
         ));
     }
     before_change(state).await?;
-    match state
-        .accounts
-        .link(account, &proof.provider_id, &proof.identity, &Actor::person(account, ip), state.clock.now_ms())
-        .await?
-    {
+    let now = state.clock.now_ms();
+    match state.accounts.link(account, &proof.provider_id, &proof.identity, &Actor::person(account, ip), now).await? {
         LinkOutcome::Linked(i) => {
             tracing::info!(account = %account, issuer = %i.issuer, subject = %i.subject, "identity linked by email after proof");
-            after_change(state, account, None).await?;
+            after_change(state, account, None, now).await?;
             Ok(())
         }
         LinkOutcome::AlreadyOnThisAccount(_) => Ok(()),

@@ -32,6 +32,11 @@ pub struct BrowserSession {
     /// The anti-CSRF token of this session's forms.
     #[serde(default)]
     pub csrf: String,
+    /// When the session was made (ms), always after the account's `sessions_valid_after` at that
+    /// time; a later account change that ends sessions marks it over. Sessions stored before
+    /// braid recorded it read as 0, so any account change ends them too.
+    #[serde(default)]
+    pub created_at: i64,
 }
 
 /// A client's authorization request, held while the person signs in.

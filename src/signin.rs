@@ -182,6 +182,8 @@ pub async fn finish(
         }
     }
     let proof_present = attempt.proof.is_some();
+    // The session must come after every change that ended the account's sessions so far.
+    let mut valid_after = account.sessions_valid_after;
     if let Some(token) = &attempt.proof {
         if let Err(refused) = crate::linking::complete_proof(state, ip.clone(), &account.id, &identity, token).await {
             // The proof is used up either way: its cookie goes, so the next sign-in is plain.
@@ -190,6 +192,8 @@ pub async fn finish(
             resp.headers_mut().append(header::SET_COOKIE, cookies::clear(cookies::PROOF, state.secure_cookies()));
             return Ok(resp);
         }
+        // The link just made marked the account's sessions over, at most now.
+        valid_after = valid_after.max(state.clock.now_ms());
     }
     state.accounts.audit_sign_in(&identity, ip.as_deref(), now).await?;
     count(&provider.id, if resolved.created { outcome::CREATED } else { outcome::EXISTING });
@@ -213,6 +217,7 @@ pub async fn finish(
         auth_time: upstream_auth_time.filter(|t| *t <= state.clock.now_secs()),
         amr: vec![amr.to_owned()],
         csrf: crate::ids::random_token(24),
+        created_at: now.max(valid_after.saturating_add(1)),
     };
     let ttl = state.settings.session.ttl_secs;
     state.records.put(&key::session(&sid), &session, Duration::from_secs(ttl)).await?;

@@ -259,13 +259,7 @@ impl Application {
 
 /// Hide the password of a URL for logs and messages.
 pub fn redact(url: &str) -> String {
-    match url::Url::parse(url) {
-        Ok(mut u) if u.password().is_some() => {
-            let _ = u.set_password(Some("***"));
-            u.to_string()
-        }
-        _ => url.to_owned(),
-    }
+    crate::sessions::redact(url)
 }
 
 async fn shutdown_signal() {

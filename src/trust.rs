@@ -1,7 +1,9 @@
 //! Trust re-checked after it is granted: before single sign-on answers, before a code is issued
 //! or redeemed, and at every refresh, the identity the person signed in with must still be on
 //! the same account and allowed to sign in, its provider must still exist, be enabled and allow
-//! sign-in, and the account must be active. A session or grant that fails any of these is over.
+//! sign-in, and the account must be active. A browser session (or a code it made) must also be
+//! younger than the account's `sessions_valid_after` mark, which every account change that ends
+//! sessions sets in its own SQL transaction. A session or grant that fails any of these is over.
 
 use crate::accounts::{Account, AccountId, AccountStatus, Identity};
 use crate::error::AppError;
@@ -22,6 +24,8 @@ pub enum Lost {
     IdentityMayNotSignIn,
     /// The account is disabled, merged or deleted.
     AccountNotActive,
+    /// The session was made at or before an account change that ended the account's sessions.
+    SessionsEnded,
 }
 
 impl Lost {
@@ -34,19 +38,38 @@ impl Lost {
             Self::IdentityMoved => "the identity moved to another account",
             Self::IdentityMayNotSignIn => "sign-in with the identity is switched off",
             Self::AccountNotActive => "the account is not active",
+            Self::SessionsEnded => "an account change ended the sessions made before it",
         }
     }
 }
 
 /// Check that `identity` (through `provider`) may still sign in to `account`; returns the
-/// account when it may. Store failures are errors (fail closed), never a pass.
+/// account when it may. `session_made` is when the browser session behind the request was made
+/// (ms; `None` for a refresh grant, which account changes revoke in SQL): a session made at or
+/// before the account's `sessions_valid_after` is over. Store failures are errors (fail closed),
+/// never a pass.
 pub async fn check(
     state: &AppState,
     account: &AccountId,
     identity: Option<i64>,
     provider: Option<&str>,
+    session_made: Option<i64>,
 ) -> Result<Result<Account, Lost>, AppError> {
-    Ok(standing(state, account, identity, provider).await?.map(|(a, _)| a))
+    Ok(standing(state, account, identity, provider, session_made).await?.map(|(a, _)| a))
+}
+
+/// Whether an account change ended `session` after it was made (or its account is gone): the
+/// account page and its forms ask this, as the token and proxy paths ask [`check`].
+pub async fn session_ended(state: &AppState, session: &crate::records::BrowserSession) -> Result<bool, AppError> {
+    Ok(match state.accounts.account(&session.account_id).await? {
+        Some(a) => ended(&a, Some(session.created_at)),
+        None => true,
+    })
+}
+
+/// Whether a session made at `session_made` is over for `account`.
+fn ended(account: &Account, session_made: Option<i64>) -> bool {
+    session_made.is_some_and(|made| made <= account.sessions_valid_after)
 }
 
 /// As [`check`], returning the identity used as well (forward-auth reads its email).
@@ -55,6 +78,7 @@ pub async fn standing(
     account: &AccountId,
     identity: Option<i64>,
     provider: Option<&str>,
+    session_made: Option<i64>,
 ) -> Result<Result<(Account, Identity), Lost>, AppError> {
     let (Some(identity), Some(provider)) = (identity, provider) else {
         return Ok(Err(Lost::Unrecorded));
@@ -72,6 +96,7 @@ pub async fn standing(
         return Ok(Err(Lost::IdentityMayNotSignIn));
     }
     match state.accounts.account(account).await? {
+        Some(a) if a.status == AccountStatus::Active && ended(&a, session_made) => Ok(Err(Lost::SessionsEnded)),
         Some(a) if a.status == AccountStatus::Active => Ok(Ok((a, found))),
         _ => Ok(Err(Lost::AccountNotActive)),
     }
@@ -145,12 +170,14 @@ impl StandingCache {
 
 /// As [`standing`], with the primary identity, reusing a check of the same identity made less
 /// than [`REUSE_MS`] ago when no account change was committed here since ([`StandingCache`]).
-/// The provider is checked every time.
+/// The provider is checked every time, and the session's age against the account's
+/// `sessions_valid_after` as read (so a mark set by another replica counts within [`REUSE_MS`]).
 pub async fn standing_reused(
     state: &AppState,
     account: &AccountId,
     identity: Option<i64>,
     provider: Option<&str>,
+    session_made: Option<i64>,
 ) -> Result<Result<std::sync::Arc<Standing>, Lost>, AppError> {
     let (Some(id), Some(p)) = (identity, provider) else {
         return Ok(Err(Lost::Unrecorded));
@@ -162,9 +189,12 @@ pub async fn standing_reused(
     let changes = state.accounts.changes();
     let now_ms = state.clock.now_ms();
     if let Some(s) = state.standing.get(id, account, p, now_ms, changes) {
+        if ended(&s.account, session_made) {
+            return Ok(Err(Lost::SessionsEnded));
+        }
         return Ok(Ok(s));
     }
-    let (account, used) = match standing(state, account, identity, provider).await? {
+    let (account, used) = match standing(state, account, identity, provider, session_made).await? {
         Ok(found) => found,
         Err(lost) => return Ok(Err(lost)),
     };

@@ -2,8 +2,9 @@
 //! merge, disable, delete. Each is one transaction that first locks the account row(s) with a
 //! write (so concurrent changes to one account queue up, on SQLite and PostgreSQL alike), checks
 //! its rules against what is committed, writes the change, revokes the account's refresh-token
-//! grants, and records an audit event, a webhook outbox entry and (for changes of links) the
-//! emails to the person in the same transaction.
+//! grants, marks the account's browser sessions over (`sessions_valid_after`), and records an
+//! audit event, a webhook outbox entry and (for changes of links) the emails to the person in
+//! the same transaction.
 
 use serde_json::json;
 use sqlx::AnyConnection;
@@ -116,9 +117,17 @@ impl SqlAccountStore {
         row.try_get::<i64, _>("n").map_err(unavailable)
     }
 
-    /// Revoke the account's grants, write the audit event and the outbox entry.
+    /// Revoke the account's grants, mark every browser session made so far over (the durable
+    /// half of ending them: a session store that fails afterwards cannot leave one alive), write
+    /// the audit event and the outbox entry. Both accounts of a move or merge.
     async fn record(tx: &mut AnyConnection, actor: &Actor, e: Event<'_>, now: UnixMillis) -> Result<(), AccountError> {
         for account in std::iter::once(e.account).chain(e.other) {
+            sqlx::query("UPDATE accounts SET sessions_valid_after = $1 WHERE id = $2 AND sessions_valid_after < $1")
+                .bind(now)
+                .bind(account.as_str())
+                .execute(&mut *tx)
+                .await
+                .map_err(unavailable)?;
             sqlx::query("UPDATE grants SET revoked_at = $1 WHERE account_id = $2 AND revoked_at IS NULL")
                 .bind(now)
                 .bind(account.as_str())

@@ -73,6 +73,11 @@ pub struct Account {
     pub primary_identity: Option<i64>,
     /// When the account was made.
     pub created_at: UnixMillis,
+    /// Browser sessions made at or before this instant (ms) are over: set by every change that
+    /// ends the account's sessions, in the change's transaction (0: none yet). Internal: not
+    /// part of the admin API's account.
+    #[serde(skip)]
+    pub sessions_valid_after: UnixMillis,
 }
 
 /// An upstream identity linked to an account. Its key is (issuer, subject).

@@ -39,7 +39,7 @@ impl SqlAccountStore {
         let rows = if by_identity {
             // Driven by the identities' indexes (issuer and subject, lower(email)).
             let mut sql = String::from(
-                "SELECT a.id, a.status, a.primary_identity, a.created_at FROM identities i \
+                "SELECT a.id, a.status, a.primary_identity, a.created_at, a.sessions_valid_after FROM identities i \
                  JOIN accounts a ON a.id = i.account_id WHERE i.account_id > $1",
             );
             let mut binds: Vec<String> = vec![after.to_owned()];
@@ -57,7 +57,7 @@ impl SqlAccountStore {
                 add(" AND i.subject = ?", s);
             }
             sql.push_str(&format!(
-                " GROUP BY a.id, a.status, a.primary_identity, a.created_at ORDER BY a.id LIMIT {}",
+                " GROUP BY a.id, a.status, a.primary_identity, a.created_at, a.sessions_valid_after ORDER BY a.id LIMIT {}",
                 limit.max(1)
             ));
             let mut query = sqlx::query(&sql);
@@ -67,7 +67,7 @@ impl SqlAccountStore {
             query.fetch_all(&self.db().pool).await.map_err(unavailable)?
         } else {
             sqlx::query(
-                "SELECT id, status, primary_identity, created_at FROM accounts WHERE id > $1 ORDER BY id LIMIT $2",
+                "SELECT id, status, primary_identity, created_at, sessions_valid_after FROM accounts WHERE id > $1 ORDER BY id LIMIT $2",
             )
             .bind(after)
             .bind(i64::from(limit.max(1)))

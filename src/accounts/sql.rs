@@ -29,7 +29,7 @@ macro_rules! identity_columns {
 /// The columns of `accounts` that make an [`Account`].
 macro_rules! account_columns {
     () => {
-        "id, status, primary_identity, created_at"
+        "id, status, primary_identity, created_at, sessions_valid_after"
     };
 }
 
@@ -130,7 +130,13 @@ impl SqlAccountStore {
             .await
             .map_err(unavailable)?;
         tx.commit().await.map_err(unavailable)?;
-        let account = Account { id: account_id, status, primary_identity: Some(identity_id), created_at: now };
+        let account = Account {
+            id: account_id,
+            status,
+            primary_identity: Some(identity_id),
+            created_at: now,
+            sessions_valid_after: 0,
+        };
         Ok(Some(Resolved { account, identity, created: true }))
     }
 
@@ -460,6 +466,7 @@ pub(super) fn account_from_row(row: &AnyRow) -> Result<Account, AccountError> {
         status,
         primary_identity: row.try_get("primary_identity").map_err(corrupt)?,
         created_at: row.try_get("created_at").map_err(corrupt)?,
+        sessions_valid_after: row.try_get("sessions_valid_after").map_err(corrupt)?,
         id: AccountId(id),
     })
 }

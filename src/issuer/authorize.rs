@@ -256,8 +256,14 @@ pub async fn issue_code(
     sid: &str,
     session: BrowserSession,
 ) -> Result<Result<Response, crate::trust::Lost>, AppError> {
-    let standing =
-        crate::trust::check(state, &session.account_id, Some(session.identity_id), Some(&session.provider_id)).await?;
+    let standing = crate::trust::check(
+        state,
+        &session.account_id,
+        Some(session.identity_id),
+        Some(&session.provider_id),
+        Some(session.created_at),
+    )
+    .await?;
     if let Err(lost) = standing {
         return Ok(Err(lost));
     }

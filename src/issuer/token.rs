@@ -208,6 +208,7 @@ async fn code_grant(state: &AppState, client: &Client, form: &TokenForm) -> Resu
         &ac.session.account_id,
         Some(ac.session.identity_id),
         Some(&ac.session.provider_id),
+        Some(ac.session.created_at),
         &client.id,
     )
     .await?;
@@ -254,9 +255,10 @@ async fn standing(
     account: &AccountId,
     identity: Option<i64>,
     provider: Option<&str>,
+    session_made: Option<i64>,
     client: &str,
 ) -> Result<Account, AppError> {
-    match crate::trust::check(state, account, identity, provider).await? {
+    match crate::trust::check(state, account, identity, provider, session_made).await? {
         Ok(a) => Ok(a),
         Err(lost) => {
             tracing::info!(account = %account, client = %client, reason = lost.as_str(), "tokens refused: the sign-in no longer stands");
@@ -327,7 +329,9 @@ async fn refresh_grant(state: &AppState, client: &Client, form: &TokenForm) -> R
 /// store that cannot answer is an error (nothing revoked, nothing spent).
 async fn still_allowed(state: &AppState, grant: &Grant, client: &Client, now: i64) -> Result<Account, AppError> {
     let account =
-        match standing(state, &grant.account_id, grant.identity_id, grant.provider_id.as_deref(), &client.id).await {
+        match standing(state, &grant.account_id, grant.identity_id, grant.provider_id.as_deref(), None, &client.id)
+            .await
+        {
             Ok(a) => a,
             Err(e @ AppError::OAuth { .. }) => {
                 state.grants.revoke(&grant.id, now).await?;

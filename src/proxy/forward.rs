@@ -234,6 +234,7 @@ pub async fn decide_for(state: &AppState, orig: &Original, headers: &HeaderMap) 
         &session.account_id,
         Some(session.identity_id),
         Some(&session.provider_id),
+        Some(session.created_at),
     )
     .await?;
     let standing = match standing {
@@ -301,6 +302,7 @@ pub async fn session_stands(state: &AppState, sid: &str) -> bool {
         &session.account_id,
         Some(session.identity_id),
         Some(&session.provider_id),
+        Some(session.created_at),
     )
     .await;
     match standing {

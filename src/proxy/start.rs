@@ -67,7 +67,9 @@ pub async fn start_get(
         )
     })?;
     if let Some((sid, s)) = state.current_session(&headers).await? {
-        match crate::trust::check(&state, &s.account_id, Some(s.identity_id), Some(&s.provider_id)).await? {
+        match crate::trust::check(&state, &s.account_id, Some(s.identity_id), Some(&s.provider_id), Some(s.created_at))
+            .await?
+        {
             Ok(_) => return Ok(see_other(rd.as_str())),
             Err(lost) => {
                 tracing::info!(account = %s.account_id, reason = lost.as_str(), "session ended before forward-auth sign-in");

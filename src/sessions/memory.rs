@@ -169,6 +169,7 @@ impl SessionStore for MemorySessionStore {
         marker: &[u8],
         ttl: Duration,
     ) -> Result<Option<Vec<u8>>, StoreError> {
+        super::same_name(key, marker_key)?;
         let (now, expires_at) = self.now_and_expiry(ttl);
         let mut inner = self.lock();
         let taken = inner.remove(key).filter(|e| e.expires_at > now).map(|e| e.value);

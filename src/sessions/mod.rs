@@ -1,11 +1,15 @@
 //! Short-lived shared state: the `SessionStore` trait (bytes under keys with a TTL, atomic take,
-//! a per-account index) and its implementations, in memory and in Redis.
+//! a per-account index) and its implementations, in memory and in Redis (one server, Sentinel or
+//! Cluster).
 
 mod memory;
+mod redis_conn;
 mod redis_store;
+mod redis_url;
 
 pub use memory::MemorySessionStore;
 pub use redis_store::RedisSessionStore;
+pub use redis_url::{RedisTarget, check_key_prefix, parse_sessions_url, redact};
 
 use async_trait::async_trait;
 
@@ -25,6 +29,25 @@ pub enum StoreError {
     /// keys); braid refuses to start on it.
     #[error("{0}")]
     Unsuitable(String),
+    /// The caller broke a rule of the trait (two keys that cannot be kept together).
+    #[error("session store misuse: {0}")]
+    Misuse(String),
+}
+
+/// The name of a caller key: what follows the first `:` (`code:H` names `H`), or the whole key.
+pub(crate) fn key_name(key: &str) -> &str {
+    key.split_once(':').map_or(key, |(_, name)| name)
+}
+
+/// Refuse a `take_and_mark` of two keys that name different things.
+pub(crate) fn same_name(key: &str, marker_key: &str) -> Result<(), StoreError> {
+    if key_name(key) == key_name(marker_key) {
+        Ok(())
+    } else {
+        Err(StoreError::Misuse(format!(
+            "`{key}` and `{marker_key}` name different things; a value and its marker must share a name"
+        )))
+    }
 }
 
 /// Short-lived key/value state shared by every braid replica.
@@ -43,7 +66,10 @@ pub trait SessionStore: Send + Sync + 'static {
     async fn take(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
     /// Take `key` once (as `take`) and, in the same atomic step, when it held a value, store
     /// `marker` under `marker_key` for `ttl`: no other caller can see the key gone without the
-    /// marker there (single-use codes whose reuse must be detected).
+    /// marker there (single-use codes whose reuse must be detected). Both keys must name the
+    /// same thing, `kind:name` with one `name` (`code:H` and `codeused:H`), so that a Redis
+    /// Cluster keeps them in one slot; other pairs are refused with `StoreError::Misuse` by
+    /// every implementation.
     async fn take_and_mark(
         &self,
         key: &str,

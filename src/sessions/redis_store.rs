@@ -1,26 +1,44 @@
-//! Redis `SessionStore` for production and replicas.
+//! Redis `SessionStore` for production and replicas: one Redis, Redis behind Sentinel, or a
+//! Redis Cluster (see `redis_url` for the URLs, `redis_conn` for the connections). Every operation
+//! is bounded by the configured timeout and fails closed with `StoreError::Unavailable`; the
+//! connections reconnect by themselves (through the sentinels after a failover).
 //!
-//! Every key is `key_prefix + key`; the index of an account is the set
-//! `key_prefix + "idx:" + account`, whose members are full (prefixed) keys. Every operation is
-//! bounded by the configured timeout and fails closed with `StoreError::Unavailable`. The
-//! connection manager reconnects by itself after Redis comes back.
+//! ## Key layout
 //!
-//! `connect` refuses a Redis whose `maxmemory-policy` may evict keys: every policy but
-//! `noeviction` can (`volatile-*` ones evict exactly the keys with a TTL, which are all of
-//! braid's), and an evicted login transaction, replay-cache entry or used-code marker would let
-//! a sign-in fail at random or a used value pass again. The policy is read with `INFO memory`,
+//! Every key carries a Redis Cluster hash tag, the same on one Redis, Sentinel or a cluster:
+//!
+//! | caller key | Redis key |
+//! |---|---|
+//! | `kind:name` (`sess:…`, `code:…`, `codeused:…`) | `key_prefix + "kind:{name}"` |
+//! | `name` (no `:`) | `key_prefix + "{name}"` |
+//! | index of account `id` | `key_prefix + "idx:{acct:id}"`, a set of full Redis keys |
+//!
+//! So the keys that one script touches share a slot: `take_and_mark` takes `code:H` and marks
+//! `codeused:H`, both tagged `{H}` (the store refuses two keys of different names). The index
+//! scripts touch only the index. `end_all` is not a script: it reads the index, then deletes
+//! each member with its own `DEL` (the members live in the slots of their own names) and only
+//! then removes it from the index, so a failure half-way leaves the rest indexed for a retry. A
+//! session indexed while `end_all` runs is either read by it (and ended) or kept, as with one
+//! atomic script. The prefix must hold no brace (`check_key_prefix`). Keys written before the
+//! tags (braid 0.1 on one Redis) are not read any more: people sign in again once.
+//!
+//! `connect` refuses a Redis whose `maxmemory-policy` may evict keys, on every master it can see:
+//! the server, each primary of a cluster, or the master Sentinel names at start (a replica
+//! promoted later is not asked; give the replicas the same configuration). Every policy but
+//! `noeviction` can evict (`volatile-*` ones evict exactly the keys with a TTL, which are all of
+//! braid's), and an evicted login transaction, replay-cache entry or used-code marker would let a
+//! sign-in fail at random or a used value pass again. The policy is read with `INFO memory`,
 //! which managed Redis services allow where `CONFIG GET` is disabled.
 //!
-//! The two Lua scripts are sent with `EVAL` (the redis crate's `script` feature is off). `end_all`
-//! deletes the index's members from inside its script, keys it does not declare, which is fine
-//! on a single Redis or Sentinel but not on Redis Cluster.
+//! The Lua scripts are sent with `EVAL` (the redis crate's `script` feature is off) and declare
+//! every key they touch.
 
-use super::{SessionStore, StoreError};
+use super::redis_conn::Conn;
+use super::redis_url::{RedisTarget, parse_sessions_url};
+use super::{SessionStore, StoreError, same_name};
 use crate::clock::UnixMillis;
 use async_trait::async_trait;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::{RedisResult, Value};
-use std::future::Future;
+use redis::Value;
 use std::time::Duration;
 
 /// SADD the member, then raise the set's expiry to at least ARGV[2] ms (never lower it).
@@ -33,8 +51,6 @@ end
 return 1
 "#;
 
-/// Delete every member of set KEYS[1] except ARGV[2] (only when ARGV[1] is "1"), remove them
-/// from the set, and return how many of them still existed.
 /// GCRA over one key (valid on a cluster): KEYS[1] the budget; ARGV now, interval (ms), burst,
 /// spend (1/0). Returns the wait in ms (0: allowed, and spent when asked).
 const THROTTLE_LUA: &str = r#"
@@ -51,19 +67,6 @@ end
 return 0
 "#;
 
-const END_ALL_LUA: &str = r#"
-local has_keep = ARGV[1] == '1'
-local keep = ARGV[2]
-local deleted = 0
-for _, member in ipairs(redis.call('SMEMBERS', KEYS[1])) do
-  if not (has_keep and member == keep) then
-    deleted = deleted + redis.call('DEL', member)
-    redis.call('SREM', KEYS[1], member)
-  end
-end
-return deleted
-"#;
-
 /// GETDEL of KEYS[1] and, when it held a value, SET KEYS[2] = ARGV[1] PX ARGV[2], atomically.
 const TAKE_AND_MARK_LUA: &str = r"
 local v = redis.call('GETDEL', KEYS[1])
@@ -74,7 +77,7 @@ return v
 /// A `SessionStore` in Redis (>= 6.2, for `GETDEL`), shared by every braid replica.
 #[derive(Clone)]
 pub struct RedisSessionStore {
-    conn: ConnectionManager,
+    conn: Conn,
     prefix: String,
     op_timeout: Duration,
 }
@@ -89,18 +92,20 @@ impl std::fmt::Debug for RedisSessionStore {
 }
 
 impl RedisSessionStore {
-    /// Connect to Redis at `url` (`redis://…` or `rediss://…`). Keys are stored under
-    /// `key_prefix` (e.g. `"braid:"`). Connecting and every later operation give up after
-    /// `op_timeout` with `StoreError::Unavailable`.
+    /// Connect to the Redis that `url` names (`redis://…`, `rediss://…`,
+    /// `redis+sentinel://host1:26379,host2:26379/mymaster/0` or
+    /// `redis-cluster://host1:7000,host2:7001`). Keys are stored under `key_prefix` (e.g.
+    /// `"braid:"`). Connecting and every later operation give up after `op_timeout` with
+    /// `StoreError::Unavailable`.
     pub async fn connect(url: &str, key_prefix: &str, op_timeout: Duration) -> Result<Self, StoreError> {
-        let client =
-            redis::Client::open(url).map_err(|e| StoreError::Unavailable(format!("invalid Redis URL: {e}")))?;
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(op_timeout)
-            .set_response_timeout(op_timeout)
-            .set_number_of_retries(3)
-            .set_max_delay(1_000);
-        let conn = bounded(op_timeout, "connect", ConnectionManager::new_with_config(client, config)).await?;
+        let target = match parse_sessions_url(url) {
+            Ok(Some(t)) => t,
+            Ok(None) => RedisTarget::Single(url.to_owned()),
+            Err(e) => return Err(StoreError::Unavailable(format!("invalid Redis URL: {e}"))),
+        };
+        super::redis_url::check_key_prefix(key_prefix)
+            .map_err(|e| StoreError::Unsuitable(format!("key prefix {e}")))?;
+        let conn = Conn::open(&target, op_timeout).await?;
         let store = Self { conn, prefix: key_prefix.to_owned(), op_timeout };
         store.ping().await?;
         store.refuse_eviction().await?;
@@ -110,58 +115,62 @@ impl RedisSessionStore {
     /// Refuse a Redis that may evict braid's keys. When the policy cannot be read (`INFO`
     /// denied by an ACL, a Redis-compatible server without the field), braid warns and goes on.
     async fn refuse_eviction(&self) -> Result<(), StoreError> {
-        let mut cmd = redis::cmd("INFO");
-        cmd.arg("memory");
-        let policy = match self.query::<String>("INFO memory", &cmd).await {
-            Ok(info) => maxmemory_policy(&info).map(str::to_owned),
+        let infos = match self.conn.info_memory_of_masters(self.op_timeout).await {
+            Ok(infos) => infos,
             Err(e) => {
                 tracing::warn!(error = %e, "cannot read the Redis maxmemory-policy; make sure it is noeviction");
                 return Ok(());
             }
         };
-        match policy.as_deref() {
-            Some("noeviction") => Ok(()),
-            Some(policy) => Err(StoreError::Unsuitable(format!(
-                "maxmemory-policy is {policy}; braid needs noeviction, because its login transactions, \
-                 codes, replay caches and used-code markers live in Redis with TTLs and an evicted \
-                 one would fail a sign-in or let a used value pass again (set `maxmemory-policy \
-                 noeviction`, and enough maxmemory)"
-            ))),
-            None => {
-                tracing::warn!("Redis reports no maxmemory_policy in INFO memory; make sure it is noeviction");
-                Ok(())
+        let several = infos.len() > 1;
+        for (node, info) in infos {
+            let on = if several { format!(" on {node}") } else { String::new() };
+            match maxmemory_policy(&info) {
+                Some("noeviction") => {}
+                Some(policy) => {
+                    return Err(StoreError::Unsuitable(format!(
+                        "maxmemory-policy is {policy}{on}; braid needs noeviction, because its login \
+                         transactions, codes, replay caches and used-code markers live in Redis with TTLs \
+                         and an evicted one would fail a sign-in or let a used value pass again (set \
+                         `maxmemory-policy noeviction`, and enough maxmemory)"
+                    )));
+                }
+                None => {
+                    tracing::warn!(
+                        node,
+                        "Redis reports no maxmemory_policy in INFO memory; make sure it is noeviction"
+                    );
+                }
             }
+        }
+        Ok(())
+    }
+
+    /// The Redis key of a caller key (`kind:name` becomes `prefix + "kind:{name}"`).
+    fn key(&self, key: &str) -> String {
+        match key.split_once(':') {
+            Some((kind, name)) => format!("{}{kind}:{{{name}}}", self.prefix),
+            None => format!("{}{{{key}}}", self.prefix),
         }
     }
 
-    fn key(&self, key: &str) -> String {
-        format!("{}{key}", self.prefix)
+    /// The caller key of a Redis key made by [`Self::key`].
+    fn caller_key(&self, full: &str) -> Option<String> {
+        let rest = full.strip_prefix(&self.prefix)?;
+        Some(match rest.split_once(":{") {
+            Some((kind, name)) => format!("{kind}:{}", name.strip_suffix('}').unwrap_or(name)),
+            None => rest.trim_start_matches('{').trim_end_matches('}').to_owned(),
+        })
     }
 
     fn index_key(&self, account: &str) -> String {
-        format!("{}idx:{account}", self.prefix)
+        format!("{}idx:{{acct:{account}}}", self.prefix)
     }
 
     /// Run one command with the operation timeout.
     async fn query<T: redis::FromRedisValue>(&self, what: &'static str, cmd: &redis::Cmd) -> Result<T, StoreError> {
-        let mut conn = self.conn.clone();
-        bounded(self.op_timeout, what, cmd.query_async(&mut conn)).await
+        self.conn.query(self.op_timeout, what, cmd).await
     }
-}
-
-/// `fut` under `limit`; a timeout or a Redis error becomes `StoreError::Unavailable`.
-async fn bounded<T>(
-    limit: Duration,
-    what: &'static str,
-    fut: impl Future<Output = RedisResult<T>>,
-) -> Result<T, StoreError> {
-    let failed = match tokio::time::timeout(limit, fut).await {
-        Ok(Ok(v)) => return Ok(v),
-        Ok(Err(e)) => format!("redis {what}: {e}"),
-        Err(_) => format!("redis {what}: no answer within {} ms", limit.as_millis()),
-    };
-    crate::metrics::store_error("sessions");
-    Err(StoreError::Unavailable(failed))
 }
 
 /// The `maxmemory_policy` field of an `INFO memory` answer.
@@ -208,6 +217,7 @@ impl SessionStore for RedisSessionStore {
         marker: &[u8],
         ttl: Duration,
     ) -> Result<Option<Vec<u8>>, StoreError> {
+        same_name(key, marker_key)?;
         let mut cmd = redis::cmd("EVAL");
         cmd.arg(TAKE_AND_MARK_LUA).arg(2).arg(self.key(key)).arg(self.key(marker_key)).arg(marker).arg(ttl_ms(ttl));
         self.query("take and mark", &cmd).await
@@ -248,17 +258,28 @@ impl SessionStore for RedisSessionStore {
         let mut cmd = redis::cmd("SMEMBERS");
         cmd.arg(self.index_key(account));
         let keys: Vec<String> = self.query("SMEMBERS", &cmd).await?;
-        Ok(keys.into_iter().filter_map(|k| k.strip_prefix(&self.prefix).map(str::to_owned)).collect())
+        Ok(keys.iter().filter_map(|k| self.caller_key(k)).collect())
     }
 
     async fn end_all(&self, account: &str, keep: Option<&str>) -> Result<usize, StoreError> {
-        let mut cmd = redis::cmd("EVAL");
-        cmd.arg(END_ALL_LUA).arg(1).arg(self.index_key(account));
-        match keep {
-            Some(k) => cmd.arg("1").arg(self.key(k)),
-            None => cmd.arg("0").arg(""),
-        };
-        self.query("end all", &cmd).await
+        let index = self.index_key(account);
+        let mut cmd = redis::cmd("SMEMBERS");
+        cmd.arg(&index);
+        let members: Vec<String> = self.query("SMEMBERS", &cmd).await?;
+        let keep = keep.map(|k| self.key(k));
+        let mut deleted = 0;
+        for member in members.iter().filter(|m| Some(*m) != keep.as_ref()) {
+            // Only keys of this store: another prefix's keys are never touched.
+            if member.starts_with(&self.prefix) {
+                let mut del = redis::cmd("DEL");
+                del.arg(member);
+                deleted += self.query::<usize>("DEL", &del).await?;
+            }
+            let mut srem = redis::cmd("SREM");
+            srem.arg(&index).arg(member);
+            self.query::<()>("SREM", &srem).await?;
+        }
+        Ok(deleted)
     }
 
     async fn ping(&self) -> Result<(), StoreError> {

@@ -45,6 +45,13 @@ pub async fn account_get(
     let Some(account) = state.accounts.account(&session.account_id).await? else {
         return Ok(Redirect::to(crate::routes::LOGIN).into_response());
     };
+    if session.created_at <= account.sessions_valid_after {
+        tracing::info!(account = %account.id, "session ended: an account change ended the sessions made before it");
+        if let Some(sid) = state.session_cookie().get(&headers) {
+            state.end_session(&sid, &session).await?;
+        }
+        return Ok(Redirect::to(crate::routes::LOGIN).into_response());
+    }
     let identities = state.accounts.identities(&account.id).await?;
     let providers = state.providers.snapshot();
     let csrf = esc(&session.csrf);
@@ -129,7 +136,14 @@ pub(crate) async fn guard(
     headers: &HeaderMap,
     csrf: &str,
 ) -> Result<(String, BrowserSession), AppError> {
-    let Some((sid, session)) = state.current_session(headers).await? else {
+    let session = match state.current_session(headers).await? {
+        Some((sid, s)) if crate::trust::session_ended(state, &s).await? => {
+            state.end_session(&sid, &s).await?;
+            None
+        }
+        other => other,
+    };
+    let Some((sid, session)) = session else {
         return Err(AppError::page_status(
             StatusCode::UNAUTHORIZED,
             "Sign in first",
@@ -239,7 +253,7 @@ async fn apply(
     match outcome {
         Ok(()) => {
             tracing::info!(account = %account, identity = id, change = key, "account changed");
-            crate::linking::after_change(state, account, Some(&sid)).await?;
+            crate::linking::after_change(state, account, Some(&sid), now).await?;
             Ok(done(key))
         }
         Err(r) => Ok(refused(r)),

@@ -135,7 +135,7 @@ pub async fn sign_in_at_start(
 }
 
 /// A browser signed in through `provider` as `user` by way of `/auth/forward`.
-async fn signed_in(p: &Proxied, provider: &str, user: &str, email: &str, verified: bool) -> reqwest::Client {
+pub async fn signed_in(p: &Proxied, provider: &str, user: &str, email: &str, verified: bool) -> reqwest::Client {
     let b = browser();
     let r = ask(&p.app, &b, "forward", "/docs", &[]).await;
     assert_eq!(r.status(), StatusCode::FOUND);

@@ -1,5 +1,6 @@
 //! Conformance of every `SessionStore`: one suite, run against `MemorySessionStore` (time moved by
-//! a `TestClock`) and a real `RedisSessionStore` (time moved by sleeping), plus Redis-only cases.
+//! a `TestClock`) and a real `RedisSessionStore` (time moved by sleeping) on one Redis, on a
+//! 3-master Redis Cluster and through Sentinel, plus Redis-only cases.
 
 use crate::support;
 use braid::clock::TestClock;
@@ -55,6 +56,22 @@ async fn redis_backend() -> Backend {
         store: Arc::new(redis_with_prefix(&prefix).await),
         advance: Box::new(|by| Box::pin(tokio::time::sleep(by))),
     }
+}
+
+async fn store_at(url: &str) -> Backend {
+    let prefix = format!("{}:", support::unique("braidtest:"));
+    let store = RedisSessionStore::connect(url, &prefix, Duration::from_secs(2))
+        .await
+        .unwrap_or_else(|e| panic!("Redis at {url} must be reachable for tests (scripts/test starts it): {e}"));
+    Backend { store: Arc::new(store), advance: Box::new(|by| Box::pin(tokio::time::sleep(by))) }
+}
+
+async fn cluster_backend() -> Backend {
+    store_at(&support::redis_cluster_url()).await
+}
+
+async fn sentinel_backend() -> Backend {
+    store_at(&support::redis_sentinel_url()).await
 }
 
 /// The expected reading of a stored value.
@@ -246,8 +263,9 @@ async fn ping_succeeds(b: Backend) {
     b.store.ping().await.unwrap();
 }
 
-/// Every case, once per backend: `session_store::memory_store::<case>` and
-/// `session_store::redis_store::<case>`.
+/// Every case, once per backend: `session_store::memory_store::<case>`,
+/// `session_store::redis_store::<case>`, `session_store::cluster_store::<case>` and
+/// `session_store::sentinel_store::<case>`.
 macro_rules! conformance {
     ($($case:ident),* $(,)?) => {
         mod memory_store {
@@ -263,6 +281,22 @@ macro_rules! conformance {
                 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
                 async fn $case() {
                     super::$case(super::redis_backend().await).await;
+                }
+            )*
+        }
+        mod cluster_store {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $case() {
+                    super::$case(super::cluster_backend().await).await;
+                }
+            )*
+        }
+        mod sentinel_store {
+            $(
+                #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
+                async fn $case() {
+                    super::$case(super::sentinel_backend().await).await;
                 }
             )*
         }
@@ -301,7 +335,48 @@ async fn take_and_mark_leaves_the_marker_exactly_when_it_took_the_value(b: Backe
     }
 }
 
+async fn take_and_mark_refuses_a_marker_of_another_name(b: Backend) {
+    let s = &b.store;
+    s.put("code:n1", b"v", LONG).await.unwrap();
+    let refused = s.take_and_mark("code:n1", "used:n2", b"g", LONG).await;
+    assert!(matches!(refused, Err(StoreError::Misuse(_))), "{refused:?}");
+    assert_eq!(s.get("code:n1").await.unwrap(), val(b"v"), "nothing taken");
+    assert_eq!(s.get("used:n2").await.unwrap(), None, "nothing marked");
+}
+
+/// Sessions of one account whose keys fall in many slots of a cluster are all ended, and keys
+/// with odd characters come back from the index as they were given.
+async fn end_all_ends_sessions_spread_over_many_keys(b: Backend) {
+    let s = &b.store;
+    let keys: Vec<String> = (0..40).map(|i| format!("sess:spread-{i}")).collect();
+    for k in &keys {
+        s.put(k, b"v", LONG).await.unwrap();
+        s.index_add("gina", k, LONG).await.unwrap();
+    }
+    for odd in ["plain", "sess:a:b", "sess:{x}"] {
+        s.put(odd, b"o", LONG).await.unwrap();
+        s.index_add("gina", odd, LONG).await.unwrap();
+    }
+    let mut listed = s.index_members("gina").await.unwrap();
+    listed.sort();
+    let mut expected: Vec<String> =
+        keys.iter().cloned().chain(["plain", "sess:a:b", "sess:{x}"].map(String::from)).collect();
+    expected.sort();
+    assert_eq!(listed, expected);
+    assert_eq!(s.end_all("gina", Some("sess:spread-7")).await.unwrap(), 42);
+    for k in keys.iter().filter(|k| *k != "sess:spread-7") {
+        assert_eq!(s.get(k).await.unwrap(), None, "{k}");
+    }
+    for odd in ["plain", "sess:a:b", "sess:{x}"] {
+        assert_eq!(s.get(odd).await.unwrap(), None, "{odd}");
+    }
+    assert_eq!(s.get("sess:spread-7").await.unwrap(), val(b"v"));
+    assert_eq!(s.index_members("gina").await.unwrap(), ["sess:spread-7"]);
+}
+
 conformance!(
+    take_and_mark_refuses_a_marker_of_another_name,
+    end_all_ends_sessions_spread_over_many_keys,
     index_members_lists_the_indexed_keys,
     take_and_mark_leaves_the_marker_exactly_when_it_took_the_value,
     put_then_get_round_trips_and_put_overwrites,

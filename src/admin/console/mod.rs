@@ -63,8 +63,14 @@ async fn admitted(state: &AppState, session: &BrowserSession) -> Result<bool, Ap
     if !state.settings.admin.accounts.iter().any(|a| a == session.account_id.as_str()) {
         return Ok(false);
     }
-    let standing =
-        crate::trust::check(state, &session.account_id, Some(session.identity_id), Some(&session.provider_id)).await?;
+    let standing = crate::trust::check(
+        state,
+        &session.account_id,
+        Some(session.identity_id),
+        Some(&session.provider_id),
+        Some(session.created_at),
+    )
+    .await?;
     Ok(standing.is_ok())
 }
 
