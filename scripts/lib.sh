@@ -131,6 +131,13 @@ ensure_node_tests() {
   ensure_venv tests/interop/smtp
 }
 
+cluster_ok() {
+  local p
+  for p in "$@"; do
+    redis-cli -p "$p" cluster info 2>/dev/null | grep -q 'cluster_state:ok' || return 1
+  done
+}
+
 # A Redis Cluster of three masters (no replicas) on 127.0.0.1:$1..$1+2 (7101-7103 by default), for
 # the session-store tests against a cluster. Started and created only when not already up.
 ensure_redis_cluster() {
@@ -141,7 +148,9 @@ ensure_redis_cluster() {
   for p in "${ports[@]}"; do
     nodes+=("127.0.0.1:$p")
     listening 127.0.0.1 "$p" && continue
-    mkdir -p "$dir/$p"
+    # A node keeps no data (--save ""), so a node.conf left by an earlier run is only stale
+    # cluster state that would make `--cluster create` refuse the node as "not empty".
+    rm -rf "${dir:?}/$p"; mkdir -p "$dir/$p"
     log "starting a Redis Cluster node on 127.0.0.1:$p"
     redis-server --daemonize yes --bind 127.0.0.1 --port "$p" --dir "$dir/$p" --save "" --appendonly no \
       --cluster-enabled yes --cluster-config-file nodes.conf --cluster-node-timeout 2000 \
@@ -150,9 +159,21 @@ ensure_redis_cluster() {
   for p in "${ports[@]}"; do
     for _ in $(seq 1 50); do listening 127.0.0.1 "$p" && break; sleep 0.1; done
   done
-  if ! redis-cli -p "$base" cluster info 2>/dev/null | grep -q 'cluster_state:ok'; then
+  if ! cluster_ok "${ports[@]}"; then
+    # Nodes that already know a cluster may just be converging; give them a moment, then start over.
+    for _ in $(seq 1 30); do cluster_ok "${ports[@]}" && break; sleep 0.1; done
+  fi
+  if ! cluster_ok "${ports[@]}"; then
     log "creating the Redis Cluster ${nodes[*]}"
-    redis-cli --cluster create "${nodes[@]}" --cluster-replicas 0 --cluster-yes >/dev/null
+    for p in "${ports[@]}"; do
+      redis-cli -p "$p" flushall >/dev/null 2>&1 || true
+      redis-cli -p "$p" cluster reset hard >/dev/null 2>&1 || true
+    done
+    local out
+    if ! out=$(redis-cli --cluster create "${nodes[@]}" --cluster-replicas 0 --cluster-yes 2>&1); then
+      printf '%s\n' "$out" >&2
+      log "could not create the Redis Cluster ${nodes[*]}"; return 1
+    fi
   fi
   for _ in $(seq 1 100); do
     local ok=1

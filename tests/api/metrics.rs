@@ -101,7 +101,12 @@ async fn sign_ins_tokens_refresh_and_replay_are_counted_with_their_labels() {
     let body: serde_json::Value = r.json().await.unwrap();
     let first = body["refresh_token"].as_str().unwrap().to_owned();
     let refresh = [("grant_type", "refresh_token"), ("refresh_token", first.as_str())];
-    let (status, _) = token_request(&app, (APP_ID, Some(APP_SECRET)), &refresh).await;
+    let (status, body) = token_request(&app, (APP_ID, Some(APP_SECRET)), &refresh).await;
+    assert_eq!(status, StatusCode::OK);
+    // The successor is used, so the first token presented again is a replay (not a lost answer).
+    let second = body["refresh_token"].as_str().unwrap().to_owned();
+    let next = [("grant_type", "refresh_token"), ("refresh_token", second.as_str())];
+    let (status, _) = token_request(&app, (APP_ID, Some(APP_SECRET)), &next).await;
     assert_eq!(status, StatusCode::OK);
     let (status, _) = token_request(&app, (APP_ID, Some(APP_SECRET)), &refresh).await;
     assert_eq!(status, StatusCode::BAD_REQUEST, "the replay is refused");

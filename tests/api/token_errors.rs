@@ -158,10 +158,14 @@ async fn refresh_tokens_rotate_and_a_replayed_one_revokes_the_whole_family() {
     for claim in ["iss", "sub", "aud", "auth_time"] {
         assert_eq!(i1[claim], i2[claim], "refreshed ID token keeps {claim}");
     }
+    // The client goes on with its new token, so the rotation's answer was received.
+    let (status, third) = refresh(&app, creds, &rt2, None).await;
+    assert_eq!(status, StatusCode::OK, "{third}");
+    let rt3 = third["refresh_token"].as_str().unwrap().to_owned();
     // The rotated-out token comes back: refused, and the family dies with it.
     let (status, body) = refresh(&app, creds, &rt1, None).await;
     assert_eq!((status, body["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_grant")));
-    let (status, body) = refresh(&app, creds, &rt2, None).await;
+    let (status, body) = refresh(&app, creds, &rt3, None).await;
     assert_eq!(
         (status, body["error"].as_str()),
         (StatusCode::BAD_REQUEST, Some("invalid_grant")),
@@ -169,11 +173,32 @@ async fn refresh_tokens_rotate_and_a_replayed_one_revokes_the_whole_family() {
     );
     let r = reqwest::Client::new()
         .get(app.url("/userinfo"))
-        .bearer_auth(second["access_token"].as_str().unwrap())
+        .bearer_auth(third["access_token"].as_str().unwrap())
         .send()
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "access tokens of the family stop working");
+}
+
+#[tokio::test]
+async fn a_rotation_whose_answer_was_lost_is_retried_once_and_the_unused_successor_dies() {
+    let app = spawn_app().await;
+    let code = code_for(&app, &browser(), "u9b", "n").await;
+    let first: Value = redeem(&app, &code).await.json().await.unwrap();
+    let rt1 = first["refresh_token"].as_str().unwrap().to_owned();
+    let creds = (APP_ID, Some(APP_SECRET));
+    // The answer to this rotation never reaches the client…
+    let (status, lost) = refresh(&app, creds, &rt1, None).await;
+    assert_eq!(status, StatusCode::OK, "{lost}");
+    let lost_rt = lost["refresh_token"].as_str().unwrap().to_owned();
+    // …so it presents its token again within [tokens] refresh_reuse_grace_secs: a new successor.
+    let (status, retried) = refresh(&app, creds, &rt1, None).await;
+    assert_eq!(status, StatusCode::OK, "a retry within the grace is not a replay: {retried}");
+    let rt2 = retried["refresh_token"].as_str().unwrap().to_owned();
+    assert_ne!(rt2, lost_rt);
+    // The successor it never received is spent: only one live token per grant.
+    let (status, body) = refresh(&app, creds, &lost_rt, None).await;
+    assert_eq!((status, body["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_grant")));
 }
 
 #[tokio::test]
