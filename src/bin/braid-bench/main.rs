@@ -12,13 +12,14 @@ use braid::config::{Settings, SigningAlg};
 
 mod percore;
 mod pinned;
+mod stores;
 
 const CLIENT: &str = "bench";
 const SECRET: &str = "bench-secret-0123456789abcdef0123456789";
 const CB: &str = "http://127.0.0.1:9/cb";
 
 struct Figures {
-    name: &'static str,
+    name: String,
     samples: Vec<Duration>,
     wall: Duration,
 }
@@ -130,16 +131,17 @@ async fn session_cookie(http: &reqwest::Client, base: &str, user: &str) -> Resul
     cookie(&r, "braid_session").ok_or_else(|| format!("no session cookie ({})", r.status()))
 }
 
-async fn phase<F, Fut>(name: &'static str, total: usize, concurrency: usize, op: F) -> Figures
+async fn phase<F, Fut>(name: impl Into<String>, total: usize, concurrency: usize, op: F) -> Figures
 where
     F: Fn(usize) -> Fut + Send + Sync + 'static,
     Fut: std::future::Future<Output = Result<(), String>> + Send,
 {
+    let name: Arc<str> = name.into().into();
     let op = Arc::new(op);
     let started = Instant::now();
     let mut tasks = Vec::new();
     for worker in 0..concurrency {
-        let op = op.clone();
+        let (op, name) = (op.clone(), name.clone());
         tasks.push(tokio::spawn(async move {
             let mut samples = Vec::new();
             let mut i = worker;
@@ -159,7 +161,7 @@ where
     for t in tasks {
         samples.extend(t.await.unwrap_or_default());
     }
-    Figures { name, samples, wall: started.elapsed() }
+    Figures { name: name.to_string(), samples, wall: started.elapsed() }
 }
 
 /// `[limits]` on, with budgets the bench never reaches.
@@ -250,6 +252,13 @@ async fn main() {
     let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap_or_default();
     println!("braid-bench: {n} operations per phase, {c} concurrent, accounts {accounts}, sessions {sessions}");
 
+    let compare = arg("--sessions-compare", "");
+    if !compare.is_empty() {
+        let urls: Vec<String> = compare.split_whitespace().map(str::to_owned).collect();
+        stores::run(&http, &dir, &accounts, &urls, n, c).await;
+        let _ = std::fs::remove_dir_all(&dir);
+        return;
+    }
     if arg("--only", "") == "percore" {
         let _ = std::fs::create_dir_all(dir.join("providers"));
         percore::run(&http, &dir, &sessions).await;
@@ -338,39 +347,7 @@ async fn main() {
         }
     }
 
-    // One grant per worker, rotated in turn.
-    let mut tokens = Vec::new();
-    for w in 0..c {
-        match sign_in(&http, &base, &format!("refresher{w}")).await {
-            Ok(t) => tokens.push(Arc::new(tokio::sync::Mutex::new((
-                t["refresh_token"].as_str().unwrap_or_default().to_owned(),
-                t["access_token"].as_str().unwrap_or_default().to_owned(),
-            )))),
-            Err(e) => {
-                eprintln!("setup: {e}");
-                std::process::exit(1);
-            }
-        }
-    }
-    let (h, b, tk) = (http.clone(), base.clone(), tokens.clone());
-    let mut refresh = phase("refresh (rotation)", n, c, move |i| {
-        let (h, b, slot) = (h.clone(), b.clone(), tk[i % tk.len()].clone());
-        async move {
-            let mut s = slot.lock().await;
-            let r = h
-                .post(format!("{b}/token"))
-                .basic_auth(CLIENT, Some(SECRET))
-                .form(&[("grant_type", "refresh_token"), ("refresh_token", s.0.as_str())])
-                .send()
-                .await
-                .map_err(|e| e.to_string())?;
-            let v: serde_json::Value = r.json().await.map_err(|e| e.to_string())?;
-            s.0 = v["refresh_token"].as_str().ok_or_else(|| format!("refresh failed: {v}"))?.to_owned();
-            s.1 = v["access_token"].as_str().unwrap_or_default().to_owned();
-            Ok(())
-        }
-    })
-    .await;
+    let (mut refresh, tokens) = stores::refresh_phase(&http, &base, "refresh (rotation)", n, c).await;
     refresh.print();
 
     let (h, b, tk) = (http.clone(), base.clone(), tokens);
