@@ -216,7 +216,11 @@ impl Mailer {
             .date(date)
             .multipart(MultiPart::alternative_plain_html(message.text, message.html))
             .map_err(|e| SendError::Permanent(format!("message not built: {e}")))?;
-        self.transport.send(email).await.map(drop).map_err(|e| SendError::Retry(describe(&e)))
+        self.transport.send(email).await.map(drop).map_err(|e| {
+            // A 5xx reply (no such mailbox, policy refusal) will be the same next time: give up
+            // at once rather than retry it for hours. Anything else (4xx, down, TLS) may pass.
+            if e.is_permanent() { SendError::Permanent(describe(&e)) } else { SendError::Retry(describe(&e)) }
+        })
     }
 }
 

@@ -314,6 +314,42 @@ async fn with_smtp_down_the_change_succeeds_and_the_message_is_delivered_once_wh
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_mailbox_the_server_refuses_for_good_is_given_up_at_once_and_the_others_are_delivered() {
+    let port = free_port();
+    let sink = Sink::start(port).await;
+    let db_dir = tempfile::tempdir().unwrap();
+    let url = crate::support::sqlite_url(&db_dir);
+    let app = email_app(&url, port).await;
+    let b = browser();
+    let r = dev_sign_in(&app, &b, "dev", "alice", "alice@example.com", true).await;
+    assert_eq!(r.status(), StatusCode::SEE_OTHER);
+    // The linked identity's address is one the SMTP server answers 550 for.
+    let r = link(&app, &b, "dev2", "nobody-two").await;
+    assert_eq!(location(&r), "/account?done=linked");
+    let got = sink.exactly(1).await;
+    assert_eq!(recipients(&got), ["alice@example.com"]);
+    let db = Db::connect(&url).await.unwrap();
+    let deadline = Instant::now() + Duration::from_secs(20);
+    let refused = loop {
+        let rows = outbox(&db).await;
+        if let Some(row) = rows.iter().find(|r| r.0 == "nobody-two@example.com" && r.1 > 0) {
+            break row.clone();
+        }
+        assert!(Instant::now() < deadline, "no attempt recorded: {rows:?}");
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    };
+    assert!(!refused.2, "not delivered: {refused:?}");
+    assert!(refused.3.as_deref().unwrap_or_default().contains("550"), "the server's reply is kept: {refused:?}");
+    let max = NotifySettings::default().max_attempts;
+    assert_eq!(refused.1, i64::try_from(max).unwrap(), "given up at once, not retried: {refused:?}");
+    // Hours later nothing more is tried.
+    app.clock.advance(Duration::from_secs(6 * 3600));
+    tokio::time::sleep(Duration::from_millis(400)).await;
+    assert_eq!(outbox(&db).await.iter().find(|r| r.0 == "nobody-two@example.com").unwrap().1, refused.1);
+    assert_eq!(sink.messages().len(), 1);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn a_pending_message_is_delivered_after_braid_restarts() {
     let port = free_port();
     let db_dir = tempfile::tempdir().unwrap();

@@ -11,6 +11,7 @@ use std::time::{Duration, Instant};
 use braid::config::{Settings, SigningAlg};
 
 mod percore;
+mod limits;
 mod pinned;
 mod stores;
 
@@ -27,6 +28,12 @@ struct Figures {
 impl Figures {
     fn rate(&self) -> f64 {
         self.samples.len() as f64 / self.wall.as_secs_f64()
+    }
+
+    fn median(&self) -> Duration {
+        let mut s = self.samples.clone();
+        s.sort_unstable();
+        s.get(s.len() / 2).copied().unwrap_or_default()
     }
 
     fn print(&mut self) {
@@ -288,6 +295,7 @@ async fn main() {
         Err(e) => eprintln!("SAML verification bench: {e}"),
     }
 
+    let scripts_before = if sessions.starts_with("redis://") { limits::scripts_run(&sessions).await } else { None };
     let (h, b) = (http.clone(), base.clone());
     let mut full = phase("full sign-in (new users)", n, c, move |i| {
         let (h, b) = (h.clone(), b.clone());
@@ -295,6 +303,7 @@ async fn main() {
     })
     .await;
     full.print();
+    let scripts_after = if scripts_before.is_some() { limits::scripts_run(&sessions).await } else { None };
 
     let (h, b) = (http.clone(), base.clone());
     let mut again = phase("full sign-in (known users)", n, c, move |i| {
@@ -314,6 +323,7 @@ async fn main() {
         accounts.clone()
     };
     let off_base = start_braid(&off_dir, &off_accounts, &sessions, LIMITS_OFF).await;
+    let off_before = if scripts_before.is_some() { limits::scripts_run(&sessions).await } else { None };
     let (h, b) = (http.clone(), off_base.clone());
     let mut off = phase("full sign-in (limits off)", n, c, move |i| {
         let (h, b) = (h.clone(), b.clone());
@@ -321,11 +331,30 @@ async fn main() {
     })
     .await;
     off.print();
+    let off_after = if off_before.is_some() { limits::scripts_run(&sessions).await } else { None };
     println!(
-        "{:<28} {:>9.1} % (sign-ins/s with limits on vs off; new users each)",
+        "{:<28} {:>9.1} % (sign-ins/s with limits on vs off; new users each; noisy)",
         "rate-limit overhead",
         (1.0 - full.rate() / off.rate().max(f64::MIN_POSITIVE)) * 100.0
     );
+    if let (Some(before), Some(after), Some(off_before), Some(off_after)) =
+        (scripts_before, scripts_after, off_before, off_after)
+    {
+        // Scripts run with the limits on, less those run with them off: the budget checks.
+        let on = after.saturating_sub(before) as f64;
+        let per_sign_in = (on - off_after.saturating_sub(off_before) as f64).max(0.0) / n.max(1) as f64;
+        match limits::micros_per_check(&sessions, 2000).await {
+            Ok(us) => println!(
+                "{:<28} {:>9.1} µs per check, {:.1} checks per sign-in: {:.0} µs of a sign-in's {:.0} µs median",
+                "rate-limit cost",
+                us,
+                per_sign_in,
+                us * per_sign_in,
+                full.median().as_secs_f64() * 1e6
+            ),
+            Err(e) => eprintln!("rate-limit cost: {e}"),
+        }
+    }
     if sessions.starts_with("redis") {
         // A pending sign-in: an authorization request that is never finished.
         let q = [

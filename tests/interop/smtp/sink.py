@@ -2,7 +2,8 @@
 <dir>/<n>.eml as received (after `X-Envelope-From` and `X-Envelope-To` headers giving the SMTP
 envelope), and beside it <dir>/<n>.json, the same message decoded by Python's own `email`
 package (headers, the MIME structure, and the text and HTML parts as text), so that braid's tests
-check what a mail client would read without a MIME parser of their own.
+check what a mail client would read without a MIME parser of their own. A recipient whose
+address starts with `nobody` is refused with 550 (permanent), as for a mailbox that does not exist.
 
     .venv/bin/python sink.py <port> <dir>
 
@@ -27,6 +28,13 @@ class Sink:
         self.directory = directory
         self.counter = itertools.count(1)
         self.lock = threading.Lock()
+
+    async def handle_RCPT(self, server, session, envelope, address, rcpt_options):
+        # A mailbox that does not exist: a permanent refusal, as a real server gives one.
+        if address.lower().startswith("nobody"):
+            return "550 5.1.1 <%s>: mailbox unavailable" % address
+        envelope.rcpt_tos.append(address)
+        return "250 OK"
 
     async def handle_DATA(self, server, session, envelope):
         with self.lock:
