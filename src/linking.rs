@@ -102,8 +102,11 @@ pub async fn complete_link(
 
 /// What `link_by_email` decided for an unknown identity.
 pub enum ByEmail {
-    /// Sign in with this (a new account, or an automatic link).
+    /// Sign in with this (a new account).
     Proceed(Resolved),
+    /// Sign in with this: the identity was just linked to the account with its address
+    /// (`auto_link`).
+    AutoLinked(Resolved),
     /// Show this page: prove the matching account first.
     AskForProof(Response),
 }
@@ -145,7 +148,7 @@ pub async fn by_email(
             }
             LinkOutcome::OnAnotherAccount | LinkOutcome::AccountNotActive => {}
         }
-        return Ok(ByEmail::Proceed(state.accounts.resolve_or_create(&provider.id, ext, now).await?));
+        return Ok(ByEmail::AutoLinked(state.accounts.resolve_or_create(&provider.id, ext, now).await?));
     }
     let token = crate::ids::random_token(32);
     let ttl = state.settings.account.link_proof_ttl_secs;

@@ -138,6 +138,7 @@ pub async fn finish(
             "This provider can be linked to an account but not used to sign in.",
         ));
     }
+    let mut linked_now = false;
     let resolved = match provider.on_new_identity {
         NewIdentityPolicy::Create => state.accounts.resolve_or_create(&provider.id, &ext, now).await?,
         // Known identities sign in; an unknown one is never created by these policies (one
@@ -154,6 +155,10 @@ pub async fn finish(
             }
             None => match crate::linking::by_email(state, ip.clone(), provider, &attempt, &ext).await? {
                 crate::linking::ByEmail::Proceed(r) => r,
+                crate::linking::ByEmail::AutoLinked(r) => {
+                    linked_now = true;
+                    r
+                }
                 crate::linking::ByEmail::AskForProof(page) => return Ok(page),
             },
         },
@@ -194,9 +199,19 @@ pub async fn finish(
         }
         // The link just made marked the account's sessions over, at most now.
         valid_after = valid_after.max(state.clock.now_ms());
+        linked_now = true;
     }
     state.accounts.audit_sign_in(&identity, ip.as_deref(), now).await?;
-    count(&provider.id, if resolved.created { outcome::CREATED } else { outcome::EXISTING });
+    count(
+        &provider.id,
+        if linked_now {
+            outcome::LINKED
+        } else if resolved.created {
+            outcome::CREATED
+        } else {
+            outcome::EXISTING
+        },
+    );
     tracing::info!(account = %account.id, issuer = %identity.issuer, subject = %identity.subject, provider = %provider.id, created = resolved.created, "signed in");
 
     // A fresh session id at every sign-in; the one this browser had ends.

@@ -83,6 +83,35 @@ async fn dev_sign_in(app: &TestApp, b: &reqwest::Client, provider: &str, usernam
 }
 
 #[tokio::test]
+async fn an_identity_linked_automatically_by_its_address_counts_as_linked_not_existing() {
+    let first = crate::support::unique("mfirst");
+    let auto = crate::support::unique("mauto");
+    let dir = tempfile::tempdir().unwrap();
+    write_dev_provider(dir.path());
+    std::fs::write(dir.path().join(format!("providers/{first}.toml")), "kind = \"dev\"\ntrust_email = true\n").unwrap();
+    std::fs::write(
+        dir.path().join(format!("providers/{auto}.toml")),
+        "kind = \"dev\"\ntrust_email = true\non_new_identity = \"link_by_email\"\nauto_link = true\n",
+    )
+    .unwrap();
+    let url = crate::support::sqlite_url(&dir);
+    let app = spawn_in(dir, move |d| settings(d, &url, "memory", "")).await;
+    dev_sign_in(&app, &browser(), &first, "metrics-carol").await;
+    // The same verified address at the other provider: linked to carol's account on sign-in.
+    dev_sign_in(&app, &browser(), &auto, "metrics-carol").await;
+    let after = scrape(&app.base).await;
+    let of = |p: &str, o: &str| value(&after, "braid_sign_ins_total", &[("provider", p), ("outcome", o)]);
+    assert_eq!(of(&first, "created"), 1.0, "{after}");
+    assert_eq!((of(&auto, "linked"), of(&auto, "existing"), of(&auto, "created")), (1.0, 0.0, 0.0), "{after}");
+    let find = |p: String| {
+        let app = &app;
+        async move { app.state.accounts.find_identity(&format!("urn:braid:dev:{p}"), "metrics-carol").await.unwrap() }
+    };
+    let (a, b) = (find(first.clone()).await.unwrap(), find(auto.clone()).await.unwrap());
+    assert_eq!(a.account_id, b.account_id, "one account: the identity was linked");
+}
+
+#[tokio::test]
 async fn sign_ins_tokens_refresh_and_replay_are_counted_with_their_labels() {
     let (app, own) = spawn_with_own_dev("").await;
     let before = scrape(&app.base).await;
