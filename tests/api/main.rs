@@ -21,6 +21,7 @@ mod forward_auth;
 mod grant_store;
 mod helpers;
 mod interop_oidc;
+mod interop_rp;
 mod interop_saml;
 mod key_rotation;
 mod limits;
