@@ -67,9 +67,8 @@ fn command(library: Library) -> std::process::Command {
 
 /// Run one step of the RP script (off the runtime: braid serves in this very runtime).
 async fn step(library: Library, args: Vec<String>) -> Value {
-    let out = tokio::task::spawn_blocking(move || command(library).args(&args).output().expect("the RP runs"))
-        .await
-        .unwrap();
+    let out =
+        tokio::task::spawn_blocking(move || command(library).args(&args).output().expect("the RP runs")).await.unwrap();
     assert!(
         out.status.success(),
         "{library:?} failed: {}\n{}",
@@ -95,7 +94,12 @@ pub async fn sign_in_from(app: &TestApp, b: &reqwest::Client, url: &str, usernam
             let email = format!("{username}@example.com");
             let r = b
                 .post(app.url("/login/dev"))
-                .form(&[("state", state.as_str()), ("username", username), ("email", &email), ("email_verified", "true")])
+                .form(&[
+                    ("state", state.as_str()),
+                    ("username", username),
+                    ("email", &email),
+                    ("email_verified", "true"),
+                ])
                 .send()
                 .await
                 .unwrap();
