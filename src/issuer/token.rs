@@ -229,6 +229,8 @@ async fn code_grant(state: &AppState, client: &Client, form: &TokenForm) -> Resu
         identity_id: Some(ac.session.identity_id),
         provider_id: Some(ac.session.provider_id.clone()),
         session_key: Some(ac.session_key.clone()),
+        acr: ac.session.acr.clone(),
+        claims: ac.request.claims.clone(),
     };
     let refresh = ids::random_token(32);
     state.grants.create(&grant, &ids::sha256_b64(refresh.as_bytes())).await?;
@@ -237,7 +239,7 @@ async fn code_grant(state: &AppState, client: &Client, form: &TokenForm) -> Resu
         tracing::warn!(client = %client.id, grant = %grant.id, "authorization code reused during its redemption; grant revoked");
         return Err(invalid_grant("the code is invalid, expired or already used"));
     }
-    let body = mint(state, &grant, &account, &grant.scope, Some(&ac), &refresh).await?;
+    let body = mint(state, &grant, &account, &grant.scope, ac.request.nonce.as_deref(), &refresh).await?;
     crate::metrics::token_issued("authorization_code");
     Ok(body)
 }
@@ -348,17 +350,16 @@ async fn still_allowed(state: &AppState, grant: &Grant, client: &Client, now: i6
     Ok(account)
 }
 
-/// Sign the ID and access tokens for `grant` and build the token response. At a code's
-/// redemption (`code`), its request's nonce, `claims` and the sign-in's `acr` go in too.
+/// Sign the ID and access tokens for `grant` and build the token response. The grant's `acr`
+/// and the claims its request asked for go in every time.
 async fn mint(
     state: &AppState,
     grant: &Grant,
     account: &Account,
     scope: &str,
-    code: Option<&AuthCode>,
+    nonce: Option<&str>,
     refresh: &str,
 ) -> Result<Value, AppError> {
-    let nonce = code.and_then(|c| c.request.nonce.as_deref());
     let now = state.clock.now_secs();
     let t = &state.settings.tokens;
     let at_ttl = i64::try_from(t.access_token_ttl_secs).unwrap_or(i64::MAX / 4);
@@ -386,12 +387,12 @@ async fn mint(
     if let (Some(n), Some(o)) = (nonce, id.as_object_mut()) {
         o.insert("nonce".into(), json!(n));
     }
-    let asked = code.map(|c| c.request.claims.clone()).unwrap_or_default();
+    let asked = &grant.claims;
     if let Some(o) = id.as_object_mut() {
         for (k, v) in super::userinfo::profile_claims(state, account, scope, &asked.id_token).await? {
             o.insert(k, v);
         }
-        if let Some(acr) = code.and_then(|c| c.session.acr.as_deref()) {
+        if let Some(acr) = grant.acr.as_deref() {
             o.insert("acr".into(), json!(acr));
         }
     }

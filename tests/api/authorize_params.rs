@@ -100,6 +100,26 @@ async fn the_claims_parameter_returns_requested_claims_whatever_the_scope() {
     assert_eq!(info["email_verified"], false, "the dev provider is not trusted for email");
     assert_eq!(info["name"], "claims-a");
     assert!(info.get("email").is_none(), "email was asked for the ID token only: {info}");
+
+    // The grant remembers: refreshed tokens answer the same claims.
+    let (status, r) = token_request(
+        &app,
+        (APP_ID, Some(APP_SECRET)),
+        &[("grant_type", "refresh_token"), ("refresh_token", t["refresh_token"].as_str().unwrap())],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(id_token(&app, &r).await["preferred_username"], "claims-a");
+    let info: Value = reqwest::Client::new()
+        .get(app.url("/userinfo"))
+        .bearer_auth(r["access_token"].as_str().unwrap())
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(info["name"], "claims-a");
 }
 
 #[tokio::test]
@@ -132,6 +152,14 @@ async fn acr_values_go_to_the_oidc_upstream_and_its_acr_comes_back() {
     let r = b.get(location(&r)).send().await.unwrap();
     let t = tokens(&s.app, &code_of(&s.app, &location(&r))).await;
     assert_eq!(id_token(&s.app, &t).await["acr"], "urn:example:loa:2");
+    let (status, r) = token_request(
+        &s.app,
+        (APP_ID, Some(APP_SECRET)),
+        &[("grant_type", "refresh_token"), ("refresh_token", t["refresh_token"].as_str().unwrap())],
+    )
+    .await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(id_token(&s.app, &r).await["acr"], "urn:example:loa:2", "refreshed ID tokens keep the acr");
     // Without acr_values nothing is asked, and an upstream that says no acr gives none.
     s.mock.set(|m| {
         m.claims.remove("acr");
@@ -147,4 +175,39 @@ async fn acr_values_go_to_the_oidc_upstream_and_its_acr_comes_back() {
     let r = other.get(location(&r)).send().await.unwrap();
     let t = tokens(&s.app, &code_of(&s.app, &location(&r))).await;
     assert!(id_token(&s.app, &t).await.get("acr").is_none());
+}
+
+/// An application sign-in through the mock OIDC upstream; returns (the upstream authorization
+/// URL, where braid finally sends the browser).
+async fn via_mock(s: &crate::upstream_oidc::Setup, b: &reqwest::Client, extra: &[(&str, &str)]) -> (String, String) {
+    let r = b.get(s.app.url("/authorize")).query(&request(extra)).send().await.unwrap();
+    let mut next = location(&r);
+    while next.starts_with('/') {
+        next = location(&b.get(s.app.url(&next)).send().await.unwrap());
+    }
+    if next.starts_with(APP_CB) {
+        return (String::new(), next);
+    }
+    let r = b.get(&next).send().await.unwrap();
+    let r = b.get(location(&r)).send().await.unwrap();
+    (next, location(&r))
+}
+
+#[tokio::test]
+async fn max_age_0_forces_a_new_upstream_sign_in_and_advances_auth_time() {
+    let s = crate::upstream_oidc::setup("").await;
+    let t0 = braid::clock::Clock::now_secs(s.app.clock.as_ref());
+    s.mock.claim("auth_time", json!(t0));
+    let b = browser();
+    let (_, back) = via_mock(&s, &b, &[]).await;
+    let first = id_token(&s.app, &tokens(&s.app, &code_of(&s.app, &back)).await).await;
+    assert_eq!(first["auth_time"], t0);
+    s.app.clock.advance(std::time::Duration::from_secs(60));
+    s.mock.claim("auth_time", json!(t0 + 60));
+    let (to_idp, back) = via_mock(&s, &b, &[("max_age", "0")]).await;
+    assert_eq!(query_param(&to_idp, "prompt").as_deref(), Some("login"), "the upstream is asked to sign in again");
+    assert_eq!(query_param(&to_idp, "max_age").as_deref(), Some("0"));
+    let second = id_token(&s.app, &tokens(&s.app, &code_of(&s.app, &back)).await).await;
+    assert_eq!(second["sub"], first["sub"]);
+    assert_eq!(second["auth_time"], t0 + 60, "auth_time advances");
 }
