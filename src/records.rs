@@ -70,6 +70,10 @@ pub struct AuthRequest {
     /// Claims asked for by the `claims` parameter (OIDC Core 5.5) and returned whatever the scope.
     #[serde(default, skip_serializing_if = "crate::issuer::claims_request::ClaimsRequest::is_empty")]
     pub claims: crate::issuer::claims_request::ClaimsRequest,
+    /// The client asked the person to choose an account (`prompt=select_account`): an OIDC
+    /// upstream is asked the same.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub select_account: bool,
 }
 
 /// A return to an application protected by forward-auth, held while the person signs in

@@ -209,6 +209,7 @@ async fn authorize(
         force_login: prompt.contains(&"login") || max_age.is_some(),
         acr_values: p("acr_values").map(str::to_owned),
         claims,
+        select_account: prompt.contains(&"select_account"),
     };
 
     // Single sign-on: an existing session answers at once unless the client asks otherwise. A

@@ -62,7 +62,10 @@ pub async fn start(
         None => None,
     };
     let asked_by_client = client_request.as_ref().is_some_and(|r| r.force_login);
-    let acr_values = client_request.as_ref().and_then(|r| r.acr_values.clone()).filter(|_| link.is_none());
+    // What the client asked of the sign-in goes upstream; never for a link.
+    let asked = client_request.as_ref().filter(|_| link.is_none());
+    let acr_values = asked.and_then(|r| r.acr_values.clone());
+    let select_account = asked.is_some_and(|r| r.select_account);
     // An OAuth2 provider that cannot be made to authenticate the person again cannot answer a
     // client's prompt=login or max_age: the client hears login_required (OIDC Core 3.1.2.6).
     if let (Protocol::OAuth2(client), Some(t)) = (&provider.protocol, &tx) {
@@ -96,7 +99,7 @@ pub async fn start(
             &challenge,
             login_hint,
             force_login,
-            acr_values.as_deref(),
+            super::oidc::ClientAsks { acr_values: acr_values.as_deref(), select_account },
         ),
         (Protocol::OAuth2(client), _) => {
             client.authorization_url(&redirect, &login_state, &challenge, login_hint, force_login)

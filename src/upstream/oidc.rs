@@ -106,6 +106,15 @@ fn str_field(doc: &Value, name: &str) -> Result<String, OidcError> {
         .ok_or_else(|| OidcError::Discovery(format!("`{name}` missing")))
 }
 
+/// What the client's authorization request asks of the upstream sign-in.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ClientAsks<'a> {
+    /// The client's `acr_values`, passed on as asked.
+    pub acr_values: Option<&'a str>,
+    /// The client's `prompt=select_account`, passed on unless a fresh sign-in is asked.
+    pub select_account: bool,
+}
+
 /// What a successful callback yields.
 #[derive(Debug, Clone)]
 pub struct Authenticated {
@@ -234,7 +243,7 @@ impl OidcClient {
         code_challenge: &str,
         login_hint: Option<&str>,
         force_login: bool,
-        acr_values: Option<&str>,
+        asks: ClientAsks<'_>,
     ) -> String {
         let s = &self.settings;
         let scope = s.scopes.join(" ");
@@ -255,6 +264,10 @@ impl OidcClient {
                 params.push(("prompt", "login"));
                 params.push(("max_age", "0"));
             }
+            (false, _) if asks.select_account => {
+                params.push(("prompt", "select_account"));
+                params.push(("max_age", UNFORCED_MAX_AGE));
+            }
             (false, Some(p)) => {
                 params.push(("prompt", p));
                 params.push(("max_age", UNFORCED_MAX_AGE));
@@ -268,7 +281,7 @@ impl OidcClient {
             params.push(("domain_hint", d));
         }
         // A client's acr_values are a voluntary request (OIDC Core 3.1.2.1): passed on as asked.
-        if let Some(a) = acr_values {
+        if let Some(a) = asks.acr_values {
             params.push(("acr_values", a));
         }
         for (k, v) in &s.extra_params {

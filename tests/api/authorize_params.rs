@@ -211,3 +211,18 @@ async fn max_age_0_forces_a_new_upstream_sign_in_and_advances_auth_time() {
     assert_eq!(second["sub"], first["sub"]);
     assert_eq!(second["auth_time"], t0 + 60, "auth_time advances");
 }
+
+#[tokio::test]
+async fn prompt_select_account_is_passed_to_the_oidc_upstream() {
+    let s = crate::upstream_oidc::setup("").await;
+    let b = browser();
+    let r = b.get(s.app.url("/authorize")).query(&request(&[("prompt", "select_account")])).send().await.unwrap();
+    let html = b.get(s.app.url(&location(&r))).send().await.unwrap().text().await.unwrap();
+    let link = html.split("href=\"").find(|h| h.starts_with("/login/mock?")).and_then(|h| h.split('"').next());
+    let start = link.expect("the chooser offers the provider").replace("&amp;", "&");
+    let to_idp = location(&b.get(s.app.url(&start)).send().await.unwrap());
+    assert_eq!(query_param(&to_idp, "prompt").as_deref(), Some("select_account"), "{to_idp}");
+    let r = b.get(&to_idp).send().await.unwrap();
+    let r = b.get(location(&r)).send().await.unwrap();
+    code_of(&s.app, &location(&r));
+}
