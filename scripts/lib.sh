@@ -126,6 +126,8 @@ ensure_node_tests() {
   ensure_npm_dir tests/browser
   ensure_npm_dir tests/interop/oidc-provider
   ensure_npm_dir tests/interop/samlify
+  ensure_npm_dir tests/interop/rp-node
+  ensure_venv tests/interop/rp-python
   ensure_pysaml2_venv
   ensure_venv tests/interop/openapi
   ensure_venv tests/interop/smtp

@@ -37,6 +37,11 @@ pub struct BrowserSession {
     /// braid recorded it read as 0, so any account change ends them too.
     #[serde(default)]
     pub created_at: i64,
+    // Authorization request parameters (issue 14).
+    /// The authentication context class the upstream said the sign-in met (its ID token's
+    /// `acr`), returned in braid's ID token.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acr: Option<String>,
 }
 
 /// A client's authorization request, held while the person signs in.
@@ -58,6 +63,17 @@ pub struct AuthRequest {
     /// authenticate the person again.
     #[serde(default)]
     pub force_login: bool,
+    // Authorization request parameters (issue 14).
+    /// `acr_values` the client asked for, passed on to an OIDC upstream.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub acr_values: Option<String>,
+    /// Claims asked for by the `claims` parameter (OIDC Core 5.5) and returned whatever the scope.
+    #[serde(default, skip_serializing_if = "crate::issuer::claims_request::ClaimsRequest::is_empty")]
+    pub claims: crate::issuer::claims_request::ClaimsRequest,
+    /// The client asked the person to choose an account (`prompt=select_account`): an OIDC
+    /// upstream is asked the same.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub select_account: bool,
 }
 
 /// A return to an application protected by forward-auth, held while the person signs in
@@ -115,6 +131,10 @@ pub struct LoginAttempt {
     /// a browser, so it never starts or completes a link.
     #[serde(default)]
     pub unsolicited: bool,
+    // Authorization request parameters (issue 14).
+    /// The upstream's `acr` for this sign-in, once its answer is verified.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub upstream_acr: Option<String>,
 }
 
 /// A pending link by email: `identity` may join `account` once this browser signs in with one

@@ -46,6 +46,7 @@ pub async fn begin(
         started_at: state.clock.now_ms(),
         saml_request_id,
         unsolicited: false,
+        upstream_acr: None,
     };
     state.records.put(&key::login(&login_state), &attempt, Duration::from_secs(ttl)).await?;
     // This browser's sign-ins under way, newest first, at most `[limits] pending_sign_ins_per_browser`:
@@ -233,6 +234,7 @@ pub async fn finish(
         amr: vec![amr.to_owned()],
         csrf: crate::ids::random_token(24),
         created_at: now.max(valid_after.saturating_add(1)),
+        acr: attempt.upstream_acr.clone(),
     };
     let ttl = state.settings.session.ttl_secs;
     state.records.put(&key::session(&sid), &session, Duration::from_secs(ttl)).await?;

@@ -194,6 +194,11 @@ async fn authorize(
             }
         }
     };
+    let claims = match p("claims").map(super::claims_request::ClaimsRequest::parse) {
+        None => Default::default(),
+        Some(Ok(c)) => c,
+        Some(Err(desc)) => return fail("invalid_request", desc),
+    };
     let mut req = AuthRequest {
         client_id: client.id.clone(),
         redirect_uri: redirect_uri.to_owned(),
@@ -202,6 +207,9 @@ async fn authorize(
         nonce: p("nonce").map(str::to_owned),
         code_challenge,
         force_login: prompt.contains(&"login") || max_age.is_some(),
+        acr_values: p("acr_values").map(str::to_owned),
+        claims,
+        select_account: prompt.contains(&"select_account"),
     };
 
     // Single sign-on: an existing session answers at once unless the client asks otherwise. A
@@ -241,7 +249,29 @@ async fn authorize(
             params.push((k, v));
         }
     }
+    // The chooser is shown even for one provider when the client asks the person to choose.
+    if prompt.contains(&"select_account") {
+        params.push(("prompt", "select_account"));
+    }
+    // The person an id_token_hint names signs in again with the provider of their primary
+    // identity, unless the client named one.
+    let hinted_provider = match (&hinted_sub, p("idp_hint")) {
+        (Some(sub), None) => hinted_provider(&state, sub).await?,
+        _ => None,
+    };
+    if let Some(provider) = hinted_provider.as_deref() {
+        params.push(("idp_hint", provider));
+    }
     Ok(Redirect::to(&with_params("/login", &params)).into_response())
+}
+
+/// The provider of the primary identity of account `sub`, if it has one.
+async fn hinted_provider(state: &AppState, sub: &str) -> Result<Option<String>, AppError> {
+    let id = crate::accounts::AccountId(sub.to_owned());
+    let Some(account) = state.accounts.account(&id).await? else { return Ok(None) };
+    let identities = state.accounts.identities(&id).await?;
+    let primary = identities.iter().find(|i| Some(i.id) == account.primary_identity).or_else(|| identities.first());
+    Ok(primary.map(|i| i.provider_id.clone()))
 }
 
 fn valid_challenge(c: &str) -> bool {

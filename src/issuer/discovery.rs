@@ -35,11 +35,15 @@ pub async fn discovery_get(State(state): State<AppState>) -> Response {
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
         "code_challenge_methods_supported": ["S256"],
         "scopes_supported": super::authorize::SCOPES,
-        "claims_supported": ["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "sid", "idp", "amr", "azp", "email", "email_verified", "name"],
+        "claims_supported": ["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "sid", "idp", "amr", "azp", "email", "email_verified", "name", "preferred_username", "acr"],
         "authorization_response_iss_parameter_supported": true,
         "request_parameter_supported": false,
         "request_uri_parameter_supported": false,
-        "claims_parameter_supported": false,
+        // Authorization request parameters (issue 14).
+        "claims_parameter_supported": true,
+        "prompt_values_supported": ["none", "login", "consent", "select_account"],
+        "claim_types_supported": ["normal"],
+        "ui_locales_supported": ["en"],
     });
     cached(axum::Json(doc).into_response())
 }

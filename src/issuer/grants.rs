@@ -40,6 +40,11 @@ pub struct Grant {
     pub expires_at: UnixMillis,
     /// Revoked (ms), if so.
     pub revoked_at: Option<UnixMillis>,
+    // Authorization request parameters (issue 14).
+    /// The upstream's `acr` for the sign-in, repeated in every ID token of the grant.
+    pub acr: Option<String>,
+    /// The claims asked for by the `claims` request parameter, answered for the grant's life.
+    pub claims: super::claims_request::ClaimsRequest,
 }
 
 /// The outcome of presenting a refresh token.
@@ -145,7 +150,8 @@ fn unavailable(e: sqlx::Error) -> AccountError {
 }
 
 const COLUMNS: &str = "g.id, g.account_id, g.client_id, g.scope, g.auth_time, g.idp, g.amr, g.sid, \
-                       g.created_at, g.expires_at, g.revoked_at, g.identity_id, g.provider_id, g.session_key";
+                       g.created_at, g.expires_at, g.revoked_at, g.identity_id, g.provider_id, g.session_key, \
+                       g.acr, g.request_claims";
 
 fn grant_from_row(row: &sqlx::any::AnyRow) -> Result<Grant, AccountError> {
     let get = |e: sqlx::Error| AccountError::Corrupt(e.to_string());
@@ -164,6 +170,11 @@ fn grant_from_row(row: &sqlx::any::AnyRow) -> Result<Grant, AccountError> {
         identity_id: row.try_get("identity_id").map_err(get)?,
         provider_id: row.try_get("provider_id").map_err(get)?,
         session_key: row.try_get("session_key").map_err(get)?,
+        acr: row.try_get("acr").map_err(get)?,
+        claims: match row.try_get::<Option<String>, _>("request_claims").map_err(get)? {
+            Some(text) => serde_json::from_str(&text).map_err(|e| AccountError::Corrupt(e.to_string()))?,
+            None => Default::default(),
+        },
     })
 }
 
@@ -191,6 +202,16 @@ impl GrantStore for SqlGrantStore {
         .execute(&mut *tx)
         .await
         .map_err(unavailable)?;
+        if g.acr.is_some() || !g.claims.is_empty() {
+            let claims = serde_json::to_string(&g.claims).map_err(|e| AccountError::Corrupt(e.to_string()))?;
+            sqlx::query("UPDATE grants SET acr = $1, request_claims = $2 WHERE id = $3")
+                .bind(&g.acr)
+                .bind(claims)
+                .bind(&g.id)
+                .execute(&mut *tx)
+                .await
+                .map_err(unavailable)?;
+        }
         sqlx::query("INSERT INTO refresh_tokens (hash, grant_id, created_at) VALUES ($1, $2, $3)")
             .bind(refresh_hash)
             .bind(&g.id)

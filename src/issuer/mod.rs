@@ -2,6 +2,7 @@
 //! `/token`), `/userinfo`, `/logout`, and the durable refresh-token families.
 
 pub mod authorize;
+pub mod claims_request;
 pub mod clients;
 pub mod discovery;
 pub mod grants;

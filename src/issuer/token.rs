@@ -229,6 +229,8 @@ async fn code_grant(state: &AppState, client: &Client, form: &TokenForm) -> Resu
         identity_id: Some(ac.session.identity_id),
         provider_id: Some(ac.session.provider_id.clone()),
         session_key: Some(ac.session_key.clone()),
+        acr: ac.session.acr.clone(),
+        claims: ac.request.claims.clone(),
     };
     let refresh = ids::random_token(32);
     state.grants.create(&grant, &ids::sha256_b64(refresh.as_bytes())).await?;
@@ -348,7 +350,8 @@ async fn still_allowed(state: &AppState, grant: &Grant, client: &Client, now: i6
     Ok(account)
 }
 
-/// Sign the ID and access tokens for `grant` and build the token response.
+/// Sign the ID and access tokens for `grant` and build the token response. The grant's `acr`
+/// and the claims its request asked for go in every time.
 async fn mint(
     state: &AppState,
     grant: &Grant,
@@ -384,10 +387,17 @@ async fn mint(
     if let (Some(n), Some(o)) = (nonce, id.as_object_mut()) {
         o.insert("nonce".into(), json!(n));
     }
+    let asked = &grant.claims;
     if let Some(o) = id.as_object_mut() {
-        for (k, v) in super::userinfo::profile_claims(state, account, scope).await? {
+        for (k, v) in super::userinfo::profile_claims(state, account, scope, &asked.id_token).await? {
             o.insert(k, v);
         }
+        if let Some(acr) = grant.acr.as_deref() {
+            o.insert("acr".into(), json!(acr));
+        }
+    }
+    if let (false, Some(o)) = (asked.userinfo.is_empty(), access.as_object_mut()) {
+        o.insert(super::userinfo::USERINFO_CLAIMS.into(), json!(asked.userinfo));
     }
     Ok(json!({
         "access_token": jwt::sign(key, jwt::TYP_ACCESS, &access).map_err(sign_err)?,

@@ -13,30 +13,49 @@ use crate::accounts::{Account, AccountId, AccountStatus};
 use crate::error::AppError;
 use crate::state::AppState;
 
-/// `email` and `profile` claims from the account's primary identity, as the scope allows.
-pub async fn profile_claims(state: &AppState, account: &Account, scope: &str) -> Result<Map<String, Value>, AppError> {
+/// `email` and `profile` claims from the account's primary identity, as the scope allows, and
+/// the claims of `asked` (the `claims` request parameter, names of `REQUESTABLE`) whatever the
+/// scope.
+pub async fn profile_claims(
+    state: &AppState,
+    account: &Account,
+    scope: &str,
+    asked: &[String],
+) -> Result<Map<String, Value>, AppError> {
     let mut out = Map::new();
     let scopes: Vec<&str> = scope.split(' ').collect();
-    if !scopes.contains(&"email") && !scopes.contains(&"profile") {
+    let wants = |claim: &str, by_scope: &str| scopes.contains(&by_scope) || asked.iter().any(|a| a == claim);
+    let (email, email_verified, name, username) = (
+        wants("email", "email"),
+        wants("email_verified", "email"),
+        wants("name", "profile"),
+        wants("preferred_username", "profile"),
+    );
+    if !(email || email_verified || name || username) {
         return Ok(out);
     }
     let identities = state.accounts.identities(&account.id).await?;
     let primary = identities.iter().find(|i| Some(i.id) == account.primary_identity).or_else(|| identities.first());
     if let Some(p) = primary {
-        if scopes.contains(&"email") {
-            if let Some(e) = &p.email {
-                out.insert("email".into(), json!(e));
-                out.insert("email_verified".into(), json!(p.email_verified));
-            }
+        if let Some(e) = p.email.as_ref().filter(|_| email) {
+            out.insert("email".into(), json!(e));
         }
-        if scopes.contains(&"profile") {
-            if let Some(n) = &p.name {
-                out.insert("name".into(), json!(n));
-            }
+        if p.email.is_some() && email_verified {
+            out.insert("email_verified".into(), json!(p.email_verified));
+        }
+        if let Some(n) = p.name.as_ref().filter(|_| name) {
+            out.insert("name".into(), json!(n));
+        }
+        let preferred = p.last_claims.get("preferred_username").and_then(Value::as_str).filter(|u| !u.is_empty());
+        if let Some(u) = preferred.filter(|_| username) {
+            out.insert("preferred_username".into(), json!(u));
         }
     }
     Ok(out)
 }
+
+/// The access token's claim listing the claims asked for at `/userinfo` by the `claims` parameter.
+pub const USERINFO_CLAIMS: &str = "userinfo_claims";
 
 fn bearer_error(status: StatusCode, code: &'static str, desc: &str) -> Response {
     let challenge = format!("Bearer error=\"{code}\", error_description=\"{desc}\"");
@@ -94,7 +113,13 @@ async fn claims_for(state: &AppState, token: &str) -> Result<Value, Option<&'sta
     let account = state.accounts.account(&AccountId(sub.to_owned())).await.map_err(|_| None)?;
     let account = account.filter(|a| a.status == AccountStatus::Active).ok_or(Some("the account is not active"))?;
     let scope = claims.get("scope").and_then(Value::as_str).unwrap_or_default();
-    let mut out = profile_claims(state, &account, scope).await.map_err(|_| None)?;
+    // Claims the client asked for by the `claims` parameter, carried in its access token.
+    let asked: Vec<String> = claims
+        .get(USERINFO_CLAIMS)
+        .and_then(Value::as_array)
+        .map(|a| a.iter().filter_map(Value::as_str).map(str::to_owned).collect())
+        .unwrap_or_default();
+    let mut out = profile_claims(state, &account, scope, &asked).await.map_err(|_| None)?;
     out.insert("sub".into(), json!(account.id.as_str()));
     if let Some(idp) = claims.get("idp") {
         out.insert("idp".into(), idp.clone());

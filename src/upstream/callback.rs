@@ -54,14 +54,18 @@ pub async fn start(
 ) -> Result<Response, AppError> {
     // Linking always asks the upstream for a fresh sign-in; so does a client's prompt=login or
     // max_age.
-    let asked_by_client = match &tx {
-        Some(t) => state
-            .records
-            .get::<crate::records::LoginTx>(&crate::records::key::tx(t))
-            .await?
-            .is_some_and(|r| r.force_login()),
-        None => false,
+    let client_request = match &tx {
+        Some(t) => match state.records.get::<crate::records::LoginTx>(&crate::records::key::tx(t)).await? {
+            Some(crate::records::LoginTx::Client(r)) => Some(r),
+            _ => None,
+        },
+        None => None,
     };
+    let asked_by_client = client_request.as_ref().is_some_and(|r| r.force_login);
+    // What the client asked of the sign-in goes upstream; never for a link.
+    let asked = client_request.as_ref().filter(|_| link.is_none());
+    let acr_values = asked.and_then(|r| r.acr_values.clone());
+    let select_account = asked.is_some_and(|r| r.select_account);
     // An OAuth2 provider that cannot be made to authenticate the person again cannot answer a
     // client's prompt=login or max_age: the client hears login_required (OIDC Core 3.1.2.6).
     if let (Protocol::OAuth2(client), Some(t)) = (&provider.protocol, &tx) {
@@ -87,9 +91,16 @@ pub async fn start(
     let (login_state, cookie) =
         crate::signin::begin(state, headers, provider, tx, Some(upstream), link, force_login, None).await?;
     let url = match (&provider.protocol, meta) {
-        (Protocol::Oidc(client), Some(meta)) => {
-            client.authorization_url(&meta, &redirect, &login_state, &nonce, &challenge, login_hint, force_login)
-        }
+        (Protocol::Oidc(client), Some(meta)) => client.authorization_url(
+            &meta,
+            &redirect,
+            &login_state,
+            &nonce,
+            &challenge,
+            login_hint,
+            force_login,
+            super::oidc::ClientAsks { acr_values: acr_values.as_deref(), select_account },
+        ),
         (Protocol::OAuth2(client), _) => {
             client.authorization_url(&redirect, &login_state, &challenge, login_hint, force_login)
         }
@@ -160,6 +171,7 @@ pub async fn callback_get(
         crate::metrics::sign_in(&provider.id, crate::metrics::outcome::REFUSED_UPSTREAM);
         refused(&provider.display_name)
     };
+    let mut attempt = attempt;
     let (identity, amr, auth_time) = match &provider.protocol {
         Protocol::Oidc(client) => {
             let meta = metadata(&state, &provider, client).await?;
@@ -186,6 +198,7 @@ pub async fn callback_get(
                     ));
                 }
             }
+            attempt.upstream_acr = done.acr;
             (done.identity, done.amr.first().cloned().unwrap_or_else(|| "fed".into()), done.auth_time)
         }
         Protocol::OAuth2(client) => {

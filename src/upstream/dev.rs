@@ -85,7 +85,7 @@ pub async fn login_post(
         email_verified: email.is_some() && form.email_verified.as_deref() == Some("true"),
         email,
         name: Some(username.to_owned()),
-        claims: serde_json::Map::new(),
+        claims: serde_json::Map::from_iter([("preferred_username".to_owned(), serde_json::json!(username))]),
     };
     // The dev form is braid's own: the person authenticated (as anyone) just now.
     let now = state.clock.now_secs();

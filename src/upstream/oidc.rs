@@ -106,6 +106,15 @@ fn str_field(doc: &Value, name: &str) -> Result<String, OidcError> {
         .ok_or_else(|| OidcError::Discovery(format!("`{name}` missing")))
 }
 
+/// What the client's authorization request asks of the upstream sign-in.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ClientAsks<'a> {
+    /// The client's `acr_values`, passed on as asked.
+    pub acr_values: Option<&'a str>,
+    /// The client's `prompt=select_account`, passed on unless a fresh sign-in is asked.
+    pub select_account: bool,
+}
+
 /// What a successful callback yields.
 #[derive(Debug, Clone)]
 pub struct Authenticated {
@@ -115,6 +124,8 @@ pub struct Authenticated {
     pub amr: Vec<String>,
     /// When the person authenticated at the upstream (seconds), if it said.
     pub auth_time: Option<i64>,
+    /// `acr` of the upstream sign-in, if it said.
+    pub acr: Option<String>,
 }
 
 impl OidcClient {
@@ -232,6 +243,7 @@ impl OidcClient {
         code_challenge: &str,
         login_hint: Option<&str>,
         force_login: bool,
+        asks: ClientAsks<'_>,
     ) -> String {
         let s = &self.settings;
         let scope = s.scopes.join(" ");
@@ -252,6 +264,10 @@ impl OidcClient {
                 params.push(("prompt", "login"));
                 params.push(("max_age", "0"));
             }
+            (false, _) if asks.select_account => {
+                params.push(("prompt", "select_account"));
+                params.push(("max_age", UNFORCED_MAX_AGE));
+            }
             (false, Some(p)) => {
                 params.push(("prompt", p));
                 params.push(("max_age", UNFORCED_MAX_AGE));
@@ -263,6 +279,10 @@ impl OidcClient {
         }
         if let Some(d) = &s.domain_hint {
             params.push(("domain_hint", d));
+        }
+        // A client's acr_values are a voluntary request (OIDC Core 3.1.2.1): passed on as asked.
+        if let Some(a) = asks.acr_values {
+            params.push(("acr_values", a));
         }
         for (k, v) in &s.extra_params {
             params.push((k, v));
@@ -336,7 +356,9 @@ impl OidcClient {
             .map(|a| a.iter().filter_map(Value::as_str).map(str::to_owned).collect())
             .unwrap_or_default();
         let auth_time = claims.get("auth_time").and_then(Value::as_i64);
-        Ok(Authenticated { identity: self.identity(&claims, &merged, ui_email)?, amr, auth_time })
+        let acr =
+            claims.get("acr").and_then(Value::as_str).filter(|a| !a.is_empty() && a.len() <= 255).map(str::to_owned);
+        Ok(Authenticated { identity: self.identity(&claims, &merged, ui_email)?, amr, auth_time, acr })
     }
 
     /// Verify a JWT from this provider with its keys (fetched again once on an unknown `kid`).

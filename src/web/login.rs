@@ -45,14 +45,16 @@ pub async fn login_get(
     let tx = q.get("tx").map(String::as_str).filter(|t| !t.is_empty());
     let login_hint = q.get("login_hint").or_else(|| q.get("email")).map(String::as_str).filter(|h| !h.is_empty());
     let force = q.get("prompt").is_some_and(|p| p == "login");
+    // prompt=select_account: the person chooses, even among one provider or with a hint.
+    let choose = q.get("prompt").is_some_and(|p| p == "select_account");
     let providers = state.providers.snapshot();
-    if let Some(hint) = q.get("idp_hint") {
+    if let Some(hint) = q.get("idp_hint").filter(|_| !choose) {
         if providers.enabled(hint).is_some_and(|p| p.usable()) {
             return Ok(Redirect::to(&start_url(hint, tx, login_hint, force)).into_response());
         }
     }
     let domain = login_hint.and_then(|h| h.rsplit_once('@')).map(|(_, d)| d.to_ascii_lowercase());
-    if let Some(d) = domain {
+    if let Some(d) = domain.filter(|_| !choose) {
         if let Some(p) = providers.usable().find(|p| p.domains.contains(&d)) {
             return Ok(Redirect::to(&start_url(&p.id, tx, login_hint, force)).into_response());
         }
@@ -64,7 +66,7 @@ pub async fn login_get(
             "No sign-in providers",
             "braid has no enabled provider to sign in with. The administrator must add a provider file to the providers directory.",
         )),
-        [only] => Ok(Redirect::to(&start_url(&only.id, tx, login_hint, force)).into_response()),
+        [only] if !choose => Ok(Redirect::to(&start_url(&only.id, tx, login_hint, force)).into_response()),
         many => {
             let mut body =
                 String::from("<h1>Sign in</h1><p>Choose how to sign in.</p><ul style=\"list-style:none;padding:0\">");
@@ -77,7 +79,8 @@ pub async fn login_get(
             }
             body.push_str("</ul>");
             body.push_str(&format!(
-                "<form method=\"get\" action=\"/login\"><label>Or type your work email<input type=\"email\" name=\"email\" autocomplete=\"email\"></label>{}<button type=\"submit\" class=\"secondary\">Continue</button></form>",
+                "<form method=\"get\" action=\"/login\"><label>Or type your work email<input type=\"email\" name=\"email\" autocomplete=\"email\" value=\"{}\"></label>{}<button type=\"submit\" class=\"secondary\">Continue</button></form>",
+                esc(login_hint.unwrap_or_default()),
                 tx.map(|t| format!("<input type=\"hidden\" name=\"tx\" value=\"{}\">", esc(t))).unwrap_or_default()
             ));
             Ok(html::respond(StatusCode::OK, html::page("Sign in", &body)))

@@ -110,6 +110,8 @@ async fn linking_a_new_identity_records_audit_outbox_and_revokes_grants(f: F) {
         identity_id: None,
         provider_id: None,
         session_key: None,
+        acr: None,
+        claims: Default::default(),
     };
     f.grants.create(&grant, "h").await.unwrap();
     let before = outbox_count(&f).await;

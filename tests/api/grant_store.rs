@@ -58,6 +58,8 @@ fn grant(f: &Fixture, id: &str) -> Grant {
         identity_id: Some(7),
         provider_id: Some("corp".into()),
         session_key: Some("sess:abc".into()),
+        acr: Some("urn:example:loa:2".into()),
+        claims: braid::issuer::claims_request::ClaimsRequest { id_token: vec!["email".into()], userinfo: vec![] },
     }
 }
 

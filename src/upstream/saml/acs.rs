@@ -304,6 +304,7 @@ pub async fn acs_post(
         started_at: now,
         saml_request_id: None,
         unsolicited: true,
+        upstream_acr: None,
     });
     tracing::info!(provider = %provider.id, subject = %identity.subject, solicited = attempt.saml_request_id.is_some(), "SAML response accepted");
     let mut resp = crate::signin::finish(
