@@ -210,9 +210,8 @@ async fn authorize(
     let now = state.clock.now_secs();
     let fresh = |s: &BrowserSession| max_age.is_none_or(|m| s.auth_time.is_some_and(|t| now - t <= m));
     // The hint's `sub` is what its client sees (pairwise or the account id).
-    let same_person = |s: &BrowserSession| {
-        hinted.as_ref().is_none_or(|h| super::shape::hint_names(&state, h, s.account_id.as_str()))
-    };
+    let same_person =
+        |s: &BrowserSession| hinted.as_ref().is_none_or(|h| super::shape::hint_names(&state, h, s.account_id.as_str()));
     if let Some((sid, s)) = session.as_ref().filter(|(_, s)| fresh(s) && same_person(s)) {
         if !prompt.contains(&"login") && !prompt.contains(&"select_account") {
             req.force_login = false;

@@ -72,7 +72,11 @@ impl KeyRing {
         let next = Arc::new(Keys { decoding: set.decoding_keys(), set });
         let before = self.snapshot();
         let kids = |k: &Keys| {
-            k.set.algorithms().into_iter().filter_map(|a| k.set.current_for(a).map(|c| c.kid.clone())).collect::<Vec<_>>()
+            k.set
+                .algorithms()
+                .into_iter()
+                .filter_map(|a| k.set.current_for(a).map(|c| c.kid.clone()))
+                .collect::<Vec<_>>()
         };
         if kids(&before) != kids(&next) || before.set.all().len() != next.set.all().len() {
             tracing::info!(kids = ?kids(&next), keys = next.set.all().len(), "signing keys changed");

@@ -113,7 +113,8 @@ impl KeySet {
         std::fs::create_dir_all(dir).map_err(io)?;
         restrict_dir(dir);
         let mut keys = load_all(dir)?;
-        let missing: Vec<SigningAlg> = SigningAlg::ALL.into_iter().filter(|a| !keys.iter().any(|k| k.alg == *a)).collect();
+        let missing: Vec<SigningAlg> =
+            SigningAlg::ALL.into_iter().filter(|a| !keys.iter().any(|k| k.alg == *a)).collect();
         if !missing.is_empty() {
             for a in missing {
                 generate_into(dir, a, 1)?;

@@ -114,12 +114,15 @@ pub fn sector_of(sector_identifier: Option<&str>, redirect_uris: &[String]) -> R
     }
     let mut hosts: Vec<String> = Vec::new();
     for u in redirect_uris {
-        let host = url::Url::parse(u).ok().and_then(|p| p.host_str().map(str::to_ascii_lowercase)).ok_or_else(|| {
-            (
-                "sector_identifier",
-                format!("pairwise subjects need a sector: the redirect URI `{u}` has no host; set `sector_identifier`"),
-            )
-        })?;
+        let host =
+            url::Url::parse(u).ok().and_then(|p| p.host_str().map(str::to_ascii_lowercase)).ok_or_else(|| {
+                (
+                    "sector_identifier",
+                    format!(
+                        "pairwise subjects need a sector: the redirect URI `{u}` has no host; set `sector_identifier`"
+                    ),
+                )
+            })?;
         if !hosts.contains(&host) {
             hosts.push(host);
         }
@@ -159,9 +162,8 @@ impl PairwiseSecret {
             super::keys::write_once(dir, SECRET_FILE, text.as_bytes())?;
         }
         let text = std::fs::read_to_string(&path).map_err(|source| KeyError::Io { path: path.clone(), source })?;
-        let bytes = URL_SAFE_NO_PAD.decode(text.trim()).ok().filter(|b| b.len() >= 32).ok_or_else(|| KeyError::Bad {
-            path: path.clone(),
-            reason: "not a pairwise secret (at least 32 bytes, base64url)".into(),
+        let bytes = URL_SAFE_NO_PAD.decode(text.trim()).ok().filter(|b| b.len() >= 32).ok_or_else(|| {
+            KeyError::Bad { path: path.clone(), reason: "not a pairwise secret (at least 32 bytes, base64url)".into() }
         })?;
         Ok(Self(hmac::Key::new(hmac::HMAC_SHA256, &bytes)))
     }
