@@ -108,7 +108,7 @@ impl Default for StoreSettings {
 }
 
 /// A signing algorithm braid can issue tokens with.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Deserialize, serde::Serialize)]
 pub enum SigningAlg {
     /// RSASSA-PKCS1-v1_5 with SHA-256, 2048-bit keys.
     RS256,
@@ -119,6 +119,14 @@ pub enum SigningAlg {
 }
 
 impl SigningAlg {
+    /// Every algorithm braid signs with; it keeps a current key of each.
+    pub const ALL: [Self; 3] = [Self::RS256, Self::ES256, Self::EdDSA];
+
+    /// The algorithm of a JOSE name.
+    pub fn parse(name: &str) -> Option<Self> {
+        Self::ALL.into_iter().find(|a| a.as_str() == name)
+    }
+
     /// The JOSE name.
     pub fn as_str(self) -> &'static str {
         match self {
@@ -301,6 +309,17 @@ pub struct ClientSettings {
     /// Where `/logout` may send the browser afterwards, matched exactly.
     #[serde(default)]
     pub post_logout_redirect_uris: Vec<String>,
+    // Signing algorithms and pairwise subjects (`crate::issuer::shape`).
+    /// Algorithm of this client's ID tokens; default `[keys] algorithm`.
+    pub id_token_signed_response_alg: Option<SigningAlg>,
+    /// Algorithm of this client's access tokens; default `[keys] algorithm`.
+    pub access_token_signed_response_alg: Option<SigningAlg>,
+    /// `public` (the account id) or `pairwise` (a hash of the sector and the account id).
+    #[serde(default)]
+    pub subject_type: crate::issuer::shape::SubjectType,
+    /// The sector of pairwise subjects: a host or an https URL (its host); default: the one host
+    /// of the redirect URIs.
+    pub sector_identifier: Option<String>,
 }
 
 /// `[notify]`: the workers that deliver the webhook and email outboxes.
@@ -551,6 +570,9 @@ impl Settings {
                         bad(format!("clients[{i}].{kind}[{j}]"), reason);
                     }
                 }
+            }
+            if let Err((field, reason)) = crate::issuer::shape::TokenShape::of_settings(c) {
+                bad(format!("clients[{i}].{field}"), reason);
             }
         }
         for (i, w) in self.webhooks.iter().enumerate() {

@@ -5,7 +5,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
-use braid::config::Settings;
+use braid::config::{Settings, SigningAlg};
 
 #[derive(Parser)]
 #[command(name = "braid", version, about = "braid: a federation gateway that issues its own OpenID Connect tokens")]
@@ -75,8 +75,13 @@ enum TokenCommand {
 
 #[derive(Subcommand)]
 enum KeysCommand {
-    /// Write a new signing key; it is published and signs from the next start on.
-    Rotate,
+    /// Write a new signing key of each algorithm (or of `--alg` only): it is published at once and
+    /// signs once it is `[keys] activation_delay_secs` old.
+    Rotate {
+        /// Rotate only this algorithm's key.
+        #[arg(long, value_parser = ["RS256", "ES256", "EdDSA"])]
+        alg: Option<String>,
+    },
 }
 
 fn main() -> ExitCode {
@@ -107,17 +112,21 @@ fn main() -> ExitCode {
     };
     match cli.command {
         Command::Check { online } => check(&settings, online),
-        Command::Keys { command: KeysCommand::Rotate } => {
-            match braid::issuer::keys::KeySet::rotate(&settings.keys.dir, settings.keys.algorithm) {
-                Ok(path) => {
-                    println!("new {} signing key: {}", settings.keys.algorithm.as_str(), path.display());
-                    ExitCode::SUCCESS
-                }
-                Err(e) => {
-                    eprintln!("braid: {e}");
-                    ExitCode::FAILURE
+        Command::Keys { command: KeysCommand::Rotate { alg } } => {
+            let algs: Vec<SigningAlg> = match alg.as_deref() {
+                None => SigningAlg::ALL.to_vec(),
+                Some(name) => SigningAlg::parse(name).into_iter().collect(),
+            };
+            for alg in algs {
+                match braid::issuer::keys::KeySet::rotate(&settings.keys.dir, alg) {
+                    Ok(path) => println!("new {} signing key: {}", alg.as_str(), path.display()),
+                    Err(e) => {
+                        eprintln!("braid: {e}");
+                        return ExitCode::FAILURE;
+                    }
                 }
             }
+            ExitCode::SUCCESS
         }
         Command::Serve => serve(settings),
         Command::Accounts { command } => braid::admin::accounts_cli::run(&settings, command),

@@ -184,12 +184,12 @@ async fn authorize(
         Some(_) => return fail("invalid_request", "max_age must be a non-negative integer"),
     };
     // An ID token the client holds for this person: it must be one of ours.
-    let hinted_sub = match p("id_token_hint") {
+    let hinted = match p("id_token_hint") {
         None => None,
         Some(hint) => {
             match super::jwt::verify(hint, &state.keys.snapshot().decoding, &state.issuer, super::jwt::TYP_ID, i64::MIN)
             {
-                Ok(claims) => claims.get("sub").and_then(|s| s.as_str()).map(str::to_owned),
+                Ok(claims) => Some(claims),
                 Err(_) => return fail("invalid_request", "id_token_hint is not a valid ID token of this issuer"),
             }
         }
@@ -217,7 +217,9 @@ async fn authorize(
     let session = state.current_session(&headers).await?;
     let now = state.clock.now_secs();
     let fresh = |s: &BrowserSession| max_age.is_none_or(|m| s.auth_time.is_some_and(|t| now - t <= m));
-    let same_person = |s: &BrowserSession| hinted_sub.as_deref().is_none_or(|h| h == s.account_id.as_str());
+    // The hint's `sub` is what its client sees (pairwise or the account id).
+    let same_person =
+        |s: &BrowserSession| hinted.as_ref().is_none_or(|h| super::shape::hint_names(&state, h, s.account_id.as_str()));
     if let Some((sid, s)) = session.as_ref().filter(|(_, s)| fresh(s) && same_person(s)) {
         if !prompt.contains(&"login") && !prompt.contains(&"select_account") {
             req.force_login = false;
@@ -255,7 +257,12 @@ async fn authorize(
     }
     // The person an id_token_hint names signs in again with the provider of their primary
     // identity, unless the client named one.
-    let hinted_provider = match (&hinted_sub, p("idp_hint")) {
+    // Only a public `sub` is an account id: a pairwise one names no account by itself (it does
+    // when it is its own subject, which only the public shape gives).
+    let hinted_account = hinted
+        .as_ref()
+        .and_then(|h| h.get("sub").and_then(serde_json::Value::as_str).filter(|sub| super::shape::hint_names(&state, h, sub)));
+    let hinted_provider = match (hinted_account, p("idp_hint")) {
         (Some(sub), None) => hinted_provider(&state, sub).await?,
         _ => None,
     };

@@ -26,6 +26,9 @@ pub struct Client {
     pub redirect_uris: Vec<String>,
     /// Post-logout redirect URIs, compared byte for byte.
     pub post_logout_redirect_uris: Vec<String>,
+    // Signing algorithms and pairwise subjects.
+    /// The algorithms of its tokens and the `sub` it sees.
+    pub token_shape: super::shape::TokenShape,
 }
 
 impl Client {
@@ -96,6 +99,8 @@ impl Clients {
                     ));
                 }
             }
+            let token_shape = super::shape::TokenShape::of_settings(c)
+                .map_err(|(field, reason)| format!("key `clients[{i}].{field}`: {reason}"))?;
             map.insert(
                 c.id.clone(),
                 Arc::new(Client {
@@ -104,6 +109,7 @@ impl Clients {
                     secret: secret.map(ClientSecret::Plain),
                     redirect_uris: c.redirect_uris.clone(),
                     post_logout_redirect_uris: c.post_logout_redirect_uris.clone(),
+                    token_shape,
                 }),
             );
         }

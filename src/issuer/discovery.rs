@@ -11,12 +11,8 @@ use crate::state::AppState;
 /// `GET /.well-known/openid-configuration`
 pub async fn discovery_get(State(state): State<AppState>) -> Response {
     let i = &*state.issuer;
-    let algs: Vec<&str> = {
-        let mut v: Vec<&str> = state.keys.snapshot().set.all().iter().map(|k| k.alg.as_str()).collect();
-        v.sort_unstable();
-        v.dedup();
-        v
-    };
+    // Signing algorithms: every one braid has a current key of (clients choose theirs).
+    let algs: Vec<&str> = state.keys.snapshot().set.algorithms().into_iter().map(|a| a.as_str()).collect();
     let doc = json!({
         "issuer": i,
         "authorization_endpoint": format!("{i}{}", routes::AUTHORIZE),
@@ -30,7 +26,7 @@ pub async fn discovery_get(State(state): State<AppState>) -> Response {
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
         "grant_types_supported": ["authorization_code", "refresh_token"],
-        "subject_types_supported": ["public"],
+        "subject_types_supported": ["public", "pairwise"],
         "id_token_signing_alg_values_supported": algs,
         "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
         "code_challenge_methods_supported": ["S256"],

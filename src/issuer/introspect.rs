@@ -10,7 +10,7 @@ use serde_json::{Value, json};
 
 use super::jwt;
 use super::token::{TokenForm, authenticate};
-use crate::accounts::{AccountId, AccountStatus};
+use crate::accounts::AccountStatus;
 use crate::error::AppError;
 use crate::state::AppState;
 
@@ -33,9 +33,11 @@ pub async fn introspect_post(
                         Some(gid) => state.grants.get(gid).await?,
                         None => None,
                     };
-                    let sub = claims.get("sub").and_then(Value::as_str).unwrap_or_default();
-                    let active = grant.is_some_and(|g| g.revoked_at.is_none())
-                        && state.accounts.account(&AccountId(sub.to_owned())).await?.is_some_and(|a| a.status == AccountStatus::Active);
+                    // The account is the grant's (`sub` may be pairwise).
+                    let active = match grant.filter(|g| g.revoked_at.is_none()) {
+                        Some(g) => state.accounts.account(&g.account_id).await?.is_some_and(|a| a.status == AccountStatus::Active),
+                        None => false,
+                    };
                     if active {
                         let mut out = json!({ "active": true, "token_type": "Bearer" });
                         for k in ["sub", "client_id", "scope", "exp", "iat", "iss", "aud", "jti", "idp", "auth_time"] {
@@ -56,7 +58,8 @@ pub async fn introspect_post(
                     if g.client_id == client.id && !spent && g.revoked_at.is_none() && g.expires_at > state.clock.now_ms() =>
                 {
                     json!({
-                        "active": true, "token_type": "refresh_token", "sub": g.account_id.as_str(), "client_id": g.client_id,
+                        "active": true, "token_type": "refresh_token",
+                        "sub": super::shape::subject(&state, &client.token_shape, g.account_id.as_str()), "client_id": g.client_id,
                         "scope": g.scope, "exp": g.expires_at / 1000, "iat": g.created_at / 1000, "iss": &*state.issuer,
                     })
                 }

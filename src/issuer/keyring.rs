@@ -8,6 +8,7 @@ use std::sync::{Arc, RwLock, Weak};
 use std::time::Duration;
 
 use super::keys::{KeyError, KeySet};
+use super::shape::PairwiseSecret;
 use crate::clock::SharedClock;
 use crate::config::SigningAlg;
 use crate::state::DecodingKeys;
@@ -28,6 +29,7 @@ pub struct KeyRing {
     delay_ms: i64,
     clock: SharedClock,
     current: RwLock<Arc<Keys>>,
+    pairwise: PairwiseSecret,
 }
 
 impl std::fmt::Debug for KeyRing {
@@ -37,7 +39,7 @@ impl std::fmt::Debug for KeyRing {
 }
 
 impl KeyRing {
-    /// Load (generating the first key if none exists).
+    /// Load (generating the first key of each algorithm, and the pairwise secret, if absent).
     pub fn load(
         dir: PathBuf,
         alg: SigningAlg,
@@ -47,7 +49,13 @@ impl KeyRing {
         let delay_ms = i64::try_from(activation_delay.as_millis()).unwrap_or(i64::MAX);
         let set = KeySet::load_or_generate_at(&dir, alg, clock.now_ms(), delay_ms)?;
         let keys = Arc::new(Keys { decoding: set.decoding_keys(), set });
-        Ok(Self { dir, alg, delay_ms, clock, current: RwLock::new(keys) })
+        let pairwise = PairwiseSecret::load_or_create(&dir)?;
+        Ok(Self { dir, alg, delay_ms, clock, current: RwLock::new(keys), pairwise })
+    }
+
+    /// The secret of pairwise subjects (read once: it never changes).
+    pub fn pairwise(&self) -> &PairwiseSecret {
+        &self.pairwise
     }
 
     /// The keys in force now.
@@ -63,8 +71,15 @@ impl KeyRing {
         let set = KeySet::load_or_generate_at(&self.dir, self.alg, self.clock.now_ms(), self.delay_ms)?;
         let next = Arc::new(Keys { decoding: set.decoding_keys(), set });
         let before = self.snapshot();
-        if before.set.current().kid != next.set.current().kid || before.set.all().len() != next.set.all().len() {
-            tracing::info!(kid = %next.set.current().kid, keys = next.set.all().len(), "signing keys changed");
+        let kids = |k: &Keys| {
+            k.set
+                .algorithms()
+                .into_iter()
+                .filter_map(|a| k.set.current_for(a).map(|c| c.kid.clone()))
+                .collect::<Vec<_>>()
+        };
+        if kids(&before) != kids(&next) || before.set.all().len() != next.set.all().len() {
+            tracing::info!(kids = ?kids(&next), keys = next.set.all().len(), "signing keys changed");
         }
         match self.current.write() {
             Ok(mut g) => *g = next,

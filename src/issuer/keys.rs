@@ -85,35 +85,47 @@ impl SigningKey {
     }
 }
 
-/// Every key in `keys/`: the current signing key and all published public keys.
+/// Every key in `keys/`: the current signing key of each algorithm and all published public
+/// keys. braid keeps a key of every algorithm it can sign with (`SigningAlg::ALL`), so that a
+/// client may ask for any of them, also one added while braid runs.
 #[derive(Debug)]
 pub struct KeySet {
     keys: Vec<SigningKey>,
-    current: usize,
+    /// The `[keys] algorithm`: what signs when a client names none, and forward-auth assertions.
+    default: SigningAlg,
+    /// The current key of each algorithm that has one, as an index into `keys`.
+    current: Vec<(SigningAlg, usize)>,
 }
 
 impl KeySet {
-    /// Load every key in `dir`, generating one of `alg` if none exists; the newest key signs.
+    /// Load every key in `dir`, generating one of each algorithm that has none; the newest key
+    /// of each algorithm signs, `alg` by default.
     pub fn load_or_generate(dir: &Path, alg: SigningAlg) -> Result<Self, KeyError> {
         Self::load_or_generate_at(dir, alg, i64::MAX, 0)
     }
 
-    /// Load every key in `dir`, generating one of `alg` if none exists. The newest key of `alg`
-    /// that has been published for `delay_ms` at `now` signs; a directory's first key signs at
-    /// once (nothing was published before it).
+    /// Load every key in `dir`, generating one of each algorithm that has none (a directory of
+    /// an older braid, with keys of one algorithm only, gains the others; nothing else changes).
+    /// The newest key of each algorithm that has been published for `delay_ms` at `now` signs;
+    /// an algorithm's first key signs at once (nothing was published before it).
     pub fn load_or_generate_at(dir: &Path, alg: SigningAlg, now: i64, delay_ms: i64) -> Result<Self, KeyError> {
         let io = |source| KeyError::Io { path: dir.to_owned(), source };
         std::fs::create_dir_all(dir).map_err(io)?;
         restrict_dir(dir);
         let mut keys = load_all(dir)?;
-        if !keys.iter().any(|k| k.alg == alg) {
-            generate_into(dir, alg, 1)?;
+        let missing: Vec<SigningAlg> =
+            SigningAlg::ALL.into_iter().filter(|a| !keys.iter().any(|k| k.alg == *a)).collect();
+        if !missing.is_empty() {
+            for a in missing {
+                generate_into(dir, a, 1)?;
+            }
             keys = load_all(dir)?;
         }
         Self::from_keys(keys, alg, dir, now, delay_ms)
     }
 
-    /// Load every key in `dir` without generating any (for `braid check`).
+    /// Load every key in `dir` without generating any (for `braid check`): a key of `alg` must
+    /// exist; the others are made by `braid serve` when absent.
     pub fn load_existing(dir: &Path, alg: SigningAlg) -> Result<Self, KeyError> {
         Self::from_keys(load_all(dir)?, alg, dir, i64::MAX, 0)
     }
@@ -133,23 +145,48 @@ impl KeySet {
         now: i64,
         delay_ms: i64,
     ) -> Result<Self, KeyError> {
-        let mut of_alg: Vec<(usize, &SigningKey)> = keys.iter().enumerate().filter(|(_, k)| k.alg == alg).collect();
-        of_alg.sort_by_key(|(_, k)| std::cmp::Reverse(k.seq));
-        let current = of_alg
-            .iter()
-            .find(|(_, k)| now.saturating_sub(k.created_ms) >= delay_ms)
-            .or_else(|| of_alg.last())
-            .map(|(i, _)| *i)
-            .ok_or_else(|| KeyError::Bad {
+        let mut current = Vec::new();
+        for a in SigningAlg::ALL {
+            let mut of_alg: Vec<(usize, &SigningKey)> = keys.iter().enumerate().filter(|(_, k)| k.alg == a).collect();
+            of_alg.sort_by_key(|(_, k)| std::cmp::Reverse(k.seq));
+            let chosen = of_alg
+                .iter()
+                .find(|(_, k)| now.saturating_sub(k.created_ms) >= delay_ms)
+                .or_else(|| of_alg.last())
+                .map(|(i, _)| *i);
+            if let Some(i) = chosen {
+                current.push((a, i));
+            }
+        }
+        if !current.iter().any(|(a, _)| *a == alg) {
+            return Err(KeyError::Bad {
                 path: dir.to_owned(),
                 reason: format!("no {} key; run `braid keys rotate` or start `braid serve`", alg.as_str()),
-            })?;
-        Ok(Self { keys, current })
+            });
+        }
+        Ok(Self { keys, default: alg, current })
     }
 
-    /// The key that signs new tokens.
+    /// The key that signs new tokens of `alg`, if braid has one.
+    pub fn current_for(&self, alg: SigningAlg) -> Option<&SigningKey> {
+        self.current.iter().find(|(a, _)| *a == alg).map(|(_, i)| &self.keys[*i])
+    }
+
+    /// The `[keys] algorithm`.
+    pub fn default_alg(&self) -> SigningAlg {
+        self.default
+    }
+
+    /// Every algorithm braid can sign with now, in `SigningAlg::ALL` order.
+    pub fn algorithms(&self) -> Vec<SigningAlg> {
+        self.current.iter().map(|(a, _)| *a).collect()
+    }
+
+    /// The key that signs new tokens of the `[keys] algorithm`.
     pub fn current(&self) -> &SigningKey {
-        &self.keys[self.current]
+        // `from_keys` refuses a set without a key of the default algorithm.
+        let i = self.current.iter().find(|(a, _)| *a == self.default).map_or(0, |(_, i)| *i);
+        &self.keys[i]
     }
 
     /// A key by `kid`.
@@ -205,13 +242,7 @@ fn file_name(seq: u32, alg: SigningAlg) -> String {
 fn parse_name(name: &str) -> Option<(u32, SigningAlg)> {
     let rest = name.strip_prefix("signing-")?.strip_suffix(".pem")?;
     let (seq, alg) = rest.split_once('-')?;
-    let alg = match alg {
-        "RS256" => SigningAlg::RS256,
-        "ES256" => SigningAlg::ES256,
-        "EdDSA" => SigningAlg::EdDSA,
-        _ => return None,
-    };
-    Some((seq.parse().ok()?, alg))
+    Some((seq.parse().ok()?, SigningAlg::parse(alg)?))
 }
 
 fn load_all(dir: &Path) -> Result<Vec<SigningKey>, KeyError> {
@@ -240,7 +271,8 @@ fn load_all(dir: &Path) -> Result<Vec<SigningKey>, KeyError> {
         key.created_ms = created_ms;
         keys.push(key);
     }
-    keys.sort_by_key(|k| k.seq);
+    // A stable order (the JWKS lists keys in it): by number, then algorithm.
+    keys.sort_by_key(|k| (k.seq, k.alg));
     Ok(keys)
 }
 
@@ -304,7 +336,13 @@ fn generate_into(dir: &Path, alg: SigningAlg, seq: u32) -> Result<PathBuf, KeyEr
             .and_then(|k| k.to_pkcs8().map(|d| d.as_ref().to_vec()))
             .map_err(|_| err("Ed25519 key generation failed"))?,
     };
-    let target = dir.join(file_name(seq, alg));
+    write_once(dir, &file_name(seq, alg), pem_encode(&der).as_bytes())
+}
+
+/// Write `contents` to `dir/name` (mode 0600) unless that file exists: when two replicas start
+/// together, the first one's file wins and the other simply reads it. Returns the path.
+pub(crate) fn write_once(dir: &Path, name: &str, contents: &[u8]) -> Result<PathBuf, KeyError> {
+    let target = dir.join(name);
     let tmp = dir.join(format!(".tmp-{}", crate::ids::random_base32(8)));
     let io = |path: &Path, source| KeyError::Io { path: path.to_owned(), source };
     {
@@ -316,7 +354,7 @@ fn generate_into(dir: &Path, alg: SigningAlg, seq: u32) -> Result<PathBuf, KeyEr
             opts.mode(0o600);
         }
         let mut f = opts.open(&tmp).map_err(|e| io(&tmp, e))?;
-        f.write_all(pem_encode(&der).as_bytes()).map_err(|e| io(&tmp, e))?;
+        f.write_all(contents).map_err(|e| io(&tmp, e))?;
         f.sync_all().map_err(|e| io(&tmp, e))?;
     }
     // A hard link never replaces an existing file: when two replicas start together, the first

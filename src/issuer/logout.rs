@@ -42,7 +42,7 @@ async fn logout(state: AppState, headers: HeaderMap, q: HashMap<String, String>)
         return Err(AppError::page("Invalid logout request", format!("`{name}` is longer than braid accepts.")));
     }
     // An expired hint is fine (RP-initiated logout §2); a forged or foreign one is not.
-    let mut hinted_sub: Option<String> = None;
+    let mut hinted: Option<serde_json::Map<String, serde_json::Value>> = None;
     let hinted_client = match p("id_token_hint") {
         Some(hint) => {
             let claims = jwt::verify(hint, &state.keys.snapshot().decoding, &state.issuer, jwt::TYP_ID, i64::MIN)
@@ -52,8 +52,9 @@ async fn logout(state: AppState, headers: HeaderMap, q: HashMap<String, String>)
                         "The application sent a sign-out request braid cannot verify, so nothing was done.",
                     )
                 })?;
-            hinted_sub = claims.get("sub").and_then(|a| a.as_str()).map(str::to_owned);
-            claims.get("aud").and_then(|a| a.as_str()).map(str::to_owned)
+            let aud = claims.get("aud").and_then(|a| a.as_str()).map(str::to_owned);
+            hinted = Some(claims);
+            aud
         }
         None => None,
     };
@@ -82,7 +83,8 @@ async fn logout(state: AppState, headers: HeaderMap, q: HashMap<String, String>)
     if let Some((sid, s)) = state.current_session(&headers).await? {
         // Only the signed-in person's own application (its ID token for this account) or the
         // person (braid's confirmation form) may end the session.
-        let hint_matches = hinted_sub.as_deref() == Some(s.account_id.as_str());
+        // The hint's `sub` is what its client sees (pairwise or the account id).
+        let hint_matches = hinted.as_ref().is_some_and(|h| super::shape::hint_names(&state, h, s.account_id.as_str()));
         let confirmed = p("csrf").is_some_and(|c| {
             !s.csrf.is_empty() && bool::from(subtle::ConstantTimeEq::ct_eq(s.csrf.as_bytes(), c.as_bytes()))
         }) && headers

@@ -12,5 +12,6 @@ pub mod keyring;
 pub mod keys;
 pub mod logout;
 pub mod revoke;
+pub mod shape;
 pub mod token;
 pub mod userinfo;

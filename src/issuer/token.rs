@@ -364,17 +364,25 @@ async fn mint(
     let t = &state.settings.tokens;
     let at_ttl = i64::try_from(t.access_token_ttl_secs).unwrap_or(i64::MAX / 4);
     let id_ttl = i64::try_from(t.id_token_ttl_secs).unwrap_or(i64::MAX / 4);
-    let keys = state.keys.snapshot();
-    let key = keys.set.current();
     let sign_err = |e: super::keys::KeyError| AppError::Internal(e.to_string());
+    // The client's algorithms and subject (looked up again: one removed meanwhile gets nothing).
+    let client = state.clients.get(&grant.client_id).ok_or_else(|| invalid_grant("unknown client"))?;
+    let shape = &client.token_shape;
+    let keys = state.keys.snapshot();
+    let key_for = |alg: Option<crate::config::SigningAlg>| {
+        let alg = alg.unwrap_or(keys.set.default_alg());
+        keys.set.current_for(alg).ok_or_else(|| AppError::Internal(format!("no {} signing key", alg.as_str())))
+    };
+    let (id_key, access_key) = (key_for(shape.id_token_alg)?, key_for(shape.access_token_alg)?);
+    let sub = super::shape::subject(state, shape, account.id.as_str());
     let amr: Vec<&str> = grant.amr.split(' ').filter(|s| !s.is_empty()).collect();
     let mut access = json!({
-        "iss": &*state.issuer, "sub": account.id.as_str(), "aud": &grant.client_id,
+        "iss": &*state.issuer, "sub": &sub, "aud": &grant.client_id,
         "client_id": &grant.client_id, "exp": now + at_ttl, "iat": now, "jti": ids::random_token(16),
         "scope": scope, "sid": &grant.sid, "idp": &grant.idp, "gid": &grant.id,
     });
     let mut id = json!({
-        "iss": &*state.issuer, "sub": account.id.as_str(), "aud": &grant.client_id, "azp": &grant.client_id,
+        "iss": &*state.issuer, "sub": &sub, "aud": &grant.client_id, "azp": &grant.client_id,
         "exp": now + id_ttl, "iat": now, "sid": &grant.sid,
         "idp": &grant.idp, "amr": amr,
     });
@@ -400,10 +408,10 @@ async fn mint(
         o.insert(super::userinfo::USERINFO_CLAIMS.into(), json!(asked.userinfo));
     }
     Ok(json!({
-        "access_token": jwt::sign(key, jwt::TYP_ACCESS, &access).map_err(sign_err)?,
+        "access_token": jwt::sign(access_key, jwt::TYP_ACCESS, &access).map_err(sign_err)?,
         "token_type": "Bearer",
         "expires_in": at_ttl,
-        "id_token": jwt::sign(key, jwt::TYP_ID, &id).map_err(sign_err)?,
+        "id_token": jwt::sign(id_key, jwt::TYP_ID, &id).map_err(sign_err)?,
         "refresh_token": refresh,
         "scope": scope,
     }))

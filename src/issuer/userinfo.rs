@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
 
 use super::jwt;
-use crate::accounts::{Account, AccountId, AccountStatus};
+use crate::accounts::{Account, AccountStatus};
 use crate::error::AppError;
 use crate::state::AppState;
 
@@ -106,11 +106,11 @@ async fn claims_for(state: &AppState, token: &str) -> Result<Value, Option<&'sta
             .map_err(|_| Some("the access token is invalid or expired"))?;
     let grant_id = claims.get("gid").and_then(Value::as_str).ok_or(Some("the access token is invalid"))?;
     let grant = state.grants.get(grant_id).await.map_err(|_| None)?;
-    if grant.is_none_or(|g| g.revoked_at.is_some()) {
-        return Err(Some("the grant behind this token was revoked"));
-    }
+    let grant = grant.filter(|g| g.revoked_at.is_none()).ok_or(Some("the grant behind this token was revoked"))?;
+    // The token's `sub` is what its client sees (pairwise or the account id); the account is
+    // the grant's.
     let sub = claims.get("sub").and_then(Value::as_str).ok_or(Some("the access token is invalid"))?;
-    let account = state.accounts.account(&AccountId(sub.to_owned())).await.map_err(|_| None)?;
+    let account = state.accounts.account(&grant.account_id).await.map_err(|_| None)?;
     let account = account.filter(|a| a.status == AccountStatus::Active).ok_or(Some("the account is not active"))?;
     let scope = claims.get("scope").and_then(Value::as_str).unwrap_or_default();
     // Claims the client asked for by the `claims` parameter, carried in its access token.
@@ -120,7 +120,7 @@ async fn claims_for(state: &AppState, token: &str) -> Result<Value, Option<&'sta
         .map(|a| a.iter().filter_map(Value::as_str).map(str::to_owned).collect())
         .unwrap_or_default();
     let mut out = profile_claims(state, &account, scope, &asked).await.map_err(|_| None)?;
-    out.insert("sub".into(), json!(account.id.as_str()));
+    out.insert("sub".into(), json!(sub));
     if let Some(idp) = claims.get("idp") {
         out.insert("idp".into(), idp.clone());
     }

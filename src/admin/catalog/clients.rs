@@ -8,9 +8,10 @@ use serde_json::Value;
 use sqlx::Row;
 
 use super::{Catalog, CatalogError, bump, hex, store, unhex32};
-use crate::config::check_redirect_uri;
+use crate::config::{SigningAlg, check_redirect_uri};
 use crate::db::Db;
 use crate::issuer::clients::{Client, ClientSecret};
+use crate::issuer::shape::{SubjectType, TokenShape};
 
 /// A client definition: the keys of a `[[clients]]` entry of `braid.toml` except the id and the
 /// secret (braid makes the secret), plus `public`.
@@ -28,6 +29,36 @@ pub struct ClientDefinition {
     /// A public client (no secret; PKCE required).
     #[serde(default)]
     pub public: bool,
+    // Signing algorithms and pairwise subjects (as in `[[clients]]`).
+    /// Algorithm of its ID tokens (`RS256`, `ES256`, `EdDSA`); default `[keys] algorithm`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub id_token_signed_response_alg: Option<SigningAlg>,
+    /// Algorithm of its access tokens; default `[keys] algorithm`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub access_token_signed_response_alg: Option<SigningAlg>,
+    /// `public` or `pairwise`.
+    #[serde(default, skip_serializing_if = "is_public_subject")]
+    pub subject_type: SubjectType,
+    /// The sector of pairwise subjects (a host or an https URL); default: the redirect URIs' host.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub sector_identifier: Option<String>,
+}
+
+fn is_public_subject(t: &SubjectType) -> bool {
+    *t == SubjectType::Public
+}
+
+impl ClientDefinition {
+    /// The token shape it asks for.
+    fn token_shape(&self) -> Result<TokenShape, (&'static str, String)> {
+        TokenShape::of_parts(
+            self.id_token_signed_response_alg,
+            self.access_token_signed_response_alg,
+            self.subject_type,
+            self.sector_identifier.as_deref(),
+            &self.redirect_uris,
+        )
+    }
 }
 
 /// A client as the admin service shows it (never its secret).
@@ -45,6 +76,18 @@ pub struct ClientView {
     pub redirect_uris: Vec<String>,
     /// Post-logout redirect URIs.
     pub post_logout_redirect_uris: Vec<String>,
+    // Signing algorithms and pairwise subjects.
+    /// Algorithm of its ID tokens; absent: `[keys] algorithm`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub id_token_signed_response_alg: Option<&'static str>,
+    /// Algorithm of its access tokens; absent: `[keys] algorithm`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub access_token_signed_response_alg: Option<&'static str>,
+    /// `public` or `pairwise`.
+    pub subject_type: &'static str,
+    /// The sector of its pairwise subjects.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub sector_identifier: Option<String>,
     /// Catalog clients: the version, bumped on every change (the API's ETag).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub version: Option<i64>,
@@ -89,6 +132,7 @@ pub fn parse_definition(id: &str, def: &Value) -> Result<ClientDefinition, Catal
     if d.name.as_deref().is_some_and(|n| n.trim().is_empty() || n.len() > 200) {
         return Err(CatalogError::invalid("/name", "a name is 1-200 characters"));
     }
+    d.token_shape().map_err(|(field, reason)| CatalogError::invalid(format!("/{field}"), reason))?;
     Ok(d)
 }
 
@@ -140,7 +184,15 @@ pub(super) async fn load_all(db: &Db) -> Result<Vec<Client>, CatalogError> {
                 continue;
             }
         };
+        let token_shape = match s.definition.token_shape() {
+            Ok(t) => t,
+            Err((field, reason)) => {
+                tracing::error!(client = %s.id, field, reason, "stored client unusable; it is refused");
+                continue;
+            }
+        };
         out.push(Client {
+            token_shape,
             name: s.definition.name.clone().unwrap_or_else(|| s.id.clone()),
             id: s.id,
             secret,
@@ -159,6 +211,10 @@ fn view(s: &Stored) -> ClientView {
         public: s.definition.public,
         redirect_uris: s.definition.redirect_uris.clone(),
         post_logout_redirect_uris: s.definition.post_logout_redirect_uris.clone(),
+        id_token_signed_response_alg: s.definition.id_token_signed_response_alg.map(SigningAlg::as_str),
+        access_token_signed_response_alg: s.definition.access_token_signed_response_alg.map(SigningAlg::as_str),
+        subject_type: s.definition.subject_type.as_str(),
+        sector_identifier: s.definition.token_shape().ok().and_then(|t| t.pairwise_sector),
         version: Some(s.version),
         updated_at: Some(s.updated_at),
     }
@@ -172,6 +228,10 @@ fn file_view(c: &Client) -> ClientView {
         public: c.is_public(),
         redirect_uris: c.redirect_uris.clone(),
         post_logout_redirect_uris: c.post_logout_redirect_uris.clone(),
+        id_token_signed_response_alg: c.token_shape.id_token_alg.map(SigningAlg::as_str),
+        access_token_signed_response_alg: c.token_shape.access_token_alg.map(SigningAlg::as_str),
+        subject_type: c.token_shape.subject_type().as_str(),
+        sector_identifier: c.token_shape.pairwise_sector.clone(),
         version: None,
         updated_at: None,
     }
