@@ -301,6 +301,29 @@ pub struct ClientSettings {
     /// Where `/logout` may send the browser afterwards, matched exactly.
     #[serde(default)]
     pub post_logout_redirect_uris: Vec<String>,
+    // Back- and front-channel logout (see `issuer::app_logout`).
+    /// Where braid POSTs logout tokens (OIDC Back-Channel Logout 1.0).
+    pub backchannel_logout_uri: Option<String>,
+    /// The client requires `sid` in every logout token.
+    #[serde(default)]
+    pub backchannel_logout_session_required: bool,
+    /// What braid's logout page loads in an invisible iframe (OIDC Front-Channel Logout 1.0).
+    pub frontchannel_logout_uri: Option<String>,
+    /// The client requires `iss` and `sid` on its front-channel logout URI.
+    #[serde(default)]
+    pub frontchannel_logout_session_required: bool,
+}
+
+impl ClientSettings {
+    /// The client's logout endpoints.
+    pub fn logout(&self) -> crate::issuer::app_logout::ClientLogout {
+        crate::issuer::app_logout::ClientLogout {
+            backchannel_logout_uri: self.backchannel_logout_uri.clone(),
+            backchannel_logout_session_required: self.backchannel_logout_session_required,
+            frontchannel_logout_uri: self.frontchannel_logout_uri.clone(),
+            frontchannel_logout_session_required: self.frontchannel_logout_session_required,
+        }
+    }
 }
 
 /// `[notify]`: the workers that deliver the webhook and email outboxes.
@@ -551,6 +574,9 @@ impl Settings {
                         bad(format!("clients[{i}].{kind}[{j}]"), reason);
                     }
                 }
+            }
+            if let Err((key, reason)) = c.logout().check() {
+                bad(format!("clients[{i}].{key}"), reason);
             }
         }
         for (i, w) in self.webhooks.iter().enumerate() {

@@ -26,6 +26,9 @@ pub struct Client {
     pub redirect_uris: Vec<String>,
     /// Post-logout redirect URIs, compared byte for byte.
     pub post_logout_redirect_uris: Vec<String>,
+    // Back- and front-channel logout.
+    /// The client's logout endpoints.
+    pub logout: super::app_logout::ClientLogout,
 }
 
 impl Client {
@@ -104,6 +107,7 @@ impl Clients {
                     secret: secret.map(ClientSecret::Plain),
                     redirect_uris: c.redirect_uris.clone(),
                     post_logout_redirect_uris: c.post_logout_redirect_uris.clone(),
+                    logout: c.logout(),
                 }),
             );
         }

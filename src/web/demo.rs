@@ -20,6 +20,7 @@ pub fn client(public_url: &str) -> Client {
         secret: None,
         redirect_uris: vec![home.clone()],
         post_logout_redirect_uris: vec![home],
+        logout: Default::default(),
     }
 }
 

@@ -10,6 +10,7 @@ use sqlx::Row;
 use super::{Catalog, CatalogError, bump, hex, store, unhex32};
 use crate::config::check_redirect_uri;
 use crate::db::Db;
+use crate::issuer::app_logout::ClientLogout;
 use crate::issuer::clients::{Client, ClientSecret};
 
 /// A client definition: the keys of a `[[clients]]` entry of `braid.toml` except the id and the
@@ -28,6 +29,31 @@ pub struct ClientDefinition {
     /// A public client (no secret; PKCE required).
     #[serde(default)]
     pub public: bool,
+    // Back- and front-channel logout (see `issuer::app_logout`).
+    /// Where braid POSTs logout tokens.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backchannel_logout_uri: Option<String>,
+    /// The client requires `sid` in every logout token.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub backchannel_logout_session_required: bool,
+    /// What braid's logout page loads in an invisible iframe.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub frontchannel_logout_uri: Option<String>,
+    /// The client requires `iss` and `sid` on its front-channel logout URI.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub frontchannel_logout_session_required: bool,
+}
+
+impl ClientDefinition {
+    /// The client's logout endpoints.
+    pub fn logout(&self) -> ClientLogout {
+        ClientLogout {
+            backchannel_logout_uri: self.backchannel_logout_uri.clone(),
+            backchannel_logout_session_required: self.backchannel_logout_session_required,
+            frontchannel_logout_uri: self.frontchannel_logout_uri.clone(),
+            frontchannel_logout_session_required: self.frontchannel_logout_session_required,
+        }
+    }
 }
 
 /// A client as the admin service shows it (never its secret).
@@ -45,6 +71,17 @@ pub struct ClientView {
     pub redirect_uris: Vec<String>,
     /// Post-logout redirect URIs.
     pub post_logout_redirect_uris: Vec<String>,
+    // Back- and front-channel logout.
+    /// Where braid POSTs logout tokens.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub backchannel_logout_uri: Option<String>,
+    /// The client requires `sid` in every logout token.
+    pub backchannel_logout_session_required: bool,
+    /// What braid's logout page loads in an invisible iframe.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub frontchannel_logout_uri: Option<String>,
+    /// The client requires `iss` and `sid` on its front-channel logout URI.
+    pub frontchannel_logout_session_required: bool,
     /// Catalog clients: the version, bumped on every change (the API's ETag).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub version: Option<i64>,
@@ -85,6 +122,9 @@ pub fn parse_definition(id: &str, def: &Value) -> Result<ClientDefinition, Catal
         for (j, u) in list.iter().enumerate() {
             check_redirect_uri(u).map_err(|reason| CatalogError::invalid(format!("/{kind}/{j}"), reason))?;
         }
+    }
+    if let Err((key, reason)) = d.logout().check() {
+        return Err(CatalogError::invalid(format!("/{key}"), reason));
     }
     if d.name.as_deref().is_some_and(|n| n.trim().is_empty() || n.len() > 200) {
         return Err(CatalogError::invalid("/name", "a name is 1-200 characters"));
@@ -144,6 +184,7 @@ pub(super) async fn load_all(db: &Db) -> Result<Vec<Client>, CatalogError> {
             name: s.definition.name.clone().unwrap_or_else(|| s.id.clone()),
             id: s.id,
             secret,
+            logout: s.definition.logout(),
             redirect_uris: s.definition.redirect_uris,
             post_logout_redirect_uris: s.definition.post_logout_redirect_uris,
         });
@@ -159,6 +200,10 @@ fn view(s: &Stored) -> ClientView {
         public: s.definition.public,
         redirect_uris: s.definition.redirect_uris.clone(),
         post_logout_redirect_uris: s.definition.post_logout_redirect_uris.clone(),
+        backchannel_logout_uri: s.definition.backchannel_logout_uri.clone(),
+        backchannel_logout_session_required: s.definition.backchannel_logout_session_required,
+        frontchannel_logout_uri: s.definition.frontchannel_logout_uri.clone(),
+        frontchannel_logout_session_required: s.definition.frontchannel_logout_session_required,
         version: Some(s.version),
         updated_at: Some(s.updated_at),
     }
@@ -172,6 +217,10 @@ fn file_view(c: &Client) -> ClientView {
         public: c.is_public(),
         redirect_uris: c.redirect_uris.clone(),
         post_logout_redirect_uris: c.post_logout_redirect_uris.clone(),
+        backchannel_logout_uri: c.logout.backchannel_logout_uri.clone(),
+        backchannel_logout_session_required: c.logout.backchannel_logout_session_required,
+        frontchannel_logout_uri: c.logout.frontchannel_logout_uri.clone(),
+        frontchannel_logout_session_required: c.logout.frontchannel_logout_session_required,
         version: None,
         updated_at: None,
     }
