@@ -2,6 +2,7 @@
 
 mod account_links;
 mod account_store;
+mod app_logout;
 mod admin_api;
 mod admin_catalog_api;
 mod admin_cli;
