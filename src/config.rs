@@ -314,18 +314,6 @@ pub struct ClientSettings {
     pub frontchannel_logout_session_required: bool,
 }
 
-impl ClientSettings {
-    /// The client's logout endpoints.
-    pub fn logout(&self) -> crate::issuer::app_logout::ClientLogout {
-        crate::issuer::app_logout::ClientLogout {
-            backchannel_logout_uri: self.backchannel_logout_uri.clone(),
-            backchannel_logout_session_required: self.backchannel_logout_session_required,
-            frontchannel_logout_uri: self.frontchannel_logout_uri.clone(),
-            frontchannel_logout_session_required: self.frontchannel_logout_session_required,
-        }
-    }
-}
-
 /// `[notify]`: the workers that deliver the webhook and email outboxes.
 #[derive(Debug, Clone, Deserialize)]
 #[serde(deny_unknown_fields, default)]

@@ -48,6 +48,18 @@ impl ClientLogout {
     }
 }
 
+impl crate::config::ClientSettings {
+    /// The client's logout endpoints.
+    pub fn logout(&self) -> ClientLogout {
+        ClientLogout {
+            backchannel_logout_uri: self.backchannel_logout_uri.clone(),
+            backchannel_logout_session_required: self.backchannel_logout_session_required,
+            frontchannel_logout_uri: self.frontchannel_logout_uri.clone(),
+            frontchannel_logout_session_required: self.frontchannel_logout_session_required,
+        }
+    }
+}
+
 /// The `sub` that `client` sees for `account`: every token and logout token takes it from here.
 pub fn subject_for(_client: &Client, account: &AccountId) -> String {
     account.as_str().to_owned()
@@ -86,7 +98,8 @@ mod tests {
 
     #[test]
     fn logout_uris_are_checked_like_redirect_uris() {
-        let mut l = ClientLogout { backchannel_logout_uri: Some("http://app.example/bcl".into()), ..Default::default() };
+        let mut l =
+            ClientLogout { backchannel_logout_uri: Some("http://app.example/bcl".into()), ..Default::default() };
         assert_eq!(l.check().unwrap_err().0, "backchannel_logout_uri");
         l.backchannel_logout_uri = Some("https://app.example/bcl".into());
         l.frontchannel_logout_uri = Some("https://app.example:8443/fcl?x=1".into());

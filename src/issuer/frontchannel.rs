@@ -24,10 +24,8 @@ pub fn frame_url(client: &Client, issuer: &str, sid: &str) -> Option<String> {
 /// The logout page with one iframe per client in `clients` that has a front-channel URI, then on
 /// to `next` (or, with none, braid's signed-out page). `None` when no client has such a URI.
 pub fn page(clients: &[std::sync::Arc<Client>], issuer: &str, sid: &str, next: Option<&str>) -> Option<Response> {
-    let frames: Vec<(String, String)> = clients
-        .iter()
-        .filter_map(|c| Some((frame_url(c, issuer, sid)?, c.logout.frontchannel_origin()?)))
-        .collect();
+    let frames: Vec<(String, String)> =
+        clients.iter().filter_map(|c| Some((frame_url(c, issuer, sid)?, c.logout.frontchannel_origin()?))).collect();
     if frames.is_empty() {
         return None;
     }

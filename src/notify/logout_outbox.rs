@@ -239,8 +239,12 @@ impl LogoutNotifier {
         };
         let wants_sid = client.logout.backchannel_logout_session_required;
         match row.kind.as_str() {
-            "account" if wants_sid => return self.close(id, "not sent: the client requires sid (sent per session)").await,
-            "account_session" if !wants_sid => return self.close(id, "not sent: the token with sub only covers it").await,
+            "account" if wants_sid => {
+                return self.close(id, "not sent: the client requires sid (sent per session)").await;
+            }
+            "account_session" if !wants_sid => {
+                return self.close(id, "not sent: the token with sub only covers it").await;
+            }
             _ => {}
         }
         let sub = app_logout::subject_for(&client, &AccountId(row.account_id.clone()));
@@ -281,24 +285,20 @@ impl LogoutNotifier {
 
     /// Mark row `id` done without sending, saying why.
     async fn close(&self, id: i64, why: &str) -> Result<bool, sqlx::Error> {
-        sqlx::query("UPDATE logout_outbox SET delivered_at = $1, last_error = $2 WHERE id = $3 AND delivered_at IS NULL")
-            .bind(self.clock.now_ms())
-            .bind(why)
-            .bind(id)
-            .execute(&self.db.pool)
-            .await?;
+        sqlx::query(
+            "UPDATE logout_outbox SET delivered_at = $1, last_error = $2 WHERE id = $3 AND delivered_at IS NULL",
+        )
+        .bind(self.clock.now_ms())
+        .bind(why)
+        .bind(id)
+        .execute(&self.db.pool)
+        .await?;
         Ok(true)
     }
 
     /// POST the token as a form (Back-Channel Logout 1.0 §2.5); 200 or 204 is success.
     async fn send(&self, uri: &str, token: &str) -> Result<(), String> {
-        let resp = self
-            .http
-            .post(uri)
-            .form(&[("logout_token", token)])
-            .send()
-            .await
-            .map_err(super::describe)?;
+        let resp = self.http.post(uri).form(&[("logout_token", token)]).send().await.map_err(super::describe)?;
         match resp.status().as_u16() {
             200 | 204 => Ok(()),
             s => Err(format!("HTTP {s}")),

@@ -41,7 +41,10 @@ impl Receiver {
     async fn up(&mut self) {
         let root = concat!(env!("CARGO_MANIFEST_DIR"), "/tests/interop/logout");
         let python = std::path::Path::new(root).join(".venv/bin/python");
-        assert!(python.exists(), "run scripts/test (it installs the interop packages: ensure_venv tests/interop/logout)");
+        assert!(
+            python.exists(),
+            "run scripts/test (it installs the interop packages: ensure_venv tests/interop/logout)"
+        );
         let child = Command::new(python)
             .current_dir(root)
             .args(["receiver.py", &self.port.to_string()])
@@ -76,7 +79,10 @@ impl Receiver {
             .filter(|n| n.ends_with(".json") && !n.starts_with('.'))
             .collect();
         names.sort();
-        names.iter().map(|n| serde_json::from_slice(&std::fs::read(self.dir.path().join(n)).unwrap()).unwrap()).collect()
+        names
+            .iter()
+            .map(|n| serde_json::from_slice(&std::fs::read(self.dir.path().join(n)).unwrap()).unwrap())
+            .collect()
     }
 
     /// Wait until `n` requests arrived; then all of them.
@@ -454,7 +460,10 @@ async fn catalog_clients_take_the_logout_keys_and_bad_uris_are_refused() {
         assert_eq!(v[k], def[k], "{v}");
     }
     assert_eq!(v["backchannel_logout_session_required"], true);
-    assert_eq!(app.state.clients.get("rp-logout").unwrap().logout.backchannel_logout_uri.as_deref(), Some("https://rp.example/bcl"));
+    assert_eq!(
+        app.state.clients.get("rp-logout").unwrap().logout.backchannel_logout_uri.as_deref(),
+        Some("https://rp.example/bcl")
+    );
 
     let mut bad = def.clone();
     bad["id"] = json!("rp-bad");

@@ -2,12 +2,12 @@
 
 mod account_links;
 mod account_store;
-mod app_logout;
 mod admin_api;
 mod admin_catalog_api;
 mod admin_cli;
 mod admin_console;
 mod admin_ops;
+mod app_logout;
 mod authorize_errors;
 mod backchannel_logout;
 mod browser;
