@@ -106,6 +106,13 @@ fn free_port() -> u16 {
 /// `iss`/`sid`; `sidreq`: requires `sid` in logout tokens; `idle`: never gets tokens here) and
 /// the admin API.
 async fn logout_app(port: u16) -> TestApp {
+    let dir = tempfile::tempdir().unwrap();
+    let url = crate::support::sqlite_url(&dir);
+    logout_app_in(dir, &url, port).await
+}
+
+/// The same on the account store at `accounts`.
+async fn logout_app_in(dir: tempfile::TempDir, accounts: &str, port: u16) -> TestApp {
     let mut extra = format!("[notify]\npoll_interval_ms = 50\ntimeout_ms = 2000\n{}\n", admin_toml());
     for (id, more) in [
         (
@@ -128,7 +135,9 @@ async fn logout_app(port: u16) -> TestApp {
              backchannel_logout_uri = \"http://127.0.0.1:{port}/bcl/{id}\"\n{more}"
         ));
     }
-    spawn_app_with(&extra).await
+    write_dev_provider(dir.path());
+    let accounts = accounts.to_owned();
+    spawn_in(dir, move |d| settings(d, &accounts, "memory", &extra)).await
 }
 
 fn cb(client: &str) -> String {
@@ -246,15 +255,27 @@ async fn rp_logout_tells_each_client_of_the_session_and_no_other_through_both_ch
 async fn a_receiver_down_then_up_gets_the_logout_token_once() {
     let port = free_port();
     let app = logout_app(port).await;
+    let db = sqlx::AnyPool::connect(&crate::support::sqlite_url(&app._dir)).await.unwrap();
+    down_then_up(&app, port, db).await;
+}
+
+#[tokio::test]
+async fn a_receiver_down_then_up_gets_the_logout_token_once_on_postgres() {
+    let port = free_port();
+    let url = crate::support::fresh_pg_url().await;
+    let app = logout_app_in(tempfile::tempdir().unwrap(), &url, port).await;
+    down_then_up(&app, port, sqlx::AnyPool::connect(&url).await.unwrap()).await;
+}
+
+async fn down_then_up(app: &TestApp, port: u16, db: sqlx::AnyPool) {
     let mut rx = Receiver::start(port, &app.base).await;
     rx.stop();
     let b = browser();
-    let t = tokens(&app, &b, "bcl", "carol").await;
+    let t = tokens(app, &b, "bcl", "carol").await;
     let hint = t["id_token"].as_str().unwrap();
     let r = b.get(app.url("/logout")).query(&[("id_token_hint", hint)]).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::OK, "the person is signed out at once, the receiver down or not");
 
-    let db = sqlx::AnyPool::connect(&crate::support::sqlite_url(&app._dir)).await.unwrap();
     let mut failed = false;
     for _ in 0..100 {
         let row: Option<(i64, Option<String>)> =
