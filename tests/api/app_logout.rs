@@ -494,3 +494,27 @@ async fn catalog_clients_take_the_logout_keys_and_bad_uris_are_refused() {
     let v: Value = r.json().await.unwrap();
     assert!(v.to_string().contains("/backchannel_logout_uri"), "{v}");
 }
+
+#[test]
+fn braid_check_names_a_bad_logout_uri_of_a_client() {
+    let dir = tempfile::tempdir().unwrap();
+    std::fs::create_dir_all(dir.path().join("providers")).unwrap();
+    let client = "[[clients]]\nid = \"x\"\nredirect_uris = [\"https://app.example/cb\"]\n";
+    for (key, line) in [
+        ("clients[0].backchannel_logout_uri", "backchannel_logout_uri = \"http://app.example/bcl\"\n"),
+        ("clients[0].frontchannel_logout_uri", "frontchannel_logout_uri = \"https://app.example/fcl#x\"\n"),
+    ] {
+        std::fs::write(dir.path().join("braid.toml"), format!("{client}{line}")).unwrap();
+        let o = Command::new(env!("CARGO_BIN_EXE_braid")).current_dir(dir.path()).arg("check").output().unwrap();
+        let err = String::from_utf8_lossy(&o.stderr).into_owned();
+        assert_eq!(o.status.code(), Some(2), "{err}");
+        assert!(err.contains(key), "{err}");
+    }
+    std::fs::write(
+        dir.path().join("braid.toml"),
+        format!("{client}backchannel_logout_uri = \"https://app.example/bcl\"\nfrontchannel_logout_uri = \"https://app.example/fcl\"\n"),
+    )
+    .unwrap();
+    let o = Command::new(env!("CARGO_BIN_EXE_braid")).current_dir(dir.path()).arg("check").output().unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+}
