@@ -131,6 +131,7 @@ ensure_node_tests() {
   ensure_pysaml2_venv
   ensure_venv tests/interop/openapi
   ensure_venv tests/interop/smtp
+  ensure_venv tests/interop/logout
 }
 
 cluster_ok() {

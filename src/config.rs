@@ -320,6 +320,17 @@ pub struct ClientSettings {
     /// The sector of pairwise subjects: a host or an https URL (its host); default: the one host
     /// of the redirect URIs.
     pub sector_identifier: Option<String>,
+    // Back- and front-channel logout (see `issuer::app_logout`).
+    /// Where braid POSTs logout tokens (OIDC Back-Channel Logout 1.0).
+    pub backchannel_logout_uri: Option<String>,
+    /// The client requires `sid` in every logout token.
+    #[serde(default)]
+    pub backchannel_logout_session_required: bool,
+    /// What braid's logout page loads in an invisible iframe (OIDC Front-Channel Logout 1.0).
+    pub frontchannel_logout_uri: Option<String>,
+    /// The client requires `iss` and `sid` on its front-channel logout URI.
+    #[serde(default)]
+    pub frontchannel_logout_session_required: bool,
 }
 
 /// `[notify]`: the workers that deliver the webhook and email outboxes.
@@ -573,6 +584,9 @@ impl Settings {
             }
             if let Err((field, reason)) = crate::issuer::shape::TokenShape::of_settings(c) {
                 bad(format!("clients[{i}].{field}"), reason);
+            }
+            if let Err((key, reason)) = c.logout().check() {
+                bad(format!("clients[{i}].{key}"), reason);
             }
         }
         for (i, w) in self.webhooks.iter().enumerate() {

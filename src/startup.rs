@@ -163,6 +163,18 @@ impl Application {
         let proxy = crate::proxy::RouteTable::build(&settings.routes, &settings.proxy, &settings.public_url())
             .map_err(|e| anyhow::anyhow!("braid.toml: {e}"))?;
         let clock_for_sp = clock.clone();
+        // Logout tokens to applications leave from their durable outbox too.
+        let logouts = crate::notify::logout_outbox::LogoutNotifier::new(
+            db.clone(),
+            clients.clone(),
+            keys.clone(),
+            issuer.clone(),
+            clock.clone(),
+            &settings.notify,
+        )
+        .map_err(|e| anyhow::anyhow!("braid.toml: {e}"))?;
+        let mut workers = workers;
+        workers.0.push(logouts.spawn());
         let state = AppState::new(crate::state::Shared {
             keys,
             issuer,

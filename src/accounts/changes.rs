@@ -19,6 +19,9 @@ const IDENTITY_COLUMNS: &str = "id, issuer, subject, provider_id, account_id, em
 
 type Tx = Transaction<'static, Any>;
 
+/// Changes after which the account itself is over for applications (logout tokens with `sub`).
+const ACCOUNT_ENDS: [&str; 3] = ["account.disabled", "account.merged", "account.deleted"];
+
 /// What one change records.
 pub(super) struct Event<'a> {
     pub action: &'a str,
@@ -122,6 +125,13 @@ impl SqlAccountStore {
     /// the audit event and the outbox entry. Both accounts of a move or merge.
     async fn record(tx: &mut AnyConnection, actor: &Actor, e: Event<'_>, now: UnixMillis) -> Result<(), AccountError> {
         for account in std::iter::once(e.account).chain(e.other) {
+            // The applications are told (back-channel logout) before the grants are revoked.
+            let ended = if account == e.account && ACCOUNT_ENDS.contains(&e.action) {
+                crate::notify::logout_outbox::Ended::Account(account)
+            } else {
+                crate::notify::logout_outbox::Ended::Sessions(account)
+            };
+            crate::notify::logout_outbox::enqueue(&mut *tx, ended, now).await.map_err(unavailable)?;
             sqlx::query("UPDATE accounts SET sessions_valid_after = $1 WHERE id = $2 AND sessions_valid_after < $1")
                 .bind(now)
                 .bind(account.as_str())

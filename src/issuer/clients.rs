@@ -29,6 +29,9 @@ pub struct Client {
     // Signing algorithms and pairwise subjects.
     /// The algorithms of its tokens and the `sub` it sees.
     pub token_shape: super::shape::TokenShape,
+    // Back- and front-channel logout.
+    /// The client's logout endpoints.
+    pub logout: super::app_logout::ClientLogout,
 }
 
 impl Client {
@@ -110,6 +113,7 @@ impl Clients {
                     redirect_uris: c.redirect_uris.clone(),
                     post_logout_redirect_uris: c.post_logout_redirect_uris.clone(),
                     token_shape,
+                    logout: c.logout(),
                 }),
             );
         }

@@ -40,6 +40,11 @@ pub async fn discovery_get(State(state): State<AppState>) -> Response {
         "prompt_values_supported": ["none", "login", "consent", "select_account"],
         "claim_types_supported": ["normal"],
         "ui_locales_supported": ["en"],
+        // Back- and front-channel logout.
+        "backchannel_logout_supported": true,
+        "backchannel_logout_session_supported": true,
+        "frontchannel_logout_supported": true,
+        "frontchannel_logout_session_supported": true,
     });
     cached(axum::Json(doc).into_response())
 }

@@ -88,9 +88,13 @@ pub trait GrantStore: Send + Sync + 'static {
     /// Revoke one grant.
     async fn revoke(&self, id: &str, now: UnixMillis) -> Result<(), AccountError>;
     /// Revoke the grants issued to one browser session (at logout), except offline ones (scope
-    /// `offline_access`), which outlive the session by design; returns how many were live.
+    /// `offline_access`), which outlive the session by design; returns how many were live. The
+    /// back-channel logout tokens owed to the clients of the session are written first.
     async fn revoke_session(&self, sid: &str, now: UnixMillis) -> Result<u64, AccountError>;
-    /// Revoke every grant of an account; returns how many were live.
+    /// The clients that got tokens in browser session `sid` (its public name), in id order.
+    async fn clients_of_session(&self, sid: &str) -> Result<Vec<String>, AccountError>;
+    /// Revoke every grant of an account, after writing the back-channel logout tokens owed for
+    /// its sessions; returns how many were live.
     async fn revoke_account(&self, account: &AccountId, now: UnixMillis) -> Result<u64, AccountError>;
     /// The live grants (not revoked, not expired at `now`) of an account, newest first.
     async fn live_for_account(&self, account: &AccountId, now: UnixMillis) -> Result<Vec<Grant>, AccountError>;
@@ -341,16 +345,31 @@ impl GrantStore for SqlGrantStore {
     }
 
     async fn revoke_session(&self, sid: &str, now: UnixMillis) -> Result<u64, AccountError> {
+        let mut tx = self.db.pool.begin().await.map_err(unavailable)?;
+        // The applications that got tokens in the session are told, in the same transaction.
+        crate::notify::logout_outbox::enqueue(&mut tx, crate::notify::logout_outbox::Ended::Session(sid), now)
+            .await
+            .map_err(unavailable)?;
         let n = sqlx::query(
             "UPDATE grants SET revoked_at = $1 WHERE sid = $2 AND revoked_at IS NULL AND ' ' || scope || ' ' NOT LIKE '% offline_access %'",
         )
         .bind(now)
         .bind(sid)
-        .execute(&self.db.pool)
+        .execute(&mut *tx)
         .await
         .map_err(unavailable)?
         .rows_affected();
+        tx.commit().await.map_err(unavailable)?;
         Ok(n)
+    }
+
+    async fn clients_of_session(&self, sid: &str) -> Result<Vec<String>, AccountError> {
+        let rows = sqlx::query("SELECT DISTINCT client_id FROM grants WHERE sid = $1 ORDER BY client_id")
+            .bind(sid)
+            .fetch_all(&self.db.pool)
+            .await
+            .map_err(unavailable)?;
+        rows.iter().map(|r| r.try_get("client_id").map_err(|e| AccountError::Corrupt(e.to_string()))).collect()
     }
 
     async fn live_for_account(&self, account: &AccountId, now: UnixMillis) -> Result<Vec<Grant>, AccountError> {
@@ -367,13 +386,18 @@ impl GrantStore for SqlGrantStore {
     }
 
     async fn revoke_account(&self, account: &AccountId, now: UnixMillis) -> Result<u64, AccountError> {
+        let mut tx = self.db.pool.begin().await.map_err(unavailable)?;
+        crate::notify::logout_outbox::enqueue(&mut tx, crate::notify::logout_outbox::Ended::Sessions(account), now)
+            .await
+            .map_err(unavailable)?;
         let n = sqlx::query("UPDATE grants SET revoked_at = $1 WHERE account_id = $2 AND revoked_at IS NULL")
             .bind(now)
             .bind(account.as_str())
-            .execute(&self.db.pool)
+            .execute(&mut *tx)
             .await
             .map_err(unavailable)?
             .rows_affected();
+        tx.commit().await.map_err(unavailable)?;
         Ok(n)
     }
 }

@@ -2,7 +2,9 @@
 //! tokens issued through it when the request carries an `id_token_hint` of the signed-in person;
 //! otherwise the person confirms first (a POST with the session's CSRF token from braid's own
 //! origin), so that no third-party page can sign anyone out. Returns to a registered
-//! `post_logout_redirect_uri` (exact match) with `state`, or shows a signed-out page.
+//! `post_logout_redirect_uri` (exact match) with `state`, or shows a signed-out page. The clients
+//! that got tokens in the session are told: logout tokens from the outbox (back-channel) and
+//! iframes on the page (front-channel, see [`super::frontchannel`]).
 
 use std::collections::HashMap;
 
@@ -80,6 +82,7 @@ async fn logout(state: AppState, headers: HeaderMap, q: HashMap<String, String>)
             }
         }
     };
+    let mut ended: Option<String> = None;
     if let Some((sid, s)) = state.current_session(&headers).await? {
         // Only the signed-in person's own application (its ID token for this account) or the
         // person (braid's confirmation form) may end the session.
@@ -95,20 +98,44 @@ async fn logout(state: AppState, headers: HeaderMap, q: HashMap<String, String>)
             return Ok(confirmation(&q, &s.csrf));
         }
         state.end_session(&sid, &s).await?;
-        // Tokens the applications got through this session end with it (offline ones stay).
-        state.grants.revoke_session(&crate::ids::public_sid(&sid), state.clock.now_ms()).await?;
+        // Tokens the applications got through this session end with it (offline ones stay), and
+        // the applications are told (back-channel logout, from the outbox).
+        let public = crate::ids::public_sid(&sid);
+        state.grants.revoke_session(&public, state.clock.now_ms()).await?;
         tracing::info!(account = %s.account_id, "signed out");
+        ended = Some(public);
     }
-    let mut resp = match target {
-        Some(uri) => {
-            let params: Vec<(&str, &str)> = p("state").map(|s| vec![("state", s)]).unwrap_or_default();
-            let to = if params.is_empty() { uri } else { super::authorize::with_params(&uri, &params) };
-            Redirect::to(&to).into_response()
-        }
-        None => html::signed_out(),
+    let to = target.map(|uri| {
+        let params: Vec<(&str, &str)> = p("state").map(|s| vec![("state", s)]).unwrap_or_default();
+        if params.is_empty() { uri } else { super::authorize::with_params(&uri, &params) }
+    });
+    // Front-channel logout: the applications of the ended session load their logout pages first.
+    let frames = match &ended {
+        Some(public) => front_channel(&state, public, to.as_deref()).await,
+        None => None,
+    };
+    let mut resp = match (frames, to) {
+        (Some(page), _) => page,
+        (None, Some(to)) => Redirect::to(&to).into_response(),
+        (None, None) => html::signed_out(),
     };
     state.session_cookie().clear(resp.headers_mut());
     Ok(resp)
+}
+
+/// The front-channel logout page for the clients that got tokens in session `public` (its public
+/// id), if any of them has a `frontchannel_logout_uri`. A store failure only skips the frames:
+/// the session is already over.
+async fn front_channel(state: &AppState, public: &str, next: Option<&str>) -> Option<Response> {
+    let ids = match state.grants.clients_of_session(public).await {
+        Ok(ids) => ids,
+        Err(e) => {
+            tracing::warn!(error = %e, "front-channel logout skipped: the grant store did not answer");
+            return None;
+        }
+    };
+    let clients: Vec<_> = ids.iter().filter_map(|id| state.clients.get(id)).collect();
+    super::frontchannel::page(&clients, &state.issuer, public, next)
 }
 
 /// The page asking the person to confirm the sign-out; it posts the same parameters back with

@@ -1,10 +1,12 @@
 //! braid as an OpenID Provider: signing keys, JWKS and discovery, the code flow (`/authorize`,
 //! `/token`), `/userinfo`, `/logout`, and the durable refresh-token families.
 
+pub mod app_logout;
 pub mod authorize;
 pub mod claims_request;
 pub mod clients;
 pub mod discovery;
+pub mod frontchannel;
 pub mod grants;
 pub mod introspect;
 pub mod jwt;

@@ -180,8 +180,13 @@ impl PairwiseSecret {
 
 /// The `sub` a client of `shape` sees for `account`.
 pub fn subject(state: &AppState, shape: &TokenShape, account: &str) -> String {
+    subject_with(&state.keys, shape, account)
+}
+
+/// The same, with the key ring alone (for workers without the app state).
+pub fn subject_with(keys: &super::keyring::KeyRing, shape: &TokenShape, account: &str) -> String {
     match &shape.pairwise_sector {
-        Some(sector) => state.keys.pairwise().subject(sector, account),
+        Some(sector) => keys.pairwise().subject(sector, account),
         None => account.to_owned(),
     }
 }

@@ -32,6 +32,7 @@
 
 pub mod email;
 pub mod email_outbox;
+pub mod logout_outbox;
 pub mod message;
 
 use std::time::Duration;

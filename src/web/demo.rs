@@ -21,6 +21,7 @@ pub fn client(public_url: &str) -> Client {
         redirect_uris: vec![home.clone()],
         post_logout_redirect_uris: vec![home],
         token_shape: Default::default(),
+        logout: Default::default(),
     }
 }
 

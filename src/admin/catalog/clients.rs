@@ -10,6 +10,7 @@ use sqlx::Row;
 use super::{Catalog, CatalogError, bump, hex, store, unhex32};
 use crate::config::{SigningAlg, check_redirect_uri};
 use crate::db::Db;
+use crate::issuer::app_logout::ClientLogout;
 use crate::issuer::clients::{Client, ClientSecret};
 use crate::issuer::shape::{SubjectType, TokenShape};
 
@@ -42,6 +43,19 @@ pub struct ClientDefinition {
     /// The sector of pairwise subjects (a host or an https URL); default: the redirect URIs' host.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub sector_identifier: Option<String>,
+    // Back- and front-channel logout (see `issuer::app_logout`).
+    /// Where braid POSTs logout tokens.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub backchannel_logout_uri: Option<String>,
+    /// The client requires `sid` in every logout token.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub backchannel_logout_session_required: bool,
+    /// What braid's logout page loads in an invisible iframe.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub frontchannel_logout_uri: Option<String>,
+    /// The client requires `iss` and `sid` on its front-channel logout URI.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub frontchannel_logout_session_required: bool,
 }
 
 fn is_public_subject(t: &SubjectType) -> bool {
@@ -58,6 +72,16 @@ impl ClientDefinition {
             self.sector_identifier.as_deref(),
             &self.redirect_uris,
         )
+    }
+
+    /// The client's logout endpoints.
+    pub fn logout(&self) -> ClientLogout {
+        ClientLogout {
+            backchannel_logout_uri: self.backchannel_logout_uri.clone(),
+            backchannel_logout_session_required: self.backchannel_logout_session_required,
+            frontchannel_logout_uri: self.frontchannel_logout_uri.clone(),
+            frontchannel_logout_session_required: self.frontchannel_logout_session_required,
+        }
     }
 }
 
@@ -88,6 +112,17 @@ pub struct ClientView {
     /// The sector of its pairwise subjects.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub sector_identifier: Option<String>,
+    // Back- and front-channel logout.
+    /// Where braid POSTs logout tokens.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub backchannel_logout_uri: Option<String>,
+    /// The client requires `sid` in every logout token.
+    pub backchannel_logout_session_required: bool,
+    /// What braid's logout page loads in an invisible iframe.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub frontchannel_logout_uri: Option<String>,
+    /// The client requires `iss` and `sid` on its front-channel logout URI.
+    pub frontchannel_logout_session_required: bool,
     /// Catalog clients: the version, bumped on every change (the API's ETag).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub version: Option<i64>,
@@ -128,6 +163,9 @@ pub fn parse_definition(id: &str, def: &Value) -> Result<ClientDefinition, Catal
         for (j, u) in list.iter().enumerate() {
             check_redirect_uri(u).map_err(|reason| CatalogError::invalid(format!("/{kind}/{j}"), reason))?;
         }
+    }
+    if let Err((key, reason)) = d.logout().check() {
+        return Err(CatalogError::invalid(format!("/{key}"), reason));
     }
     if d.name.as_deref().is_some_and(|n| n.trim().is_empty() || n.len() > 200) {
         return Err(CatalogError::invalid("/name", "a name is 1-200 characters"));
@@ -196,6 +234,7 @@ pub(super) async fn load_all(db: &Db) -> Result<Vec<Client>, CatalogError> {
             name: s.definition.name.clone().unwrap_or_else(|| s.id.clone()),
             id: s.id,
             secret,
+            logout: s.definition.logout(),
             redirect_uris: s.definition.redirect_uris,
             post_logout_redirect_uris: s.definition.post_logout_redirect_uris,
         });
@@ -215,6 +254,10 @@ fn view(s: &Stored) -> ClientView {
         access_token_signed_response_alg: s.definition.access_token_signed_response_alg.map(SigningAlg::as_str),
         subject_type: s.definition.subject_type.as_str(),
         sector_identifier: s.definition.token_shape().ok().and_then(|t| t.pairwise_sector),
+        backchannel_logout_uri: s.definition.backchannel_logout_uri.clone(),
+        backchannel_logout_session_required: s.definition.backchannel_logout_session_required,
+        frontchannel_logout_uri: s.definition.frontchannel_logout_uri.clone(),
+        frontchannel_logout_session_required: s.definition.frontchannel_logout_session_required,
         version: Some(s.version),
         updated_at: Some(s.updated_at),
     }
@@ -232,6 +275,10 @@ fn file_view(c: &Client) -> ClientView {
         access_token_signed_response_alg: c.token_shape.access_token_alg.map(SigningAlg::as_str),
         subject_type: c.token_shape.subject_type().as_str(),
         sector_identifier: c.token_shape.pairwise_sector.clone(),
+        backchannel_logout_uri: c.logout.backchannel_logout_uri.clone(),
+        backchannel_logout_session_required: c.logout.backchannel_logout_session_required,
+        frontchannel_logout_uri: c.logout.frontchannel_logout_uri.clone(),
+        frontchannel_logout_session_required: c.logout.frontchannel_logout_session_required,
         version: None,
         updated_at: None,
     }
