@@ -518,3 +518,37 @@ fn braid_check_names_a_bad_logout_uri_of_a_client() {
     let o = Command::new(env!("CARGO_BIN_EXE_braid")).current_dir(dir.path()).arg("check").output().unwrap();
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
 }
+
+#[tokio::test]
+async fn a_pairwise_es256_client_gets_its_own_sub_in_a_logout_token_signed_like_its_id_tokens() {
+    let port = free_port();
+    let dir = tempfile::tempdir().unwrap();
+    let url = crate::support::sqlite_url(&dir);
+    let extra = format!(
+        "[notify]\npoll_interval_ms = 50\ntimeout_ms = 2000\n\
+         [[clients]]\nid = \"pw\"\nsecret = \"{SECRET}\"\nredirect_uris = [\"http://127.0.0.1:9/pw-cb\"]\n\
+         subject_type = \"pairwise\"\nid_token_signed_response_alg = \"ES256\"\n\
+         backchannel_logout_uri = \"http://127.0.0.1:{port}/bcl/pw\"\n"
+    );
+    write_dev_provider(dir.path());
+    let app = spawn_in(dir, move |d| settings(d, &url, "memory", &extra)).await;
+    let rx = Receiver::start(port, &app.base).await;
+    let b = browser();
+    let t = tokens(&app, &b, "pw", "pat").await;
+    let id = jwt_payload(t["id_token"].as_str().unwrap());
+    let account = account_of_sub_free(&app, "pat").await;
+    assert_ne!(id["sub"], account.as_str(), "a pairwise sub, not the account id");
+
+    let r = b.get(app.url("/logout")).query(&[("id_token_hint", t["id_token"].as_str().unwrap())]).send().await.unwrap();
+    assert!(r.status().is_success() || r.status().is_redirection(), "{}", r.status());
+    let got = rx.wait_for(1).await;
+    let c = check(&got[0], "pw");
+    assert_eq!(c["sub"], id["sub"], "the sub this client knows");
+    assert_eq!(c["sid"], id["sid"]);
+    assert_eq!(got[0]["header"]["alg"], "ES256", "signed with the client's ID-token algorithm");
+}
+
+/// The account of the dev identity `user`.
+async fn account_of_sub_free(app: &TestApp, user: &str) -> braid::accounts::AccountId {
+    app.state.accounts.find_identity("urn:braid:dev:dev", user).await.unwrap().expect("signed in").account_id
+}
