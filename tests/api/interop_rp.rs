@@ -30,14 +30,35 @@ pub struct Case {
     /// Push the authorization request first (RFC 9126).
     pub par: bool,
     /// Extra `braid.toml` for this case (e.g. a client's algorithm or keys).
-    pub extra_toml: &'static str,
+    pub extra_toml: String,
+    /// The client the RP is (registered in `extra_toml` unless it is the test app).
+    pub client_id: String,
     /// The client's private JWK, for `private_key_jwt`.
     pub private_key_jwk: Option<Value>,
 }
 
 impl Case {
     pub fn new(library: Library, alg: &'static str, auth_method: &'static str) -> Self {
-        Self { library, alg, auth_method, par: false, extra_toml: "", private_key_jwk: None }
+        Self {
+            library,
+            alg,
+            auth_method,
+            par: false,
+            extra_toml: String::new(),
+            client_id: APP_ID.into(),
+            private_key_jwk: None,
+        }
+    }
+
+    /// The same as a client of its own whose tokens are signed with `alg` (ID and access tokens).
+    pub fn signed_with(library: Library, alg: &'static str, auth_method: &'static str) -> Self {
+        let id = format!("rp-{}", alg.to_ascii_lowercase());
+        let extra_toml = format!(
+            "\n[[clients]]\nid = \"{id}\"\nsecret = \"{APP_SECRET}\"\nredirect_uris = [\"{APP_CB}\"]\n\
+             post_logout_redirect_uris = [\"http://127.0.0.1:9/bye\"]\n\
+             id_token_signed_response_alg = \"{alg}\"\naccess_token_signed_response_alg = \"{alg}\"\n"
+        );
+        Self { extra_toml, client_id: id, ..Self::new(library, alg, auth_method) }
     }
 }
 
@@ -113,9 +134,9 @@ pub async fn sign_in_from(app: &TestApp, b: &reqwest::Client, url: &str, usernam
 
 /// Run `case` end to end against a fresh braid.
 pub async fn run(case: Case) {
-    let app = spawn_app_with(case.extra_toml).await;
+    let app = spawn_app_with(&case.extra_toml).await;
     let mut cfg = json!({
-        "issuer": app.base, "client_id": APP_ID, "client_secret": APP_SECRET,
+        "issuer": app.base, "client_id": case.client_id, "client_secret": APP_SECRET,
         "redirect_uri": APP_CB, "post_logout_redirect_uri": "http://127.0.0.1:9/bye",
         "auth_method": case.auth_method, "alg": case.alg, "par": case.par,
     });
@@ -135,7 +156,7 @@ pub async fn run(case: Case) {
     // What the library validated and read.
     let claims = &done["claims"];
     assert_eq!(claims["iss"], json!(app.base));
-    assert_eq!(claims["aud"], json!(APP_ID));
+    assert_eq!(claims["aud"], json!(case.client_id));
     assert_eq!(claims["nonce"], json!(s("nonce")));
     assert_eq!(claims["email"], json!("rp-alice@example.com"));
     assert_eq!(done["userinfo"]["sub"], claims["sub"]);
@@ -151,7 +172,7 @@ pub async fn run(case: Case) {
     let r = b.get(logout).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     assert_eq!(location(&r), "http://127.0.0.1:9/bye?state=bye-state");
-    let mut q = authorize_query(APP_ID, APP_CB, None, "n");
+    let mut q = authorize_query(&case.client_id, APP_CB, None, "n");
     q.push(("prompt".into(), "none".into()));
     let r = b.get(app.url("/authorize")).query(&q).send().await.unwrap();
     assert_eq!(query_param(&location(&r), "error").as_deref(), Some("login_required"));
@@ -175,4 +196,24 @@ async fn authlib_rs256_client_secret_basic() {
 #[tokio::test]
 async fn authlib_rs256_client_secret_post() {
     run(Case::new(Library::Authlib, "RS256", "client_secret_post")).await;
+}
+
+#[tokio::test]
+async fn openid_client_es256_client_secret_basic() {
+    run(Case::signed_with(Library::OpenidClient, "ES256", "client_secret_basic")).await;
+}
+
+#[tokio::test]
+async fn openid_client_eddsa_client_secret_basic() {
+    run(Case::signed_with(Library::OpenidClient, "EdDSA", "client_secret_basic")).await;
+}
+
+#[tokio::test]
+async fn authlib_es256_client_secret_basic() {
+    run(Case::signed_with(Library::Authlib, "ES256", "client_secret_basic")).await;
+}
+
+#[tokio::test]
+async fn authlib_eddsa_client_secret_post() {
+    run(Case::signed_with(Library::Authlib, "EdDSA", "client_secret_post")).await;
 }
