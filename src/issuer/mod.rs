@@ -2,6 +2,7 @@
 //! `/token`), `/userinfo`, `/logout`, and the durable refresh-token families.
 
 pub mod authorize;
+pub mod client_auth;
 pub mod clients;
 pub mod discovery;
 pub mod grants;
@@ -10,6 +11,7 @@ pub mod jwt;
 pub mod keyring;
 pub mod keys;
 pub mod logout;
+pub mod par;
 pub mod revoke;
 pub mod token;
 pub mod userinfo;

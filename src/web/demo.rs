@@ -20,6 +20,9 @@ pub fn client(public_url: &str) -> Client {
         secret: None,
         redirect_uris: vec![home.clone()],
         post_logout_redirect_uris: vec![home],
+        auth_method: None,
+        jwks: None,
+        require_par: false,
     }
 }
 

@@ -10,6 +10,8 @@ use sqlx::Row;
 use super::{Catalog, CatalogError, bump, hex, store, unhex32};
 use crate::config::check_redirect_uri;
 use crate::db::Db;
+use crate::issuer::client_auth::AuthMethod;
+use crate::issuer::client_auth::settings::Registration;
 use crate::issuer::clients::{Client, ClientSecret};
 
 /// A client definition: the keys of a `[[clients]]` entry of `braid.toml` except the id and the
@@ -28,6 +30,37 @@ pub struct ClientDefinition {
     /// A public client (no secret; PKCE required).
     #[serde(default)]
     pub public: bool,
+    // --- JWT client authentication (RFC 7523) and pushed authorization requests (RFC 9126)
+    /// client_secret_basic, client_secret_post, private_key_jwt, or none (public); unset: Basic or
+    /// post for a confidential client. client_secret_jwt is refused (only the secret's hash is kept).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_endpoint_auth_method: Option<AuthMethod>,
+    /// The client's public keys for private_key_jwt (a JWK Set).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jwks: Option<Value>,
+    /// Where to fetch the client's JWK Set for private_key_jwt.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jwks_uri: Option<String>,
+    /// Refuse authorization requests not pushed through `/par`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub require_pushed_authorization_requests: bool,
+}
+
+impl ClientDefinition {
+    /// Whether braid makes and keeps a secret for this client.
+    fn has_secret(&self) -> bool {
+        !self.public && self.token_endpoint_auth_method != Some(AuthMethod::PrivateKeyJwt)
+    }
+
+    fn registration(&self) -> Registration<'_> {
+        Registration {
+            method: self.token_endpoint_auth_method,
+            has_secret: self.has_secret(),
+            secret_hashed: true,
+            jwks: self.jwks.as_ref(),
+            jwks_uri: self.jwks_uri.as_deref(),
+        }
+    }
 }
 
 /// A client as the admin service shows it (never its secret).
@@ -51,6 +84,19 @@ pub struct ClientView {
     /// Catalog clients: when it last changed (Unix milliseconds).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub updated_at: Option<i64>,
+    // --- JWT client authentication (RFC 7523) and pushed authorization requests (RFC 9126)
+    /// The registered `token_endpoint_auth_method`, if one is.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token_endpoint_auth_method: Option<AuthMethod>,
+    /// The client's inline JWK Set (public keys), if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub jwks: Option<Value>,
+    /// Where the client's JWK Set is fetched, if anywhere.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub jwks_uri: Option<String>,
+    /// Whether plain authorization requests are refused (PAR only).
+    pub require_pushed_authorization_requests: bool,
 }
 
 /// A client just made or changed, with its new secret when one was made (shown this once).
@@ -89,6 +135,24 @@ pub fn parse_definition(id: &str, def: &Value) -> Result<ClientDefinition, Catal
     if d.name.as_deref().is_some_and(|n| n.trim().is_empty() || n.len() > 200) {
         return Err(CatalogError::invalid("/name", "a name is 1-200 characters"));
     }
+    match (d.public, d.token_endpoint_auth_method) {
+        (true, Some(m)) if m != AuthMethod::None => {
+            return Err(CatalogError::invalid(
+                "/token_endpoint_auth_method",
+                format!("a public client authenticates with none, not {}", m.as_str()),
+            ));
+        }
+        (false, Some(AuthMethod::None)) => {
+            return Err(CatalogError::invalid(
+                "/token_endpoint_auth_method",
+                "none is for public clients: set public to true",
+            ));
+        }
+        _ => {}
+    }
+    if let Some((k, reason)) = crate::issuer::client_auth::settings::check(&d.registration()).into_iter().next() {
+        return Err(CatalogError::invalid(format!("/{k}"), reason));
+    }
     Ok(d)
 }
 
@@ -126,9 +190,16 @@ pub(super) async fn load_all(db: &Db) -> Result<Vec<Client>, CatalogError> {
                 continue;
             }
         };
-        let secret = match (&s.secret_sha256, s.definition.public) {
-            (None, true) => None,
-            (Some(h), false) => match unhex32(h) {
+        let jwks = match crate::issuer::client_auth::settings::keys(&s.definition.registration()) {
+            Ok(k) => k,
+            Err(e) => {
+                tracing::error!(client = %s.id, error = %e, "stored client keys unusable; the client is refused");
+                continue;
+            }
+        };
+        let secret = match (&s.secret_sha256, s.definition.has_secret()) {
+            (None, false) => None,
+            (Some(h), true) => match unhex32(h) {
                 Some(d) => Some(ClientSecret::Sha256(d)),
                 None => {
                     tracing::error!(client = %s.id, "stored client secret digest unreadable; the client is refused");
@@ -136,7 +207,7 @@ pub(super) async fn load_all(db: &Db) -> Result<Vec<Client>, CatalogError> {
                 }
             },
             _ => {
-                tracing::error!(client = %s.id, "stored client is public with a secret, or confidential without; refused");
+                tracing::error!(client = %s.id, "stored client has a secret it should not have, or lacks one; refused");
                 continue;
             }
         };
@@ -146,6 +217,9 @@ pub(super) async fn load_all(db: &Db) -> Result<Vec<Client>, CatalogError> {
             secret,
             redirect_uris: s.definition.redirect_uris,
             post_logout_redirect_uris: s.definition.post_logout_redirect_uris,
+            auth_method: s.definition.token_endpoint_auth_method,
+            jwks,
+            require_par: s.definition.require_pushed_authorization_requests,
         });
     }
     Ok(out)
@@ -161,6 +235,10 @@ fn view(s: &Stored) -> ClientView {
         post_logout_redirect_uris: s.definition.post_logout_redirect_uris.clone(),
         version: Some(s.version),
         updated_at: Some(s.updated_at),
+        token_endpoint_auth_method: s.definition.token_endpoint_auth_method,
+        jwks: s.definition.jwks.clone(),
+        jwks_uri: s.definition.jwks_uri.clone(),
+        require_pushed_authorization_requests: s.definition.require_pushed_authorization_requests,
     }
 }
 
@@ -174,6 +252,13 @@ fn file_view(c: &Client) -> ClientView {
         post_logout_redirect_uris: c.post_logout_redirect_uris.clone(),
         version: None,
         updated_at: None,
+        token_endpoint_auth_method: c.auth_method,
+        jwks: None,
+        jwks_uri: match c.jwks.as_deref() {
+            Some(crate::issuer::client_auth::keys::ClientKeys::Remote { uri, .. }) => Some(uri.clone()),
+            _ => None,
+        },
+        require_pushed_authorization_requests: c.require_par,
     }
 }
 
@@ -225,7 +310,7 @@ impl Catalog {
     pub async fn create_client(&self, id: &str, definition: Value, actor: &Actor) -> Result<NewClient, CatalogError> {
         let d = parse_definition(id, &definition)?;
         self.client_not_from_file(id)?;
-        let (secret, digest) = if d.public {
+        let (secret, digest) = if !d.has_secret() {
             (None, None)
         } else {
             let (s, h) = new_secret();
@@ -271,10 +356,10 @@ impl Catalog {
         if expected_version.is_some_and(|v| v != old.version) {
             return Err(CatalogError::VersionMismatch);
         }
-        let (secret, digest) = match (d.public, old.secret_sha256) {
-            (true, _) => (None, None),
-            (false, Some(h)) => (None, Some(h)),
-            (false, None) => {
+        let (secret, digest) = match (d.has_secret(), old.secret_sha256) {
+            (false, _) => (None, None),
+            (true, Some(h)) => (None, Some(h)),
+            (true, None) => {
                 let (s, h) = new_secret();
                 (Some(s), Some(h))
             }
@@ -353,8 +438,8 @@ impl Catalog {
     pub async fn rotate_client_secret(&self, id: &str, actor: &Actor) -> Result<String, CatalogError> {
         self.client_not_from_file(id)?;
         let Some(old) = self.client_row(id).await? else { return Err(CatalogError::NotFound) };
-        if old.definition.public {
-            return Err(CatalogError::invalid("/public", "a public client has no secret to rotate"));
+        if !old.definition.has_secret() {
+            return Err(CatalogError::invalid("/public", "this client has no secret to rotate"));
         }
         let (secret, digest) = new_secret();
         let now = self.clock.now_ms();
