@@ -3,8 +3,8 @@
 //! client_secret_jwt; each refused assertion is a 401 `invalid_client` that leaves the code
 //! redeemable; replayed `jti`s are refused across replicas sharing Redis; catalog clients use it.
 
-use std::sync::{Arc, Mutex};
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use base64::Engine as _;
@@ -148,7 +148,8 @@ async fn private_key_jwt_redeems_codes_with_rsa_ec_and_ed25519_keys() {
     let (status, body) = redeem_with(&app, &code, PKJ_CB, &sign_with(&es.enc, es.alg, None, &c)).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     // The same client's secret-style authentication is refused: only its registered method.
-    let (status, body) = token_request(&app, (PKJ_ID, Some("whatever-secret")), &[("grant_type", "refresh_token")]).await;
+    let (status, body) =
+        token_request(&app, (PKJ_ID, Some("whatever-secret")), &[("grant_type", "refresh_token")]).await;
     assert_eq!((status, body["error"].as_str()), (StatusCode::UNAUTHORIZED, Some("invalid_client")));
 }
 
@@ -168,12 +169,22 @@ async fn client_secret_jwt_redeems_a_code_and_its_secret_alone_is_refused() {
     .await;
     assert_eq!((status, body["error"].as_str()), (StatusCode::UNAUTHORIZED, Some("invalid_client")), "{body}");
     // HS256 keyed with another secret.
-    let wrong = sign_with(&EncodingKey::from_secret(b"another-secret-0123456789abcdef0123"), Algorithm::HS256, None, &claims(&app, CSJ_ID, json!({})));
+    let wrong = sign_with(
+        &EncodingKey::from_secret(b"another-secret-0123456789abcdef0123"),
+        Algorithm::HS256,
+        None,
+        &claims(&app, CSJ_ID, json!({})),
+    );
     assert_eq!(redeem_with(&app, &code, CSJ_CB, &wrong).await.0, StatusCode::UNAUTHORIZED);
     let (status, body) = redeem_with(&app, &code, CSJ_CB, &hs(json!({}))).await;
     assert_eq!(status, StatusCode::OK, "{body}");
     // An HS256 assertion for the private_key_jwt client is refused (no alg confusion).
-    let forged = sign_with(&EncodingKey::from_secret(CSJ_SECRET.as_bytes()), Algorithm::HS256, None, &claims(&app, PKJ_ID, json!({})));
+    let forged = sign_with(
+        &EncodingKey::from_secret(CSJ_SECRET.as_bytes()),
+        Algorithm::HS256,
+        None,
+        &claims(&app, PKJ_ID, json!({})),
+    );
     assert_eq!(revoke_with(&app, &forged).await, StatusCode::UNAUTHORIZED);
 }
 
@@ -187,7 +198,8 @@ async fn bad_assertions_are_refused_and_leave_the_code_redeemable() {
     let unknown_kid = Signer::rsa("nope", Algorithm::RS256);
     // HS256 keyed with the public key's bytes (the classic algorithm confusion).
     let n = URL_SAFE_NO_PAD.decode(rs.jwk["n"].as_str().unwrap()).unwrap();
-    let confused = sign_with(&EncodingKey::from_secret(&n), Algorithm::HS256, Some("rs"), &claims(&app, PKJ_ID, json!({})));
+    let confused =
+        sign_with(&EncodingKey::from_secret(&n), Algorithm::HS256, Some("rs"), &claims(&app, PKJ_ID, json!({})));
     let unsigned = {
         let head = b64(json!({"alg": "none", "kid": "rs"}).to_string().as_bytes());
         let body = b64(claims(&app, PKJ_ID, json!({})).to_string().as_bytes());
@@ -213,11 +225,20 @@ async fn bad_assertions_are_refused_and_leave_the_code_redeemable() {
     ];
     for (what, assertion) in &cases {
         let (status, body) = redeem_with(&app, &code, PKJ_CB, assertion).await;
-        assert_eq!((status, body["error"].as_str()), (StatusCode::UNAUTHORIZED, Some("invalid_client")), "{what}: {body}");
+        assert_eq!(
+            (status, body["error"].as_str()),
+            (StatusCode::UNAUTHORIZED, Some("invalid_client")),
+            "{what}: {body}"
+        );
     }
     // A wrong assertion type.
-    let form = [("grant_type", "authorization_code"), ("code", code.as_str()), ("redirect_uri", PKJ_CB),
-        ("client_assertion_type", "urn:other"), ("client_assertion", &cases[0].1)];
+    let form = [
+        ("grant_type", "authorization_code"),
+        ("code", code.as_str()),
+        ("redirect_uri", PKJ_CB),
+        ("client_assertion_type", "urn:other"),
+        ("client_assertion", &cases[0].1),
+    ];
     let r = reqwest::Client::new().post(app.url("/token")).form(&form).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
     let (status, body) = redeem_with(&app, &code, PKJ_CB, &rs.sign(&app, PKJ_ID, json!({}))).await;
@@ -337,13 +358,22 @@ async fn a_jti_is_refused_on_every_replica_sharing_redis() {
 async fn discovery_lists_the_methods_and_algorithms() {
     let app = spawn_app().await;
     let d: Value = reqwest::get(app.url("/.well-known/openid-configuration")).await.unwrap().json().await.unwrap();
-    for k in ["token_endpoint_auth_methods_supported", "revocation_endpoint_auth_methods_supported", "introspection_endpoint_auth_methods_supported"] {
+    for k in [
+        "token_endpoint_auth_methods_supported",
+        "revocation_endpoint_auth_methods_supported",
+        "introspection_endpoint_auth_methods_supported",
+    ] {
         let list: Vec<&str> = d[k].as_array().unwrap().iter().filter_map(Value::as_str).collect();
         for m in ["client_secret_basic", "client_secret_post", "client_secret_jwt", "private_key_jwt", "none"] {
             assert!(list.contains(&m), "{k} lacks {m}");
         }
     }
-    let algs: Vec<&str> = d["token_endpoint_auth_signing_alg_values_supported"].as_array().unwrap().iter().filter_map(Value::as_str).collect();
+    let algs: Vec<&str> = d["token_endpoint_auth_signing_alg_values_supported"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter_map(Value::as_str)
+        .collect();
     assert_eq!(algs, ["HS256", "RS256", "PS256", "ES256", "EdDSA"]);
     assert_eq!(d["pushed_authorization_request_endpoint"], app.url("/par"));
     assert_eq!(d["require_pushed_authorization_requests"], false);
@@ -362,13 +392,52 @@ fn bad_registrations_are_refused_with_the_key_named() {
     assert!(e.contains("braid.toml: key `clients[0].jwks`: private_key_jwt needs"), "{e}");
     let e = check(&c("token_endpoint_auth_method = \"private_key_jwt\"\njwks_uri = \"http://keys.example/jwks\"\n"));
     assert!(e.contains("key `clients[0].jwks_uri`") && e.contains("https"), "{e}");
-    let e = check(&c("token_endpoint_auth_method = \"private_key_jwt\"\njwks_uri = \"https://a/j\"\njwks = '{\"keys\": []}'\n"));
+    let e = check(&c(
+        "token_endpoint_auth_method = \"private_key_jwt\"\njwks_uri = \"https://a/j\"\njwks = '{\"keys\": []}'\n",
+    ));
     assert!(e.contains("not both"), "{e}");
     let e = check(&c("token_endpoint_auth_method = \"client_secret_jwt\"\n"));
     assert!(e.contains("key `clients[0].token_endpoint_auth_method`: client_secret_jwt needs a client secret"), "{e}");
-    let e = check(&c("token_endpoint_auth_method = \"private_key_jwt\"\njwks = '{\"keys\": [{\"kty\": \"oct\", \"k\": \"AAAA\"}]}'\n"));
+    let e = check(&c(
+        "token_endpoint_auth_method = \"private_key_jwt\"\njwks = '{\"keys\": [{\"kty\": \"oct\", \"k\": \"AAAA\"}]}'\n",
+    ));
     assert!(e.contains("key `clients[0].jwks`: keys[0]: holds private or secret key material"), "{e}");
     let text = format!("[server]\nlisten = \"127.0.0.1:0\"\n{}", c("token_endpoint_auth_method = \"secret_sauce\"\n"));
     let e = toml::from_str::<braid::config::Settings>(&text).unwrap_err().to_string();
     assert!(e.contains("unknown variant `secret_sauce`") && e.contains("private_key_jwt"), "{e}");
+}
+
+#[tokio::test]
+async fn a_catalog_client_uses_private_key_jwt_and_is_refused_client_secret_jwt() {
+    use crate::admin_ops::{TOKEN, admin_toml};
+    let app = spawn_app_with(&admin_toml()).await;
+    let ed = Signer::ed("ed");
+    let h = reqwest::Client::new();
+    let cb = "http://127.0.0.1:9/cat";
+    let def = json!({"id": "cat", "redirect_uris": [cb], "token_endpoint_auth_method": "private_key_jwt",
+        "jwks": {"keys": [ed.jwk.clone()]}, "require_pushed_authorization_requests": false});
+    let r = h.post(app.url("/admin/v1/clients")).bearer_auth(TOKEN).json(&def).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::CREATED);
+    let made: Value = r.json().await.unwrap();
+    assert!(made.get("secret").is_none(), "a private_key_jwt client gets no secret: {made}");
+    assert_eq!(made["client"]["token_endpoint_auth_method"], "private_key_jwt");
+    let code = code_of(&app, "cat", cb, "cat1").await;
+    let (status, body) = redeem_with(&app, &code, cb, &ed.sign(&app, "cat", json!({}))).await;
+    assert_eq!(status, StatusCode::OK, "{body}");
+    for (bad, pointer) in [
+        (
+            json!({"id": "c2", "redirect_uris": [cb], "token_endpoint_auth_method": "client_secret_jwt"}),
+            "/token_endpoint_auth_method",
+        ),
+        (json!({"id": "c3", "redirect_uris": [cb], "token_endpoint_auth_method": "private_key_jwt"}), "/jwks"),
+        (
+            json!({"id": "c4", "redirect_uris": [cb], "public": true, "token_endpoint_auth_method": "client_secret_post"}),
+            "/token_endpoint_auth_method",
+        ),
+    ] {
+        let r = h.post(app.url("/admin/v1/clients")).bearer_auth(TOKEN).json(&bad).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::UNPROCESSABLE_ENTITY);
+        let v: Value = r.json().await.unwrap();
+        assert_eq!(v["errors"][0]["pointer"], pointer, "{v}");
+    }
 }

@@ -5,16 +5,21 @@
 
 use std::time::Duration;
 
-use jsonwebtoken::Algorithm;
 use reqwest::StatusCode;
 use serde_json::{Value, json};
 
-use crate::client_auth_jwt::{JWT_BEARER, PKJ_CB, PKJ_ID, Signer, code_of, jwt_clients_toml, redeem_with};
+use crate::client_auth_jwt::{JWT_BEARER, PKJ_CB, PKJ_ID, Signer, jwt_clients_toml, redeem_with};
 use crate::helpers::*;
 
 /// Push `params` as `app` (client_secret_basic); status and body.
 async fn push(app: &TestApp, params: &[(String, String)]) -> (StatusCode, Value) {
-    let r = reqwest::Client::new().post(app.url("/par")).basic_auth(APP_ID, Some(APP_SECRET)).form(params).send().await.unwrap();
+    let r = reqwest::Client::new()
+        .post(app.url("/par"))
+        .basic_auth(APP_ID, Some(APP_SECRET))
+        .form(params)
+        .send()
+        .await
+        .unwrap();
     (r.status(), r.json().await.unwrap_or(Value::Null))
 }
 
@@ -70,7 +75,12 @@ async fn a_request_uri_is_used_once_expires_and_belongs_to_its_client() {
     let r = b.get(app.url("/authorize")).query(&by_reference(APP_ID, &uri)).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::BAD_REQUEST, "expired");
     // A request_uri braid never made.
-    let r = b.get(app.url("/authorize")).query(&by_reference(APP_ID, "urn:ietf:params:oauth:request_uri:made-up")).send().await.unwrap();
+    let r = b
+        .get(app.url("/authorize"))
+        .query(&by_reference(APP_ID, "urn:ietf:params:oauth:request_uri:made-up"))
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
 }
 
@@ -87,7 +97,13 @@ async fn a_client_that_must_push_is_refused_a_plain_request() {
     assert!(to.starts_with(APP_CB), "{to}");
     assert_eq!(query_param(&to, "error").as_deref(), Some("invalid_request"));
     // Pushed, it goes through.
-    let r = reqwest::Client::new().post(app.url("/par")).basic_auth("pushy", Some(APP_SECRET)).form(&q).send().await.unwrap();
+    let r = reqwest::Client::new()
+        .post(app.url("/par"))
+        .basic_auth("pushy", Some(APP_SECRET))
+        .form(&q)
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::CREATED);
     let uri = r.json::<Value>().await.unwrap()["request_uri"].as_str().unwrap().to_owned();
     let back = walk_sign_in(&browser(), &[&app.base], &by_reference("pushy", &uri), "pushy1", "").await;
@@ -99,7 +115,13 @@ async fn bad_pushes_are_refused_without_redirecting() {
     let app = spawn_app().await;
     let h = reqwest::Client::new();
     // Bad client authentication.
-    let r = h.post(app.url("/par")).basic_auth(APP_ID, Some("wrong-secret-0123456789abcdef0123")).form(&app_request()).send().await.unwrap();
+    let r = h
+        .post(app.url("/par"))
+        .basic_auth(APP_ID, Some("wrong-secret-0123456789abcdef0123"))
+        .form(&app_request())
+        .send()
+        .await
+        .unwrap();
     assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
     assert_eq!(r.json::<Value>().await.unwrap()["error"], "invalid_client");
     let r = h.post(app.url("/par")).form(&app_request()).send().await.unwrap();
@@ -144,5 +166,4 @@ async fn a_private_key_jwt_client_pushes_with_the_par_endpoint_as_audience() {
     let code = query_param(&back, "code").unwrap();
     let (status, body) = redeem_with(&app, &code, PKJ_CB, &es.sign(&app, PKJ_ID, json!({}))).await;
     assert_eq!(status, StatusCode::OK, "{body}");
-    let _ = (Algorithm::ES256, code_of);
 }
