@@ -331,6 +331,17 @@ pub struct ClientSettings {
     /// The client requires `iss` and `sid` on its front-channel logout URI.
     #[serde(default)]
     pub frontchannel_logout_session_required: bool,
+    // --- JWT client authentication (RFC 7523) and pushed authorization requests (RFC 9126)
+    /// How the client authenticates at `/token`, `/revoke`, `/introspect` and `/par`; unset: a
+    /// client with a secret may use client_secret_basic or client_secret_post, one without is public.
+    pub token_endpoint_auth_method: Option<crate::issuer::client_auth::AuthMethod>,
+    /// The client's public keys for private_key_jwt: a JWK Set (a table, or a string of JSON).
+    pub jwks: Option<serde_json::Value>,
+    /// Where to fetch the client's JWK Set for private_key_jwt (https, or http on loopback).
+    pub jwks_uri: Option<String>,
+    /// Refuse authorization requests not pushed through `/par` (RFC 9126).
+    #[serde(default)]
+    pub require_pushed_authorization_requests: bool,
 }
 
 /// `[notify]`: the workers that deliver the webhook and email outboxes.
@@ -572,6 +583,17 @@ impl Settings {
             }
             if c.redirect_uris.is_empty() {
                 bad(format!("clients[{i}].redirect_uris"), "at least one redirect URI is needed".into());
+            }
+            for (k, reason) in
+                crate::issuer::client_auth::settings::check(&crate::issuer::client_auth::settings::Registration {
+                    method: c.token_endpoint_auth_method,
+                    has_secret: c.secret.is_some() || c.secret_file.is_some(),
+                    secret_hashed: false,
+                    jwks: c.jwks.as_ref(),
+                    jwks_uri: c.jwks_uri.as_deref(),
+                })
+            {
+                bad(format!("clients[{i}].{k}"), reason);
             }
             for (kind, list) in
                 [("redirect_uris", &c.redirect_uris), ("post_logout_redirect_uris", &c.post_logout_redirect_uris)]

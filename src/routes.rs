@@ -19,6 +19,8 @@ pub const TOKEN: &str = "/token";
 pub const USERINFO: &str = "/userinfo";
 /// Token introspection (RFC 7662).
 pub const INTROSPECT: &str = "/introspect";
+/// Pushed authorization requests (RFC 9126).
+pub const PAR: &str = "/par";
 /// Token revocation (RFC 7009).
 pub const REVOKE: &str = "/revoke";
 /// RP-initiated logout.
@@ -65,6 +67,7 @@ pub fn router(state: AppState) -> Router {
         .route(LOGOUT, get(issuer::logout::logout_get).post(issuer::logout::logout_post))
         .route(REVOKE, post(issuer::revoke::revoke_post))
         .route(INTROSPECT, post(issuer::introspect::introspect_post))
+        .route(PAR, post(issuer::par::par_post))
         .route(LOGIN, get(web::login::login_get))
         .route(LINK_PROOF, post(crate::linking::link_proof_post))
         .route(LOGIN_PROVIDER, get(web::login::login_provider_get).post(upstream::dev::login_post))

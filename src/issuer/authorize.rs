@@ -100,56 +100,110 @@ pub async fn authorize_post(
     authorize(state, headers, ip, q).await
 }
 
-async fn authorize(
-    state: AppState,
-    headers: HeaderMap,
-    ip: Option<String>,
-    q: HashMap<String, String>,
-) -> Result<Response, AppError> {
+/// How an authorization request reached braid.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Via {
+    /// Straight to `/authorize`.
+    Front,
+    /// Pushed to `/par` by the client (already authenticated).
+    Push,
+    /// At `/authorize` by a `request_uri` of a pushed request.
+    Pushed,
+}
+
+/// Why an authorization request is refused.
+#[derive(Debug)]
+pub enum Refusal {
+    /// No client or redirect URI to trust: a page at `/authorize`, `invalid_request` at `/par`.
+    Page(AppError),
+    /// An error for the client, sent to its redirect URI from `/authorize`.
+    Client {
+        /// The checked redirect URI.
+        redirect_uri: String,
+        /// The client's `state`, when short enough to reflect.
+        state: Option<String>,
+        /// The OAuth error code.
+        error: &'static str,
+        /// Its description.
+        description: String,
+    },
+}
+
+/// An authorization request checked in full.
+#[derive(Debug)]
+pub struct Checked {
+    /// The client.
+    pub client: std::sync::Arc<super::clients::Client>,
+    /// What is kept until the code is issued.
+    pub req: AuthRequest,
+    /// `prompt` values.
+    pub prompt: Vec<String>,
+    /// `max_age`.
+    pub max_age: Option<i64>,
+    /// The claims of a valid `id_token_hint` (its `sub` is what its client sees).
+    pub hinted: Option<serde_json::Map<String, serde_json::Value>>,
+}
+
+/// Check an authorization request's parameters exactly as `/authorize` does, for `/authorize`
+/// and `/par` alike.
+pub fn check_request(state: &AppState, q: &HashMap<String, String>, via: Via) -> Result<Checked, Refusal> {
     let p = |k: &str| q.get(k).map(String::as_str).filter(|v| !v.is_empty());
     if let Some(name) = ["client_id", "redirect_uri"].into_iter().find(|k| p(k).is_some_and(|v| v.len() > param_cap(k)))
     {
-        return Err(AppError::page(
+        return Err(Refusal::Page(AppError::page(
             "Request too large",
             format!("The application's `{name}` is longer than braid accepts. Tell its administrator."),
-        ));
+        )));
     }
     let client_id = p("client_id").ok_or_else(|| {
-        AppError::page(
+        Refusal::Page(AppError::page(
             "Missing client",
             "The application did not say who it is (no client_id). Go back to it and try again.",
-        )
+        ))
     })?;
     let client = state.clients.get(client_id).ok_or_else(|| {
-        AppError::page(
+        Refusal::Page(AppError::page(
             "Unknown application",
             "This application is not registered at braid, so you cannot be signed in to it. Tell its administrator.",
-        )
+        ))
     })?;
     let redirect_uri = p("redirect_uri").ok_or_else(|| {
-        AppError::page(
+        Refusal::Page(AppError::page(
             "Missing redirect URI",
             "The application did not say where to return you (no redirect_uri). Tell its administrator.",
-        )
+        ))
     })?;
     if !client.has_redirect_uri(redirect_uri) {
-        return Err(AppError::page(
+        return Err(Refusal::Page(AppError::page(
             "Unregistered redirect URI",
             "The application asked braid to send you to an address it has not registered, so braid will not send you there. Tell the application's administrator.",
-        ));
+        )));
     }
     // An oversized state is refused below and never reflected.
     let client_state = p("state").filter(|s| s.len() <= MAX_PARAM);
-    let fail = |error: &str, desc: &str| Ok(redirect_error(&state, redirect_uri, client_state, error, desc));
+    let fail = |error: &'static str, desc: &str| {
+        Err(Refusal::Client {
+            redirect_uri: redirect_uri.to_owned(),
+            state: client_state.map(str::to_owned),
+            error,
+            description: desc.to_owned(),
+        })
+    };
 
-    if let Some(name) = oversized(&q) {
+    if let Some(name) = oversized(q) {
         return fail("invalid_request", &format!("`{name}` is longer than braid accepts"));
     }
     if p("request_uri").is_some() {
-        return fail("request_uri_not_supported", "request_uri is not supported");
+        return match via {
+            Via::Push => fail("invalid_request", "request_uri must not be pushed"),
+            _ => fail("request_uri_not_supported", "request_uri is supported only for pushed authorization requests"),
+        };
     }
     if p("request").is_some() {
         return fail("request_not_supported", "request objects are not supported");
+    }
+    if via == Via::Front && client.require_par {
+        return fail("invalid_request", "this client must push its authorization requests to the PAR endpoint");
     }
     match p("response_type") {
         None => return fail("invalid_request", "response_type is required"),
@@ -174,8 +228,9 @@ async fn authorize(
         }
         (None, None) => None,
     };
-    let prompt: Vec<&str> = p("prompt").unwrap_or_default().split(' ').filter(|s| !s.is_empty()).collect();
-    if prompt.contains(&"none") && prompt.len() > 1 {
+    let prompt: Vec<String> =
+        p("prompt").unwrap_or_default().split(' ').filter(|s| !s.is_empty()).map(str::to_owned).collect();
+    if prompt.iter().any(|v| v == "none") && prompt.len() > 1 {
         return fail("invalid_request", "prompt=none cannot be combined with other values");
     }
     let max_age = match p("max_age").map(str::parse::<i64>) {
@@ -199,18 +254,41 @@ async fn authorize(
         Some(Ok(c)) => c,
         Some(Err(desc)) => return fail("invalid_request", desc),
     };
-    let mut req = AuthRequest {
+    let req = AuthRequest {
         client_id: client.id.clone(),
         redirect_uri: redirect_uri.to_owned(),
         scope,
         state: client_state.map(str::to_owned),
         nonce: p("nonce").map(str::to_owned),
         code_challenge,
-        force_login: prompt.contains(&"login") || max_age.is_some(),
+        force_login: prompt.iter().any(|v| v == "login") || max_age.is_some(),
         acr_values: p("acr_values").map(str::to_owned),
         claims,
-        select_account: prompt.contains(&"select_account"),
+        select_account: prompt.iter().any(|v| v == "select_account"),
     };
+    Ok(Checked { client, req, prompt, max_age, hinted })
+}
+
+async fn authorize(
+    state: AppState,
+    headers: HeaderMap,
+    ip: Option<String>,
+    q: HashMap<String, String>,
+) -> Result<Response, AppError> {
+    // A pushed request (RFC 9126 §4): its stored parameters replace every other one.
+    let (q, via) = match super::par::pushed_request(&state, &q).await? {
+        Some(stored) => (stored, Via::Pushed),
+        None => (q, Via::Front),
+    };
+    let Checked { mut req, prompt, max_age, hinted, .. } = match check_request(&state, &q, via) {
+        Ok(c) => c,
+        Err(Refusal::Page(e)) => return Err(e),
+        Err(Refusal::Client { redirect_uri, state: client_state, error, description }) => {
+            return Ok(redirect_error(&state, &redirect_uri, client_state.as_deref(), error, &description));
+        }
+    };
+    let p = |k: &str| q.get(k).map(String::as_str).filter(|v| !v.is_empty());
+    let has = |v: &str| prompt.iter().any(|x| x == v);
 
     // Single sign-on: an existing session answers at once unless the client asks otherwise. A
     // session whose authentication time is unknown never satisfies `max_age`.
@@ -221,7 +299,7 @@ async fn authorize(
     let same_person =
         |s: &BrowserSession| hinted.as_ref().is_none_or(|h| super::shape::hint_names(&state, h, s.account_id.as_str()));
     if let Some((sid, s)) = session.as_ref().filter(|(_, s)| fresh(s) && same_person(s)) {
-        if !prompt.contains(&"login") && !prompt.contains(&"select_account") {
+        if !has("login") && !has("select_account") {
             req.force_login = false;
             match issue_code(&state, req.clone(), sid, s.clone()).await? {
                 Ok(resp) => return Ok(resp),
@@ -232,11 +310,17 @@ async fn authorize(
                     state.end_session(sid, s).await?;
                 }
             }
-            req.force_login = prompt.contains(&"login") || max_age.is_some();
+            req.force_login = has("login") || max_age.is_some();
         }
     }
-    if prompt.contains(&"none") {
-        return fail("login_required", "no signed-in session at braid");
+    if has("none") {
+        return Ok(redirect_error(
+            &state,
+            &req.redirect_uri,
+            req.state.as_deref(),
+            "login_required",
+            "no signed-in session at braid",
+        ));
     }
     // A sign-in request is kept until it finishes: within the budget of this client address.
     crate::limits::check(&state, crate::limits::Kind::SignInStart, crate::limits::address(&ip), true).await?;
@@ -252,7 +336,7 @@ async fn authorize(
         }
     }
     // The chooser is shown even for one provider when the client asks the person to choose.
-    if prompt.contains(&"select_account") {
+    if has("select_account") {
         params.push(("prompt", "select_account"));
     }
     // The person an id_token_hint names signs in again with the provider of their primary

@@ -1,6 +1,6 @@
 //! Registered clients (applications): from `[[clients]]`, the demo client and the admin service
-//! (SQL); exact redirect-URI matching and client authentication (client_secret_basic,
-//! client_secret_post). [`LiveClients`] holds the set in force and is swapped on every change.
+//! (SQL); exact redirect-URI matching and the secrets and methods client authentication
+//! (`client_auth`) checks. [`LiveClients`] holds the set in force and is swapped on every change.
 
 use std::collections::HashMap;
 use std::sync::{Arc, RwLock};
@@ -8,6 +8,9 @@ use std::sync::{Arc, RwLock};
 use secrecy::{ExposeSecret, SecretString};
 use subtle::ConstantTimeEq;
 
+use super::client_auth::AuthMethod;
+use super::client_auth::keys::ClientKeys;
+use super::client_auth::settings::Registration;
 use crate::config::{Settings, resolve_secret};
 
 /// The shortest client secret braid accepts, in bytes (256 bits when random).
@@ -32,12 +35,35 @@ pub struct Client {
     // Back- and front-channel logout.
     /// The client's logout endpoints.
     pub logout: super::app_logout::ClientLogout,
+    // --- JWT client authentication (RFC 7523) and pushed authorization requests (RFC 9126)
+    /// `token_endpoint_auth_method` as registered; `None`: a client with a secret may use Basic
+    /// or post, one without is public.
+    pub auth_method: Option<AuthMethod>,
+    /// The public keys of a private_key_jwt client.
+    pub jwks: Option<Arc<ClientKeys>>,
+    /// Refuse authorization requests not pushed through `/par`.
+    pub require_par: bool,
 }
 
 impl Client {
     /// Whether this is a public client.
     pub fn is_public(&self) -> bool {
-        self.secret.is_none()
+        match self.auth_method {
+            Some(m) => m == AuthMethod::None,
+            None => self.secret.is_none(),
+        }
+    }
+
+    /// Whether the client may authenticate with `method` (its registered one only; a client
+    /// registered without one: Basic or post with a secret, none without).
+    pub fn allows(&self, method: AuthMethod) -> bool {
+        match self.auth_method {
+            Some(m) => m == method,
+            None if self.secret.is_some() => {
+                matches!(method, AuthMethod::ClientSecretBasic | AuthMethod::ClientSecretPost)
+            }
+            None => method == AuthMethod::None,
+        }
     }
 
     /// Exact match, as RFC 9700 §4.1.3 requires: no normalisation of any kind.
@@ -104,6 +130,17 @@ impl Clients {
             }
             let token_shape = super::shape::TokenShape::of_settings(c)
                 .map_err(|(field, reason)| format!("key `clients[{i}].{field}`: {reason}"))?;
+            let reg = Registration {
+                method: c.token_endpoint_auth_method,
+                has_secret: secret.is_some(),
+                secret_hashed: false,
+                jwks: c.jwks.as_ref(),
+                jwks_uri: c.jwks_uri.as_deref(),
+            };
+            if let Some((k, reason)) = super::client_auth::settings::check(&reg).into_iter().next() {
+                return Err(format!("key `clients[{i}].{k}`: {reason}"));
+            }
+            let jwks = super::client_auth::settings::keys(&reg).map_err(|e| format!("key `clients[{i}].jwks`: {e}"))?;
             map.insert(
                 c.id.clone(),
                 Arc::new(Client {
@@ -114,6 +151,9 @@ impl Clients {
                     post_logout_redirect_uris: c.post_logout_redirect_uris.clone(),
                     token_shape,
                     logout: c.logout(),
+                    auth_method: c.token_endpoint_auth_method,
+                    jwks,
+                    require_par: c.require_pushed_authorization_requests,
                 }),
             );
         }

@@ -5,6 +5,7 @@ use axum::http::{HeaderValue, header};
 use axum::response::{IntoResponse, Response};
 use serde_json::json;
 
+use super::client_auth;
 use crate::routes;
 use crate::state::AppState;
 
@@ -22,13 +23,11 @@ pub async fn discovery_get(State(state): State<AppState>) -> Response {
         "end_session_endpoint": format!("{i}{}", routes::LOGOUT),
         "revocation_endpoint": format!("{i}{}", routes::REVOKE),
         "introspection_endpoint": format!("{i}{}", routes::INTROSPECT),
-        "revocation_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
         "response_types_supported": ["code"],
         "response_modes_supported": ["query"],
         "grant_types_supported": ["authorization_code", "refresh_token"],
         "subject_types_supported": ["public", "pairwise"],
         "id_token_signing_alg_values_supported": algs,
-        "token_endpoint_auth_methods_supported": ["client_secret_basic", "client_secret_post", "none"],
         "code_challenge_methods_supported": ["S256"],
         "scopes_supported": super::authorize::SCOPES,
         "claims_supported": ["sub", "iss", "aud", "exp", "iat", "auth_time", "nonce", "sid", "idp", "amr", "azp", "email", "email_verified", "name", "preferred_username", "acr"],
@@ -45,6 +44,15 @@ pub async fn discovery_get(State(state): State<AppState>) -> Response {
         "backchannel_logout_session_supported": true,
         "frontchannel_logout_supported": true,
         "frontchannel_logout_session_supported": true,
+        // --- JWT client authentication (RFC 7523) and pushed authorization requests (RFC 9126)
+        "token_endpoint_auth_methods_supported": client_auth::METHODS,
+        "token_endpoint_auth_signing_alg_values_supported": client_auth::SIGNING_ALGS,
+        "revocation_endpoint_auth_methods_supported": client_auth::METHODS,
+        "revocation_endpoint_auth_signing_alg_values_supported": client_auth::SIGNING_ALGS,
+        "introspection_endpoint_auth_methods_supported": client_auth::METHODS,
+        "introspection_endpoint_auth_signing_alg_values_supported": client_auth::SIGNING_ALGS,
+        "pushed_authorization_request_endpoint": format!("{i}{}", routes::PAR),
+        "require_pushed_authorization_requests": false,
     });
     cached(axum::Json(doc).into_response())
 }

@@ -22,7 +22,7 @@ pub async fn introspect_post(
 ) -> Response {
     let result = async {
         let Form(form) = form.map_err(|_| AppError::oauth("invalid_request", "the body must be form-encoded"))?;
-        let client = authenticate(&state, &headers, &form)?;
+        let client = authenticate(&state, &headers, &form, crate::routes::INTROSPECT).await?;
         let token = form.token.as_deref().ok_or_else(|| AppError::oauth("invalid_request", "token is required"))?;
         let now = state.clock.now_secs();
         let inactive = json!({ "active": false });

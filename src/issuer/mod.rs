@@ -4,6 +4,7 @@
 pub mod app_logout;
 pub mod authorize;
 pub mod claims_request;
+pub mod client_auth;
 pub mod clients;
 pub mod discovery;
 pub mod frontchannel;
@@ -13,6 +14,7 @@ pub mod jwt;
 pub mod keyring;
 pub mod keys;
 pub mod logout;
+pub mod par;
 pub mod revoke;
 pub mod shape;
 pub mod token;

@@ -20,7 +20,7 @@ pub async fn revoke_post(
 ) -> Response {
     let result = async {
         let Form(form) = form.map_err(|_| AppError::oauth("invalid_request", "the body must be form-encoded"))?;
-        let client = authenticate(&state, &headers, &form)?;
+        let client = authenticate(&state, &headers, &form, crate::routes::REVOKE).await?;
         let token = form.token.as_deref().ok_or_else(|| AppError::oauth("invalid_request", "token is required"))?;
         let grant = if token.split('.').count() == 3 {
             // An access token: its grant, even if it has expired.

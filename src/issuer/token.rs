@@ -1,5 +1,4 @@
-//! `POST /token`: client authentication (client_secret_basic, client_secret_post, or none for
-//! public clients), the `authorization_code` grant with PKCE, and the `refresh_token` grant with
+//! `POST /token`: client authentication (`client_auth`), the `authorization_code` grant with PKCE, and the `refresh_token` grant with
 //! rotation on every use and revocation of the whole family on replay.
 
 use std::time::Duration;
@@ -8,12 +7,11 @@ use axum::Form;
 use axum::extract::State;
 use axum::http::{HeaderMap, HeaderValue, header};
 use axum::response::{IntoResponse, Response};
-use base64::Engine as _;
-use base64::engine::general_purpose::STANDARD;
 use serde::Deserialize;
 use serde_json::{Value, json};
 use subtle::ConstantTimeEq;
 
+use super::client_auth::{self, Credentials};
 use super::clients::Client;
 use super::grants::{Grant, Rotation};
 use super::jwt;
@@ -36,6 +34,8 @@ pub struct TokenForm {
     client_secret: Option<String>,
     refresh_token: Option<String>,
     scope: Option<String>,
+    client_assertion_type: Option<String>,
+    client_assertion: Option<String>,
 }
 
 /// `POST /token`
@@ -49,7 +49,11 @@ pub async fn token_post(
         Ok(Form(form)) => {
             // Failures are budgeted per (claimed client, client address): guessing a client's
             // secret is slowed, and nobody elsewhere can lock a client out.
-            let who = format!("{}|{}", claimed_client(&headers, &form), crate::limits::address(&ip));
+            let who = format!(
+                "{}|{}",
+                client_auth::claimed_client(&headers, &form.credentials()),
+                crate::limits::address(&ip)
+            );
             match crate::limits::check(&state, crate::limits::Kind::TokenFailure, &who, false).await {
                 Err(e) => Err(e),
                 Ok(()) => {
@@ -79,7 +83,7 @@ pub async fn token_post(
 }
 
 async fn token(state: &AppState, headers: &HeaderMap, form: TokenForm) -> Result<Value, AppError> {
-    let client = authenticate(state, headers, &form)?;
+    let client = authenticate(state, headers, &form, crate::routes::TOKEN).await?;
     match form.grant_type.as_deref() {
         Some("authorization_code") => code_grant(state, &client, &form).await,
         Some("refresh_token") => refresh_grant(state, &client, &form).await,
@@ -88,63 +92,26 @@ async fn token(state: &AppState, headers: &HeaderMap, form: TokenForm) -> Result
     }
 }
 
-/// The client id a `/token` request names (Basic credentials first, else `client_id`), checked or
-/// not: only a budget key.
-fn claimed_client(headers: &HeaderMap, form: &TokenForm) -> String {
-    let basic = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Basic "))
-        .and_then(|b64| STANDARD.decode(b64.trim()).ok())
-        .and_then(|raw| String::from_utf8(raw).ok())
-        .and_then(|raw| raw.split_once(':').map(|(id, _)| id.to_owned()));
-    basic.or_else(|| form.client_id.clone()).unwrap_or_default()
+impl TokenForm {
+    /// The client-authentication parameters of the form.
+    pub(crate) fn credentials(&self) -> Credentials<'_> {
+        Credentials {
+            client_id: self.client_id.as_deref(),
+            client_secret: self.client_secret.as_deref(),
+            assertion_type: self.client_assertion_type.as_deref(),
+            assertion: self.client_assertion.as_deref(),
+        }
+    }
 }
 
-fn invalid_client(desc: &str) -> AppError {
-    AppError::OAuth { status: axum::http::StatusCode::UNAUTHORIZED, code: "invalid_client", description: desc.into() }
-}
-
-pub(crate) fn authenticate(
+/// Authenticate the client of a form posted to `path` (a route of braid's).
+pub(crate) async fn authenticate(
     state: &AppState,
     headers: &HeaderMap,
     form: &TokenForm,
+    path: &str,
 ) -> Result<std::sync::Arc<Client>, AppError> {
-    let basic = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Basic "))
-        .map(|b64| {
-            let raw = STANDARD.decode(b64.trim()).map_err(|_| invalid_client("malformed Basic credentials"))?;
-            let raw = String::from_utf8(raw).map_err(|_| invalid_client("malformed Basic credentials"))?;
-            let (id, secret) = raw.split_once(':').ok_or_else(|| invalid_client("malformed Basic credentials"))?;
-            let dec =
-                |s: &str| url::form_urlencoded::parse(format!("x={s}").as_bytes()).next().map(|(_, v)| v.into_owned());
-            Ok::<_, AppError>((dec(id).unwrap_or_default(), dec(secret).unwrap_or_default()))
-        })
-        .transpose()?;
-    if basic.is_some() && form.client_secret.is_some() {
-        return Err(AppError::oauth("invalid_request", "use one client authentication method, not two"));
-    }
-    let (id, secret) = match basic {
-        Some((id, secret)) => {
-            if form.client_id.as_deref().is_some_and(|f| f != id) {
-                return Err(AppError::oauth("invalid_request", "client_id does not match the credentials"));
-            }
-            (id, Some(secret))
-        }
-        None => (
-            form.client_id.clone().ok_or_else(|| invalid_client("client authentication is required"))?,
-            form.client_secret.clone(),
-        ),
-    };
-    let client = state.clients.get(&id).ok_or_else(|| invalid_client("unknown client"))?;
-    match (client.is_public(), secret) {
-        (true, None) => Ok(client),
-        (true, Some(_)) => Err(invalid_client("this public client has no secret")),
-        (false, Some(s)) if client.secret_matches(&s) => Ok(client),
-        (false, _) => Err(invalid_client("client authentication failed")),
-    }
+    client_auth::authenticate(state, headers, &form.credentials(), &format!("{}{path}", state.issuer)).await
 }
 
 fn invalid_grant(desc: &str) -> AppError {

@@ -22,6 +22,9 @@ pub fn client(public_url: &str) -> Client {
         post_logout_redirect_uris: vec![home],
         token_shape: Default::default(),
         logout: Default::default(),
+        auth_method: None,
+        jwks: None,
+        require_par: false,
     }
 }
 

@@ -11,6 +11,8 @@ use super::{Catalog, CatalogError, bump, hex, store, unhex32};
 use crate::config::{SigningAlg, check_redirect_uri};
 use crate::db::Db;
 use crate::issuer::app_logout::ClientLogout;
+use crate::issuer::client_auth::AuthMethod;
+use crate::issuer::client_auth::settings::Registration;
 use crate::issuer::clients::{Client, ClientSecret};
 use crate::issuer::shape::{SubjectType, TokenShape};
 
@@ -56,6 +58,20 @@ pub struct ClientDefinition {
     /// The client requires `iss` and `sid` on its front-channel logout URI.
     #[serde(default, skip_serializing_if = "std::ops::Not::not")]
     pub frontchannel_logout_session_required: bool,
+    // --- JWT client authentication (RFC 7523) and pushed authorization requests (RFC 9126)
+    /// client_secret_basic, client_secret_post, private_key_jwt, or none (public); unset: Basic or
+    /// post for a confidential client. client_secret_jwt is refused (only the secret's hash is kept).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub token_endpoint_auth_method: Option<AuthMethod>,
+    /// The client's public keys for private_key_jwt (a JWK Set).
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jwks: Option<Value>,
+    /// Where to fetch the client's JWK Set for private_key_jwt.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub jwks_uri: Option<String>,
+    /// Refuse authorization requests not pushed through `/par`.
+    #[serde(default, skip_serializing_if = "std::ops::Not::not")]
+    pub require_pushed_authorization_requests: bool,
 }
 
 fn is_public_subject(t: &SubjectType) -> bool {
@@ -81,6 +97,21 @@ impl ClientDefinition {
             backchannel_logout_session_required: self.backchannel_logout_session_required,
             frontchannel_logout_uri: self.frontchannel_logout_uri.clone(),
             frontchannel_logout_session_required: self.frontchannel_logout_session_required,
+        }
+    }
+
+    /// Whether braid makes and keeps a secret for this client.
+    fn has_secret(&self) -> bool {
+        !self.public && self.token_endpoint_auth_method != Some(AuthMethod::PrivateKeyJwt)
+    }
+
+    fn registration(&self) -> Registration<'_> {
+        Registration {
+            method: self.token_endpoint_auth_method,
+            has_secret: self.has_secret(),
+            secret_hashed: true,
+            jwks: self.jwks.as_ref(),
+            jwks_uri: self.jwks_uri.as_deref(),
         }
     }
 }
@@ -129,6 +160,19 @@ pub struct ClientView {
     /// Catalog clients: when it last changed (Unix milliseconds).
     #[serde(skip_serializing_if = "Option::is_none")]
     pub updated_at: Option<i64>,
+    // --- JWT client authentication (RFC 7523) and pushed authorization requests (RFC 9126)
+    /// The registered `token_endpoint_auth_method`, if one is.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub token_endpoint_auth_method: Option<AuthMethod>,
+    /// The client's inline JWK Set (public keys), if any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
+    pub jwks: Option<Value>,
+    /// Where the client's JWK Set is fetched, if anywhere.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub jwks_uri: Option<String>,
+    /// Whether plain authorization requests are refused (PAR only).
+    pub require_pushed_authorization_requests: bool,
 }
 
 /// A client just made or changed, with its new secret when one was made (shown this once).
@@ -171,6 +215,24 @@ pub fn parse_definition(id: &str, def: &Value) -> Result<ClientDefinition, Catal
         return Err(CatalogError::invalid("/name", "a name is 1-200 characters"));
     }
     d.token_shape().map_err(|(field, reason)| CatalogError::invalid(format!("/{field}"), reason))?;
+    match (d.public, d.token_endpoint_auth_method) {
+        (true, Some(m)) if m != AuthMethod::None => {
+            return Err(CatalogError::invalid(
+                "/token_endpoint_auth_method",
+                format!("a public client authenticates with none, not {}", m.as_str()),
+            ));
+        }
+        (false, Some(AuthMethod::None)) => {
+            return Err(CatalogError::invalid(
+                "/token_endpoint_auth_method",
+                "none is for public clients: set public to true",
+            ));
+        }
+        _ => {}
+    }
+    if let Some((k, reason)) = crate::issuer::client_auth::settings::check(&d.registration()).into_iter().next() {
+        return Err(CatalogError::invalid(format!("/{k}"), reason));
+    }
     Ok(d)
 }
 
@@ -208,9 +270,16 @@ pub(super) async fn load_all(db: &Db) -> Result<Vec<Client>, CatalogError> {
                 continue;
             }
         };
-        let secret = match (&s.secret_sha256, s.definition.public) {
-            (None, true) => None,
-            (Some(h), false) => match unhex32(h) {
+        let jwks = match crate::issuer::client_auth::settings::keys(&s.definition.registration()) {
+            Ok(k) => k,
+            Err(e) => {
+                tracing::error!(client = %s.id, error = %e, "stored client keys unusable; the client is refused");
+                continue;
+            }
+        };
+        let secret = match (&s.secret_sha256, s.definition.has_secret()) {
+            (None, false) => None,
+            (Some(h), true) => match unhex32(h) {
                 Some(d) => Some(ClientSecret::Sha256(d)),
                 None => {
                     tracing::error!(client = %s.id, "stored client secret digest unreadable; the client is refused");
@@ -218,7 +287,7 @@ pub(super) async fn load_all(db: &Db) -> Result<Vec<Client>, CatalogError> {
                 }
             },
             _ => {
-                tracing::error!(client = %s.id, "stored client is public with a secret, or confidential without; refused");
+                tracing::error!(client = %s.id, "stored client has a secret it should not have, or lacks one; refused");
                 continue;
             }
         };
@@ -237,6 +306,9 @@ pub(super) async fn load_all(db: &Db) -> Result<Vec<Client>, CatalogError> {
             logout: s.definition.logout(),
             redirect_uris: s.definition.redirect_uris,
             post_logout_redirect_uris: s.definition.post_logout_redirect_uris,
+            auth_method: s.definition.token_endpoint_auth_method,
+            jwks,
+            require_par: s.definition.require_pushed_authorization_requests,
         });
     }
     Ok(out)
@@ -260,6 +332,10 @@ fn view(s: &Stored) -> ClientView {
         frontchannel_logout_session_required: s.definition.frontchannel_logout_session_required,
         version: Some(s.version),
         updated_at: Some(s.updated_at),
+        token_endpoint_auth_method: s.definition.token_endpoint_auth_method,
+        jwks: s.definition.jwks.clone(),
+        jwks_uri: s.definition.jwks_uri.clone(),
+        require_pushed_authorization_requests: s.definition.require_pushed_authorization_requests,
     }
 }
 
@@ -281,6 +357,13 @@ fn file_view(c: &Client) -> ClientView {
         frontchannel_logout_session_required: c.logout.frontchannel_logout_session_required,
         version: None,
         updated_at: None,
+        token_endpoint_auth_method: c.auth_method,
+        jwks: None,
+        jwks_uri: match c.jwks.as_deref() {
+            Some(crate::issuer::client_auth::keys::ClientKeys::Remote { uri, .. }) => Some(uri.clone()),
+            _ => None,
+        },
+        require_pushed_authorization_requests: c.require_par,
     }
 }
 
@@ -332,7 +415,7 @@ impl Catalog {
     pub async fn create_client(&self, id: &str, definition: Value, actor: &Actor) -> Result<NewClient, CatalogError> {
         let d = parse_definition(id, &definition)?;
         self.client_not_from_file(id)?;
-        let (secret, digest) = if d.public {
+        let (secret, digest) = if !d.has_secret() {
             (None, None)
         } else {
             let (s, h) = new_secret();
@@ -378,10 +461,10 @@ impl Catalog {
         if expected_version.is_some_and(|v| v != old.version) {
             return Err(CatalogError::VersionMismatch);
         }
-        let (secret, digest) = match (d.public, old.secret_sha256) {
-            (true, _) => (None, None),
-            (false, Some(h)) => (None, Some(h)),
-            (false, None) => {
+        let (secret, digest) = match (d.has_secret(), old.secret_sha256) {
+            (false, _) => (None, None),
+            (true, Some(h)) => (None, Some(h)),
+            (true, None) => {
                 let (s, h) = new_secret();
                 (Some(s), Some(h))
             }
@@ -460,8 +543,8 @@ impl Catalog {
     pub async fn rotate_client_secret(&self, id: &str, actor: &Actor) -> Result<String, CatalogError> {
         self.client_not_from_file(id)?;
         let Some(old) = self.client_row(id).await? else { return Err(CatalogError::NotFound) };
-        if old.definition.public {
-            return Err(CatalogError::invalid("/public", "a public client has no secret to rotate"));
+        if !old.definition.has_secret() {
+            return Err(CatalogError::invalid("/public", "this client has no secret to rotate"));
         }
         let (secret, digest) = new_secret();
         let now = self.clock.now_ms();
