@@ -172,10 +172,13 @@ pub async fn run(case: Case) {
     let r = b.get(logout).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::SEE_OTHER);
     assert_eq!(location(&r), "http://127.0.0.1:9/bye?state=bye-state");
-    let mut q = authorize_query(&case.client_id, APP_CB, None, "n");
-    q.push(("prompt".into(), "none".into()));
-    let r = b.get(app.url("/authorize")).query(&q).send().await.unwrap();
-    assert_eq!(query_param(&location(&r), "error").as_deref(), Some("login_required"));
+    assert_eq!(b.get(app.url("/account")).send().await.unwrap().status(), StatusCode::SEE_OTHER, "signed out");
+    if !case.par {
+        let mut q = authorize_query(&case.client_id, APP_CB, None, "n");
+        q.push(("prompt".into(), "none".into()));
+        let r = b.get(app.url("/authorize")).query(&q).send().await.unwrap();
+        assert_eq!(query_param(&location(&r), "error").as_deref(), Some("login_required"));
+    }
 }
 
 #[tokio::test]
@@ -196,6 +199,49 @@ async fn authlib_rs256_client_secret_basic() {
 #[tokio::test]
 async fn authlib_rs256_client_secret_post() {
     run(Case::new(Library::Authlib, "RS256", "client_secret_post")).await;
+}
+
+/// The private key of the `private_key_jwt` test client (P-256; a fixture made for these tests).
+fn rp_key() -> Value {
+    json!({
+        "kty": "EC", "crv": "P-256", "kid": "rp-test-es256", "alg": "ES256",
+        "x": "prjtIoRSwwrQffgyMzJUbywSS0MhSUkErOZn63a4noU",
+        "y": "4hkW5RkOWp_gp95oKN5f7SSe4Z-anqMz3JYT70gudPg",
+        "d": "kQpD6IqtmMky69mbsBIS27QmLaR_b9R-QcO0lDptKyg",
+    })
+}
+
+/// A client registered with `private_key_jwt` and the public half of [`rp_key`], which must
+/// push its authorization requests; the RP authenticates with a signed assertion everywhere.
+fn private_key_jwt_with_par(library: Library) -> Case {
+    let mut public = rp_key();
+    if let Some(o) = public.as_object_mut() {
+        o.remove("d");
+    }
+    let extra_toml = format!(
+        "\n[[clients]]\nid = \"rp-pkjwt\"\nredirect_uris = [\"{APP_CB}\"]\n\
+         post_logout_redirect_uris = [\"http://127.0.0.1:9/bye\"]\n\
+         token_endpoint_auth_method = \"private_key_jwt\"\nrequire_pushed_authorization_requests = true\n\
+         jwks = '{}'\n",
+        json!({ "keys": [public] })
+    );
+    Case {
+        extra_toml,
+        client_id: "rp-pkjwt".into(),
+        par: true,
+        private_key_jwk: Some(rp_key()),
+        ..Case::new(library, "RS256", "private_key_jwt")
+    }
+}
+
+#[tokio::test]
+async fn openid_client_private_key_jwt_and_par() {
+    run(private_key_jwt_with_par(Library::OpenidClient)).await;
+}
+
+#[tokio::test]
+async fn authlib_private_key_jwt_and_par() {
+    run(private_key_jwt_with_par(Library::Authlib)).await;
 }
 
 #[tokio::test]

@@ -15,8 +15,10 @@ use crate::error::AppError;
 use crate::issuer::clients::{Client, ClientSecret};
 use crate::state::AppState;
 
-/// The longest life an assertion may claim (`exp` at most this far ahead), in seconds.
-pub const MAX_LIFETIME_SECS: i64 = 300;
+/// The longest life an assertion may claim (`exp` at most this far ahead), in seconds. An hour:
+/// Authlib's default (an RP library in wide use); its `jti` is kept as long, so a replay is
+/// refused for the assertion's whole life.
+pub const MAX_LIFETIME_SECS: i64 = 3600;
 /// Clock difference tolerated on `exp`, `iat` and `nbf`, in seconds.
 pub const SKEW_SECS: i64 = 30;
 /// The longest `jti` taken.

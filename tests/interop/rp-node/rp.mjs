@@ -18,6 +18,15 @@ import * as client from 'openid-client';
 const [, , step, configJson, ...rest] = process.argv;
 const cfg = JSON.parse(configJson);
 
+// The client's private key (a P-256 or Ed25519 JWK) as the CryptoKey openid-client signs with.
+async function importPrivateKey(jwk) {
+  const algorithm = jwk.kty === 'OKP' ? { name: 'Ed25519' } : { name: 'ECDSA', namedCurve: jwk.crv };
+  const { alg: _alg, kid: _kid, ...material } = jwk;
+  return crypto.subtle.importKey('jwk', material, algorithm, false, ['sign']);
+}
+
+const privateKey = cfg.private_key_jwk ? await importPrivateKey(cfg.private_key_jwk) : undefined;
+
 function clientAuth() {
   switch (cfg.auth_method) {
     case 'client_secret_basic':
@@ -25,7 +34,7 @@ function clientAuth() {
     case 'client_secret_post':
       return client.ClientSecretPost(cfg.client_secret);
     case 'private_key_jwt':
-      return client.PrivateKeyJwt(cfg.private_key_jwk);
+      return client.PrivateKeyJwt({ key: privateKey, kid: cfg.private_key_jwk.kid });
     default:
       throw new Error(`unknown auth_method ${cfg.auth_method}`);
   }

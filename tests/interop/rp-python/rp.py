@@ -55,8 +55,15 @@ def session_for(cfg):
     if cfg["auth_method"] == "private_key_jwt":
         from authlib.oauth2.rfc7523 import PrivateKeyJWT
 
-        kwargs["client_secret"] = cfg["private_key_jwk"]
-        kwargs["token_endpoint_auth_method"] = PrivateKeyJWT(cfg["issuer"] + "/token")
+        from joserfc.jwk import ECKey, OKPKey, RSAKey
+
+        jwk = cfg["private_key_jwk"]
+        # Authlib signs with a key object of the key's own type (a bare dict is read as RSA).
+        key_type = {"EC": ECKey, "OKP": OKPKey, "RSA": RSAKey}[jwk["kty"]]
+        kwargs["client_secret"] = key_type.import_key(jwk)
+        kwargs["token_endpoint_auth_method"] = PrivateKeyJWT(
+            cfg["issuer"] + "/token", alg=jwk.get("alg", "RS256"), headers={"kid": jwk["kid"]}
+        )
     else:
         kwargs["client_secret"] = cfg["client_secret"]
         kwargs["token_endpoint_auth_method"] = cfg["auth_method"]
@@ -65,7 +72,8 @@ def session_for(cfg):
         scope=cfg.get("scope") or "openid profile email offline_access",
         redirect_uri=cfg["redirect_uri"],
         code_challenge_method="S256",
-        revocation_endpoint_auth_method=cfg["auth_method"] if cfg["auth_method"] != "private_key_jwt" else None,
+        # The same method at the revocation endpoint (a signed assertion for private_key_jwt).
+        revocation_endpoint_auth_method=kwargs["token_endpoint_auth_method"],
         **kwargs,
     )
 
