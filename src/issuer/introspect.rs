@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Value, json};
 
 use super::jwt;
-use super::token::{TokenForm, authenticate};
+use super::token::{TokenForm, authenticate_budgeted};
 use crate::accounts::AccountStatus;
 use crate::error::AppError;
 use crate::state::AppState;
@@ -18,11 +18,12 @@ use crate::state::AppState;
 pub async fn introspect_post(
     State(state): State<AppState>,
     headers: HeaderMap,
+    crate::web::client_ip::ClientIp(ip): crate::web::client_ip::ClientIp,
     form: Result<Form<TokenForm>, axum::extract::rejection::FormRejection>,
 ) -> Response {
     let result = async {
         let Form(form) = form.map_err(|_| AppError::oauth("invalid_request", "the body must be form-encoded"))?;
-        let client = authenticate(&state, &headers, &form, crate::routes::INTROSPECT).await?;
+        let client = authenticate_budgeted(&state, &headers, &form, crate::routes::INTROSPECT, &ip).await?;
         let token = form.token.as_deref().ok_or_else(|| AppError::oauth("invalid_request", "token is required"))?;
         let now = state.clock.now_secs();
         let inactive = json!({ "active": false });

@@ -41,6 +41,7 @@ fn store_key(request_uri: &str) -> String {
 pub async fn par_post(
     State(state): State<AppState>,
     headers: HeaderMap,
+    crate::web::client_ip::ClientIp(ip): crate::web::client_ip::ClientIp,
     form: Result<axum::Form<HashMap<String, String>>, axum::extract::rejection::FormRejection>,
 ) -> Response {
     let result = async {
@@ -54,7 +55,7 @@ pub async fn par_post(
             assertion: get("client_assertion"),
         };
         let endpoint = format!("{}{}", state.issuer, crate::routes::PAR);
-        let client = client_auth::authenticate(&state, &headers, &creds, &endpoint).await?;
+        let client = client_auth::authenticate_budgeted(&state, &headers, &creds, &endpoint, &ip).await?;
         for k in AUTH_PARAMS {
             q.remove(*k);
         }

@@ -8,7 +8,7 @@ use axum::http::{HeaderMap, HeaderValue, StatusCode, header};
 use axum::response::{IntoResponse, Response};
 
 use super::jwt;
-use super::token::{TokenForm, authenticate};
+use super::token::{TokenForm, authenticate_budgeted};
 use crate::error::AppError;
 use crate::state::AppState;
 
@@ -16,11 +16,12 @@ use crate::state::AppState;
 pub async fn revoke_post(
     State(state): State<AppState>,
     headers: HeaderMap,
+    crate::web::client_ip::ClientIp(ip): crate::web::client_ip::ClientIp,
     form: Result<Form<TokenForm>, axum::extract::rejection::FormRejection>,
 ) -> Response {
     let result = async {
         let Form(form) = form.map_err(|_| AppError::oauth("invalid_request", "the body must be form-encoded"))?;
-        let client = authenticate(&state, &headers, &form, crate::routes::REVOKE).await?;
+        let client = authenticate_budgeted(&state, &headers, &form, crate::routes::REVOKE, &ip).await?;
         let token = form.token.as_deref().ok_or_else(|| AppError::oauth("invalid_request", "token is required"))?;
         let grant = if token.split('.').count() == 3 {
             // An access token: its grant, even if it has expired.

@@ -114,6 +114,18 @@ pub(crate) async fn authenticate(
     client_auth::authenticate(state, headers, &form.credentials(), &format!("{}{path}", state.issuer)).await
 }
 
+/// [`authenticate`] within the client-authentication failure budget (`/revoke`, `/introspect`).
+pub(crate) async fn authenticate_budgeted(
+    state: &AppState,
+    headers: &HeaderMap,
+    form: &TokenForm,
+    path: &str,
+    ip: &Option<String>,
+) -> Result<std::sync::Arc<Client>, AppError> {
+    let endpoint = format!("{}{path}", state.issuer);
+    client_auth::authenticate_budgeted(state, headers, &form.credentials(), &endpoint, ip).await
+}
+
 fn invalid_grant(desc: &str) -> AppError {
     AppError::oauth("invalid_grant", desc)
 }

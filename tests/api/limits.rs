@@ -124,6 +124,39 @@ async fn token_failures_are_limited_per_client_and_address_with_a_json_answer() 
 }
 
 #[tokio::test]
+async fn failed_client_authentication_at_par_revoke_and_introspect_spends_the_same_budget() {
+    let (app, _clock) = behind("[limits]\ntoken_failures_per_minute = 3\n", "memory", &["127.0.0.1"]).await;
+    let h = reqwest::Client::new();
+    let from = "198.51.100.77";
+    let at = |path: &str, secret: &str| {
+        h.post(app.url(path)).basic_auth(APP_ID, Some(secret)).header("x-forwarded-for", from).form(&[
+            ("token", "nope"),
+            ("response_type", "code"),
+            ("redirect_uri", APP_CB),
+            ("scope", "openid"),
+        ])
+    };
+    for path in ["/par", "/revoke", "/introspect"] {
+        assert_eq!(at(path, "wrong-secret").send().await.unwrap().status(), StatusCode::UNAUTHORIZED, "{path}");
+    }
+    for path in ["/par", "/revoke", "/introspect", "/token"] {
+        let r = at(path, APP_SECRET).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::TOO_MANY_REQUESTS, "{path}: one budget for every endpoint");
+        assert!(retry_after(&r) >= 1);
+    }
+    // Elsewhere the client still authenticates.
+    let r = h
+        .post(app.url("/introspect"))
+        .basic_auth(APP_ID, Some(APP_SECRET))
+        .header("x-forwarded-for", "192.0.2.45")
+        .form(&[("token", "nope")])
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+}
+
+#[tokio::test]
 async fn callbacks_account_changes_and_admin_failures_are_limited() {
     let token = crate::admin_ops::TOKEN;
     let limits = format!(

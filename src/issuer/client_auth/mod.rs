@@ -111,6 +111,27 @@ fn unverified_subject(jwt: &str) -> Option<String> {
 /// Authenticate the client of a request to `endpoint` (its absolute URL, an accepted assertion
 /// audience). Every failure is a 401 `invalid_client` (two methods at once: 400
 /// `invalid_request`); a store that cannot answer fails closed.
+/// [`authenticate`] within the failure budget of `/token`, shared by every endpoint that
+/// authenticates clients (`[limits] token_failures_per_minute`, per claimed client and client
+/// address): over the budget, 429 before any check; each failed authentication spends a unit.
+pub async fn authenticate_budgeted(
+    state: &AppState,
+    headers: &HeaderMap,
+    creds: &Credentials<'_>,
+    endpoint: &str,
+    ip: &Option<String>,
+) -> Result<Arc<Client>, AppError> {
+    let who = format!("{}|{}", claimed_client(headers, creds), crate::limits::address(ip));
+    crate::limits::check(state, crate::limits::Kind::TokenFailure, &who, false).await?;
+    let result = authenticate(state, headers, creds, endpoint).await;
+    if matches!(&result, Err(AppError::OAuth { status, .. }) if status.is_client_error()) {
+        if let Err(e) = crate::limits::check(state, crate::limits::Kind::TokenFailure, &who, true).await {
+            tracing::debug!(error = %e, "client authentication failure budget spent");
+        }
+    }
+    result
+}
+
 pub async fn authenticate(
     state: &AppState,
     headers: &HeaderMap,
