@@ -10,6 +10,12 @@ pub use model::*;
 pub use search::{AccountQuery, AuditQuery};
 pub use sql::SqlAccountStore;
 
+/// The account store's hot SQL statements (sign-in and the trust re-check), checked against
+/// their query plans by the tests.
+pub mod queries {
+    pub use super::sql::{ACCOUNT_BY_ID, AUDIT_SIGN_IN, IDENTITIES_OF, IDENTITY_BY_ID, IDENTITY_BY_KEY, RECORD_LOGIN};
+}
+
 use async_trait::async_trait;
 
 use crate::clock::UnixMillis;

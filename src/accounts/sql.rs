@@ -33,6 +33,28 @@ macro_rules! account_columns {
     };
 }
 
+// The hot statements, named so `tests/api/query_plans.rs` can check that each uses an index.
+
+/// Record a login of a known identity (by the unique (issuer, subject) index).
+pub const RECORD_LOGIN: &str = concat!(
+    "UPDATE identities SET provider_id = $1, email = $2, email_verified = $3, name = $4, \
+     last_login_at = $5, last_claims = $6 WHERE issuer = $7 AND subject = $8 RETURNING ",
+    identity_columns!()
+);
+/// An identity by (issuer, subject).
+pub const IDENTITY_BY_KEY: &str =
+    concat!("SELECT ", identity_columns!(), " FROM identities WHERE issuer = $1 AND subject = $2");
+/// An identity by id (the trust re-check at every refresh and single sign-on).
+pub const IDENTITY_BY_ID: &str = concat!("SELECT ", identity_columns!(), " FROM identities WHERE id = $1");
+/// An account by id (sign-in, the trust re-check, `sessions_valid_after`).
+pub const ACCOUNT_BY_ID: &str = concat!("SELECT ", account_columns!(), " FROM accounts WHERE id = $1");
+/// The identities of an account.
+pub const IDENTITIES_OF: &str =
+    concat!("SELECT ", identity_columns!(), " FROM identities WHERE account_id = $1 ORDER BY linked_at, id");
+/// The audit row of a sign-in.
+pub const AUDIT_SIGN_IN: &str = "INSERT INTO audit_events (at, actor, ip, action, account_id, issuer, subject) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7)";
+
 /// How often `resolve_or_create` goes round "record login / try to create" before giving up.
 /// A second round only happens when a concurrent request created the identity and it was
 /// removed again before this one could read it.
@@ -73,22 +95,18 @@ impl SqlAccountStore {
         claims: &str,
         now: UnixMillis,
     ) -> Result<Option<Identity>, AccountError> {
-        let row = sqlx::query(concat!(
-            "UPDATE identities SET provider_id = $1, email = $2, email_verified = $3, name = $4, \
-             last_login_at = $5, last_claims = $6 WHERE issuer = $7 AND subject = $8 RETURNING ",
-            identity_columns!()
-        ))
-        .bind(provider_id)
-        .bind(ext.email.as_deref())
-        .bind(i64::from(ext.email_verified))
-        .bind(ext.name.as_deref())
-        .bind(now)
-        .bind(claims)
-        .bind(&ext.issuer)
-        .bind(&ext.subject)
-        .fetch_optional(&self.db.pool)
-        .await
-        .map_err(unavailable)?;
+        let row = sqlx::query(RECORD_LOGIN)
+            .bind(provider_id)
+            .bind(ext.email.as_deref())
+            .bind(i64::from(ext.email_verified))
+            .bind(ext.name.as_deref())
+            .bind(now)
+            .bind(claims)
+            .bind(&ext.issuer)
+            .bind(&ext.subject)
+            .fetch_optional(&self.db.pool)
+            .await
+            .map_err(unavailable)?;
         row.as_ref().map(identity_from_row).transpose()
     }
 
@@ -146,23 +164,18 @@ impl SqlAccountStore {
         issuer: &str,
         subject: &str,
     ) -> Result<Option<Identity>, AccountError> {
-        let row =
-            sqlx::query(concat!("SELECT ", identity_columns!(), " FROM identities WHERE issuer = $1 AND subject = $2"))
-                .bind(issuer)
-                .bind(subject)
-                .fetch_optional(&self.db.pool)
-                .await
-                .map_err(unavailable)?;
+        let row = sqlx::query(IDENTITY_BY_KEY)
+            .bind(issuer)
+            .bind(subject)
+            .fetch_optional(&self.db.pool)
+            .await
+            .map_err(unavailable)?;
         row.as_ref().map(identity_from_row).transpose()
     }
 
     /// An identity by its store id.
     pub async fn identity_by_id(&self, id: i64) -> Result<Option<Identity>, AccountError> {
-        let row = sqlx::query(concat!("SELECT ", identity_columns!(), " FROM identities WHERE id = $1"))
-            .bind(id)
-            .fetch_optional(&self.db.pool)
-            .await
-            .map_err(unavailable)?;
+        let row = sqlx::query(IDENTITY_BY_ID).bind(id).fetch_optional(&self.db.pool).await.map_err(unavailable)?;
         row.as_ref().map(identity_from_row).transpose()
     }
 
@@ -248,11 +261,8 @@ impl AccountStore for SqlAccountStore {
     }
 
     async fn account(&self, id: &AccountId) -> Result<Option<Account>, AccountError> {
-        let row = sqlx::query(concat!("SELECT ", account_columns!(), " FROM accounts WHERE id = $1"))
-            .bind(id.as_str())
-            .fetch_optional(&self.db.pool)
-            .await
-            .map_err(unavailable)?;
+        let row =
+            sqlx::query(ACCOUNT_BY_ID).bind(id.as_str()).fetch_optional(&self.db.pool).await.map_err(unavailable)?;
         row.as_ref().map(account_from_row).transpose()
     }
 
@@ -261,15 +271,7 @@ impl AccountStore for SqlAccountStore {
     }
 
     async fn identities(&self, id: &AccountId) -> Result<Vec<Identity>, AccountError> {
-        let rows = sqlx::query(concat!(
-            "SELECT ",
-            identity_columns!(),
-            " FROM identities WHERE account_id = $1 ORDER BY linked_at, id"
-        ))
-        .bind(id.as_str())
-        .fetch_all(&self.db.pool)
-        .await
-        .map_err(unavailable)?;
+        let rows = sqlx::query(IDENTITIES_OF).bind(id.as_str()).fetch_all(&self.db.pool).await.map_err(unavailable)?;
         rows.iter().map(identity_from_row).collect()
     }
 
@@ -379,19 +381,17 @@ impl AccountStore for SqlAccountStore {
     }
 
     async fn audit_sign_in(&self, identity: &Identity, ip: Option<&str>, now: UnixMillis) -> Result<(), AccountError> {
-        sqlx::query(
-            "INSERT INTO audit_events (at, actor, ip, action, account_id, issuer, subject) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        )
-        .bind(now)
-        .bind(format!("account:{}", identity.account_id))
-        .bind(ip)
-        .bind("identity.signed_in")
-        .bind(identity.account_id.as_str())
-        .bind(&identity.issuer)
-        .bind(&identity.subject)
-        .execute(&self.db.pool)
-        .await
-        .map_err(unavailable)?;
+        sqlx::query(AUDIT_SIGN_IN)
+            .bind(now)
+            .bind(format!("account:{}", identity.account_id))
+            .bind(ip)
+            .bind("identity.signed_in")
+            .bind(identity.account_id.as_str())
+            .bind(&identity.issuer)
+            .bind(&identity.subject)
+            .execute(&self.db.pool)
+            .await
+            .map_err(unavailable)?;
         Ok(())
     }
 

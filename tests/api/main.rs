@@ -33,6 +33,7 @@ mod nginx_auth;
 mod oidf_basic;
 mod oidf_config;
 mod provider_reload;
+mod query_plans;
 mod reauth_and_revoke;
 mod redis_policy;
 mod replicas;

@@ -10,8 +10,8 @@ use std::time::{Duration, Instant};
 
 use braid::config::{Settings, SigningAlg};
 
-mod percore;
 mod limits;
+mod percore;
 mod pinned;
 mod stores;
 
