@@ -100,7 +100,13 @@ async fn every_hot_statement_uses_an_index(url: String) {
     let unindexed = plan(&mut conn, db.backend, "SELECT id FROM grants WHERE scope = $1", &[T]).await;
     assert!(!scans(db.backend, &unindexed).is_empty(), "a full scan must be recognised: {unindexed:?}");
     let mut failures = Vec::new();
-    for (name, sql, args) in hot() {
+    let mut statements = hot();
+    if db.backend == Backend::Postgres {
+        // PostgreSQL signs a known user in with one statement; SQLite runs its parts in one
+        // transaction (record_login, account_by_id, audit_sign_in above).
+        statements.push(("sign_in_one_write", acc::SIGN_IN_AUDITED, vec![T, T, I, T, I, T, T, T, T]));
+    }
+    for (name, sql, args) in statements {
         let p = plan(&mut conn, db.backend, sql, &args).await;
         let s = scans(db.backend, &p);
         if !s.is_empty() {
