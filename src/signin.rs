@@ -140,28 +140,34 @@ pub async fn finish(
         ));
     }
     let mut linked_now = false;
-    let resolved = match provider.on_new_identity {
-        NewIdentityPolicy::Create => state.accounts.resolve_or_create(&provider.id, &ext, now).await?,
+    // One SQL write for the whole sign-in: the last-login update and, when the sign-in is
+    // allowed, its audit row commit together. A proof to complete links first, so its sign-in
+    // is audited after the link, as its own write.
+    let audit_now = attempt.proof.is_none();
+    let create = provider.on_new_identity == NewIdentityPolicy::Create;
+    let known = state.accounts.sign_in(&provider.id, &ext, create, audit_now, ip.as_deref(), now).await?;
+    let resolved = match (provider.on_new_identity, known) {
+        (_, Some(r)) => r,
+        (NewIdentityPolicy::Create, None) => {
+            return Err(crate::accounts::AccountError::Unavailable("the sign-in could not be recorded".into()).into());
+        }
         // Known identities sign in; an unknown one is never created by these policies (one
         // conditional UPDATE decides, not a read followed by a write).
-        policy => match state.accounts.sign_in_known(&provider.id, &ext, now).await? {
-            Some(r) => r,
-            None if policy == NewIdentityPolicy::Reject => {
-                tracing::info!(provider = %provider.id, issuer = %ext.issuer, subject = %ext.subject, "unknown identity refused by link-only provider");
-                count(&provider.id, outcome::REFUSED_UNKNOWN_IDENTITY);
-                return Err(refusal(
-                    "No account for this identity",
-                    "This provider only signs in identities already linked to a braid account. Sign in another way and link it from your account page.",
-                ));
+        (NewIdentityPolicy::Reject, None) => {
+            tracing::info!(provider = %provider.id, issuer = %ext.issuer, subject = %ext.subject, "unknown identity refused by link-only provider");
+            count(&provider.id, outcome::REFUSED_UNKNOWN_IDENTITY);
+            return Err(refusal(
+                "No account for this identity",
+                "This provider only signs in identities already linked to a braid account. Sign in another way and link it from your account page.",
+            ));
+        }
+        (_, None) => match crate::linking::by_email(state, ip.clone(), provider, &attempt, &ext).await? {
+            crate::linking::ByEmail::Proceed(r) => r,
+            crate::linking::ByEmail::AutoLinked(r) => {
+                linked_now = true;
+                r
             }
-            None => match crate::linking::by_email(state, ip.clone(), provider, &attempt, &ext).await? {
-                crate::linking::ByEmail::Proceed(r) => r,
-                crate::linking::ByEmail::AutoLinked(r) => {
-                    linked_now = true;
-                    r
-                }
-                crate::linking::ByEmail::AskForProof(page) => return Ok(page),
-            },
+            crate::linking::ByEmail::AskForProof(page) => return Ok(page),
         },
     };
     let (account, identity) = (resolved.account, resolved.identity);
@@ -202,7 +208,9 @@ pub async fn finish(
         valid_after = valid_after.max(state.clock.now_ms());
         linked_now = true;
     }
-    state.accounts.audit_sign_in(&identity, ip.as_deref(), now).await?;
+    if !resolved.audited {
+        state.accounts.audit_sign_in(&identity, ip.as_deref(), now).await?;
+    }
     count(
         &provider.id,
         if linked_now {

@@ -10,6 +10,14 @@ pub use model::*;
 pub use search::{AccountQuery, AuditQuery};
 pub use sql::SqlAccountStore;
 
+/// The account store's hot SQL statements (sign-in and the trust re-check), checked against
+/// their query plans by the tests.
+pub mod queries {
+    pub use super::sql::{
+        ACCOUNT_BY_ID, AUDIT_SIGN_IN, IDENTITIES_OF, IDENTITY_BY_ID, IDENTITY_BY_KEY, RECORD_LOGIN, SIGN_IN_AUDITED,
+    };
+}
+
 use async_trait::async_trait;
 
 use crate::clock::UnixMillis;
@@ -50,6 +58,22 @@ pub trait AccountStore: Send + Sync + 'static {
         ext: &ExternalIdentity,
         now: UnixMillis,
     ) -> Result<Resolved, AccountError>;
+
+    /// A sign-in in at most one SQL write: as `resolve_or_create` (`create`) or `sign_in_known`,
+    /// and when `audit` is set and the sign-in is allowed (the identity may sign in, the account
+    /// is active) its `identity.signed_in` audit row (from `ip`) is written in the same
+    /// statement or transaction as the last-login update (`Resolved::audited`). A refused
+    /// sign-in is recorded as a login and never audited as signed in. `None`: unknown identity
+    /// and not `create`.
+    async fn sign_in(
+        &self,
+        provider_id: &str,
+        ext: &ExternalIdentity,
+        create: bool,
+        audit: bool,
+        ip: Option<&str>,
+        now: UnixMillis,
+    ) -> Result<Option<Resolved>, AccountError>;
 
     /// Record a sign-in of a known identity (as `resolve_or_create` does) and never create one:
     /// `None` if the identity is unknown.

@@ -136,6 +136,9 @@ pub struct Resolved {
     pub identity: Identity,
     /// Whether this call made the account.
     pub created: bool,
+    /// Whether this call also wrote the sign-in's `identity.signed_in` audit row (in the same
+    /// transaction as the last-login update), so the caller must not write it again.
+    pub audited: bool,
 }
 
 /// Who made a change, and from where; recorded in the audit log.

@@ -16,7 +16,7 @@ use super::{
     LinkOutcome, Refusal, Resolved, SignInProviders,
 };
 use crate::clock::UnixMillis;
-use crate::db::Db;
+use crate::db::{Backend, Db};
 
 /// The columns of `identities`, in the order [`identity_from_row`] reads them.
 macro_rules! identity_columns {
@@ -32,6 +32,44 @@ macro_rules! account_columns {
         "id, status, primary_identity, created_at, sessions_valid_after"
     };
 }
+
+// The hot statements, named so `tests/api/query_plans.rs` can check that each uses an index.
+
+/// Record a login of a known identity (by the unique (issuer, subject) index).
+pub const RECORD_LOGIN: &str = concat!(
+    "UPDATE identities SET provider_id = $1, email = $2, email_verified = $3, name = $4, \
+     last_login_at = $5, last_claims = $6 WHERE issuer = $7 AND subject = $8 RETURNING ",
+    identity_columns!()
+);
+/// An identity by (issuer, subject).
+pub const IDENTITY_BY_KEY: &str =
+    concat!("SELECT ", identity_columns!(), " FROM identities WHERE issuer = $1 AND subject = $2");
+/// An identity by id (the trust re-check at every refresh and single sign-on).
+pub const IDENTITY_BY_ID: &str = concat!("SELECT ", identity_columns!(), " FROM identities WHERE id = $1");
+/// An account by id (sign-in, the trust re-check, `sessions_valid_after`).
+pub const ACCOUNT_BY_ID: &str = concat!("SELECT ", account_columns!(), " FROM accounts WHERE id = $1");
+/// The identities of an account.
+pub const IDENTITIES_OF: &str =
+    concat!("SELECT ", identity_columns!(), " FROM identities WHERE account_id = $1 ORDER BY linked_at, id");
+/// The audit row of a sign-in.
+pub const AUDIT_SIGN_IN: &str = "INSERT INTO audit_events (at, actor, ip, action, account_id, issuer, subject) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7)";
+
+/// A known user's sign-in on PostgreSQL in one statement (one round trip, one commit): the
+/// last-login update, the account, and — only when the identity may sign in and the account is
+/// active — the `identity.signed_in` audit row from `$9`.
+pub const SIGN_IN_AUDITED: &str = concat!(
+    "WITH u AS (UPDATE identities SET provider_id = $1, email = $2, email_verified = $3, name = $4, \
+     last_login_at = $5, last_claims = $6 WHERE issuer = $7 AND subject = $8 RETURNING ",
+    identity_columns!(),
+    "), a AS (SELECT a.id AS a_id, a.status AS a_status, a.primary_identity AS a_primary_identity, \
+     a.created_at AS a_created_at, a.sessions_valid_after AS a_sessions_valid_after \
+     FROM accounts a WHERE a.id = (SELECT account_id FROM u)), \
+     w AS (INSERT INTO audit_events (at, actor, ip, action, account_id, issuer, subject) \
+     SELECT $5, 'account:' || u.account_id, $9, 'identity.signed_in', u.account_id, u.issuer, u.subject \
+     FROM u JOIN a ON a.a_id = u.account_id WHERE u.can_sign_in = 1 AND a.a_status = 'active' RETURNING id) \
+     SELECT u.*, a.*, (SELECT count(*) FROM w) AS audited FROM u LEFT JOIN a ON a.a_id = u.account_id"
+);
 
 /// How often `resolve_or_create` goes round "record login / try to create" before giving up.
 /// A second round only happens when a concurrent request created the identity and it was
@@ -73,23 +111,94 @@ impl SqlAccountStore {
         claims: &str,
         now: UnixMillis,
     ) -> Result<Option<Identity>, AccountError> {
-        let row = sqlx::query(concat!(
-            "UPDATE identities SET provider_id = $1, email = $2, email_verified = $3, name = $4, \
-             last_login_at = $5, last_claims = $6 WHERE issuer = $7 AND subject = $8 RETURNING ",
-            identity_columns!()
-        ))
-        .bind(provider_id)
-        .bind(ext.email.as_deref())
-        .bind(i64::from(ext.email_verified))
-        .bind(ext.name.as_deref())
-        .bind(now)
-        .bind(claims)
-        .bind(&ext.issuer)
-        .bind(&ext.subject)
-        .fetch_optional(&self.db.pool)
-        .await
-        .map_err(unavailable)?;
+        let row = bind_login(sqlx::query(RECORD_LOGIN), provider_id, ext, claims, now)
+            .fetch_optional(&self.db.pool)
+            .await
+            .map_err(unavailable)?;
         row.as_ref().map(identity_from_row).transpose()
+    }
+
+    /// A known identity's sign-in: the last-login update and its account, and with `audit`
+    /// (`Some(ip)`) the `identity.signed_in` row when the sign-in is allowed, all in one commit
+    /// (one statement on PostgreSQL, one transaction on SQLite). `None` if the identity is unknown.
+    async fn login_known(
+        &self,
+        provider_id: &str,
+        ext: &ExternalIdentity,
+        claims: &str,
+        audit: Option<Option<&str>>,
+        now: UnixMillis,
+    ) -> Result<Option<Resolved>, AccountError> {
+        let Some(ip) = audit else {
+            let Some(identity) = self.record_login(provider_id, ext, claims, now).await? else { return Ok(None) };
+            let account = self.account_of(&identity).await?;
+            return Ok(Some(Resolved { account, identity, created: false, audited: false }));
+        };
+        if self.db.backend == Backend::Postgres {
+            let row = bind_login(sqlx::query(SIGN_IN_AUDITED), provider_id, ext, claims, now)
+                .bind(ip)
+                .fetch_optional(&self.db.pool)
+                .await
+                .map_err(unavailable)?;
+            let Some(row) = row else { return Ok(None) };
+            let identity = identity_from_row(&row)?;
+            let account = prefixed_account_from_row(&row, &identity)?;
+            let audited = row.try_get::<i64, _>("audited").map_err(corrupt)? > 0;
+            return Ok(Some(Resolved { account, identity, created: false, audited }));
+        }
+        // SQLite: the update comes first, so the transaction holds the write lock throughout.
+        let mut tx = self.db.pool.begin().await.map_err(unavailable)?;
+        let row = bind_login(sqlx::query(RECORD_LOGIN), provider_id, ext, claims, now)
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(unavailable)?;
+        let Some(row) = row else {
+            tx.rollback().await.map_err(unavailable)?;
+            return Ok(None);
+        };
+        let identity = identity_from_row(&row)?;
+        let account = sqlx::query(ACCOUNT_BY_ID)
+            .bind(identity.account_id.as_str())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(unavailable)?
+            .as_ref()
+            .map(account_from_row)
+            .transpose()?
+            .ok_or_else(|| missing_account(&identity))?;
+        let audited = identity.can_sign_in && account.status == AccountStatus::Active;
+        if audited {
+            insert_sign_in_audit(&mut tx, &identity, ip, now).await?;
+        }
+        tx.commit().await.map_err(unavailable)?;
+        Ok(Some(Resolved { account, identity, created: false, audited }))
+    }
+
+    /// Resolve (and with `create`, make) the identity's account; see `AccountStore::sign_in`.
+    async fn sign_in_impl(
+        &self,
+        provider_id: &str,
+        ext: &ExternalIdentity,
+        create: bool,
+        audit: Option<Option<&str>>,
+        now: UnixMillis,
+    ) -> Result<Option<Resolved>, AccountError> {
+        let claims = serde_json::to_string(&ext.claims)
+            .map_err(|e| AccountError::Corrupt(format!("claims do not serialise: {e}")))?;
+        for _ in 0..ATTEMPTS {
+            if let Some(resolved) = self.login_known(provider_id, ext, &claims, audit, now).await? {
+                return Ok(Some(resolved));
+            }
+            if !create {
+                return Ok(None);
+            }
+            if let Some(resolved) = self.try_create(provider_id, ext, &claims, audit, now).await? {
+                return Ok(Some(resolved));
+            }
+            // Lost the race: the winner's identity is committed; the next round records this
+            // login on it.
+        }
+        Err(AccountError::Unavailable("identity kept changing during sign-in; try again".into()))
     }
 
     /// Make a new account with `ext` as its primary identity, in one transaction. `None` if the
@@ -99,6 +208,7 @@ impl SqlAccountStore {
         provider_id: &str,
         ext: &ExternalIdentity,
         claims: &str,
+        audit: Option<Option<&str>>,
         now: UnixMillis,
     ) -> Result<Option<Resolved>, AccountError> {
         let account_id = AccountId::generate();
@@ -129,6 +239,10 @@ impl SqlAccountStore {
             .execute(&mut *tx)
             .await
             .map_err(unavailable)?;
+        // A new identity may sign in and its account is active: the sign-in is allowed.
+        if let Some(ip) = audit {
+            insert_sign_in_audit(&mut tx, &identity, ip, now).await?;
+        }
         tx.commit().await.map_err(unavailable)?;
         let account = Account {
             id: account_id,
@@ -137,7 +251,7 @@ impl SqlAccountStore {
             created_at: now,
             sessions_valid_after: 0,
         };
-        Ok(Some(Resolved { account, identity, created: true }))
+        Ok(Some(Resolved { account, identity, created: true, audited: audit.is_some() }))
     }
 
     /// The identity keyed by (issuer, subject).
@@ -146,23 +260,18 @@ impl SqlAccountStore {
         issuer: &str,
         subject: &str,
     ) -> Result<Option<Identity>, AccountError> {
-        let row =
-            sqlx::query(concat!("SELECT ", identity_columns!(), " FROM identities WHERE issuer = $1 AND subject = $2"))
-                .bind(issuer)
-                .bind(subject)
-                .fetch_optional(&self.db.pool)
-                .await
-                .map_err(unavailable)?;
+        let row = sqlx::query(IDENTITY_BY_KEY)
+            .bind(issuer)
+            .bind(subject)
+            .fetch_optional(&self.db.pool)
+            .await
+            .map_err(unavailable)?;
         row.as_ref().map(identity_from_row).transpose()
     }
 
     /// An identity by its store id.
     pub async fn identity_by_id(&self, id: i64) -> Result<Option<Identity>, AccountError> {
-        let row = sqlx::query(concat!("SELECT ", identity_columns!(), " FROM identities WHERE id = $1"))
-            .bind(id)
-            .fetch_optional(&self.db.pool)
-            .await
-            .map_err(unavailable)?;
+        let row = sqlx::query(IDENTITY_BY_ID).bind(id).fetch_optional(&self.db.pool).await.map_err(unavailable)?;
         row.as_ref().map(identity_from_row).transpose()
     }
 
@@ -174,9 +283,7 @@ impl SqlAccountStore {
     /// The account an identity points at; its absence is corrupt data (the foreign key
     /// cascades deletes).
     async fn account_of(&self, identity: &Identity) -> Result<Account, AccountError> {
-        self.account(&identity.account_id).await?.ok_or_else(|| {
-            AccountError::Corrupt(format!("identity {} points at missing account {}", identity.id, identity.account_id))
-        })
+        self.account(&identity.account_id).await?.ok_or_else(|| missing_account(identity))
     }
 }
 
@@ -214,20 +321,9 @@ impl AccountStore for SqlAccountStore {
         ext: &ExternalIdentity,
         now: UnixMillis,
     ) -> Result<Resolved, AccountError> {
-        let claims = serde_json::to_string(&ext.claims)
-            .map_err(|e| AccountError::Corrupt(format!("claims do not serialise: {e}")))?;
-        for _ in 0..ATTEMPTS {
-            if let Some(identity) = self.record_login(provider_id, ext, &claims, now).await? {
-                let account = self.account_of(&identity).await?;
-                return Ok(Resolved { account, identity, created: false });
-            }
-            if let Some(resolved) = self.try_create(provider_id, ext, &claims, now).await? {
-                return Ok(resolved);
-            }
-            // Lost the race: the winner's identity is committed; the next round records this
-            // login on it.
-        }
-        Err(AccountError::Unavailable("identity kept changing during sign-in; try again".into()))
+        self.sign_in_impl(provider_id, ext, true, None, now)
+            .await?
+            .ok_or_else(|| AccountError::Unavailable("identity kept changing during sign-in; try again".into()))
     }
 
     async fn sign_in_known(
@@ -236,23 +332,24 @@ impl AccountStore for SqlAccountStore {
         ext: &ExternalIdentity,
         now: UnixMillis,
     ) -> Result<Option<Resolved>, AccountError> {
-        let claims = serde_json::to_string(&ext.claims)
-            .map_err(|e| AccountError::Corrupt(format!("claims do not serialise: {e}")))?;
-        match self.record_login(provider_id, ext, &claims, now).await? {
-            Some(identity) => {
-                let account = self.account_of(&identity).await?;
-                Ok(Some(Resolved { account, identity, created: false }))
-            }
-            None => Ok(None),
-        }
+        self.sign_in_impl(provider_id, ext, false, None, now).await
+    }
+
+    async fn sign_in(
+        &self,
+        provider_id: &str,
+        ext: &ExternalIdentity,
+        create: bool,
+        audit: bool,
+        ip: Option<&str>,
+        now: UnixMillis,
+    ) -> Result<Option<Resolved>, AccountError> {
+        self.sign_in_impl(provider_id, ext, create, audit.then_some(ip), now).await
     }
 
     async fn account(&self, id: &AccountId) -> Result<Option<Account>, AccountError> {
-        let row = sqlx::query(concat!("SELECT ", account_columns!(), " FROM accounts WHERE id = $1"))
-            .bind(id.as_str())
-            .fetch_optional(&self.db.pool)
-            .await
-            .map_err(unavailable)?;
+        let row =
+            sqlx::query(ACCOUNT_BY_ID).bind(id.as_str()).fetch_optional(&self.db.pool).await.map_err(unavailable)?;
         row.as_ref().map(account_from_row).transpose()
     }
 
@@ -261,15 +358,7 @@ impl AccountStore for SqlAccountStore {
     }
 
     async fn identities(&self, id: &AccountId) -> Result<Vec<Identity>, AccountError> {
-        let rows = sqlx::query(concat!(
-            "SELECT ",
-            identity_columns!(),
-            " FROM identities WHERE account_id = $1 ORDER BY linked_at, id"
-        ))
-        .bind(id.as_str())
-        .fetch_all(&self.db.pool)
-        .await
-        .map_err(unavailable)?;
+        let rows = sqlx::query(IDENTITIES_OF).bind(id.as_str()).fetch_all(&self.db.pool).await.map_err(unavailable)?;
         rows.iter().map(identity_from_row).collect()
     }
 
@@ -379,20 +468,8 @@ impl AccountStore for SqlAccountStore {
     }
 
     async fn audit_sign_in(&self, identity: &Identity, ip: Option<&str>, now: UnixMillis) -> Result<(), AccountError> {
-        sqlx::query(
-            "INSERT INTO audit_events (at, actor, ip, action, account_id, issuer, subject) VALUES ($1, $2, $3, $4, $5, $6, $7)",
-        )
-        .bind(now)
-        .bind(format!("account:{}", identity.account_id))
-        .bind(ip)
-        .bind("identity.signed_in")
-        .bind(identity.account_id.as_str())
-        .bind(&identity.issuer)
-        .bind(&identity.subject)
-        .execute(&self.db.pool)
-        .await
-        .map_err(unavailable)?;
-        Ok(())
+        let mut conn = self.db.pool.acquire().await.map_err(unavailable)?;
+        insert_sign_in_audit(&mut conn, identity, ip, now).await
     }
 
     async fn audit(&self, account: &AccountId) -> Result<Vec<AuditEvent>, AccountError> {
@@ -454,6 +531,67 @@ pub(super) async fn insert_identity(
     .await
     .map_err(unavailable)?;
     row.as_ref().map(identity_from_row).transpose()
+}
+
+/// Bind the parameters `$1`–`$8` of [`RECORD_LOGIN`] (and [`SIGN_IN_AUDITED`]).
+fn bind_login<'q>(
+    q: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
+    provider_id: &'q str,
+    ext: &'q ExternalIdentity,
+    claims: &'q str,
+    now: UnixMillis,
+) -> sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>> {
+    q.bind(provider_id)
+        .bind(ext.email.as_deref())
+        .bind(i64::from(ext.email_verified))
+        .bind(ext.name.as_deref())
+        .bind(now)
+        .bind(claims)
+        .bind(ext.issuer.as_str())
+        .bind(ext.subject.as_str())
+}
+
+/// Write the `identity.signed_in` audit row of a sign-in with `identity`.
+async fn insert_sign_in_audit(
+    conn: &mut sqlx::AnyConnection,
+    identity: &Identity,
+    ip: Option<&str>,
+    now: UnixMillis,
+) -> Result<(), AccountError> {
+    sqlx::query(AUDIT_SIGN_IN)
+        .bind(now)
+        .bind(format!("account:{}", identity.account_id))
+        .bind(ip)
+        .bind("identity.signed_in")
+        .bind(identity.account_id.as_str())
+        .bind(identity.issuer.as_str())
+        .bind(identity.subject.as_str())
+        .execute(conn)
+        .await
+        .map_err(unavailable)?;
+    Ok(())
+}
+
+/// An identity whose account is missing: corrupt data (the foreign key cascades deletes).
+fn missing_account(identity: &Identity) -> AccountError {
+    AccountError::Corrupt(format!("identity {} points at missing account {}", identity.id, identity.account_id))
+}
+
+/// The account columns of a [`SIGN_IN_AUDITED`] row (prefixed `a_`).
+fn prefixed_account_from_row(row: &AnyRow, identity: &Identity) -> Result<Account, AccountError> {
+    let Some(id) = row.try_get::<Option<String>, _>("a_id").map_err(corrupt)? else {
+        return Err(missing_account(identity));
+    };
+    let status: String = row.try_get("a_status").map_err(corrupt)?;
+    let status = AccountStatus::from_db(&status)
+        .ok_or_else(|| AccountError::Corrupt(format!("account {id} has status `{status}`")))?;
+    Ok(Account {
+        status,
+        primary_identity: row.try_get("a_primary_identity").map_err(corrupt)?,
+        created_at: row.try_get("a_created_at").map_err(corrupt)?,
+        sessions_valid_after: row.try_get("a_sessions_valid_after").map_err(corrupt)?,
+        id: AccountId(id),
+    })
 }
 
 /// Decode an `accounts` row.

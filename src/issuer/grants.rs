@@ -100,62 +100,14 @@ pub trait GrantStore: Send + Sync + 'static {
     async fn live_for_account(&self, account: &AccountId, now: UnixMillis) -> Result<Vec<Grant>, AccountError>;
 }
 
-/// Spend a refresh token of one client. The client check looks up the token's own grant by its
-/// primary key (a correlated EXISTS), never every grant of the client: it stays one index probe
-/// however many grants there are.
-pub const ROTATE_SPEND: &str = "UPDATE refresh_tokens SET used_at = $1 WHERE hash = $2 AND used_at IS NULL \
-     AND EXISTS (SELECT 1 FROM grants g WHERE g.id = refresh_tokens.grant_id AND g.client_id = $3)";
-
-/// Whether spent token `old_hash` may be rotated again: it was spent less than `grace_ms`
-/// before `now` and the token that replaced it was never used. That successor is then spent
-/// (the client never received it), so one unused token remains per grant.
-async fn retry_within_grace(
-    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
-    old_hash: &str,
-    now: UnixMillis,
-    grace_ms: i64,
-) -> Result<bool, AccountError> {
-    let row: Option<(Option<i64>, Option<String>)> =
-        sqlx::query_as("SELECT used_at, replaced_by FROM refresh_tokens WHERE hash = $1")
-            .bind(old_hash)
-            .fetch_optional(&mut **tx)
-            .await
-            .map_err(unavailable)?;
-    let Some((Some(used_at), Some(successor))) = row else { return Ok(false) };
-    if now - used_at > grace_ms {
-        return Ok(false);
-    }
-    let spent = sqlx::query("UPDATE refresh_tokens SET used_at = $1 WHERE hash = $2 AND used_at IS NULL")
-        .bind(now)
-        .bind(&successor)
-        .execute(&mut **tx)
-        .await
-        .map_err(unavailable)?
-        .rows_affected();
-    Ok(spent == 1)
+/// The columns of a grant, in `g.` form, as [`grant_from_row`] reads them.
+macro_rules! grant_columns {
+    () => {
+        "g.id, g.account_id, g.client_id, g.scope, g.auth_time, g.idp, g.amr, g.sid, \
+         g.created_at, g.expires_at, g.revoked_at, g.identity_id, g.provider_id, g.session_key, \
+         g.acr, g.request_claims"
+    };
 }
-
-/// `GrantStore` over the SQL database.
-#[derive(Debug, Clone)]
-pub struct SqlGrantStore {
-    db: Db,
-}
-
-impl SqlGrantStore {
-    /// Use `db`.
-    pub fn new(db: Db) -> Self {
-        Self { db }
-    }
-}
-
-fn unavailable(e: sqlx::Error) -> AccountError {
-    crate::metrics::store_error("sql");
-    AccountError::Unavailable(e.to_string())
-}
-
-const COLUMNS: &str = "g.id, g.account_id, g.client_id, g.scope, g.auth_time, g.idp, g.amr, g.sid, \
-                       g.created_at, g.expires_at, g.revoked_at, g.identity_id, g.provider_id, g.session_key, \
-                       g.acr, g.request_claims";
 
 fn grant_from_row(row: &sqlx::any::AnyRow) -> Result<Grant, AccountError> {
     let get = |e: sqlx::Error| AccountError::Corrupt(e.to_string());
@@ -182,33 +134,115 @@ fn grant_from_row(row: &sqlx::any::AnyRow) -> Result<Grant, AccountError> {
     })
 }
 
+// The hot statements, named so `tests/api/query_plans.rs` can check that each uses an index.
+
+/// Store a new grant (code redemption).
+pub const INSERT_GRANT: &str = "INSERT INTO grants (id, account_id, client_id, scope, auth_time, idp, amr, sid, \
+     created_at, expires_at, identity_id, provider_id, session_key) \
+     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)";
+/// Store a refresh token of a grant (code redemption and rotation).
+pub const INSERT_REFRESH: &str = "INSERT INTO refresh_tokens (hash, grant_id, created_at) VALUES ($1, $2, $3)";
+/// The grant a refresh token belongs to.
+pub const BY_TOKEN: &str =
+    concat!("SELECT ", grant_columns!(), " FROM refresh_tokens t JOIN grants g ON g.id = t.grant_id WHERE t.hash = $1");
+/// The grant a refresh token belongs to, and when the token was spent.
+pub const BY_TOKEN_STATE: &str = concat!(
+    "SELECT ",
+    grant_columns!(),
+    ", t.used_at AS used_at FROM refresh_tokens t JOIN grants g ON g.id = t.grant_id WHERE t.hash = $1"
+);
+/// A grant by id.
+pub const BY_ID: &str = concat!("SELECT ", grant_columns!(), " FROM grants g WHERE g.id = $1");
+/// When a spent token was spent and what replaced it (a retried rotation).
+pub const SPENT_STATE: &str = "SELECT used_at, replaced_by FROM refresh_tokens WHERE hash = $1";
+/// Spend a refresh token by hash, whatever its client (the successor of a retried rotation).
+pub const SPEND: &str = "UPDATE refresh_tokens SET used_at = $1 WHERE hash = $2 AND used_at IS NULL";
+/// Remember the token that replaced a spent one.
+pub const SET_REPLACED_BY: &str = "UPDATE refresh_tokens SET replaced_by = $1 WHERE hash = $2";
+/// Store what later tokens of a new grant repeat (its `acr`, the claims asked for).
+pub const SET_ACR_CLAIMS: &str = "UPDATE grants SET acr = $1, request_claims = $2 WHERE id = $3";
+/// Revoke one grant.
+pub const REVOKE: &str = "UPDATE grants SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL";
+/// Revoke the grants of a browser session, except offline ones.
+pub const REVOKE_SESSION: &str = "UPDATE grants SET revoked_at = $1 WHERE sid = $2 AND revoked_at IS NULL \
+     AND ' ' || scope || ' ' NOT LIKE '% offline_access %'";
+/// Revoke every grant of an account.
+pub const REVOKE_ACCOUNT: &str = "UPDATE grants SET revoked_at = $1 WHERE account_id = $2 AND revoked_at IS NULL";
+/// The live grants of an account, newest first.
+pub const LIVE_FOR_ACCOUNT: &str = concat!(
+    "SELECT ",
+    grant_columns!(),
+    " FROM grants g WHERE g.account_id = $1 AND g.revoked_at IS NULL AND g.expires_at > $2 ORDER BY g.created_at DESC"
+);
+
+/// Spend a refresh token of one client. The client check looks up the token's own grant by its
+/// primary key (a correlated EXISTS), never every grant of the client: it stays one index probe
+/// however many grants there are.
+pub const ROTATE_SPEND: &str = "UPDATE refresh_tokens SET used_at = $1 WHERE hash = $2 AND used_at IS NULL \
+     AND EXISTS (SELECT 1 FROM grants g WHERE g.id = refresh_tokens.grant_id AND g.client_id = $3)";
+
+/// Whether spent token `old_hash` may be rotated again: it was spent less than `grace_ms`
+/// before `now` and the token that replaced it was never used. That successor is then spent
+/// (the client never received it), so one unused token remains per grant.
+async fn retry_within_grace(
+    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    old_hash: &str,
+    now: UnixMillis,
+    grace_ms: i64,
+) -> Result<bool, AccountError> {
+    let row: Option<(Option<i64>, Option<String>)> =
+        sqlx::query_as(SPENT_STATE).bind(old_hash).fetch_optional(&mut **tx).await.map_err(unavailable)?;
+    let Some((Some(used_at), Some(successor))) = row else { return Ok(false) };
+    if now - used_at > grace_ms {
+        return Ok(false);
+    }
+    let spent =
+        sqlx::query(SPEND).bind(now).bind(&successor).execute(&mut **tx).await.map_err(unavailable)?.rows_affected();
+    Ok(spent == 1)
+}
+
+/// `GrantStore` over the SQL database.
+#[derive(Debug, Clone)]
+pub struct SqlGrantStore {
+    db: Db,
+}
+
+impl SqlGrantStore {
+    /// Use `db`.
+    pub fn new(db: Db) -> Self {
+        Self { db }
+    }
+}
+
+fn unavailable(e: sqlx::Error) -> AccountError {
+    crate::metrics::store_error("sql");
+    AccountError::Unavailable(e.to_string())
+}
+
 #[async_trait]
 impl GrantStore for SqlGrantStore {
     async fn create(&self, g: &Grant, refresh_hash: &str) -> Result<(), AccountError> {
         let mut tx = self.db.pool.begin().await.map_err(unavailable)?;
-        sqlx::query(
-            "INSERT INTO grants (id, account_id, client_id, scope, auth_time, idp, amr, sid, created_at, expires_at, \
-             identity_id, provider_id, session_key) VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)",
-        )
-        .bind(&g.id)
-        .bind(g.account_id.as_str())
-        .bind(&g.client_id)
-        .bind(&g.scope)
-        .bind(g.auth_time.unwrap_or(0))
-        .bind(&g.idp)
-        .bind(&g.amr)
-        .bind(&g.sid)
-        .bind(g.created_at)
-        .bind(g.expires_at)
-        .bind(g.identity_id)
-        .bind(&g.provider_id)
-        .bind(&g.session_key)
-        .execute(&mut *tx)
-        .await
-        .map_err(unavailable)?;
+        sqlx::query(INSERT_GRANT)
+            .bind(&g.id)
+            .bind(g.account_id.as_str())
+            .bind(&g.client_id)
+            .bind(&g.scope)
+            .bind(g.auth_time.unwrap_or(0))
+            .bind(&g.idp)
+            .bind(&g.amr)
+            .bind(&g.sid)
+            .bind(g.created_at)
+            .bind(g.expires_at)
+            .bind(g.identity_id)
+            .bind(&g.provider_id)
+            .bind(&g.session_key)
+            .execute(&mut *tx)
+            .await
+            .map_err(unavailable)?;
         if g.acr.is_some() || !g.claims.is_empty() {
             let claims = serde_json::to_string(&g.claims).map_err(|e| AccountError::Corrupt(e.to_string()))?;
-            sqlx::query("UPDATE grants SET acr = $1, request_claims = $2 WHERE id = $3")
+            sqlx::query(SET_ACR_CLAIMS)
                 .bind(&g.acr)
                 .bind(claims)
                 .bind(&g.id)
@@ -216,7 +250,7 @@ impl GrantStore for SqlGrantStore {
                 .await
                 .map_err(unavailable)?;
         }
-        sqlx::query("INSERT INTO refresh_tokens (hash, grant_id, created_at) VALUES ($1, $2, $3)")
+        sqlx::query(INSERT_REFRESH)
             .bind(refresh_hash)
             .bind(&g.id)
             .bind(g.created_at)
@@ -245,13 +279,7 @@ impl GrantStore for SqlGrantStore {
             .await
             .map_err(unavailable)?
             .rows_affected();
-        let row = sqlx::query(&format!(
-            "SELECT {COLUMNS} FROM refresh_tokens t JOIN grants g ON g.id = t.grant_id WHERE t.hash = $1"
-        ))
-        .bind(old_hash)
-        .fetch_optional(&mut *tx)
-        .await
-        .map_err(unavailable)?;
+        let row = sqlx::query(BY_TOKEN).bind(old_hash).fetch_optional(&mut *tx).await.map_err(unavailable)?;
         let Some(row) = row else {
             tx.rollback().await.map_err(unavailable)?;
             return Ok(Rotation::Unknown);
@@ -268,29 +296,19 @@ impl GrantStore for SqlGrantStore {
             false
         };
         let outcome = if spent == 0 && !retried {
-            sqlx::query("UPDATE grants SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
-                .bind(now)
-                .bind(&grant.id)
-                .execute(&mut *tx)
-                .await
-                .map_err(unavailable)?;
+            sqlx::query(REVOKE).bind(now).bind(&grant.id).execute(&mut *tx).await.map_err(unavailable)?;
             Rotation::Replayed(grant)
         } else if grant.revoked_at.is_some() || grant.expires_at <= now {
             Rotation::Dead(grant)
         } else {
-            sqlx::query("INSERT INTO refresh_tokens (hash, grant_id, created_at) VALUES ($1, $2, $3)")
+            sqlx::query(INSERT_REFRESH)
                 .bind(new_hash)
                 .bind(&grant.id)
                 .bind(now)
                 .execute(&mut *tx)
                 .await
                 .map_err(unavailable)?;
-            sqlx::query("UPDATE refresh_tokens SET replaced_by = $1 WHERE hash = $2")
-                .bind(new_hash)
-                .bind(old_hash)
-                .execute(&mut *tx)
-                .await
-                .map_err(unavailable)?;
+            sqlx::query(SET_REPLACED_BY).bind(new_hash).bind(old_hash).execute(&mut *tx).await.map_err(unavailable)?;
             Rotation::Rotated(grant)
         };
         tx.commit().await.map_err(unavailable)?;
@@ -298,33 +316,17 @@ impl GrantStore for SqlGrantStore {
     }
 
     async fn get(&self, id: &str) -> Result<Option<Grant>, AccountError> {
-        let row = sqlx::query(&format!("SELECT {COLUMNS} FROM grants g WHERE g.id = $1"))
-            .bind(id)
-            .fetch_optional(&self.db.pool)
-            .await
-            .map_err(unavailable)?;
+        let row = sqlx::query(BY_ID).bind(id).fetch_optional(&self.db.pool).await.map_err(unavailable)?;
         row.as_ref().map(grant_from_row).transpose()
     }
 
     async fn by_token(&self, hash: &str) -> Result<Option<Grant>, AccountError> {
-        let row = sqlx::query(&format!(
-            "SELECT {COLUMNS} FROM refresh_tokens t JOIN grants g ON g.id = t.grant_id WHERE t.hash = $1"
-        ))
-        .bind(hash)
-        .fetch_optional(&self.db.pool)
-        .await
-        .map_err(unavailable)?;
+        let row = sqlx::query(BY_TOKEN).bind(hash).fetch_optional(&self.db.pool).await.map_err(unavailable)?;
         row.as_ref().map(grant_from_row).transpose()
     }
 
     async fn by_token_state(&self, hash: &str) -> Result<Option<(Grant, bool)>, AccountError> {
-        let row = sqlx::query(&format!(
-            "SELECT {COLUMNS}, t.used_at AS used_at FROM refresh_tokens t JOIN grants g ON g.id = t.grant_id WHERE t.hash = $1"
-        ))
-        .bind(hash)
-        .fetch_optional(&self.db.pool)
-        .await
-        .map_err(unavailable)?;
+        let row = sqlx::query(BY_TOKEN_STATE).bind(hash).fetch_optional(&self.db.pool).await.map_err(unavailable)?;
         match row {
             Some(r) => {
                 let used: Option<i64> = r.try_get("used_at").map_err(|e| AccountError::Corrupt(e.to_string()))?;
@@ -335,12 +337,7 @@ impl GrantStore for SqlGrantStore {
     }
 
     async fn revoke(&self, id: &str, now: UnixMillis) -> Result<(), AccountError> {
-        sqlx::query("UPDATE grants SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL")
-            .bind(now)
-            .bind(id)
-            .execute(&self.db.pool)
-            .await
-            .map_err(unavailable)?;
+        sqlx::query(REVOKE).bind(now).bind(id).execute(&self.db.pool).await.map_err(unavailable)?;
         Ok(())
     }
 
@@ -350,9 +347,7 @@ impl GrantStore for SqlGrantStore {
         crate::notify::logout_outbox::enqueue(&mut tx, crate::notify::logout_outbox::Ended::Session(sid), now)
             .await
             .map_err(unavailable)?;
-        let n = sqlx::query(
-            "UPDATE grants SET revoked_at = $1 WHERE sid = $2 AND revoked_at IS NULL AND ' ' || scope || ' ' NOT LIKE '% offline_access %'",
-        )
+        let n = sqlx::query(REVOKE_SESSION)
         .bind(now)
         .bind(sid)
         .execute(&mut *tx)
@@ -373,15 +368,12 @@ impl GrantStore for SqlGrantStore {
     }
 
     async fn live_for_account(&self, account: &AccountId, now: UnixMillis) -> Result<Vec<Grant>, AccountError> {
-        let rows = sqlx::query(&format!(
-            "SELECT {COLUMNS} FROM grants g WHERE g.account_id = $1 AND g.revoked_at IS NULL AND g.expires_at > $2 \
-             ORDER BY g.created_at DESC"
-        ))
-        .bind(account.as_str())
-        .bind(now)
-        .fetch_all(&self.db.pool)
-        .await
-        .map_err(unavailable)?;
+        let rows = sqlx::query(LIVE_FOR_ACCOUNT)
+            .bind(account.as_str())
+            .bind(now)
+            .fetch_all(&self.db.pool)
+            .await
+            .map_err(unavailable)?;
         rows.iter().map(grant_from_row).collect()
     }
 
@@ -390,7 +382,7 @@ impl GrantStore for SqlGrantStore {
         crate::notify::logout_outbox::enqueue(&mut tx, crate::notify::logout_outbox::Ended::Sessions(account), now)
             .await
             .map_err(unavailable)?;
-        let n = sqlx::query("UPDATE grants SET revoked_at = $1 WHERE account_id = $2 AND revoked_at IS NULL")
+        let n = sqlx::query(REVOKE_ACCOUNT)
             .bind(now)
             .bind(account.as_str())
             .execute(&mut *tx)

@@ -87,6 +87,9 @@ conformance! {
     ping_answers:
         sqlite_ping_answers,
         postgres_ping_answers;
+    an_allowed_sign_in_is_audited_with_its_login_and_a_refused_one_never:
+        sqlite_an_allowed_sign_in_is_audited_with_its_login_and_a_refused_one_never,
+        postgres_an_allowed_sign_in_is_audited_with_its_login_and_a_refused_one_never;
 }
 
 fn ext(issuer: &str, subject: &str) -> ExternalIdentity {
@@ -316,4 +319,47 @@ async fn ping_answers(f: Fixture) {
     f.store.ping().await.expect("ping");
     f.db.pool.close().await;
     assert!(f.store.ping().await.is_err(), "a closed pool must not answer");
+}
+
+/// The `identity.signed_in` rows of an account, as (at, ip).
+async fn signed_in_rows(f: &Fixture, account: &AccountId) -> Vec<(i64, Option<String>)> {
+    let audit = f.store.audit(account).await.expect("audit");
+    audit.into_iter().filter(|e| e.action == "identity.signed_in").map(|e| (e.at, e.ip)).collect()
+}
+
+/// `sign_in` writes the last login and, only for an allowed sign-in, its audit row in one commit.
+async fn an_allowed_sign_in_is_audited_with_its_login_and_a_refused_one_never(f: Fixture) {
+    let e = ext(ISSUER, "olive");
+    let ip = Some("192.0.2.7");
+    let first = f.store.sign_in("corp", &e, true, true, ip, T0).await.expect("first").expect("created");
+    assert!(first.created && first.audited);
+    let account = first.account.id.clone();
+    assert_eq!(signed_in_rows(&f, &account).await, vec![(T0, Some("192.0.2.7".into()))]);
+
+    let again = f.store.sign_in("corp", &e, false, true, ip, T0 + 1000).await.expect("again").expect("known");
+    assert!(!again.created && again.audited);
+    assert_eq!(again.identity.last_login_at, Some(T0 + 1000));
+    assert_eq!(again.account.id, account);
+    assert_eq!(signed_in_rows(&f, &account).await.len(), 2);
+
+    // Asked not to audit (a proof to complete first): the login only.
+    let quiet = f.store.sign_in("corp", &e, true, false, ip, T0 + 2000).await.expect("quiet").expect("known");
+    assert!(!quiet.audited);
+    assert_eq!(signed_in_rows(&f, &account).await.len(), 2);
+
+    // A disabled account's sign-in is recorded as a login, never audited as signed in.
+    let admin = braid::accounts::Actor { who: "admin:test".into(), ip: None };
+    f.store.set_disabled(&account, true, &admin, T0 + 2500).await.expect("disable").expect("disabled");
+    let refused = f.store.sign_in("corp", &e, true, true, ip, T0 + 3000).await.expect("refused").expect("known");
+    assert!(!refused.audited);
+    assert_eq!(refused.account.status, AccountStatus::Disabled);
+    assert_eq!(refused.identity.last_login_at, Some(T0 + 3000));
+    assert_eq!(signed_in_rows(&f, &account).await.len(), 2);
+
+    // An unknown identity under a policy that never creates: nothing written.
+    let before = count(&f.db, "audit_events").await;
+    let unknown = f.store.sign_in("corp", &ext(ISSUER, "nobody"), false, true, ip, T0).await.expect("unknown");
+    assert!(unknown.is_none());
+    assert_eq!(count(&f.db, "audit_events").await, before);
+    assert_eq!(count(&f.db, "identities").await, 1);
 }

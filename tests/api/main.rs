@@ -37,6 +37,7 @@ mod oidf_config;
 mod pairwise;
 mod par;
 mod provider_reload;
+mod query_plans;
 mod reauth_and_revoke;
 mod redis_policy;
 mod replicas;

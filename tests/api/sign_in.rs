@@ -157,3 +157,34 @@ async fn logout_ends_the_session_and_returns_only_to_a_registered_uri() {
     let r = b.get(app.url("/account")).send().await.unwrap();
     assert_eq!(location(&r), "/login", "session is gone");
 }
+
+/// The size of the SQLite write-ahead log: every commit appends to it.
+fn wal_size(app: &TestApp) -> u64 {
+    std::fs::metadata(app.dir().join("braid.db-wal")).map(|m| m.len()).unwrap_or(0)
+}
+
+#[tokio::test]
+async fn a_known_users_sign_in_is_audited_once_and_single_sign_on_writes_nothing_to_sql() {
+    let app = spawn_app().await;
+    code_for(&app, &browser(), "gus", "n0").await;
+    let b = browser();
+    code_for(&app, &b, "gus", "n1").await;
+    let identity = app.state.accounts.find_identity("urn:braid:dev:dev", "gus").await.unwrap().unwrap();
+    let audit = app.state.accounts.audit(&identity.account_id).await.unwrap();
+    let signed_in = audit.iter().filter(|e| e.action == "identity.signed_in").count();
+    assert_eq!(signed_in, 2, "one audit row per sign-in, new or known: {audit:?}");
+
+    // Single sign-on: a code for the signed-in browser, and no SQL commit at all until the code
+    // is redeemed (the grant is written then).
+    let wal = wal_size(&app);
+    assert!(wal > 0, "SQLite runs in WAL mode");
+    let r = b.get(app.url("/authorize")).query(&authorize_query(APP_ID, APP_CB, None, "n2")).send().await.unwrap();
+    let back = location(&r);
+    let code = query_param(&back, "code").expect("single sign-on answers with a code");
+    assert_eq!(wal_size(&app), wal, "single sign-on committed nothing to SQL");
+    assert_eq!(app.state.accounts.audit(&identity.account_id).await.unwrap().len(), audit.len());
+    let after = app.state.accounts.find_identity("urn:braid:dev:dev", "gus").await.unwrap().unwrap();
+    assert_eq!(after.last_login_at, identity.last_login_at);
+    assert_eq!(redeem(&app, &code).await.status(), StatusCode::OK);
+    assert!(wal_size(&app) > wal, "the code's redemption stores its grant");
+}

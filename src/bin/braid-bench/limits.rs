@@ -25,7 +25,8 @@ pub async fn scripts_run(url: &str) -> Option<u64> {
 
 /// Microseconds one budget check takes from a client, over `rounds` sequential checks.
 pub async fn micros_per_check(url: &str, rounds: u32) -> Result<f64, String> {
-    let store = RedisSessionStore::connect(url, "braid-bench:", Duration::from_secs(2)).await.map_err(|e| e.to_string())?;
+    let store =
+        RedisSessionStore::connect(url, "braid-bench:", Duration::from_secs(2)).await.map_err(|e| e.to_string())?;
     let started = Instant::now();
     for i in 0..rounds {
         store

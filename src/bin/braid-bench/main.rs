@@ -10,9 +10,10 @@ use std::time::{Duration, Instant};
 
 use braid::config::{Settings, SigningAlg};
 
-mod percore;
 mod limits;
+mod percore;
 mod pinned;
+mod scale;
 mod stores;
 
 const CLIENT: &str = "bench";
@@ -31,9 +32,13 @@ impl Figures {
     }
 
     fn median(&self) -> Duration {
+        self.percentile(0.5)
+    }
+
+    fn percentile(&self, p: f64) -> Duration {
         let mut s = self.samples.clone();
         s.sort_unstable();
-        s.get(s.len() / 2).copied().unwrap_or_default()
+        s.get(((s.len() as f64 * p) as usize).min(s.len().saturating_sub(1))).copied().unwrap_or_default()
     }
 
     fn print(&mut self) {
@@ -181,9 +186,22 @@ const LIMITS_OFF: &str = "[limits]\nsign_in_starts_per_minute = 0\nprovider_star
 /// Start braid in this process with `accounts`, `sessions` and the `[limits]` section `limits`;
 /// its base URL.
 async fn start_braid(dir: &std::path::Path, accounts: &str, sessions: &str, limits: &str) -> String {
+    start_braid_with(dir, None, accounts, sessions, limits, "").await
+}
+
+/// As [`start_braid`], on `port` (any when `None`), with more `[[clients]]` TOML `clients`.
+async fn start_braid_with(
+    dir: &std::path::Path,
+    port: Option<u16>,
+    accounts: &str,
+    sessions: &str,
+    limits: &str,
+    clients: &str,
+) -> String {
+    let port = port.unwrap_or(0);
     let toml = format!(
-        "[server]\nlisten = \"127.0.0.1:0\"\n[store]\naccounts = \"{accounts}\"\nsessions = \"{sessions}\"\n[keys]\ndir = \"{}\"\n\
-         [providers]\ndir = \"{}\"\n[log]\nlevel = \"error\"\n{limits}[[clients]]\nid = \"{CLIENT}\"\nsecret = \"{SECRET}\"\nredirect_uris = [\"{CB}\"]\n",
+        "[server]\nlisten = \"127.0.0.1:{port}\"\n[store]\naccounts = \"{accounts}\"\nsessions = \"{sessions}\"\n[keys]\ndir = \"{}\"\n\
+         [providers]\ndir = \"{}\"\n[log]\nlevel = \"error\"\n{limits}[[clients]]\nid = \"{CLIENT}\"\nsecret = \"{SECRET}\"\nredirect_uris = [\"{CB}\"]\n{clients}",
         dir.join("keys").display(),
         dir.join("providers").display()
     );
@@ -263,6 +281,17 @@ async fn main() {
     if !compare.is_empty() {
         let urls: Vec<String> = compare.split_whitespace().map(str::to_owned).collect();
         stores::run(&http, &dir, &accounts, &urls, n, c).await;
+        let _ = std::fs::remove_dir_all(&dir);
+        return;
+    }
+    let grants: usize = arg("--grants", "0").parse().unwrap_or(0);
+    if arg("--only", "") == "refresh-scale" {
+        scale::refresh_at_scale(&http, &dir, &accounts, n, c, grants.max(1)).await;
+        let _ = std::fs::remove_dir_all(&dir);
+        return;
+    }
+    if arg("--only", "") == "brokered" {
+        scale::brokered_sign_ins(&http, &dir, &accounts, &sessions, n, c).await;
         let _ = std::fs::remove_dir_all(&dir);
         return;
     }
@@ -378,6 +407,10 @@ async fn main() {
 
     let (mut refresh, tokens) = stores::refresh_phase(&http, &base, "refresh (rotation)", n, c).await;
     refresh.print();
+    scale::brokered_sign_ins(&http, &dir, &accounts, &sessions, n, c).await;
+    if grants > 0 {
+        scale::refresh_at_scale(&http, &dir, &accounts, n, c, grants).await;
+    }
 
     let (h, b, tk) = (http.clone(), base.clone(), tokens);
     let mut userinfo = phase("userinfo", n, c, move |i| {
