@@ -287,11 +287,13 @@ async fn main() {
     let grants: usize = arg("--grants", "0").parse().unwrap_or(0);
     if arg("--only", "") == "refresh-scale" {
         scale::refresh_at_scale(&http, &dir, &accounts, n, c, grants.max(1)).await;
+        scale::drop_created().await;
         let _ = std::fs::remove_dir_all(&dir);
         return;
     }
     if arg("--only", "") == "brokered" {
         scale::brokered_sign_ins(&http, &dir, &accounts, &sessions, n, c).await;
+        scale::drop_created().await;
         let _ = std::fs::remove_dir_all(&dir);
         return;
     }
@@ -411,6 +413,7 @@ async fn main() {
     if grants > 0 {
         scale::refresh_at_scale(&http, &dir, &accounts, n, c, grants).await;
     }
+    scale::drop_created().await;
 
     let (h, b, tk) = (http.clone(), base.clone(), tokens);
     let mut userinfo = phase("userinfo", n, c, move |i| {

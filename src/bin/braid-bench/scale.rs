@@ -22,8 +22,34 @@ async fn own_database(url: &str, dir: &Path) -> Result<String, String> {
     let name =
         format!("braid_bench_{}_{}", std::process::id(), dir.file_name().and_then(|n| n.to_str()).unwrap_or("db"));
     sqlx::query(&format!("CREATE DATABASE {name}")).execute(&mut conn).await.map_err(|e| e.to_string())?;
+    if let Ok(mut made) = CREATED.lock() {
+        made.push((url.to_owned(), name.clone()));
+    }
     let base = url.rsplit_once('/').map_or(url, |(b, _)| b);
     Ok(format!("{base}/{name}"))
+}
+
+/// The PostgreSQL databases the bench made, with the URL it made each from.
+static CREATED: std::sync::Mutex<Vec<(String, String)>> = std::sync::Mutex::new(Vec::new());
+
+/// Drop every database the bench made (`WITH (FORCE)`: the braids of the bench still hold
+/// connections to them).
+pub async fn drop_created() {
+    let made = CREATED.lock().map(|mut m| std::mem::take(&mut *m)).unwrap_or_default();
+    for (url, name) in made {
+        use sqlx::Connection as _;
+        let dropped = match sqlx::AnyConnection::connect(&url).await {
+            Ok(mut conn) => sqlx::query(&format!("DROP DATABASE IF EXISTS {name} WITH (FORCE)"))
+                .execute(&mut conn)
+                .await
+                .map(drop)
+                .map_err(|e| e.to_string()),
+            Err(e) => Err(e.to_string()),
+        };
+        if let Err(e) = dropped {
+            eprintln!("could not drop the bench database {name}: {e}");
+        }
+    }
 }
 
 /// Fill the grant tables with `n` live grants (and one unused refresh token each) of the
