@@ -96,6 +96,10 @@ pub struct StoreSettings {
     /// With `sessions = "memory"`: the most MiB of sessions, sign-ins under way and codes kept;
     /// past it new ones are refused (503) rather than the process running out of memory.
     pub memory_max_mb: u64,
+    /// SQLite's `synchronous` in WAL mode: `full` (every commit reaches the disk before it is
+    /// answered) or `normal` (commits reach the disk at checkpoints: a power loss or OS crash may
+    /// undo the last ones, a braid crash never).
+    pub sqlite_synchronous: crate::db::SqliteSync,
 }
 
 impl Default for StoreSettings {
@@ -106,6 +110,7 @@ impl Default for StoreSettings {
             redis_key_prefix: "braid:".into(),
             redis_timeout_ms: 2000,
             memory_max_mb: 64,
+            sqlite_synchronous: crate::db::SqliteSync::Full,
         }
     }
 }

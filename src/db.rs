@@ -51,8 +51,14 @@ impl Db {
         }
     }
 
-    /// Open the pool (creating a SQLite file if absent) and apply pending migrations.
+    /// Open the pool (creating a SQLite file if absent) and apply pending migrations; SQLite
+    /// commits are durable (`synchronous = FULL`).
     pub async fn connect(url: &str) -> Result<Self, DbError> {
+        Self::connect_with(url, SqliteSync::Full).await
+    }
+
+    /// [`Db::connect`] with SQLite's `synchronous` setting `sync` (PostgreSQL ignores it).
+    pub async fn connect_with(url: &str, sync: SqliteSync) -> Result<Self, DbError> {
         sqlx::any::install_default_drivers();
         let backend = Self::backend_of(url)?;
         let url = match backend {
@@ -78,6 +84,7 @@ impl Db {
                         sqlx::query("PRAGMA journal_mode = WAL").execute(&mut *conn).await?;
                         sqlx::query("PRAGMA busy_timeout = 10000").execute(&mut *conn).await?;
                         sqlx::query("PRAGMA foreign_keys = ON").execute(&mut *conn).await?;
+                        sqlx::query(sync.pragma()).execute(&mut *conn).await?;
                     }
                     Ok(())
                 })
@@ -94,5 +101,27 @@ impl Db {
     /// Check that the database answers.
     pub async fn ping(&self) -> Result<(), sqlx::Error> {
         sqlx::query("SELECT 1").execute(&self.pool).await.map(|_| ())
+    }
+}
+
+/// SQLite's `synchronous` in WAL mode (`[store] sqlite_synchronous`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum SqliteSync {
+    /// Each commit is on disk before braid answers (an fsync per commit). The default: a
+    /// revocation, once answered, survives a power loss.
+    #[default]
+    Full,
+    /// Commits reach the disk at WAL checkpoints: far fewer fsyncs; a power loss or OS crash
+    /// may undo the last commits (a braid crash never does; the database is never corrupted).
+    Normal,
+}
+
+impl SqliteSync {
+    fn pragma(self) -> &'static str {
+        match self {
+            Self::Full => "PRAGMA synchronous = FULL",
+            Self::Normal => "PRAGMA synchronous = NORMAL",
+        }
     }
 }

@@ -87,7 +87,7 @@ impl Application {
         {
             tracing::warn!(listen = %addr, "/metrics is served on the main listener without a token; set `[metrics] listen` or `token_sha256`");
         }
-        let db = Db::connect(&settings.store.accounts)
+        let db = Db::connect_with(&settings.store.accounts, settings.store.sqlite_synchronous)
             .await
             .map_err(|e| anyhow::anyhow!("account store {}: {e}", redact(&settings.store.accounts)))?;
         // Webhooks and emails leave from the durable outboxes, never from a person's request.

@@ -363,3 +363,29 @@ async fn an_allowed_sign_in_is_audited_with_its_login_and_a_refused_one_never(f:
     assert_eq!(count(&f.db, "audit_events").await, before);
     assert_eq!(count(&f.db, "identities").await, 1);
 }
+
+#[tokio::test]
+async fn sqlite_commits_are_durable_unless_sqlite_synchronous_says_normal() {
+    use braid::db::SqliteSync;
+    for (sync, want) in [(SqliteSync::Full, 2_i64), (SqliteSync::Normal, 1)] {
+        let dir = tempfile::tempdir().unwrap();
+        let db = braid::db::Db::connect_with(&crate::support::sqlite_url(&dir), sync).await.unwrap();
+        // Every pooled connection carries it, not only the first.
+        let mut conns = Vec::new();
+        for _ in 0..3 {
+            let mut c = db.pool.acquire().await.unwrap();
+            let v: i64 = sqlx::query_scalar("PRAGMA synchronous").fetch_one(&mut *c).await.unwrap();
+            assert_eq!(v, want, "{sync:?}");
+            conns.push(c);
+        }
+    }
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("braid.toml");
+    std::fs::write(&file, "[store]\nsqlite_synchronous = \"normal\"\n").unwrap();
+    let s = braid::config::Settings::load(&file, true).unwrap();
+    assert_eq!(s.store.sqlite_synchronous, SqliteSync::Normal);
+    assert_eq!(braid::config::StoreSettings::default().sqlite_synchronous, SqliteSync::Full, "durable by default");
+    std::fs::write(&file, "[store]\nsqlite_synchronous = \"off\"\n").unwrap();
+    let e = braid::config::Settings::load(&file, true).unwrap_err().to_string();
+    assert!(e.contains("store.sqlite_synchronous") && e.contains("full"), "{e}");
+}

@@ -199,8 +199,10 @@ async fn start_braid_with(
     clients: &str,
 ) -> String {
     let port = port.unwrap_or(0);
+    // `--sqlite-sync normal`: SQLite commits without an fsync each (`[store] sqlite_synchronous`).
+    let sync = arg("--sqlite-sync", "full");
     let toml = format!(
-        "[server]\nlisten = \"127.0.0.1:{port}\"\n[store]\naccounts = \"{accounts}\"\nsessions = \"{sessions}\"\n[keys]\ndir = \"{}\"\n\
+        "[server]\nlisten = \"127.0.0.1:{port}\"\n[store]\naccounts = \"{accounts}\"\nsessions = \"{sessions}\"\nsqlite_synchronous = \"{sync}\"\n[keys]\ndir = \"{}\"\n\
          [providers]\ndir = \"{}\"\n[log]\nlevel = \"error\"\n{limits}[[clients]]\nid = \"{CLIENT}\"\nsecret = \"{SECRET}\"\nredirect_uris = [\"{CB}\"]\n{clients}",
         dir.join("keys").display(),
         dir.join("providers").display()
