@@ -89,8 +89,12 @@ impl OidcProvider {
             .find(|l| l.starts_with('{'))
             .ok_or("oidc-provider printed no refresh tokens")?;
         let v: serde_json::Value = serde_json::from_str(&line).map_err(|e| e.to_string())?;
-        let tokens: Vec<String> =
-            v["refresh_tokens"].as_array().into_iter().flatten().filter_map(|t| t.as_str().map(str::to_owned)).collect();
+        let tokens: Vec<String> = v["refresh_tokens"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|t| t.as_str().map(str::to_owned))
+            .collect();
         pinned::wait_for(port, &mut child, "oidc-provider")?;
         Ok(Self { child, base: format!("http://127.0.0.1:{port}"), tokens })
     }
@@ -167,7 +171,8 @@ async fn drive(http: &reqwest::Client, base: &str, tokens: Vec<String>, warm: Du
     let (server0, driver0, cores0, t0) =
         (pinned::process_ticks(&[pid]), pinned::process_ticks(&[me]), pinned::core_ticks(), Instant::now());
     tokio::time::sleep_until(end.into()).await;
-    let (server1, driver1, cores1) = (pinned::process_ticks(&[pid]), pinned::process_ticks(&[me]), pinned::core_ticks());
+    let (server1, driver1, cores1) =
+        (pinned::process_ticks(&[pid]), pinned::process_ticks(&[me]), pinned::core_ticks());
     let wall = t0.elapsed();
     let mut samples = Vec::new();
     for t in tasks {
@@ -205,7 +210,14 @@ fn braid_toml(dir: &Path, port: u16, accounts: &str, alg: &str) -> String {
 }
 
 /// braid pinned, with `c` grants made by full sign-ins; its measured run.
-async fn braid_run(http: &reqwest::Client, dir: &Path, accounts: &str, alg: &str, c: usize, secs: u64) -> Result<Run, String> {
+async fn braid_run(
+    http: &reqwest::Client,
+    dir: &Path,
+    accounts: &str,
+    alg: &str,
+    c: usize,
+    secs: u64,
+) -> Result<Run, String> {
     let own = dir.join(format!("compare-{alg}"));
     std::fs::create_dir_all(own.join("providers")).map_err(|e| e.to_string())?;
     std::fs::write(own.join("providers/dev.toml"), "kind = \"dev\"\n").map_err(|e| e.to_string())?;
@@ -221,7 +233,13 @@ async fn braid_run(http: &reqwest::Client, dir: &Path, accounts: &str, alg: &str
 }
 
 /// oidc-provider pinned, with `c` grants minted by the script; its measured run.
-async fn oidc_provider_run(http: &reqwest::Client, script: &Path, alg: &str, c: usize, secs: u64) -> Result<Run, String> {
+async fn oidc_provider_run(
+    http: &reqwest::Client,
+    script: &Path,
+    alg: &str,
+    c: usize,
+    secs: u64,
+) -> Result<Run, String> {
     let op = OidcProvider::start(script, alg, c)?;
     if op.tokens.len() != c {
         return Err(format!("oidc-provider minted {} refresh tokens, not {c}", op.tokens.len()));
@@ -270,12 +288,19 @@ pub async fn run(http: &reqwest::Client, dir: &Path) {
                 Some(r)
             }
             Err(e) => {
-                println!("{:<30} skipped: {e} (scripts/bench --compare installs it)", format!("oidc-provider refresh {alg}"));
+                println!(
+                    "{:<30} skipped: {e} (scripts/bench --compare installs it)",
+                    format!("oidc-provider refresh {alg}")
+                );
                 None
             }
         };
         if let (Some(b), Some(o)) = (b, o) {
-            ratios.push((alg, b.figures.rate() / o.figures.rate().max(f64::MIN_POSITIVE), b.per_core() / o.per_core().max(0.01)));
+            ratios.push((
+                alg,
+                b.figures.rate() / o.figures.rate().max(f64::MIN_POSITIVE),
+                b.per_core() / o.per_core().max(0.01),
+            ));
         }
     }
     for (alg, rate, per_core) in ratios {
