@@ -55,7 +55,7 @@ impl Run {
         }
         if self.server_core - self.server_cpu > 0.1 {
             note(&format!(
-                "{:.0} % of the server's core went to other processes: ops/s per core is the fairer figure",
+                "{:.0} % of the server's core went to other processes or interrupts: ops/s per core is the fairer figure",
                 (self.server_core - self.server_cpu) * 100.0
             ));
         }
@@ -218,7 +218,8 @@ async fn braid_run(
     c: usize,
     secs: u64,
 ) -> Result<Run, String> {
-    let own = dir.join(format!("compare-{alg}"));
+    // The directory names the PostgreSQL database made beside `accounts`: letters, digits, `_`.
+    let own = dir.join(format!("compare_{}", alg.to_lowercase()));
     std::fs::create_dir_all(own.join("providers")).map_err(|e| e.to_string())?;
     std::fs::write(own.join("providers/dev.toml"), "kind = \"dev\"\n").map_err(|e| e.to_string())?;
     let url = crate::scale::own_database(accounts, &own).await?;
@@ -265,7 +266,7 @@ pub async fn run(http: &reqwest::Client, dir: &Path) {
     println!(
         "compare: refresh with rotation (new refresh token, ID token and JWT access token each time); each server alone \
          on core {}, this driver on core {}; {c} workers each rotating its own grant, 1 s warm-up then {secs} s measured; \
-         braid: {store} accounts, memory sessions; oidc-provider {}: its in-memory adapter",
+         braid: {store} accounts (a database server runs unpinned, its CPU not counted), memory sessions; oidc-provider {}: its in-memory adapter",
         pinned::SERVER_CORE,
         pinned::DRIVER_CORE,
         oidc_provider_version(&script).unwrap_or_else(|| "?".into())
