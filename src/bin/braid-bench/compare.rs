@@ -20,6 +20,8 @@ struct Run {
     server_cpu: f64,
     /// How busy the server's core was (the server and anything else on the machine).
     server_core: f64,
+    /// Share of the server's core that niced processes (other builds on a shared machine) used.
+    server_core_niced: f64,
     /// How busy the driver's core was.
     driver_core: f64,
     /// Share of one core this process (the driver) used.
@@ -55,8 +57,10 @@ impl Run {
         }
         if self.server_core - self.server_cpu > 0.1 {
             note(&format!(
-                "{:.0} % of the server's core went to other processes or interrupts: ops/s per core is the fairer figure",
-                (self.server_core - self.server_cpu) * 100.0
+                "{:.0} % of the server's core went to other processes or interrupts ({:.0} % to niced ones): \
+                 ops/s per core is the fairer figure",
+                (self.server_core - self.server_cpu) * 100.0,
+                self.server_core_niced * 100.0
             ));
         }
     }
@@ -170,9 +174,11 @@ async fn drive(http: &reqwest::Client, base: &str, tokens: Vec<String>, warm: Du
     let me = std::process::id();
     let (server0, driver0, cores0, t0) =
         (pinned::process_ticks(&[pid]), pinned::process_ticks(&[me]), pinned::core_ticks(), Instant::now());
+    let niced0 = niced_ticks(pinned::SERVER_CORE);
     tokio::time::sleep_until(end.into()).await;
     let (server1, driver1, cores1) =
         (pinned::process_ticks(&[pid]), pinned::process_ticks(&[me]), pinned::core_ticks());
+    let niced1 = niced_ticks(pinned::SERVER_CORE);
     let wall = t0.elapsed();
     let mut samples = Vec::new();
     for t in tasks {
@@ -192,9 +198,21 @@ async fn drive(http: &reqwest::Client, base: &str, tokens: Vec<String>, warm: Du
         errors: errors.load(std::sync::atomic::Ordering::Relaxed),
         server_cpu: share(server0, server1),
         server_core: busy(pinned::SERVER_CORE),
+        server_core_niced: match (niced0, niced1) {
+            (Some((n0, t0)), Some((n1, t1))) if t1 > t0 => n1.saturating_sub(n0) as f64 / (t1 - t0) as f64,
+            _ => 0.0,
+        },
         driver_core: busy(pinned::DRIVER_CORE),
         driver_cpu: share(driver0, driver1),
     }
+}
+
+/// (nice, total) ticks of `core` (`/proc/stat`): time spent in processes run at a lower priority.
+fn niced_ticks(core: &str) -> Option<(u64, u64)> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let line = stat.lines().find(|l| l.strip_prefix("cpu").and_then(|r| r.split_whitespace().next()) == Some(core))?;
+    let v: Vec<u64> = line.split_whitespace().skip(1).filter_map(|x| x.parse().ok()).collect();
+    Some((*v.get(1)?, v.iter().sum()))
 }
 
 /// braid's configuration for the compare run: SQLite (or `accounts`), memory sessions, the dev
