@@ -280,11 +280,15 @@ pub async fn run(http: &reqwest::Client, dir: &Path) {
         println!("{:<30} skipped: cannot pin the driver: {e}", "compare");
         return;
     }
-    let store = if accounts.starts_with("postgres") { "PostgreSQL" } else { "SQLite" };
+    let store = if accounts.starts_with("postgres") {
+        "PostgreSQL (its server runs unpinned, its CPU not counted)"
+    } else {
+        "SQLite"
+    };
     println!(
         "compare: refresh with rotation (new refresh token, ID token and JWT access token each time); each server alone \
          on core {}, this driver on core {}; {c} workers each rotating its own grant, 1 s warm-up then {secs} s measured; \
-         braid: {store} accounts (a database server runs unpinned, its CPU not counted), memory sessions; oidc-provider {}: its in-memory adapter",
+         braid: {store} accounts, memory sessions; oidc-provider {}: its in-memory adapter",
         pinned::SERVER_CORE,
         pinned::DRIVER_CORE,
         oidc_provider_version(&script).unwrap_or_else(|| "?".into())
