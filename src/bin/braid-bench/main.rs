@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use braid::config::{Settings, SigningAlg};
 
+mod compare;
 mod limits;
 mod percore;
 mod pinned;
@@ -274,6 +275,12 @@ async fn main() {
     let _ = std::fs::create_dir_all(dir.join("providers"));
     let _ = std::fs::write(dir.join("providers/dev.toml"), "kind = \"dev\"\n");
     let accounts = if accounts.is_empty() { format!("sqlite://{}", dir.join("bench.db").display()) } else { accounts };
+    if std::env::args().any(|a| a == "--compare") {
+        let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap_or_default();
+        compare::run(&http, &dir).await;
+        let _ = std::fs::remove_dir_all(&dir);
+        return;
+    }
     // Rate limits on, with budgets no load here reaches (their cost is measured, not their refusals).
     let base = start_braid(&dir, &accounts, &sessions, LIMITS_ON).await;
     let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap_or_default();

@@ -16,7 +16,8 @@ pub fn free_port() -> Result<u16, String> {
     std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port()).map_err(|e| e.to_string())
 }
 
-fn wait_for(port: u16, child: &mut Child, what: &str) -> Result<(), String> {
+/// Wait until `port` accepts connections, or `child` (named `what`) exits.
+pub fn wait_for(port: u16, child: &mut Child, what: &str) -> Result<(), String> {
     for _ in 0..300 {
         if std::net::TcpStream::connect(("127.0.0.1", port)).is_ok() {
             return Ok(());
@@ -29,7 +30,8 @@ fn wait_for(port: u16, child: &mut Child, what: &str) -> Result<(), String> {
     Err(format!("{what} did not start"))
 }
 
-fn pinned(core: &str, program: &Path) -> Command {
+/// `program` run by `taskset` on `core`.
+pub fn pinned(core: &str, program: &Path) -> Command {
     let mut cmd = Command::new("taskset");
     cmd.arg("-c").arg(core).arg(program);
     cmd
@@ -142,7 +144,7 @@ impl Drop for Nginx {
 }
 
 /// CPU time (user + system) of the processes `pids`, in clock ticks.
-fn process_ticks(pids: &[u32]) -> u64 {
+pub fn process_ticks(pids: &[u32]) -> u64 {
     pids.iter()
         .filter_map(|p| std::fs::read_to_string(format!("/proc/{p}/stat")).ok())
         .filter_map(|s| {
@@ -155,7 +157,7 @@ fn process_ticks(pids: &[u32]) -> u64 {
 }
 
 /// (busy, total) ticks of each core.
-fn core_ticks() -> Vec<(u64, u64)> {
+pub fn core_ticks() -> Vec<(u64, u64)> {
     let Ok(s) = std::fs::read_to_string("/proc/stat") else { return Vec::new() };
     s.lines()
         .filter(|l| l.starts_with("cpu") && l.as_bytes().get(3).is_some_and(u8::is_ascii_digit))

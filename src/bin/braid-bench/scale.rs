@@ -12,7 +12,7 @@ use super::{CB, CLIENT, LIMITS_ON, SECRET, cookie, location, param, phase, start
 
 /// For PostgreSQL, a fresh database beside the one `url` names (the grants are not left in it);
 /// SQLite gets its own file in `dir`.
-async fn own_database(url: &str, dir: &Path) -> Result<String, String> {
+pub async fn own_database(url: &str, dir: &Path) -> Result<String, String> {
     if url.starts_with("sqlite:") || url.is_empty() {
         return Ok(format!("sqlite://{}", dir.join("scale.db").display()));
     }

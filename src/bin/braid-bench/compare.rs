@@ -1,0 +1,342 @@
+//! `--compare`: refresh with rotation, braid beside node oidc-provider in the same run and the
+//! same conditions — each server alone on core 0, this process (the load driver) on core 1 —
+//! for RS256 and ES256 (ID token and JWT access token signed with the algorithm); prints
+//! throughput, latency, each server's CPU share, the driver core's use, and braid's ratio.
+
+use std::io::BufRead as _;
+use std::path::Path;
+use std::process::{Child, Stdio};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use super::{CB, CLIENT, Figures, LIMITS_ON, SECRET, arg, sign_in};
+use crate::pinned::{self, Braid};
+
+/// What one server did under the driver.
+struct Run {
+    figures: Figures,
+    errors: usize,
+    /// Share of one core the server's process used.
+    server_cpu: f64,
+    /// How busy the server's core was (the server and anything else on the machine).
+    server_core: f64,
+    /// Share of the server's core that niced processes (other builds on a shared machine) used.
+    server_core_niced: f64,
+    /// How busy the driver's core was.
+    driver_core: f64,
+    /// Share of one core this process (the driver) used.
+    driver_cpu: f64,
+}
+
+impl Run {
+    fn per_core(&self) -> f64 {
+        self.figures.rate() / self.server_cpu.max(0.01)
+    }
+
+    fn print(&self, name: &str) {
+        println!(
+            "{name:<30} {:>7.0} ops/s  p50 {:>8.2?}  p99 {:>8.2?}  server {:>4.0} % of a core ({:>6.0} ops/s per core)  \
+             core {} {:>3.0} % busy  driver {:>3.0} % of core {} ({:>3.0} % busy){}",
+            self.figures.rate(),
+            self.figures.percentile(0.5),
+            self.figures.percentile(0.99),
+            self.server_cpu * 100.0,
+            self.per_core(),
+            pinned::SERVER_CORE,
+            self.server_core * 100.0,
+            self.driver_cpu * 100.0,
+            pinned::DRIVER_CORE,
+            self.driver_core * 100.0,
+            if self.errors > 0 { format!("  {} errors", self.errors) } else { String::new() }
+        );
+        let note = |s: &str| println!("{:<30} {s}", "");
+        if self.server_cpu < 0.9 && self.driver_core > 0.95 && self.driver_cpu > 0.8 {
+            note("the driver was saturated, not the server: the figure is a floor");
+        } else if self.server_cpu < 0.9 && self.driver_core > 0.95 {
+            note("the driver's core was busy with other work (the driver itself was not): the figure is a floor");
+        }
+        if self.server_core - self.server_cpu > 0.1 {
+            note(&format!(
+                "{:.0} % of the server's core went to other processes or interrupts ({:.0} % to niced ones): \
+                 ops/s per core is the fairer figure",
+                (self.server_core - self.server_cpu) * 100.0,
+                self.server_core_niced * 100.0
+            ));
+        }
+    }
+}
+
+/// node oidc-provider running `bench/oidc-provider/refresh.mjs`, pinned to the server core.
+struct OidcProvider {
+    child: Child,
+    base: String,
+    tokens: Vec<String>,
+}
+
+impl OidcProvider {
+    fn start(script: &Path, alg: &str, grants: usize) -> Result<Self, String> {
+        let port = pinned::free_port()?;
+        let mut child = pinned::pinned(pinned::SERVER_CORE, Path::new("node"))
+            .arg(script)
+            .arg(port.to_string())
+            .arg(alg)
+            .arg(grants.to_string())
+            .stdin(Stdio::null())
+            .stdout(Stdio::piped())
+            .stderr(Stdio::null())
+            .spawn()
+            .map_err(|e| format!("taskset node: {e}"))?;
+        let stdout = child.stdout.take().ok_or("no stdout from node")?;
+        let line = std::io::BufReader::new(stdout)
+            .lines()
+            .map_while(Result::ok)
+            .find(|l| l.starts_with('{'))
+            .ok_or("oidc-provider printed no refresh tokens")?;
+        let v: serde_json::Value = serde_json::from_str(&line).map_err(|e| e.to_string())?;
+        let tokens: Vec<String> = v["refresh_tokens"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|t| t.as_str().map(str::to_owned))
+            .collect();
+        pinned::wait_for(port, &mut child, "oidc-provider")?;
+        Ok(Self { child, base: format!("http://127.0.0.1:{port}"), tokens })
+    }
+}
+
+impl Drop for OidcProvider {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+/// Pin every thread of this process to the driver's core.
+fn pin_self() -> Result<(), String> {
+    let out = std::process::Command::new("taskset")
+        .args(["-a", "-cp", pinned::DRIVER_CORE, &std::process::id().to_string()])
+        .stdout(Stdio::null())
+        .output()
+        .map_err(|e| format!("taskset: {e}"))?;
+    if out.status.success() { Ok(()) } else { Err(String::from_utf8_lossy(&out.stderr).into_owned()) }
+}
+
+/// One rotation of `token` at `base`; the new refresh token.
+async fn rotate(http: &reqwest::Client, base: &str, token: &str) -> Result<String, String> {
+    let r = http
+        .post(format!("{base}/token"))
+        .basic_auth(CLIENT, Some(SECRET))
+        .form(&[("grant_type", "refresh_token"), ("refresh_token", token)])
+        .send()
+        .await
+        .map_err(|e| e.to_string())?;
+    let v: serde_json::Value = r.json().await.map_err(|e| e.to_string())?;
+    if v["id_token"].as_str().is_none() || v["access_token"].as_str().is_none() {
+        return Err(format!("no tokens: {v}"));
+    }
+    v["refresh_token"].as_str().map(str::to_owned).ok_or_else(|| format!("refresh failed: {v}"))
+}
+
+/// Each of `tokens` rotated in a loop by its own worker: `warm` unmeasured, then `secs`
+/// measured, with the CPU ticks of `pid` and of the driver's core around the measured part.
+async fn drive(http: &reqwest::Client, base: &str, tokens: Vec<String>, warm: Duration, secs: u64, pid: u32) -> Run {
+    let start = Instant::now();
+    let (measure_at, end) = (start + warm, start + warm + Duration::from_secs(secs));
+    let errors = Arc::new(std::sync::atomic::AtomicUsize::new(0));
+    let mut tasks = Vec::new();
+    for token in tokens {
+        let (h, b, errors) = (http.clone(), base.to_owned(), errors.clone());
+        tasks.push(tokio::spawn(async move {
+            let (mut token, mut samples) = (token, Vec::new());
+            loop {
+                let t = Instant::now();
+                if t >= end {
+                    break;
+                }
+                match rotate(&h, &b, &token).await {
+                    Ok(next) => token = next,
+                    Err(e) => {
+                        // The token is spent or lost: this worker stops.
+                        if errors.fetch_add(1, std::sync::atomic::Ordering::Relaxed) == 0 {
+                            eprintln!("refresh at {b}: {e}");
+                        }
+                        break;
+                    }
+                }
+                if t >= measure_at {
+                    samples.push(t.elapsed());
+                }
+            }
+            samples
+        }));
+    }
+    tokio::time::sleep_until(measure_at.into()).await;
+    let me = std::process::id();
+    let (server0, driver0, cores0, t0) =
+        (pinned::process_ticks(&[pid]), pinned::process_ticks(&[me]), pinned::core_ticks(), Instant::now());
+    let niced0 = niced_ticks(pinned::SERVER_CORE);
+    tokio::time::sleep_until(end.into()).await;
+    let (server1, driver1, cores1) =
+        (pinned::process_ticks(&[pid]), pinned::process_ticks(&[me]), pinned::core_ticks());
+    let niced1 = niced_ticks(pinned::SERVER_CORE);
+    let wall = t0.elapsed();
+    let mut samples = Vec::new();
+    for t in tasks {
+        samples.extend(t.await.unwrap_or_default());
+    }
+    // Clock ticks are 1/100 s on Linux.
+    let share = |a: u64, b: u64| b.saturating_sub(a) as f64 / 100.0 / wall.as_secs_f64();
+    let busy = |core: &str| {
+        let core = core.parse::<usize>().unwrap_or(0);
+        match (cores0.get(core), cores1.get(core)) {
+            (Some((b0, t0)), Some((b1, t1))) if t1 > t0 => b1.saturating_sub(*b0) as f64 / (t1 - t0) as f64,
+            _ => 0.0,
+        }
+    };
+    Run {
+        figures: Figures { name: String::new(), samples, wall },
+        errors: errors.load(std::sync::atomic::Ordering::Relaxed),
+        server_cpu: share(server0, server1),
+        server_core: busy(pinned::SERVER_CORE),
+        server_core_niced: match (niced0, niced1) {
+            (Some((n0, t0)), Some((n1, t1))) if t1 > t0 => n1.saturating_sub(n0) as f64 / (t1 - t0) as f64,
+            _ => 0.0,
+        },
+        driver_core: busy(pinned::DRIVER_CORE),
+        driver_cpu: share(driver0, driver1),
+    }
+}
+
+/// (nice, total) ticks of `core` (`/proc/stat`): time spent in processes run at a lower priority.
+fn niced_ticks(core: &str) -> Option<(u64, u64)> {
+    let stat = std::fs::read_to_string("/proc/stat").ok()?;
+    let line = stat.lines().find(|l| l.strip_prefix("cpu").and_then(|r| r.split_whitespace().next()) == Some(core))?;
+    let v: Vec<u64> = line.split_whitespace().skip(1).filter_map(|x| x.parse().ok()).collect();
+    Some((*v.get(1)?, v.iter().sum()))
+}
+
+/// braid's configuration for the compare run: SQLite (or `accounts`), memory sessions, the dev
+/// provider, and the bench client signing with `alg`.
+fn braid_toml(dir: &Path, port: u16, accounts: &str, alg: &str) -> String {
+    format!(
+        "[server]\nlisten = \"127.0.0.1:{port}\"\n[store]\naccounts = \"{accounts}\"\nsessions = \"memory\"\n[keys]\ndir = \"{}\"\n\
+         [providers]\ndir = \"{}\"\n[log]\nlevel = \"error\"\n{LIMITS_ON}[[clients]]\nid = \"{CLIENT}\"\nsecret = \"{SECRET}\"\n\
+         redirect_uris = [\"{CB}\"]\nid_token_signed_response_alg = \"{alg}\"\naccess_token_signed_response_alg = \"{alg}\"\n",
+        dir.join("keys").display(),
+        dir.join("providers").display()
+    )
+}
+
+/// braid pinned, with `c` grants made by full sign-ins; its measured run.
+async fn braid_run(
+    http: &reqwest::Client,
+    dir: &Path,
+    accounts: &str,
+    alg: &str,
+    c: usize,
+    secs: u64,
+) -> Result<Run, String> {
+    // The directory names the PostgreSQL database made beside `accounts`: letters, digits, `_`.
+    let own = dir.join(format!("compare_{}", alg.to_lowercase()));
+    std::fs::create_dir_all(own.join("providers")).map_err(|e| e.to_string())?;
+    std::fs::write(own.join("providers/dev.toml"), "kind = \"dev\"\n").map_err(|e| e.to_string())?;
+    let url = crate::scale::own_database(accounts, &own).await?;
+    let port = pinned::free_port()?;
+    let server = Braid::start(&own, "compare", &braid_toml(&own, port, &url, alg), port)?;
+    let mut tokens = Vec::new();
+    for w in 0..c {
+        let t = sign_in(http, &server.base, &format!("refresher{w}")).await?;
+        tokens.push(t["refresh_token"].as_str().ok_or_else(|| format!("no refresh token: {t}"))?.to_owned());
+    }
+    Ok(drive(http, &server.base, tokens, Duration::from_secs(1), secs, server.pid()).await)
+}
+
+/// oidc-provider pinned, with `c` grants minted by the script; its measured run.
+async fn oidc_provider_run(
+    http: &reqwest::Client,
+    script: &Path,
+    alg: &str,
+    c: usize,
+    secs: u64,
+) -> Result<Run, String> {
+    let op = OidcProvider::start(script, alg, c)?;
+    if op.tokens.len() != c {
+        return Err(format!("oidc-provider minted {} refresh tokens, not {c}", op.tokens.len()));
+    }
+    Ok(drive(http, &op.base, op.tokens.clone(), Duration::from_secs(1), secs, op.child.id()).await)
+}
+
+/// The compare phase (skipped with a reason when two cores, `taskset` or node are missing).
+pub async fn run(http: &reqwest::Client, dir: &Path) {
+    let secs: u64 = arg("--secs", "5").parse().unwrap_or(5);
+    let c: usize = arg("--concurrency", "32").parse().unwrap_or(32);
+    let accounts = arg("--accounts", "");
+    let script = Path::new(&arg("--oidc-provider-dir", "bench/oidc-provider")).join("refresh.mjs");
+    if std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1) < 2 {
+        println!("{:<30} skipped: needs two cores (server and driver pinned apart)", "compare");
+        return;
+    }
+    if let Err(e) = pin_self() {
+        println!("{:<30} skipped: cannot pin the driver: {e}", "compare");
+        return;
+    }
+    let store = if accounts.starts_with("postgres") {
+        "PostgreSQL (its server runs unpinned, its CPU not counted)"
+    } else {
+        "SQLite"
+    };
+    println!(
+        "compare: refresh with rotation (new refresh token, ID token and JWT access token each time); each server alone \
+         on core {}, this driver on core {}; {c} workers each rotating its own grant, 1 s warm-up then {secs} s measured; \
+         braid: {store} accounts, memory sessions; oidc-provider {}: its in-memory adapter",
+        pinned::SERVER_CORE,
+        pinned::DRIVER_CORE,
+        oidc_provider_version(&script).unwrap_or_else(|| "?".into())
+    );
+    let mut ratios = Vec::new();
+    for alg in ["RS256", "ES256"] {
+        let b = match braid_run(http, dir, &accounts, alg, c, secs).await {
+            Ok(r) => {
+                r.print(&format!("braid refresh {alg}"));
+                Some(r)
+            }
+            Err(e) => {
+                println!("{:<30} failed: {e}", format!("braid refresh {alg}"));
+                None
+            }
+        };
+        let o = match oidc_provider_run(http, &script, alg, c, secs).await {
+            Ok(r) => {
+                r.print(&format!("oidc-provider refresh {alg}"));
+                Some(r)
+            }
+            Err(e) => {
+                println!(
+                    "{:<30} skipped: {e} (scripts/bench --compare installs it)",
+                    format!("oidc-provider refresh {alg}")
+                );
+                None
+            }
+        };
+        if let (Some(b), Some(o)) = (b, o) {
+            ratios.push((
+                alg,
+                b.figures.rate() / o.figures.rate().max(f64::MIN_POSITIVE),
+                b.per_core() / o.per_core().max(0.01),
+            ));
+        }
+    }
+    for (alg, rate, per_core) in ratios {
+        println!(
+            "{:<30} {rate:>7.2} × ops/s, {per_core:.2} × ops/s per server core (target ≥ 1.5 ×)",
+            format!("braid / oidc-provider {alg}")
+        );
+    }
+}
+
+/// The oidc-provider version installed beside `script`.
+fn oidc_provider_version(script: &Path) -> Option<String> {
+    let p = script.parent()?.join("node_modules/oidc-provider/package.json");
+    let v: serde_json::Value = serde_json::from_str(&std::fs::read_to_string(p).ok()?).ok()?;
+    v["version"].as_str().map(str::to_owned)
+}
