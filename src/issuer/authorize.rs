@@ -343,9 +343,9 @@ async fn authorize(
     // identity, unless the client named one.
     // Only a public `sub` is an account id: a pairwise one names no account by itself (it does
     // when it is its own subject, which only the public shape gives).
-    let hinted_account = hinted
-        .as_ref()
-        .and_then(|h| h.get("sub").and_then(serde_json::Value::as_str).filter(|sub| super::shape::hint_names(&state, h, sub)));
+    let hinted_account = hinted.as_ref().and_then(|h| {
+        h.get("sub").and_then(serde_json::Value::as_str).filter(|sub| super::shape::hint_names(&state, h, sub))
+    });
     let hinted_provider = match (hinted_account, p("idp_hint")) {
         (Some(sub), None) => hinted_provider(&state, sub).await?,
         _ => None,

@@ -348,12 +348,12 @@ impl GrantStore for SqlGrantStore {
             .await
             .map_err(unavailable)?;
         let n = sqlx::query(REVOKE_SESSION)
-        .bind(now)
-        .bind(sid)
-        .execute(&mut *tx)
-        .await
-        .map_err(unavailable)?
-        .rows_affected();
+            .bind(now)
+            .bind(sid)
+            .execute(&mut *tx)
+            .await
+            .map_err(unavailable)?
+            .rows_affected();
         tx.commit().await.map_err(unavailable)?;
         Ok(n)
     }

@@ -539,7 +539,8 @@ async fn a_pairwise_es256_client_gets_its_own_sub_in_a_logout_token_signed_like_
     let account = account_of_sub_free(&app, "pat").await;
     assert_ne!(id["sub"], account.as_str(), "a pairwise sub, not the account id");
 
-    let r = b.get(app.url("/logout")).query(&[("id_token_hint", t["id_token"].as_str().unwrap())]).send().await.unwrap();
+    let r =
+        b.get(app.url("/logout")).query(&[("id_token_hint", t["id_token"].as_str().unwrap())]).send().await.unwrap();
     assert!(r.status().is_success() || r.status().is_redirection(), "{}", r.status());
     let got = rx.wait_for(1).await;
     let c = check(&got[0], "pw");

@@ -278,6 +278,7 @@ async fn main() {
     if std::env::args().any(|a| a == "--compare") {
         let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap_or_default();
         compare::run(&http, &dir).await;
+        scale::drop_created().await;
         let _ = std::fs::remove_dir_all(&dir);
         return;
     }
