@@ -218,8 +218,10 @@ fn niced_ticks(core: &str) -> Option<(u64, u64)> {
 /// braid's configuration for the compare run: SQLite (or `accounts`), memory sessions, the dev
 /// provider, and the bench client signing with `alg`.
 fn braid_toml(dir: &Path, port: u16, accounts: &str, alg: &str) -> String {
+    // `--sqlite-sync normal` as for the other scenarios (`[store] sqlite_synchronous`).
+    let sync = super::arg("--sqlite-sync", "full");
     format!(
-        "[server]\nlisten = \"127.0.0.1:{port}\"\n[store]\naccounts = \"{accounts}\"\nsessions = \"memory\"\n[keys]\ndir = \"{}\"\n\
+        "[server]\nlisten = \"127.0.0.1:{port}\"\n[store]\naccounts = \"{accounts}\"\nsessions = \"memory\"\nsqlite_synchronous = \"{sync}\"\n[keys]\ndir = \"{}\"\n\
          [providers]\ndir = \"{}\"\n[log]\nlevel = \"error\"\n{LIMITS_ON}[[clients]]\nid = \"{CLIENT}\"\nsecret = \"{SECRET}\"\n\
          redirect_uris = [\"{CB}\"]\nid_token_signed_response_alg = \"{alg}\"\naccess_token_signed_response_alg = \"{alg}\"\n",
         dir.join("keys").display(),
