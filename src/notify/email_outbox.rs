@@ -25,7 +25,7 @@ use sqlx::Row;
 
 use super::email::{Mailer, SendError};
 use super::message::{ChangeFacts, render};
-use super::{BATCH, LEASE_MS, MAX_ERROR_CHARS, RETENTION_MS, backoff_ms};
+use super::{LEASE_MS, MAX_ERROR_CHARS, RETENTION_MS, backoff_ms};
 use crate::clock::{SharedClock, UnixMillis};
 use crate::config::{NotifySettings, Settings};
 use crate::db::Db;
@@ -130,29 +130,7 @@ impl EmailNotifier {
             .await?;
             return Ok(usize::try_from(done.rows_affected()).unwrap_or(usize::MAX));
         }
-        let mut delivered = 0;
-        loop {
-            let rows = sqlx::query(
-                "SELECT id FROM email_outbox \
-                 WHERE delivered_at IS NULL AND next_attempt_at <= $1 AND attempts < $2 \
-                 ORDER BY id LIMIT $3",
-            )
-            .bind(self.clock.now_ms())
-            .bind(self.max_attempts)
-            .bind(BATCH)
-            .fetch_all(&self.db.pool)
-            .await?;
-            for row in &rows {
-                if self.deliver(row.try_get("id")?).await? {
-                    delivered += 1;
-                }
-            }
-            // Every row read is now delivered, rescheduled or claimed elsewhere: a full batch
-            // means more may be due, never the same ones again.
-            if rows.len() < usize::try_from(BATCH).unwrap_or(usize::MAX) {
-                return Ok(delivered);
-            }
-        }
+        super::drain(&self.db, "email_outbox", self.clock.now_ms(), self.max_attempts, |id| self.deliver(id)).await
     }
 
     /// Read the outbox every `notify.poll_interval_ms` in a task of its own until the handle is

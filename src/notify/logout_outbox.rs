@@ -16,7 +16,7 @@ use std::time::Duration;
 
 use sqlx::Row;
 
-use super::{BATCH, LEASE_MS, MAX_ERROR_CHARS, RETENTION_MS, backoff_ms};
+use super::{LEASE_MS, MAX_ERROR_CHARS, RETENTION_MS, backoff_ms};
 use crate::accounts::AccountId;
 use crate::clock::{SharedClock, UnixMillis};
 use crate::config::NotifySettings;
@@ -148,26 +148,7 @@ impl LogoutNotifier {
     /// Deliver every due row once; returns how many were delivered or closed. A failing client is
     /// recorded on its row; `Err` means the database failed.
     pub async fn run_once(&self) -> Result<usize, sqlx::Error> {
-        let mut done = 0;
-        loop {
-            let rows = sqlx::query(
-                "SELECT id FROM logout_outbox WHERE delivered_at IS NULL AND next_attempt_at <= $1 AND attempts < $2 \
-                 ORDER BY id LIMIT $3",
-            )
-            .bind(self.clock.now_ms())
-            .bind(self.max_attempts)
-            .bind(BATCH)
-            .fetch_all(&self.db.pool)
-            .await?;
-            for row in &rows {
-                if self.deliver(row.try_get("id")?).await? {
-                    done += 1;
-                }
-            }
-            if rows.len() < usize::try_from(BATCH).unwrap_or(usize::MAX) {
-                return Ok(done);
-            }
-        }
+        super::drain(&self.db, "logout_outbox", self.clock.now_ms(), self.max_attempts, |id| self.deliver(id)).await
     }
 
     /// Read the outbox every `notify.poll_interval_ms` until the handle is aborted.

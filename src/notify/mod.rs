@@ -53,6 +53,39 @@ pub const RETENTION_MS: i64 = 7 * 24 * 3_600_000;
 const MAX_BACKOFF_SECS: i64 = 3600;
 /// Due rows read per query.
 pub(crate) const BATCH: i64 = 100;
+
+/// Offer every due row of outbox `table` (undelivered, due at `now`, under `max_attempts`) to
+/// `deliver`, a batch at a time, oldest first; returns how many `deliver` said were done. Every
+/// row read is delivered, rescheduled or claimed by another replica by the time `deliver`
+/// returns, so a full batch means more rows may be due, never the same ones again.
+pub(crate) async fn drain<F, Fut>(
+    db: &Db,
+    table: &'static str,
+    now: i64,
+    max_attempts: i64,
+    deliver: F,
+) -> Result<usize, sqlx::Error>
+where
+    F: Fn(i64) -> Fut,
+    Fut: std::future::Future<Output = Result<bool, sqlx::Error>>,
+{
+    let select = format!(
+        "SELECT id FROM {table} WHERE delivered_at IS NULL AND next_attempt_at <= $1 AND attempts < $2 \
+         ORDER BY id LIMIT $3"
+    );
+    let mut done = 0;
+    loop {
+        let rows = sqlx::query(&select).bind(now).bind(max_attempts).bind(BATCH).fetch_all(&db.pool).await?;
+        for row in &rows {
+            if deliver(row.try_get("id")?).await? {
+                done += 1;
+            }
+        }
+        if rows.len() < usize::try_from(BATCH).unwrap_or(usize::MAX) {
+            return Ok(done);
+        }
+    }
+}
 /// The longest `last_error` kept, in characters.
 pub(crate) const MAX_ERROR_CHARS: usize = 500;
 
@@ -200,29 +233,7 @@ impl Notifier {
             .await?;
             return Ok(usize::try_from(done.rows_affected()).unwrap_or(usize::MAX));
         }
-        let mut delivered = 0;
-        loop {
-            let rows = sqlx::query(
-                "SELECT id FROM webhook_outbox \
-                 WHERE delivered_at IS NULL AND next_attempt_at <= $1 AND attempts < $2 \
-                 ORDER BY id LIMIT $3",
-            )
-            .bind(self.clock.now_ms())
-            .bind(self.max_attempts)
-            .bind(BATCH)
-            .fetch_all(&self.db.pool)
-            .await?;
-            for row in &rows {
-                if self.deliver(row.try_get("id")?).await? {
-                    delivered += 1;
-                }
-            }
-            // Every row read is now delivered, rescheduled or claimed by another replica, so a
-            // full batch means more rows may be due, never the same ones again.
-            if rows.len() < usize::try_from(BATCH).unwrap_or(usize::MAX) {
-                return Ok(delivered);
-            }
-        }
+        drain(&self.db, "webhook_outbox", self.clock.now_ms(), self.max_attempts, |id| self.deliver(id)).await
     }
 
     /// Read the outbox every `notify.poll_interval_ms` in a task of its own until the runtime
