@@ -582,29 +582,27 @@ fn prefixed_account_from_row(row: &AnyRow, identity: &Identity) -> Result<Accoun
     let Some(id) = row.try_get::<Option<String>, _>("a_id").map_err(corrupt)? else {
         return Err(missing_account(identity));
     };
-    let status: String = row.try_get("a_status").map_err(corrupt)?;
-    let status = AccountStatus::from_db(&status)
-        .ok_or_else(|| AccountError::Corrupt(format!("account {id} has status `{status}`")))?;
-    Ok(Account {
-        status,
-        primary_identity: row.try_get("a_primary_identity").map_err(corrupt)?,
-        created_at: row.try_get("a_created_at").map_err(corrupt)?,
-        sessions_valid_after: row.try_get("a_sessions_valid_after").map_err(corrupt)?,
-        id: AccountId(id),
-    })
+    account_columns_from_row(row, ["a_status", "a_primary_identity", "a_created_at", "a_sessions_valid_after"], id)
 }
 
 /// Decode an `accounts` row.
 pub(super) fn account_from_row(row: &AnyRow) -> Result<Account, AccountError> {
     let id: String = row.try_get("id").map_err(corrupt)?;
-    let status: String = row.try_get("status").map_err(corrupt)?;
+    account_columns_from_row(row, ["status", "primary_identity", "created_at", "sessions_valid_after"], id)
+}
+
+/// The account `id`'s other columns, by their names in `row`: status, primary identity,
+/// creation time, sessions valid after.
+fn account_columns_from_row(row: &AnyRow, names: [&str; 4], id: String) -> Result<Account, AccountError> {
+    let [status, primary, created, valid_after] = names;
+    let status: String = row.try_get(status).map_err(corrupt)?;
     let status = AccountStatus::from_db(&status)
         .ok_or_else(|| AccountError::Corrupt(format!("account {id} has status `{status}`")))?;
     Ok(Account {
         status,
-        primary_identity: row.try_get("primary_identity").map_err(corrupt)?,
-        created_at: row.try_get("created_at").map_err(corrupt)?,
-        sessions_valid_after: row.try_get("sessions_valid_after").map_err(corrupt)?,
+        primary_identity: row.try_get(primary).map_err(corrupt)?,
+        created_at: row.try_get(created).map_err(corrupt)?,
+        sessions_valid_after: row.try_get(valid_after).map_err(corrupt)?,
         id: AccountId(id),
     })
 }
