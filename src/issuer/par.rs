@@ -54,8 +54,7 @@ pub async fn par_post(
             assertion_type: get("client_assertion_type"),
             assertion: get("client_assertion"),
         };
-        let endpoint = format!("{}{}", state.issuer, crate::routes::PAR);
-        let client = client_auth::authenticate_budgeted(&state, &headers, &creds, &endpoint, &ip).await?;
+        let client = client_auth::authenticate_budgeted(&state, &headers, &creds, crate::routes::PAR, &ip).await?;
         for k in AUTH_PARAMS {
             q.remove(*k);
         }

@@ -1,5 +1,6 @@
-//! `POST /token`: client authentication (`client_auth`), the `authorization_code` grant with PKCE, and the `refresh_token` grant with
-//! rotation on every use and revocation of the whole family on replay.
+//! `POST /token`: client authentication (`client_auth`), the `authorization_code` grant with
+//! PKCE, and the `refresh_token` grant with rotation on every use and revocation of the whole
+//! family on replay.
 
 use std::time::Duration;
 
@@ -49,11 +50,7 @@ pub async fn token_post(
         Ok(Form(form)) => {
             // Failures are budgeted per (claimed client, client address): guessing a client's
             // secret is slowed, and nobody elsewhere can lock a client out.
-            let who = format!(
-                "{}|{}",
-                client_auth::claimed_client(&headers, &form.credentials()),
-                crate::limits::address(&ip)
-            );
+            let who = client_auth::budget_key(&headers, &form.credentials(), &ip);
             match crate::limits::check(&state, crate::limits::Kind::TokenFailure, &who, false).await {
                 Err(e) => Err(e),
                 Ok(()) => {
@@ -111,7 +108,7 @@ pub(crate) async fn authenticate(
     form: &TokenForm,
     path: &str,
 ) -> Result<std::sync::Arc<Client>, AppError> {
-    client_auth::authenticate(state, headers, &form.credentials(), &format!("{}{path}", state.issuer)).await
+    client_auth::authenticate(state, headers, &form.credentials(), path).await
 }
 
 /// [`authenticate`] within the client-authentication failure budget (`/revoke`, `/introspect`).
@@ -122,8 +119,7 @@ pub(crate) async fn authenticate_budgeted(
     path: &str,
     ip: &Option<String>,
 ) -> Result<std::sync::Arc<Client>, AppError> {
-    let endpoint = format!("{}{path}", state.issuer);
-    client_auth::authenticate_budgeted(state, headers, &form.credentials(), &endpoint, ip).await
+    client_auth::authenticate_budgeted(state, headers, &form.credentials(), path, ip).await
 }
 
 fn invalid_grant(desc: &str) -> AppError {

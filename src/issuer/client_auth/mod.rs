@@ -108,22 +108,26 @@ fn unverified_subject(jwt: &str) -> Option<String> {
     v.get("sub")?.as_str().map(str::to_owned)
 }
 
-/// Authenticate the client of a request to `endpoint` (its absolute URL, an accepted assertion
-/// audience). Every failure is a 401 `invalid_client` (two methods at once: 400
-/// `invalid_request`); a store that cannot answer fails closed.
+/// The key of the client-authentication failure budget: the claimed client (checked or not)
+/// and the client address, so guessing a client's secret is slowed and nobody elsewhere can
+/// lock the client out.
+pub fn budget_key(headers: &HeaderMap, creds: &Credentials<'_>, ip: &Option<String>) -> String {
+    format!("{}|{}", claimed_client(headers, creds), crate::limits::address(ip))
+}
+
 /// [`authenticate`] within the failure budget of `/token`, shared by every endpoint that
-/// authenticates clients (`[limits] token_failures_per_minute`, per claimed client and client
-/// address): over the budget, 429 before any check; each failed authentication spends a unit.
+/// authenticates clients (`[limits] token_failures_per_minute`, per [`budget_key`]): over the
+/// budget, 429 before any check; each failed authentication spends a unit.
 pub async fn authenticate_budgeted(
     state: &AppState,
     headers: &HeaderMap,
     creds: &Credentials<'_>,
-    endpoint: &str,
+    path: &str,
     ip: &Option<String>,
 ) -> Result<Arc<Client>, AppError> {
-    let who = format!("{}|{}", claimed_client(headers, creds), crate::limits::address(ip));
+    let who = budget_key(headers, creds, ip);
     crate::limits::check(state, crate::limits::Kind::TokenFailure, &who, false).await?;
-    let result = authenticate(state, headers, creds, endpoint).await;
+    let result = authenticate(state, headers, creds, path).await;
     if matches!(&result, Err(AppError::OAuth { status, .. }) if status.is_client_error()) {
         if let Err(e) = crate::limits::check(state, crate::limits::Kind::TokenFailure, &who, true).await {
             tracing::debug!(error = %e, "client authentication failure budget spent");
@@ -132,11 +136,14 @@ pub async fn authenticate_budgeted(
     result
 }
 
+/// Authenticate the client of a request to braid's route `path` (its absolute URL is an
+/// accepted assertion audience). Every failure is a 401 `invalid_client` (two methods at once:
+/// 400 `invalid_request`); a store that cannot answer fails closed.
 pub async fn authenticate(
     state: &AppState,
     headers: &HeaderMap,
     creds: &Credentials<'_>,
-    endpoint: &str,
+    path: &str,
 ) -> Result<Arc<Client>, AppError> {
     let basic = basic(headers)?;
     let presented = usize::from(basic.is_some())
@@ -162,7 +169,8 @@ pub async fn authenticate(
         if !client.allows(method) {
             return Err(invalid_client(&format!("this client may not authenticate with {}", method.as_str())));
         }
-        assertion::verify(state, &client, method, jwt, endpoint).await?;
+        let endpoint = format!("{}{path}", state.issuer);
+        assertion::verify(state, &client, method, jwt, &endpoint).await?;
         return Ok(client);
     }
     let (id, secret, method) = match basic {
