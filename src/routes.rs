@@ -57,7 +57,7 @@ pub const HEALTHZ: &str = "/healthz";
 pub const READYZ: &str = "/readyz";
 
 /// Every route of braid.
-pub fn router(state: AppState) -> Router {
+pub fn router(state: AppState) -> proxy::reverse::Dispatch {
     let mut r = Router::new()
         .route(DISCOVERY, get(issuer::discovery::discovery_get))
         .route(JWKS, get(issuer::discovery::jwks_get))
@@ -107,18 +107,9 @@ pub fn router(state: AppState) -> Router {
                 get(move |headers| crate::metrics::metrics_get(axum::extract::State(endpoint), headers)),
             );
         }
-        // Last, so that it covers every route above: the template goes on the response.
-        r = r.route_layer(axum::middleware::from_fn(crate::metrics::http::note_route));
     }
     let https = state.settings.public_url().starts_with("https://");
-    let own = crate::edge::wrap(r, https).with_state(state.clone());
+    let own = crate::edge::wrap(r, https, metrics.is_some()).with_state(state.clone());
     // The hosts of routes with an `upstream` go to braid's proxy before this router sees them.
-    let proxy = std::sync::Arc::new(proxy::reverse::ReverseProxy::new(state));
-    let app = Router::new()
-        .fallback_service(own)
-        .layer(axum::middleware::from_fn_with_state(proxy, proxy::reverse::dispatch));
-    match metrics {
-        Some(_) => app.layer(axum::middleware::from_fn(crate::metrics::http::time_requests)),
-        None => app,
-    }
+    proxy::reverse::Dispatch::new(proxy::reverse::ReverseProxy::new(state), own)
 }

@@ -251,8 +251,11 @@ impl Application {
             tracing::info!("shutting down: draining in-flight requests");
             let _ = tx.send(());
         };
-        let server = axum::serve(self.listener, app.into_make_service_with_connect_info::<SocketAddr>())
-            .with_graceful_shutdown(signal);
+        let server = axum::serve(
+            self.listener,
+            axum::ServiceExt::<axum::extract::Request>::into_make_service_with_connect_info::<SocketAddr>(app),
+        )
+        .with_graceful_shutdown(signal);
         let serve = tokio::spawn(async move { server.await });
         let mut serve = serve;
         tokio::select! {

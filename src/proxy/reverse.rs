@@ -18,9 +18,8 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::body::Body;
-use axum::extract::{ConnectInfo, Request, State};
+use axum::extract::{ConnectInfo, Request};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, Version, header};
-use axum::middleware::Next;
 use axum::response::{IntoResponse, Response};
 use http_body::Body as HttpBody;
 use hyper_util::client::legacy::Client;
@@ -46,6 +45,8 @@ pub struct ReverseProxy {
     own: Option<String>,
     /// How long an upstream may be silent before its response head (see `[proxy]`).
     timeout: Duration,
+    /// Whether any route has an upstream (else no request is proxied).
+    active: bool,
 }
 
 impl ReverseProxy {
@@ -58,11 +59,15 @@ impl ReverseProxy {
         let client = Client::builder(TokioExecutor::new()).build(connector);
         let scheme = if state.issuer.starts_with("https://") { "https" } else { "http" };
         let own = super::table::own_authority(&state.issuer);
-        Self { state, client, scheme, own, timeout }
+        let active = state.proxy.proxies_any();
+        Self { state, client, scheme, own, timeout, active }
     }
 
     /// The normalised host of `req` when braid's proxy serves it.
     fn proxied_host(&self, req: &Request) -> Option<String> {
+        if !self.active {
+            return None;
+        }
         let raw = match req.uri().authority() {
             Some(a) => a.as_str(),
             None => req.headers().get(header::HOST)?.to_str().ok()?,
@@ -72,20 +77,76 @@ impl ReverseProxy {
     }
 }
 
-/// The edge dispatch, before braid's router: a proxied host goes to the upstream (in a task
-/// of its own, so a session check finishes even when the client leaves); every other request
-/// reaches braid's routes.
-pub async fn dispatch(State(proxy): State<Arc<ReverseProxy>>, req: Request, next: Next) -> Response {
-    let Some(host) = proxy.proxied_host(&req) else {
-        return next.run(req).await;
-    };
+/// braid's whole HTTP service: a request for a proxied host goes to the upstream (in a task of
+/// its own, so a session check finishes even when the client leaves); every other request
+/// reaches braid's router. A plain service rather than a middleware and an outer router, which
+/// cost every request (braid's own pages too) two boxed futures and a second routing.
+#[derive(Clone)]
+pub struct Dispatch {
+    proxy: Arc<ReverseProxy>,
+    own: axum::Router,
+}
+
+impl Dispatch {
+    /// The proxy in front of braid's own router.
+    pub fn new(proxy: ReverseProxy, own: axum::Router) -> Self {
+        Self { proxy: Arc::new(proxy), own }
+    }
+}
+
+impl tower_service::Service<Request> for Dispatch {
+    type Response = Response;
+    type Error = std::convert::Infallible;
+    type Future = DispatchFuture;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        // braid's router is always ready, and the proxy's client waits inside its task.
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, req: Request) -> DispatchFuture {
+        match self.proxy.proxied_host(&req) {
+            None => DispatchFuture::Own { inner: self.own.call(req) },
+            Some(host) => DispatchFuture::Proxy { inner: Box::pin(proxy_request(self.proxy.clone(), host, req)) },
+        }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// The response future of [`Dispatch`].
+    #[project = DispatchProj]
+    pub enum DispatchFuture {
+        /// braid's own router.
+        Own { #[pin] inner: axum::routing::future::RouteFuture<std::convert::Infallible> },
+        /// The proxy's task.
+        Proxy { #[pin] inner: Pin<Box<dyn Future<Output = Response> + Send>> },
+    }
+}
+
+impl Future for DispatchFuture {
+    type Output = Result<Response, std::convert::Infallible>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        match self.project() {
+            DispatchProj::Own { inner } => inner.poll(cx),
+            DispatchProj::Proxy { inner } => inner.poll(cx).map(Ok),
+        }
+    }
+}
+
+/// Serve a request for a proxied host in a task of its own, and time it as `proxy`.
+async fn proxy_request(proxy: Arc<ReverseProxy>, host: String, req: Request) -> Response {
+    let start = std::time::Instant::now();
+    let timed = proxy.state.metrics.is_some();
     let span = tracing::info_span!("proxy", %host, method = %req.method(), path = %req.uri().path());
     let task = tokio::spawn(async move { serve(&proxy, host, req).await.unwrap_or_else(own_page) }.instrument(span));
-    let mut resp = match task.await {
+    let resp = match task.await {
         Ok(resp) => resp,
         Err(e) => own_page(AppError::Internal(format!("proxy task did not finish: {e}")).into_response()),
     };
-    resp.extensions_mut().insert(crate::metrics::http::PROXY);
+    if timed {
+        crate::metrics::http::record(crate::metrics::http::PROXY, resp.status(), start.elapsed().as_secs_f64());
+    }
     resp
 }
 

@@ -73,6 +73,11 @@ impl RouteTable {
         self.routes.is_empty()
     }
 
+    /// Whether braid's own proxy serves any host.
+    pub fn proxies_any(&self) -> bool {
+        self.routes.iter().any(|r| r.upstream.is_some())
+    }
+
     /// Whether braid's own proxy serves `host` (normalised authority): its routes have an
     /// `upstream` (a host's routes all have one or none, see [`check`]).
     pub fn proxies(&self, host: &str) -> bool {
