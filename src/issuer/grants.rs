@@ -185,36 +185,97 @@ pub const ROTATE_SPEND: &str = "UPDATE refresh_tokens SET used_at = $1 WHERE has
 /// before `now` and the token that replaced it was never used. That successor is then spent
 /// (the client never received it), so one unused token remains per grant.
 async fn retry_within_grace(
-    tx: &mut sqlx::Transaction<'static, sqlx::Any>,
+    conn: &mut sqlx::AnyConnection,
     old_hash: &str,
     now: UnixMillis,
     grace_ms: i64,
 ) -> Result<bool, AccountError> {
     let row: Option<(Option<i64>, Option<String>)> =
-        sqlx::query_as(SPENT_STATE).bind(old_hash).fetch_optional(&mut **tx).await.map_err(unavailable)?;
+        sqlx::query_as(SPENT_STATE).bind(old_hash).fetch_optional(&mut *conn).await.map_err(unavailable)?;
     let Some((Some(used_at), Some(successor))) = row else { return Ok(false) };
     if now - used_at > grace_ms {
         return Ok(false);
     }
     let spent =
-        sqlx::query(SPEND).bind(now).bind(&successor).execute(&mut **tx).await.map_err(unavailable)?.rows_affected();
+        sqlx::query(SPEND).bind(now).bind(&successor).execute(&mut *conn).await.map_err(unavailable)?.rows_affected();
     Ok(spent == 1)
+}
+
+/// A refresh token to rotate: the presented token's hash, its successor's, the client
+/// presenting it, the time and the grace for a retried rotation.
+#[derive(Debug)]
+pub(crate) struct RotateJob {
+    pub(crate) old_hash: String,
+    pub(crate) new_hash: String,
+    pub(crate) client_id: String,
+    pub(crate) now: UnixMillis,
+    pub(crate) grace_ms: i64,
+}
+
+/// Rotate `job`'s token inside the caller's transaction `conn`. An outcome that changes
+/// nothing (unknown token, another client's) writes nothing, so the transaction may commit
+/// whatever the outcome; an `Err` leaves it to be rolled back.
+pub(crate) async fn rotate_in(conn: &mut sqlx::AnyConnection, job: &RotateJob) -> Result<Rotation, AccountError> {
+    let RotateJob { old_hash, new_hash, client_id, now, grace_ms } = job;
+    let (now, grace_ms) = (*now, *grace_ms);
+    // The write comes first: it takes SQLite's write lock, and only one concurrent caller can
+    // flip `used_at` from NULL. It is bound to the client, so another client's token is never
+    // spent.
+    let spent = sqlx::query(ROTATE_SPEND)
+        .bind(now)
+        .bind(old_hash)
+        .bind(client_id)
+        .execute(&mut *conn)
+        .await
+        .map_err(unavailable)?
+        .rows_affected();
+    let row = sqlx::query(BY_TOKEN).bind(old_hash).fetch_optional(&mut *conn).await.map_err(unavailable)?;
+    let Some(row) = row else {
+        return Ok(Rotation::Unknown);
+    };
+    let grant = grant_from_row(&row)?;
+    if &grant.client_id != client_id {
+        return Ok(Rotation::WrongClient);
+    }
+    let live = grant.revoked_at.is_none() && grant.expires_at > now;
+    let retried = if spent == 0 && live && grace_ms > 0 {
+        retry_within_grace(&mut *conn, old_hash, now, grace_ms).await?
+    } else {
+        false
+    };
+    Ok(if spent == 0 && !retried {
+        sqlx::query(REVOKE).bind(now).bind(&grant.id).execute(&mut *conn).await.map_err(unavailable)?;
+        Rotation::Replayed(grant)
+    } else if grant.revoked_at.is_some() || grant.expires_at <= now {
+        Rotation::Dead(grant)
+    } else {
+        sqlx::query(INSERT_REFRESH)
+            .bind(new_hash)
+            .bind(&grant.id)
+            .bind(now)
+            .execute(&mut *conn)
+            .await
+            .map_err(unavailable)?;
+        sqlx::query(SET_REPLACED_BY).bind(new_hash).bind(old_hash).execute(&mut *conn).await.map_err(unavailable)?;
+        Rotation::Rotated(grant)
+    })
 }
 
 /// `GrantStore` over the SQL database.
 #[derive(Debug, Clone)]
 pub struct SqlGrantStore {
     db: Db,
+    writer: super::group_commit::Writer,
 }
 
 impl SqlGrantStore {
     /// Use `db`.
     pub fn new(db: Db) -> Self {
-        Self { db }
+        Self { db, writer: super::group_commit::Writer::default() }
     }
 }
 
-fn unavailable(e: sqlx::Error) -> AccountError {
+pub(crate) fn unavailable(e: sqlx::Error) -> AccountError {
     crate::metrics::store_error("sql");
     AccountError::Unavailable(e.to_string())
 }
@@ -268,49 +329,20 @@ impl GrantStore for SqlGrantStore {
         now: UnixMillis,
         grace_ms: i64,
     ) -> Result<Rotation, AccountError> {
-        let mut tx = self.db.pool.begin().await.map_err(unavailable)?;
-        // The write comes first: it takes SQLite's write lock, and only one concurrent caller can
-        // flip `used_at` from NULL.
-        let spent = sqlx::query(ROTATE_SPEND)
-            .bind(now)
-            .bind(old_hash)
-            .bind(client_id)
-            .execute(&mut *tx)
-            .await
-            .map_err(unavailable)?
-            .rows_affected();
-        let row = sqlx::query(BY_TOKEN).bind(old_hash).fetch_optional(&mut *tx).await.map_err(unavailable)?;
-        let Some(row) = row else {
-            tx.rollback().await.map_err(unavailable)?;
-            return Ok(Rotation::Unknown);
+        let job = RotateJob {
+            old_hash: old_hash.to_owned(),
+            new_hash: new_hash.to_owned(),
+            client_id: client_id.to_owned(),
+            now,
+            grace_ms,
         };
-        let grant = grant_from_row(&row)?;
-        if grant.client_id != client_id {
-            tx.rollback().await.map_err(unavailable)?;
-            return Ok(Rotation::WrongClient);
+        if self.db.backend == crate::db::Backend::Sqlite {
+            // SQLite has one writer at a time and (by default) an fsync per commit: rotations
+            // are committed in groups by one writer task.
+            return self.writer.rotate(&self.db, job).await;
         }
-        let live = grant.revoked_at.is_none() && grant.expires_at > now;
-        let retried = if spent == 0 && live && grace_ms > 0 {
-            retry_within_grace(&mut tx, old_hash, now, grace_ms).await?
-        } else {
-            false
-        };
-        let outcome = if spent == 0 && !retried {
-            sqlx::query(REVOKE).bind(now).bind(&grant.id).execute(&mut *tx).await.map_err(unavailable)?;
-            Rotation::Replayed(grant)
-        } else if grant.revoked_at.is_some() || grant.expires_at <= now {
-            Rotation::Dead(grant)
-        } else {
-            sqlx::query(INSERT_REFRESH)
-                .bind(new_hash)
-                .bind(&grant.id)
-                .bind(now)
-                .execute(&mut *tx)
-                .await
-                .map_err(unavailable)?;
-            sqlx::query(SET_REPLACED_BY).bind(new_hash).bind(old_hash).execute(&mut *tx).await.map_err(unavailable)?;
-            Rotation::Rotated(grant)
-        };
+        let mut tx = self.db.pool.begin().await.map_err(unavailable)?;
+        let outcome = rotate_in(&mut tx, &job).await?;
         tx.commit().await.map_err(unavailable)?;
         Ok(outcome)
     }
