@@ -201,12 +201,19 @@ async fn concurrent_rotations_of_many_tokens_each_complete_or_change_nothing(f: 
             Ok(other) => panic!("g{i}: unexpected {other:?}"),
             Err(e) => {
                 assert!(
-                    matches!(e, braid::accounts::AccountError::Unavailable(_) | braid::accounts::AccountError::Corrupt(_)),
+                    matches!(
+                        e,
+                        braid::accounts::AccountError::Unavailable(_) | braid::accounts::AccountError::Corrupt(_)
+                    ),
                     "g{i}: {e:?}"
                 );
-                assert!(f.grants.by_token(&format!("new{i}")).await.unwrap().is_none(), "g{i}: no successor was stored");
+                assert!(
+                    f.grants.by_token(&format!("new{i}")).await.unwrap().is_none(),
+                    "g{i}: no successor was stored"
+                );
                 if i != 7 {
-                    let again = f.grants.rotate(&format!("old{i}"), &format!("new{i}"), "app", T0 + 2, 0).await.unwrap();
+                    let again =
+                        f.grants.rotate(&format!("old{i}"), &format!("new{i}"), "app", T0 + 2, 0).await.unwrap();
                     assert!(matches!(again, Rotation::Rotated(_)), "g{i}: nothing was spent: {again:?}");
                     completed += 1;
                 }

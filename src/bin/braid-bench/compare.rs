@@ -112,7 +112,7 @@ impl Drop for OidcProvider {
 }
 
 /// Pin every thread of this process to the driver's core.
-fn pin_self() -> Result<(), String> {
+pub(crate) fn pin_self() -> Result<(), String> {
     let out = std::process::Command::new("taskset")
         .args(["-a", "-cp", pinned::DRIVER_CORE, &std::process::id().to_string()])
         .stdout(Stdio::null())

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use braid::config::{Settings, SigningAlg};
 
+mod brokered;
 mod compare;
 mod limits;
 mod percore;
@@ -275,6 +276,14 @@ async fn main() {
     let _ = std::fs::create_dir_all(dir.join("providers"));
     let _ = std::fs::write(dir.join("providers/dev.toml"), "kind = \"dev\"\n");
     let accounts = if accounts.is_empty() { format!("sqlite://{}", dir.join("bench.db").display()) } else { accounts };
+    if arg("--only", "") == "brokered-pinned" {
+        let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap_or_default();
+        let accounts = arg("--accounts", "");
+        brokered::run(&http, &dir, &accounts, &sessions, c).await;
+        scale::drop_created().await;
+        let _ = std::fs::remove_dir_all(&dir);
+        return;
+    }
     if std::env::args().any(|a| a == "--compare") {
         let http = reqwest::Client::builder().redirect(reqwest::redirect::Policy::none()).build().unwrap_or_default();
         compare::run(&http, &dir).await;

@@ -149,7 +149,7 @@ fn free_port() -> u16 {
 
 /// One brokered sign-in of `user`: the client at `down`, the person sent on to the upstream braid
 /// `up`, signed in there with its dev provider, and back; the cookies of each host kept apart.
-async fn brokered(http: &reqwest::Client, down: &str, up: &str, user: &str) -> Result<(), String> {
+pub(crate) async fn brokered(http: &reqwest::Client, down: &str, up: &str, user: &str) -> Result<(), String> {
     let e = |e: reqwest::Error| e.to_string();
     let q = [
         ("client_id", CLIENT),
