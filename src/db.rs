@@ -23,6 +23,8 @@ pub struct Db {
     pub pool: AnyPool,
     /// Its backend.
     pub backend: Backend,
+    /// SQLite's group-commit writer (see `group_commit`); unused on PostgreSQL.
+    pub writer: crate::group_commit::GroupWriter,
 }
 
 /// Why the database could not be opened.
@@ -95,7 +97,7 @@ impl Db {
             Backend::Sqlite => sqlx::migrate!("migrations/sqlite").run(&pool).await?,
             Backend::Postgres => sqlx::migrate!("migrations/postgres").run(&pool).await?,
         }
-        Ok(Self { pool, backend })
+        Ok(Self { pool, backend, writer: Default::default() })
     }
 
     /// Check that the database answers.

@@ -8,6 +8,7 @@ pub mod config;
 pub mod db;
 pub mod edge;
 pub mod error;
+pub mod group_commit;
 pub mod health;
 pub mod ids;
 pub mod issuer;

@@ -146,32 +146,15 @@ impl SqlAccountStore {
             let audited = row.try_get::<i64, _>("audited").map_err(corrupt)? > 0;
             return Ok(Some(Resolved { account, identity, created: false, audited }));
         }
-        // SQLite: the update comes first, so the transaction holds the write lock throughout.
-        let mut tx = self.db.pool.begin().await.map_err(unavailable)?;
-        let row = bind_login(sqlx::query(RECORD_LOGIN), provider_id, ext, claims, now)
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(unavailable)?;
-        let Some(row) = row else {
-            tx.rollback().await.map_err(unavailable)?;
-            return Ok(None);
+        // SQLite: committed in a group with the other hot writes waiting (see `group_commit`).
+        let login = KnownLogin {
+            provider_id: provider_id.to_owned(),
+            ext: ext.clone(),
+            claims: claims.to_owned(),
+            ip: ip.map(str::to_owned),
+            now,
         };
-        let identity = identity_from_row(&row)?;
-        let account = sqlx::query(ACCOUNT_BY_ID)
-            .bind(identity.account_id.as_str())
-            .fetch_optional(&mut *tx)
-            .await
-            .map_err(unavailable)?
-            .as_ref()
-            .map(account_from_row)
-            .transpose()?
-            .ok_or_else(|| missing_account(&identity))?;
-        let audited = identity.can_sign_in && account.status == AccountStatus::Active;
-        if audited {
-            insert_sign_in_audit(&mut tx, &identity, ip, now).await?;
-        }
-        tx.commit().await.map_err(unavailable)?;
-        Ok(Some(Resolved { account, identity, created: false, audited }))
+        self.db.writer.write(&self.db, login, known_login_write).await
     }
 
     /// Resolve (and with `create`, make) the identity's account; see `AccountStore::sign_in`.
@@ -531,6 +514,48 @@ pub(super) async fn insert_identity(
     .await
     .map_err(unavailable)?;
     row.as_ref().map(identity_from_row).transpose()
+}
+
+/// A known identity's audited sign-in on SQLite, as a group-commit write.
+struct KnownLogin {
+    provider_id: String,
+    ext: ExternalIdentity,
+    claims: String,
+    ip: Option<String>,
+    now: UnixMillis,
+}
+
+fn known_login_write<'c>(
+    login: &'c KnownLogin,
+    conn: &'c mut sqlx::AnyConnection,
+) -> crate::group_commit::WriteFuture<'c, Option<Resolved>> {
+    Box::pin(known_login_in(conn, login))
+}
+
+/// Record `login` on its identity and write its audit row when the sign-in is allowed, inside
+/// the caller's transaction. `None` (nothing written) when the identity is unknown. The update
+/// comes first, so the transaction holds SQLite's write lock throughout.
+async fn known_login_in(conn: &mut sqlx::AnyConnection, login: &KnownLogin) -> Result<Option<Resolved>, AccountError> {
+    let row = bind_login(sqlx::query(RECORD_LOGIN), &login.provider_id, &login.ext, &login.claims, login.now)
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(unavailable)?;
+    let Some(row) = row else { return Ok(None) };
+    let identity = identity_from_row(&row)?;
+    let account = sqlx::query(ACCOUNT_BY_ID)
+        .bind(identity.account_id.as_str())
+        .fetch_optional(&mut *conn)
+        .await
+        .map_err(unavailable)?
+        .as_ref()
+        .map(account_from_row)
+        .transpose()?
+        .ok_or_else(|| missing_account(&identity))?;
+    let audited = identity.can_sign_in && account.status == AccountStatus::Active;
+    if audited {
+        insert_sign_in_audit(conn, &identity, login.ip.as_deref(), login.now).await?;
+    }
+    Ok(Some(Resolved { account, identity, created: false, audited }))
 }
 
 /// Bind the parameters `$1`–`$8` of [`RECORD_LOGIN`] (and [`SIGN_IN_AUDITED`]).

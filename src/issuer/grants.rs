@@ -7,6 +7,7 @@ use sqlx::Row as _;
 use crate::accounts::{AccountError, AccountId};
 use crate::clock::UnixMillis;
 use crate::db::Db;
+use crate::group_commit::WriteFuture;
 
 /// One sign-in of one account at one client, and what its tokens carry.
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -308,14 +309,23 @@ pub(crate) async fn rotate_in(conn: &mut sqlx::AnyConnection, job: &RotateJob) -
 #[derive(Debug, Clone)]
 pub struct SqlGrantStore {
     db: Db,
-    writer: super::group_commit::Writer,
 }
 
 impl SqlGrantStore {
     /// Use `db`.
     pub fn new(db: Db) -> Self {
-        Self { db, writer: super::group_commit::Writer::default() }
+        Self { db }
     }
+}
+
+/// [`create_in`] as a group-commit write.
+fn create_write<'c>(input: &'c (Grant, String), conn: &'c mut sqlx::AnyConnection) -> WriteFuture<'c, ()> {
+    Box::pin(create_in(conn, &input.0, &input.1))
+}
+
+/// [`rotate_in`] as a group-commit write.
+fn rotate_write<'c>(job: &'c RotateJob, conn: &'c mut sqlx::AnyConnection) -> WriteFuture<'c, Rotation> {
+    Box::pin(rotate_in(conn, job))
 }
 
 pub(crate) fn unavailable(e: sqlx::Error) -> AccountError {
@@ -328,7 +338,7 @@ impl GrantStore for SqlGrantStore {
     async fn create(&self, g: &Grant, refresh_hash: &str) -> Result<(), AccountError> {
         if self.db.backend == crate::db::Backend::Sqlite {
             // Committed in a group with other grant writes (see `group_commit`).
-            return self.writer.create(&self.db, g.clone(), refresh_hash.to_owned()).await;
+            return self.db.writer.write(&self.db, (g.clone(), refresh_hash.to_owned()), create_write).await;
         }
         let mut tx = self.db.pool.begin().await.map_err(unavailable)?;
         create_in(&mut tx, g, refresh_hash).await?;
@@ -353,7 +363,7 @@ impl GrantStore for SqlGrantStore {
         if self.db.backend == crate::db::Backend::Sqlite {
             // SQLite has one writer at a time and (by default) an fsync per commit: rotations
             // are committed in groups by one writer task.
-            return self.writer.rotate(&self.db, job).await;
+            return self.db.writer.write(&self.db, job, rotate_write).await;
         }
         let mut tx = self.db.pool.begin().await.map_err(unavailable)?;
         let outcome = rotate_in(&mut tx, &job).await?;

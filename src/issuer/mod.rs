@@ -9,7 +9,6 @@ pub mod clients;
 pub mod discovery;
 pub mod frontchannel;
 pub mod grants;
-mod group_commit;
 pub mod introspect;
 pub mod jwt;
 pub mod keyring;
