@@ -58,6 +58,17 @@ pub async fn check(
     Ok(standing(state, account, identity, provider, session_made).await?.map(|(a, _)| a))
 }
 
+/// The account behind `grant` when its identity may still sign in through its provider and the
+/// account is active (the refresh rule), for the answers that rest on a grant without renewing
+/// it: `/userinfo` and `/introspect`. `None` when it may not; store failures are errors.
+pub async fn grant_stands(state: &AppState, grant: &crate::issuer::grants::Grant) -> Result<Option<Account>, AppError> {
+    if grant.revoked_at.is_some() {
+        return Ok(None);
+    }
+    let checked = check(state, &grant.account_id, grant.identity_id, grant.provider_id.as_deref(), None).await?;
+    Ok(checked.ok())
+}
+
 /// Whether an account change ended `session` after it was made (or its account is gone): the
 /// account page and its forms ask this, as the token and proxy paths ask [`check`].
 pub async fn session_ended(state: &AppState, session: &crate::records::BrowserSession) -> Result<bool, AppError> {

@@ -10,7 +10,6 @@ use serde_json::{Value, json};
 
 use super::jwt;
 use super::token::{TokenForm, authenticate_budgeted};
-use crate::accounts::AccountStatus;
 use crate::error::AppError;
 use crate::state::AppState;
 
@@ -34,9 +33,10 @@ pub async fn introspect_post(
                         Some(gid) => state.grants.get(gid).await?,
                         None => None,
                     };
-                    // The account is the grant's (`sub` may be pairwise).
-                    let active = match grant.filter(|g| g.revoked_at.is_none()) {
-                        Some(g) => state.accounts.account(&g.account_id).await?.is_some_and(|a| a.status == AccountStatus::Active),
+                    // The account is the grant's (`sub` may be pairwise); trust is re-checked as at a
+                    // refresh.
+                    let active = match grant {
+                        Some(g) => crate::trust::grant_stands(&state, &g).await?.is_some(),
                         None => false,
                     };
                     if active {
@@ -54,7 +54,12 @@ pub async fn introspect_post(
                 _ => inactive,
             }
         } else {
-            match state.grants.by_token_state(&crate::ids::sha256_b64(token.as_bytes())).await? {
+            let found = state.grants.by_token_state(&crate::ids::sha256_b64(token.as_bytes())).await?;
+            let found = match found {
+                Some((g, spent)) if crate::trust::grant_stands(&state, &g).await?.is_some() => Some((g, spent)),
+                _ => None,
+            };
+            match found {
                 Some((g, spent))
                     if g.client_id == client.id && !spent && g.revoked_at.is_none() && g.expires_at > state.clock.now_ms() =>
                 {

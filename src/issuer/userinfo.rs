@@ -9,7 +9,7 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
 
 use super::jwt;
-use crate::accounts::{Account, AccountStatus};
+use crate::accounts::Account;
 use crate::error::AppError;
 use crate::state::AppState;
 
@@ -108,10 +108,13 @@ async fn claims_for(state: &AppState, token: &str) -> Result<Value, Option<&'sta
     let grant = state.grants.get(grant_id).await.map_err(|_| None)?;
     let grant = grant.filter(|g| g.revoked_at.is_none()).ok_or(Some("the grant behind this token was revoked"))?;
     // The token's `sub` is what its client sees (pairwise or the account id); the account is
-    // the grant's.
+    // the grant's. Trust is re-checked as at a refresh: the identity must still be on the
+    // account and able to sign in, its provider enabled, the account active.
     let sub = claims.get("sub").and_then(Value::as_str).ok_or(Some("the access token is invalid"))?;
-    let account = state.accounts.account(&grant.account_id).await.map_err(|_| None)?;
-    let account = account.filter(|a| a.status == AccountStatus::Active).ok_or(Some("the account is not active"))?;
+    let account = crate::trust::grant_stands(state, &grant)
+        .await
+        .map_err(|_| None)?
+        .ok_or(Some("the sign-in behind this token no longer stands"))?;
     let scope = claims.get("scope").and_then(Value::as_str).unwrap_or_default();
     // Claims the client asked for by the `claims` parameter, carried in its access token.
     let asked: Vec<String> = claims

@@ -50,6 +50,25 @@ async fn refresh(app: &TestApp, tokens: &Value) -> (StatusCode, Value) {
     token_request(app, (APP_ID, Some(APP_SECRET)), &[("grant_type", "refresh_token"), ("refresh_token", rt)]).await
 }
 
+/// The status `/userinfo` answers for the access token of `tokens`.
+async fn userinfo_status(app: &TestApp, tokens: &Value) -> StatusCode {
+    let at = tokens["access_token"].as_str().unwrap();
+    reqwest::Client::new().get(app.url("/userinfo")).bearer_auth(at).send().await.unwrap().status()
+}
+
+/// Whether `/introspect` says the `kind` token of `tokens` is active.
+async fn introspect_active(app: &TestApp, tokens: &Value, kind: &str) -> Option<bool> {
+    let token = tokens[kind].as_str().unwrap();
+    let r = reqwest::Client::new()
+        .post(app.url("/introspect"))
+        .basic_auth(APP_ID, Some(APP_SECRET))
+        .form(&[("token", token)])
+        .send()
+        .await
+        .unwrap();
+    r.json::<Value>().await.unwrap()["active"].as_bool()
+}
+
 /// Where `/authorize` sends this browser now (a code means single sign-on answered).
 async fn sso(app: &TestApp, b: &reqwest::Client) -> String {
     let r = b.get(app.url("/authorize")).query(&authorize_query(APP_ID, APP_CB, None, "n")).send().await.unwrap();
@@ -63,8 +82,15 @@ async fn disabling_a_provider_ends_its_sessions_and_refresh_tokens_at_the_next_r
     let code = code_via(&app, &b, "dev2", "pia", "openid offline_access").await;
     let tokens: Value = redeem(&app, &code).await.json().await.unwrap();
     assert!(sso(&app, &b).await.starts_with(APP_CB), "single sign-on before");
+    assert_eq!(userinfo_status(&app, &tokens).await, StatusCode::OK);
+    assert_eq!(introspect_active(&app, &tokens, "access_token").await, Some(true));
+    assert_eq!(introspect_active(&app, &tokens, "refresh_token").await, Some(true));
     std::fs::write(app.dir().join("providers/dev2.toml"), "kind = \"dev\"\nenabled = false\n").unwrap();
     app.state.providers.reload();
+    // The access token is still within its lifetime, but what it rests on no longer stands.
+    assert_eq!(userinfo_status(&app, &tokens).await, StatusCode::UNAUTHORIZED, "userinfo refused at once");
+    assert_eq!(introspect_active(&app, &tokens, "access_token").await, Some(false));
+    assert_eq!(introspect_active(&app, &tokens, "refresh_token").await, Some(false));
     let (status, body) = refresh(&app, &tokens).await;
     assert_eq!((status, body["error"].as_str()), (StatusCode::BAD_REQUEST, Some("invalid_grant")), "offline too");
     assert!(sso(&app, &b).await.starts_with("/login"), "no single sign-on: the session ended");
