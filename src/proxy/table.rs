@@ -85,9 +85,13 @@ impl RouteTable {
     }
 
     /// The route of `host` (normalised authority) whose prefix is the longest one `path`
-    /// (normalised) is under. No route: the request is refused, never allowed by default.
+    /// (normalised) is under. A prefix written with a trailing slash (`/admin/`) also covers the
+    /// bare path (`/admin`), which applications serve as the same page: it must never fall to a
+    /// shorter prefix's laxer policy. No route: the request is refused, never allowed by
+    /// default.
     pub fn find(&self, host: &str, path: &str) -> Option<&std::sync::Arc<Route>> {
-        self.routes.iter().filter(|r| r.host == host && under(path, &r.path_prefix)).max_by_key(|r| r.path_prefix.len())
+        let covers = |prefix: &str| under(path, prefix) || (prefix.len() > 1 && path == prefix.trim_end_matches('/'));
+        self.routes.iter().filter(|r| r.host == host && covers(&r.path_prefix)).max_by_key(|r| r.path_prefix.len())
     }
 
     /// `rd` as a URL braid may send the browser to: an absolute http(s) URL without userinfo,
@@ -433,6 +437,16 @@ mod tests {
         assert!(t.find("other.example", "/").is_none());
         assert!(t.find("app.example:9000", "/").is_none());
         assert_eq!(t.find("app.example", "/").unwrap().audience, "https://app.example");
+        // A trailing-slash prefix also takes its bare path, never leaving it to `/`'s policy.
+        let t = RouteTable::build(
+            &[route("app.example", "/"), route("app.example", "/admin/")],
+            &ProxySettings::default(),
+            OWN,
+        )
+        .unwrap();
+        assert_eq!(t.find("app.example", "/admin").unwrap().path_prefix, "/admin/");
+        assert_eq!(t.find("app.example", "/admin/x").unwrap().path_prefix, "/admin/");
+        assert_eq!(t.find("app.example", "/administrator").unwrap().path_prefix, "/");
         let local = RouteTable::build(&[route("127.0.0.1:9000", "/")], &ProxySettings::default(), OWN).unwrap();
         assert_eq!(local.find("127.0.0.1:9000", "/").unwrap().audience, "http://127.0.0.1:9000");
     }
