@@ -433,16 +433,35 @@ async fn answer(state: AppState, headers: HeaderMap, redirect: bool) -> Result<R
     let resp = match decide(&state, &headers).await? {
         Decision::BadRequest(reason) => bad_request_page(reason),
         Decision::NoRoute => no_route_page(),
-        Decision::Public(_) => StatusCode::OK.into_response(),
+        Decision::Public(_) => with_app_cookies(StatusCode::OK.into_response(), &headers),
         Decision::SignIn(return_to) => sign_in_answer(&state, &return_to, redirect),
         Decision::Refused(_) => refused_page(),
         Decision::Allowed(who, route) => {
-            let mut resp = StatusCode::OK.into_response();
+            let mut resp = with_app_cookies(StatusCode::OK.into_response(), &headers);
             resp.headers_mut().extend(identity_headers(&state, &who, &route)?);
             resp
         }
     };
     Ok(no_store(resp))
+}
+
+/// The header of an allowed answer that carries the request's `Cookie` header without braid's
+/// own cookies (every copy of each), for a proxy to send on to the application instead of the
+/// browser's (`deploy/nginx-auth-request.conf` does). Absent when no other cookie remains.
+pub const APP_COOKIES: &str = "x-braid-app-cookies";
+
+fn with_app_cookies(mut resp: Response, request: &HeaderMap) -> Response {
+    if request.contains_key(header::COOKIE) {
+        let mut cookies = HeaderMap::new();
+        for v in request.get_all(header::COOKIE) {
+            cookies.append(header::COOKIE, v.clone());
+        }
+        super::headers::drop_braid_cookies(&mut cookies);
+        if let Some(kept) = cookies.remove(header::COOKIE) {
+            resp.headers_mut().insert(APP_COOKIES, kept);
+        }
+    }
+    resp
 }
 
 /// `GET /auth/verify`: 200 with identity headers, 401 without a session (with the sign-in URL

@@ -178,6 +178,23 @@ async fn nginx_auth_request_signs_in_passes_the_identity_and_refuses_after_disab
     let cookies = h.get("cookie").map(|c| c.join("; ")).unwrap_or_default();
     assert!(!cookies.contains("braid_"), "no braid cookie reaches the app: {cookies}");
     assert!(cookies.contains("theme=dark") && cookies.contains("zlang=fr"), "{cookies}");
+    // Every copy of braid's cookies is kept back (a browser may hold a host-only and a
+    // domain-wide copy), in any order among the app's.
+    let session = sent.to_str().unwrap().split("; ").find(|c| c.starts_with("braid_session=")).unwrap().to_owned();
+    let doubled = format!("{session}; theme=dark; {session}; braid_login=x; zlang=fr; {session}");
+    let r = reqwest::Client::builder()
+        .redirect(reqwest::redirect::Policy::none())
+        .build()
+        .unwrap()
+        .get(&back)
+        .header("cookie", doubled)
+        .send()
+        .await
+        .unwrap();
+    let h = seen(r).await;
+    let cookies = h.get("cookie").map(|c| c.join("; ")).unwrap_or_default();
+    assert!(!cookies.contains("braid_"), "no copy of a braid cookie reaches the app: {cookies}");
+    assert!(cookies.contains("theme=dark") && cookies.contains("zlang=fr"), "{cookies}");
 
     // Disabled (in the store, as another replica would): the next request is refused.
     app.state.accounts.set_disabled(&account, true, &Actor::admin("test"), 0).await.unwrap().unwrap();
