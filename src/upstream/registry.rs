@@ -346,7 +346,9 @@ pub fn parse_definition(
     build(file, id.to_owned(), path, source.to_owned())
 }
 
-fn build(file: ProviderFile, id: String, path: &Path, source: String) -> Result<Provider, Vec<ConfigProblem>> {
+fn build(mut file: ProviderFile, id: String, path: &Path, source: String) -> Result<Provider, Vec<ConfigProblem>> {
+    // A relative `client_secret_file` is read beside the provider file, as SAML's files are.
+    file.client_secret_file = file.client_secret_file.map(|f| path.parent().map_or(f.clone(), |dir| dir.join(&f)));
     let problem = |key: &str, reason: String| ConfigProblem { source: source.clone(), key: key.into(), reason };
     let mut problems = Vec::new();
     if !valid_id(&id) {
@@ -607,7 +609,10 @@ fn client_credentials(
     let secret =
         crate::config::resolve_secret(file.client_secret.as_ref(), file.client_secret_file.as_deref(), "client_secret")
             .unwrap_or_else(|e| {
-                problems.push(problem("client_secret", e));
+                problems.push(problem(
+                    if file.client_secret_file.is_some() { "client_secret_file" } else { "client_secret" },
+                    e,
+                ));
                 None
             });
     // An empty secret is an unset `${ENV}` or a placeholder: never sent upstream.

@@ -175,6 +175,53 @@ async fn catalog_providers_and_clients_round_trip_on_postgres() {
     clients_crud(&app).await;
 }
 
+/// A provider's client secret given as a `${ENV}` reference or a `client_secret_file`, as in
+/// provider files: in force with the secret it names, while the catalog keeps (and shows) only
+/// the reference, never the secret; an unset variable is refused at its pointer.
+#[tokio::test]
+async fn catalog_secrets_may_be_env_or_file_references_and_only_the_reference_is_stored() {
+    let app = spawn_on("sqlite").await;
+    let c: &Catalog = &app.state.catalog;
+    let admin = braid::accounts::Actor::admin("test");
+    // SAFETY: each test runs in its own process under nextest; nothing else reads this variable.
+    unsafe { std::env::set_var("BRAID_TEST_CATALOG_SECRET", "secret-from-the-environment") };
+    let secret_of = |id: &str| match &app.state.providers.snapshot().enabled(id).expect("in force").protocol {
+        braid::upstream::Protocol::OAuth2(o) => {
+            secrecy::ExposeSecret::expose_secret(o.settings.client_secret.as_ref().expect("a secret")).trim().to_owned()
+        }
+        other => panic!("{other:?}"),
+    };
+    let db = braid::db::Db::connect(&app.state.settings.store.accounts).await.unwrap();
+    let stored = || async {
+        let rows: Vec<(String,)> =
+            sqlx::query_as("SELECT definition FROM providers ORDER BY id").fetch_all(&db.pool).await.unwrap();
+        rows.into_iter().map(|(d,)| d).collect::<Vec<_>>().join("\n")
+    };
+    // (Both are GitHub, one issuer: one at a time.)
+    let by_env = c.create_provider("ghenv", github("${BRAID_TEST_CATALOG_SECRET}"), &admin).await.unwrap();
+    assert!(by_env.has_client_secret && by_env.in_force);
+    assert_eq!(secret_of("ghenv"), "secret-from-the-environment");
+    let kept = stored().await;
+    assert!(kept.contains("${BRAID_TEST_CATALOG_SECRET}") && !kept.contains("secret-from-the-environment"), "{kept}");
+    let shown = serde_json::to_string(&c.list_providers().await.unwrap()).unwrap();
+    assert!(!shown.contains("secret-from-") && !shown.contains("BRAID_TEST_CATALOG_SECRET"), "{shown}");
+    c.delete_provider("ghenv", Some(1), &admin).await.unwrap();
+
+    // A relative file is read beside the provider files.
+    std::fs::write(app.dir().join("providers/ghfile.secret"), "secret-from-a-file\n").unwrap();
+    let mut def = github("");
+    def.as_object_mut().unwrap().remove("client_secret");
+    def["client_secret_file"] = json!("ghfile.secret");
+    let by_file = c.create_provider("ghfile", def, &admin).await.unwrap();
+    assert!(by_file.has_client_secret && by_file.in_force);
+    assert_eq!(secret_of("ghfile"), "secret-from-a-file");
+    let kept = stored().await;
+    assert!(kept.contains("ghfile.secret") && !kept.contains("secret-from-a-file"), "{kept}");
+    c.delete_provider("ghfile", Some(1), &admin).await.unwrap();
+    // An unset variable is an empty secret: refused, naming the member.
+    assert_invalid(c.create_provider("ghnone", github("${BRAID_TEST_CATALOG_UNSET}"), &admin).await, "/client_secret");
+}
+
 #[tokio::test]
 async fn catalog_definitions_name_the_bad_member() {
     let app = spawn_app().await;
