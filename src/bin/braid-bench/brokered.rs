@@ -92,10 +92,9 @@ async fn run_alg(
         }));
     }
     tokio::time::sleep_until(measure_at.into()).await;
-    let (s0, c0, t0) = (pinned::process_ticks(&[server.pid()]), pinned::core_ticks(), Instant::now());
+    let before = pinned::Ticks::now(&[server.pid()]);
     tokio::time::sleep_until(end.into()).await;
-    let (s1, c1) = (pinned::process_ticks(&[server.pid()]), pinned::core_ticks());
-    let wall = t0.elapsed();
+    let window = before.window();
     let mut samples = Vec::new();
     for t in tasks {
         samples.extend(t.await.unwrap_or_default());
@@ -106,17 +105,9 @@ async fn run_alg(
         return Err(format!("no sign-in completed ({} errors)", errors.load(Ordering::Relaxed)));
     }
     let pct = |p: f64| samples[((n as f64 * p) as usize).min(n - 1)];
-    let share = |a: u64, b: u64| b.saturating_sub(a) as f64 / 100.0 / wall.as_secs_f64();
-    let busy = |core: &str| {
-        let core = core.parse::<usize>().unwrap_or(0);
-        match (c0.get(core), c1.get(core)) {
-            (Some((b0, t0)), Some((b1, t1))) if t1 > t0 => b1.saturating_sub(*b0) as f64 / (t1 - t0) as f64,
-            _ => 0.0,
-        }
-    };
-    let rate = n as f64 / wall.as_secs_f64();
-    let server_cpu = share(s0, s1);
-    let driver_busy = busy(pinned::DRIVER_CORE);
+    let rate = n as f64 / window.wall.as_secs_f64();
+    let server_cpu = window.share;
+    let driver_busy = window.busy(pinned::DRIVER_CORE);
     println!(
         "{:<28} {rate:>7.0} ops/s  p50 {:>8.2?}  p99 {:>8.2?}  braid {:>3.0} % of core 0 ({:>6.0} ops/s per core)  \
          core 1 (driver and upstream) {:>3.0} % busy  errors {}",

@@ -171,39 +171,26 @@ async fn drive(http: &reqwest::Client, base: &str, tokens: Vec<String>, warm: Du
         }));
     }
     tokio::time::sleep_until(measure_at.into()).await;
-    let me = std::process::id();
-    let (server0, driver0, cores0, t0) =
-        (pinned::process_ticks(&[pid]), pinned::process_ticks(&[me]), pinned::core_ticks(), Instant::now());
+    let (server, driver) = (pinned::Ticks::now(&[pid]), pinned::Ticks::now(&[std::process::id()]));
     let niced0 = niced_ticks(pinned::SERVER_CORE);
     tokio::time::sleep_until(end.into()).await;
-    let (server1, driver1, cores1) =
-        (pinned::process_ticks(&[pid]), pinned::process_ticks(&[me]), pinned::core_ticks());
+    let (server, driver) = (server.window(), driver.window());
     let niced1 = niced_ticks(pinned::SERVER_CORE);
-    let wall = t0.elapsed();
     let mut samples = Vec::new();
     for t in tasks {
         samples.extend(t.await.unwrap_or_default());
     }
-    // Clock ticks are 1/100 s on Linux.
-    let share = |a: u64, b: u64| b.saturating_sub(a) as f64 / 100.0 / wall.as_secs_f64();
-    let busy = |core: &str| {
-        let core = core.parse::<usize>().unwrap_or(0);
-        match (cores0.get(core), cores1.get(core)) {
-            (Some((b0, t0)), Some((b1, t1))) if t1 > t0 => b1.saturating_sub(*b0) as f64 / (t1 - t0) as f64,
-            _ => 0.0,
-        }
-    };
     Run {
-        figures: Figures { name: String::new(), samples, wall },
+        figures: Figures { name: String::new(), samples, wall: server.wall },
         errors: errors.load(std::sync::atomic::Ordering::Relaxed),
-        server_cpu: share(server0, server1),
-        server_core: busy(pinned::SERVER_CORE),
+        server_cpu: server.share,
+        server_core: server.busy(pinned::SERVER_CORE),
         server_core_niced: match (niced0, niced1) {
             (Some((n0, t0)), Some((n1, t1))) if t1 > t0 => n1.saturating_sub(n0) as f64 / (t1 - t0) as f64,
             _ => 0.0,
         },
-        driver_core: busy(pinned::DRIVER_CORE),
-        driver_cpu: share(driver0, driver1),
+        driver_core: server.busy(pinned::DRIVER_CORE),
+        driver_cpu: driver.share,
     }
 }
 

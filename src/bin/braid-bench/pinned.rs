@@ -170,6 +170,54 @@ pub fn core_ticks() -> Vec<(u64, u64)> {
         .collect()
 }
 
+/// CPU counters of some processes and of every core at one moment; [`Ticks::window`] measures
+/// the time since against them.
+pub struct Ticks {
+    pids: Vec<u32>,
+    processes: u64,
+    cores: Vec<(u64, u64)>,
+    at: std::time::Instant,
+}
+
+/// What the processes and the cores did during a window of time.
+pub struct Window {
+    /// Share of one core the processes used.
+    pub share: f64,
+    /// How busy each core was (0 to 1).
+    busy: Vec<f64>,
+    /// The window's length.
+    pub wall: std::time::Duration,
+}
+
+impl Ticks {
+    /// The counters of `pids` and of every core now.
+    pub fn now(pids: &[u32]) -> Self {
+        Self { pids: pids.to_vec(), processes: process_ticks(pids), cores: core_ticks(), at: std::time::Instant::now() }
+    }
+
+    /// What happened from then to now.
+    pub fn window(&self) -> Window {
+        let later = Self::now(&self.pids);
+        let wall = later.at - self.at;
+        // Clock ticks are 1/100 s on Linux.
+        let share = later.processes.saturating_sub(self.processes) as f64 / 100.0 / wall.as_secs_f64().max(1e-9);
+        let busy = self
+            .cores
+            .iter()
+            .zip(&later.cores)
+            .map(|((b0, t0), (b1, t1))| if t1 > t0 { b1.saturating_sub(*b0) as f64 / (t1 - t0) as f64 } else { 0.0 })
+            .collect();
+        Window { share, busy, wall }
+    }
+}
+
+impl Window {
+    /// How busy `core` (a number, as `taskset` takes it) was.
+    pub fn busy(&self, core: &str) -> f64 {
+        core.parse::<usize>().ok().and_then(|c| self.busy.get(c).copied()).unwrap_or(0.0)
+    }
+}
+
 /// What one `wrk` run measured.
 pub struct Load {
     /// Requests per second.
@@ -219,11 +267,9 @@ pub fn wrk(url: &str, headers: &[(&str, &str)], connections: u32, secs: u32, pid
         cmd.arg("-H").arg(format!("{k}: {v}"));
     }
     cmd.arg(url).stdin(Stdio::null()).stderr(Stdio::null());
-    let (before, cores_before) = (process_ticks(pids), core_ticks());
-    let started = std::time::Instant::now();
+    let before = Ticks::now(pids);
     let out = cmd.output().map_err(|e| format!("wrk: {e} (scripts/bench installs it)"))?;
-    let wall = started.elapsed().as_secs_f64();
-    let (after, cores_after) = (process_ticks(pids), core_ticks());
+    let window = before.window();
     let text = String::from_utf8_lossy(&out.stdout);
     let field = |label: &str| {
         text.lines().find_map(|l| l.trim().strip_prefix(label).map(|v| v.trim().to_owned())).unwrap_or_default()
@@ -234,12 +280,6 @@ pub fn wrk(url: &str, headers: &[(&str, &str)], connections: u32, secs: u32, pid
             .split(',')
             .filter_map(|p| p.split_whitespace().last()?.parse::<u64>().ok())
             .sum::<u64>();
-    // Clock ticks are 1/100 s on Linux.
-    let server_cpu = (after.saturating_sub(before)) as f64 / 100.0 / wall;
-    let driver = DRIVER_CORE.parse::<usize>().unwrap_or(1);
-    let driver_core = match (cores_before.get(driver), cores_after.get(driver)) {
-        (Some((b0, t0)), Some((b1, t1))) if t1 > t0 => (b1 - b0) as f64 / (t1 - t0) as f64,
-        _ => 0.0,
-    };
+    let (server_cpu, driver_core) = (window.share, window.busy(DRIVER_CORE));
     Ok(Load { rps, p50: field("50%"), p99: field("99%"), errors, server_cpu, driver_core })
 }
