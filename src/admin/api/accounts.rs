@@ -422,7 +422,7 @@ pub async fn delete_account(
 #[utoipa::path(post, path = "/admin/v1/accounts/{id}/identities", tag = "identities", params(("id" = String, Path)),
     request_body = LinkIn,
     responses((status = 201, body = IdentityOut), (status = 200, body = IdentityOut), (status = 404, body = Problem),
-        (status = 409, body = Problem), (status = 422, body = Problem)))]
+        (status = 409, body = Problem), (status = 412, body = Problem), (status = 422, body = Problem)))]
 pub async fn link(
     State(state): State<AppState>,
     caller: Caller,
@@ -456,7 +456,8 @@ pub async fn link(
 /// Merge this account into another: its identities move, it is marked merged, its `sub` refused.
 #[utoipa::path(post, path = "/admin/v1/accounts/{id}/merge", tag = "accounts", params(("id" = String, Path)),
     request_body = MergeIn,
-    responses((status = 200, body = MergeOut), (status = 404, body = Problem), (status = 409, body = Problem)))]
+    responses((status = 200, body = MergeOut), (status = 404, body = Problem), (status = 409, body = Problem),
+        (status = 412, body = Problem)))]
 pub async fn merge(
     State(state): State<AppState>,
     caller: Caller,
@@ -491,7 +492,8 @@ async fn set_disabled(
 
 /// Disable the account: it cannot sign in; its sessions and refresh tokens end.
 #[utoipa::path(post, path = "/admin/v1/accounts/{id}/disable", tag = "accounts", params(("id" = String, Path)),
-    responses((status = 200, body = AccountDetail), (status = 404, body = Problem), (status = 409, body = Problem)))]
+    responses((status = 200, body = AccountDetail), (status = 404, body = Problem), (status = 409, body = Problem),
+        (status = 412, body = Problem)))]
 pub async fn disable(
     State(state): State<AppState>,
     caller: Caller,
@@ -503,7 +505,8 @@ pub async fn disable(
 
 /// Enable a disabled account again.
 #[utoipa::path(post, path = "/admin/v1/accounts/{id}/enable", tag = "accounts", params(("id" = String, Path)),
-    responses((status = 200, body = AccountDetail), (status = 404, body = Problem), (status = 409, body = Problem)))]
+    responses((status = 200, body = AccountDetail), (status = 404, body = Problem), (status = 409, body = Problem),
+        (status = 412, body = Problem)))]
 pub async fn enable(
     State(state): State<AppState>,
     caller: Caller,
@@ -576,7 +579,8 @@ pub async fn update_identity(
 /// Move an identity to another account (never a primary, never the last way to sign in).
 #[utoipa::path(post, path = "/admin/v1/identities/{id}/move", tag = "identities", params(("id" = i64, Path)),
     request_body = MoveIn,
-    responses((status = 200, body = MoveOut), (status = 404, body = Problem), (status = 409, body = Problem)))]
+    responses((status = 200, body = MoveOut), (status = 404, body = Problem), (status = 409, body = Problem),
+        (status = 412, body = Problem)))]
 pub async fn move_identity(
     State(state): State<AppState>,
     caller: Caller,
