@@ -397,7 +397,7 @@ async fn the_openapi_document_passes_a_validator_and_schemathesis_finds_no_5xx()
     let o = tokio::task::spawn_blocking(move || {
         std::process::Command::new(schemathesis)
             .args(["run", &schema, "--url", &base, "-H", &format!("Authorization: Bearer {TOKEN}")])
-            .args(["--checks", "not_a_server_error,response_schema_conformance,content_type_conformance"])
+            .args(["--checks", "not_a_server_error,status_code_conformance,response_headers_conformance,response_schema_conformance,content_type_conformance"])
             .args(["--max-examples", "25", "--phases", "examples,fuzzing", "--seed", "7", "--no-color"])
             .env("SCHEMATHESIS_HOOKS", "")
             .output()
