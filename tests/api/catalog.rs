@@ -498,7 +498,7 @@ fn out(o: &Output) -> String {
 }
 
 #[test]
-fn the_providers_command_adds_lists_and_removes() {
+fn the_providers_command_adds_lists_checks_and_removes() {
     let dir = tempfile::tempdir().unwrap();
     write_dev_provider(dir.path());
     std::fs::write(
@@ -527,6 +527,12 @@ fn the_providers_command_adds_lists_and_removes() {
     assert_eq!(o.status.code(), Some(2), "{}", out(&o));
     assert!(out(&o).contains("/colour"), "{}", out(&o));
     assert_eq!(braid(dir.path(), &["providers", "add", "github.toml", "--id", "dev"]).status.code(), Some(1));
+    // `check` says what `braid check --online` says of each (the API's check, by the service).
+    let o = braid(dir.path(), &["providers", "check", "github"]);
+    assert!(o.status.success() && out(&o).contains("github: nothing to reach before a sign-in"), "{}", out(&o));
+    let o = braid(dir.path(), &["providers", "check", "dev"]);
+    assert!(o.status.success() && out(&o).contains("dev: built in"), "{}", out(&o));
+    assert_eq!(braid(dir.path(), &["providers", "check", "nosuch"]).status.code(), Some(3));
     let o = braid(dir.path(), &["providers", "remove", "github"]);
     assert!(o.status.success(), "{}", out(&o));
     assert_eq!(braid(dir.path(), &["providers", "remove", "github"]).status.code(), Some(3));
