@@ -65,6 +65,9 @@ async fn providers_through_the_api(accounts: &str) {
         (StatusCode::UNPROCESSABLE_ENTITY, Some("urn:braid:problem:upstream-unreachable")),
         "{v}"
     );
+    // The document was fetched and named the other issuer (not a connection that failed).
+    let detail = v["detail"].as_str().unwrap_or_default();
+    assert!(detail.contains("the provider says its issuer is") && detail.contains("127.0.0.1"), "{v}");
 
     // Registered: listed beside the file provider, never with its secret; people sign in at once.
     let (s, hd, v) = call(h.post(v1("/providers")).json(&definition)).await;
