@@ -375,14 +375,30 @@ async fn the_openapi_document_passes_a_validator_and_schemathesis_finds_no_5xx()
     let (s, _, doc) = call(reqwest::Client::new().get(app.url("/admin/v1/openapi.json")).bearer_auth(TOKEN)).await;
     assert_eq!(s, StatusCode::OK);
     assert!(doc["openapi"].as_str().unwrap().starts_with("3.1"), "{}", doc["openapi"]);
-    for path in [
-        "/admin/v1/accounts",
-        "/admin/v1/accounts/{id}",
-        "/admin/v1/identities/{id}",
-        "/admin/v1/audit",
-        "/admin/v1/sessions",
+    // Every path and method of the contract.
+    for (path, methods) in [
+        ("/admin/v1/openapi.json", &["get"][..]),
+        ("/admin/v1/providers", &["get", "post"]),
+        ("/admin/v1/providers/{id}", &["get", "put", "delete"]),
+        ("/admin/v1/providers/{id}/check", &["post"]),
+        ("/admin/v1/clients", &["get", "post"]),
+        ("/admin/v1/clients/{id}", &["get", "put", "delete"]),
+        ("/admin/v1/clients/{id}/secret", &["post"]),
+        ("/admin/v1/accounts", &["get"]),
+        ("/admin/v1/accounts/{id}", &["get", "delete"]),
+        ("/admin/v1/accounts/{id}/identities", &["post"]),
+        ("/admin/v1/identities/{id}", &["delete", "patch"]),
+        ("/admin/v1/identities/{id}/move", &["post"]),
+        ("/admin/v1/accounts/{id}/merge", &["post"]),
+        ("/admin/v1/accounts/{id}/disable", &["post"]),
+        ("/admin/v1/accounts/{id}/enable", &["post"]),
+        ("/admin/v1/audit", &["get"]),
+        ("/admin/v1/sessions", &["get"]),
+        ("/admin/v1/accounts/{id}/sessions", &["delete"]),
     ] {
-        assert!(doc["paths"][path].is_object(), "{path} documented");
+        for m in methods {
+            assert!(doc["paths"][path][m].is_object(), "{m} {path} documented");
+        }
     }
     let file = app.dir().join("openapi.json");
     std::fs::write(&file, serde_json::to_vec(&doc).unwrap()).unwrap();

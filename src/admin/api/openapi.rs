@@ -34,7 +34,7 @@ impl Modify for BearerAuth {
         c::check_provider, c::list_clients, c::create_client, c::get_client, c::replace_client, c::delete_client,
         c::rotate_secret,
         a::search, a::get_account, a::delete_account, a::link, a::merge, a::disable, a::enable, a::end_sessions,
-        a::unlink, a::update_identity, a::move_identity, a::audit, a::sessions
+        a::unlink, a::update_identity, a::move_identity, a::audit, a::sessions, openapi_json
     ),
     components(schemas(
         Problem, FieldError, a::AccountOut, a::IdentityOut, a::AccountDetail, a::AccountPage, a::LinkIn, a::MoveIn,
@@ -50,7 +50,8 @@ impl Modify for BearerAuth {
         (name = "accounts", description = "Accounts: search, show, merge, disable, enable, delete"),
         (name = "identities", description = "Identities: link, unlink, move, switch sign-in, primary"),
         (name = "sessions", description = "Browser sessions and refresh-token grants"),
-        (name = "audit", description = "The audit log")
+        (name = "audit", description = "The audit log"),
+        (name = "openapi", description = "This document")
     )
 )]
 pub struct AdminApiDoc;
@@ -89,6 +90,8 @@ pub fn document() -> serde_json::Value {
 }
 
 /// `GET /admin/v1/openapi.json`.
+#[utoipa::path(get, path = "/admin/v1/openapi.json", tag = "openapi",
+    responses((status = 200, description = "This document (OpenAPI 3.1)", content_type = "application/json", body = Object)))]
 pub async fn openapi_json() -> Response {
     axum::Json(document()).into_response()
 }
