@@ -324,7 +324,14 @@ async fn disable_enable_and_delete(via: Via) {
     assert_eq!(r.status(), StatusCode::FORBIDDEN, "a disabled account cannot sign in");
     done(c.run(Op::Enable(&alice)).await);
     c.sign_in("alice").await;
+    let audit = done(c.run(Op::Show(&alice)).await)["audit"].clone();
+    for action in ["account.disabled", "account.enabled"] {
+        let e = audit.as_array().unwrap().iter().find(|e| e["action"] == action);
+        assert_eq!(e.map(|e| e["actor"].clone()), Some(Value::from("admin:ops")), "{action} audited with its actor");
+        assert_eq!(c.outbox(action).await.len(), 1, "{action}: one webhook notification");
+    }
     done(c.run(Op::Delete(&alice)).await);
+    assert_eq!(c.outbox("account.deleted").await.len(), 1, "the deletion's webhook notification");
     assert!(c.app.state.accounts.find_identity(DEV, "alice").await.unwrap().is_none());
     let (_, fresh) = c.sign_in("alice").await;
     assert_ne!(fresh, alice, "a new account, never the old id");
