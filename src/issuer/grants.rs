@@ -328,7 +328,7 @@ fn rotate_write<'c>(job: &'c RotateJob, conn: &'c mut sqlx::AnyConnection) -> Wr
     Box::pin(rotate_in(conn, job))
 }
 
-pub(crate) fn unavailable(e: sqlx::Error) -> AccountError {
+fn unavailable(e: sqlx::Error) -> AccountError {
     crate::metrics::store_error("sql");
     AccountError::Unavailable(e.to_string())
 }

@@ -348,7 +348,7 @@ pub fn parse_definition(
 
 fn build(mut file: ProviderFile, id: String, path: &Path, source: String) -> Result<Provider, Vec<ConfigProblem>> {
     // A relative `client_secret_file` is read beside the provider file, as SAML's files are.
-    file.client_secret_file = file.client_secret_file.map(|f| path.parent().map_or(f.clone(), |dir| dir.join(&f)));
+    file.client_secret_file = file.client_secret_file.map(|f| super::saml::settings::beside(path, &f));
     let problem = |key: &str, reason: String| ConfigProblem { source: source.clone(), key: key.into(), reason };
     let mut problems = Vec::new();
     if !valid_id(&id) {

@@ -51,8 +51,9 @@ pub struct SamlKeys<'a> {
     pub on_new_identity: NewIdentityPolicy,
 }
 
-/// Relative to the providers directory (the directory of the provider file at `path`).
-fn beside(path: &Path, f: &Path) -> PathBuf {
+/// `f`, when relative, taken from the providers directory (the directory of the provider file
+/// at `path`).
+pub(crate) fn beside(path: &Path, f: &Path) -> PathBuf {
     if f.is_relative() { path.parent().unwrap_or(Path::new(".")).join(f) } else { f.to_owned() }
 }
 
