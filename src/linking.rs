@@ -87,6 +87,7 @@ pub async fn complete_link(
             tracing::info!(account = %target, issuer = %ext.issuer, subject = %ext.subject, "link refused: identity on another account");
             return Err(elsewhere());
         }
+        LinkOutcome::Changed => return Err(changed_meanwhile()),
         LinkOutcome::AccountNotActive => {
             return Err(AppError::page_status(
                 StatusCode::FORBIDDEN,
@@ -140,13 +141,13 @@ pub async fn by_email(
     };
     if provider.auto_link {
         before_change(state).await?;
-        let actor = Actor { who: "system:auto_link".into(), ip };
+        let actor = Actor { who: "system:auto_link".into(), ip, expect: None };
         match state.accounts.link(target, &provider.id, ext, &actor, now).await? {
             LinkOutcome::Linked(_) | LinkOutcome::AlreadyOnThisAccount(_) => {
                 tracing::warn!(account = %target, issuer = %ext.issuer, subject = %ext.subject, "identity linked by email without proof (auto_link)");
                 after_change(state, target, None, now).await?;
             }
-            LinkOutcome::OnAnotherAccount | LinkOutcome::AccountNotActive => {}
+            LinkOutcome::OnAnotherAccount | LinkOutcome::AccountNotActive | LinkOutcome::Changed => {}
         }
         return Ok(ByEmail::AutoLinked(state.accounts.resolve_or_create(&provider.id, ext, now).await?));
     }
@@ -310,10 +311,16 @@ pub async fn complete_proof(
         }
         LinkOutcome::AlreadyOnThisAccount(_) => Ok(()),
         LinkOutcome::OnAnotherAccount => Err(elsewhere()),
+        LinkOutcome::Changed => Err(changed_meanwhile()),
         LinkOutcome::AccountNotActive => Err(AppError::page_status(
             StatusCode::FORBIDDEN,
             "Account not active",
             "This account is disabled or merged.",
         )),
     }
+}
+
+/// The account changed while the link was made (only an actor that named a version sees it).
+fn changed_meanwhile() -> AppError {
+    AppError::page_status(StatusCode::CONFLICT, "Account changed", "The account changed meanwhile; nothing was linked. Try again.")
 }

@@ -35,22 +35,39 @@ impl SqlAccountStore {
         self.db().pool.begin().await.map_err(unavailable)
     }
 
-    /// Lock the account row (a write, so SQLite takes its write lock and PostgreSQL the row
-    /// lock); `Ok(false)` if it does not exist, or is not active when `active` is asked.
+    /// Lock the account row with a write that raises its version (so SQLite takes its write lock
+    /// and PostgreSQL the row lock). Refused when it does not exist, when the actor expected
+    /// another version (`Changed`), or when `active` is asked and it is not active.
     async fn lock(
         tx: &mut AnyConnection,
         account: &AccountId,
         active: bool,
+        actor: &Actor,
         now: UnixMillis,
-    ) -> Result<bool, AccountError> {
-        let sql = if active {
-            "UPDATE accounts SET updated_at = $1 WHERE id = $2 AND status = 'active'"
-        } else {
-            "UPDATE accounts SET updated_at = $1 WHERE id = $2"
-        };
-        let n =
-            sqlx::query(sql).bind(now).bind(account.as_str()).execute(tx).await.map_err(unavailable)?.rows_affected();
-        Ok(n == 1)
+    ) -> Result<Result<(), Refusal>, AccountError> {
+        let expect = actor.expects(account);
+        let mut sql = String::from("UPDATE accounts SET updated_at = $1, version = version + 1 WHERE id = $2");
+        if active {
+            sql.push_str(" AND status = 'active'");
+        }
+        if expect.is_some() {
+            sql.push_str(" AND version = $3");
+        }
+        let mut q = sqlx::query(&sql).bind(now).bind(account.as_str());
+        if let Some(v) = expect {
+            q = q.bind(v);
+        }
+        if q.execute(&mut *tx).await.map_err(unavailable)?.rows_affected() == 1 {
+            return Ok(Ok(()));
+        }
+        let row = sqlx::query("SELECT version FROM accounts WHERE id = $1")
+            .bind(account.as_str())
+            .fetch_optional(&mut *tx)
+            .await
+            .map_err(unavailable)?;
+        let Some(row) = row else { return Ok(Err(Refusal::NotFound)) };
+        let version: i64 = row.try_get("version").map_err(unavailable)?;
+        Ok(Err(if expect.is_some_and(|v| v != version) { Refusal::Changed } else { Refusal::NotActive }))
     }
 
     /// Begin a change of one identity of `account`: the account locked (active if asked), the
@@ -60,11 +77,12 @@ impl SqlAccountStore {
         account: &AccountId,
         identity: i64,
         active: bool,
+        actor: &Actor,
         now: UnixMillis,
     ) -> Result<Result<(Tx, Identity), Refusal>, AccountError> {
         let mut tx = self.begin().await?;
-        if !Self::lock(&mut tx, account, active, now).await? {
-            return Ok(Err(if active { Refusal::NotActive } else { Refusal::NotFound }));
+        if let Err(r) = Self::lock(&mut tx, account, active, actor, now).await? {
+            return Ok(Err(r));
         }
         match Self::identity_on(&mut tx, account, identity).await? {
             Some(found) => Ok(Ok((tx, found))),
@@ -235,8 +253,10 @@ impl SqlAccountStore {
     ) -> Result<LinkOutcome, AccountError> {
         let claims = serde_json::to_string(&ext.claims).map_err(|e| AccountError::Corrupt(e.to_string()))?;
         let mut tx = self.begin().await?;
-        if !Self::lock(&mut tx, account, true, now).await? {
-            return Ok(LinkOutcome::AccountNotActive);
+        match Self::lock(&mut tx, account, true, actor, now).await? {
+            Ok(()) => {}
+            Err(Refusal::Changed) => return Ok(LinkOutcome::Changed),
+            Err(_) => return Ok(LinkOutcome::AccountNotActive),
         }
         let inserted = insert_identity(&mut tx, account, provider_id, ext, &claims, now, None).await?;
         if let Some(identity) = inserted {
@@ -266,7 +286,7 @@ impl SqlAccountStore {
         actor: &Actor,
         now: UnixMillis,
     ) -> Result<Result<Identity, Refusal>, AccountError> {
-        let (mut tx, found) = match self.begin_on_identity(account, identity, false, now).await? {
+        let (mut tx, found) = match self.begin_on_identity(account, identity, false, actor, now).await? {
             Ok(v) => v,
             Err(r) => return Ok(Err(r)),
         };
@@ -293,67 +313,56 @@ impl SqlAccountStore {
         Ok(Ok(found))
     }
 
-    pub(super) async fn set_can_sign_in_impl(
+    /// Allow or forbid sign-in with one identity (`can_sign_in`) and/or make it its account's
+    /// primary, in one transaction; never forbid the last one that can sign in (through one of
+    /// `usable`). Nothing to change writes nothing.
+    #[allow(clippy::too_many_arguments)]
+    pub(super) async fn update_identity_impl(
         &self,
         account: &AccountId,
         identity: i64,
-        allowed: bool,
+        can_sign_in: Option<bool>,
+        primary: bool,
         usable: &SignInProviders,
         actor: &Actor,
         now: UnixMillis,
     ) -> Result<Result<(), Refusal>, AccountError> {
-        let (mut tx, found) = match self.begin_on_identity(account, identity, true, now).await? {
+        let (mut tx, found) = match self.begin_on_identity(account, identity, true, actor, now).await? {
             Ok(v) => v,
             Err(r) => return Ok(Err(r)),
         };
-        if found.can_sign_in == allowed {
+        let mut actions = Vec::new();
+        if let Some(allowed) = can_sign_in.filter(|a| *a != found.can_sign_in) {
+            if !allowed && Self::other_sign_ins(&mut tx, account, identity, usable).await? == 0 {
+                return Ok(Err(Refusal::LastSignIn));
+            }
+            sqlx::query("UPDATE identities SET can_sign_in = $1 WHERE id = $2")
+                .bind(i64::from(allowed))
+                .bind(identity)
+                .execute(&mut *tx)
+                .await
+                .map_err(unavailable)?;
+            actions.push(if allowed { "identity.sign_in_allowed" } else { "identity.sign_in_forbidden" });
+        }
+        if primary && Self::primary_of(&mut tx, account).await? != Some(identity) {
+            sqlx::query("UPDATE accounts SET primary_identity = $1 WHERE id = $2")
+                .bind(identity)
+                .bind(account.as_str())
+                .execute(&mut *tx)
+                .await
+                .map_err(unavailable)?;
+            actions.push("account.primary_changed");
+        }
+        if actions.is_empty() {
             return Ok(Ok(()));
         }
-        if !allowed && Self::other_sign_ins(&mut tx, account, identity, usable).await? == 0 {
-            return Ok(Err(Refusal::LastSignIn));
+        for action in &actions {
+            Self::record(&mut tx, actor, Event { action, account, other: None, identity: Some(&found) }, now).await?;
         }
-        sqlx::query("UPDATE identities SET can_sign_in = $1 WHERE id = $2")
-            .bind(i64::from(allowed))
-            .bind(identity)
-            .execute(&mut *tx)
-            .await
-            .map_err(unavailable)?;
-        let action = if allowed { "identity.sign_in_allowed" } else { "identity.sign_in_forbidden" };
-        Self::record(&mut tx, actor, Event { action, account, other: None, identity: Some(&found) }, now).await?;
         tx.commit().await.map_err(unavailable)?;
-        self.changed(action);
-        Ok(Ok(()))
-    }
-
-    pub(super) async fn set_primary_impl(
-        &self,
-        account: &AccountId,
-        identity: i64,
-        actor: &Actor,
-        now: UnixMillis,
-    ) -> Result<Result<(), Refusal>, AccountError> {
-        let (mut tx, found) = match self.begin_on_identity(account, identity, true, now).await? {
-            Ok(v) => v,
-            Err(r) => return Ok(Err(r)),
-        };
-        if Self::primary_of(&mut tx, account).await? == Some(identity) {
-            return Ok(Ok(()));
+        for action in actions {
+            self.changed(action);
         }
-        sqlx::query("UPDATE accounts SET primary_identity = $1 WHERE id = $2")
-            .bind(identity)
-            .bind(account.as_str())
-            .execute(&mut *tx)
-            .await
-            .map_err(unavailable)?;
-        Self::record(
-            &mut tx,
-            actor,
-            Event { action: "account.primary_changed", account, other: None, identity: Some(&found) },
-            now,
-        )
-        .await?;
-        tx.commit().await.map_err(unavailable)?;
-        self.changed("account.primary_changed");
         Ok(Ok(()))
     }
 
@@ -362,10 +371,14 @@ impl SqlAccountStore {
         tx: &mut AnyConnection,
         a: &AccountId,
         b: &AccountId,
+        actor: &Actor,
         now: UnixMillis,
-    ) -> Result<bool, AccountError> {
+    ) -> Result<Result<(), Refusal>, AccountError> {
         let (first, second) = if a.as_str() <= b.as_str() { (a, b) } else { (b, a) };
-        Ok(Self::lock(tx, first, false, now).await? && Self::lock(tx, second, false, now).await?)
+        if let Err(r) = Self::lock(tx, first, false, actor, now).await? {
+            return Ok(Err(r));
+        }
+        Self::lock(tx, second, false, actor, now).await
     }
 
     async fn is_active(tx: &mut AnyConnection, account: &AccountId) -> Result<bool, AccountError> {
@@ -392,8 +405,8 @@ impl SqlAccountStore {
             return Ok(Err(Refusal::SameAccount));
         }
         let mut tx = self.begin().await?;
-        if !Self::lock_pair(&mut tx, &from, to, now).await? {
-            return Ok(Err(Refusal::NotFound));
+        if let Err(r) = Self::lock_pair(&mut tx, &from, to, actor, now).await? {
+            return Ok(Err(r));
         }
         if !Self::is_active(&mut tx, to).await? {
             return Ok(Err(Refusal::NotActive));
@@ -437,8 +450,8 @@ impl SqlAccountStore {
             return Ok(Err(Refusal::SameAccount));
         }
         let mut tx = self.begin().await?;
-        if !Self::lock_pair(&mut tx, from, into, now).await? {
-            return Ok(Err(Refusal::NotFound));
+        if let Err(r) = Self::lock_pair(&mut tx, from, into, actor, now).await? {
+            return Ok(Err(r));
         }
         if !Self::is_active(&mut tx, into).await? || !Self::is_active(&mut tx, from).await? {
             return Ok(Err(Refusal::NotActive));
@@ -481,9 +494,11 @@ impl SqlAccountStore {
         } else {
             ("disabled", "active", "account.enabled")
         };
-        let n = sqlx::query("UPDATE accounts SET status = $1, updated_at = $2 WHERE id = $3 AND status = $4")
+        if let Err(r) = Self::lock(&mut tx, account, false, actor, now).await? {
+            return Ok(Err(r));
+        }
+        let n = sqlx::query("UPDATE accounts SET status = $1 WHERE id = $2 AND status = $3")
             .bind(to)
-            .bind(now)
             .bind(account.as_str())
             .bind(from)
             .execute(&mut *tx)
@@ -491,11 +506,7 @@ impl SqlAccountStore {
             .map_err(unavailable)?
             .rows_affected();
         if n == 0 {
-            return Ok(Err(if Self::lock(&mut tx, account, false, now).await? {
-                Refusal::NotActive
-            } else {
-                Refusal::NotFound
-            }));
+            return Ok(Err(Refusal::NotActive));
         }
         Self::record(&mut tx, actor, Event { action, account, other: None, identity: None }, now).await?;
         tx.commit().await.map_err(unavailable)?;
@@ -510,8 +521,8 @@ impl SqlAccountStore {
         now: UnixMillis,
     ) -> Result<Result<(), Refusal>, AccountError> {
         let mut tx = self.begin().await?;
-        if !Self::lock(&mut tx, account, false, now).await? {
-            return Ok(Err(Refusal::NotFound));
+        if let Err(r) = Self::lock(&mut tx, account, false, actor, now).await? {
+            return Ok(Err(r));
         }
         Self::record(&mut tx, actor, Event { action: "account.deleted", account, other: None, identity: None }, now)
             .await?;

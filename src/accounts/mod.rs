@@ -139,6 +139,24 @@ pub trait AccountStore: Send + Sync + 'static {
         now: UnixMillis,
     ) -> Result<Result<(), Refusal>, AccountError>;
 
+    /// Allow or forbid sign-in with one identity and/or make it its account's primary, in one
+    /// transaction (the admin API's `PATCH` of an identity).
+    #[allow(clippy::too_many_arguments)]
+    async fn update_identity(
+        &self,
+        account: &AccountId,
+        identity: i64,
+        can_sign_in: Option<bool>,
+        primary: bool,
+        usable: &SignInProviders,
+        actor: &Actor,
+        now: UnixMillis,
+    ) -> Result<Result<(), Refusal>, AccountError>;
+
+    /// The account's version: raised by every change of it or of its links (`None`: no such
+    /// account). An admin's `If-Match` is enforced against it ([`Actor::expect`]).
+    async fn account_version(&self, id: &AccountId) -> Result<Option<i64>, AccountError>;
+
     /// Move an identity to another account (admin); not the primary, not the last that can sign
     /// in. Returns the account it came from.
     async fn move_identity(

@@ -148,17 +148,26 @@ pub struct Actor {
     pub who: String,
     /// The client address, when the change came over HTTP.
     pub ip: Option<String>,
+    /// What the actor saw: the change is made only while this account is still at this version
+    /// (an admin's `If-Match`, checked under the account's lock); otherwise it is refused with
+    /// [`Refusal::Changed`] and nothing is written.
+    pub expect: Option<(AccountId, i64)>,
 }
 
 impl Actor {
     /// A person acting on their own account.
     pub fn person(account: &AccountId, ip: Option<String>) -> Self {
-        Self { who: format!("account:{account}"), ip }
+        Self { who: format!("account:{account}"), ip, expect: None }
     }
 
     /// An administrator (the CLI or the admin API).
     pub fn admin(name: &str) -> Self {
-        Self { who: format!("admin:{name}"), ip: None }
+        Self { who: format!("admin:{name}"), ip: None, expect: None }
+    }
+
+    /// The version this actor expects `account` to be at, if it named one.
+    pub fn expects(&self, account: &AccountId) -> Option<i64> {
+        self.expect.as_ref().filter(|(a, _)| a == account).map(|(_, v)| *v)
     }
 }
 
@@ -186,6 +195,8 @@ pub enum LinkOutcome {
     OnAnotherAccount,
     /// The account is missing or not active.
     AccountNotActive,
+    /// The account changed since the actor read it (a stale `If-Match`): nothing was linked.
+    Changed,
 }
 
 /// Why a change was refused (nothing was written).
@@ -206,6 +217,9 @@ pub enum Refusal {
     /// Both sides are the same account.
     #[error("both sides are the same account")]
     SameAccount,
+    /// The account changed since the actor read it (its `If-Match` is stale).
+    #[error("the account changed since it was read")]
+    Changed,
 }
 
 /// One entry of the audit log.

@@ -380,7 +380,7 @@ impl AccountStore for SqlAccountStore {
         actor: &Actor,
         now: UnixMillis,
     ) -> Result<Result<(), Refusal>, AccountError> {
-        self.set_can_sign_in_impl(account, identity, allowed, usable, actor, now).await
+        self.update_identity_impl(account, identity, Some(allowed), false, usable, actor, now).await
     }
 
     async fn set_primary(
@@ -390,7 +390,29 @@ impl AccountStore for SqlAccountStore {
         actor: &Actor,
         now: UnixMillis,
     ) -> Result<Result<(), Refusal>, AccountError> {
-        self.set_primary_impl(account, identity, actor, now).await
+        self.update_identity_impl(account, identity, None, true, &SignInProviders::default(), actor, now).await
+    }
+
+    async fn update_identity(
+        &self,
+        account: &AccountId,
+        identity: i64,
+        can_sign_in: Option<bool>,
+        primary: bool,
+        usable: &SignInProviders,
+        actor: &Actor,
+        now: UnixMillis,
+    ) -> Result<Result<(), Refusal>, AccountError> {
+        self.update_identity_impl(account, identity, can_sign_in, primary, usable, actor, now).await
+    }
+
+    async fn account_version(&self, id: &AccountId) -> Result<Option<i64>, AccountError> {
+        let row = sqlx::query("SELECT version FROM accounts WHERE id = $1")
+            .bind(id.as_str())
+            .fetch_optional(&self.db.pool)
+            .await
+            .map_err(unavailable)?;
+        row.map(|r| r.try_get::<i64, _>("version").map_err(unavailable)).transpose()
     }
 
     async fn move_identity(

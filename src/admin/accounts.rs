@@ -118,6 +118,18 @@ pub struct Ended {
 }
 
 impl Admin {
+    /// This service, making its changes only while `account` is still at `version` (what an
+    /// `If-Match` matched): a change made meanwhile makes them fail with [`Refusal::Changed`].
+    pub fn expecting(mut self, account: &AccountId, version: i64) -> Self {
+        self.actor.expect = Some((account.clone(), version));
+        self
+    }
+
+    /// The version of account `id` (raised by every change of it or its links).
+    pub async fn version(&self, id: &AccountId) -> Result<i64, AdminError> {
+        self.accounts.account_version(id).await?.ok_or_else(|| AdminError::NotFound(format!("account {id}")))
+    }
+
     /// The session store must answer before a change: its sessions are ended afterwards.
     async fn ready(&self) -> Result<(), AdminError> {
         self.sessions.ping().await.map_err(|e| AdminError::Store(e.to_string()))
@@ -204,6 +216,7 @@ impl Admin {
             LinkOutcome::AlreadyOnThisAccount(i) => Ok((i, false)),
             LinkOutcome::OnAnotherAccount => Err(AdminError::AlreadyLinked),
             LinkOutcome::AccountNotActive => Err(AdminError::Rule(Refusal::NotActive)),
+            LinkOutcome::Changed => Err(AdminError::Rule(Refusal::Changed)),
         }
     }
 
@@ -242,16 +255,18 @@ impl Admin {
     ) -> Result<Identity, AdminError> {
         self.ready().await?;
         let i = self.identity(id).await?;
-        let now = self.clock.now_ms();
-        if let Some(allowed) = can_sign_in.filter(|a| *a != i.can_sign_in) {
-            self.accounts
-                .set_can_sign_in(&i.account_id, i.id, allowed, &self.sign_in_providers, &self.actor, now)
-                .await?
-                .map_err(refused)?;
-        }
-        if primary {
-            self.accounts.set_primary(&i.account_id, i.id, &self.actor, now).await?.map_err(refused)?;
-        }
+        self.accounts
+            .update_identity(
+                &i.account_id,
+                i.id,
+                can_sign_in,
+                primary,
+                &self.sign_in_providers,
+                &self.actor,
+                self.clock.now_ms(),
+            )
+            .await?
+            .map_err(refused)?;
         self.end_sessions(&i.account_id).await?;
         self.identity(id).await
     }

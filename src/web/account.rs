@@ -27,6 +27,7 @@ fn message(key: &str) -> Option<&'static str> {
         "sign_in" => "Sign-in permissions are changed.",
         "last_sign_in" => "Refused: this is the last identity that can sign in to your account.",
         "is_primary" => "Refused: this is your primary identity. Choose another primary first.",
+        "changed" => "Refused: your account changed meanwhile. Look again and retry.",
         "not_found" => "Refused: that identity is not on your account.",
         "not_active" => "Refused: the account is not active.",
         _ => return None,
@@ -187,6 +188,7 @@ fn refused(r: Refusal) -> Response {
         Refusal::Primary => "is_primary",
         Refusal::NotActive => "not_active",
         Refusal::NotFound | Refusal::SameAccount => "not_found",
+        Refusal::Changed => "changed",
     };
     Redirect::to(&format!("{}?error={key}", crate::routes::ACCOUNT)).into_response()
 }

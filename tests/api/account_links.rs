@@ -91,7 +91,52 @@ conformance!(
     verified_email_lookup_sees_only_verified_emails_of_active_accounts,
     one_identity_linked_to_two_accounts_at_once_lands_on_exactly_one,
     the_last_two_identities_unlinked_at_once_leave_one,
+    a_change_expecting_an_older_version_is_refused_and_writes_nothing,
 );
+
+/// Every change raises the account's version; an actor that expects an older one (an admin's
+/// stale `If-Match`) is refused with `Changed` by each kind of change, and nothing is written.
+async fn a_change_expecting_an_older_version_is_refused_and_writes_nothing(f: F) {
+    let (a, primary) = account(&f, "s1").await;
+    let (b, _) = account(&f, "s2").await;
+    let LinkOutcome::Linked(second) =
+        f.store.link(&a, "p", &ext("https://b.example", "x", None, false), &admin(), T0).await.unwrap()
+    else {
+        panic!()
+    };
+    let seen = f.store.account_version(&a).await.unwrap().unwrap();
+    let stale = Actor { expect: Some((a.clone(), seen)), ..admin() };
+    // Someone else changes the account after it was read.
+    f.store.set_primary(&a, second.id, &admin(), T0).await.unwrap().unwrap();
+    assert_eq!(f.store.account_version(&a).await.unwrap(), Some(seen + 1));
+    let (audit, outbox) = (f.store.audit(&a).await.unwrap().len(), outbox_count(&f).await);
+    let changed = Err(Refusal::Changed);
+    assert_eq!(
+        f.store.link(&a, "p", &ext("https://c.example", "y", None, false), &stale, T0).await.unwrap(),
+        LinkOutcome::Changed
+    );
+    assert_eq!(f.store.unlink(&a, primary, &usable(), &stale, T0).await.unwrap().map(|_| ()), changed);
+    assert_eq!(f.store.set_can_sign_in(&a, second.id, false, &usable(), &stale, T0).await.unwrap(), changed);
+    assert_eq!(f.store.update_identity(&a, primary, None, true, &usable(), &stale, T0).await.unwrap(), changed);
+    assert_eq!(f.store.move_identity(primary, &b, &usable(), &stale, T0).await.unwrap().map(|_| ()), changed);
+    assert_eq!(f.store.merge(&a, &b, &stale, T0).await.unwrap().map(|_| ()), changed);
+    assert_eq!(f.store.set_disabled(&a, true, &stale, T0).await.unwrap(), changed);
+    assert_eq!(f.store.delete(&a, &stale, T0).await.unwrap(), changed);
+    assert_eq!((f.store.audit(&a).await.unwrap().len(), outbox_count(&f).await), (audit, outbox), "nothing written");
+    assert_eq!(f.store.account_version(&a).await.unwrap(), Some(seen + 1), "a refusal raises nothing");
+    assert!(f.store.find_identity("https://c.example", "y").await.unwrap().is_none());
+    assert_eq!(f.store.identities(&a).await.unwrap().len(), 2);
+    assert_eq!(f.store.account(&a).await.unwrap().unwrap().status, AccountStatus::Active);
+    // The current version passes, and an update of both switch and primary is one change.
+    let current = Actor { expect: Some((a.clone(), seen + 1)), ..admin() };
+    f.store.update_identity(&a, primary, Some(false), true, &usable(), &current, T0).await.unwrap().unwrap();
+    assert_eq!(f.store.account(&a).await.unwrap().unwrap().primary_identity, Some(primary));
+    assert!(!f.store.identity(primary).await.unwrap().unwrap().can_sign_in);
+    let actions: Vec<String> = f.store.audit(&a).await.unwrap().into_iter().map(|e| e.action).collect();
+    assert!(actions.ends_with(&["identity.sign_in_forbidden".into(), "account.primary_changed".into()]), "{actions:?}");
+    assert_eq!(f.store.account_version(&a).await.unwrap(), Some(seen + 2), "one transaction, one version");
+    assert_eq!(f.store.set_disabled(&b, true, &current, T0).await.unwrap(), Ok(()), "another account is not bound");
+}
 
 async fn linking_a_new_identity_records_audit_outbox_and_revokes_grants(f: F) {
     let (a, _) = account(&f, "s1").await;
@@ -350,7 +395,7 @@ async fn one_identity_linked_to_two_accounts_at_once_lands_on_exactly_one(f: F) 
                 LinkOutcome::Linked(_) => linked += 1,
                 LinkOutcome::AlreadyOnThisAccount(_) => assert_eq!(target, owner),
                 LinkOutcome::OnAnotherAccount => assert_ne!(target, owner, "the losers are told it is elsewhere"),
-                LinkOutcome::AccountNotActive => panic!("accounts are active"),
+                LinkOutcome::AccountNotActive | LinkOutcome::Changed => panic!("accounts are active; no version expected"),
             }
         }
         owner

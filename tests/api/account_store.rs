@@ -348,7 +348,7 @@ async fn an_allowed_sign_in_is_audited_with_its_login_and_a_refused_one_never(f:
     assert_eq!(signed_in_rows(&f, &account).await.len(), 2);
 
     // A disabled account's sign-in is recorded as a login, never audited as signed in.
-    let admin = braid::accounts::Actor { who: "admin:test".into(), ip: None };
+    let admin = braid::accounts::Actor { who: "admin:test".into(), ip: None, expect: None };
     f.store.set_disabled(&account, true, &admin, T0 + 2500).await.expect("disable").expect("disabled");
     let refused = f.store.sign_in("corp", &e, true, true, ip, T0 + 3000).await.expect("refused").expect("known");
     assert!(!refused.audited);

@@ -254,6 +254,47 @@ async fn a_stale_if_match_gets_412_and_the_current_etag_passes() {
     assert_eq!(s, StatusCode::NOT_FOUND);
 }
 
+/// Eight admins hold one ETag of an account and each links a different identity at once: the
+/// version is compared under the account's lock, so exactly one succeeds and the others get
+/// 412 with nothing linked. Then a change made between an admin's read and its write (a sign-in
+/// switch through the store) makes that write 412 as well.
+async fn one_etag_allows_one_change(accounts: &str) {
+    let app = app_on(accounts, &admin_toml()).await;
+    let (_, alice) = signed_in(&app, "alice").await;
+    let h = reqwest::Client::new();
+    let url = app.url(&format!("/admin/v1/accounts/{alice}"));
+    let (_, hd, _) = call(h.get(&url).bearer_auth(TOKEN)).await;
+    let tag = hd["etag"].to_str().unwrap().to_owned();
+    let links = (0..8).map(|n| {
+        let (h, tag) = (h.clone(), tag.clone());
+        let url = app.url(&format!("/admin/v1/accounts/{alice}/identities"));
+        async move {
+            call(h.post(url).bearer_auth(TOKEN).header("if-match", tag).json(
+                &json!({"issuer": "urn:braid:dev:dev", "subject": format!("alice-{n}"), "provider": "dev"}),
+            ))
+            .await
+        }
+    });
+    let answers = futures_util::future::join_all(links).await;
+    let statuses: Vec<StatusCode> = answers.iter().map(|(s, _, _)| *s).collect();
+    assert_eq!(statuses.iter().filter(|s| **s == StatusCode::CREATED).count(), 1, "{statuses:?}");
+    assert_eq!(statuses.iter().filter(|s| **s == StatusCode::PRECONDITION_FAILED).count(), 7, "{statuses:?}");
+    let (_, _, v) = call(h.get(&url).bearer_auth(TOKEN)).await;
+    assert_eq!(v["identities"].as_array().unwrap().len(), 2, "{v}");
+    let linked: Vec<_> = app.state.accounts.audit(&braid::accounts::AccountId(alice.clone())).await.unwrap();
+    assert_eq!(linked.iter().filter(|e| e.action == "identity.linked").count(), 1, "{linked:?}");
+}
+
+#[tokio::test]
+async fn one_etag_allows_one_change_on_sqlite() {
+    one_etag_allows_one_change("sqlite").await;
+}
+
+#[tokio::test]
+async fn one_etag_allows_one_change_on_postgres() {
+    one_etag_allows_one_change(&crate::support::fresh_pg_url().await).await;
+}
+
 async fn search_and_audit_are_paged(accounts: &str) {
     let app = app_on(accounts, &admin_toml()).await;
     let h = reqwest::Client::new();

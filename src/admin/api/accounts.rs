@@ -9,11 +9,11 @@ use utoipa::{IntoParams, ToSchema};
 
 use super::Caller;
 use super::extract::{Body, Params, etag_of, if_match, page_size};
-use super::problem::Problem;
+use super::problem::{Cause, Problem};
 use crate::accounts::{
     Account, AccountId, AccountQuery, AccountStatus, AuditEvent, AuditQuery, ExternalIdentity, Identity,
 };
-use crate::admin::accounts::{AccountView, Ended, GrantView, SessionView};
+use crate::admin::accounts::{AccountView, Admin, Ended, GrantView, SessionView};
 use crate::state::AppState;
 
 /// An account as the admin API shows it.
@@ -367,10 +367,20 @@ fn identity_id(raw: &str) -> Result<i64, Problem> {
 }
 
 /// The current account detail and its ETag.
-async fn current(admin: &crate::admin::accounts::Admin, id: &AccountId) -> Result<(AccountDetail, String), Problem> {
+async fn current(admin: &Admin, id: &AccountId) -> Result<(AccountDetail, String), Problem> {
     let detail = AccountDetail::from(&admin.view(id).await?);
     let etag = etag_of(&detail);
     Ok((detail, etag))
+}
+
+/// Check `If-Match` against account `id`; the admin service to change it with: when a tag named
+/// the current version, one whose changes are made only while the account is still at it (the
+/// version is read before the detail, so a change committed after the comparison is caught
+/// under the account's lock and answered 412).
+async fn guarded(admin: Admin, id: &AccountId, headers: &HeaderMap) -> Result<Admin, Problem> {
+    let version = admin.version(id).await?;
+    let (_, etag) = current(&admin, id).await?;
+    Ok(if if_match(headers, Some(&etag))? { admin.expecting(id, version) } else { admin })
 }
 
 /// Search accounts by email, issuer or subject, paged.
@@ -412,8 +422,7 @@ pub async fn delete_account(
 ) -> Result<Response, Problem> {
     let admin = caller.admin(&state);
     let id = AccountId(id);
-    let (_, etag) = current(&admin, &id).await?;
-    if_match(&headers, Some(&etag))?;
+    let admin = guarded(admin, &id, &headers).await?;
     admin.delete(&id).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
@@ -437,8 +446,7 @@ pub async fn link(
     }
     let admin = caller.admin(&state);
     let id = AccountId(id);
-    let (_, etag) = current(&admin, &id).await?;
-    if_match(&headers, Some(&etag))?;
+    let admin = guarded(admin, &id, &headers).await?;
     let ext = ExternalIdentity {
         issuer: body.issuer,
         subject: body.subject,
@@ -467,8 +475,7 @@ pub async fn merge(
 ) -> Result<Response, Problem> {
     let admin = caller.admin(&state);
     let from = AccountId(id);
-    let (_, etag) = current(&admin, &from).await?;
-    if_match(&headers, Some(&etag))?;
+    let admin = guarded(admin, &from, &headers).await?;
     let into = AccountId(body.into);
     let moved = admin.merge(&from, &into).await?;
     Ok(json(StatusCode::OK, &MergeOut { moved, into: into.0 }, None))
@@ -483,8 +490,7 @@ async fn set_disabled(
 ) -> Result<Response, Problem> {
     let admin = caller.admin(&state);
     let id = AccountId(id);
-    let (_, etag) = current(&admin, &id).await?;
-    if_match(&headers, Some(&etag))?;
+    let admin = guarded(admin, &id, &headers).await?;
     admin.set_disabled(&id, disabled).await?;
     let (detail, etag) = current(&admin, &id).await?;
     Ok(json(StatusCode::OK, &detail, Some(etag)))
@@ -529,10 +535,23 @@ pub async fn end_sessions(
 }
 
 /// The current identity and its ETag.
-async fn current_identity(admin: &crate::admin::accounts::Admin, id: i64) -> Result<(IdentityOut, String), Problem> {
+async fn current_identity(admin: &Admin, id: i64) -> Result<(IdentityOut, String), Problem> {
     let out = IdentityOut::from(&admin.identity(id).await?);
     let etag = etag_of(&out);
     Ok((out, etag))
+}
+
+/// Check `If-Match` against identity `id`; the admin service to change it with (as
+/// [`guarded`], on the version of the identity's account, read before the identity).
+async fn guarded_identity(admin: Admin, id: i64, headers: &HeaderMap) -> Result<Admin, Problem> {
+    let account = admin.identity(id).await?.account_id;
+    let version = admin.version(&account).await?;
+    let now = admin.identity(id).await?;
+    if now.account_id != account {
+        return Err(Problem::new(Cause::PreconditionFailed, "the identity moved meanwhile; read it again"));
+    }
+    let etag = etag_of(&IdentityOut::from(&now));
+    Ok(if if_match(headers, Some(&etag))? { admin.expecting(&account, version) } else { admin })
 }
 
 /// Unlink an identity from its account (never its primary, never its last way to sign in).
@@ -546,8 +565,7 @@ pub async fn unlink(
 ) -> Result<Response, Problem> {
     let id = identity_id(&id)?;
     let admin = caller.admin(&state);
-    let (_, etag) = current_identity(&admin, id).await?;
-    if_match(&headers, Some(&etag))?;
+    let admin = guarded_identity(admin, id, &headers).await?;
     admin.unlink(id).await?;
     Ok(StatusCode::NO_CONTENT.into_response())
 }
@@ -569,8 +587,7 @@ pub async fn update_identity(
         return Err(Problem::invalid("/primary", "only `true`: to change the primary, make another identity primary"));
     }
     let admin = caller.admin(&state);
-    let (_, etag) = current_identity(&admin, id).await?;
-    if_match(&headers, Some(&etag))?;
+    let admin = guarded_identity(admin, id, &headers).await?;
     admin.update_identity(id, patch.can_sign_in, patch.primary == Some(true)).await?;
     let (out, etag) = current_identity(&admin, id).await?;
     Ok(json(StatusCode::OK, &out, Some(etag)))
@@ -590,8 +607,7 @@ pub async fn move_identity(
 ) -> Result<Response, Problem> {
     let id = identity_id(&id)?;
     let admin = caller.admin(&state);
-    let (_, etag) = current_identity(&admin, id).await?;
-    if_match(&headers, Some(&etag))?;
+    let admin = guarded_identity(admin, id, &headers).await?;
     let to = AccountId(body.to);
     let from = admin.move_identity(id, &to).await?;
     Ok(json(StatusCode::OK, &MoveOut { from: from.0, to: to.0 }, None))

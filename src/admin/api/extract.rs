@@ -112,18 +112,20 @@ pub fn etag_of<T: serde::Serialize>(value: &T) -> String {
 
 /// Check `If-Match` against the current `etag` (`None`: the resource does not exist). No header
 /// passes; `*` passes when the resource exists; otherwise one listed tag must equal it.
-pub fn if_match(headers: &HeaderMap, etag: Option<&str>) -> Result<(), Problem> {
+/// `Ok(true)` when a listed tag named the current version: the change must then be made only
+/// while the resource is still at that version.
+pub fn if_match(headers: &HeaderMap, etag: Option<&str>) -> Result<bool, Problem> {
     let values: Vec<&str> = headers.get_all(header::IF_MATCH).iter().filter_map(|v| v.to_str().ok()).collect();
     if values.is_empty() {
-        return Ok(());
+        return Ok(false);
     }
-    let tags = values.iter().flat_map(|v| v.split(',')).map(str::trim);
-    let ok = match etag {
-        None => false,
-        Some(current) => tags.into_iter().any(|t| t == "*" || t == current),
+    let tags: Vec<&str> = values.iter().flat_map(|v| v.split(',')).map(str::trim).collect();
+    let (exact, any) = match etag {
+        None => (false, false),
+        Some(current) => (tags.contains(&current), tags.contains(&"*")),
     };
-    if ok {
-        Ok(())
+    if exact || any {
+        Ok(exact)
     } else {
         Err(Problem::new(Cause::PreconditionFailed, "If-Match does not name the current version; read it again"))
     }

@@ -190,6 +190,7 @@ impl From<AdminError> for Problem {
                     Refusal::NotActive => Cause::NotActive,
                     Refusal::NotFound => Cause::NotFound,
                     Refusal::SameAccount => Cause::Conflict,
+                    Refusal::Changed => Cause::PreconditionFailed,
                 };
                 Self::new(cause, r.to_string())
             }

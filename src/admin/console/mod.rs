@@ -33,7 +33,7 @@ pub struct ConsoleAdmin {
 impl ConsoleAdmin {
     /// This person in the audit log: `admin:console:<account>`.
     pub fn actor(&self, ip: Option<String>) -> Actor {
-        Actor { who: format!("admin:console:{}", self.session.account_id), ip }
+        Actor { who: format!("admin:console:{}", self.session.account_id), ip, expect: None }
     }
 
     /// The admin service acting as this person (`admin:console:<account>` in the audit log).
