@@ -27,6 +27,9 @@ async fn start_redis(port: u16) -> Redis {
 pub async fn start_redis_with(port: u16, extra: &[&str]) -> Redis {
     let child = Command::new("redis-server")
         .args(["--port", &port.to_string(), "--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
+        // Any dump it still writes (a replica's sync, DEBUG RELOAD) lands outside the checkout.
+        .arg("--dir")
+        .arg(std::env::temp_dir())
         .args(extra)
         .stdout(Stdio::null())
         .stderr(Stdio::null())
