@@ -395,7 +395,9 @@ async fn one_identity_linked_to_two_accounts_at_once_lands_on_exactly_one(f: F) 
                 LinkOutcome::Linked(_) => linked += 1,
                 LinkOutcome::AlreadyOnThisAccount(_) => assert_eq!(target, owner),
                 LinkOutcome::OnAnotherAccount => assert_ne!(target, owner, "the losers are told it is elsewhere"),
-                LinkOutcome::AccountNotActive | LinkOutcome::Changed => panic!("accounts are active; no version expected"),
+                LinkOutcome::AccountNotActive | LinkOutcome::Changed => {
+                    panic!("accounts are active; no version expected")
+                }
             }
         }
         owner

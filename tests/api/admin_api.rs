@@ -269,9 +269,12 @@ async fn one_etag_allows_one_change(accounts: &str) {
         let (h, tag) = (h.clone(), tag.clone());
         let url = app.url(&format!("/admin/v1/accounts/{alice}/identities"));
         async move {
-            call(h.post(url).bearer_auth(TOKEN).header("if-match", tag).json(
-                &json!({"issuer": "urn:braid:dev:dev", "subject": format!("alice-{n}"), "provider": "dev"}),
-            ))
+            call(
+                h.post(url)
+                    .bearer_auth(TOKEN)
+                    .header("if-match", tag)
+                    .json(&json!({"issuer": "urn:braid:dev:dev", "subject": format!("alice-{n}"), "provider": "dev"})),
+            )
             .await
         }
     });

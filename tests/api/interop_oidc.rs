@@ -46,7 +46,12 @@ pub async fn start_op(port: u16, redirect_uri: &str) -> Node {
 /// Follow the browser through oidc-provider's login and consent pages back to braid; returns
 /// braid's final response.
 pub async fn through_op(app: &TestApp, b: &reqwest::Client, start: &str, login: &str) -> reqwest::Response {
-    let mut url = app.url(start);
+    through_op_at(&app.base, b, start, login).await
+}
+
+/// [`through_op`] for the braid at `base` (`start` relative to it, or absolute).
+pub async fn through_op_at(base: &str, b: &reqwest::Client, start: &str, login: &str) -> reqwest::Response {
+    let mut url = if start.starts_with("http") { start.to_owned() } else { format!("{base}{start}") };
     for _ in 0..20 {
         let r = b.get(&url).send().await.unwrap();
         if r.status() == StatusCode::OK && url.contains("/interaction/") {
@@ -68,7 +73,7 @@ pub async fn through_op(app: &TestApp, b: &reqwest::Client, start: &str, login: 
             url = absolute(&url, &location(&r));
             continue;
         }
-        let at_braid_callback = url.starts_with(&app.url("/callback/"));
+        let at_braid_callback = url.starts_with(&format!("{base}/callback/"));
         if at_braid_callback || !r.status().is_redirection() {
             return r;
         }

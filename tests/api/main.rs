@@ -7,6 +7,7 @@ mod admin_catalog_api;
 mod admin_cli;
 mod admin_console;
 mod admin_ops;
+mod admin_replicas;
 mod app_logout;
 mod authorize_errors;
 mod authorize_params;
