@@ -235,6 +235,37 @@ impl Ctx {
     pub async fn signed_in(&self, b: &reqwest::Client) -> bool {
         b.get(self.app.url("/account")).send().await.unwrap().status() == StatusCode::OK
     }
+
+    /// `user` signed in at braid and at the test app: the browser, the account id and the app's
+    /// refresh token.
+    pub async fn sign_in_app(&self, user: &str) -> Person {
+        let browser = browser();
+        let code = code_for(&self.app, &browser, user, "n-ops").await;
+        let r = redeem(&self.app, &code).await;
+        assert_eq!(r.status(), StatusCode::OK);
+        let t: Value = r.json().await.unwrap();
+        let id = self.app.state.accounts.find_identity("urn:braid:dev:dev", user).await.unwrap().unwrap();
+        Person { browser, account: id.account_id.0, refresh: t["refresh_token"].as_str().unwrap().to_owned() }
+    }
+
+    /// Whether the person's browser session and refresh token both ended. (Asked once: a refresh
+    /// that still works rotates the token.)
+    pub async fn ended(&self, p: &Person) -> bool {
+        let form = [("grant_type", "refresh_token"), ("refresh_token", p.refresh.as_str())];
+        let (status, _) = token_request(&self.app, (APP_ID, Some(APP_SECRET)), &form).await;
+        match (self.signed_in(&p.browser).await, status == StatusCode::OK) {
+            (false, false) => true,
+            (true, true) => false,
+            (session, refresh) => panic!("only one ended: session live {session}, refresh works {refresh}"),
+        }
+    }
+}
+
+/// Someone signed in at braid and at an application.
+pub struct Person {
+    pub browser: reqwest::Client,
+    pub account: String,
+    pub refresh: String,
 }
 
 fn done(o: Outcome) -> Value {
@@ -264,54 +295,70 @@ async fn show_finds_an_account(via: Via) {
 
 async fn merge_moves_identities_marks_the_old_account_and_ends_its_sessions(via: Via) {
     let c = setup(via).await;
-    let (alice_browser, alice) = c.sign_in("alice").await;
-    let (bob_browser, bob) = c.sign_in("bob").await;
-    done(c.run(Op::Merge(&bob, &alice)).await);
-    assert!(!c.signed_in(&bob_browser).await, "the merged account's sessions ended (in Redis)");
-    assert!(!c.signed_in(&alice_browser).await, "so did the target's");
+    let alice = c.sign_in_app("alice").await;
+    let bob = c.sign_in_app("bob").await;
+    let carol = c.sign_in_app("carol").await;
+    done(c.run(Op::Merge(&bob.account, &alice.account)).await);
+    assert!(c.ended(&bob).await, "the merged account's sessions (in Redis) and refresh tokens ended");
+    assert!(c.ended(&alice).await, "so did the target's");
+    assert!(!c.ended(&carol).await, "another account keeps its own");
     let (_, now_bob) = c.sign_in("bob").await;
-    assert_eq!(now_bob, alice, "bob's identity signs in to alice's account");
-    let v = done(c.run(Op::Show(&bob)).await);
+    assert_eq!(now_bob, alice.account, "bob's identity signs in to alice's account");
+    let v = done(c.run(Op::Show(&bob.account)).await);
     assert_eq!(v["status"], "merged");
     let merged =
         v["audit"].as_array().unwrap().iter().find(|e| e["action"] == "account.merged").expect("merge audited");
     assert_eq!(merged["actor"], "admin:ops");
     let notified = c.outbox("account.merged").await;
     assert_eq!(notified.len(), 1, "one webhook notification queued");
-    assert!(notified[0].to_string().contains(bob.as_str()), "{}", notified[0]);
-    refused(c.run(Op::Merge(&bob, &alice)).await);
+    assert!(notified[0].to_string().contains(bob.account.as_str()), "{}", notified[0]);
+    refused(c.run(Op::Merge(&bob.account, &alice.account)).await);
     assert_eq!(c.outbox("account.merged").await.len(), 1, "a refused change notifies nobody");
+}
+
+/// The audit event `action` of `account` (oldest first), as the operations show it; its actor.
+async fn actor_of(c: &Ctx, account: &str, action: &str) -> Option<Value> {
+    let audit = done(c.run(Op::Show(account)).await)["audit"].clone();
+    audit.as_array().unwrap().iter().rev().find(|e| e["action"] == action).map(|e| e["actor"].clone())
 }
 
 async fn link_move_and_unlink_follow_the_rules(via: Via) {
     let c = setup(via).await;
-    let (_, alice) = c.sign_in("alice").await;
-    let (_, bob) = c.sign_in("bob").await;
-    done(c.run(Op::Link(&alice, DEV, "alice-alt")).await);
+    let alice = c.sign_in_app("alice").await;
+    let bob = c.sign_in_app("bob").await;
+    done(c.run(Op::Link(&alice.account, DEV, "alice-alt")).await);
+    assert!(c.ended(&alice).await, "a link ends the account's sessions and refresh tokens");
+    assert_eq!(actor_of(&c, &alice.account, "identity.linked").await, Some("admin:ops".into()), "link audited");
     let (_, alt) = c.sign_in("alice-alt").await;
-    assert_eq!(alt, alice, "a pre-provisioned identity signs in to its account");
-    refused(c.run(Op::Link(&alice, DEV, "bob")).await);
-    // Moving a primary is refused; moving the other identity works.
-    assert!(refused(c.run(Op::Move(DEV, "alice", &bob)).await).contains("primary"));
-    done(c.run(Op::Move(DEV, "alice-alt", &bob)).await);
+    assert_eq!(alt, alice.account, "a pre-provisioned identity signs in to its account");
+    refused(c.run(Op::Link(&alice.account, DEV, "bob")).await);
+    assert_eq!(c.outbox("identity.linked").await.len(), 1, "the link's notification, none for the refused one");
+    assert!(!c.ended(&bob).await, "a refused link ends nothing");
+    // Moving a primary is refused; moving the other identity works and ends both sides.
+    let (alice, bob) = (c.sign_in_app("alice").await, c.sign_in_app("bob").await);
+    assert!(refused(c.run(Op::Move(DEV, "alice", &bob.account)).await).contains("primary"));
+    done(c.run(Op::Move(DEV, "alice-alt", &bob.account)).await);
+    assert!(c.ended(&alice).await && c.ended(&bob).await, "a move ends both accounts' sessions and tokens");
     let (_, alt) = c.sign_in("alice-alt").await;
-    assert_eq!(alt, bob);
+    assert_eq!(alt, bob.account);
+    let bob = c.sign_in_app("bob").await;
     done(c.run(Op::Unlink(DEV, "alice-alt")).await);
+    assert!(c.ended(&bob).await, "an unlink ends the account's sessions and tokens");
     assert!(c.app.state.accounts.find_identity(DEV, "alice-alt").await.unwrap().is_none());
     refused(c.run(Op::Unlink(DEV, "alice")).await);
     assert!(matches!(c.run(Op::Unlink(DEV, "nobody")).await, Outcome::NotFound));
-    let audit = done(c.run(Op::Show(&bob)).await)["audit"].clone();
-    let moved = audit.as_array().unwrap().iter().find(|e| e["action"] == "identity.moved").expect("move audited");
-    assert_eq!(moved["actor"], "admin:ops");
+    for action in ["identity.moved", "identity.unlinked"] {
+        assert_eq!(actor_of(&c, &bob.account, action).await, Some("admin:ops".into()), "{action} audited");
+    }
     assert_eq!(c.outbox("identity.moved").await.len(), 1, "the move's webhook notification");
     assert_eq!(c.outbox("identity.unlinked").await.len(), 1, "the unlink's, and none for the refused one");
 }
 
 async fn disable_enable_and_delete(via: Via) {
     let c = setup(via).await;
-    let (b, alice) = c.sign_in("alice").await;
-    done(c.run(Op::Disable(&alice)).await);
-    assert!(!c.signed_in(&b).await, "sessions ended");
+    let alice = c.sign_in_app("alice").await;
+    done(c.run(Op::Disable(&alice.account)).await);
+    assert!(c.ended(&alice).await, "sessions and refresh tokens ended");
     let other = browser();
     let page = other.get(c.app.url("/login/dev")).send().await.unwrap().text().await.unwrap();
     let state = form_state(&page);
@@ -322,20 +369,19 @@ async fn disable_enable_and_delete(via: Via) {
         .await
         .unwrap();
     assert_eq!(r.status(), StatusCode::FORBIDDEN, "a disabled account cannot sign in");
-    done(c.run(Op::Enable(&alice)).await);
-    c.sign_in("alice").await;
-    let audit = done(c.run(Op::Show(&alice)).await)["audit"].clone();
+    done(c.run(Op::Enable(&alice.account)).await);
+    let again = c.sign_in_app("alice").await;
     for action in ["account.disabled", "account.enabled"] {
-        let e = audit.as_array().unwrap().iter().find(|e| e["action"] == action);
-        assert_eq!(e.map(|e| e["actor"].clone()), Some(Value::from("admin:ops")), "{action} audited with its actor");
+        assert_eq!(actor_of(&c, &alice.account, action).await, Some("admin:ops".into()), "{action} audited");
         assert_eq!(c.outbox(action).await.len(), 1, "{action}: one webhook notification");
     }
-    done(c.run(Op::Delete(&alice)).await);
+    done(c.run(Op::Delete(&alice.account)).await);
+    assert!(c.ended(&again).await, "a deletion ends sessions and refresh tokens");
     assert_eq!(c.outbox("account.deleted").await.len(), 1, "the deletion's webhook notification");
     assert!(c.app.state.accounts.find_identity(DEV, "alice").await.unwrap().is_none());
     let (_, fresh) = c.sign_in("alice").await;
-    assert_ne!(fresh, alice, "a new account, never the old id");
-    assert!(matches!(c.run(Op::Delete(&alice)).await, Outcome::NotFound));
+    assert_ne!(fresh, alice.account, "a new account, never the old id");
+    assert!(matches!(c.run(Op::Delete(&alice.account)).await, Outcome::NotFound));
 }
 
 macro_rules! both {
