@@ -322,5 +322,9 @@ pub async fn complete_proof(
 
 /// The account changed while the link was made (only an actor that named a version sees it).
 fn changed_meanwhile() -> AppError {
-    AppError::page_status(StatusCode::CONFLICT, "Account changed", "The account changed meanwhile; nothing was linked. Try again.")
+    AppError::page_status(
+        StatusCode::CONFLICT,
+        "Account changed",
+        "The account changed meanwhile; nothing was linked. Try again.",
+    )
 }

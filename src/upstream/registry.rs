@@ -523,7 +523,10 @@ fn oidc_settings(
         _ => problems.push(problem("issuer", format!("`{issuer}` must be an https URL (http only on loopback)"))),
     }
     let discovery_url = match &file.discovery_url {
-        Some(d) => d.clone(),
+        Some(d) => {
+            check_url("discovery_url", d, problems, problem);
+            d.clone()
+        }
         None if issuer.contains("{tenantid}") => {
             problems.push(problem("discovery_url", "required when the issuer holds {tenantid}".into()));
             String::new()

@@ -208,43 +208,117 @@ async fn a_client_made_through_the_api_signs_in_until_rotated_and_deleted() {
     assert_eq!((s, v["type"].as_str()), (StatusCode::CONFLICT, Some("urn:braid:problem:defined-in-file")));
 }
 
+/// The keys a provider definition takes, as the API itself lists them when it refuses an unknown one.
+async fn provider_keys(app: &TestApp) -> Vec<String> {
+    let probe = json!({"id": "probe", "kind": "oidc", "no_such_key": 1});
+    let (s, _, v) = call(reqwest::Client::new().post(app.url("/admin/v1/providers")).json(&probe)).await;
+    assert_eq!(
+        (s, v["errors"][0]["pointer"].as_str()),
+        (StatusCode::UNPROCESSABLE_ENTITY, Some("/no_such_key")),
+        "{v}"
+    );
+    let detail = v["detail"].as_str().unwrap();
+    let listed = detail.split("expected one of").nth(1).unwrap_or_else(|| panic!("the keys are listed: {detail}"));
+    listed.split('`').skip(1).step_by(2).map(str::to_owned).collect()
+}
+
 #[tokio::test]
 async fn every_field_of_a_provider_with_a_wrong_type_or_value_is_named_by_its_pointer() {
     let app = app_on("sqlite").await;
     let h = reqwest::Client::new();
-    let good = json!({
+    let oidc = json!({
         "id": "corp", "kind": "oidc", "display_name": "Corp", "issuer": "http://127.0.0.1:9",
-        "client_id": "braid", "client_secret": "s", "scopes": ["openid"], "userinfo": true,
-        "trust_email": false, "enabled": true, "can_sign_in": true, "domains": ["corp.example"],
+        "client_id": "braid", "client_secret": "s", "scopes": ["openid"],
     });
-    let wrong: Vec<(&str, Value)> = vec![
-        ("kind", json!("ldap")),
-        ("kind", json!(7)),
-        ("display_name", json!(7)),
-        ("issuer", json!(["x"])),
-        ("issuer", json!("not a url")),
-        ("client_id", json!(false)),
-        ("client_secret", json!(3)),
-        ("scopes", json!("openid")),
-        ("scopes", json!([1])),
-        ("userinfo", json!("yes")),
-        ("trust_email", json!(1)),
-        ("enabled", json!("no")),
-        ("can_sign_in", json!(null)),
-        ("domains", json!("corp.example")),
-        ("on_new_identity", json!("maybe")),
-        ("colour", json!("red")),
+    let saml = json!({
+        "id": "corp", "kind": "saml", "issuer": "https://idp.corp.example",
+        "idp_metadata_url": "http://127.0.0.1:9/metadata",
+    });
+    let github = json!({"id": "corp", "kind": "oauth2", "preset": "github", "client_id": "braid", "client_secret": "s"});
+    let oauth2 = json!({
+        "id": "corp", "kind": "oauth2", "issuer": "https://git.corp.example", "client_id": "braid",
+        "client_secret": "s", "authorize_url": "https://git.corp.example/authorize",
+        "token_url": "https://git.corp.example/token", "userinfo_url": "https://git.corp.example/user",
+        "subject_field": "id",
+    });
+    // Every key, each with wrong types and, where the value is checked, wrong values; on a
+    // definition of a kind that takes it.
+    let cases: Vec<(&str, &Value, Vec<Value>)> = vec![
+        ("id", &oidc, vec![json!(7), json!("Not An Id")]),
+        ("kind", &oidc, vec![json!("ldap"), json!(7)]),
+        ("display_name", &oidc, vec![json!(7), json!(["Corp"])]),
+        ("enabled", &oidc, vec![json!("no"), json!(0)]),
+        ("on_new_identity", &oidc, vec![json!("maybe"), json!(true)]),
+        ("trust_email", &oidc, vec![json!(1)]),
+        ("auto_link", &oidc, vec![json!("yes")]),
+        ("can_sign_in", &oidc, vec![json!(null)]),
+        ("domains", &oidc, vec![json!("corp.example"), json!([1])]),
+        ("issuer", &oidc, vec![json!(["x"]), json!("not a url")]),
+        ("discovery_url", &oidc, vec![json!(7), json!("not a url")]),
+        ("client_id", &oidc, vec![json!(false)]),
+        ("client_secret", &oidc, vec![json!(3), json!({"value": "s"})]),
+        ("client_secret_file", &oidc, vec![json!(3), json!("no-such-secret-file")]),
+        ("token_auth", &oidc, vec![json!("private_key_jwt_maybe"), json!(1)]),
+        ("scopes", &oidc, vec![json!("openid"), json!([1])]),
+        ("userinfo", &oidc, vec![json!("yes")]),
+        ("prompt", &oidc, vec![json!(1)]),
+        ("domain_hint", &oidc, vec![json!(1)]),
+        ("extra_params", &oidc, vec![json!("a=b"), json!({"a": 1})]),
+        ("clock_skew", &oidc, vec![json!("5"), json!(-1)]),
+        ("clock_skew_secs", &oidc, vec![json!("5"), json!(-1)]),
+        ("claims", &oidc, vec![json!("sub"), json!({"subject": 3}), json!({"colour": "red"})]),
+        ("idp_metadata_file", &saml, vec![json!(3)]),
+        ("idp_metadata_url", &saml, vec![json!(3), json!("not a url")]),
+        ("entity_id", &saml, vec![json!(3)]),
+        ("subject_attribute", &saml, vec![json!(3)]),
+        ("want_assertions_signed", &saml, vec![json!("yes")]),
+        ("allow_idp_initiated", &saml, vec![json!("yes")]),
+        ("sign_requests", &saml, vec![json!("yes")]),
+        ("signed_requests_per_sec", &saml, vec![json!("5"), json!(-1)]),
+        ("signed_requests_burst", &saml, vec![json!("5"), json!(-1)]),
+        ("allow_cbc_encryption", &saml, vec![json!("yes")]),
+        ("metadata_signing_cert", &saml, vec![json!(3)]),
+        ("metadata_refresh_secs", &saml, vec![json!("x"), json!(-1)]),
+        ("preset", &github, vec![json!(3), json!("no-such-preset")]),
+        ("authorize_url", &oauth2, vec![json!(3), json!("not a url")]),
+        ("token_url", &oauth2, vec![json!(3), json!("not a url")]),
+        ("userinfo_url", &oauth2, vec![json!(3), json!("not a url")]),
+        ("emails_url", &oauth2, vec![json!(3), json!("not a url")]),
+        ("subject_field", &oauth2, vec![json!(3)]),
+        ("email_field", &oauth2, vec![json!(3)]),
+        ("email_verified_field", &oauth2, vec![json!(3)]),
+        ("name_field", &oauth2, vec![json!(3)]),
+        ("can_force_login", &oauth2, vec![json!("yes")]),
+        // A key of another kind is refused too.
+        ("token_url", &oidc, vec![json!("http://127.0.0.1:9/token")]),
+        ("client_id", &saml, vec![json!("braid")]),
+        ("idp_metadata_url", &github, vec![json!("http://127.0.0.1:9/metadata")]),
+        ("preset", &saml, vec![json!("github")]),
     ];
-    for (key, value) in wrong {
-        let mut def = good.clone();
-        def[key] = value.clone();
-        let r = h.post(app.url("/admin/v1/providers")).bearer_auth(TOKEN).json(&def).send().await.unwrap();
-        let status = r.status();
-        let v: Value = r.json().await.unwrap();
-        assert_eq!(status, StatusCode::UNPROCESSABLE_ENTITY, "{key} = {value}: {v}");
-        let pointer = v["errors"][0]["pointer"].as_str().unwrap_or_default();
-        assert!(pointer == format!("/{key}") || pointer.starts_with(&format!("/{key}/")), "{key} = {value}: {v}");
+    let covered: std::collections::BTreeSet<&str> = cases.iter().map(|(k, _, _)| *k).collect();
+    let keys = provider_keys(&app).await;
+    assert!(keys.len() >= 40, "{keys:?}");
+    for key in &keys {
+        assert!(covered.contains(key.as_str()), "no wrong-value case for the provider key `{key}`");
     }
+    let mut failures = Vec::new();
+    for (key, base, values) in cases {
+        for value in values {
+            let mut def = base.clone();
+            def[key] = value.clone();
+            let r = h.post(app.url("/admin/v1/providers")).bearer_auth(TOKEN).json(&def).send().await.unwrap();
+            let status = r.status();
+            let v: Value = r.json().await.unwrap();
+            let named = v["errors"].as_array().into_iter().flatten().any(|e| {
+                let p = e["pointer"].as_str().unwrap_or_default();
+                p == format!("/{key}") || p.starts_with(&format!("/{key}/"))
+            });
+            if status != StatusCode::UNPROCESSABLE_ENTITY || v["type"] != "urn:braid:problem:validation" || !named {
+                failures.push(format!("{} {key} = {value}: {status} {v}", base["kind"]));
+            }
+        }
+    }
+    assert!(failures.is_empty(), "not refused at their pointer:\n{}", failures.join("\n"));
     let (s, _, list) = call(h.get(app.url("/admin/v1/providers"))).await;
     assert_eq!((s, list.as_array().unwrap().len()), (StatusCode::OK, 1), "nothing was stored: {list}");
 }
