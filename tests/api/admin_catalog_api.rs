@@ -234,7 +234,8 @@ async fn every_field_of_a_provider_with_a_wrong_type_or_value_is_named_by_its_po
         "id": "corp", "kind": "saml", "issuer": "https://idp.corp.example",
         "idp_metadata_url": "http://127.0.0.1:9/metadata",
     });
-    let github = json!({"id": "corp", "kind": "oauth2", "preset": "github", "client_id": "braid", "client_secret": "s"});
+    let github =
+        json!({"id": "corp", "kind": "oauth2", "preset": "github", "client_id": "braid", "client_secret": "s"});
     let oauth2 = json!({
         "id": "corp", "kind": "oauth2", "issuer": "https://git.corp.example", "client_id": "braid",
         "client_secret": "s", "authorize_url": "https://git.corp.example/authorize",

@@ -24,15 +24,15 @@ fn dev(subject: &str, email: &str) -> ExternalIdentity {
     }
 }
 
-struct Console {
-    app: TestApp,
-    root: AccountId,
-    bob: AccountId,
-    clock: Arc<TestClock>,
+pub struct Console {
+    pub app: TestApp,
+    pub root: AccountId,
+    pub bob: AccountId,
+    pub clock: Arc<TestClock>,
 }
 
 /// braid whose admin is `root`'s account; `bob` has two identities (`bob`, `bob-alt`).
-async fn console() -> Console {
+pub async fn console() -> Console {
     let dir = tempfile::tempdir().unwrap();
     write_dev_provider(dir.path());
     let url = crate::support::sqlite_url(&dir);
@@ -46,7 +46,7 @@ async fn console() -> Console {
     Console { app, root, bob, clock }
 }
 
-async fn dev_sign_in(app: &TestApp, user: &str) -> reqwest::Client {
+pub async fn dev_sign_in(app: &TestApp, user: &str) -> reqwest::Client {
     let b = browser();
     let page = b.get(app.url("/login/dev")).send().await.unwrap().text().await.unwrap();
     let state = form_state(&page);
@@ -55,7 +55,7 @@ async fn dev_sign_in(app: &TestApp, user: &str) -> reqwest::Client {
     b
 }
 
-async fn csrf_of(app: &TestApp, b: &reqwest::Client, path: &str) -> String {
+pub async fn csrf_of(app: &TestApp, b: &reqwest::Client, path: &str) -> String {
     let html = b.get(app.url(path)).send().await.unwrap().text().await.unwrap();
     html.split("name=\"csrf\" value=\"").nth(1).and_then(|s| s.split('"').next()).expect("a form with csrf").to_owned()
 }

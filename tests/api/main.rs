@@ -6,6 +6,7 @@ mod admin_api;
 mod admin_catalog_api;
 mod admin_cli;
 mod admin_console;
+mod admin_console_actions;
 mod admin_ops;
 mod admin_replicas;
 mod app_logout;

@@ -256,6 +256,10 @@ pub struct ChangeForm {
     issuer: Option<String>,
     #[serde(default)]
     subject: Option<String>,
+    /// The account's version when the confirmation was shown: the change is made only while it
+    /// still is (what was confirmed is what happens).
+    #[serde(default)]
+    version: Option<i64>,
 }
 
 /// The issuer and subject of a link form, both given.
@@ -265,14 +269,16 @@ fn link_key(f: &ChangeForm) -> Option<(String, String)> {
     Some((issuer.to_owned(), subject.to_owned()))
 }
 
-/// What a change will do, in words, or why the form is incomplete.
+/// What a change will do, in words, or why the form is incomplete; and the account's version
+/// the words describe.
 async fn describe(
     state: &AppState,
     me: &ConsoleAdmin,
     account: &AccountId,
     f: &ChangeForm,
-) -> Result<String, AppError> {
+) -> Result<(String, i64), AppError> {
     let admin = me.admin(state, None);
+    let version = admin.version(account).await.map_err(failed)?;
     let view = admin.view(account).await.map_err(failed)?;
     let incomplete = |what: &str| AppError::page("Incomplete form", format!("{what}; nothing was changed."));
     let identity = match f.identity {
@@ -289,7 +295,7 @@ async fn describe(
     let need_identity = || identity.clone().ok_or_else(|| incomplete("No identity was chosen"));
     let to = || f.to.clone().filter(|t| !t.trim().is_empty()).ok_or_else(|| incomplete("No account was given"));
     let n = view.identities.len();
-    Ok(match f.action.as_str() {
+    let what = match f.action.as_str() {
         "unlink" => format!(
             "Unlink {} from account {account}. It will no longer sign in to this account; the account's sessions and refresh tokens end.",
             need_identity()?
@@ -327,7 +333,8 @@ async fn describe(
             "Delete account {account} and its {n} identities. Its sessions and refresh tokens end. The audit log stays. This cannot be undone."
         ),
         _ => return Err(incomplete("Unknown change")),
-    })
+    };
+    Ok((what, version))
 }
 
 /// `POST /admin/accounts/{id}/change`: without `confirm=yes`, the confirmation page naming what
@@ -343,9 +350,10 @@ pub async fn change_post(
         form.map_err(|_| AppError::page("Incomplete form", "The form was incomplete; nothing was changed."))?;
     let me = writer(&state, &headers, &f.csrf).await?;
     let account = AccountId(id.clone());
-    let what = describe(&state, &me, &account, &f).await?;
+    let (what, version) = describe(&state, &me, &account, &f).await?;
     if f.confirm.as_deref() != Some("yes") {
-        let mut fields: Vec<(&str, String)> = vec![("action", f.action.clone()), ("confirm", "yes".into())];
+        let mut fields: Vec<(&str, String)> =
+            vec![("action", f.action.clone()), ("confirm", "yes".into()), ("version", version.to_string())];
         if let Some(i) = f.identity {
             fields.push(("identity", i.to_string()));
         }
@@ -370,6 +378,11 @@ pub async fn change_post(
         return Ok(page("Confirm the change", &body));
     }
     let admin = me.admin(&state, ip);
+    // A change made since the confirmation refuses this one (409): nothing unseen happens.
+    let admin = match f.version {
+        Some(v) => admin.expecting(&account, v),
+        None => admin,
+    };
     let to = f.to.as_deref().map(|t| AccountId(t.trim().to_owned()));
     let (next, key) = match (f.action.as_str(), f.identity, to) {
         ("unlink", Some(i), _) => admin.unlink(i).await.map(|_| (id.clone(), "unlink")),
