@@ -216,6 +216,17 @@ pub trait AccountStore: Send + Sync + 'static {
     /// The audit log of an account, oldest first.
     async fn audit(&self, account: &AccountId) -> Result<Vec<AuditEvent>, AccountError>;
 
+    /// Record an admin API call that changed nothing by itself (`admin.read`, `admin.refused`)
+    /// in the audit log: who, the account it concerns (if any) and what was asked (`target`).
+    async fn audit_admin_call(
+        &self,
+        actor: &Actor,
+        action: &str,
+        account: Option<&AccountId>,
+        target: &str,
+        now: UnixMillis,
+    ) -> Result<(), AccountError>;
+
     /// Record a sign-in with `identity` in the audit log (no notification).
     async fn audit_sign_in(&self, identity: &Identity, ip: Option<&str>, now: UnixMillis) -> Result<(), AccountError>;
 

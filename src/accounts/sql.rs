@@ -472,6 +472,29 @@ impl AccountStore for SqlAccountStore {
         .await
     }
 
+    async fn audit_admin_call(
+        &self,
+        actor: &Actor,
+        action: &str,
+        account: Option<&AccountId>,
+        target: &str,
+        now: UnixMillis,
+    ) -> Result<(), AccountError> {
+        sqlx::query(
+            "INSERT INTO audit_events (at, actor, ip, action, account_id, detail) VALUES ($1, $2, $3, $4, $5, $6)",
+        )
+        .bind(now)
+        .bind(actor.who.as_str())
+        .bind(actor.ip.as_deref())
+        .bind(action)
+        .bind(account.map_or("", AccountId::as_str))
+        .bind(serde_json::json!({ "target": target }).to_string())
+        .execute(&self.db.pool)
+        .await
+        .map_err(unavailable)?;
+        Ok(())
+    }
+
     async fn audit_sign_in(&self, identity: &Identity, ip: Option<&str>, now: UnixMillis) -> Result<(), AccountError> {
         let mut conn = self.db.pool.acquire().await.map_err(unavailable)?;
         insert_sign_in_audit(&mut conn, identity, ip, now).await

@@ -254,6 +254,55 @@ async fn a_stale_if_match_gets_412_and_the_current_etag_passes() {
     assert_eq!(s, StatusCode::NOT_FOUND);
 }
 
+/// Every call with a token is in the audit log under the token's name: a change by its own
+/// event, a read as `admin.read`, a refused call as `admin.refused` with its status; the account
+/// a call concerns is named, so an account's audit log says who looked at it.
+#[tokio::test]
+async fn every_call_is_audited_with_the_token_name() {
+    let app = admin_app().await;
+    let (_, alice) = signed_in(&app, "alice").await;
+    let h = reqwest::Client::new();
+    let id = braid::accounts::AccountId(alice.clone());
+    let (s, _, _) = call(h.get(app.url(&format!("/admin/v1/accounts/{alice}"))).bearer_auth(TOKEN)).await;
+    assert_eq!(s, StatusCode::OK);
+    let (s, _, _) =
+        call(h.get(app.url("/admin/v1/sessions")).query(&[("account", alice.as_str())]).bearer_auth(TOKEN)).await;
+    assert_eq!(s, StatusCode::OK);
+    let (s, _, _) = call(
+        h.post(app.url(&format!("/admin/v1/accounts/{alice}/merge")))
+            .bearer_auth(TOKEN)
+            .json(&json!({"into": "nobody"})),
+    )
+    .await;
+    assert_eq!(s, StatusCode::NOT_FOUND);
+    let (s, _, _) = call(h.post(app.url(&format!("/admin/v1/accounts/{alice}/disable"))).bearer_auth(TOKEN)).await;
+    assert_eq!(s, StatusCode::OK);
+    let (s, _, _) = call(h.get(app.url(&format!("/admin/v1/accounts/{alice}"))).bearer_auth("wrong")).await;
+    assert_eq!(s, StatusCode::UNAUTHORIZED);
+    let (s, _, _) = call(h.get(app.url("/admin/v1/providers")).bearer_auth(TOKEN)).await;
+    assert_eq!(s, StatusCode::OK);
+
+    let events = app.state.accounts.audit(&id).await.unwrap();
+    let by_admin: Vec<(String, String, Option<String>)> =
+        events.into_iter().filter(|e| e.actor.starts_with("admin:")).map(|e| (e.actor, e.action, e.target)).collect();
+    let ops = || "admin:ops".to_owned();
+    assert_eq!(
+        by_admin,
+        [
+            (ops(), "admin.read".into(), Some(format!("GET /admin/v1/accounts/{alice}"))),
+            (ops(), "admin.read".into(), Some(format!("GET /admin/v1/sessions?account={alice}"))),
+            (ops(), "admin.refused".into(), Some(format!("POST /admin/v1/accounts/{alice}/merge (404)"))),
+            (ops(), "account.disabled".into(), None),
+        ],
+        "a read, a read, a refused change, a change (audited once, by its own event); the call without a valid \
+         token is not (it is logged and budgeted)"
+    );
+    let q = braid::accounts::AuditQuery { account: None, action: Some("admin.read".into()) };
+    let reads = app.state.accounts.audit_page(&q, None, 10).await.unwrap();
+    assert_eq!(reads[0].target.as_deref(), Some("GET /admin/v1/providers"), "reads of no account too");
+    assert_eq!(reads[0].account_id, "");
+}
+
 /// Eight admins hold one ETag of an account and each links a different identity at once: the
 /// version is compared under the account's lock, so exactly one succeeds and the others get
 /// 412 with nothing linked. Then a change made between an admin's read and its write (a sign-in

@@ -96,10 +96,55 @@ async fn authenticate(State(state): State<AppState>, mut req: Request, next: Nex
         return Problem::new(Cause::Unauthorized, "send `Authorization: Bearer <admin token>`").into_response();
     };
     let (method, path) = (req.method().clone(), req.uri().path().to_owned());
+    // Nested under the prefix, the path seen here is relative to it; the audit log names the
+    // whole one.
+    let original =
+        req.extensions().get::<axum::extract::OriginalUri>().map_or_else(|| req.uri().clone(), |o| o.0.clone());
+    let asked = original.path_and_query().map_or_else(|| path.clone(), |p| p.as_str().to_owned());
+    let account = account_of(&path, req.uri().query());
     req.extensions_mut().insert(Caller(name.clone()));
     let resp = next.run(req).await;
-    tracing::info!(target: "braid::admin", token = %name, %method, %path, status = resp.status().as_u16(), "admin API call");
-    resp
+    let status = resp.status();
+    tracing::info!(target: "braid::admin", token = %name, %method, %path, status = status.as_u16(), "admin API call");
+    // Every call is in the audit log: a change by its own event (written with it); a read, or
+    // a call that was refused, here.
+    let refused = status.is_client_error() || status.is_server_error();
+    let read = method == axum::http::Method::GET || method == axum::http::Method::HEAD;
+    if !refused && !read {
+        return resp;
+    }
+    let (action, target) = if refused {
+        ("admin.refused", format!("{method} {asked} ({})", status.as_u16()))
+    } else {
+        ("admin.read", format!("{method} {asked}"))
+    };
+    let actor = Actor { ip, ..Caller(name).actor() };
+    let now = state.clock.now_ms();
+    match state.accounts.audit_admin_call(&actor, action, account.as_ref(), &target, now).await {
+        Ok(()) => resp,
+        Err(e) if refused => {
+            tracing::warn!(error = %e, "admin API: a refused call could not be audited");
+            resp
+        }
+        // Nothing is shown that the audit log does not hold.
+        Err(e) => {
+            tracing::warn!(error = %e, "admin API: a read could not be audited; not answered");
+            Problem::new(Cause::Unavailable, "the audit log did not answer; try again").into_response()
+        }
+    }
+}
+
+/// The account an admin API call concerns: `/accounts/{id}…`, or the `account` parameter of
+/// `/sessions` and `/audit` (`path` relative to [`PREFIX`] or not).
+fn account_of(path: &str, query: Option<&str>) -> Option<crate::accounts::AccountId> {
+    let rest = path.strip_prefix(PREFIX).unwrap_or(path);
+    if let Some(id) = rest.strip_prefix("/accounts/") {
+        let id = id.split('/').next().filter(|i| !i.is_empty())?;
+        return Some(crate::accounts::AccountId(id.to_owned()));
+    }
+    url::form_urlencoded::parse(query?.as_bytes())
+        .find(|(k, v)| k == "account" && !v.is_empty())
+        .map(|(_, v)| crate::accounts::AccountId(v.into_owned()))
 }
 
 /// A rate-limit (429, with `Retry-After`) or store error as a problem.
