@@ -18,7 +18,7 @@ use crate::state::AppState;
 pub const SECRET_FILE: &str = "pairwise-secret";
 
 /// The `subject_type` of a client.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Deserialize, Serialize, utoipa::ToSchema)]
 #[serde(rename_all = "lowercase")]
 pub enum SubjectType {
     /// `sub` is the account id, the same for every client.

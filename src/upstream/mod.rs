@@ -2,6 +2,7 @@
 //! them, and one module per protocol. Every protocol hands on one type, `ExternalIdentity`.
 
 pub mod callback;
+pub mod definition;
 pub mod dev;
 pub mod http;
 pub mod jose;

@@ -5,103 +5,9 @@ use std::collections::BTreeMap;
 use std::path::Path;
 
 use secrecy::SecretString;
-use serde::Deserialize;
 
+pub use super::definition::{ClaimMap, NewIdentityPolicy, ProviderDefinition, ProviderKind, TokenAuth};
 use crate::config::ConfigProblem;
-
-/// What happens when an identity braid has never seen signs in (DESIGN.md §2).
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
-#[serde(rename_all = "snake_case")]
-pub enum NewIdentityPolicy {
-    /// A new account with the identity as its primary.
-    #[default]
-    Create,
-    /// Link to the one account with the same verified email, after proof (later issue).
-    LinkByEmail,
-    /// No account is made: a link-only provider.
-    Reject,
-}
-
-/// The protocol of a provider.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize)]
-#[serde(rename_all = "snake_case")]
-pub enum ProviderKind {
-    /// OpenID Connect.
-    Oidc,
-    /// OAuth 2.0 social login.
-    Oauth2,
-    /// SAML 2.0.
-    Saml,
-    /// The built-in demo provider.
-    Dev,
-}
-
-impl ProviderKind {
-    /// The name a provider file gives the kind (`oidc`, `oauth2`, `saml`, `dev`).
-    pub fn as_str(self) -> &'static str {
-        kind_name(self)
-    }
-}
-
-/// A provider file as written.
-#[derive(Debug, Clone, Deserialize)]
-#[serde(deny_unknown_fields)]
-struct ProviderFile {
-    id: Option<String>,
-    kind: ProviderKind,
-    display_name: Option<String>,
-    #[serde(default = "yes")]
-    enabled: bool,
-    #[serde(default)]
-    on_new_identity: NewIdentityPolicy,
-    #[serde(default)]
-    trust_email: bool,
-    #[serde(default)]
-    auto_link: bool,
-    #[serde(default = "yes")]
-    can_sign_in: bool,
-    #[serde(default)]
-    domains: Vec<String>,
-    // OpenID Connect
-    issuer: Option<String>,
-    discovery_url: Option<String>,
-    client_id: Option<String>,
-    client_secret: Option<SecretString>,
-    client_secret_file: Option<std::path::PathBuf>,
-    token_auth: Option<TokenAuth>,
-    scopes: Option<Vec<String>>,
-    userinfo: Option<bool>,
-    prompt: Option<String>,
-    domain_hint: Option<String>,
-    extra_params: Option<BTreeMap<String, String>>,
-    #[serde(alias = "clock_skew")]
-    clock_skew_secs: Option<u64>,
-    claims: Option<ClaimMap>,
-    // SAML
-    idp_metadata_file: Option<std::path::PathBuf>,
-    idp_metadata_url: Option<String>,
-    entity_id: Option<String>,
-    subject_attribute: Option<String>,
-    want_assertions_signed: Option<bool>,
-    allow_idp_initiated: Option<bool>,
-    sign_requests: Option<bool>,
-    signed_requests_per_sec: Option<u64>,
-    signed_requests_burst: Option<u64>,
-    allow_cbc_encryption: Option<bool>,
-    metadata_signing_cert: Option<std::path::PathBuf>,
-    metadata_refresh_secs: Option<u64>,
-    // OAuth2
-    preset: Option<String>,
-    authorize_url: Option<String>,
-    token_url: Option<String>,
-    userinfo_url: Option<String>,
-    emails_url: Option<String>,
-    subject_field: Option<String>,
-    email_field: Option<String>,
-    email_verified_field: Option<String>,
-    name_field: Option<String>,
-    can_force_login: Option<bool>,
-}
 
 /// Settings of an OAuth 2.0 provider (presets applied).
 #[derive(Debug, Clone)]
@@ -141,45 +47,6 @@ pub struct OAuth2Settings {
     pub extra_params: Vec<(String, String)>,
     /// Fields kept on the identity.
     pub keep: Vec<String>,
-}
-
-/// How braid authenticates at an upstream token endpoint.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Deserialize, Default)]
-#[serde(rename_all = "snake_case")]
-pub enum TokenAuth {
-    /// HTTP Basic (the default).
-    #[default]
-    ClientSecretBasic,
-    /// Form fields.
-    ClientSecretPost,
-}
-
-/// Which upstream claims make the identity.
-#[derive(Debug, Clone, PartialEq, Eq, Deserialize)]
-#[serde(deny_unknown_fields, default)]
-pub struct ClaimMap {
-    /// The subject (the identity key with the issuer).
-    pub subject: String,
-    /// Email.
-    pub email: String,
-    /// Whether that email is verified (`true` or `"true"` only).
-    pub email_verified: String,
-    /// Display name.
-    pub name: String,
-    /// Other claims kept on the identity.
-    pub keep: Vec<String>,
-}
-
-impl Default for ClaimMap {
-    fn default() -> Self {
-        Self {
-            subject: "sub".into(),
-            email: "email".into(),
-            email_verified: "email_verified".into(),
-            name: "name".into(),
-            keep: Vec::new(),
-        }
-    }
 }
 
 /// Settings of an OpenID Connect provider.
@@ -222,10 +89,6 @@ pub enum Protocol {
     OAuth2(std::sync::Arc<super::oauth2::OAuth2Client>),
     /// SAML 2.0, with its IdP metadata cache.
     Saml(std::sync::Arc<super::saml::SamlClient>),
-}
-
-fn yes() -> bool {
-    true
 }
 
 /// A provider braid can sign people in with.
@@ -307,7 +170,7 @@ fn valid_id(id: &str) -> bool {
 pub fn parse_file(path: &Path, text: &str) -> Result<Provider, Vec<ConfigProblem>> {
     let source = path.display().to_string();
     let problem = |key: &str, reason: String| ConfigProblem { source: source.clone(), key: key.into(), reason };
-    let file: ProviderFile = toml::from_str(text).map_err(|e| {
+    let file: ProviderDefinition = toml::from_str(text).map_err(|e| {
         let key = e
             .span()
             .and_then(|s| text.get(..s.start))
@@ -331,7 +194,7 @@ pub fn parse_definition(
     source: &str,
 ) -> Result<Provider, Vec<ConfigProblem>> {
     let problem = |key: &str, reason: String| ConfigProblem { source: source.to_owned(), key: key.into(), reason };
-    let file: ProviderFile = serde_path_to_error::deserialize(definition).map_err(|e| {
+    let file: ProviderDefinition = serde_path_to_error::deserialize(definition).map_err(|e| {
         let mut key = e.path().to_string();
         let inner = e.inner().to_string();
         // A missing member is reported at its parent: name the member itself.
@@ -346,7 +209,12 @@ pub fn parse_definition(
     build(file, id.to_owned(), path, source.to_owned())
 }
 
-fn build(mut file: ProviderFile, id: String, path: &Path, source: String) -> Result<Provider, Vec<ConfigProblem>> {
+fn build(
+    mut file: ProviderDefinition,
+    id: String,
+    path: &Path,
+    source: String,
+) -> Result<Provider, Vec<ConfigProblem>> {
     // A relative `client_secret_file` is read beside the provider file, as SAML's files are.
     file.client_secret_file = file.client_secret_file.map(|f| super::saml::settings::beside(path, &f));
     let problem = |key: &str, reason: String| ConfigProblem { source: source.clone(), key: key.into(), reason };
@@ -448,7 +316,7 @@ fn build(mut file: ProviderFile, id: String, path: &Path, source: String) -> Res
     };
     for (key, is_given) in given {
         if is_given && !allowed.contains(&key) {
-            problems.push(problem(key, format!("not a setting of `{}` providers", kind_name(file.kind))));
+            problems.push(problem(key, format!("not a setting of `{}` providers", file.kind.as_str())));
         }
     }
     // Durations, whichever kind takes them: beyond an hour of skew expiry means little, and
@@ -511,7 +379,7 @@ fn build(mut file: ProviderFile, id: String, path: &Path, source: String) -> Res
 }
 
 fn oidc_settings(
-    file: &ProviderFile,
+    file: &ProviderDefinition,
     problems: &mut Vec<ConfigProblem>,
     problem: &dyn Fn(&str, String) -> ConfigProblem,
 ) -> Option<OidcSettings> {
@@ -574,7 +442,7 @@ fn oidc_settings(
     })
 }
 
-fn saml_keys(file: &ProviderFile) -> super::saml::settings::SamlKeys<'_> {
+fn saml_keys(file: &ProviderDefinition) -> super::saml::settings::SamlKeys<'_> {
     super::saml::settings::SamlKeys {
         issuer: file.issuer.as_deref(),
         idp_metadata_file: file.idp_metadata_file.as_deref(),
@@ -597,7 +465,7 @@ fn saml_keys(file: &ProviderFile) -> super::saml::settings::SamlKeys<'_> {
 
 /// `client_id` (required) and the secret from `client_secret` or `client_secret_file`.
 fn client_credentials(
-    file: &ProviderFile,
+    file: &ProviderDefinition,
     kind: &str,
     problems: &mut Vec<ConfigProblem>,
     problem: &dyn Fn(&str, String) -> ConfigProblem,
@@ -640,7 +508,7 @@ pub(crate) fn check_url(
 }
 
 fn oauth2_settings(
-    file: &ProviderFile,
+    file: &ProviderDefinition,
     problems: &mut Vec<ConfigProblem>,
     problem: &dyn Fn(&str, String) -> ConfigProblem,
 ) -> Option<OAuth2Settings> {
@@ -769,15 +637,6 @@ fn is_loopback(u: &url::Url) -> bool {
         Some(url::Host::Ipv4(ip)) => ip.is_loopback(),
         Some(url::Host::Ipv6(ip)) => ip.is_loopback(),
         None => false,
-    }
-}
-
-fn kind_name(k: ProviderKind) -> &'static str {
-    match k {
-        ProviderKind::Oidc => "oidc",
-        ProviderKind::Oauth2 => "oauth2",
-        ProviderKind::Saml => "saml",
-        ProviderKind::Dev => "dev",
     }
 }
 

@@ -493,6 +493,42 @@ async fn the_openapi_document_passes_a_validator_and_schemathesis_finds_no_5xx()
             assert!(doc["paths"][path][m].is_object(), "{m} {path} documented");
         }
     }
+    // Bodies are described key by key: a provider definition has every key the API takes (as it
+    // lists them when refusing an unknown one), and nothing else; so has a client definition.
+    let schemas = &doc["components"]["schemas"];
+    let provider = &schemas["ProviderDefinition"];
+    assert_eq!(provider["additionalProperties"], false, "{provider}");
+    let probe = json!({"id": "probe", "kind": "oidc", "no_such_key": 1});
+    let (_, _, refused) =
+        call(reqwest::Client::new().post(app.url("/admin/v1/providers")).bearer_auth(TOKEN).json(&probe)).await;
+    let listed = refused["detail"].as_str().unwrap().split("expected one of").nth(1).unwrap().to_owned();
+    for key in listed.split('`').skip(1).step_by(2).filter(|k| *k != "clock_skew") {
+        assert!(provider["properties"][key].is_object(), "`{key}` is not in the provider schema");
+    }
+    assert_eq!(schemas["ClientDefinition"]["additionalProperties"], false);
+    assert!(schemas["ClientDefinition"]["properties"]["redirect_uris"].is_object());
+    let body_of = |path: &str, m: &str| {
+        doc["paths"][path][m]["requestBody"]["content"]["application/json"]["schema"]["$ref"].clone()
+    };
+    assert_eq!(body_of("/admin/v1/providers", "post"), "#/components/schemas/ProviderDefinition");
+    assert_eq!(body_of("/admin/v1/providers/{id}", "put"), "#/components/schemas/ProviderDefinition");
+    assert_eq!(body_of("/admin/v1/clients", "post"), "#/components/schemas/ClientDefinition");
+    assert_eq!(body_of("/admin/v1/clients/{id}", "put"), "#/components/schemas/ClientDefinition");
+    // Every operation that can answer 412 documents the If-Match header it honours.
+    let mut conditional = 0;
+    for (path, item) in doc["paths"].as_object().unwrap() {
+        for (m, op) in item.as_object().unwrap() {
+            if op["responses"]["412"].is_object() {
+                conditional += 1;
+                let params = op["parameters"].as_array().cloned().unwrap_or_default();
+                assert!(
+                    params.iter().any(|p| p["name"] == "If-Match" && p["in"] == "header"),
+                    "{m} {path} documents If-Match"
+                );
+            }
+        }
+    }
+    assert!(conditional >= 12, "{conditional} operations answer 412");
     let file = app.dir().join("openapi.json");
     std::fs::write(&file, serde_json::to_vec(&doc).unwrap()).unwrap();
     let validator = venv_bin("openapi-spec-validator");

@@ -8,7 +8,7 @@ use serde::{Deserialize, Serialize};
 use utoipa::{IntoParams, ToSchema};
 
 use super::Caller;
-use super::extract::{Body, Params, etag_of, if_match, page_size};
+use super::extract::{Body, IfMatch, Params, etag_of, if_match, page_size};
 use super::problem::{Cause, Problem};
 use crate::accounts::{
     Account, AccountId, AccountQuery, AccountStatus, AuditEvent, AuditQuery, ExternalIdentity, Identity,
@@ -412,7 +412,7 @@ pub async fn get_account(
 }
 
 /// Delete an account and its identities; its sessions and refresh tokens end.
-#[utoipa::path(delete, path = "/admin/v1/accounts/{id}", tag = "accounts", params(("id" = String, Path)),
+#[utoipa::path(delete, path = "/admin/v1/accounts/{id}", tag = "accounts", params(("id" = String, Path), IfMatch),
     responses((status = 204), (status = 404, body = Problem), (status = 412, body = Problem)))]
 pub async fn delete_account(
     State(state): State<AppState>,
@@ -428,7 +428,7 @@ pub async fn delete_account(
 }
 
 /// Link an identity to the account (201; 200 when it already was on it).
-#[utoipa::path(post, path = "/admin/v1/accounts/{id}/identities", tag = "identities", params(("id" = String, Path)),
+#[utoipa::path(post, path = "/admin/v1/accounts/{id}/identities", tag = "identities", params(("id" = String, Path), IfMatch),
     request_body = LinkIn,
     responses((status = 201, body = IdentityOut), (status = 200, body = IdentityOut), (status = 404, body = Problem),
         (status = 409, body = Problem), (status = 412, body = Problem), (status = 422, body = Problem)))]
@@ -462,7 +462,7 @@ pub async fn link(
 }
 
 /// Merge this account into another: its identities move, it is marked merged, its `sub` refused.
-#[utoipa::path(post, path = "/admin/v1/accounts/{id}/merge", tag = "accounts", params(("id" = String, Path)),
+#[utoipa::path(post, path = "/admin/v1/accounts/{id}/merge", tag = "accounts", params(("id" = String, Path), IfMatch),
     request_body = MergeIn,
     responses((status = 200, body = MergeOut), (status = 404, body = Problem), (status = 409, body = Problem),
         (status = 412, body = Problem)))]
@@ -497,7 +497,7 @@ async fn set_disabled(
 }
 
 /// Disable the account: it cannot sign in; its sessions and refresh tokens end.
-#[utoipa::path(post, path = "/admin/v1/accounts/{id}/disable", tag = "accounts", params(("id" = String, Path)),
+#[utoipa::path(post, path = "/admin/v1/accounts/{id}/disable", tag = "accounts", params(("id" = String, Path), IfMatch),
     responses((status = 200, body = AccountDetail), (status = 404, body = Problem), (status = 409, body = Problem),
         (status = 412, body = Problem)))]
 pub async fn disable(
@@ -510,7 +510,7 @@ pub async fn disable(
 }
 
 /// Enable a disabled account again.
-#[utoipa::path(post, path = "/admin/v1/accounts/{id}/enable", tag = "accounts", params(("id" = String, Path)),
+#[utoipa::path(post, path = "/admin/v1/accounts/{id}/enable", tag = "accounts", params(("id" = String, Path), IfMatch),
     responses((status = 200, body = AccountDetail), (status = 404, body = Problem), (status = 409, body = Problem),
         (status = 412, body = Problem)))]
 pub async fn enable(
@@ -555,7 +555,7 @@ async fn guarded_identity(admin: Admin, id: i64, headers: &HeaderMap) -> Result<
 }
 
 /// Unlink an identity from its account (never its primary, never its last way to sign in).
-#[utoipa::path(delete, path = "/admin/v1/identities/{id}", tag = "identities", params(("id" = i64, Path)),
+#[utoipa::path(delete, path = "/admin/v1/identities/{id}", tag = "identities", params(("id" = i64, Path), IfMatch),
     responses((status = 204), (status = 404, body = Problem), (status = 409, body = Problem), (status = 412, body = Problem)))]
 pub async fn unlink(
     State(state): State<AppState>,
@@ -571,7 +571,7 @@ pub async fn unlink(
 }
 
 /// Switch sign-in with an identity, or make it its account's primary.
-#[utoipa::path(patch, path = "/admin/v1/identities/{id}", tag = "identities", params(("id" = i64, Path)),
+#[utoipa::path(patch, path = "/admin/v1/identities/{id}", tag = "identities", params(("id" = i64, Path), IfMatch),
     request_body = IdentityPatch,
     responses((status = 200, body = IdentityOut, headers(("ETag" = String))), (status = 404, body = Problem),
         (status = 409, body = Problem), (status = 412, body = Problem), (status = 422, body = Problem)))]
@@ -594,7 +594,7 @@ pub async fn update_identity(
 }
 
 /// Move an identity to another account (never a primary, never the last way to sign in).
-#[utoipa::path(post, path = "/admin/v1/identities/{id}/move", tag = "identities", params(("id" = i64, Path)),
+#[utoipa::path(post, path = "/admin/v1/identities/{id}/move", tag = "identities", params(("id" = i64, Path), IfMatch),
     request_body = MoveIn,
     responses((status = 200, body = MoveOut), (status = 404, body = Problem), (status = 409, body = Problem),
         (status = 412, body = Problem)))]

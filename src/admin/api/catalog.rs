@@ -11,10 +11,12 @@ use serde_json::{Map, Value};
 use utoipa::ToSchema;
 
 use super::Caller;
-use super::extract::{Body, etag_of};
+use super::extract::{Body, IfMatch, etag_of};
 use super::problem::{Cause, Problem};
+use crate::admin::catalog::ClientDefinition;
 use crate::admin::catalog::{CatalogError, CheckReport, ClientView, NewClient, ProviderView};
 use crate::state::AppState;
+use crate::upstream::definition::ProviderDefinition;
 
 impl From<CatalogError> for Problem {
     fn from(e: CatalogError) -> Self {
@@ -124,7 +126,8 @@ pub async fn list_providers(State(state): State<AppState>, _caller: Caller) -> R
 /// Register a provider: `id` and the keys of a provider file. Validated as a file is; an OIDC
 /// discovery document or SAML metadata is fetched and must answer. In force on every replica
 /// within seconds.
-#[utoipa::path(post, path = "/admin/v1/providers", tag = "providers", request_body = Object,
+#[utoipa::path(post, path = "/admin/v1/providers", tag = "providers",
+    request_body(content = ProviderDefinition, description = "The definition, with its `id` (required here)"),
     responses((status = 201, body = ProviderView, headers(("ETag" = String))), (status = 409, body = Problem),
         (status = 422, body = Problem)))]
 pub async fn create_provider(
@@ -151,7 +154,8 @@ pub async fn get_provider(
 }
 
 /// Replace a provider's definition (leave out `client_secret` to keep the stored one).
-#[utoipa::path(put, path = "/admin/v1/providers/{id}", tag = "providers", params(("id" = String, Path)), request_body = Object,
+#[utoipa::path(put, path = "/admin/v1/providers/{id}", tag = "providers", params(("id" = String, Path), IfMatch),
+    request_body(content = ProviderDefinition, description = "The whole new definition; `id`, if sent, is the path's; without `client_secret` the stored one is kept"),
     responses((status = 200, body = ProviderView, headers(("ETag" = String))), (status = 404, body = Problem),
         (status = 409, body = Problem), (status = 412, body = Problem), (status = 422, body = Problem)))]
 pub async fn replace_provider(
@@ -169,7 +173,7 @@ pub async fn replace_provider(
 }
 
 /// Delete a provider: sign-in through it is refused from then on.
-#[utoipa::path(delete, path = "/admin/v1/providers/{id}", tag = "providers", params(("id" = String, Path)),
+#[utoipa::path(delete, path = "/admin/v1/providers/{id}", tag = "providers", params(("id" = String, Path), IfMatch),
     responses((status = 204), (status = 404, body = Problem), (status = 409, body = Problem), (status = 412, body = Problem)))]
 pub async fn delete_provider(
     State(state): State<AppState>,
@@ -202,7 +206,8 @@ pub async fn list_clients(State(state): State<AppState>, _caller: Caller) -> Res
 
 /// Register a client: `id`, `redirect_uris`, `post_logout_redirect_uris`, `name`, `public`.
 /// A confidential client's secret is made by braid and returned this once.
-#[utoipa::path(post, path = "/admin/v1/clients", tag = "clients", request_body = Object,
+#[utoipa::path(post, path = "/admin/v1/clients", tag = "clients",
+    request_body(content = ClientDefinition, description = "The definition, with its `id` (required here)"),
     responses((status = 201, body = NewClient, headers(("ETag" = String))), (status = 409, body = Problem),
         (status = 422, body = Problem)))]
 pub async fn create_client(
@@ -230,7 +235,8 @@ pub async fn get_client(
 
 /// Replace a client's definition; its secret stays (a public client made confidential gets one,
 /// returned this once).
-#[utoipa::path(put, path = "/admin/v1/clients/{id}", tag = "clients", params(("id" = String, Path)), request_body = Object,
+#[utoipa::path(put, path = "/admin/v1/clients/{id}", tag = "clients", params(("id" = String, Path), IfMatch),
+    request_body(content = ClientDefinition, description = "The whole new definition; `id`, if sent, is the path's"),
     responses((status = 200, body = NewClient, headers(("ETag" = String))), (status = 404, body = Problem),
         (status = 409, body = Problem), (status = 412, body = Problem), (status = 422, body = Problem)))]
 pub async fn replace_client(
@@ -248,7 +254,7 @@ pub async fn replace_client(
 }
 
 /// Delete a client: its refresh tokens stop working at once.
-#[utoipa::path(delete, path = "/admin/v1/clients/{id}", tag = "clients", params(("id" = String, Path)),
+#[utoipa::path(delete, path = "/admin/v1/clients/{id}", tag = "clients", params(("id" = String, Path), IfMatch),
     responses((status = 204), (status = 404, body = Problem), (status = 409, body = Problem), (status = 412, body = Problem)))]
 pub async fn delete_client(
     State(state): State<AppState>,

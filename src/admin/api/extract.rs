@@ -110,6 +110,19 @@ pub fn etag_of<T: serde::Serialize>(value: &T) -> String {
     format!("\"{}\"", &crate::ids::sha256_b64(&bytes)[..22])
 }
 
+/// The `If-Match` header of a change, as the OpenAPI document describes it (handlers read it
+/// with [`if_match`]).
+#[derive(utoipa::IntoParams)]
+#[into_params(parameter_in = Header)]
+pub struct IfMatch {
+    /// The `ETag` last read: the change is made only while the resource is still at that
+    /// version, else 412 and nothing changes. `*` matches any; without it the change applies
+    /// to the current state.
+    #[param(rename = "If-Match")]
+    #[allow(dead_code)]
+    if_match: Option<String>,
+}
+
 /// Check `If-Match` against the current `etag` (`None`: the resource does not exist). No header
 /// passes; `*` passes when the resource exists; otherwise one listed tag must equal it.
 /// `Ok(true)` when a listed tag named the current version: the change must then be made only

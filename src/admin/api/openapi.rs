@@ -40,7 +40,8 @@ impl Modify for BearerAuth {
         Problem, FieldError, a::AccountOut, a::IdentityOut, a::AccountDetail, a::AccountPage, a::LinkIn, a::MoveIn,
         a::MoveOut, a::IdentityPatch, a::MergeIn, a::MergeOut, a::AuditOut, a::AuditPage, a::SessionOut, a::GrantOut,
         a::SessionsOut, a::EndedOut, c::SecretOut, crate::admin::catalog::ProviderView,
-        crate::admin::catalog::CheckReport, crate::admin::catalog::ClientView, crate::admin::catalog::NewClient
+        crate::admin::catalog::CheckReport, crate::admin::catalog::ClientView, crate::admin::catalog::NewClient,
+        crate::upstream::definition::ProviderDefinition, crate::admin::catalog::ClientDefinition
     )),
     modifiers(&BearerAuth),
     security(("admin_token" = [])),

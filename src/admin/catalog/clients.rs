@@ -18,9 +18,13 @@ use crate::issuer::shape::{SubjectType, TokenShape};
 
 /// A client definition: the keys of a `[[clients]]` entry of `braid.toml` except the id and the
 /// secret (braid makes the secret), plus `public`.
-#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq)]
+#[derive(Debug, Clone, Deserialize, Serialize, PartialEq, Eq, utoipa::ToSchema)]
 #[serde(deny_unknown_fields)]
 pub struct ClientDefinition {
+    /// The client id: 1 to 64 of `a-z 0-9 - _`, starting with a letter or digit. Required in the
+    /// body that makes a client; in a replacement, if sent, the path's. Never stored here.
+    #[serde(default, skip_serializing)]
+    pub id: Option<String>,
     /// A name shown to people (defaults to the id).
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub name: Option<String>,
@@ -65,6 +69,7 @@ pub struct ClientDefinition {
     pub token_endpoint_auth_method: Option<AuthMethod>,
     /// The client's public keys for private_key_jwt (a JWK Set).
     #[serde(default, skip_serializing_if = "Option::is_none")]
+    #[schema(value_type = Option<Object>)]
     pub jwks: Option<Value>,
     /// Where to fetch the client's JWK Set for private_key_jwt.
     #[serde(default, skip_serializing_if = "Option::is_none")]
