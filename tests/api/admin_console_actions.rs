@@ -2,7 +2,8 @@
 //! that names it (nothing changed yet), then done, and audited as `admin:console:<account>`.
 //! Accounts: primary, sign-in switch, move, end sessions, disable, enable, merge, delete; a
 //! change made by someone else after the confirmation refuses the confirmed one. Providers: add
-//! (checked online), disable, enable, edit (a stale version refused), delete. Clients: add
+//! (checked online; OIDC and SAML, one whose metadata does not answer not saved), disable,
+//! enable, edit (a stale version refused), delete. Clients: add
 //! (secret shown once), rotate the secret, delete.
 
 use braid::accounts::{AccountId, AccountStatus, Actor};
@@ -284,6 +285,33 @@ async fn providers_and_clients_are_added_changed_and_deleted_from_the_console() 
     assert!(catalog.get_provider("corp").await.is_err());
     assert!(app.state.providers.snapshot().enabled("corp").is_none());
 
+    // A SAML provider from its form: its metadata is fetched before saving; one whose metadata
+    // does not answer is not saved.
+    let keys = crate::saml_support::IdpKeys::generate("idp.corp.example");
+    let metadata = crate::saml_support::idp_metadata("https://idp.corp.example", "https://idp.corp.example/sso", &keys);
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let md_url = format!("http://{}/metadata", listener.local_addr().unwrap());
+    let served = axum::Router::new().route("/metadata", axum::routing::get(move || async move { metadata }));
+    tokio::spawn(async move { axum::serve(listener, served).await });
+    let saml = |id: &'static str, url: String| {
+        vec![
+            ("csrf", csrf.clone()),
+            ("kind", "saml".into()),
+            ("id", id.into()),
+            ("display_name", "Corp SAML".into()),
+            ("issuer", "https://idp.corp.example".into()),
+            ("idp_metadata_url", url),
+        ]
+    };
+    let r = root.post(app.url("/admin/providers/add")).form(&saml("corp-saml", md_url.clone())).send().await.unwrap();
+    assert_eq!((r.status(), location(&r).as_str()), (StatusCode::SEE_OTHER, "/admin/providers?done=added"));
+    assert!(app.state.providers.snapshot().enabled("corp-saml").is_some());
+    let silent = format!("http://127.0.0.1:{}/metadata", crate::replicas::free_port());
+    let r = root.post(app.url("/admin/providers/add")).form(&saml("corp-saml-2", silent)).send().await.unwrap();
+    assert!(r.status().is_client_error(), "{}", r.status());
+    assert!(r.text().await.unwrap().contains("Nothing was saved"), "the page says so");
+    assert!(catalog.get_provider("corp-saml-2").await.is_err());
+
     // A client: added (its secret shown once), its secret rotated, deleted.
     let csrf = csrf_of(app, &root, "/admin/clients").await;
     let add = [
@@ -328,6 +356,7 @@ async fn providers_and_clients_are_added_changed_and_deleted_from_the_console() 
             "provider.replaced",
             "provider.replaced",
             "provider.deleted",
+            "provider.created",
             "client.created",
             "client.secret_rotated",
             "client.deleted"
