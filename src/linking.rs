@@ -241,7 +241,11 @@ pub async fn link_proof_post(
         return Err(expired());
     }
     proof.confirmed = true;
-    state.records.put(&proof_key, &proof, Duration::from_millis(left_ms.unsigned_abs())).await?;
+    // Only over the proof still stored: one revoked meanwhile (a change to the account ends its
+    // proofs) stays revoked.
+    if !state.records.replace(&proof_key, &proof, Duration::from_millis(left_ms.unsigned_abs())).await? {
+        return Err(expired());
+    }
     let providers = state.providers.snapshot();
     let mut ids: Vec<String> = state
         .accounts

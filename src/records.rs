@@ -243,6 +243,12 @@ impl Records {
         self.store.put(key, &bytes, ttl).await
     }
 
+    /// Store a value only over a live one (see [`SessionStore::replace`]); `true` when stored.
+    pub async fn replace<T: Serialize>(&self, key: &str, v: &T, ttl: Duration) -> Result<bool, StoreError> {
+        let bytes = serde_json::to_vec(v).map_err(|e| StoreError::Corrupt(e.to_string()))?;
+        self.store.replace(key, &bytes, ttl).await
+    }
+
     /// Read a value.
     pub async fn get<T: DeserializeOwned>(&self, key: &str) -> Result<Option<T>, StoreError> {
         decode(self.store.get(key).await?)

@@ -47,6 +47,9 @@ pub struct ReverseProxy {
     timeout: Duration,
     /// Whether any route has an upstream (else no request is proxied).
     active: bool,
+    /// The proxies in front of braid whose `X-Forwarded-For` is believed (`[server]
+    /// trusted_proxies`): the upstream is told the client address braid resolved through them.
+    trusted: Vec<crate::web::client_ip::Net>,
 }
 
 impl ReverseProxy {
@@ -60,7 +63,9 @@ impl ReverseProxy {
         let scheme = if state.issuer.starts_with("https://") { "https" } else { "http" };
         let own = super::table::own_authority(&state.issuer);
         let active = state.proxy.proxies_any();
-        Self { state, client, scheme, own, timeout, active }
+        let trusted =
+            state.settings.server.trusted_proxies.iter().filter_map(|p| crate::web::client_ip::Net::parse(p)).collect();
+        Self { state, client, scheme, own, timeout, active, trusted }
     }
 
     /// The normalised host of `req` when braid's proxy serves it.
@@ -156,15 +161,20 @@ fn own_page(mut resp: Response) -> Response {
     resp
 }
 
-/// Whether `req` is a browser's top-level navigation, which may be redirected to sign in: a
-/// GET or HEAD that accepts HTML and is not a script's (`X-Requested-With`).
+/// Whether `req` is a browser's top-level navigation, which may be redirected to sign in: a GET
+/// that accepts HTML, is not a script's (`X-Requested-With`) and, when the browser says what
+/// kind of fetch it is (`Sec-Fetch-Mode`), is a navigation.
 fn is_navigation(method: &Method, headers: &HeaderMap) -> bool {
     let html = headers
         .get_all(header::ACCEPT)
         .iter()
         .any(|v| v.to_str().is_ok_and(|v| v.to_ascii_lowercase().contains("text/html")));
-    matches!(*method, Method::GET | Method::HEAD) && html && !headers.contains_key("x-requested-with")
+    let mode = headers.get("sec-fetch-mode").map(|v| v.as_bytes().eq_ignore_ascii_case(b"navigate"));
+    *method == Method::GET && html && !headers.contains_key("x-requested-with") && mode != Some(false)
 }
+
+/// What braid adds to the `Via` of each message it passes on (RFC 9110 §7.6.3).
+const VIA: HeaderValue = HeaderValue::from_static("1.1 braid");
 
 /// Decide on `req` and, when it may pass, send it to its route's upstream. `Err` is a page of
 /// braid's own.
@@ -193,6 +203,9 @@ async fn serve(proxy: &ReverseProxy, host: String, mut req: Request) -> Result<R
     let uri = upstream_uri(upstream, &orig, req.uri().query())
         .ok_or_else(|| forward::bad_request_page("the request URL cannot be passed on"))?;
     let peer = req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
+    // The client's address as braid resolves it: through the trusted proxies' `X-Forwarded-For`,
+    // before the client's own copies of it are dropped.
+    let client = crate::web::client_ip::resolve(peer, req.headers(), &proxy.trusted);
     let upgrade = headers::upgrade_of(req.headers()).filter(|_| req.method() == Method::GET);
     let client_upgrade = upgrade.is_some().then(|| hyper::upgrade::on(&mut req));
 
@@ -204,9 +217,10 @@ async fn serve(proxy: &ReverseProxy, host: String, mut req: Request) -> Result<R
     headers::drop_hop_by_hop(h, upgrade);
     headers::drop_claims(h);
     headers::drop_braid_cookies(h);
-    if let Some(ip) = peer.and_then(|ip| HeaderValue::from_str(&ip.to_string()).ok()) {
+    if let Some(ip) = client.and_then(|ip| HeaderValue::from_str(&ip.to_string()).ok()) {
         h.insert("x-forwarded-for", ip);
     }
+    h.append(header::VIA, VIA);
     h.insert("x-forwarded-proto", HeaderValue::from_static(proxy.scheme));
     if let Ok(v) = HeaderValue::from_str(&orig.host) {
         h.insert("x-forwarded-host", v.clone());
@@ -242,6 +256,7 @@ async fn serve(proxy: &ReverseProxy, host: String, mut req: Request) -> Result<R
     let upstream_upgrade = switched.then(|| headers::upgrade_of(resp.headers())).flatten();
     headers::drop_hop_by_hop(resp.headers_mut(), upstream_upgrade.clone());
     headers::drop_braid_set_cookies(resp.headers_mut());
+    resp.headers_mut().append(header::VIA, VIA);
     if switched {
         let (Some(client), Some(_)) = (client_upgrade, upstream_upgrade) else {
             tracing::warn!(upstream = %upstream, "upstream switched protocols unasked");
@@ -388,7 +403,11 @@ mod tests {
         };
         let page = h(&[("accept", "text/html,application/xhtml+xml,*/*;q=0.8")]);
         assert!(is_navigation(&Method::GET, &page));
-        assert!(is_navigation(&Method::HEAD, &page));
+        assert!(!is_navigation(&Method::HEAD, &page), "a browser never navigates with HEAD");
+        let navigate = h(&[("accept", "text/html"), ("sec-fetch-mode", "navigate")]);
+        assert!(is_navigation(&Method::GET, &navigate));
+        let fetched = h(&[("accept", "text/html"), ("sec-fetch-mode", "cors")]);
+        assert!(!is_navigation(&Method::GET, &fetched), "a script's fetch that accepts HTML");
         assert!(!is_navigation(&Method::POST, &page));
         assert!(!is_navigation(&Method::GET, &h(&[("accept", "application/json")])));
         assert!(!is_navigation(&Method::GET, &h(&[("accept", "*/*")])));

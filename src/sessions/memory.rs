@@ -150,6 +150,17 @@ impl SessionStore for MemorySessionStore {
         Ok(true)
     }
 
+    async fn replace(&self, key: &str, value: &[u8], ttl: Duration) -> Result<bool, StoreError> {
+        let (now, expires_at) = self.now_and_expiry(ttl);
+        let mut inner = self.lock();
+        if inner.live(key, now).is_none() {
+            return Ok(false);
+        }
+        inner.insert(key, Entry { value: value.to_vec(), expires_at }, self.cap, now)?;
+        inner.note_write(now);
+        Ok(true)
+    }
+
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
         let now = self.clock.now_ms();
         let inner = self.lock();

@@ -60,6 +60,9 @@ pub trait SessionStore: Send + Sync + 'static {
     async fn put(&self, key: &str, value: &[u8], ttl: Duration) -> Result<(), StoreError>;
     /// Store `value` only if `key` holds nothing live; `true` when this call stored it.
     async fn put_new(&self, key: &str, value: &[u8], ttl: Duration) -> Result<bool, StoreError>;
+    /// Store `value` only if `key` holds something live (replacing it, with a new `ttl`); `true`
+    /// when this call stored it. A value deleted meanwhile (a revocation) is never brought back.
+    async fn replace(&self, key: &str, value: &[u8], ttl: Duration) -> Result<bool, StoreError>;
     /// Read a live value.
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
     /// Read and delete in one atomic step: of any number of concurrent takers, one gets the value.

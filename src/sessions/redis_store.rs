@@ -198,6 +198,13 @@ impl SessionStore for RedisSessionStore {
         Ok(!matches!(reply, Value::Nil))
     }
 
+    async fn replace(&self, key: &str, value: &[u8], ttl: Duration) -> Result<bool, StoreError> {
+        let mut cmd = redis::cmd("SET");
+        cmd.arg(self.key(key)).arg(value).arg("XX").arg("PX").arg(ttl_ms(ttl));
+        let reply: Value = self.query("SET XX", &cmd).await?;
+        Ok(!matches!(reply, Value::Nil))
+    }
+
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
         let mut cmd = redis::cmd("GET");
         cmd.arg(self.key(key));

@@ -55,6 +55,14 @@ pub async fn proxied() -> Proxied {
 
 /// As [`proxied`], with the settings `routes` makes from alma's account id.
 pub async fn proxied_with(routes: impl FnOnce(&str) -> String) -> Proxied {
+    proxied_tweaked(routes, |_| {}).await
+}
+
+/// [`proxied_with`], with settings changed by `tweak` after they are read.
+pub async fn proxied_tweaked(
+    routes: impl FnOnce(&str) -> String,
+    tweak: impl FnOnce(&mut braid::config::Settings) + Send + 'static,
+) -> Proxied {
     let dir = tempfile::tempdir().unwrap();
     std::fs::create_dir_all(dir.path().join("providers")).unwrap();
     for p in ["dev", "dev2"] {
@@ -69,7 +77,12 @@ pub async fn proxied_with(routes: impl FnOnce(&str) -> String) -> Proxied {
         .account
         .id;
     let extra = routes(alma.as_str());
-    let app = spawn_in(dir, move |d| settings(d, &url, "memory", &extra)).await;
+    let app = spawn_in(dir, move |d| {
+        let mut s = settings(d, &url, "memory", &extra);
+        tweak(&mut s);
+        s
+    })
+    .await;
     Proxied { app, alma }
 }
 

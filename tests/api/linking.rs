@@ -434,6 +434,26 @@ async fn a_pending_link_proof_is_revoked_when_the_account_changes() {
 }
 
 #[tokio::test]
+async fn a_link_proof_revoked_before_its_confirmation_cannot_be_confirmed() {
+    let app = two_providers("on_new_identity = \"link_by_email\"\ntrust_email = true\n").await;
+    let owner = browser();
+    dev_sign_in(&app, &owner, "dev", "kim", "kim@example.com", true).await;
+    link(&app, &owner, "dev", "kim-spare").await;
+    let b = browser();
+    let page = dev_sign_in(&app, &b, "dev2", "kim-new", "kim@example.com", true).await.text().await.unwrap();
+    // Revoked while its page is open: the confirmation stores nothing back (the proof is only
+    // replaced while it still exists), and the sign-in that follows links nothing.
+    let spare = app.state.accounts.find_identity(I1, "kim-spare").await.unwrap().unwrap();
+    post_change(&app, &owner, "/account/unlink", spare.id, &[]).await;
+    let r = confirm_proof(&app, &b, &page).await;
+    assert_eq!(r.status(), StatusCode::FORBIDDEN);
+    assert!(r.text().await.unwrap().contains("expired"));
+    let r = dev_sign_in(&app, &b, "dev", "kim", "", false).await;
+    assert_eq!(location(&r), "/account", "a plain sign-in");
+    assert!(account_of(&app, I2, "kim-new").await.is_none(), "nothing linked");
+}
+
+#[tokio::test]
 async fn sign_ins_are_in_the_audit_log_with_the_identity_used() {
     let app = two_providers("").await;
     let b = browser();

@@ -298,7 +298,8 @@ async fn a_browser_without_a_session_signs_in_and_the_upstream_sees_who_it_is() 
     assert_eq!(seen(&echo, "x-auth-request-email"), ["alma@example.com"]);
     assert_eq!(seen(&echo, "x-auth-request-preferred-username"), ["alma"]);
     assert_eq!(seen(&echo, "x-auth-request-idp"), ["urn:braid:dev:dev"]);
-    assert_eq!(seen(&echo, "x-forwarded-for"), ["127.0.0.1"]);
+    assert_eq!(seen(&echo, "x-forwarded-for"), ["127.0.0.1"], "the peer: no proxy in front is trusted");
+    assert_eq!(seen(&echo, "via"), ["1.1 braid"], "braid names itself on the way in");
     assert_eq!(seen(&echo, "x-forwarded-proto"), ["http"]);
     assert_eq!(seen(&echo, "x-forwarded-host"), ["app.test"]);
     let token = &seen(&echo, "x-braid-assertion")[0];
@@ -335,9 +336,16 @@ async fn requests_that_are_not_navigations_get_401_and_never_a_redirect() {
         let r = r.send().await.unwrap();
         assert_eq!(r.status(), StatusCode::UNAUTHORIZED, "{method} {accept} {xrw}");
     }
-    // HEAD is a navigation too.
+    // HEAD is not a navigation (browsers never navigate with it), nor a script's fetch that
+    // accepts HTML; a GET the browser marks as a navigation is one.
     let r = to(&p.app, &b, Method::HEAD, "app.test", "/").header(ACCEPT, "text/html").send().await.unwrap();
-    assert_eq!(r.status(), StatusCode::FOUND);
+    assert_eq!(r.status(), StatusCode::UNAUTHORIZED);
+    let fetch =
+        to(&p.app, &b, Method::GET, "app.test", "/").header(ACCEPT, "text/html").header("Sec-Fetch-Mode", "cors");
+    assert_eq!(fetch.send().await.unwrap().status(), StatusCode::UNAUTHORIZED);
+    let page =
+        to(&p.app, &b, Method::GET, "app.test", "/").header(ACCEPT, "text/html").header("Sec-Fetch-Mode", "navigate");
+    assert_eq!(page.send().await.unwrap().status(), StatusCode::FOUND);
     assert_eq!(up.hits.load(Ordering::SeqCst), 0);
 }
 
@@ -397,6 +405,7 @@ async fn spoofed_claims_and_braids_cookies_never_reach_the_upstream_while_the_ap
         .header("X-Forwarded-Host", "evil.test")
         .header("Forwarded", "for=203.0.113.9;host=evil.test");
     let r = spoofed.send().await.unwrap();
+    assert_eq!(r.headers()["via"], "1.1 braid", "and on the way out");
     let set_cookie: Vec<String> =
         r.headers().get_all("set-cookie").iter().map(|v| v.to_str().unwrap().into()).collect();
     assert_eq!(
@@ -407,7 +416,8 @@ async fn spoofed_claims_and_braids_cookies_never_reach_the_upstream_while_the_ap
     let echo: Value = r.json().await.unwrap();
     assert_eq!(seen(&echo, "x-auth-request-user"), [p.alma.as_str()]);
     assert!(seen(&echo, "x-auth-request-groups").is_empty());
-    assert_eq!(seen(&echo, "x-forwarded-for"), ["127.0.0.1"]);
+    assert_eq!(seen(&echo, "x-forwarded-for"), ["127.0.0.1"], "the peer: no proxy in front is trusted");
+    assert_eq!(seen(&echo, "via"), ["1.1 braid"], "braid names itself on the way in");
     assert_eq!(seen(&echo, "x-forwarded-host"), ["app.test"]);
     assert!(seen(&echo, "forwarded").is_empty() && seen(&echo, "x-braid-anything").is_empty());
     assert_ne!(seen(&echo, "x-braid-assertion"), ["forged"]);
@@ -421,6 +431,27 @@ async fn spoofed_claims_and_braids_cookies_never_reach_the_upstream_while_the_ap
     let (_, echo) =
         echoed(to(&p.app, &reqwest::Client::new(), Method::GET, "app.test", "/healthz").header(COOKIE, cookie)).await;
     assert_eq!(seen(&echo, "cookie"), ["theme=dark"]);
+}
+
+/// Behind a proxy listed in `trusted_proxies`, the upstream is told the client address that
+/// proxy forwarded (one address, braid's decision), never the chain a client wrote.
+#[tokio::test]
+async fn behind_a_trusted_proxy_the_upstream_gets_the_forwarded_client_address() {
+    let up = upstream().await;
+    let app = format!("http://{}", up.addr);
+    let routes = move |_: &str| {
+        format!("[[routes]]\nhost = \"app.test\"\nupstream = \"{app}\"\npublic_paths = [\"/healthz\"]\n")
+    };
+    let p =
+        crate::forward_auth::proxied_tweaked(routes, |s| s.server.trusted_proxies = vec!["127.0.0.1/32".into()]).await;
+    let b = reqwest::Client::new();
+    let (_, echo) = echoed(
+        to(&p.app, &b, Method::GET, "app.test", "/healthz").header("X-Forwarded-For", "198.51.100.7, 203.0.113.9"),
+    )
+    .await;
+    assert_eq!(seen(&echo, "x-forwarded-for"), ["203.0.113.9"], "the hop the trusted proxy saw");
+    let (_, echo) = echoed(to(&p.app, &b, Method::GET, "app.test", "/healthz")).await;
+    assert_eq!(seen(&echo, "x-forwarded-for"), ["127.0.0.1"], "without one, the proxy itself");
 }
 
 #[tokio::test]

@@ -132,6 +132,25 @@ async fn put_new_refuses_a_live_key_and_accepts_after_expiry(b: Backend) {
     assert!(s.put_new("code:x", b"four", LONG).await.unwrap());
 }
 
+async fn replace_stores_only_over_a_live_value(b: Backend) {
+    let s = &b.store;
+    assert!(!s.replace("proof:r", b"never", LONG).await.unwrap(), "nothing to replace");
+    assert_eq!(s.get("proof:r").await.unwrap(), None, "and nothing stored");
+    s.put("proof:r", b"one", SHORT).await.unwrap();
+    assert!(s.replace("proof:r", b"two", LONG).await.unwrap());
+    b.advance(PAST_SHORT).await;
+    assert_eq!(s.get("proof:r").await.unwrap(), val(b"two"), "replaced with its new TTL");
+    // A value deleted (revoked) meanwhile is never brought back.
+    s.delete("proof:r").await.unwrap();
+    assert!(!s.replace("proof:r", b"three", LONG).await.unwrap());
+    assert_eq!(s.get("proof:r").await.unwrap(), None);
+    // Nor one that expired.
+    s.put("proof:e", b"one", SHORT).await.unwrap();
+    b.advance(PAST_SHORT).await;
+    assert!(!s.replace("proof:e", b"two", LONG).await.unwrap());
+    assert_eq!(s.get("proof:e").await.unwrap(), None);
+}
+
 async fn take_returns_the_value_once_then_none(b: Backend) {
     let s = &b.store;
     s.put("code:t", b"secret", LONG).await.unwrap();
@@ -384,6 +403,7 @@ conformance!(
     values_expire_after_their_ttl,
     put_overwrite_resets_the_ttl,
     put_new_refuses_a_live_key_and_accepts_after_expiry,
+    replace_stores_only_over_a_live_value,
     take_returns_the_value_once_then_none,
     take_is_single_use_under_concurrency,
     delete_removes_a_key_and_ignores_a_missing_one,
