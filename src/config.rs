@@ -358,6 +358,10 @@ pub struct RouteSettings {
     pub allow_accounts: Vec<String>,
     /// `aud` of the `X-Braid-Assertion`; defaults to the route's origin.
     pub audience: Option<String>,
+    /// braid's own proxy: how long this route's upstream may be silent (before its response
+    /// head, once the request body stopped flowing, and between frames of its response body);
+    /// default `[proxy] upstream_timeout_secs`.
+    pub upstream_timeout_secs: Option<u64>,
 }
 
 fn root_path() -> String {
@@ -371,7 +375,8 @@ pub struct ProxySettings {
     /// Hosts (besides the routes' own) that `/auth/start` and `/auth/sign-out` may return to.
     pub redirect_hosts: Vec<String>,
     /// How long braid's own proxy waits for an upstream's response head once the request body
-    /// has stopped flowing (each body chunk passed on restarts the wait); then 504.
+    /// has stopped flowing (each body chunk passed on restarts the wait; then 504), and between
+    /// frames of its response body (then the response is cut). A route may set its own.
     pub upstream_timeout_secs: u64,
 }
 
@@ -690,6 +695,7 @@ mod tests {
                 allow_email_domains: vec![],
                 allow_accounts: vec![],
                 audience: None,
+                upstream_timeout_secs: None,
             })
             .collect();
         s.check("braid.toml")

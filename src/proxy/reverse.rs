@@ -13,7 +13,6 @@
 use std::net::SocketAddr;
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -21,15 +20,14 @@ use axum::body::Body;
 use axum::extract::{ConnectInfo, Request};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, Version, header};
 use axum::response::{IntoResponse, Response};
-use http_body::Body as HttpBody;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioIo};
-use tokio::time::Instant;
 use tracing::Instrument;
 
 use super::forward::{self, Decision, Original};
 use super::headers;
+use super::timeouts::{Activity, Idle, Silent, Watched};
 use crate::error::AppError;
 use crate::state::AppState;
 use crate::web::html;
@@ -43,8 +41,6 @@ pub struct ReverseProxy {
     scheme: &'static str,
     /// braid's own host: never proxied.
     own: Option<String>,
-    /// How long an upstream may be silent before its response head (see `[proxy]`).
-    timeout: Duration,
     /// Whether any route has an upstream (else no request is proxied).
     active: bool,
     /// The proxies in front of braid whose `X-Forwarded-For` is believed (`[server]
@@ -65,7 +61,7 @@ impl ReverseProxy {
         let active = state.proxy.proxies_any();
         let trusted =
             state.settings.server.trusted_proxies.iter().filter_map(|p| crate::web::client_ip::Net::parse(p)).collect();
-        Self { state, client, scheme, own, timeout, active, trusted }
+        Self { state, client, scheme, own, active, trusted }
     }
 
     /// The normalised host of `req` when braid's proxy serves it.
@@ -233,7 +229,8 @@ async fn serve(proxy: &ReverseProxy, host: String, mut req: Request) -> Result<R
     let activity = Arc::new(Activity::new());
     let body = Body::new(Watched { inner: body, activity: activity.clone() });
     let sent = proxy.client.request(Request::from_parts(parts, body));
-    let mut resp = match activity.wait(sent, proxy.timeout).await {
+    let timeout = route.timeout;
+    let mut resp = match activity.wait(sent, timeout).await {
         Ok(Ok(resp)) => resp,
         Ok(Err(e)) => {
             tracing::warn!(upstream = %upstream, error = %e, connect = e.is_connect(), "upstream failed");
@@ -244,7 +241,7 @@ async fn serve(proxy: &ReverseProxy, host: String, mut req: Request) -> Result<R
             ));
         }
         Err(Silent) => {
-            tracing::warn!(upstream = %upstream, timeout_secs = proxy.timeout.as_secs(), "upstream timed out");
+            tracing::warn!(upstream = %upstream, timeout_secs = timeout.as_secs(), "upstream timed out");
             return Err(html::error_page(
                 StatusCode::GATEWAY_TIMEOUT,
                 "The application did not answer in time",
@@ -271,7 +268,7 @@ async fn serve(proxy: &ReverseProxy, host: String, mut req: Request) -> Result<R
         tokio::spawn(join(client, server, watch).in_current_span());
         return Ok(resp.map(|_| Body::empty()));
     }
-    Ok(resp.map(Body::new))
+    Ok(resp.map(|b| Body::new(Idle::new(b, timeout))))
 }
 
 /// The upstream URL of `orig`: the upstream's origin and path, then the normalised path braid
@@ -316,75 +313,6 @@ async fn join(client: hyper::upgrade::OnUpgrade, server: hyper::upgrade::OnUpgra
             Err(e) => tracing::debug!(error = %e, "upgraded connection ended"),
         },
         () = ended => tracing::info!("upgraded connection closed: its session ended"),
-    }
-}
-
-/// The upstream said nothing for the whole timeout after the request body stopped flowing.
-struct Silent;
-
-/// When the request body last moved, for the upstream timeout.
-struct Activity {
-    start: Instant,
-    /// Milliseconds from `start` to the last body frame passed on.
-    last_ms: AtomicU64,
-}
-
-impl Activity {
-    fn new() -> Self {
-        Self { start: Instant::now(), last_ms: AtomicU64::new(0) }
-    }
-
-    fn touch(&self) {
-        let ms = u64::try_from(self.start.elapsed().as_millis()).unwrap_or(u64::MAX);
-        self.last_ms.store(ms, Ordering::Relaxed);
-    }
-
-    fn deadline(&self, timeout: Duration) -> Instant {
-        self.start + Duration::from_millis(self.last_ms.load(Ordering::Relaxed)) + timeout
-    }
-
-    /// Wait for `fut` until `timeout` has passed with no request body moving: a large upload
-    /// is never cut short while it flows, and a silent upstream never hangs the request.
-    async fn wait<F: std::future::Future>(&self, fut: F, timeout: Duration) -> Result<F::Output, Silent> {
-        tokio::pin!(fut);
-        loop {
-            match tokio::time::timeout_at(self.deadline(timeout), &mut fut).await {
-                Ok(out) => return Ok(out),
-                Err(_) if self.deadline(timeout) <= Instant::now() => return Err(Silent),
-                Err(_) => {}
-            }
-        }
-    }
-}
-
-/// A request body that records when its frames pass (it streams as it comes: nothing is
-/// buffered).
-struct Watched {
-    inner: Body,
-    activity: Arc<Activity>,
-}
-
-impl HttpBody for Watched {
-    type Data = axum::body::Bytes;
-    type Error = axum::Error;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
-        let polled = Pin::new(&mut self.inner).poll_frame(cx);
-        if matches!(polled, Poll::Ready(Some(Ok(_)))) {
-            self.activity.touch();
-        }
-        polled
-    }
-
-    fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
-    }
-
-    fn size_hint(&self) -> http_body::SizeHint {
-        self.inner.size_hint()
     }
 }
 

@@ -25,6 +25,8 @@ pub struct Route {
     pub allow_accounts: Vec<String>,
     /// `aud` of the assertion.
     pub audience: String,
+    /// How long its upstream may be silent (the route's own, else `[proxy]`'s).
+    pub timeout: std::time::Duration,
 }
 
 impl Route {
@@ -61,6 +63,9 @@ impl RouteTable {
                     allow_providers: r.allow_providers.clone(),
                     allow_email_domains: r.allow_email_domains.iter().map(|d| d.to_ascii_lowercase()).collect(),
                     allow_accounts: r.allow_accounts.clone(),
+                    timeout: std::time::Duration::from_secs(
+                        r.upstream_timeout_secs.unwrap_or(proxy.upstream_timeout_secs),
+                    ),
                 })
             })
             .collect();
@@ -352,6 +357,13 @@ pub fn check(routes: &[RouteSettings], proxy: &ProxySettings, public_url: &str) 
                 bad(format!("routes[{i}].audience"), "must be a non-empty string without control characters".into());
             }
         }
+        if let Some(t) = r.upstream_timeout_secs {
+            if !(1..=3600).contains(&t) {
+                bad(format!("routes[{i}].upstream_timeout_secs"), "must be between 1 and 3600 seconds".into());
+            } else if r.upstream.is_none() {
+                bad(format!("routes[{i}].upstream_timeout_secs"), "only a route with an `upstream` has one".into());
+            }
+        }
     }
     for (j, h) in proxy.redirect_hosts.iter().enumerate() {
         if let Err(reason) = check_host(h) {
@@ -420,6 +432,7 @@ mod tests {
             allow_email_domains: vec![],
             allow_accounts: vec![],
             audience: None,
+            upstream_timeout_secs: None,
         }
     }
 
@@ -536,5 +549,25 @@ mod tests {
             let proxy = ProxySettings { upstream_timeout_secs: secs, ..Default::default() };
             assert_eq!(keys(&ok, &proxy), ["proxy.upstream_timeout_secs"]);
         }
+        // A route's own timeout: in range, and only with an upstream.
+        let with = |secs: u64, upstream: Option<&str>| {
+            let mut r = up("app.example", "/", upstream);
+            r.upstream_timeout_secs = Some(secs);
+            keys(&[r], &ProxySettings::default())
+        };
+        assert!(with(5, Some("http://127.0.0.1:9000")).is_empty());
+        assert_eq!(with(0, Some("http://127.0.0.1:9000")), ["routes[0].upstream_timeout_secs"]);
+        assert_eq!(with(3601, Some("http://127.0.0.1:9000")), ["routes[0].upstream_timeout_secs"]);
+        assert_eq!(with(5, None), ["routes[0].upstream_timeout_secs"]);
+        let mut own = up("app.example", "/", Some("http://127.0.0.1:9000"));
+        own.upstream_timeout_secs = Some(7);
+        let t = RouteTable::build(
+            &[own, up("app.example", "/b", Some("http://127.0.0.1:9000"))],
+            &ProxySettings::default(),
+            OWN,
+        )
+        .unwrap();
+        let timeouts: Vec<u64> = t.routes.iter().map(|r| r.timeout.as_secs()).collect();
+        assert_eq!(timeouts, [7, ProxySettings::default().upstream_timeout_secs], "the route's own, else [proxy]'s");
     }
 }

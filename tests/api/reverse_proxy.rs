@@ -163,6 +163,22 @@ async fn upstream() -> Upstream {
                 "late"
             }),
         )
+        .route(
+            "/patient/late",
+            get(|| async {
+                tokio::time::sleep(Duration::from_millis(3500)).await;
+                "late but fine"
+            }),
+        )
+        .route(
+            "/stall",
+            get(|| async {
+                // The head and a first chunk, then nothing ever again.
+                let first =
+                    futures_util::stream::once(async { Ok::<_, Infallible>(Bytes::from_static(b"first chunk;")) });
+                Body::from_stream(first.chain(futures_util::stream::pending()))
+            }),
+        )
         .route("/ws", get(ws_echo))
         .fallback(echo)
         .layer(axum::middleware::from_fn(move |req: Request, next: Next| {
@@ -214,6 +230,12 @@ path_prefix = "/corp"
 upstream = "{app}"
 allow_email_domains = ["corp.example"]
 audience = "urn:corp"
+
+[[routes]]
+host = "app.test"
+path_prefix = "/patient"
+upstream = "{app}"
+upstream_timeout_secs = 8
 
 [[routes]]
 host = "down.test"
@@ -551,6 +573,17 @@ async fn an_upstream_that_is_down_gives_a_502_page_and_a_silent_one_a_504_page()
     let r = nav(&p.app, &b, "app.test", "/slow").timeout(Duration::from_secs(60)).send().await.unwrap();
     assert_eq!(r.status(), StatusCode::GATEWAY_TIMEOUT);
     assert!(r.text().await.unwrap().contains("did not answer in time"));
+    // A route with its own, longer timeout waits for an upstream that `[proxy]`'s would not.
+    let r = nav(&p.app, &b, "app.test", "/patient/late").timeout(Duration::from_secs(60)).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    assert_eq!(r.text().await.unwrap(), "late but fine");
+    // An upstream that stops sending mid-body: the response is cut (the client sees the body
+    // fail), never held open.
+    let r = nav(&p.app, &b, "app.test", "/stall").timeout(Duration::from_secs(60)).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK, "the head came");
+    let body = r.bytes().await;
+    let e = body.expect_err("the body does not complete");
+    assert!(!e.is_timeout(), "cut by braid, not by the client's own limit: {e}");
 }
 
 #[tokio::test]

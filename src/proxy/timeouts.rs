@@ -1,0 +1,151 @@
+//! The proxy's clocks on an upstream: the wait for its response head, which runs while the
+//! request body is still flowing only from the body's last movement (a large upload is never
+//! cut short), and the wait between frames of its response body (an upstream that stops
+//! sending mid-body does not hold the client forever).
+
+use std::pin::Pin;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::task::{Context, Poll};
+use std::time::Duration;
+
+use axum::body::Body;
+use http_body::Body as HttpBody;
+use tokio::time::{Instant, Sleep};
+
+/// The upstream said nothing for the whole timeout after the request body stopped flowing.
+pub struct Silent;
+
+/// When the request body last moved, for the upstream timeout.
+pub struct Activity {
+    start: Instant,
+    /// Milliseconds from `start` to the last body frame passed on.
+    last_ms: AtomicU64,
+}
+
+impl Activity {
+    pub fn new() -> Self {
+        Self { start: Instant::now(), last_ms: AtomicU64::new(0) }
+    }
+
+    fn touch(&self) {
+        let ms = u64::try_from(self.start.elapsed().as_millis()).unwrap_or(u64::MAX);
+        self.last_ms.store(ms, Ordering::Relaxed);
+    }
+
+    fn deadline(&self, timeout: Duration) -> Instant {
+        self.start + Duration::from_millis(self.last_ms.load(Ordering::Relaxed)) + timeout
+    }
+
+    /// Wait for `fut` until `timeout` has passed with no request body moving: a large upload
+    /// is never cut short while it flows, and a silent upstream never hangs the request.
+    pub async fn wait<F: std::future::Future>(&self, fut: F, timeout: Duration) -> Result<F::Output, Silent> {
+        tokio::pin!(fut);
+        loop {
+            match tokio::time::timeout_at(self.deadline(timeout), &mut fut).await {
+                Ok(out) => return Ok(out),
+                Err(_) if self.deadline(timeout) <= Instant::now() => return Err(Silent),
+                Err(_) => {}
+            }
+        }
+    }
+}
+
+/// A request body that records when its frames pass (it streams as it comes: nothing is
+/// buffered).
+pub struct Watched {
+    /// The client's body.
+    pub inner: Body,
+    /// Where its movement is recorded.
+    pub activity: Arc<Activity>,
+}
+
+impl HttpBody for Watched {
+    type Data = axum::body::Bytes;
+    type Error = axum::Error;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        let polled = Pin::new(&mut self.inner).poll_frame(cx);
+        if matches!(polled, Poll::Ready(Some(Ok(_)))) {
+            self.activity.touch();
+        }
+        polled
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
+    }
+}
+
+/// An upstream's response body that ends with an error when no frame has come for `timeout`
+/// (the client's connection is then closed, as a proxy's read timeout does). The timer exists
+/// only while the body waits: a body that is ready at once costs none.
+pub struct Idle<B> {
+    inner: B,
+    timeout: Duration,
+    timer: Option<Pin<Box<Sleep>>>,
+    /// Whether the timer runs from the current wait (a frame since disarms it).
+    armed: bool,
+}
+
+impl<B> Idle<B> {
+    /// `inner`, allowed to be silent for at most `timeout` between frames.
+    pub fn new(inner: B, timeout: Duration) -> Self {
+        Self { inner, timeout, timer: None, armed: false }
+    }
+}
+
+impl<B> HttpBody for Idle<B>
+where
+    B: HttpBody<Data = axum::body::Bytes> + Unpin,
+    B::Error: Into<axum::BoxError>,
+{
+    type Data = axum::body::Bytes;
+    type Error = axum::BoxError;
+
+    fn poll_frame(
+        mut self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+    ) -> Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
+        let this = &mut *self;
+        match Pin::new(&mut this.inner).poll_frame(cx) {
+            Poll::Ready(frame) => {
+                this.armed = false;
+                Poll::Ready(frame.map(|f| f.map_err(Into::into)))
+            }
+            Poll::Pending => {
+                let timeout = this.timeout;
+                let timer = this.timer.get_or_insert_with(|| Box::pin(tokio::time::sleep(timeout)));
+                if !this.armed {
+                    timer.as_mut().reset(Instant::now() + timeout);
+                    this.armed = true;
+                }
+                match timer.as_mut().poll(cx) {
+                    Poll::Ready(()) => {
+                        tracing::warn!(
+                            timeout_secs = timeout.as_secs(),
+                            "upstream silent mid-body; the response is cut"
+                        );
+                        Poll::Ready(Some(Err("the upstream stopped sending its response body".into())))
+                    }
+                    Poll::Pending => Poll::Pending,
+                }
+            }
+        }
+    }
+
+    fn is_end_stream(&self) -> bool {
+        self.inner.is_end_stream()
+    }
+
+    fn size_hint(&self) -> http_body::SizeHint {
+        self.inner.size_hint()
+    }
+}
