@@ -1,6 +1,9 @@
 //! In-memory `SessionStore` for a single process (the default); expiry follows the `Clock`, and
 //! the bytes it holds are capped so that anonymous traffic cannot exhaust the process: past the
-//! cap (after a sweep of expired values) a write fails like an unreachable store (503).
+//! cap (after a sweep of expired values) a write fails like an unreachable store (503). What
+//! anyone can make without signing in (sign-ins under way, pushed requests, link proofs, replay
+//! marks, rate counters) may fill at most half of the cap, so a flood of them never keeps a
+//! session or a code from being stored.
 
 use super::{SessionStore, StoreError};
 use crate::clock::{SharedClock, UnixMillis};
@@ -11,6 +14,14 @@ use std::time::Duration;
 
 /// Expired entries are swept after this many writes.
 const SWEEP_EVERY: u64 = 256;
+
+/// The kinds of record anyone can make without a session: they share half of the cap.
+const PENDING: [&str; 6] = ["tx:", "login:", "par:", "proof:", "samlseen:", "rl:"];
+
+/// Whether `key` is a record anyone can make without signing in.
+fn is_pending(key: &str) -> bool {
+    PENDING.iter().any(|p| key.starts_with(p))
+}
 
 /// A value and the instant (Unix ms) from which it no longer exists.
 struct Entry {
@@ -35,6 +46,8 @@ struct Inner {
     writes: u64,
     /// Bytes of keys and values held.
     bytes: usize,
+    /// Of those, the bytes of pending records (see [`PENDING`]).
+    pending: usize,
 }
 
 impl Inner {
@@ -54,34 +67,48 @@ impl Inner {
 
     /// Drop every expired value and index entry, and empty indexes.
     fn sweep(&mut self, now: UnixMillis) {
-        let mut freed = 0;
+        let (mut freed, mut freed_pending) = (0, 0);
         self.values.retain(|k, e| {
             let keep = e.expires_at > now;
             if !keep {
                 freed += k.len() + e.value.len();
+                if is_pending(k) {
+                    freed_pending += k.len() + e.value.len();
+                }
             }
             keep
         });
         self.bytes = self.bytes.saturating_sub(freed);
+        self.pending = self.pending.saturating_sub(freed_pending);
         self.index.retain(|_, idx| idx.expires_at > now);
     }
 
-    /// Store a value if the cap allows it (sweeping expired values first when it would not).
+    /// Store a value if the cap allows it (sweeping expired values first when it would not); a
+    /// pending record only within half of the cap.
     fn insert(&mut self, key: &str, entry: Entry, cap: usize, now: UnixMillis) -> Result<(), StoreError> {
         let size = key.len() + entry.value.len();
-        let replaced = self.values.get(key).map_or(0, |e| key.len() + e.value.len());
-        if self.bytes - replaced + size > cap {
+        let pending = is_pending(key);
+        let fits = |inner: &Self| {
+            let replaced = inner.values.get(key).map_or(0, |e| key.len() + e.value.len());
+            inner.bytes - replaced + size <= cap && (!pending || inner.pending - replaced + size <= cap / 2)
+        };
+        if !fits(self) {
             self.sweep(now);
-            let replaced = self.values.get(key).map_or(0, |e| key.len() + e.value.len());
-            if self.bytes - replaced + size > cap {
+            if !fits(self) {
                 crate::metrics::store_error("sessions");
                 return Err(StoreError::Unavailable("the memory session store is full".into()));
             }
         }
         if let Some(old) = self.values.insert(key.to_owned(), entry) {
             self.bytes -= key.len() + old.value.len();
+            if pending {
+                self.pending -= key.len() + old.value.len();
+            }
         }
         self.bytes += size;
+        if pending {
+            self.pending += size;
+        }
         Ok(())
     }
 
@@ -89,6 +116,9 @@ impl Inner {
     fn remove(&mut self, key: &str) -> Option<Entry> {
         let e = self.values.remove(key)?;
         self.bytes = self.bytes.saturating_sub(key.len() + e.value.len());
+        if is_pending(key) {
+            self.pending = self.pending.saturating_sub(key.len() + e.value.len());
+        }
         Some(e)
     }
 }
@@ -299,6 +329,37 @@ mod tests {
         assert!(!inner.values.contains_key("old"));
         assert!(!inner.index.contains_key("acct"));
         assert_eq!(inner.bytes, inner.values.iter().map(|(k, e)| k.len() + e.value.len()).sum::<usize>());
+    }
+
+    #[tokio::test]
+    async fn records_anyone_can_make_fill_at_most_half_the_cap_and_sessions_still_fit() {
+        let clock = Arc::new(TestClock::at(1_000_000));
+        let store = MemorySessionStore::with_cap(clock.clone(), 10_000);
+        let ttl = Duration::from_secs(600);
+        let mut made = 0;
+        for i in 0..1000 {
+            let kind = PENDING[i % PENDING.len()];
+            if store.put(&format!("{kind}{i:04}"), &[0u8; 90], ttl).await.is_err() {
+                break;
+            }
+            made += 1;
+        }
+        assert!((45..=55).contains(&made), "a flood stops at half the cap: {made} records");
+        assert!(store.put("tx:more", &[0u8; 90], ttl).await.is_err(), "and stays stopped");
+        // Sessions and codes still fit, in the other half.
+        for i in 0..35 {
+            store.put(&format!("sess:{i:04}"), &[1u8; 100], ttl).await.unwrap();
+            store.put(&format!("code:{i:04}"), &[1u8; 10], ttl).await.unwrap();
+        }
+        // Taking a pending record frees its room in both counts.
+        let taken = store.take("tx:0000").await.unwrap();
+        assert!(taken.is_some());
+        store.put("tx:again", &[0u8; 90], ttl).await.unwrap();
+        let inner = store.lock();
+        let pending: usize =
+            inner.values.iter().filter(|(k, _)| is_pending(k)).map(|(k, e)| k.len() + e.value.len()).sum();
+        assert_eq!(inner.pending, pending);
+        assert!(inner.pending <= 5_000 && inner.bytes <= 10_000);
     }
 
     #[tokio::test]
