@@ -292,7 +292,7 @@ async fn each_policy_key_allows_and_refuses() {
 }
 
 #[tokio::test]
-async fn unlinking_or_disabling_the_account_or_the_provider_refuses_the_next_request() {
+async fn unlinking_disabling_or_merging_the_account_or_disabling_the_provider_refuses_the_next_request() {
     let p = proxied().await;
     let admin = Actor::admin("test");
     let usable = SignInProviders::new(["dev", "dev2"]);
@@ -315,6 +315,16 @@ async fn unlinking_or_disabling_the_account_or_the_provider_refuses_the_next_req
     assert_eq!(ask(&p.app, &b, "verify", "/docs", &[]).await.status(), StatusCode::UNAUTHORIZED);
     p.app.state.accounts.set_disabled(&dora, false, &admin, 0).await.unwrap().unwrap();
     assert_eq!(ask(&p.app, &b, "verify", "/docs", &[]).await.status(), StatusCode::UNAUTHORIZED, "the session ended");
+
+    // A merged account: refused at once; signed in again, the merged-into account is named.
+    let b = signed_in(&p, "dev", "enzo", "enzo@example.com", true).await;
+    assert_eq!(ask(&p.app, &b, "verify", "/docs", &[]).await.status(), StatusCode::OK);
+    let enzo = p.app.state.accounts.find_identity("urn:braid:dev:dev", "enzo").await.unwrap().unwrap().account_id;
+    p.app.state.accounts.merge(&enzo, &p.alma, &admin, 0).await.unwrap().unwrap();
+    assert_eq!(ask(&p.app, &b, "verify", "/docs", &[]).await.status(), StatusCode::UNAUTHORIZED);
+    let b = signed_in(&p, "dev", "enzo", "", false).await;
+    let r = ask(&p.app, &b, "verify", "/docs", &[]).await;
+    assert_eq!(header(&r, "x-auth-request-user").as_deref(), Some(p.alma.as_str()), "never the old id");
 
     // Sign-in switched off for the identity used.
     let b = signed_in(&p, "dev", "sia", "", false).await;

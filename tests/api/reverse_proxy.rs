@@ -587,7 +587,7 @@ async fn an_upstream_that_is_down_gives_a_502_page_and_a_silent_one_a_504_page()
 }
 
 #[tokio::test]
-async fn unlinking_or_disabling_ends_access_on_the_next_request() {
+async fn unlinking_disabling_or_merging_ends_access_on_the_next_request() {
     let (p, up) = proxy().await;
     let admin = Actor::admin("test");
     let usable = braid::accounts::SignInProviders::new(["dev", "dev2"]);
@@ -611,6 +611,20 @@ async fn unlinking_or_disabling_ends_access_on_the_next_request() {
     assert_eq!(hits_after_dora, hits + 1);
     assert_eq!(nav(&p.app, &b, "app.test", "/docs").send().await.unwrap().status(), StatusCode::FOUND);
     assert_eq!(up.hits.load(Ordering::SeqCst), hits_after_dora);
+
+    // A merged account: its sessions end with it; signing in again with its identity lands on
+    // the account it was merged into, which the upstream then sees.
+    let b = signed_in(&p, "dev", "enzo", "enzo@example.com", true).await;
+    assert_eq!(nav(&p.app, &b, "app.test", "/docs").send().await.unwrap().status(), StatusCode::OK);
+    let enzo = p.app.state.accounts.find_identity("urn:braid:dev:dev", "enzo").await.unwrap().unwrap().account_id;
+    p.app.state.accounts.merge(&enzo, &p.alma, &admin, 0).await.unwrap().unwrap();
+    let hits_before = up.hits.load(Ordering::SeqCst);
+    assert_eq!(nav(&p.app, &b, "app.test", "/docs").send().await.unwrap().status(), StatusCode::FOUND);
+    assert_eq!(up.hits.load(Ordering::SeqCst), hits_before, "nothing reached the upstream");
+    let b = signed_in(&p, "dev", "enzo", "", false).await;
+    let (status, echo) = echoed(nav(&p.app, &b, "app.test", "/docs")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(seen(&echo, "x-auth-request-user"), [p.alma.as_str()], "the merged-into account, never the old id");
 }
 
 #[test]
