@@ -378,11 +378,14 @@ pub struct ProxySettings {
     /// has stopped flowing (each body chunk passed on restarts the wait; then 504), and between
     /// frames of its response body (then the response is cut). A route may set its own.
     pub upstream_timeout_secs: u64,
+    /// PEM certificates of the authorities that may sign an `https://` upstream's certificate,
+    /// besides the web's (a private CA); relative to braid's working directory.
+    pub upstream_ca_file: Option<std::path::PathBuf>,
 }
 
 impl Default for ProxySettings {
     fn default() -> Self {
-        Self { redirect_hosts: Vec::new(), upstream_timeout_secs: 60 }
+        Self { redirect_hosts: Vec::new(), upstream_timeout_secs: 60, upstream_ca_file: None }
     }
 }
 

@@ -1,7 +1,7 @@
 //! Applications that speak no OpenID Connect, behind braid: the route table (`[[routes]]`),
 //! forward-auth for a proxy that is already there (`/auth/verify`, `/auth/forward`), the
 //! sign-in and sign-out links a proxy sends people to (`/auth/start`, `/auth/sign-out`), and
-//! braid's own reverse proxy for routes with an `upstream` (`reverse`, `headers`, `timeouts`).
+//! braid's own reverse proxy for routes with an `upstream` (`reverse`, `headers`, `timeouts`, `tls`).
 
 pub mod assertions;
 pub mod forward;
@@ -10,5 +10,6 @@ pub mod reverse;
 pub mod start;
 pub mod table;
 pub mod timeouts;
+pub mod tls;
 
 pub use table::{Route, RouteTable};

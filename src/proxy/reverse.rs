@@ -20,6 +20,7 @@ use axum::body::Body;
 use axum::extract::{ConnectInfo, Request};
 use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, Version, header};
 use axum::response::{IntoResponse, Response};
+use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
 use hyper_util::rt::{TokioExecutor, TokioIo};
@@ -35,7 +36,9 @@ use crate::web::html;
 /// braid's proxy: the shared state, the upstream client and the hosts it serves.
 pub struct ReverseProxy {
     state: AppState,
-    client: Client<HttpConnector, Body>,
+    /// The upstream client (http and https); `None` when its TLS settings could not be built
+    /// (checked at startup): then every proxied request gets a 502 page, none goes unverified.
+    client: Option<Client<HttpsConnector<HttpConnector>, Body>>,
     /// `http` or `https`: the scheme of braid's public URL, which the browser uses for the
     /// proxied hosts too (the same listener, behind the same TLS terminator).
     scheme: &'static str,
@@ -52,10 +55,13 @@ impl ReverseProxy {
     /// The proxy over `state`'s routes and settings.
     pub fn new(state: AppState) -> Self {
         let timeout = Duration::from_secs(state.settings.proxy.upstream_timeout_secs);
-        let mut connector = HttpConnector::new();
-        connector.set_nodelay(true);
-        connector.set_connect_timeout(Some(timeout));
-        let client = Client::builder(TokioExecutor::new()).build(connector);
+        let client = match super::tls::connector(timeout, state.settings.proxy.upstream_ca_file.as_deref()) {
+            Ok(connector) => Some(Client::builder(TokioExecutor::new()).build(connector)),
+            Err(e) => {
+                tracing::error!(error = %e, "braid's proxy cannot reach https upstreams; proxied requests get 502");
+                None
+            }
+        };
         let scheme = if state.issuer.starts_with("https://") { "https" } else { "http" };
         let own = super::table::own_authority(&state.issuer);
         let active = state.proxy.proxies_any();
@@ -228,7 +234,14 @@ async fn serve(proxy: &ReverseProxy, host: String, mut req: Request) -> Result<R
 
     let activity = Arc::new(Activity::new());
     let body = Body::new(Watched { inner: body, activity: activity.clone() });
-    let sent = proxy.client.request(Request::from_parts(parts, body));
+    let Some(client) = proxy.client.as_ref() else {
+        return Err(html::error_page(
+            StatusCode::BAD_GATEWAY,
+            "The application is not answering",
+            "braid's proxy is not configured to reach this application (see its log).",
+        ));
+    };
+    let sent = client.request(Request::from_parts(parts, body));
     let timeout = route.timeout;
     let mut resp = match activity.wait(sent, timeout).await {
         Ok(Ok(resp)) => resp,

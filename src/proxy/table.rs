@@ -279,15 +279,8 @@ pub fn check(routes: &[RouteSettings], proxy: &ProxySettings, public_url: &str) 
         seen.push((host, &r.path_prefix, i));
         if let Some(u) = &r.upstream {
             match Url::parse(u) {
-                Ok(p) if p.scheme() == "https" => bad(
-                    format!("routes[{i}].upstream"),
-                    format!(
-                        "`{u}`: https upstreams are not supported yet; braid's proxy speaks http to the upstream \
-                         (keep it on loopback or a private network)"
-                    ),
-                ),
                 Ok(p)
-                    if p.scheme() == "http"
+                    if (p.scheme() == "http" || p.scheme() == "https")
                         && p.host().is_some()
                         && p.username().is_empty()
                         && p.password().is_none()
@@ -295,7 +288,9 @@ pub fn check(routes: &[RouteSettings], proxy: &ProxySettings, public_url: &str) 
                         && p.fragment().is_none() => {}
                 _ => bad(
                     format!("routes[{i}].upstream"),
-                    format!("`{u}` must be an http URL like http://127.0.0.1:9000 (no user name, query or fragment)"),
+                    format!(
+                        "`{u}` must be an http(s) URL like http://127.0.0.1:9000 (no user name, query or fragment)"
+                    ),
                 ),
             }
             if own.as_deref() == Some(r.host.to_ascii_lowercase().as_str()) {
@@ -372,6 +367,11 @@ pub fn check(routes: &[RouteSettings], proxy: &ProxySettings, public_url: &str) 
     }
     if !(1..=3600).contains(&proxy.upstream_timeout_secs) {
         bad("proxy.upstream_timeout_secs".into(), "must be between 1 and 3600 seconds".into());
+    }
+    if let Some(path) = &proxy.upstream_ca_file {
+        if let Err(reason) = super::tls::ca_certificates(path) {
+            bad("proxy.upstream_ca_file".into(), reason);
+        }
     }
     problems
 }
@@ -534,8 +534,12 @@ mod tests {
         assert!(keys(&ok, &ProxySettings::default()).is_empty());
         let t = RouteTable::build(&ok, &ProxySettings::default(), OWN).unwrap();
         assert!(t.proxies("app.example") && !t.proxies("other.example"));
+        assert!(
+            keys(&[up("app.example", "/", Some("https://app.internal:9443"))], &ProxySettings::default()).is_empty(),
+            "https upstreams are verified against the web's roots and `upstream_ca_file`"
+        );
         assert_eq!(
-            keys(&[up("app.example", "/", Some("https://127.0.0.1:9443"))], &ProxySettings::default()),
+            keys(&[up("app.example", "/", Some("ftp://app.internal"))], &ProxySettings::default()),
             ["routes[0].upstream"]
         );
         assert_eq!(

@@ -475,7 +475,7 @@ fn braid_check_names_the_key_of_a_bad_route() {
     assert_eq!(code, Some(2));
     for want in [
         "braid.toml: key `routes[0].host`: `https://app.test` must be a host name",
-        "braid.toml: key `routes[0].upstream`: `ftp://x` must be an http URL",
+        "braid.toml: key `routes[0].upstream`: `ftp://x` must be an http(s) URL",
         "braid.toml: key `proxy.redirect_hosts[0]`",
     ] {
         assert!(e.contains(want), "{want} in {e}");

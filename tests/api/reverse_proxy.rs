@@ -628,16 +628,16 @@ async fn unlinking_disabling_or_merging_ends_access_on_the_next_request() {
 }
 
 #[test]
-fn braid_check_refuses_proxying_braids_own_host_and_https_upstreams() {
+fn braid_check_refuses_proxying_braids_own_host_and_names_each_bad_key() {
     let dir = tempfile::tempdir().unwrap();
     write_dev_provider(dir.path());
     std::fs::write(
         dir.path().join("braid.toml"),
         "[server]\npublic_url = \"https://auth.example\"\n\
          [[routes]]\nhost = \"auth.example\"\nupstream = \"http://127.0.0.1:9000\"\n\
-         [[routes]]\nhost = \"app.example\"\nupstream = \"https://127.0.0.1:9443\"\n\
+         [[routes]]\nhost = \"app.example\"\nupstream = \"https://user@127.0.0.1:9443\"\n\
          [[routes]]\nhost = \"app.example\"\npath_prefix = \"/fa\"\n\
-         [proxy]\nupstream_timeout_secs = 0\n",
+         [proxy]\nupstream_timeout_secs = 0\nupstream_ca_file = \"missing-ca.pem\"\n",
     )
     .unwrap();
     let o =
@@ -646,9 +646,10 @@ fn braid_check_refuses_proxying_braids_own_host_and_https_upstreams() {
     assert_eq!(o.status.code(), Some(2), "{e}");
     for want in [
         "key `routes[0].host`: `auth.example` is braid's own host",
-        "key `routes[1].upstream`: `https://127.0.0.1:9443`: https upstreams are not supported yet",
+        "key `routes[1].upstream`: `https://user@127.0.0.1:9443` must be an http(s) URL",
         "key `routes[2].upstream`: host `app.example` has routes with and without `upstream`",
         "key `proxy.upstream_timeout_secs`: must be between 1 and 3600",
+        "key `proxy.upstream_ca_file`: `missing-ca.pem`",
     ] {
         assert!(e.contains(want), "{want} in {e}");
     }

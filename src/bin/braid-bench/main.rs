@@ -17,6 +17,7 @@ mod percore;
 mod pinned;
 mod scale;
 mod stores;
+mod upload;
 
 const CLIENT: &str = "bench";
 const SECRET: &str = "bench-secret-0123456789abcdef0123456789";
@@ -322,6 +323,12 @@ async fn main() {
         let _ = std::fs::remove_dir_all(&dir);
         return;
     }
+    if arg("--only", "") == "upload" {
+        let _ = std::fs::create_dir_all(dir.join("providers"));
+        upload::run(&http, &dir).await;
+        let _ = std::fs::remove_dir_all(&dir);
+        return;
+    }
 
     // Signing cost per algorithm (the key pair is parsed once, as braid does).
     for alg in [SigningAlg::RS256, SigningAlg::ES256, SigningAlg::EdDSA] {
@@ -448,6 +455,7 @@ async fn main() {
 
     let _ = std::fs::create_dir_all(dir.join("providers"));
     percore::run(&http, &dir, &sessions).await;
+    upload::run(&http, &dir).await;
 
     if let Some(kib) = peak_rss_kib() {
         println!("{:<28} {:>9.1} MiB (braid and this client, one process)", "peak memory", kib as f64 / 1024.0);
