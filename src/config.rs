@@ -67,6 +67,9 @@ pub struct ServerSettings {
     pub shutdown_timeout_secs: u64,
     /// Peers (addresses or networks) whose `X-Forwarded-For` names the client address.
     pub trusted_proxies: Vec<String>,
+    /// Threads that serve requests: 0 (the default) is one per core braid may run on. With one,
+    /// braid runs on a single-threaded runtime (no hand-offs between threads).
+    pub worker_threads: usize,
 }
 
 impl Default for ServerSettings {
@@ -76,6 +79,7 @@ impl Default for ServerSettings {
             public_url: None,
             shutdown_timeout_secs: 30,
             trusted_proxies: Vec::new(),
+            worker_threads: 0,
         }
     }
 }

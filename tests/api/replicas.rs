@@ -1,5 +1,7 @@
 //! Replicas are stateless: two `braid` processes on one Redis and one PostgreSQL serve a single
-//! sign-in together, each step landing on the other process.
+//! sign-in together, each step landing on the other process. The first runs on a
+//! single-threaded runtime (`worker_threads = 1`, as braid does on one core), the second on one
+//! thread per core.
 
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -52,12 +54,12 @@ async fn two_processes_on_one_redis_and_postgres_serve_one_sign_in_together() {
     let public = format!("http://127.0.0.1:{pa}");
     let mut bases = Vec::new();
     let mut procs = Vec::new();
-    for port in [pa, pb] {
+    for (port, threads) in [(pa, 1), (pb, 0)] {
         let cfg = dir.path().join(format!("braid-{port}.toml"));
         std::fs::write(
             &cfg,
             format!(
-                "[server]\nlisten = \"127.0.0.1:{port}\"\npublic_url = \"{public}\"\n\
+                "[server]\nlisten = \"127.0.0.1:{port}\"\npublic_url = \"{public}\"\nworker_threads = {threads}\n\
                  [store]\naccounts = \"{pg}\"\nsessions = \"{}\"\nredis_key_prefix = \"{prefix}\"\n\
                  [keys]\ndir = \"{}\"\n[providers]\ndir = \"{}\"\n[log]\nlevel = \"warn\"\n{CLIENTS_TOML}",
                 support::redis_url(),
