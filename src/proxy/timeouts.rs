@@ -23,7 +23,14 @@ pub struct Activity {
     last_ms: AtomicU64,
 }
 
+impl Default for Activity {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
 impl Activity {
+    /// Activity from now, the body not moved yet.
     pub fn new() -> Self {
         Self { start: Instant::now(), last_ms: AtomicU64::new(0) }
     }

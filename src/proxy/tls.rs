@@ -48,5 +48,9 @@ pub fn connector(timeout: Duration, ca_file: Option<&Path>) -> Result<HttpsConne
     http.set_connect_timeout(Some(timeout));
     http.enforce_http(false);
     let config = client_config(ca_file).map_err(|e| format!("proxy.upstream_ca_file: {e}"))?;
-    Ok(hyper_rustls::HttpsConnectorBuilder::new().with_tls_config(config).https_or_http().enable_http1().wrap_connector(http))
+    Ok(hyper_rustls::HttpsConnectorBuilder::new()
+        .with_tls_config(config)
+        .https_or_http()
+        .enable_http1()
+        .wrap_connector(http))
 }

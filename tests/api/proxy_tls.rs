@@ -50,7 +50,8 @@ fn cert(cn: &str, key: &PKey<Private>, issuer: Option<(&X509, &PKey<Private>)>) 
             b.set_issuer_name(ca.subject_name()).unwrap();
             b.append_extension(BasicConstraints::new().critical().build().unwrap()).unwrap();
             b.append_extension(ExtendedKeyUsage::new().server_auth().build().unwrap()).unwrap();
-            let san = SubjectAlternativeName::new().ip("127.0.0.1").dns("localhost").build(&b.x509v3_context(Some(ca), None));
+            let san =
+                SubjectAlternativeName::new().ip("127.0.0.1").dns("localhost").build(&b.x509v3_context(Some(ca), None));
             b.append_extension(san.unwrap()).unwrap();
             b.sign(ca_key, MessageDigest::sha256()).unwrap();
         }

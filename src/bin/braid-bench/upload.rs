@@ -65,6 +65,25 @@ where
     Ok(n)
 }
 
+/// The whole (small) body as text.
+async fn text<B: HttpBody + Unpin>(mut body: B) -> Result<String, String>
+where
+    B::Data: hyper::body::Buf,
+    B::Error: std::fmt::Display,
+{
+    let mut out = Vec::new();
+    while let Some(frame) = std::future::poll_fn(|cx| Pin::new(&mut body).poll_frame(cx)).await {
+        if let Ok(mut data) = frame.map_err(|e| e.to_string())?.into_data() {
+            while hyper::body::Buf::has_remaining(&data) {
+                let chunk = hyper::body::Buf::chunk(&data).to_vec();
+                hyper::body::Buf::advance(&mut data, chunk.len());
+                out.extend(chunk);
+            }
+        }
+    }
+    String::from_utf8(out).map_err(|e| e.to_string())
+}
+
 /// The upstream: `POST /upload` counts the body, `GET /download` sends [`TOTAL`] bytes.
 async fn upstream() -> Result<u16, String> {
     let app = axum::Router::new()
@@ -108,7 +127,7 @@ pub async fn run(http: &reqwest::Client, dir: &Path) {
                 .method(method)
                 .uri(format!("{}{path}", braid.base))
                 .header("host", "upload.bench")
-                .header("cookie", format!("braid_session={cookie}"))
+                .header("cookie", cookie.as_str())
                 .header("accept", "text/html")
                 .body(body)
                 .map_err(|e| e.to_string())
@@ -120,10 +139,10 @@ pub async fn run(http: &reqwest::Client, dir: &Path) {
             .await
             .map_err(|e| e.to_string())?;
         let status = resp.status();
-        let answer = drain(resp.into_body()).await?;
+        let answer = text(resp.into_body()).await?;
         let up_secs = started.elapsed().as_secs_f64();
-        if !status.is_success() {
-            return Err(format!("upload answered {status}"));
+        if !status.is_success() || answer != TOTAL.to_string() {
+            return Err(format!("upload answered {status}: {answer} bytes reached the upstream"));
         }
         let after_up = memory(braid.pid()).ok_or("no /proc status")?;
         let started = Instant::now();
@@ -140,7 +159,7 @@ pub async fn run(http: &reqwest::Client, dir: &Path) {
     match result {
         Ok((before, up, down, up_secs, down_secs, answer)) => {
             let mib = TOTAL as f64 / (1024.0 * 1024.0);
-            println!("{:<28} {answer} bytes reached the upstream", "proxy upload 1 GiB");
+            println!("{name:<28} {answer} bytes reached the upstream, {TOTAL} came back");
             println!(
                 "{:<28} up {:.0} MiB/s, down {:.0} MiB/s; braid RSS {:.1} MiB before, {:.1} after up, {:.1} after down; peak {:.1} -> {:.1} MiB",
                 name,
