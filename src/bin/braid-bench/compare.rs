@@ -138,8 +138,16 @@ async fn rotate(http: &reqwest::Client, base: &str, token: &str) -> Result<Strin
 }
 
 /// Each of `tokens` rotated in a loop by its own worker: `warm` unmeasured, then `secs`
-/// measured, with the CPU ticks of `pid` and of the driver's core around the measured part.
-async fn drive(http: &reqwest::Client, base: &str, tokens: Vec<String>, warm: Duration, secs: u64, pid: u32) -> Run {
+/// measured, with the CPU ticks of `pid` and of the driver's core around the measured part. The
+/// run, and the refresh tokens still live at its end (one per worker that did not fail).
+async fn drive(
+    http: &reqwest::Client,
+    base: &str,
+    tokens: Vec<String>,
+    warm: Duration,
+    secs: u64,
+    pid: u32,
+) -> (Run, Vec<String>) {
     let start = Instant::now();
     let (measure_at, end) = (start + warm, start + warm + Duration::from_secs(secs));
     let errors = Arc::new(std::sync::atomic::AtomicUsize::new(0));
@@ -147,14 +155,15 @@ async fn drive(http: &reqwest::Client, base: &str, tokens: Vec<String>, warm: Du
     for token in tokens {
         let (h, b, errors) = (http.clone(), base.to_owned(), errors.clone());
         tasks.push(tokio::spawn(async move {
-            let (mut token, mut samples) = (token, Vec::new());
-            loop {
+            let (mut token, mut samples) = (Some(token), Vec::new());
+            while let Some(current) = token.take() {
                 let t = Instant::now();
                 if t >= end {
+                    token = Some(current);
                     break;
                 }
-                match rotate(&h, &b, &token).await {
-                    Ok(next) => token = next,
+                match rotate(&h, &b, &current).await {
+                    Ok(next) => token = Some(next),
                     Err(e) => {
                         // The token is spent or lost: this worker stops.
                         if errors.fetch_add(1, std::sync::atomic::Ordering::Relaxed) == 0 {
@@ -167,7 +176,7 @@ async fn drive(http: &reqwest::Client, base: &str, tokens: Vec<String>, warm: Du
                     samples.push(t.elapsed());
                 }
             }
-            samples
+            (samples, token)
         }));
     }
     tokio::time::sleep_until(measure_at.into()).await;
@@ -176,11 +185,13 @@ async fn drive(http: &reqwest::Client, base: &str, tokens: Vec<String>, warm: Du
     tokio::time::sleep_until(end.into()).await;
     let (server, driver) = (server.window(), driver.window());
     let niced1 = niced_ticks(pinned::SERVER_CORE);
-    let mut samples = Vec::new();
+    let (mut samples, mut live) = (Vec::new(), Vec::new());
     for t in tasks {
-        samples.extend(t.await.unwrap_or_default());
+        let (s, token) = t.await.unwrap_or_default();
+        samples.extend(s);
+        live.extend(token);
     }
-    Run {
+    let run = Run {
         figures: Figures { name: String::new(), samples, wall: server.wall },
         errors: errors.load(std::sync::atomic::Ordering::Relaxed),
         server_cpu: server.share,
@@ -191,7 +202,8 @@ async fn drive(http: &reqwest::Client, base: &str, tokens: Vec<String>, warm: Du
         },
         driver_core: server.busy(pinned::DRIVER_CORE),
         driver_cpu: driver.share,
-    }
+    };
+    (run, live)
 }
 
 /// (nice, total) ticks of `core` (`/proc/stat`): time spent in processes run at a lower priority.
@@ -216,7 +228,8 @@ fn braid_toml(dir: &Path, port: u16, accounts: &str, alg: &str) -> String {
     )
 }
 
-/// braid pinned, with `c` grants made by full sign-ins; its measured run.
+/// braid pinned, with `c` grants made by full sign-ins; its measured run. With `grants`, a run
+/// first (printed), then `grants` more grants filled in, then the run returned.
 async fn braid_run(
     http: &reqwest::Client,
     dir: &Path,
@@ -224,6 +237,7 @@ async fn braid_run(
     alg: &str,
     c: usize,
     secs: u64,
+    grants: usize,
 ) -> Result<Run, String> {
     // The directory names the PostgreSQL database made beside `accounts`: letters, digits, `_`.
     let own = dir.join(format!("compare_{}", alg.to_lowercase()));
@@ -237,7 +251,18 @@ async fn braid_run(
         let t = sign_in(http, &server.base, &format!("refresher{w}")).await?;
         tokens.push(t["refresh_token"].as_str().ok_or_else(|| format!("no refresh token: {t}"))?.to_owned());
     }
-    Ok(drive(http, &server.base, tokens, Duration::from_secs(1), secs, server.pid()).await)
+    let (run, tokens) = drive(http, &server.base, tokens, Duration::from_secs(1), secs, server.pid()).await;
+    if grants == 0 {
+        return Ok(run);
+    }
+    run.print(&format!("braid refresh {alg} @ 0"));
+    let started = Instant::now();
+    crate::scale::fill(&url, grants).await?;
+    println!("{:<30} {grants} grants and refresh tokens in {:.1?} (one transaction)", "bulk fill", started.elapsed());
+    // The database's own work on the new rows (checkpoint, autovacuum) settles in a first run.
+    let (_, tokens) = drive(http, &server.base, tokens, Duration::from_secs(1), secs, server.pid()).await;
+    let (run, _) = drive(http, &server.base, tokens, Duration::from_secs(1), secs, server.pid()).await;
+    Ok(run)
 }
 
 /// oidc-provider pinned, with `c` grants minted by the script; its measured run.
@@ -252,7 +277,7 @@ async fn oidc_provider_run(
     if op.tokens.len() != c {
         return Err(format!("oidc-provider minted {} refresh tokens, not {c}", op.tokens.len()));
     }
-    Ok(drive(http, &op.base, op.tokens.clone(), Duration::from_secs(1), secs, op.child.id()).await)
+    Ok(drive(http, &op.base, op.tokens.clone(), Duration::from_secs(1), secs, op.child.id()).await.0)
 }
 
 /// The compare phase (skipped with a reason when two cores, `taskset` or node are missing).
@@ -260,6 +285,7 @@ pub async fn run(http: &reqwest::Client, dir: &Path) {
     let secs: u64 = arg("--secs", "5").parse().unwrap_or(5);
     let c: usize = arg("--concurrency", "32").parse().unwrap_or(32);
     let accounts = arg("--accounts", "");
+    let grants: usize = arg("--grants", "0").parse().unwrap_or(0);
     let script = Path::new(&arg("--oidc-provider-dir", "bench/oidc-provider")).join("refresh.mjs");
     if std::thread::available_parallelism().map(|n| n.get()).unwrap_or(1) < 2 {
         println!("{:<30} skipped: needs two cores (server and driver pinned apart)", "compare");
@@ -284,9 +310,10 @@ pub async fn run(http: &reqwest::Client, dir: &Path) {
     );
     let mut ratios = Vec::new();
     for alg in ["RS256", "ES256"] {
-        let b = match braid_run(http, dir, &accounts, alg, c, secs).await {
+        let b = match braid_run(http, dir, &accounts, alg, c, secs, grants).await {
             Ok(r) => {
-                r.print(&format!("braid refresh {alg}"));
+                let at = if grants > 0 { format!(" @ {grants}") } else { String::new() };
+                r.print(&format!("braid refresh {alg}{at}"));
                 Some(r)
             }
             Err(e) => {

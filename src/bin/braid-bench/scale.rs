@@ -54,7 +54,7 @@ pub async fn drop_created() {
 
 /// Fill the grant tables with `n` live grants (and one unused refresh token each) of the
 /// bench's client, spread over browser sessions, in one transaction.
-async fn fill(url: &str, n: usize) -> Result<(), String> {
+pub async fn fill(url: &str, n: usize) -> Result<(), String> {
     let e = |e: sqlx::Error| e.to_string();
     let db = braid::db::Db::connect(url).await.map_err(|e| e.to_string())?;
     let row = sqlx::query("SELECT i.account_id, i.id FROM identities i ORDER BY i.id LIMIT 1")
