@@ -516,6 +516,9 @@ impl Settings {
                 bad(name.into(), "must be greater than 0".into());
             }
         }
+        if self.server.worker_threads > 1024 {
+            bad("server.worker_threads".into(), "must be 0 (one per core) to 1024".into());
+        }
         let mut seen = std::collections::HashSet::new();
         for (i, c) in self.clients.iter().enumerate() {
             if c.id.is_empty() || !c.id.chars().all(|ch| ch.is_ascii_graphic()) {
@@ -759,6 +762,18 @@ mod tests {
         let p = problem(with_domain("https://auth.example.com", "example.com", &["app.example.com", "app.other.net"]));
         assert_eq!(p.key, "routes[1].host");
         assert!(p.reason.contains("neither under `[session] cookie_domain` `example.com`"), "{p}");
+    }
+
+    #[test]
+    fn worker_threads_are_zero_for_one_per_core_or_a_sane_count() {
+        let mut s = Settings::default();
+        s.demo.enabled = false;
+        for ok in [0, 1, 8, 1024] {
+            s.server.worker_threads = ok;
+            assert!(s.check("t").is_ok(), "{ok}");
+        }
+        s.server.worker_threads = 1025;
+        assert_eq!(problem(s.check("t")).key, "server.worker_threads");
     }
 
     #[test]
