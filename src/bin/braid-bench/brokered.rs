@@ -1,6 +1,7 @@
 //! Brokered sign-ins of known users with the measured braid alone on one pinned core: `braid
-//! serve` on core 0 with an `oidc` provider pointing at a second braid (the upstream OpenID
-//! Provider, its dev provider) that runs inside this driver, pinned with it to core 1. Each
+//! serve` on core 0 with an `oidc` provider pointing at an upstream OpenID Provider that runs
+//! inside this driver, pinned with it to core 1: the fast local provider (`fast_op`, the
+//! default), or a second braid with its dev provider (`--upstream braid`). Each
 //! sign-in is the whole flow an application and a browser make: `/authorize`, the chooser, the
 //! upstream's authorize and dev form, the callback, and the code redeemed at `/token` (an ID
 //! token and an access token signed with the algorithm measured). Prints ops/s, p50/p99, the
@@ -52,8 +53,14 @@ async fn run_alg(
     let up_client =
         // ES256 at the upstream whatever is measured: its signatures are on the driver's core.
         format!("[[clients]]\nid = \"broker\"\nsecret = \"{SECRET}\"\nredirect_uris = [\"{down}/callback/up\"]\nid_token_signed_response_alg = \"ES256\"\n");
-    let up_db = crate::scale::own_database(accounts, &up_dir).await?;
-    let up = crate::start_braid_with(&up_dir, None, &up_db, sessions, LIMITS_ON, &up_client).await;
+    // The upstream: the fast local provider (the default), or a second braid (`--upstream braid`).
+    let fast = crate::arg("--upstream", "fast") != "braid";
+    let up = if fast {
+        crate::fast_op::start(&up_dir, "broker").await?
+    } else {
+        let up_db = crate::scale::own_database(accounts, &up_dir).await?;
+        crate::start_braid_with(&up_dir, None, &up_db, sessions, LIMITS_ON, &up_client).await
+    };
     std::fs::write(
         down_dir.join("providers/up.toml"),
         format!("kind = \"oidc\"\nissuer = \"{up}\"\nclient_id = \"broker\"\nclient_secret = \"{SECRET}\"\ntrust_email = true\n"),
@@ -62,7 +69,9 @@ async fn run_alg(
     let down_db = crate::scale::own_database(accounts, &down_dir).await?;
     let server = Braid::start(&down_dir, "brokered", &braid_toml(&down_dir, port, &down_db, sessions, alg), port)?;
     for u in 0..USERS {
-        crate::scale::brokered(http, &down, &up, &format!("known{u}")).await.map_err(|e| format!("setup: {e}"))?;
+        crate::scale::brokered_via(http, &down, &up, &format!("known{u}"), fast)
+            .await
+            .map_err(|e| format!("setup: {e}"))?;
     }
     let start = Instant::now();
     let (measure_at, end) = (start + Duration::from_secs(1), start + Duration::from_secs(1 + secs));
@@ -78,7 +87,7 @@ async fn run_alg(
                     break;
                 }
                 let user = format!("known{}", next.fetch_add(1, Ordering::Relaxed) % USERS);
-                if let Err(e) = crate::scale::brokered(&h, &d, &u, &user).await {
+                if let Err(e) = crate::scale::brokered_via(&h, &d, &u, &user, fast).await {
                     if errors.fetch_add(1, Ordering::Relaxed) == 0 {
                         eprintln!("brokered sign-in: {e}");
                     }
@@ -121,7 +130,7 @@ async fn run_alg(
     );
     if driver_busy > 0.95 && server_cpu < 0.9 {
         println!(
-            "{:<28} the driver's core (driver and upstream braid) was saturated, not braid's: a floor",
+            "{:<28} the driver's core (driver and upstream) was saturated, not braid's: a floor",
             format!("brokered sign-in {alg}")
         );
     }
@@ -141,8 +150,9 @@ pub async fn run(http: &reqwest::Client, dir: &Path, accounts: &str, sessions: &
         return;
     }
     println!(
-        "brokered (pinned): braid alone on core {}, this driver and the upstream braid on core {}; {c} concurrent sign-ins of known users, 1 s warm-up, {secs} s measured; accounts {}, sessions {sessions}",
+        "brokered (pinned): braid alone on core {}, this driver and the upstream ({}) on core {}; {c} concurrent sign-ins of known users, 1 s warm-up, {secs} s measured; accounts {}, sessions {sessions}",
         pinned::SERVER_CORE,
+        if crate::arg("--upstream", "fast") == "braid" { "a second braid" } else { "the fast local provider" },
         pinned::DRIVER_CORE,
         if accounts.is_empty() { "SQLite" } else { accounts }
     );

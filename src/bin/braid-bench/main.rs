@@ -12,6 +12,7 @@ use braid::config::{Settings, SigningAlg};
 
 mod brokered;
 mod compare;
+mod fast_op;
 mod limits;
 mod percore;
 mod pinned;

@@ -150,6 +150,18 @@ fn free_port() -> u16 {
 /// One brokered sign-in of `user`: the client at `down`, the person sent on to the upstream braid
 /// `up`, signed in there with its dev provider, and back; the cookies of each host kept apart.
 pub(crate) async fn brokered(http: &reqwest::Client, down: &str, up: &str, user: &str) -> Result<(), String> {
+    brokered_via(http, down, up, user, false).await
+}
+
+/// [`brokered`], through the fast local provider when `fast` (its authorize answers at once for
+/// the user named in the request), else through an upstream braid and its dev form.
+pub(crate) async fn brokered_via(
+    http: &reqwest::Client,
+    down: &str,
+    up: &str,
+    user: &str,
+    fast: bool,
+) -> Result<(), String> {
     let e = |e: reqwest::Error| e.to_string();
     let q = [
         ("client_id", CLIENT),
@@ -169,19 +181,25 @@ pub(crate) async fn brokered(http: &reqwest::Client, down: &str, up: &str, user:
         let l = location(&r)?;
         next = if l.starts_with('/') { format!("{down}{l}") } else { l };
     }
-    // The upstream braid: its authorize, chooser and dev form.
-    let r = http.get(&next).send().await.map_err(e)?;
-    let mut l = location(&r)?;
-    loop {
-        let r = http.get(format!("{up}{l}")).send().await.map_err(e)?;
-        if r.status().is_redirection() {
-            l = location(&r)?;
-            continue;
+    // The fast provider answers at once for the user named; the upstream braid: its authorize,
+    // chooser and dev form.
+    let l = if fast {
+        let named =
+            url::Url::parse_with_params(&next, &[(crate::fast_op::USER_PARAM, user)]).map_err(|e| e.to_string())?;
+        location(&http.get(named.as_str()).send().await.map_err(e)?)?
+    } else {
+        let r = http.get(&next).send().await.map_err(e)?;
+        let mut l = location(&r)?;
+        loop {
+            let r = http.get(format!("{up}{l}")).send().await.map_err(e)?;
+            if r.status().is_redirection() {
+                l = location(&r)?;
+                continue;
+            }
+            let r = super::dev_form(http, up, r, user).await?;
+            break location(&r)?;
         }
-        let r = super::dev_form(http, up, r, user).await?;
-        l = location(&r)?;
-        break;
-    }
+    };
     // Back at the first braid's callback, then the client's code.
     let r = http
         .get(&l)
