@@ -128,7 +128,9 @@ pub trait AccountStore: Send + Sync + 'static {
         usable: &SignInProviders,
         actor: &Actor,
         now: UnixMillis,
-    ) -> Result<Result<(), Refusal>, AccountError>;
+    ) -> Result<Result<(), Refusal>, AccountError> {
+        self.update_identity(account, identity, Some(allowed), false, usable, actor, now).await
+    }
 
     /// Make an identity of the account its primary.
     async fn set_primary(
@@ -137,10 +139,12 @@ pub trait AccountStore: Send + Sync + 'static {
         identity: i64,
         actor: &Actor,
         now: UnixMillis,
-    ) -> Result<Result<(), Refusal>, AccountError>;
+    ) -> Result<Result<(), Refusal>, AccountError> {
+        self.update_identity(account, identity, None, true, &SignInProviders::default(), actor, now).await
+    }
 
     /// Allow or forbid sign-in with one identity and/or make it its account's primary, in one
-    /// transaction (the admin API's `PATCH` of an identity).
+    /// transaction (the admin API's `PATCH` of an identity; the two above are its halves).
     #[allow(clippy::too_many_arguments)]
     async fn update_identity(
         &self,

@@ -371,28 +371,6 @@ impl AccountStore for SqlAccountStore {
         self.unlink_impl(account, identity, usable, actor, now).await
     }
 
-    async fn set_can_sign_in(
-        &self,
-        account: &AccountId,
-        identity: i64,
-        allowed: bool,
-        usable: &SignInProviders,
-        actor: &Actor,
-        now: UnixMillis,
-    ) -> Result<Result<(), Refusal>, AccountError> {
-        self.update_identity_impl(account, identity, Some(allowed), false, usable, actor, now).await
-    }
-
-    async fn set_primary(
-        &self,
-        account: &AccountId,
-        identity: i64,
-        actor: &Actor,
-        now: UnixMillis,
-    ) -> Result<Result<(), Refusal>, AccountError> {
-        self.update_identity_impl(account, identity, None, true, &SignInProviders::default(), actor, now).await
-    }
-
     async fn update_identity(
         &self,
         account: &AccountId,

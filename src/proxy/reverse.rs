@@ -47,7 +47,7 @@ pub struct ReverseProxy {
     /// Whether any route has an upstream (else no request is proxied).
     active: bool,
     /// The proxies in front of braid whose `X-Forwarded-For` is believed (`[server]
-    /// trusted_proxies`): the upstream is told the client address braid resolved through them.
+    /// trusted_proxies`), read once: the upstream is told the client address resolved through them.
     trusted: Vec<crate::web::client_ip::Net>,
 }
 
@@ -65,8 +65,7 @@ impl ReverseProxy {
         let scheme = if state.issuer.starts_with("https://") { "https" } else { "http" };
         let own = super::table::own_authority(&state.issuer);
         let active = state.proxy.proxies_any();
-        let trusted =
-            state.settings.server.trusted_proxies.iter().filter_map(|p| crate::web::client_ip::Net::parse(p)).collect();
+        let trusted = crate::web::client_ip::trusted(&state);
         Self { state, client, scheme, own, active, trusted }
     }
 

@@ -74,13 +74,23 @@ pub fn resolve(peer: Option<IpAddr>, headers: &HeaderMap, trusted: &[Net]) -> Op
     Some(hops.iter().rev().copied().find(|ip| !is_trusted(*ip)).or_else(|| hops.first().copied()).unwrap_or(peer))
 }
 
+/// The networks of `[server] trusted_proxies` (checked at startup).
+pub fn trusted(state: &AppState) -> Vec<Net> {
+    state.settings.server.trusted_proxies.iter().filter_map(|p| Net::parse(p)).collect()
+}
+
+/// The client address of a request with `extensions` and `headers`, as [`resolve`] decides it
+/// with `[server] trusted_proxies`.
+pub fn of_request(state: &AppState, extensions: &axum::http::Extensions, headers: &HeaderMap) -> Option<IpAddr> {
+    let peer = extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
+    resolve(peer, headers, &trusted(state))
+}
+
 impl FromRequestParts<AppState> for ClientIp {
     type Rejection = std::convert::Infallible;
 
     async fn from_request_parts(parts: &mut Parts, state: &AppState) -> Result<Self, Self::Rejection> {
-        let peer = parts.extensions.get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
-        let trusted: Vec<Net> = state.settings.server.trusted_proxies.iter().filter_map(|p| Net::parse(p)).collect();
-        Ok(Self(resolve(peer, &parts.headers, &trusted).map(|ip| ip.to_string())))
+        Ok(Self(of_request(state, &parts.extensions, &parts.headers).map(|ip| ip.to_string())))
     }
 }
 

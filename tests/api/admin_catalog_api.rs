@@ -255,7 +255,11 @@ async fn every_field_of_a_provider_with_a_wrong_type_or_value_is_named_by_its_po
         ("can_sign_in", &oidc, vec![json!(null)]),
         ("domains", &oidc, vec![json!("corp.example"), json!([1])]),
         ("issuer", &oidc, vec![json!(["x"]), json!("not a url")]),
-        ("discovery_url", &oidc, vec![json!(7), json!("not a url")]),
+        (
+            "discovery_url",
+            &oidc,
+            vec![json!(7), json!("not a url"), json!("http://idp.example/.well-known/openid-configuration")],
+        ),
         ("client_id", &oidc, vec![json!(false)]),
         ("client_secret", &oidc, vec![json!(3), json!({"value": "s"})]),
         ("client_secret_file", &oidc, vec![json!(3), json!("no-such-secret-file")]),

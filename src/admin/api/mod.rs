@@ -80,10 +80,7 @@ async fn authenticate(State(state): State<AppState>, mut req: Request, next: Nex
             .into_response();
     }
     // Refused calls are budgeted per client address: token guessing is slowed.
-    let peer = req.extensions().get::<axum::extract::ConnectInfo<std::net::SocketAddr>>().map(|c| c.0.ip());
-    let trusted: Vec<_> =
-        state.settings.server.trusted_proxies.iter().filter_map(|p| crate::web::client_ip::Net::parse(p)).collect();
-    let ip = crate::web::client_ip::resolve(peer, req.headers(), &trusted).map(|ip| ip.to_string());
+    let ip = crate::web::client_ip::of_request(&state, req.extensions(), req.headers()).map(|ip| ip.to_string());
     let who = crate::limits::address(&ip).to_owned();
     if let Err(e) = crate::limits::check(&state, crate::limits::Kind::AdminFailure, &who, false).await {
         return limited(e);

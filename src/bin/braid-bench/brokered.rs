@@ -14,21 +14,10 @@ use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::{Duration, Instant};
 
 use crate::pinned::{self, Braid};
-use crate::{CB, CLIENT, LIMITS_ON, SECRET};
+use crate::{LIMITS_ON, SECRET};
 
 /// Known users the measured sign-ins cycle through (each signed in once before the clock).
 const USERS: usize = 50;
-
-fn braid_toml(dir: &Path, port: u16, accounts: &str, sessions: &str, alg: &str) -> String {
-    let sync = crate::arg("--sqlite-sync", "full");
-    format!(
-        "[server]\nlisten = \"127.0.0.1:{port}\"\n[store]\naccounts = \"{accounts}\"\nsessions = \"{sessions}\"\nsqlite_synchronous = \"{sync}\"\n\
-         [keys]\ndir = \"{}\"\n[providers]\ndir = \"{}\"\n[log]\nlevel = \"error\"\n{LIMITS_ON}[[clients]]\nid = \"{CLIENT}\"\n\
-         secret = \"{SECRET}\"\nredirect_uris = [\"{CB}\"]\nid_token_signed_response_alg = \"{alg}\"\naccess_token_signed_response_alg = \"{alg}\"\n",
-        dir.join("keys").display(),
-        dir.join("providers").display()
-    )
-}
 
 /// One algorithm's run: the figures line, or why it was skipped.
 async fn run_alg(
@@ -67,7 +56,12 @@ async fn run_alg(
     )
     .map_err(|e| e.to_string())?;
     let down_db = crate::scale::own_database(accounts, &down_dir).await?;
-    let server = Braid::start(&down_dir, "brokered", &braid_toml(&down_dir, port, &down_db, sessions, alg), port)?;
+    let server = Braid::start(
+        &down_dir,
+        "brokered",
+        &crate::compare::braid_toml(&down_dir, port, &down_db, sessions, alg),
+        port,
+    )?;
     for u in 0..USERS {
         crate::scale::brokered_via(http, &down, &up, &format!("known{u}"), fast)
             .await

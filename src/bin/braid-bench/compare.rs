@@ -214,13 +214,13 @@ fn niced_ticks(core: &str) -> Option<(u64, u64)> {
     Some((*v.get(1)?, v.iter().sum()))
 }
 
-/// braid's configuration for the compare run: SQLite (or `accounts`), memory sessions, the dev
-/// provider, and the bench client signing with `alg`.
-fn braid_toml(dir: &Path, port: u16, accounts: &str, alg: &str) -> String {
+/// The measured braid's configuration (the compare and the brokered runs): `accounts`, `sessions`,
+/// the dev provider, and the bench client signing with `alg`.
+pub(crate) fn braid_toml(dir: &Path, port: u16, accounts: &str, sessions: &str, alg: &str) -> String {
     // `--sqlite-sync normal` as for the other scenarios (`[store] sqlite_synchronous`).
     let sync = super::arg("--sqlite-sync", "full");
     format!(
-        "[server]\nlisten = \"127.0.0.1:{port}\"\n[store]\naccounts = \"{accounts}\"\nsessions = \"memory\"\nsqlite_synchronous = \"{sync}\"\n[keys]\ndir = \"{}\"\n\
+        "[server]\nlisten = \"127.0.0.1:{port}\"\n[store]\naccounts = \"{accounts}\"\nsessions = \"{sessions}\"\nsqlite_synchronous = \"{sync}\"\n[keys]\ndir = \"{}\"\n\
          [providers]\ndir = \"{}\"\n[log]\nlevel = \"error\"\n{LIMITS_ON}[[clients]]\nid = \"{CLIENT}\"\nsecret = \"{SECRET}\"\n\
          redirect_uris = [\"{CB}\"]\nid_token_signed_response_alg = \"{alg}\"\naccess_token_signed_response_alg = \"{alg}\"\n",
         dir.join("keys").display(),
@@ -245,7 +245,7 @@ async fn braid_run(
     std::fs::write(own.join("providers/dev.toml"), "kind = \"dev\"\n").map_err(|e| e.to_string())?;
     let url = crate::scale::own_database(accounts, &own).await?;
     let port = pinned::free_port()?;
-    let server = Braid::start(&own, "compare", &braid_toml(&own, port, &url, alg), port)?;
+    let server = Braid::start(&own, "compare", &braid_toml(&own, port, &url, "memory", alg), port)?;
     let mut tokens = Vec::new();
     for w in 0..c {
         let t = sign_in(http, &server.base, &format!("refresher{w}")).await?;
