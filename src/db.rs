@@ -78,6 +78,18 @@ impl Db {
         let pool = AnyPoolOptions::new()
             .max_connections(max)
             .acquire_timeout(Duration::from_secs(10))
+            // A connection used within the last second is handed out as it is; one idle longer
+            // is pinged first (a dead one is replaced). Pinging every time cost a round trip
+            // (on SQLite a hand-off to its thread) per statement on the hot paths.
+            .test_before_acquire(false)
+            .before_acquire(|conn, meta| {
+                Box::pin(async move {
+                    if meta.idle_for >= PING_IF_IDLE {
+                        sqlx::Connection::ping(conn).await?;
+                    }
+                    Ok(true)
+                })
+            })
             .after_connect(move |conn, _| {
                 Box::pin(async move {
                     if backend == Backend::Sqlite {
@@ -105,6 +117,9 @@ impl Db {
         sqlx::query("SELECT 1").execute(&self.pool).await.map(|_| ())
     }
 }
+
+/// A pooled connection idle at least this long is pinged before it is handed out.
+const PING_IF_IDLE: Duration = Duration::from_secs(1);
 
 /// SQLite's `synchronous` in WAL mode (`[store] sqlite_synchronous`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, serde::Deserialize)]

@@ -33,6 +33,21 @@ pub async fn begin(
             return Err(expired());
         }
     }
+    begin_live(state, headers, provider, tx, upstream, link, force_login, saml_request_id).await
+}
+
+/// As [`begin`], for a caller that has just read the client's transaction `tx` and found it live.
+#[allow(clippy::too_many_arguments)] // as `begin`
+pub async fn begin_live(
+    state: &AppState,
+    headers: &HeaderMap,
+    provider: &Provider,
+    tx: Option<String>,
+    upstream: Option<UpstreamAttempt>,
+    link: Option<AccountId>,
+    force_login: bool,
+    saml_request_id: Option<String>,
+) -> Result<(String, HeaderValue), AppError> {
     let login_state = crate::ids::random_token(32);
     let ttl = state.settings.session.login_ttl_secs;
     let proof = cookies::get(headers, cookies::PROOF, state.secure_cookies());
@@ -62,7 +77,8 @@ pub async fn begin(
     Ok((login_state, cookies::set(cookies::LOGIN, &pending.join("."), ttl, state.secure_cookies())))
 }
 
-fn expired() -> AppError {
+/// The page for a sign-in whose transaction is gone.
+pub(crate) fn expired() -> AppError {
     AppError::page(
         "This sign-in has expired",
         "The sign-in took too long or was already finished. Go back to the application and start again.",

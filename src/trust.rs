@@ -43,6 +43,34 @@ impl Lost {
     }
 }
 
+/// What a check that passed read: the account (active), its identities (oldest link first) and
+/// which of them the session or grant signed in with.
+#[derive(Debug)]
+pub struct Checked {
+    /// The account.
+    pub account: Account,
+    /// The account's identities, oldest link first.
+    pub identities: Vec<Identity>,
+    used: usize,
+}
+
+impl Checked {
+    /// The identity the session or grant signed in with.
+    pub fn used(&self) -> &Identity {
+        &self.identities[self.used]
+    }
+
+    /// The account's primary identity (the first linked when none is marked).
+    pub fn primary(&self) -> Option<&Identity> {
+        primary_of(&self.account, &self.identities)
+    }
+}
+
+/// `account`'s primary identity among `identities` (the first linked when none is marked).
+pub fn primary_of<'i>(account: &Account, identities: &'i [Identity]) -> Option<&'i Identity> {
+    identities.iter().find(|i| Some(i.id) == account.primary_identity).or_else(|| identities.first())
+}
+
 /// Check that `identity` (through `provider`) may still sign in to `account`; returns the
 /// account when it may. `session_made` is when the browser session behind the request was made
 /// (ms; `None` for a refresh grant, which account changes revoke in SQL): a session made at or
@@ -55,17 +83,17 @@ pub async fn check(
     provider: Option<&str>,
     session_made: Option<i64>,
 ) -> Result<Result<Account, Lost>, AppError> {
-    Ok(standing(state, account, identity, provider, session_made).await?.map(|(a, _)| a))
+    Ok(check_all(state, account, identity, provider, session_made).await?.map(|c| c.account))
 }
 
 /// The account behind `grant` when its identity may still sign in through its provider and the
 /// account is active (the refresh rule), for the answers that rest on a grant without renewing
 /// it: `/userinfo` and `/introspect`. `None` when it may not; store failures are errors.
-pub async fn grant_stands(state: &AppState, grant: &crate::issuer::grants::Grant) -> Result<Option<Account>, AppError> {
+pub async fn grant_stands(state: &AppState, grant: &crate::issuer::grants::Grant) -> Result<Option<Checked>, AppError> {
     if grant.revoked_at.is_some() {
         return Ok(None);
     }
-    let checked = check(state, &grant.account_id, grant.identity_id, grant.provider_id.as_deref(), None).await?;
+    let checked = check_all(state, &grant.account_id, grant.identity_id, grant.provider_id.as_deref(), None).await?;
     Ok(checked.ok())
 }
 
@@ -91,24 +119,49 @@ pub async fn standing(
     provider: Option<&str>,
     session_made: Option<i64>,
 ) -> Result<Result<(Account, Identity), Lost>, AppError> {
+    Ok(check_all(state, account, identity, provider, session_made).await?.map(|mut c| {
+        let used = c.identities.swap_remove(c.used);
+        (c.account, used)
+    }))
+}
+
+/// As [`check`], with everything the check read ([`Checked`]): the account and all its
+/// identities come from one store read, so the token endpoint signs its claims without reading
+/// again.
+pub async fn check_all(
+    state: &AppState,
+    account: &AccountId,
+    identity: Option<i64>,
+    provider: Option<&str>,
+    session_made: Option<i64>,
+) -> Result<Result<Checked, Lost>, AppError> {
     let (Some(identity), Some(provider)) = (identity, provider) else {
         return Ok(Err(Lost::Unrecorded));
     };
     if !state.providers.snapshot().enabled(provider).is_some_and(|p| p.usable()) {
         return Ok(Err(Lost::ProviderOff));
     }
-    let Some(found) = state.accounts.identity(identity).await? else {
-        return Ok(Err(Lost::IdentityGone));
+    let read = state.accounts.account_with_identities(account).await?;
+    let Some((a, identities)) = read else {
+        // No such account: say why the identity no longer leads to it.
+        return Ok(Err(match state.accounts.identity(identity).await? {
+            Some(found) if found.account_id != *account => Lost::IdentityMoved,
+            Some(_) => Lost::AccountNotActive,
+            None => Lost::IdentityGone,
+        }));
     };
-    if found.account_id != *account {
-        return Ok(Err(Lost::IdentityMoved));
-    }
-    if !found.can_sign_in {
+    let Some(used) = identities.iter().position(|i| i.id == identity) else {
+        return Ok(Err(match state.accounts.identity(identity).await? {
+            Some(_) => Lost::IdentityMoved,
+            None => Lost::IdentityGone,
+        }));
+    };
+    if !identities[used].can_sign_in {
         return Ok(Err(Lost::IdentityMayNotSignIn));
     }
-    match state.accounts.account(account).await? {
-        Some(a) if a.status == AccountStatus::Active && ended(&a, session_made) => Ok(Err(Lost::SessionsEnded)),
-        Some(a) if a.status == AccountStatus::Active => Ok(Ok((a, found))),
+    match a.status {
+        AccountStatus::Active if ended(&a, session_made) => Ok(Err(Lost::SessionsEnded)),
+        AccountStatus::Active => Ok(Ok(Checked { account: a, identities, used })),
         _ => Ok(Err(Lost::AccountNotActive)),
     }
 }
@@ -205,16 +258,12 @@ pub async fn standing_reused(
         }
         return Ok(Ok(s));
     }
-    let (account, used) = match standing(state, account, identity, provider, session_made).await? {
+    let checked = match check_all(state, account, identity, provider, session_made).await? {
         Ok(found) => found,
         Err(lost) => return Ok(Err(lost)),
     };
-    let primary = match account.primary_identity {
-        Some(pid) if pid == used.id => Some(used.clone()),
-        Some(pid) => state.accounts.identity(pid).await?.filter(|i| i.account_id == account.id),
-        None => state.accounts.identities(&account.id).await?.into_iter().next(),
-    };
-    let s = std::sync::Arc::new(Standing { account, used, primary });
+    let (primary, used) = (checked.primary().cloned(), checked.used().clone());
+    let s = std::sync::Arc::new(Standing { account: checked.account, used, primary });
     state.standing.put(id, p, s.clone(), now_ms, changes);
     Ok(Ok(s))
 }

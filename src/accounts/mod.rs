@@ -14,7 +14,8 @@ pub use sql::SqlAccountStore;
 /// their query plans by the tests.
 pub mod queries {
     pub use super::sql::{
-        ACCOUNT_BY_ID, AUDIT_SIGN_IN, IDENTITIES_OF, IDENTITY_BY_ID, IDENTITY_BY_KEY, RECORD_LOGIN, SIGN_IN_AUDITED,
+        ACCOUNT_BY_ID, ACCOUNT_WITH_IDENTITIES, AUDIT_SIGN_IN, IDENTITIES_OF, IDENTITY_BY_ID, IDENTITY_BY_KEY,
+        RECORD_LOGIN, SIGN_IN_AUDITED,
     };
 }
 
@@ -92,6 +93,13 @@ pub trait AccountStore: Send + Sync + 'static {
 
     /// The identities of an account, oldest link first.
     async fn identities(&self, id: &AccountId) -> Result<Vec<Identity>, AccountError>;
+
+    /// An account and its identities (oldest link first), read together (the trust re-check
+    /// and the claims of the tokens it allows).
+    async fn account_with_identities(&self, id: &AccountId) -> Result<Option<(Account, Vec<Identity>)>, AccountError> {
+        let Some(account) = self.account(id).await? else { return Ok(None) };
+        Ok(Some((account, self.identities(id).await?)))
+    }
 
     /// Check that the store answers.
     async fn ping(&self) -> Result<(), AccountError>;

@@ -51,6 +51,13 @@ pub const ACCOUNT_BY_ID: &str = concat!("SELECT ", account_columns!(), " FROM ac
 /// The identities of an account.
 pub const IDENTITIES_OF: &str =
     concat!("SELECT ", identity_columns!(), " FROM identities WHERE account_id = $1 ORDER BY linked_at, id");
+/// An account (columns prefixed `a_`) with its identities, one row per identity (one row of
+/// NULL identity columns when it has none).
+pub const ACCOUNT_WITH_IDENTITIES: &str = "SELECT a.id AS a_id, a.status AS a_status, a.primary_identity AS a_primary_identity, \
+     a.created_at AS a_created_at, a.sessions_valid_after AS a_sessions_valid_after, \
+     i.id, i.issuer, i.subject, i.provider_id, i.account_id, i.email, i.email_verified, i.name, \
+     i.can_sign_in, i.linked_at, i.last_login_at, i.last_claims \
+     FROM accounts a LEFT JOIN identities i ON i.account_id = a.id WHERE a.id = $1 ORDER BY i.linked_at, i.id";
 /// The audit row of a sign-in.
 pub const AUDIT_SIGN_IN: &str = "INSERT INTO audit_events (at, actor, ip, action, account_id, issuer, subject) \
      VALUES ($1, $2, $3, $4, $5, $6, $7)";
@@ -345,6 +352,23 @@ impl AccountStore for SqlAccountStore {
         rows.iter().map(identity_from_row).collect()
     }
 
+    async fn account_with_identities(&self, id: &AccountId) -> Result<Option<(Account, Vec<Identity>)>, AccountError> {
+        let rows = sqlx::query(ACCOUNT_WITH_IDENTITIES)
+            .bind(id.as_str())
+            .fetch_all(&self.db.pool)
+            .await
+            .map_err(unavailable)?;
+        let Some(first) = rows.first() else { return Ok(None) };
+        let account = prefixed_account_columns(first)?;
+        let mut identities = Vec::with_capacity(rows.len());
+        for row in &rows {
+            if row.try_get::<Option<i64>, _>("id").map_err(corrupt)?.is_some() {
+                identities.push(identity_from_row(row)?);
+            }
+        }
+        Ok(Some((account, identities)))
+    }
+
     async fn ping(&self) -> Result<(), AccountError> {
         self.db.ping().await.map_err(unavailable)
     }
@@ -627,9 +651,15 @@ fn missing_account(identity: &Identity) -> AccountError {
 
 /// The account columns of a [`SIGN_IN_AUDITED`] row (prefixed `a_`).
 fn prefixed_account_from_row(row: &AnyRow, identity: &Identity) -> Result<Account, AccountError> {
-    let Some(id) = row.try_get::<Option<String>, _>("a_id").map_err(corrupt)? else {
+    if row.try_get::<Option<String>, _>("a_id").map_err(corrupt)?.is_none() {
         return Err(missing_account(identity));
-    };
+    }
+    prefixed_account_columns(row)
+}
+
+/// The account columns of a row that has them (prefixed `a_`).
+fn prefixed_account_columns(row: &AnyRow) -> Result<Account, AccountError> {
+    let id: String = row.try_get("a_id").map_err(corrupt)?;
     account_columns_from_row(row, ["a_status", "a_primary_identity", "a_created_at", "a_sessions_valid_after"], id)
 }
 

@@ -137,10 +137,23 @@ fn grant_from_row(row: &sqlx::any::AnyRow) -> Result<Grant, AccountError> {
 
 // The hot statements, named so `tests/api/query_plans.rs` can check that each uses an index.
 
+/// The columns a new grant is stored with, and their parameters.
+macro_rules! insert_grant {
+    () => {
+        "INSERT INTO grants (id, account_id, client_id, scope, auth_time, idp, amr, sid, \
+         created_at, expires_at, identity_id, provider_id, session_key, acr, request_claims) \
+         VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13, $14, $15)"
+    };
+}
 /// Store a new grant (code redemption).
-pub const INSERT_GRANT: &str = "INSERT INTO grants (id, account_id, client_id, scope, auth_time, idp, amr, sid, \
-     created_at, expires_at, identity_id, provider_id, session_key) \
-     VALUES ($1, $2, $3, $4, $5, $6, $7, $8, $9, $10, $11, $12, $13)";
+pub const INSERT_GRANT: &str = insert_grant!();
+/// Store a new grant and its first refresh token (`$16`) in one statement (PostgreSQL: one
+/// round trip, atomic as any single statement).
+pub const INSERT_GRANT_AND_REFRESH: &str = concat!(
+    "WITH g AS (",
+    insert_grant!(),
+    " RETURNING id) INSERT INTO refresh_tokens (hash, grant_id, created_at) SELECT $16, g.id, $9 FROM g"
+);
 /// Store a refresh token of a grant (code redemption and rotation).
 pub const INSERT_REFRESH: &str = "INSERT INTO refresh_tokens (hash, grant_id, created_at) VALUES ($1, $2, $3)";
 /// The grant a refresh token belongs to.
@@ -160,8 +173,6 @@ pub const SPENT_STATE: &str = "SELECT used_at, replaced_by FROM refresh_tokens W
 pub const SPEND: &str = "UPDATE refresh_tokens SET used_at = $1 WHERE hash = $2 AND used_at IS NULL";
 /// Remember the token that replaced a spent one.
 pub const SET_REPLACED_BY: &str = "UPDATE refresh_tokens SET replaced_by = $1 WHERE hash = $2";
-/// Store what later tokens of a new grant repeat (its `acr`, the claims asked for).
-pub const SET_ACR_CLAIMS: &str = "UPDATE grants SET acr = $1, request_claims = $2 WHERE id = $3";
 /// Revoke one grant.
 pub const REVOKE: &str = "UPDATE grants SET revoked_at = $1 WHERE id = $2 AND revoked_at IS NULL";
 /// Revoke the grants of a browser session, except offline ones.
@@ -202,14 +213,17 @@ async fn retry_within_grace(
     Ok(spent == 1)
 }
 
-/// Store grant `g` and its first refresh token inside the caller's transaction `conn`.
-pub(crate) async fn create_in(
-    conn: &mut sqlx::AnyConnection,
-    g: &Grant,
-    refresh_hash: &str,
-) -> Result<(), AccountError> {
-    sqlx::query(INSERT_GRANT)
-        .bind(&g.id)
+/// Bind grant `g`'s columns to `INSERT_GRANT`'s parameters, in order.
+fn bind_grant<'q>(
+    q: sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>,
+    g: &'q Grant,
+) -> Result<sqlx::query::Query<'q, sqlx::Any, sqlx::any::AnyArguments<'q>>, AccountError> {
+    // The claims asked for are stored only when there are some (NULL reads back as none).
+    let claims = match g.claims.is_empty() {
+        true => None,
+        false => Some(serde_json::to_string(&g.claims).map_err(|e| AccountError::Corrupt(e.to_string()))?),
+    };
+    Ok(q.bind(&g.id)
         .bind(g.account_id.as_str())
         .bind(&g.client_id)
         .bind(&g.scope)
@@ -222,19 +236,17 @@ pub(crate) async fn create_in(
         .bind(g.identity_id)
         .bind(&g.provider_id)
         .bind(&g.session_key)
-        .execute(&mut *conn)
-        .await
-        .map_err(unavailable)?;
-    if g.acr.is_some() || !g.claims.is_empty() {
-        let claims = serde_json::to_string(&g.claims).map_err(|e| AccountError::Corrupt(e.to_string()))?;
-        sqlx::query(SET_ACR_CLAIMS)
-            .bind(&g.acr)
-            .bind(claims)
-            .bind(&g.id)
-            .execute(&mut *conn)
-            .await
-            .map_err(unavailable)?;
-    }
+        .bind(&g.acr)
+        .bind(claims))
+}
+
+/// Store grant `g` and its first refresh token inside the caller's transaction `conn`.
+pub(crate) async fn create_in(
+    conn: &mut sqlx::AnyConnection,
+    g: &Grant,
+    refresh_hash: &str,
+) -> Result<(), AccountError> {
+    bind_grant(sqlx::query(INSERT_GRANT), g)?.execute(&mut *conn).await.map_err(unavailable)?;
     sqlx::query(INSERT_REFRESH)
         .bind(refresh_hash)
         .bind(&g.id)
@@ -340,9 +352,13 @@ impl GrantStore for SqlGrantStore {
             // Committed in a group with other grant writes (see `group_commit`).
             return self.db.writer.write(&self.db, (g.clone(), refresh_hash.to_owned()), create_write).await;
         }
-        let mut tx = self.db.pool.begin().await.map_err(unavailable)?;
-        create_in(&mut tx, g, refresh_hash).await?;
-        tx.commit().await.map_err(unavailable)
+        // PostgreSQL: one statement, so one round trip and no transaction to open and commit.
+        let q = bind_grant(sqlx::query(INSERT_GRANT_AND_REFRESH), g)?.bind(refresh_hash);
+        let stored = q.execute(&self.db.pool).await.map_err(unavailable)?.rows_affected();
+        match stored {
+            1 => Ok(()),
+            n => Err(AccountError::Unavailable(format!("a new grant stored {n} refresh tokens"))),
+        }
     }
 
     async fn rotate(

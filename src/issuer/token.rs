@@ -16,11 +16,12 @@ use super::client_auth::{self, Credentials};
 use super::clients::Client;
 use super::grants::{Grant, Rotation};
 use super::jwt;
-use crate::accounts::{Account, AccountId};
+use crate::accounts::AccountId;
 use crate::error::AppError;
 use crate::ids;
 use crate::records::{AuthCode, key};
 use crate::state::AppState;
+use crate::trust::Checked;
 
 /// The form of a token request.
 #[derive(Debug, Deserialize, Default)]
@@ -178,7 +179,7 @@ async fn code_grant(state: &AppState, client: &Client, form: &TokenForm) -> Resu
     if !session_lives(state, Some(&ac.session_key), &ac.session.account_id).await? {
         return Err(invalid_grant("the browser session of this code has ended"));
     }
-    let account = standing(
+    let checked = standing(
         state,
         &ac.session.account_id,
         Some(ac.session.identity_id),
@@ -191,7 +192,7 @@ async fn code_grant(state: &AppState, client: &Client, form: &TokenForm) -> Resu
         i64::try_from(state.settings.tokens.refresh_token_ttl_secs.saturating_mul(1000)).unwrap_or(i64::MAX / 2);
     let grant = Grant {
         id: grant_id,
-        account_id: account.id.clone(),
+        account_id: checked.account.id.clone(),
         client_id: client.id.clone(),
         scope: ac.request.scope.clone(),
         auth_time: ac.session.auth_time,
@@ -214,7 +215,7 @@ async fn code_grant(state: &AppState, client: &Client, form: &TokenForm) -> Resu
         tracing::warn!(client = %client.id, grant = %grant.id, "authorization code reused during its redemption; grant revoked");
         return Err(invalid_grant("the code is invalid, expired or already used"));
     }
-    let body = mint(state, &grant, &account, &grant.scope, ac.request.nonce.as_deref(), &refresh).await?;
+    let body = mint(state, &grant, &checked, &grant.scope, ac.request.nonce.as_deref(), &refresh)?;
     crate::metrics::token_issued("authorization_code");
     Ok(body)
 }
@@ -226,7 +227,8 @@ async fn session_lives(state: &AppState, session_key: Option<&str>, account: &Ac
     Ok(session.is_some_and(|s| s.account_id == *account))
 }
 
-/// The account, if the identity behind a code or grant may still sign in to it.
+/// The account and its identities, if the identity behind a code or grant may still sign in
+/// to it.
 async fn standing(
     state: &AppState,
     account: &AccountId,
@@ -234,8 +236,8 @@ async fn standing(
     provider: Option<&str>,
     session_made: Option<i64>,
     client: &str,
-) -> Result<Account, AppError> {
-    match crate::trust::check(state, account, identity, provider, session_made).await? {
+) -> Result<Checked, AppError> {
+    match crate::trust::check_all(state, account, identity, provider, session_made).await? {
         Ok(a) => Ok(a),
         Err(lost) => {
             tracing::info!(account = %account, client = %client, reason = lost.as_str(), "tokens refused: the sign-in no longer stands");
@@ -292,11 +294,11 @@ async fn refresh_grant(state: &AppState, client: &Client, form: &TokenForm) -> R
         }
     };
     // A retried rotation (within the grace) was not checked before: it is now.
-    let account = match checked {
-        Some(a) => a,
+    let checked = match checked {
+        Some(c) => c,
         None => still_allowed(state, &grant, client, now).await?,
     };
-    let body = mint(state, &grant, &account, &scope, None, &new_token).await?;
+    let body = mint(state, &grant, &checked, &scope, None, &new_token)?;
     crate::metrics::token_issued("refresh_token");
     Ok(body)
 }
@@ -304,8 +306,8 @@ async fn refresh_grant(state: &AppState, client: &Client, form: &TokenForm) -> R
 /// Trust is checked again at every refresh: the identity, its provider and the account; and a
 /// grant without offline_access ends with its browser session. A refusal revokes the grant; a
 /// store that cannot answer is an error (nothing revoked, nothing spent).
-async fn still_allowed(state: &AppState, grant: &Grant, client: &Client, now: i64) -> Result<Account, AppError> {
-    let account =
+async fn still_allowed(state: &AppState, grant: &Grant, client: &Client, now: i64) -> Result<Checked, AppError> {
+    let checked =
         match standing(state, &grant.account_id, grant.identity_id, grant.provider_id.as_deref(), None, &client.id)
             .await
         {
@@ -322,15 +324,16 @@ async fn still_allowed(state: &AppState, grant: &Grant, client: &Client, now: i6
         tracing::info!(client = %client.id, grant = %grant.id, "refresh refused: the browser session ended and the grant is not offline");
         return Err(invalid_grant("the browser session of this grant has ended"));
     }
-    Ok(account)
+    Ok(checked)
 }
 
 /// Sign the ID and access tokens for `grant` and build the token response. The grant's `acr`
-/// and the claims its request asked for go in every time.
-async fn mint(
+/// and the claims its request asked for go in every time; the profile claims come from the
+/// identities the trust check read.
+fn mint(
     state: &AppState,
     grant: &Grant,
-    account: &Account,
+    checked: &Checked,
     scope: &str,
     nonce: Option<&str>,
     refresh: &str,
@@ -349,7 +352,7 @@ async fn mint(
         keys.set.current_for(alg).ok_or_else(|| AppError::Internal(format!("no {} signing key", alg.as_str())))
     };
     let (id_key, access_key) = (key_for(shape.id_token_alg)?, key_for(shape.access_token_alg)?);
-    let sub = super::shape::subject(state, shape, account.id.as_str());
+    let sub = super::shape::subject(state, shape, checked.account.id.as_str());
     let amr: Vec<&str> = grant.amr.split(' ').filter(|s| !s.is_empty()).collect();
     let mut access = json!({
         "iss": &*state.issuer, "sub": &sub, "aud": &grant.client_id,
@@ -372,7 +375,7 @@ async fn mint(
     }
     let asked = &grant.claims;
     if let Some(o) = id.as_object_mut() {
-        for (k, v) in super::userinfo::profile_claims(state, account, scope, &asked.id_token).await? {
+        for (k, v) in super::userinfo::profile_claims(&checked.account, &checked.identities, scope, &asked.id_token) {
             o.insert(k, v);
         }
         if let Some(acr) = grant.acr.as_deref() {

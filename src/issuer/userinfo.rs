@@ -9,19 +9,14 @@ use axum::response::{IntoResponse, Response};
 use serde_json::{Map, Value, json};
 
 use super::jwt;
-use crate::accounts::Account;
+use crate::accounts::{Account, Identity};
 use crate::error::AppError;
 use crate::state::AppState;
 
-/// `email` and `profile` claims from the account's primary identity, as the scope allows, and
-/// the claims of `asked` (the `claims` request parameter, names of `REQUESTABLE`) whatever the
-/// scope.
-pub async fn profile_claims(
-    state: &AppState,
-    account: &Account,
-    scope: &str,
-    asked: &[String],
-) -> Result<Map<String, Value>, AppError> {
+/// `email` and `profile` claims from the account's primary identity (among `identities`, the
+/// account's), as the scope allows, and the claims of `asked` (the `claims` request parameter,
+/// names of `REQUESTABLE`) whatever the scope.
+pub fn profile_claims(account: &Account, identities: &[Identity], scope: &str, asked: &[String]) -> Map<String, Value> {
     let mut out = Map::new();
     let scopes: Vec<&str> = scope.split(' ').collect();
     let wants = |claim: &str, by_scope: &str| scopes.contains(&by_scope) || asked.iter().any(|a| a == claim);
@@ -32,11 +27,9 @@ pub async fn profile_claims(
         wants("preferred_username", "profile"),
     );
     if !(email || email_verified || name || username) {
-        return Ok(out);
+        return out;
     }
-    let identities = state.accounts.identities(&account.id).await?;
-    let primary = identities.iter().find(|i| Some(i.id) == account.primary_identity).or_else(|| identities.first());
-    if let Some(p) = primary {
+    if let Some(p) = crate::trust::primary_of(account, identities) {
         if let Some(e) = p.email.as_ref().filter(|_| email) {
             out.insert("email".into(), json!(e));
         }
@@ -51,7 +44,7 @@ pub async fn profile_claims(
             out.insert("preferred_username".into(), json!(u));
         }
     }
-    Ok(out)
+    out
 }
 
 /// The access token's claim listing the claims asked for at `/userinfo` by the `claims` parameter.
@@ -111,7 +104,7 @@ async fn claims_for(state: &AppState, token: &str) -> Result<Value, Option<&'sta
     // the grant's. Trust is re-checked as at a refresh: the identity must still be on the
     // account and able to sign in, its provider enabled, the account active.
     let sub = claims.get("sub").and_then(Value::as_str).ok_or(Some("the access token is invalid"))?;
-    let account = crate::trust::grant_stands(state, &grant)
+    let checked = crate::trust::grant_stands(state, &grant)
         .await
         .map_err(|_| None)?
         .ok_or(Some("the sign-in behind this token no longer stands"))?;
@@ -122,7 +115,7 @@ async fn claims_for(state: &AppState, token: &str) -> Result<Value, Option<&'sta
         .and_then(Value::as_array)
         .map(|a| a.iter().filter_map(Value::as_str).map(str::to_owned).collect())
         .unwrap_or_default();
-    let mut out = profile_claims(state, &account, scope, &asked).await.map_err(|_| None)?;
+    let mut out = profile_claims(&checked.account, &checked.identities, scope, &asked);
     out.insert("sub".into(), json!(sub));
     if let Some(idp) = claims.get("idp") {
         out.insert("idp".into(), idp.clone());

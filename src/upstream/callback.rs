@@ -54,10 +54,12 @@ pub async fn start(
 ) -> Result<Response, AppError> {
     // Linking always asks the upstream for a fresh sign-in; so does a client's prompt=login or
     // max_age.
+    // Read once: a transaction that is gone ends here (as `signin::begin` would say).
     let client_request = match &tx {
         Some(t) => match state.records.get::<crate::records::LoginTx>(&crate::records::key::tx(t)).await? {
             Some(crate::records::LoginTx::Client(r)) => Some(r),
-            _ => None,
+            Some(_) => None,
+            None => return Err(crate::signin::expired()),
         },
         None => None,
     };
@@ -89,7 +91,7 @@ pub async fn start(
         _ => None,
     };
     let (login_state, cookie) =
-        crate::signin::begin(state, headers, provider, tx, Some(upstream), link, force_login, None).await?;
+        crate::signin::begin_live(state, headers, provider, tx, Some(upstream), link, force_login, None).await?;
     let url = match (&provider.protocol, meta) {
         (Protocol::Oidc(client), Some(meta)) => client.authorization_url(
             &meta,

@@ -90,6 +90,9 @@ conformance! {
     an_allowed_sign_in_is_audited_with_its_login_and_a_refused_one_never:
         sqlite_an_allowed_sign_in_is_audited_with_its_login_and_a_refused_one_never,
         postgres_an_allowed_sign_in_is_audited_with_its_login_and_a_refused_one_never;
+    an_account_is_read_with_all_its_identities_at_once:
+        sqlite_an_account_is_read_with_all_its_identities_at_once,
+        postgres_an_account_is_read_with_all_its_identities_at_once;
 }
 
 fn ext(issuer: &str, subject: &str) -> ExternalIdentity {
@@ -233,6 +236,44 @@ async fn identities_lists_an_accounts_identities_oldest_link_first(f: Fixture) {
     assert_eq!(f.store.identities(&b.account.id).await.expect("b"), [b.identity]);
     let nobody = AccountId::generate();
     assert!(f.store.identities(&nobody).await.expect("nobody").is_empty());
+}
+
+async fn an_account_is_read_with_all_its_identities_at_once(f: Fixture) {
+    let a = f.store.resolve_or_create("corp", &ext(ISSUER, "ivy"), T0).await.expect("a");
+    let b = f.store.resolve_or_create("corp", &ext(ISSUER, "jon"), T0 + 5).await.expect("b");
+    sqlx::query(
+        "INSERT INTO identities (issuer, subject, provider_id, account_id, email, \
+         email_verified, name, can_sign_in, linked_at, last_login_at, last_claims) \
+         VALUES ($1, $2, $3, $4, NULL, 0, NULL, 0, $5, NULL, $6)",
+    )
+    .bind("https://github.com")
+    .bind("4242")
+    .bind("github")
+    .bind(a.account.id.as_str())
+    .bind(T0 - 1_000)
+    .bind("{}")
+    .execute(&f.db.pool)
+    .await
+    .expect("insert second identity");
+    // The same account and the same identities, in the same order, as the two reads give.
+    let (account, identities) = f.store.account_with_identities(&a.account.id).await.expect("read").expect("some");
+    assert_eq!(Some(account), f.store.account(&a.account.id).await.expect("account"));
+    assert_eq!(identities, f.store.identities(&a.account.id).await.expect("identities"));
+    assert_eq!(identities.len(), 2);
+    assert_eq!(identities[1], a.identity);
+    let (account_b, identities_b) = f.store.account_with_identities(&b.account.id).await.expect("b").expect("some");
+    assert_eq!(account_b, b.account);
+    assert_eq!(identities_b, [b.identity]);
+    // An account without identities is still read; an unknown one is none.
+    sqlx::query("DELETE FROM identities WHERE account_id = $1")
+        .bind(b.account.id.as_str())
+        .execute(&f.db.pool)
+        .await
+        .expect("delete");
+    let (alone, none) = f.store.account_with_identities(&b.account.id).await.expect("alone").expect("some");
+    assert_eq!(alone.id, b.account.id);
+    assert!(none.is_empty());
+    assert_eq!(f.store.account_with_identities(&AccountId::generate()).await.expect("unknown"), None);
 }
 
 async fn unknown_account_is_none(f: Fixture) {
@@ -388,4 +429,32 @@ async fn sqlite_commits_are_durable_unless_sqlite_synchronous_says_normal() {
     std::fs::write(&file, "[store]\nsqlite_synchronous = \"off\"\n").unwrap();
     let e = braid::config::Settings::load(&file, true).unwrap_err().to_string();
     assert!(e.contains("store.sqlite_synchronous") && e.contains("full"), "{e}");
+}
+
+/// Pooled connections used within the last second are handed out without a ping (a round trip
+/// saved per statement); one idle longer is pinged first, so connections the server ended
+/// meanwhile are replaced and the next statement still answers.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn postgres_connections_the_server_ended_are_replaced_before_use() {
+    use sqlx::Connection as _;
+    let f = postgres().await;
+    let a = f.store.resolve_or_create("corp", &ext(ISSUER, "pia"), T0).await.expect("sign in");
+    let mut side = sqlx::AnyConnection::connect(&f.url).await.expect("side connection");
+    let ended = sqlx::query(
+        "SELECT count(pg_terminate_backend(pid)) AS n FROM pg_stat_activity \
+         WHERE datname = current_database() AND pid <> pg_backend_pid()",
+    )
+    .fetch_one(&mut side)
+    .await
+    .expect("end the pool's connections")
+    .try_get::<i64, _>("n")
+    .expect("n");
+    assert!(ended >= 1, "the pool held no connection to end");
+    tokio::time::sleep(std::time::Duration::from_millis(1300)).await;
+    for _ in 0..4 {
+        assert_eq!(
+            f.store.account(&a.account.id).await.expect("answers after the server ended its connections"),
+            Some(a.account.clone())
+        );
+    }
 }

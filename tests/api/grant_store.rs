@@ -85,6 +85,7 @@ conformance!(
     concurrent_rotations_of_one_token_let_exactly_one_through,
     concurrent_rotations_of_many_tokens_each_complete_or_change_nothing,
     revoking_an_account_revokes_all_its_grants,
+    a_grant_and_its_first_token_are_stored_together_or_not_at_all,
 );
 
 async fn rotation_spends_the_old_token_and_a_replay_revokes_the_family(f: Fixture) {
@@ -266,4 +267,18 @@ async fn spending_a_refresh_token_probes_indexes_and_never_scans_the_grants() {
     let plan: String =
         rows.iter().map(|r| r.try_get::<String, _>(0).unwrap_or_default()).collect::<Vec<_>>().join("\n");
     assert!(!plan.contains("Seq Scan"), "a sequential scan in the rotation's hot statement:\n{plan}");
+}
+
+async fn a_grant_and_its_first_token_are_stored_together_or_not_at_all(f: Fixture) {
+    // A grant without acr or requested claims reads back as it was stored.
+    let plain = Grant { acr: None, claims: Default::default(), ..grant(&f, "g1") };
+    f.grants.create(&plain, "h1").await.unwrap();
+    assert_eq!(f.grants.get("g1").await.unwrap(), Some(plain.clone()));
+    assert_eq!(f.grants.by_token("h1").await.unwrap(), Some(plain));
+    // A grant that cannot be stored (its id is taken) leaves no token behind.
+    assert!(f.grants.create(&grant(&f, "g1"), "h2").await.is_err());
+    assert_eq!(f.grants.by_token("h2").await.unwrap(), None);
+    // One that can is stored with its acr, its claims and its token.
+    f.grants.create(&grant(&f, "g2"), "h3").await.unwrap();
+    assert_eq!(f.grants.by_token("h3").await.unwrap(), Some(grant(&f, "g2")));
 }

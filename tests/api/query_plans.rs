@@ -27,9 +27,9 @@ fn hot() -> Vec<(&'static str, &'static str, Vec<Arg>)> {
         ("identity_by_id", acc::IDENTITY_BY_ID, vec![I]),
         ("account_by_id", acc::ACCOUNT_BY_ID, vec![T]),
         ("identities_of", acc::IDENTITIES_OF, vec![T]),
+        ("account_with_identities", acc::ACCOUNT_WITH_IDENTITIES, vec![T]),
         ("audit_sign_in", acc::AUDIT_SIGN_IN, vec![I, T, T, T, T, T, T]),
-        ("insert_grant", g::INSERT_GRANT, vec![T, T, T, T, I, T, T, T, I, I, I, T, T]),
-        ("set_acr_claims", g::SET_ACR_CLAIMS, vec![T, T, T]),
+        ("insert_grant", g::INSERT_GRANT, vec![T, T, T, T, I, T, T, T, I, I, I, T, T, T, T]),
         ("insert_refresh", g::INSERT_REFRESH, vec![T, T, I]),
         ("rotate_spend", g::ROTATE_SPEND, vec![I, T, T]),
         ("by_token", g::BY_TOKEN, vec![T]),
@@ -105,6 +105,9 @@ async fn every_hot_statement_uses_an_index(url: String) {
         // PostgreSQL signs a known user in with one statement; SQLite runs its parts in one
         // transaction (record_login, account_by_id, audit_sign_in above).
         statements.push(("sign_in_one_write", acc::SIGN_IN_AUDITED, vec![T, T, I, T, I, T, T, T, T]));
+        // And stores a new grant with its first refresh token in one statement.
+        let grant_args = vec![T, T, T, T, I, T, T, T, I, I, I, T, T, T, T, T];
+        statements.push(("insert_grant_and_refresh", g::INSERT_GRANT_AND_REFRESH, grant_args));
     }
     for (name, sql, args) in statements {
         let p = plan(&mut conn, db.backend, sql, &args).await;
