@@ -261,13 +261,27 @@ pub async fn finish(
         acr: attempt.upstream_acr.clone(),
     };
     let ttl = state.settings.session.ttl_secs;
-    state.records.put(&key::session(&sid), &session, Duration::from_secs(ttl)).await?;
-    store.index_add(account.id.as_str(), &key::session(&sid), Duration::from_secs(ttl)).await?;
+    // The session, its index entry and the application's transaction are three independent
+    // store calls: sent together (one round trip on a Redis connection). The browser gets the
+    // session only when all three answered; a failure ends this sign-in either way (its attempt
+    // is already taken), so taking the transaction alongside loses nothing.
+    let session_key = key::session(&sid);
+    let take_tx = async {
+        match &attempt.tx {
+            Some(tx) => state.records.take::<LoginTx>(&key::tx(tx)).await.map(Some),
+            None => Ok(None),
+        }
+    };
+    let (_, _, taken) = tokio::try_join!(
+        state.records.put(&session_key, &session, Duration::from_secs(ttl)),
+        store.index_add(account.id.as_str(), &session_key, Duration::from_secs(ttl)),
+        take_tx,
+    )?;
 
     let secure = state.secure_cookies();
-    let mut resp = match attempt.tx {
+    let mut resp = match taken {
         None => Redirect::to(crate::routes::ACCOUNT).into_response(),
-        Some(tx) => match state.records.take::<LoginTx>(&key::tx(&tx)).await? {
+        Some(taken) => match taken {
             Some(LoginTx::Proxy(ret)) => crate::proxy::start::return_after_sign_in(state, &ret),
             Some(LoginTx::Client(req)) => {
                 crate::issuer::authorize::issue_code_to_fresh_sign_in(state, req, &sid, session).await?
