@@ -19,8 +19,8 @@ use crate::{LIMITS_ON, SECRET};
 /// Known users the measured sign-ins cycle through (each signed in once before the clock).
 const USERS: usize = 50;
 
-/// One algorithm's run: the figures line, or why it was skipped.
-async fn run_alg(
+/// One algorithm's run: prints its figures line and returns them, or says why it was skipped.
+pub async fn run_alg(
     http: &reqwest::Client,
     dir: &Path,
     accounts: &str,
@@ -28,7 +28,7 @@ async fn run_alg(
     alg: &str,
     c: usize,
     secs: u64,
-) -> Result<(), String> {
+) -> Result<Measured, String> {
     let own = dir.join(format!("brokered_{}", alg.to_lowercase()));
     // The directory names name the PostgreSQL databases made beside `accounts`: one per run.
     let (up_dir, down_dir) =
@@ -67,12 +67,67 @@ async fn run_alg(
             .await
             .map_err(|e| format!("setup: {e}"))?;
     }
+    let up = Arc::new(up);
+    let (d, h) = (Arc::new(down), http.clone());
+    let m = measure(c, secs, &[server.pid()], move |user| {
+        let (h, d, u) = (h.clone(), d.clone(), up.clone());
+        async move { crate::scale::brokered_via(&h, &d, &u, &user, fast).await }
+    })
+    .await?;
+    m.print(&format!("brokered sign-in {alg}"), "braid", "core 0", "core 1 (driver and upstream)");
+    Ok(m)
+}
+
+/// What a measured brokered run gave.
+pub struct Measured {
+    /// Sign-ins per second.
+    pub rate: f64,
+    p50: Duration,
+    p99: Duration,
+    /// Share of one core the measured server's processes used.
+    pub share: f64,
+    driver_busy: f64,
+    errors: usize,
+}
+
+impl Measured {
+    /// Sign-ins per second of the server's CPU time.
+    pub fn per_core(&self) -> f64 {
+        self.rate / self.share.max(0.01)
+    }
+
+    /// One line of figures for `name`; `server` names the measured processes.
+    pub fn print(&self, name: &str, server: &str, server_core: &str, driver: &str) {
+        println!(
+            "{name:<28} {:>7.0} ops/s  p50 {:>8.2?}  p99 {:>8.2?}  {server} {:>3.0} % of {server_core} ({:>6.0} ops/s per core)  \
+             {driver} {:>3.0} % busy  errors {}",
+            self.rate,
+            self.p50,
+            self.p99,
+            self.share * 100.0,
+            self.per_core(),
+            self.driver_busy * 100.0,
+            self.errors
+        );
+        if self.driver_busy > 0.95 && self.share < 0.9 {
+            println!("{name:<28} the driver's core (driver and upstream) was saturated, not the server's: a floor");
+        }
+    }
+}
+
+/// Run `one` (a whole sign-in of the user it is given) from `c` workers for 1 s of warm-up and
+/// `secs` measured, with the CPU of the processes `pids` measured over the same window.
+pub async fn measure<F, Fut>(c: usize, secs: u64, pids: &[u32], one: F) -> Result<Measured, String>
+where
+    F: Fn(String) -> Fut + Clone + Send + 'static,
+    Fut: std::future::Future<Output = Result<(), String>> + Send,
+{
     let start = Instant::now();
     let (measure_at, end) = (start + Duration::from_secs(1), start + Duration::from_secs(1 + secs));
     let (next, errors) = (Arc::new(AtomicUsize::new(0)), Arc::new(AtomicUsize::new(0)));
     let mut tasks = Vec::new();
     for _ in 0..c {
-        let (h, d, u, next, errors) = (http.clone(), down.clone(), up.clone(), next.clone(), errors.clone());
+        let (one, next, errors) = (one.clone(), next.clone(), errors.clone());
         tasks.push(tokio::spawn(async move {
             let mut samples = Vec::new();
             loop {
@@ -81,7 +136,7 @@ async fn run_alg(
                     break;
                 }
                 let user = format!("known{}", next.fetch_add(1, Ordering::Relaxed) % USERS);
-                if let Err(e) = crate::scale::brokered_via(&h, &d, &u, &user, fast).await {
+                if let Err(e) = one(user).await {
                     if errors.fetch_add(1, Ordering::Relaxed) == 0 {
                         eprintln!("brokered sign-in: {e}");
                     }
@@ -95,7 +150,7 @@ async fn run_alg(
         }));
     }
     tokio::time::sleep_until(measure_at.into()).await;
-    let before = pinned::Ticks::now(&[server.pid()]);
+    let before = pinned::Ticks::now(pids);
     tokio::time::sleep_until(end.into()).await;
     let window = before.window();
     let mut samples = Vec::new();
@@ -108,27 +163,14 @@ async fn run_alg(
         return Err(format!("no sign-in completed ({} errors)", errors.load(Ordering::Relaxed)));
     }
     let pct = |p: f64| samples[((n as f64 * p) as usize).min(n - 1)];
-    let rate = n as f64 / window.wall.as_secs_f64();
-    let server_cpu = window.share;
-    let driver_busy = window.busy(pinned::DRIVER_CORE);
-    println!(
-        "{:<28} {rate:>7.0} ops/s  p50 {:>8.2?}  p99 {:>8.2?}  braid {:>3.0} % of core 0 ({:>6.0} ops/s per core)  \
-         core 1 (driver and upstream) {:>3.0} % busy  errors {}",
-        format!("brokered sign-in {alg}"),
-        pct(0.5),
-        pct(0.99),
-        server_cpu * 100.0,
-        rate / server_cpu.max(0.01),
-        driver_busy * 100.0,
-        errors.load(Ordering::Relaxed)
-    );
-    if driver_busy > 0.95 && server_cpu < 0.9 {
-        println!(
-            "{:<28} the driver's core (driver and upstream) was saturated, not braid's: a floor",
-            format!("brokered sign-in {alg}")
-        );
-    }
-    Ok(())
+    Ok(Measured {
+        rate: n as f64 / window.wall.as_secs_f64(),
+        p50: pct(0.5),
+        p99: pct(0.99),
+        share: window.share,
+        driver_busy: window.busy(pinned::DRIVER_CORE),
+        errors: errors.load(Ordering::Relaxed),
+    })
 }
 
 /// The pinned brokered scenario, RS256 then ES256 (skipped with a reason when two cores or

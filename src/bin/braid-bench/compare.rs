@@ -308,8 +308,10 @@ pub async fn run(http: &reqwest::Client, dir: &Path) {
         pinned::DRIVER_CORE,
         oidc_provider_version(&script).unwrap_or_else(|| "?".into())
     );
+    // `--part refresh` or `--part brokered` runs one half.
+    let part = arg("--part", "all");
     let mut ratios = Vec::new();
-    for alg in ["RS256", "ES256"] {
+    for alg in ["RS256", "ES256"].into_iter().filter(|_| part != "brokered") {
         let b = match braid_run(http, dir, &accounts, alg, c, secs, grants).await {
             Ok(r) => {
                 let at = if grants > 0 { format!(" @ {grants}") } else { String::new() };
@@ -346,6 +348,40 @@ pub async fn run(http: &reqwest::Client, dir: &Path) {
         println!(
             "{:<30} {rate:>7.2} × ops/s, {per_core:.2} × ops/s per server core (target ≥ 1.5 ×)",
             format!("braid / oidc-provider {alg}")
+        );
+    }
+    if part != "refresh" {
+        brokered_beside_satosa(http, dir, &accounts, secs).await;
+    }
+}
+
+/// Brokered sign-ins of known users, braid beside SATOSA, each alone on core 0 with the same
+/// fast local upstream in the driver; RS256 (SATOSA's frontend signs with RSA only).
+async fn brokered_beside_satosa(http: &reqwest::Client, dir: &Path, accounts: &str, secs: u64) {
+    let c: usize = arg("--brokered-concurrency", "8").parse().unwrap_or(8);
+    println!(
+        "compare: brokered sign-in of known users (the application's authorize, the upstream's, the callback with \
+         its code exchange and ID token check, the code redeemed for an RS256 ID token); {c} concurrent, the fast \
+         local provider as upstream on core {}; braid: {} accounts, memory sessions; SATOSA {} under gunicorn \
+         (one worker, 8 threads)",
+        pinned::DRIVER_CORE,
+        if accounts.is_empty() { "SQLite" } else { "PostgreSQL" },
+        crate::satosa::version().unwrap_or_else(|| "?".into())
+    );
+    let b = crate::brokered::run_alg(http, dir, accounts, "memory", "RS256", c, secs).await;
+    if let Err(e) = &b {
+        println!("{:<28} failed: {e}", "brokered sign-in RS256");
+    }
+    let s = crate::satosa::run(http, dir, c, secs).await;
+    if let Err(e) = &s {
+        println!("{:<28} skipped: {e} (scripts/bench --compare installs it)", "SATOSA brokered RS256");
+    }
+    if let (Ok(b), Ok(s)) = (b, s) {
+        println!(
+            "{:<30} {:>7.2} × ops/s, {:.2} × ops/s per server core",
+            "braid / SATOSA brokered RS256",
+            b.rate / s.rate.max(f64::MIN_POSITIVE),
+            b.per_core() / s.per_core().max(0.01)
         );
     }
 }

@@ -1,6 +1,6 @@
 //! A fast local OpenID Provider for the brokered benchmark: discovery, JWKS, an authorize that
-//! answers at once with a code naming the user the driver asks for (`bench_user`), and a token
-//! endpoint that signs an ES256 ID token with the nonce. It keeps no state (the code carries the
+//! answers at once with a code naming the user the driver asks for (`bench_user`), a token
+//! endpoint that signs an ES256 ID token with the nonce, and userinfo. It keeps no state (the code carries the
 //! user and the nonce), so the upstream costs the driver's core little and the measured braid,
 //! not its upstream, sets the pace. Loopback only; never a real provider.
 
@@ -36,6 +36,7 @@ async fn discovery(State(op): State<Arc<Op>>) -> Json<serde_json::Value> {
         "authorization_endpoint": format!("{b}/authorize"),
         "token_endpoint": format!("{b}/token"),
         "jwks_uri": format!("{b}/jwks"),
+        "userinfo_endpoint": format!("{b}/userinfo"),
         "response_types_supported": ["code"],
         "subject_types_supported": ["public"],
         "id_token_signing_alg_values_supported": ["ES256"],
@@ -82,6 +83,20 @@ async fn token(State(op): State<Arc<Op>>, Form(f): Form<HashMap<String, String>>
     }
 }
 
+/// Userinfo for the access tokens `token` hands out (`at-<sub>-<time>`): SATOSA's backend asks
+/// for it at every sign-in; braid only when a provider sets `userinfo`.
+async fn userinfo(headers: axum::http::HeaderMap) -> Response {
+    let token = headers.get("authorization").and_then(|v| v.to_str().ok()).and_then(|v| v.strip_prefix("Bearer "));
+    let sub = token.and_then(|t| t.strip_prefix("at-")).and_then(|t| t.rsplit_once('-')).map(|(sub, _)| sub);
+    match sub {
+        Some(sub) => Json(serde_json::json!({
+            "sub": sub, "email": format!("{sub}@fast.example"), "email_verified": true, "name": sub,
+        }))
+        .into_response(),
+        None => axum::http::StatusCode::UNAUTHORIZED.into_response(),
+    }
+}
+
 /// Start the provider for client `client`, with an ES256 key kept in `dir`; its issuer URL.
 pub async fn start(dir: &Path, client: &str) -> Result<String, String> {
     let keys = KeySet::load_or_generate(&dir.join("fast-op-keys"), SigningAlg::ES256).map_err(|e| e.to_string())?;
@@ -93,6 +108,7 @@ pub async fn start(dir: &Path, client: &str) -> Result<String, String> {
         .route("/jwks", axum::routing::get(jwks))
         .route("/authorize", axum::routing::get(authorize))
         .route("/token", axum::routing::post(token))
+        .route("/userinfo", axum::routing::get(userinfo))
         .with_state(op);
     tokio::spawn(async move { axum::serve(listener, app).await });
     Ok(base)

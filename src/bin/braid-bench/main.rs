@@ -16,6 +16,7 @@ mod fast_op;
 mod limits;
 mod percore;
 mod pinned;
+mod satosa;
 mod scale;
 mod stores;
 mod upload;
