@@ -137,10 +137,24 @@ impl Nginx {
 
 impl Drop for Nginx {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        stop(&mut self.child, "TERM");
         let _ = std::fs::remove_dir_all(&self.dir);
     }
+}
+
+/// Stop a server that has worker processes: `signal` first (nginx: `TERM`, gunicorn: `INT`, each
+/// one's quick shutdown), so its master ends its workers (a SIGKILLed master leaves them running),
+/// then SIGKILL after 2 s.
+pub fn stop(child: &mut Child, signal: &str) {
+    let _ = Command::new("kill").arg(format!("-{signal}")).arg(child.id().to_string()).status();
+    for _ in 0..100 {
+        if matches!(child.try_wait(), Ok(Some(_))) {
+            return;
+        }
+        std::thread::sleep(Duration::from_millis(20));
+    }
+    let _ = child.kill();
+    let _ = child.wait();
 }
 
 /// CPU time (user + system) of the processes `pids`, in clock ticks.

@@ -51,8 +51,7 @@ impl Satosa {
 
 impl Drop for Satosa {
     fn drop(&mut self) {
-        let _ = self.child.kill();
-        let _ = self.child.wait();
+        pinned::stop(&mut self.child, "INT");
     }
 }
 
