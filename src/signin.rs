@@ -15,30 +15,20 @@ use crate::state::AppState;
 use crate::upstream::{NewIdentityPolicy, Provider};
 use crate::web::{cookies, html};
 
-/// Record a new login attempt for `provider`; returns its state and the cookie binding it to
-/// this browser.
-#[allow(clippy::too_many_arguments)] // what each protocol must remember about the attempt
-pub async fn begin(
-    state: &AppState,
-    headers: &HeaderMap,
-    provider: &Provider,
-    tx: Option<String>,
-    upstream: Option<UpstreamAttempt>,
-    link: Option<AccountId>,
-    force_login: bool,
-    saml_request_id: Option<String>,
-) -> Result<(String, HeaderValue), AppError> {
-    if let Some(t) = &tx {
-        if state.records.get::<LoginTx>(&key::tx(t)).await?.is_none() {
-            return Err(expired());
-        }
+/// The client's transaction `tx` a sign-in start continues: `None` without one, the page for
+/// an expired sign-in when it is gone. Read once per start: the protocols read what the client
+/// asked of the sign-in from it, and [`begin`] relies on it having been checked.
+pub async fn live_tx(state: &AppState, tx: Option<&str>) -> Result<Option<LoginTx>, AppError> {
+    match tx {
+        None => Ok(None),
+        Some(t) => state.records.get::<LoginTx>(&key::tx(t)).await?.map(Some).ok_or_else(expired),
     }
-    begin_live(state, headers, provider, tx, upstream, link, force_login, saml_request_id).await
 }
 
-/// As [`begin`], for a caller that has just read the client's transaction `tx` and found it live.
-#[allow(clippy::too_many_arguments)] // as `begin`
-pub async fn begin_live(
+/// Record a new login attempt for `provider`; returns its state and the cookie binding it to
+/// this browser. A client's transaction `tx` must have been found live ([`live_tx`]).
+#[allow(clippy::too_many_arguments)] // what each protocol must remember about the attempt
+pub async fn begin(
     state: &AppState,
     headers: &HeaderMap,
     provider: &Provider,
@@ -77,8 +67,7 @@ pub async fn begin_live(
     Ok((login_state, cookies::set(cookies::LOGIN, &pending.join("."), ttl, state.secure_cookies())))
 }
 
-/// The page for a sign-in whose transaction is gone.
-pub(crate) fn expired() -> AppError {
+fn expired() -> AppError {
     AppError::page(
         "This sign-in has expired",
         "The sign-in took too long or was already finished. Go back to the application and start again.",

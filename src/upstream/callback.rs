@@ -54,14 +54,9 @@ pub async fn start(
 ) -> Result<Response, AppError> {
     // Linking always asks the upstream for a fresh sign-in; so does a client's prompt=login or
     // max_age.
-    // Read once: a transaction that is gone ends here (as `signin::begin` would say).
-    let client_request = match &tx {
-        Some(t) => match state.records.get::<crate::records::LoginTx>(&crate::records::key::tx(t)).await? {
-            Some(crate::records::LoginTx::Client(r)) => Some(r),
-            Some(_) => None,
-            None => return Err(crate::signin::expired()),
-        },
-        None => None,
+    let client_request = match crate::signin::live_tx(state, tx.as_deref()).await? {
+        Some(crate::records::LoginTx::Client(r)) => Some(r),
+        _ => None,
     };
     let asked_by_client = client_request.as_ref().is_some_and(|r| r.force_login);
     // What the client asked of the sign-in goes upstream; never for a link.
@@ -91,7 +86,7 @@ pub async fn start(
         _ => None,
     };
     let (login_state, cookie) =
-        crate::signin::begin_live(state, headers, provider, tx, Some(upstream), link, force_login, None).await?;
+        crate::signin::begin(state, headers, provider, tx, Some(upstream), link, force_login, None).await?;
     let url = match (&provider.protocol, meta) {
         (Protocol::Oidc(client), Some(meta)) => client.authorization_url(
             &meta,

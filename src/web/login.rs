@@ -128,6 +128,7 @@ pub async fn start(
     match &provider.protocol {
         Protocol::Dev => {
             // The dev form is a fresh sign-in every time.
+            crate::signin::live_tx(state, tx.as_deref()).await?;
             let (login_state, cookie) =
                 crate::signin::begin(state, headers, provider, tx, None, link, false, None).await?;
             Ok(crate::upstream::dev::form(provider, &login_state, cookie))

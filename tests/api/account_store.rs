@@ -204,24 +204,30 @@ async fn same_subject_under_two_issuers_is_two_identities_on_two_accounts(f: Fix
     assert_eq!(count(&f.db, "identities").await, 2);
 }
 
-async fn identities_lists_an_accounts_identities_oldest_link_first(f: Fixture) {
-    let a = f.store.resolve_or_create("corp", &ext(ISSUER, "erin"), T0).await.expect("a");
-    let b = f.store.resolve_or_create("corp", &ext(ISSUER, "frank"), T0).await.expect("b");
-    // Linking is not this store's job yet: put a second, older link on erin's account by hand.
+/// Put a GitHub identity `subject`, linked before `T0`, without email, name or sign-in, on
+/// `account` by hand.
+async fn link_older_by_hand(f: &Fixture, account: &AccountId, subject: &str) {
     sqlx::query(
         "INSERT INTO identities (issuer, subject, provider_id, account_id, email, \
          email_verified, name, can_sign_in, linked_at, last_login_at, last_claims) \
          VALUES ($1, $2, $3, $4, NULL, 0, NULL, 0, $5, NULL, $6)",
     )
     .bind("https://github.com")
-    .bind("98765")
+    .bind(subject)
     .bind("github")
-    .bind(a.account.id.as_str())
+    .bind(account.as_str())
     .bind(T0 - 1_000)
     .bind("{}")
     .execute(&f.db.pool)
     .await
-    .expect("insert second identity");
+    .expect("insert an older identity");
+}
+
+async fn identities_lists_an_accounts_identities_oldest_link_first(f: Fixture) {
+    let a = f.store.resolve_or_create("corp", &ext(ISSUER, "erin"), T0).await.expect("a");
+    let b = f.store.resolve_or_create("corp", &ext(ISSUER, "frank"), T0).await.expect("b");
+    // Linking is not this store's job yet: put a second, older link on erin's account by hand.
+    link_older_by_hand(&f, &a.account.id, "98765").await;
 
     let listed = f.store.identities(&a.account.id).await.expect("identities");
     let keys: Vec<_> = listed.iter().map(|i| (i.issuer.as_str(), i.subject.as_str())).collect();
@@ -241,20 +247,7 @@ async fn identities_lists_an_accounts_identities_oldest_link_first(f: Fixture) {
 async fn an_account_is_read_with_all_its_identities_at_once(f: Fixture) {
     let a = f.store.resolve_or_create("corp", &ext(ISSUER, "ivy"), T0).await.expect("a");
     let b = f.store.resolve_or_create("corp", &ext(ISSUER, "jon"), T0 + 5).await.expect("b");
-    sqlx::query(
-        "INSERT INTO identities (issuer, subject, provider_id, account_id, email, \
-         email_verified, name, can_sign_in, linked_at, last_login_at, last_claims) \
-         VALUES ($1, $2, $3, $4, NULL, 0, NULL, 0, $5, NULL, $6)",
-    )
-    .bind("https://github.com")
-    .bind("4242")
-    .bind("github")
-    .bind(a.account.id.as_str())
-    .bind(T0 - 1_000)
-    .bind("{}")
-    .execute(&f.db.pool)
-    .await
-    .expect("insert second identity");
+    link_older_by_hand(&f, &a.account.id, "4242").await;
     // The same account and the same identities, in the same order, as the two reads give.
     let (account, identities) = f.store.account_with_identities(&a.account.id).await.expect("read").expect("some");
     assert_eq!(Some(account), f.store.account(&a.account.id).await.expect("account"));

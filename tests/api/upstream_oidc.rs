@@ -76,6 +76,23 @@ async fn a_person_signs_in_through_an_oidc_provider_and_gets_an_account() {
     assert_eq!(again.account_id, id.account_id);
 }
 
+/// A provider start naming an application's transaction that is gone (expired, or finished in
+/// another tab) shows the expired page and starts nothing: no trip upstream, no attempt bound
+/// to the browser. Checked for an OIDC provider and for the dev provider.
+#[tokio::test]
+async fn a_start_for_a_transaction_that_is_gone_starts_nothing() {
+    let s = setup("").await;
+    let dev = spawn_app().await;
+    for (app, provider) in [(&s.app, "mock"), (&dev, "dev")] {
+        let r = browser().get(app.url(&format!("/login/{provider}?tx=gone"))).send().await.unwrap();
+        assert_eq!(r.status(), StatusCode::BAD_REQUEST, "{provider}");
+        assert!(r.headers().get("location").is_none(), "{provider}: never sent on");
+        let bound = r.headers().get_all("set-cookie").iter().any(|c| c.to_str().unwrap_or("").contains("braid_login"));
+        assert!(!bound, "{provider}: no sign-in attempt bound to the browser");
+        assert!(r.text().await.unwrap().contains("This sign-in has expired"), "{provider}");
+    }
+}
+
 #[tokio::test]
 async fn an_application_sign_in_through_the_upstream_gets_braid_tokens() {
     let s = setup("").await;

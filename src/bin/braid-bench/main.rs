@@ -90,17 +90,32 @@ fn param(url: &str, name: &str) -> Option<String> {
     url::form_urlencoded::parse(q.as_bytes()).find(|(k, _)| k == name).map(|(_, v)| v.into_owned())
 }
 
-/// One full sign-in of `user` as a new browser; returns the token response.
-async fn sign_in(http: &reqwest::Client, base: &str, user: &str) -> Result<serde_json::Value, String> {
-    let e = |e: reqwest::Error| e.to_string();
-    let q = [
+/// The bench client's authorization request for `scope`.
+fn authorize_query(scope: &str) -> [(&'static str, &str); 6] {
+    [
         ("client_id", CLIENT),
         ("redirect_uri", CB),
         ("response_type", "code"),
-        ("scope", "openid email offline_access"),
+        ("scope", scope),
         ("state", "s"),
         ("nonce", "n"),
-    ];
+    ]
+}
+
+/// Redeem the bench client's `code` at `token_endpoint`.
+async fn redeem(http: &reqwest::Client, token_endpoint: &str, code: &str) -> Result<reqwest::Response, String> {
+    http.post(token_endpoint)
+        .basic_auth(CLIENT, Some(SECRET))
+        .form(&[("grant_type", "authorization_code"), ("code", code), ("redirect_uri", CB)])
+        .send()
+        .await
+        .map_err(|e| e.to_string())
+}
+
+/// One full sign-in of `user` as a new browser; returns the token response.
+async fn sign_in(http: &reqwest::Client, base: &str, user: &str) -> Result<serde_json::Value, String> {
+    let e = |e: reqwest::Error| e.to_string();
+    let q = authorize_query("openid email offline_access");
     let r = http.get(format!("{base}/authorize")).query(&q).send().await.map_err(e)?;
     let chooser = location(&r)?;
     let r = http.get(format!("{base}{chooser}")).send().await.map_err(e)?;
@@ -108,14 +123,7 @@ async fn sign_in(http: &reqwest::Client, base: &str, user: &str) -> Result<serde
     let r = http.get(format!("{base}{start}")).send().await.map_err(e)?;
     let r = dev_form(http, base, r, user).await?;
     let code = param(&location(&r)?, "code").ok_or("no code")?;
-    let r = http
-        .post(format!("{base}/token"))
-        .basic_auth(CLIENT, Some(SECRET))
-        .form(&[("grant_type", "authorization_code"), ("code", code.as_str()), ("redirect_uri", CB)])
-        .send()
-        .await
-        .map_err(e)?;
-    r.json().await.map_err(e)
+    redeem(http, &format!("{base}/token"), &code).await?.json().await.map_err(e)
 }
 
 /// Fill in and post the dev provider's form `r` as `user`.

@@ -16,18 +16,18 @@ use crate::{CB, CLIENT, SECRET, cookie, location, param};
 /// The client id braid's and SATOSA's upstream (the fast provider) knows.
 const UP_CLIENT: &str = "satosa";
 
-/// SATOSA under gunicorn, pinned to core 0. Its frontend refuses an issuer that is not https,
-/// so it is configured with `https://` base URLs and served plain on loopback, as behind a
-/// proxy that ends TLS; this driver plays that proxy and sends its requests to the plain port.
-struct Satosa {
-    child: Child,
+/// SATOSA's frontend refuses an issuer that is not https, so it is configured with `https://`
+/// base URLs and served plain on loopback, as behind a proxy that ends TLS; this driver plays
+/// that proxy and sends its requests to the plain port.
+#[derive(Clone)]
+struct Urls {
     /// The base URL SATOSA is configured with (`https://127.0.0.1:port`).
     public: String,
     /// Where it listens (`http://127.0.0.1:port`).
     base: String,
 }
 
-impl Satosa {
+impl Urls {
     /// `url` as this driver reaches it: SATOSA's own URLs on its plain port.
     fn plain(&self, url: &str) -> String {
         match url.strip_prefix(&self.public) {
@@ -35,6 +35,12 @@ impl Satosa {
             None => url.to_owned(),
         }
     }
+}
+
+/// SATOSA under gunicorn, pinned to core 0.
+struct Satosa {
+    child: Child,
+    urls: Urls,
 }
 
 impl Satosa {
@@ -55,21 +61,11 @@ impl Drop for Satosa {
     }
 }
 
-/// SATOSA's endpoints for its relying parties, and the way to its plain port.
+/// SATOSA's endpoints for its relying parties (plain), and its URLs.
 struct Endpoints {
     authorization: String,
     token: String,
-    public: String,
-    base: String,
-}
-
-impl Endpoints {
-    fn plain(&self, url: &str) -> String {
-        match url.strip_prefix(&self.public) {
-            Some(rest) => format!("{}{rest}", self.base),
-            None => url.to_owned(),
-        }
-    }
+    urls: Urls,
 }
 
 /// Where SATOSA's requirements and configure script are (absolute: gunicorn runs elsewhere).
@@ -125,54 +121,39 @@ fn start(dir: &Path, up: &str) -> Result<Satosa, String> {
         .spawn()
         .map_err(|e| format!("taskset gunicorn: {e}"))?;
     pinned::wait_for(port, &mut child, "SATOSA")?;
-    Ok(Satosa { child, public, base })
+    Ok(Satosa { child, urls: Urls { public, base } })
 }
 
 /// The frontend's endpoints, from its discovery document.
 async fn endpoints(http: &reqwest::Client, satosa: &Satosa) -> Result<Endpoints, String> {
     let d: serde_json::Value = http
-        .get(format!("{}/.well-known/openid-configuration", satosa.base))
+        .get(format!("{}/.well-known/openid-configuration", satosa.urls.base))
         .send()
         .await
         .map_err(|e| e.to_string())?
         .json()
         .await
         .map_err(|e| format!("SATOSA discovery: {e}"))?;
-    let get = |k: &str| d[k].as_str().map(|u| satosa.plain(u)).ok_or(format!("SATOSA discovery has no {k}"));
+    let get = |k: &str| d[k].as_str().map(|u| satosa.urls.plain(u)).ok_or(format!("SATOSA discovery has no {k}"));
     Ok(Endpoints {
         authorization: get("authorization_endpoint")?,
         token: get("token_endpoint")?,
-        public: satosa.public.clone(),
-        base: satosa.base.clone(),
+        urls: satosa.urls.clone(),
     })
 }
 
 /// One brokered sign-in of `user` through SATOSA, as a new browser.
 async fn sign_in(http: &reqwest::Client, ep: &Endpoints, user: &str) -> Result<(), String> {
     let e = |e: reqwest::Error| e.to_string();
-    let q = [
-        ("client_id", CLIENT),
-        ("redirect_uri", CB),
-        ("response_type", "code"),
-        ("scope", "openid email"),
-        ("state", "s"),
-        ("nonce", "n"),
-    ];
-    let r = http.get(&ep.authorization).query(&q).send().await.map_err(e)?;
+    let r = http.get(&ep.authorization).query(&crate::authorize_query("openid email")).send().await.map_err(e)?;
     let state = cookie(&r, "SATOSA_STATE").ok_or_else(|| format!("no SATOSA state cookie ({})", r.status()))?;
     let upstream = url::Url::parse_with_params(&location(&r)?, &[(crate::fast_op::USER_PARAM, user)])
         .map_err(|e| e.to_string())?;
-    let back = ep.plain(&location(&http.get(upstream.as_str()).send().await.map_err(e)?)?);
+    let back = ep.urls.plain(&location(&http.get(upstream.as_str()).send().await.map_err(e)?)?);
     let r = http.get(&back).header(reqwest::header::COOKIE, state).send().await.map_err(e)?;
     let to_client = location(&r)?;
     let code = param(&to_client, "code").ok_or_else(|| format!("no code: {to_client}"))?;
-    let r = http
-        .post(&ep.token)
-        .basic_auth(CLIENT, Some(SECRET))
-        .form(&[("grant_type", "authorization_code"), ("code", code.as_str()), ("redirect_uri", CB)])
-        .send()
-        .await
-        .map_err(e)?;
+    let r = crate::redeem(http, &ep.token, &code).await?;
     let status = r.status();
     let body: serde_json::Value = r.json().await.map_err(e)?;
     match body.get("id_token") {

@@ -8,7 +8,7 @@ use std::time::Instant;
 
 use sqlx::Row as _;
 
-use super::{CB, CLIENT, LIMITS_ON, SECRET, cookie, location, param, phase, start_braid_with, stores};
+use super::{CLIENT, LIMITS_ON, SECRET, cookie, location, param, phase, start_braid_with, stores};
 
 /// For PostgreSQL, a fresh database beside the one `url` names (the grants are not left in it);
 /// SQLite gets its own file in `dir`.
@@ -163,15 +163,8 @@ pub(crate) async fn brokered_via(
     fast: bool,
 ) -> Result<(), String> {
     let e = |e: reqwest::Error| e.to_string();
-    let q = [
-        ("client_id", CLIENT),
-        ("redirect_uri", CB),
-        ("response_type", "code"),
-        ("scope", "openid email"),
-        ("state", "s"),
-        ("nonce", "n"),
-    ];
-    let r = http.get(format!("{down}/authorize")).query(&q).send().await.map_err(e)?;
+    let r =
+        http.get(format!("{down}/authorize")).query(&crate::authorize_query("openid email")).send().await.map_err(e)?;
     let mut next = format!("{down}{}", location(&r)?);
     // The chooser, then the provider's start, which binds the attempt to this browser.
     let mut down_login = None;
@@ -209,13 +202,7 @@ pub(crate) async fn brokered_via(
         .map_err(e)?;
     let back = location(&r)?;
     let code = param(&back, "code").ok_or_else(|| format!("no code: {back}"))?;
-    let r = http
-        .post(format!("{down}/token"))
-        .basic_auth(CLIENT, Some(SECRET))
-        .form(&[("grant_type", "authorization_code"), ("code", code.as_str()), ("redirect_uri", CB)])
-        .send()
-        .await
-        .map_err(e)?;
+    let r = crate::redeem(http, &format!("{down}/token"), &code).await?;
     if r.status().is_success() { Ok(()) } else { Err(format!("token: {}", r.status())) }
 }
 

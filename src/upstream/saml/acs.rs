@@ -108,10 +108,7 @@ pub async fn start(
     link: Option<crate::accounts::AccountId>,
     force: bool,
 ) -> Result<Response, AppError> {
-    let asked_by_client = match &tx {
-        Some(t) => state.records.get::<crate::records::LoginTx>(&key::tx(t)).await?.is_some_and(|r| r.force_login()),
-        None => false,
-    };
+    let asked_by_client = crate::signin::live_tx(state, tx.as_deref()).await?.is_some_and(|r| r.force_login());
     let force_login = force || link.is_some() || asked_by_client;
     let now = state.clock.now_ms();
     let meta = client.metadata(&state.http, now).await.map_err(|e| unavailable(provider, "IdP metadata", &e))?;
