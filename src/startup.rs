@@ -202,6 +202,7 @@ impl Application {
             draining: Arc::new(AtomicBool::new(false)),
             metrics,
             assertions: Arc::default(),
+            proxy_sessions: Arc::default(),
             standing: Arc::default(),
             settings: Arc::new(settings),
         });

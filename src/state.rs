@@ -71,6 +71,8 @@ pub struct Shared {
     pub proxy: Arc<crate::proxy::RouteTable>,
     /// Forward-auth assertions, reused while young.
     pub assertions: Arc<crate::proxy::assertions::AssertionCache>,
+    /// Browser sessions decoded on the proxy paths, reused while their stored bytes are the same.
+    pub proxy_sessions: Arc<crate::proxy::sessions::SessionMemo>,
     /// Passed trust checks, reused briefly on the proxy paths.
     pub standing: Arc<crate::trust::StandingCache>,
     /// `GET /metrics` when metrics are on (served on the main listener unless `[metrics] listen`).
@@ -103,13 +105,18 @@ impl AppState {
     pub async fn session_by_id(&self, sid: &str) -> Result<Option<BrowserSession>, AppError> {
         let session: Option<BrowserSession> = self.records.get(&key::session(sid)).await?;
         let Some(session) = session else { return Ok(None) };
-        // A provider disabled or removed since ends its sessions at their next request.
-        if !self.providers.snapshot().enabled(&session.provider_id).is_some_and(|p| p.usable()) {
-            tracing::info!(account = %session.account_id, provider = %session.provider_id, "session ended: its provider is disabled or removed");
-            self.end_session(sid, &session).await?;
-            return Ok(None);
+        Ok(self.session_usable(sid, &session).await?.then_some(session))
+    }
+
+    /// Whether live session `sid` may still be used: a provider disabled or removed since ends
+    /// its sessions at their next request (ended here).
+    pub async fn session_usable(&self, sid: &str, session: &BrowserSession) -> Result<bool, AppError> {
+        if self.providers.snapshot().enabled(&session.provider_id).is_some_and(|p| p.usable()) {
+            return Ok(true);
         }
-        Ok(Some(session))
+        tracing::info!(account = %session.account_id, provider = %session.provider_id, "session ended: its provider is disabled or removed");
+        self.end_session(sid, session).await?;
+        Ok(false)
     }
 
     /// End one browser session (its record and its entry in the account's index).

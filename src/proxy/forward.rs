@@ -19,8 +19,8 @@ use axum::response::{IntoResponse, Response};
 use serde_json::json;
 use url::Url;
 
+use super::assertions::Facts;
 use super::table::{self, Route};
-use crate::accounts::Identity;
 use crate::error::AppError;
 use crate::records::BrowserSession;
 use crate::state::AppState;
@@ -63,7 +63,7 @@ impl Original {
 }
 
 /// The value of header `name`, when sent exactly once (an empty value counts as absent).
-fn header_once<'a>(headers: &'a HeaderMap, name: &'static str) -> Result<Option<&'a str>, &'static str> {
+fn header_once(headers: &HeaderMap, name: HeaderName) -> Result<Option<&str>, &'static str> {
     let mut all = headers.get_all(name).iter();
     let Some(first) = all.next() else { return Ok(None) };
     if all.next().is_some() {
@@ -105,10 +105,12 @@ fn authority_uncached(scheme: &str, raw: &str) -> Result<String, &'static str> {
 
 /// The original request from the proxy's headers.
 pub fn original(headers: &HeaderMap) -> Result<Original, &'static str> {
-    let xou = header_once(headers, "x-original-url")?;
-    let xfh = header_once(headers, "x-forwarded-host")?;
-    let xfu = header_once(headers, "x-forwarded-uri")?;
-    let xfp = header_once(headers, "x-forwarded-proto")?;
+    const XOU: HeaderName = HeaderName::from_static("x-original-url");
+    const XFH: HeaderName = HeaderName::from_static("x-forwarded-host");
+    const XFU: HeaderName = HeaderName::from_static("x-forwarded-uri");
+    const XFP: HeaderName = HeaderName::from_static("x-forwarded-proto");
+    let (xou, xfh) = (header_once(headers, XOU)?, header_once(headers, XFH)?);
+    let (xfu, xfp) = (header_once(headers, XFU)?, header_once(headers, XFP)?);
     // X-Original-URL, split by hand so that its path reaches the normaliser as sent.
     let from_url = match xou {
         None => None,
@@ -170,20 +172,38 @@ pub fn original_of(scheme: &'static str, host: String, uri: &str) -> Result<Orig
     Ok(Original { scheme, host, path, target: uri.to_owned() })
 }
 
-/// Who is signed in, as the application is told.
+/// Who is signed in, as the application is told: read from the session and the trust check
+/// that passed, without copying.
 #[derive(Debug, Clone)]
 pub struct Who {
-    /// The account id.
-    pub account: String,
-    /// Issuer of the identity used.
-    pub idp: String,
-    /// The primary identity's email, when verified.
-    pub email: Option<String>,
-    /// The primary identity's preferred user name or display name.
-    pub preferred_username: Option<String>,
     /// The browser session's id (braid's own: never sent to an application; a proxied
     /// WebSocket watches it).
-    pub session: String,
+    pub session: Arc<str>,
+    record: Arc<BrowserSession>,
+    standing: Arc<crate::trust::Standing>,
+}
+
+impl Who {
+    /// The account id.
+    pub fn account(&self) -> &str {
+        self.record.account_id.as_str()
+    }
+
+    /// Issuer of the identity used.
+    pub fn idp(&self) -> &str {
+        &self.record.idp
+    }
+
+    /// The primary identity's email, when verified.
+    pub fn email(&self) -> Option<&str> {
+        self.standing.primary.as_ref().filter(|p| p.email_verified).and_then(|p| p.email.as_deref())
+    }
+
+    /// The primary identity's preferred user name or display name.
+    pub fn preferred_username(&self) -> Option<&str> {
+        let p = self.standing.primary.as_ref()?;
+        p.last_claims.get("preferred_username").and_then(|v| v.as_str()).or(p.name.as_deref())
+    }
 }
 
 /// The answer to a proxy.
@@ -226,7 +246,7 @@ pub async fn decide_for(state: &AppState, orig: &Original, headers: &HeaderMap) 
         Some(url) if url.len() <= crate::issuer::authorize::param_cap("rd") => Decision::SignIn(url),
         Some(_) => Decision::SignIn(format!("{}://{}/", orig.scheme, orig.host)),
     };
-    let Some((sid, session)) = state.current_session(headers).await? else {
+    let Some((sid, session)) = state.proxy_sessions.current(state, headers).await? else {
         return Ok(return_to());
     };
     let standing = crate::trust::standing_reused(
@@ -245,39 +265,25 @@ pub async fn decide_for(state: &AppState, orig: &Original, headers: &HeaderMap) 
             return Ok(return_to());
         }
     };
-    let who = who(&sid, &session, standing.primary.as_ref());
-    if let Some(reason) = refusal(route, &session, &who) {
-        tracing::info!(account = %session.account_id, host = %orig.host, path = %orig.path, reason, "forward-auth: the route's policy refuses");
+    let who = Who { session: sid, record: session, standing };
+    if let Some(reason) = refusal(route, &who) {
+        tracing::info!(account = %who.account(), host = %orig.host, path = %orig.path, reason, "forward-auth: the route's policy refuses");
         return Ok(Decision::Refused(reason));
     }
     Ok(Decision::Allowed(Box::new(who), route.clone()))
 }
 
-fn who(sid: &str, session: &BrowserSession, primary: Option<&Identity>) -> Who {
-    let email = primary.filter(|p| p.email_verified).and_then(|p| p.email.clone());
-    let preferred_username = primary.and_then(|p| {
-        p.last_claims.get("preferred_username").and_then(|v| v.as_str()).map(str::to_owned).or_else(|| p.name.clone())
-    });
-    Who {
-        account: session.account_id.as_str().to_owned(),
-        idp: session.idp.clone(),
-        email,
-        preferred_username,
-        session: sid.to_owned(),
-    }
-}
-
-/// Why `route` refuses `who` signed in through `session`'s provider; every non-empty list must
-/// allow.
-fn refusal(route: &Route, session: &BrowserSession, who: &Who) -> Option<&'static str> {
-    if !route.allow_providers.is_empty() && !route.allow_providers.contains(&session.provider_id) {
+/// Why `route` refuses `who` (signed in through its session's provider); every non-empty list
+/// must allow.
+fn refusal(route: &Route, who: &Who) -> Option<&'static str> {
+    if !route.allow_providers.is_empty() && !route.allow_providers.contains(&who.record.provider_id) {
         return Some("provider not allowed");
     }
-    if !route.allow_accounts.is_empty() && !route.allow_accounts.contains(&who.account) {
+    if !route.allow_accounts.is_empty() && !route.allow_accounts.iter().any(|a| a == who.account()) {
         return Some("account not allowed");
     }
     if !route.allow_email_domains.is_empty() {
-        let domain = who.email.as_deref().and_then(|e| e.rsplit_once('@')).map(|(_, d)| d.to_ascii_lowercase());
+        let domain = who.email().and_then(|e| e.rsplit_once('@')).map(|(_, d)| d.to_ascii_lowercase());
         if !domain.is_some_and(|d| route.allow_email_domains.contains(&d)) {
             return Some("no verified email of an allowed domain");
         }
@@ -289,8 +295,8 @@ fn refusal(route: &Route, session: &BrowserSession, who: &Who) -> Option<&'stati
 /// identity and account pass the trust check (a session that fails it is ended). A store that
 /// cannot answer counts as not standing (fail closed).
 pub async fn session_stands(state: &AppState, sid: &str) -> bool {
-    let session = match state.session_by_id(sid).await {
-        Ok(Some(s)) => s,
+    let session = match state.proxy_sessions.get(state, sid).await {
+        Ok(Some((_, s))) => s,
         Ok(None) => return false,
         Err(e) => {
             tracing::warn!(error = %e, "session re-check failed; counted as ended");
@@ -319,38 +325,6 @@ pub async fn session_stands(state: &AppState, sid: &str) -> bool {
     }
 }
 
-/// The signed assertion for `who` at `route`: `iss`, `sub`, `aud`, `iat`, `exp` (60 s), `idp`,
-/// `email` (when verified).
-/// Assertions are reused while they have at least half their life left
-/// (`proxy::assertions`).
-pub fn assertion(state: &AppState, who: &Who, route: &Route) -> Result<HeaderValue, AppError> {
-    let now = state.clock.now_secs();
-    let keys = state.keys.snapshot();
-    let key = keys.set.current();
-    let cache_key = format!(
-        "{}\n{}\n{}\n{}\n{}",
-        key.kid,
-        route.audience,
-        who.account,
-        who.idp,
-        who.email.as_deref().unwrap_or_default()
-    );
-    state.assertions.get_or_sign(cache_key, now, ASSERTION_TTL_SECS / 2, || {
-        let exp = now + ASSERTION_TTL_SECS;
-        let mut claims = json!({
-            "iss": &*state.issuer, "sub": who.account, "aud": route.audience,
-            "iat": now, "exp": exp, "idp": who.idp,
-        });
-        if let (Some(e), Some(o)) = (&who.email, claims.as_object_mut()) {
-            o.insert("email".into(), json!(e));
-        }
-        let token =
-            crate::issuer::jwt::sign(key, TYP_ASSERTION, &claims).map_err(|e| AppError::Internal(e.to_string()))?;
-        let token = HeaderValue::from_str(&token).map_err(|e| AppError::Internal(e.to_string()))?;
-        Ok((token, exp))
-    })
-}
-
 /// A header value from text, when it holds no control character.
 fn value(s: &str) -> Option<HeaderValue> {
     if s.chars().any(char::is_control) { None } else { HeaderValue::from_bytes(s.as_bytes()).ok() }
@@ -369,26 +343,50 @@ fn no_store(mut resp: Response) -> Response {
     resp
 }
 
-/// The identity headers for `who` at `route`: `X-Auth-Request-User`, `-Email` (when
-/// verified), `-Preferred-Username`, `-Idp` and the signed `X-Braid-Assertion`.
-pub fn identity_headers(
-    state: &AppState,
-    who: &Who,
-    route: &Route,
-) -> Result<Vec<(HeaderName, HeaderValue)>, AppError> {
-    let token = assertion(state, who, route)?;
-    let mut headers: Vec<(HeaderName, HeaderValue)> = [
-        (USER, Some(who.account.as_str())),
-        (EMAIL, who.email.as_deref()),
-        (PREFERRED_USERNAME, who.preferred_username.as_deref()),
-        (IDP, Some(who.idp.as_str())),
-    ]
-    .into_iter()
-    .filter_map(|(name, v)| v.and_then(value).map(|v| (name, v)))
-    .collect();
-    headers.push((ASSERTION, token));
-    Ok(headers)
+/// The identity headers for `who` at `route`, as one shared list: `X-Auth-Request-User`,
+/// `-Email` (when verified), `-Preferred-Username`, `-Idp` and the signed `X-Braid-Assertion`
+/// (`iss`, `sub`, `aud`, `iat`, `exp` (60 s), `idp`, `email` when verified). The list is
+/// reused while its assertion has at least half its life left (`proxy::assertions`).
+pub fn identity_headers(state: &AppState, who: &Who, route: &Route) -> Result<IdentityHeaders, AppError> {
+    let now = state.clock.now_secs();
+    let keys = state.keys.snapshot();
+    let key = keys.set.current();
+    let facts = Facts {
+        kid: &key.kid,
+        audience: &route.audience,
+        account: who.account(),
+        idp: who.idp(),
+        email: who.email(),
+        preferred_username: who.preferred_username(),
+    };
+    state.assertions.get_or_sign(&facts, now, ASSERTION_TTL_SECS / 2, || {
+        let exp = now + ASSERTION_TTL_SECS;
+        let mut claims = json!({
+            "iss": &*state.issuer, "sub": facts.account, "aud": route.audience,
+            "iat": now, "exp": exp, "idp": facts.idp,
+        });
+        if let (Some(e), Some(o)) = (facts.email, claims.as_object_mut()) {
+            o.insert("email".into(), json!(e));
+        }
+        let token =
+            crate::issuer::jwt::sign(key, TYP_ASSERTION, &claims).map_err(|e| AppError::Internal(e.to_string()))?;
+        let token = HeaderValue::from_str(&token).map_err(|e| AppError::Internal(e.to_string()))?;
+        let headers: Vec<(HeaderName, HeaderValue)> = [
+            (USER, Some(facts.account)),
+            (EMAIL, facts.email),
+            (PREFERRED_USERNAME, facts.preferred_username),
+            (IDP, Some(facts.idp)),
+        ]
+        .into_iter()
+        .filter_map(|(name, v)| v.and_then(value).map(|v| (name, v)))
+        .chain([(ASSERTION, token)])
+        .collect();
+        Ok((headers.into(), exp))
+    })
 }
+
+/// The identity headers of an allowed request, shared.
+pub type IdentityHeaders = Arc<[(HeaderName, HeaderValue)]>;
 
 /// 400: the request cannot be matched safely.
 pub fn bad_request_page(reason: &str) -> Response {
@@ -438,7 +436,7 @@ async fn answer(state: AppState, headers: HeaderMap, redirect: bool) -> Result<R
         Decision::Refused(_) => refused_page(),
         Decision::Allowed(who, route) => {
             let mut resp = with_app_cookies(StatusCode::OK.into_response(), &headers);
-            resp.headers_mut().extend(identity_headers(&state, &who, &route)?);
+            resp.headers_mut().extend(identity_headers(&state, &who, &route)?.iter().cloned());
             resp
         }
     };

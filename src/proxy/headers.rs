@@ -11,45 +11,37 @@ use axum::http::{HeaderMap, HeaderName, HeaderValue, header};
 use crate::web::cookies;
 
 /// Hop-by-hop headers every connection drops, besides those `Connection` names.
-const HOP_BY_HOP: [HeaderName; 6] = [
-    header::CONNECTION,
-    HeaderName::from_static("keep-alive"),
-    header::TE,
-    header::TRAILER,
-    header::TRANSFER_ENCODING,
-    header::UPGRADE,
-];
+const HOP_BY_HOP: [&str; 6] = ["connection", "keep-alive", "te", "trailer", "transfer-encoding", "upgrade"];
 
-/// The tokens of every `Connection` header, lower case.
-fn connection_tokens(headers: &HeaderMap) -> Vec<String> {
+/// The tokens of every `Connection` header, as sent (compare them ignoring case).
+fn connection_tokens(headers: &HeaderMap) -> impl Iterator<Item = &[u8]> {
     headers
         .get_all(header::CONNECTION)
         .iter()
         .flat_map(|v| v.as_bytes().split(|b| *b == b','))
-        .map(|t| String::from_utf8_lossy(t).trim().to_ascii_lowercase())
+        .map(<[u8]>::trim_ascii)
         .filter(|t| !t.is_empty())
-        .collect()
 }
 
 /// The protocol a request asks to switch to (`Connection: upgrade` with an `Upgrade` header).
 pub fn upgrade_of(headers: &HeaderMap) -> Option<HeaderValue> {
-    let asked = connection_tokens(headers).iter().any(|t| t == "upgrade");
+    let asked = connection_tokens(headers).any(|t| t.eq_ignore_ascii_case(b"upgrade"));
     asked.then(|| headers.get(header::UPGRADE).cloned()).flatten()
 }
 
 /// Drop the hop-by-hop headers; with `upgrade`, say `Connection: upgrade` and `Upgrade` again
 /// (the one hop-by-hop exchange a proxy passes on).
 pub fn drop_hop_by_hop(headers: &mut HeaderMap, upgrade: Option<HeaderValue>) {
-    for name in connection_tokens(headers) {
-        if let Ok(name) = HeaderName::from_bytes(name.as_bytes()) {
-            headers.remove(name);
-        }
-    }
-    for name in HOP_BY_HOP {
-        headers.remove(name);
-    }
-    let proxy: Vec<HeaderName> = headers.keys().filter(|k| k.as_str().starts_with("proxy-")).cloned().collect();
-    for name in proxy {
+    let named = headers.contains_key(header::CONNECTION);
+    // One of HOP_BY_HOP, a `Proxy-*` header, or named by a `Connection` header.
+    let is_hop_by_hop = |name: &HeaderName| {
+        let name = name.as_str();
+        HOP_BY_HOP.contains(&name)
+            || name.starts_with("proxy-")
+            || (named && connection_tokens(headers).any(|t| t.eq_ignore_ascii_case(name.as_bytes())))
+    };
+    let hop: Vec<HeaderName> = headers.keys().filter(|k| is_hop_by_hop(k)).cloned().collect();
+    for name in hop {
         headers.remove(name);
     }
     if let Some(protocol) = upgrade {
@@ -61,15 +53,17 @@ pub fn drop_hop_by_hop(headers: &mut HeaderMap, upgrade: Option<HeaderValue>) {
 /// Whether a client-sent header could claim an identity, an address or a scheme.
 fn is_claim(name: &HeaderName) -> bool {
     // CGI-style servers read `X_Auth_Request_User` as `X-Auth-Request-User`: both spellings go.
-    let n = name.as_str().replace('_', "-");
-    let n = n.as_str();
-    n.starts_with("x-auth-request-")
-        || n.starts_with("x-braid-")
-        || n.starts_with("x-forwarded-")
-        || n == "forwarded"
-        || n == "x-real-ip"
-        || n == "x-original-url"
-        || n == "x-rewrite-url"
+    let n = name.as_str().as_bytes();
+    let dashed = |b: &u8| if *b == b'_' { b'-' } else { *b };
+    let starts = |p: &str| n.len() >= p.len() && n.iter().map(dashed).zip(p.bytes()).all(|(a, b)| a == b);
+    let is = |p: &str| n.len() == p.len() && starts(p);
+    starts("x-auth-request-")
+        || starts("x-braid-")
+        || starts("x-forwarded-")
+        || is("forwarded")
+        || is("x-real-ip")
+        || is("x-original-url")
+        || is("x-rewrite-url")
 }
 
 /// Remove every header a client could use to claim an identity (all of them, not only the
@@ -82,31 +76,44 @@ pub fn drop_claims(headers: &mut HeaderMap) {
 }
 
 /// Whether cookie `name` is one of braid's, under any prefix braid uses (or may: `__Secure-`
-/// is the prefix of a session cookie with a `Domain`).
+/// is the prefix of a session cookie with a `Domain`), in any case.
 fn is_braids(name: &[u8]) -> bool {
-    let name = String::from_utf8_lossy(name).to_ascii_lowercase();
-    let base = name.strip_prefix("__host-").or_else(|| name.strip_prefix("__secure-")).unwrap_or(&name);
-    [cookies::SESSION, cookies::LOGIN, cookies::PROOF, cookies::SAML].iter().any(|c| c.eq_ignore_ascii_case(base))
+    let strip = |p: &[u8]| name.get(..p.len()).filter(|head| head.eq_ignore_ascii_case(p)).map(|_| &name[p.len()..]);
+    let base = strip(b"__host-").or_else(|| strip(b"__secure-")).unwrap_or(name);
+    [cookies::SESSION, cookies::LOGIN, cookies::PROOF, cookies::SAML]
+        .iter()
+        .any(|c| c.as_bytes().eq_ignore_ascii_case(base))
+}
+
+/// The name of a `name=value` pair (a cookie or a `Set-Cookie`), trimmed.
+fn cookie_name(pair: &[u8]) -> &[u8] {
+    pair.split(|b| *b == b'=').next().unwrap_or_default().trim_ascii()
 }
 
 /// Take braid's cookies out of `Cookie` (every `Cookie` header is joined into one); the
-/// application's own cookies pass unchanged.
+/// application's own cookies pass unchanged. A single `Cookie` header without braid's is left
+/// as it is.
 pub fn drop_braid_cookies(headers: &mut HeaderMap) {
-    let mut kept: Vec<Vec<u8>> = Vec::new();
+    let mut kept: Vec<u8> = Vec::new();
+    let (mut seen, mut dropped) = (0, false);
     for v in headers.get_all(header::COOKIE) {
-        for pair in v.as_bytes().split(|b| *b == b';') {
-            let pair = pair.trim_ascii();
-            if pair.is_empty() {
-                continue;
-            }
-            let name = pair.split(|b| *b == b'=').next().unwrap_or_default().trim_ascii();
-            if !is_braids(name) {
-                kept.push(pair.to_vec());
+        seen += 1;
+        for pair in v.as_bytes().split(|b| *b == b';').map(<[u8]>::trim_ascii).filter(|p| !p.is_empty()) {
+            if is_braids(cookie_name(pair)) {
+                dropped = true;
+            } else {
+                if !kept.is_empty() {
+                    kept.extend_from_slice(b"; ");
+                }
+                kept.extend_from_slice(pair);
             }
         }
     }
+    if seen <= 1 && !dropped {
+        return;
+    }
     headers.remove(header::COOKIE);
-    if let Ok(v) = HeaderValue::from_bytes(&kept.join(&b"; "[..])) {
+    if let Ok(v) = HeaderValue::from_bytes(&kept) {
         if !kept.is_empty() {
             headers.insert(header::COOKIE, v);
         }
@@ -116,12 +123,11 @@ pub fn drop_braid_cookies(headers: &mut HeaderMap) {
 /// Drop the upstream's `Set-Cookie` headers that name one of braid's cookies; the
 /// application's own pass unchanged.
 pub fn drop_braid_set_cookies(headers: &mut HeaderMap) {
-    let kept: Vec<HeaderValue> = headers
-        .get_all(header::SET_COOKIE)
-        .iter()
-        .filter(|v| !is_braids(v.as_bytes().split(|b| *b == b'=').next().unwrap_or_default().trim_ascii()))
-        .cloned()
-        .collect();
+    let braids = |v: &HeaderValue| is_braids(cookie_name(v.as_bytes()));
+    if !headers.get_all(header::SET_COOKIE).iter().any(braids) {
+        return;
+    }
+    let kept: Vec<HeaderValue> = headers.get_all(header::SET_COOKIE).iter().filter(|v| !braids(v)).cloned().collect();
     headers.remove(header::SET_COOKIE);
     for v in kept {
         headers.append(header::SET_COOKIE, v);
@@ -202,6 +208,12 @@ mod tests {
         drop_braid_cookies(&mut m);
         assert_eq!(m.get_all("cookie").iter().count(), 1);
         assert_eq!(m["cookie"], "app=1; theme=dark; braid_sessionx=k");
+        let mut apps = h(&[("cookie", "app=1;theme=dark")]);
+        drop_braid_cookies(&mut apps);
+        assert_eq!(apps["cookie"], "app=1;theme=dark", "one header without braid's cookies is left as sent");
+        let mut two = h(&[("cookie", "app=1"), ("cookie", "theme=dark")]);
+        drop_braid_cookies(&mut two);
+        assert_eq!(two.get_all("cookie").iter().collect::<Vec<_>>(), ["app=1; theme=dark"], "joined into one");
         let mut only = h(&[("cookie", "__Host-braid_session=s")]);
         drop_braid_cookies(&mut only);
         assert!(only.get("cookie").is_none());

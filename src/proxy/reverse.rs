@@ -18,8 +18,9 @@ use std::time::Duration;
 
 use axum::body::Body;
 use axum::extract::{ConnectInfo, Request};
-use axum::http::{HeaderMap, HeaderValue, Method, StatusCode, Uri, Version, header};
+use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri, Version, header};
 use axum::response::{IntoResponse, Response};
+use futures_util::FutureExt;
 use hyper_rustls::HttpsConnector;
 use hyper_util::client::legacy::Client;
 use hyper_util::client::legacy::connect::HttpConnector;
@@ -29,7 +30,6 @@ use tracing::Instrument;
 use super::forward::{self, Decision, Original};
 use super::headers;
 use super::timeouts::{Activity, Idle, Silent, Watched};
-use crate::error::AppError;
 use crate::state::AppState;
 use crate::web::html;
 
@@ -83,9 +83,8 @@ impl ReverseProxy {
     }
 }
 
-/// braid's whole HTTP service: a request for a proxied host goes to the upstream (in a task of
-/// its own, so a session check finishes even when the client leaves); every other request
-/// reaches braid's router. A plain service rather than a middleware and an outer router, which
+/// braid's whole HTTP service: a request for a proxied host goes to the upstream; every other
+/// request reaches braid's router. A plain service rather than a middleware and an outer router, which
 /// cost every request (braid's own pages too) two boxed futures and a second routing.
 #[derive(Clone)]
 pub struct Dispatch {
@@ -140,17 +139,22 @@ impl Future for DispatchFuture {
     }
 }
 
-/// Serve a request for a proxied host in a task of its own, and time it as `proxy`.
+/// Serve a request for a proxied host, and time it as `proxy`. It runs in the connection's task
+/// (braid's pages each get a task of their own, so that a client that leaves cannot stop a SQL
+/// transaction halfway): the proxy's decision writes no SQL, and a client that leaves while it
+/// is under way stops nothing that matters (a session found ended and not yet deleted is found
+/// ended again at its next request). A panic gives an opaque 500, as on braid's pages.
 async fn proxy_request(proxy: Arc<ReverseProxy>, host: String, req: Request) -> Response {
     let start = std::time::Instant::now();
-    let timed = proxy.state.metrics.is_some();
     let span = tracing::info_span!("proxy", %host, method = %req.method(), path = %req.uri().path());
-    let task = tokio::spawn(async move { serve(&proxy, host, req).await.unwrap_or_else(own_page) }.instrument(span));
-    let resp = match task.await {
-        Ok(resp) => resp,
-        Err(e) => own_page(AppError::Internal(format!("proxy task did not finish: {e}")).into_response()),
+    let served = std::panic::AssertUnwindSafe(serve(&proxy, host, req).instrument(span)).catch_unwind().await;
+    let resp = match served {
+        Ok(answer) => answer.unwrap_or_else(own_page),
+        Err(_) => {
+            own_page(crate::error::AppError::Internal("the proxy's request handler panicked".into()).into_response())
+        }
     };
-    if timed {
+    if proxy.state.metrics.is_some() {
         crate::metrics::http::record(crate::metrics::http::PROXY, resp.status(), start.elapsed().as_secs_f64());
     }
     resp
@@ -174,6 +178,10 @@ fn is_navigation(method: &Method, headers: &HeaderMap) -> bool {
     *method == Method::GET && html && !headers.contains_key("x-requested-with") && mode != Some(false)
 }
 
+const X_FORWARDED_FOR: HeaderName = HeaderName::from_static("x-forwarded-for");
+const X_FORWARDED_PROTO: HeaderName = HeaderName::from_static("x-forwarded-proto");
+const X_FORWARDED_HOST: HeaderName = HeaderName::from_static("x-forwarded-host");
+
 /// What braid adds to the `Via` of each message it passes on (RFC 9110 §7.6.3).
 const VIA: HeaderValue = HeaderValue::from_static("1.1 braid");
 
@@ -192,10 +200,10 @@ async fn serve(proxy: &ReverseProxy, host: String, mut req: Request) -> Result<R
             let navigation = is_navigation(req.method(), req.headers());
             return Err(forward::sign_in_answer(state, &return_to, navigation));
         }
-        Decision::Public(route) => (route, Vec::new(), None),
+        Decision::Public(route) => (route, None, None),
         Decision::Allowed(who, route) => {
             let identity = forward::identity_headers(state, &who, &route).map_err(IntoResponse::into_response)?;
-            (route, identity, Some(who.session))
+            (route, Some(identity), Some(who.session))
         }
     };
     let Some(upstream) = route.upstream.as_ref() else {
@@ -218,18 +226,20 @@ async fn serve(proxy: &ReverseProxy, host: String, mut req: Request) -> Result<R
     headers::drop_hop_by_hop(h, upgrade);
     headers::drop_claims(h);
     headers::drop_braid_cookies(h);
-    if let Some(ip) = client.and_then(|ip| HeaderValue::from_str(&ip.to_string()).ok()) {
-        h.insert("x-forwarded-for", ip);
+    if let Some(ip) = client.and_then(forwarded_for) {
+        h.insert(X_FORWARDED_FOR, ip);
     }
     h.append(header::VIA, VIA);
-    h.insert("x-forwarded-proto", HeaderValue::from_static(proxy.scheme));
+    h.insert(X_FORWARDED_PROTO, HeaderValue::from_static(proxy.scheme));
     if let Ok(v) = HeaderValue::from_str(&orig.host) {
-        h.insert("x-forwarded-host", v.clone());
+        h.insert(X_FORWARDED_HOST, v.clone());
         // The upstream sees the host whose policy was applied, never a second or different
         // `Host` the client sent beside an absolute-form request line.
         h.insert(header::HOST, v);
     }
-    h.extend(identity);
+    if let Some(identity) = identity {
+        h.extend(identity.iter().cloned());
+    }
 
     let activity = Arc::new(Activity::new());
     let body = Body::new(Watched { inner: body, activity: activity.clone() });
@@ -283,13 +293,43 @@ async fn serve(proxy: &ReverseProxy, host: String, mut req: Request) -> Result<R
     Ok(resp.map(|b| Body::new(Idle::new(b, timeout))))
 }
 
+/// `X-Forwarded-For`'s value for the client's address (an IPv4 address written by hand: the
+/// formatter costs more than the rest of the header rewriting).
+fn forwarded_for(ip: std::net::IpAddr) -> Option<HeaderValue> {
+    let std::net::IpAddr::V4(v4) = ip else {
+        return HeaderValue::from_str(&ip.to_string()).ok();
+    };
+    let mut text = [0u8; 15];
+    let mut n = 0;
+    for (i, o) in v4.octets().into_iter().enumerate() {
+        if i > 0 {
+            text[n] = b'.';
+            n += 1;
+        }
+        for (digit, from) in [(o / 100, 100), (o / 10 % 10, 10), (o % 10, 0)] {
+            if o >= from {
+                text[n] = b'0' + digit;
+                n += 1;
+            }
+        }
+    }
+    HeaderValue::from_bytes(&text[..n]).ok()
+}
+
 /// The upstream URL of `orig`: the upstream's origin and path, then the normalised path braid
 /// matched (so the application reads the path braid checked) and the query as sent.
 fn upstream_uri(upstream: &url::Url, orig: &Original, query: Option<&str>) -> Option<Uri> {
     let base = upstream.path().trim_end_matches('/');
     let origin = &upstream[..url::Position::BeforePath];
-    let query = query.map(|q| format!("?{q}")).unwrap_or_default();
-    Uri::try_from(format!("{origin}{base}{}{query}", orig.path)).ok()
+    let mut uri = String::with_capacity(origin.len() + base.len() + orig.path.len() + query.map_or(0, |q| q.len() + 1));
+    for part in [origin, base, &orig.path] {
+        uri.push_str(part);
+    }
+    if let Some(query) = query {
+        uri.push('?');
+        uri.push_str(query);
+    }
+    Uri::try_from(uri).ok()
 }
 
 /// How often an upgraded connection (a WebSocket) that needed sign-in re-checks its session;
@@ -298,7 +338,11 @@ pub const UPGRADED_RECHECK: Duration = Duration::from_secs(2);
 
 /// Copy bytes both ways between the client's and the upstream's upgraded connections, until
 /// either side closes or, when `watch` names a session, that session ends.
-async fn join(client: hyper::upgrade::OnUpgrade, server: hyper::upgrade::OnUpgrade, watch: Option<(AppState, String)>) {
+async fn join(
+    client: hyper::upgrade::OnUpgrade,
+    server: hyper::upgrade::OnUpgrade,
+    watch: Option<(AppState, Arc<str>)>,
+) {
     let (client, server) = match (client.await, server.await) {
         (Ok(c), Ok(s)) => (c, s),
         (c, s) => {
@@ -353,6 +397,16 @@ mod tests {
         assert!(!is_navigation(&Method::GET, &h(&[("accept", "*/*")])));
         assert!(!is_navigation(&Method::GET, &h(&[])));
         assert!(!is_navigation(&Method::GET, &h(&[("accept", "text/html"), ("x-requested-with", "XMLHttpRequest")])));
+    }
+
+    #[test]
+    fn forwarded_for_writes_the_address_as_the_formatter_does() {
+        for ip in
+            ["0.0.0.0", "127.0.0.1", "10.9.99.100", "255.255.255.255", "1.20.109.200", "::1", "2001:db8::ff00:42:8329"]
+        {
+            let ip: std::net::IpAddr = ip.parse().unwrap();
+            assert_eq!(forwarded_for(ip).unwrap(), ip.to_string(), "{ip}");
+        }
     }
 
     #[test]

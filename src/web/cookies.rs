@@ -30,15 +30,20 @@ pub fn get(headers: &HeaderMap, base: &str, secure: bool) -> Option<String> {
 
 /// The value of the cookie named exactly `want`, when it is an opaque id.
 fn find(headers: &HeaderMap, want: &str) -> Option<String> {
+    find_by(headers, |k| k == want).map(str::to_owned)
+}
+
+/// The value of the first cookie whose name `is_name` accepts, when it is an opaque id.
+fn find_by(headers: &HeaderMap, is_name: impl Fn(&str) -> bool) -> Option<&str> {
     headers
         .get_all(header::COOKIE)
         .iter()
         .filter_map(|v| v.to_str().ok())
         .flat_map(|v| v.split(';'))
         .filter_map(|pair| pair.trim().split_once('='))
-        .find(|(k, _)| *k == want)
-        .map(|(_, v)| v.to_owned())
-        .filter(|v| !v.is_empty() && v.chars().all(|c| c.is_ascii_alphanumeric() || c == '-' || c == '_'))
+        .find(|(k, _)| is_name(k))
+        .map(|(_, v)| v)
+        .filter(|v| !v.is_empty() && v.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_'))
 }
 
 /// The opaque ids of a cookie that carries a list of them, separated by `.` (the login cookie:
@@ -114,7 +119,17 @@ impl<'a> SessionCookie<'a> {
 
     /// The session id in the request: only the cookie of the name in force counts.
     pub fn get(&self, headers: &HeaderMap) -> Option<String> {
-        find(headers, &self.name())
+        self.get_str(headers).map(str::to_owned)
+    }
+
+    /// As [`Self::get`], borrowed from the request (the proxy paths read it on every request).
+    pub fn get_str<'h>(&self, headers: &'h HeaderMap) -> Option<&'h str> {
+        let prefix = match (self.secure, self.domain) {
+            (false, _) => "",
+            (true, None) => "__Host-",
+            (true, Some(_)) => "__Secure-",
+        };
+        find_by(headers, |k| k.strip_prefix(prefix) == Some(SESSION))
     }
 
     /// The `Set-Cookie` value: as [`set`], with `Domain=` when shared.

@@ -680,3 +680,30 @@ async fn the_upstream_sees_the_host_whose_policy_was_applied_and_ambiguous_paths
     let r = nav(&p.app, &browser(), "app.test", "/healthz/..;/admin").send().await.unwrap();
     assert_eq!(r.status(), StatusCode::BAD_REQUEST);
 }
+
+#[tokio::test]
+async fn a_session_record_rewritten_in_the_store_is_read_again_at_the_next_request() {
+    // The proxy reuses a decoded session only while the store holds the same bytes for it.
+    let (p, _up) = proxy().await;
+    let (b, jar) = browser_with_jar();
+    sign_in(&p, &b, "dev", "alma", "alma@example.com", true).await;
+    let (status, echo) = echoed(nav(&p.app, &b, "app.test", "/docs")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(seen(&echo, "x-auth-request-idp"), ["urn:braid:dev:dev"]);
+    let cookies = reqwest::cookie::CookieStore::cookies(&*jar, &p.app.base.parse().unwrap()).unwrap();
+    let sid = cookies.to_str().unwrap().split("braid_session=").nth(1).unwrap().split(';').next().unwrap().to_owned();
+    let key = braid::records::key::session(&sid);
+    let store = p.app.state.records.store();
+    let mut record: Value = serde_json::from_slice(&store.get(&key).await.unwrap().unwrap()).unwrap();
+    record["idp"] = json!("urn:braid:dev:rewritten");
+    store.put(&key, &serde_json::to_vec(&record).unwrap(), Duration::from_secs(600)).await.unwrap();
+    let (status, echo) = echoed(nav(&p.app, &b, "app.test", "/docs")).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(
+        seen(&echo, "x-auth-request-idp"),
+        ["urn:braid:dev:rewritten"],
+        "the new record, not the one decoded before"
+    );
+    store.delete(&key).await.unwrap();
+    assert_eq!(nav(&p.app, &b, "app.test", "/docs").send().await.unwrap().status(), StatusCode::FOUND);
+}

@@ -1,0 +1,76 @@
+//! Browser sessions as the proxy paths read them on every request: the record is fetched from
+//! the session store each time (a session ended anywhere is gone at the next request), but it
+//! is decoded only when its stored bytes differ from the ones decoded last for that cookie.
+//! The memo saves the work, never a decision: the bytes read now are compared in full.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use crate::error::AppError;
+use crate::records::{BrowserSession, key};
+use crate::state::AppState;
+
+/// At most this many sessions are remembered; past it the memo starts over.
+const MAX_ENTRIES: usize = 10_000;
+
+/// Decoded sessions by the cookie's value.
+#[derive(Debug, Default)]
+pub struct SessionMemo {
+    inner: Mutex<HashMap<Arc<str>, Seen>>,
+}
+
+#[derive(Debug, Clone)]
+struct Seen {
+    /// The session's store key (the hash of its id).
+    key: Arc<str>,
+    /// The stored value that was decoded.
+    bytes: Arc<[u8]>,
+    session: Arc<BrowserSession>,
+}
+
+impl SessionMemo {
+    fn lock(&self) -> MutexGuard<'_, HashMap<Arc<str>, Seen>> {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// The live browser session `sid`, as [`AppState::session_by_id`] reads it (a session whose
+    /// provider is no longer usable is ended), with the id as a shared string.
+    pub async fn get(&self, state: &AppState, sid: &str) -> Result<Option<(Arc<str>, Arc<BrowserSession>)>, AppError> {
+        let seen = self.lock().get_key_value(sid).map(|(id, seen)| (id.clone(), seen.clone()));
+        let (id, key) = match &seen {
+            Some((id, seen)) => (id.clone(), seen.key.clone()),
+            None => (Arc::from(sid), Arc::from(key::session(sid))),
+        };
+        let Some(bytes) = state.records.store().get(&key).await? else {
+            return Ok(None);
+        };
+        let session = match seen {
+            Some((_, seen)) if *seen.bytes == *bytes => seen.session,
+            _ => {
+                let session: Arc<BrowserSession> = Arc::new(crate::records::decode_bytes(&bytes)?);
+                let mut inner = self.lock();
+                if inner.len() >= MAX_ENTRIES {
+                    inner.clear();
+                }
+                inner.insert(id.clone(), Seen { key, bytes: bytes.into(), session: session.clone() });
+                session
+            }
+        };
+        if !state.session_usable(sid, &session).await? {
+            return Ok(None);
+        }
+        Ok(Some((id, session)))
+    }
+
+    /// The live browser session named by the request's session cookie.
+    pub async fn current(
+        &self,
+        state: &AppState,
+        headers: &axum::http::HeaderMap,
+    ) -> Result<Option<(Arc<str>, Arc<BrowserSession>)>, AppError> {
+        match state.session_cookie().get_str(headers) {
+            Some(sid) => self.get(state, sid).await,
+            None => Ok(None),
+        }
+    }
+}
