@@ -6,6 +6,7 @@
 //! on the way in and out of `Set-Cookie` on the way back (an application neither reads nor
 //! plants braid's session).
 
+use axum::http::header::GetAll;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, header};
 
 use crate::web::cookies;
@@ -15,12 +16,12 @@ const HOP_BY_HOP: [&str; 6] = ["connection", "keep-alive", "te", "trailer", "tra
 
 /// The tokens of every `Connection` header, as sent (compare them ignoring case).
 fn connection_tokens(headers: &HeaderMap) -> impl Iterator<Item = &[u8]> {
-    headers
-        .get_all(header::CONNECTION)
-        .iter()
-        .flat_map(|v| v.as_bytes().split(|b| *b == b','))
-        .map(<[u8]>::trim_ascii)
-        .filter(|t| !t.is_empty())
+    tokens(&headers.get_all(header::CONNECTION))
+}
+
+/// The tokens of `Connection` headers `values`.
+fn tokens<'a>(values: &GetAll<'a, HeaderValue>) -> impl Iterator<Item = &'a [u8]> + use<'a> {
+    values.iter().flat_map(|v| v.as_bytes().split(|b| *b == b',')).map(<[u8]>::trim_ascii).filter(|t| !t.is_empty())
 }
 
 /// The protocol a request asks to switch to (`Connection: upgrade` with an `Upgrade` header).
@@ -32,13 +33,13 @@ pub fn upgrade_of(headers: &HeaderMap) -> Option<HeaderValue> {
 /// Drop the hop-by-hop headers; with `upgrade`, say `Connection: upgrade` and `Upgrade` again
 /// (the one hop-by-hop exchange a proxy passes on).
 pub fn drop_hop_by_hop(headers: &mut HeaderMap, upgrade: Option<HeaderValue>) {
-    let named = headers.contains_key(header::CONNECTION);
+    let connection = headers.get_all(header::CONNECTION);
     // One of HOP_BY_HOP, a `Proxy-*` header, or named by a `Connection` header.
     let is_hop_by_hop = |name: &HeaderName| {
         let name = name.as_str();
         HOP_BY_HOP.contains(&name)
             || name.starts_with("proxy-")
-            || (named && connection_tokens(headers).any(|t| t.eq_ignore_ascii_case(name.as_bytes())))
+            || tokens(&connection).any(|t| t.eq_ignore_ascii_case(name.as_bytes()))
     };
     let hop: Vec<HeaderName> = headers.keys().filter(|k| is_hop_by_hop(k)).cloned().collect();
     for name in hop {

@@ -1,7 +1,7 @@
 //! Applications that speak no OpenID Connect, behind braid: the route table (`[[routes]]`),
 //! forward-auth for a proxy that is already there (`/auth/verify`, `/auth/forward`), the
 //! sign-in and sign-out links a proxy sends people to (`/auth/start`, `/auth/sign-out`), and
-//! braid's own reverse proxy for routes with an `upstream` (`reverse`, `headers`, `timeouts`, `tls`); `sessions` and `assertions` keep what every
+//! braid's own reverse proxy for routes with an `upstream` (`reverse`, `upstream`, `headers`, `timeouts`, `tls`); `sessions` and `assertions` keep what every
 //! request would otherwise decode or sign again.
 
 pub mod assertions;
@@ -13,5 +13,6 @@ pub mod start;
 pub mod table;
 pub mod timeouts;
 pub mod tls;
+pub mod upstream;
 
 pub use table::{Route, RouteTable};

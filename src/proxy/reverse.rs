@@ -1,7 +1,7 @@
 //! braid's own reverse proxy. A request whose `Host` names a route with an `upstream` is taken
 //! at the edge, before braid's router, and goes through the same decision as `/auth/verify`
 //! (route, public paths, session re-checked, policy). Allowed, it is passed to the upstream
-//! over hyper's client with the identity headers, `X-Forwarded-For/Proto/Host`, the client's
+//! over a pooled HTTP/1.1 connection (`upstream`) with the identity headers, `X-Forwarded-For/Proto/Host`, the client's
 //! claims and braid's cookies removed and the hop-by-hop headers dropped (the upstream may not
 //! set braid's cookies either); bodies stream both
 //! ways and WebSocket upgrades are joined end to end. Refused: a 302 to sign in for a browser's
@@ -21,24 +21,23 @@ use axum::extract::{ConnectInfo, Request};
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri, Version, header};
 use axum::response::{IntoResponse, Response};
 use futures_util::FutureExt;
-use hyper_rustls::HttpsConnector;
-use hyper_util::client::legacy::Client;
-use hyper_util::client::legacy::connect::HttpConnector;
-use hyper_util::rt::{TokioExecutor, TokioIo};
+use hyper_util::rt::TokioIo;
 use tracing::Instrument;
 
 use super::forward::{self, Decision, Original};
 use super::headers;
 use super::timeouts::{Activity, Idle, Silent, Watched};
+use super::upstream::{Failed, Upstreams};
 use crate::state::AppState;
 use crate::web::html;
 
 /// braid's proxy: the shared state, the upstream client and the hosts it serves.
 pub struct ReverseProxy {
     state: AppState,
-    /// The upstream client (http and https); `None` when its TLS settings could not be built
-    /// (checked at startup): then every proxied request gets a 502 page, none goes unverified.
-    client: Option<Client<HttpsConnector<HttpConnector>, Body>>,
+    /// The upstreams' connections (http and https); `None` when the TLS settings could not be
+    /// built (checked at startup): then every proxied request gets a 502 page, none goes
+    /// unverified.
+    upstreams: Option<Upstreams>,
     /// `http` or `https`: the scheme of braid's public URL, which the browser uses for the
     /// proxied hosts too (the same listener, behind the same TLS terminator).
     scheme: &'static str,
@@ -55,8 +54,8 @@ impl ReverseProxy {
     /// The proxy over `state`'s routes and settings.
     pub fn new(state: AppState) -> Self {
         let timeout = Duration::from_secs(state.settings.proxy.upstream_timeout_secs);
-        let client = match super::tls::connector(timeout, state.settings.proxy.upstream_ca_file.as_deref()) {
-            Ok(connector) => Some(Client::builder(TokioExecutor::new()).build(connector)),
+        let upstreams = match super::tls::connector(timeout, state.settings.proxy.upstream_ca_file.as_deref()) {
+            Ok(connector) => Some(Upstreams::new(connector, &state.proxy)),
             Err(e) => {
                 tracing::error!(error = %e, "braid's proxy cannot reach https upstreams; proxied requests get 502");
                 None
@@ -66,7 +65,7 @@ impl ReverseProxy {
         let own = super::table::own_authority(&state.issuer);
         let active = state.proxy.proxies_any();
         let trusted = crate::web::client_ip::trusted(&state);
-        Self { state, client, scheme, own, active, trusted }
+        Self { state, upstreams, scheme, own, active, trusted }
     }
 
     /// The normalised host of `req` when braid's proxy serves it.
@@ -243,19 +242,20 @@ async fn serve(proxy: &ReverseProxy, host: String, mut req: Request) -> Result<R
 
     let activity = Arc::new(Activity::new());
     let body = Body::new(Watched { inner: body, activity: activity.clone() });
-    let Some(client) = proxy.client.as_ref() else {
+    let Some(upstreams) = proxy.upstreams.as_ref() else {
         return Err(html::error_page(
             StatusCode::BAD_GATEWAY,
             "The application is not answering",
             "braid's proxy is not configured to reach this application (see its log).",
         ));
     };
-    let sent = client.request(Request::from_parts(parts, body));
+    let sent = upstreams.send(&route, Request::from_parts(parts, body));
     let timeout = route.timeout;
     let mut resp = match activity.wait(sent, timeout).await {
         Ok(Ok(resp)) => resp,
         Ok(Err(e)) => {
-            tracing::warn!(upstream = %upstream, error = %e, connect = e.is_connect(), "upstream failed");
+            let connect = matches!(e, Failed::Connect(_));
+            tracing::warn!(upstream = %upstream, error = %e, connect, "upstream failed");
             return Err(html::error_page(
                 StatusCode::BAD_GATEWAY,
                 "The application is not answering",
@@ -316,13 +316,13 @@ fn forwarded_for(ip: std::net::IpAddr) -> Option<HeaderValue> {
     HeaderValue::from_bytes(&text[..n]).ok()
 }
 
-/// The upstream URL of `orig`: the upstream's origin and path, then the normalised path braid
-/// matched (so the application reads the path braid checked) and the query as sent.
+/// The upstream request target of `orig` (origin form: the connection is to the upstream's
+/// origin): the upstream's path, then the normalised path braid matched (so the application
+/// reads the path braid checked) and the query as sent.
 fn upstream_uri(upstream: &url::Url, orig: &Original, query: Option<&str>) -> Option<Uri> {
     let base = upstream.path().trim_end_matches('/');
-    let origin = &upstream[..url::Position::BeforePath];
-    let mut uri = String::with_capacity(origin.len() + base.len() + orig.path.len() + query.map_or(0, |q| q.len() + 1));
-    for part in [origin, base, &orig.path] {
+    let mut uri = String::with_capacity(base.len() + orig.path.len() + query.map_or(0, |q| q.len() + 1));
+    for part in [base, &orig.path] {
         uri.push_str(part);
     }
     if let Some(query) = query {
@@ -413,8 +413,8 @@ mod tests {
     fn the_upstream_url_joins_the_upstreams_path_and_the_checked_path() {
         let orig = forward::original_of("https", "app.test".into(), "/a/../b//c?x=1").unwrap();
         let up = url::Url::parse("http://127.0.0.1:9000").unwrap();
-        assert_eq!(upstream_uri(&up, &orig, Some("x=1")).unwrap(), "http://127.0.0.1:9000/b/c?x=1");
+        assert_eq!(upstream_uri(&up, &orig, Some("x=1")).unwrap(), "/b/c?x=1");
         let up = url::Url::parse("http://10.0.0.1:9000/base/").unwrap();
-        assert_eq!(upstream_uri(&up, &orig, None).unwrap(), "http://10.0.0.1:9000/base/b/c");
+        assert_eq!(upstream_uri(&up, &orig, None).unwrap(), "/base/b/c");
     }
 }

@@ -78,6 +78,11 @@ impl RouteTable {
         self.routes.is_empty()
     }
 
+    /// Every route, in the order of the settings.
+    pub fn routes(&self) -> &[std::sync::Arc<Route>] {
+        &self.routes
+    }
+
     /// Whether braid's own proxy serves any host.
     pub fn proxies_any(&self) -> bool {
         self.routes.iter().any(|r| r.upstream.is_some())

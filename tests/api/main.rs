@@ -39,6 +39,7 @@ mod oidf_config;
 mod pairwise;
 mod par;
 mod provider_reload;
+mod proxy_pool;
 mod proxy_tls;
 mod query_plans;
 mod reauth_and_revoke;
