@@ -252,8 +252,15 @@ impl Application {
             tracing::info!("shutting down: draining in-flight requests");
             let _ = tx.send(());
         };
+        // TCP_NODELAY on every accepted connection, as nginx's `tcp_nodelay on`: an answer (or a
+        // proxied chunk) is sent when written, never held back for an earlier one's ACK.
+        let listener = axum::serve::ListenerExt::tap_io(self.listener, |tcp| {
+            if let Err(e) = tcp.set_nodelay(true) {
+                tracing::debug!(error = %e, "TCP_NODELAY not set");
+            }
+        });
         let server = axum::serve(
-            self.listener,
+            listener,
             axum::ServiceExt::<axum::extract::Request>::into_make_service_with_connect_info::<SocketAddr>(app),
         )
         .with_graceful_shutdown(signal);

@@ -6,15 +6,18 @@
 //! of the claims or the key signs a new one.
 
 use std::collections::HashMap;
-use std::hash::{BuildHasher, RandomState};
 use std::sync::Mutex;
 
-/// At most this many assertions are kept; past it the cache starts over.
+/// At most this many accounts' assertions are kept; past it the cache starts over.
 const MAX_ENTRIES: usize = 10_000;
+
+/// At most this many assertions are kept per account (its routes' audiences, a key rotation);
+/// past it the account's start over.
+const MAX_PER_ACCOUNT: usize = 64;
 
 /// What an assertion (and the identity headers beside it) says: the cache key. Looked up as
 /// borrowed text, so a hit allocates nothing.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub struct Facts<'a> {
     /// The signing key's `kid`.
     pub kid: &'a str,
@@ -44,17 +47,16 @@ struct Kept<V> {
 }
 
 /// Assertions by what they say (kept as `V`: braid keeps the ready identity headers, whose
-/// copy costs a reference count).
+/// copy costs a reference count), found by account (one short key to hash) and then compared
+/// on every fact.
 #[derive(Debug)]
 pub struct AssertionCache<V = std::sync::Arc<[(axum::http::HeaderName, axum::http::HeaderValue)]>> {
-    hasher: RandomState,
-    /// By the hash of the facts; entries whose facts collide share a bucket.
-    inner: Mutex<HashMap<u64, Vec<Kept<V>>>>,
+    inner: Mutex<HashMap<Box<str>, Vec<Kept<V>>>>,
 }
 
 impl<V> Default for AssertionCache<V> {
     fn default() -> Self {
-        Self { hasher: RandomState::new(), inner: Mutex::default() }
+        Self { inner: Mutex::default() }
     }
 }
 
@@ -68,10 +70,9 @@ impl<V: Clone> AssertionCache<V> {
         min_left: i64,
         sign: impl FnOnce() -> Result<(V, i64), E>,
     ) -> Result<V, E> {
-        let hash = self.hasher.hash_one(facts);
         let fields = facts.fields();
         let same = |k: &Kept<V>| k.facts.iter().map(Option::as_deref).eq(fields);
-        if let Some(kept) = self.lock().get(&hash).and_then(|bucket| bucket.iter().find(|k| same(k))) {
+        if let Some(kept) = self.lock().get(facts.account).and_then(|bucket| bucket.iter().find(|k| same(k))) {
             if kept.exp - now >= min_left {
                 return Ok(kept.value.clone());
             }
@@ -82,13 +83,16 @@ impl<V: Clone> AssertionCache<V> {
         if inner.len() >= MAX_ENTRIES {
             inner.clear();
         }
-        let bucket = inner.entry(hash).or_default();
+        let bucket = inner.entry(facts.account.into()).or_default();
         bucket.retain(|k| !same(k));
+        if bucket.len() >= MAX_PER_ACCOUNT {
+            bucket.clear();
+        }
         bucket.push(Kept { facts: fields.map(|f| f.map(Box::from)), value: value.clone(), exp });
         Ok(value)
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<u64, Vec<Kept<V>>>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Box<str>, Vec<Kept<V>>>> {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 }

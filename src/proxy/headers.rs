@@ -34,12 +34,13 @@ pub fn upgrade_of(headers: &HeaderMap) -> Option<HeaderValue> {
 /// (the one hop-by-hop exchange a proxy passes on).
 pub fn drop_hop_by_hop(headers: &mut HeaderMap, upgrade: Option<HeaderValue>) {
     let connection = headers.get_all(header::CONNECTION);
+    let named = connection.iter().next().is_some();
     // One of HOP_BY_HOP, a `Proxy-*` header, or named by a `Connection` header.
     let is_hop_by_hop = |name: &HeaderName| {
         let name = name.as_str();
         HOP_BY_HOP.contains(&name)
             || name.starts_with("proxy-")
-            || tokens(&connection).any(|t| t.eq_ignore_ascii_case(name.as_bytes()))
+            || (named && tokens(&connection).any(|t| t.eq_ignore_ascii_case(name.as_bytes())))
     };
     let hop: Vec<HeaderName> = headers.keys().filter(|k| is_hop_by_hop(k)).cloned().collect();
     for name in hop {
@@ -114,10 +115,11 @@ pub fn drop_braid_cookies(headers: &mut HeaderMap) {
         return;
     }
     headers.remove(header::COOKIE);
-    if let Ok(v) = HeaderValue::from_bytes(&kept) {
-        if !kept.is_empty() {
-            headers.insert(header::COOKIE, v);
-        }
+    if kept.is_empty() {
+        return;
+    }
+    if let Ok(v) = HeaderValue::from_maybe_shared(axum::body::Bytes::from(kept)) {
+        headers.insert(header::COOKIE, v);
     }
 }
 

@@ -222,6 +222,8 @@ async fn serve(proxy: &ReverseProxy, host: String, mut req: Request) -> Result<R
     parts.version = Version::HTTP_11;
     parts.extensions = Default::default();
     let h = &mut parts.headers;
+    // Room for what braid adds, at once rather than by growing the map as it goes.
+    h.reserve(10);
     headers::drop_hop_by_hop(h, upgrade);
     headers::drop_claims(h);
     headers::drop_braid_cookies(h);

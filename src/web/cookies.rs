@@ -35,15 +35,21 @@ fn find(headers: &HeaderMap, want: &str) -> Option<String> {
 
 /// The value of the first cookie whose name `is_name` accepts, when it is an opaque id.
 fn find_by(headers: &HeaderMap, is_name: impl Fn(&str) -> bool) -> Option<&str> {
+    let opaque = |c: &u8| c.is_ascii_alphanumeric() || *c == b'-' || *c == b'_';
     headers
         .get_all(header::COOKIE)
         .iter()
-        .filter_map(|v| v.to_str().ok())
-        .flat_map(|v| v.split(';'))
-        .filter_map(|pair| pair.trim().split_once('='))
+        .flat_map(|v| v.as_bytes().split(|b| *b == b';'))
+        .filter_map(|pair| {
+            let pair = pair.trim_ascii();
+            let eq = pair.iter().position(|b| *b == b'=')?;
+            Some((std::str::from_utf8(&pair[..eq]).ok()?, &pair[eq + 1..]))
+        })
         .find(|(k, _)| is_name(k))
         .map(|(_, v)| v)
-        .filter(|v| !v.is_empty() && v.bytes().all(|c| c.is_ascii_alphanumeric() || c == b'-' || c == b'_'))
+        .filter(|v| !v.is_empty() && v.iter().all(opaque))
+        // Opaque ids are ASCII.
+        .and_then(|v| std::str::from_utf8(v).ok())
 }
 
 /// The opaque ids of a cookie that carries a list of them, separated by `.` (the login cookie:
