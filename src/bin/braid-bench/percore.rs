@@ -62,8 +62,10 @@ pub async fn run(http: &reqwest::Client, dir: &Path, sessions: &str) {
             return;
         }
     };
-    let mut braid_proxy = None;
-    for store in stores(sessions) {
+    // `--part proxy`: only `/auth/verify` (memory) and the proxy beside nginx.
+    let proxy_only = arg("--part", "") == "proxy";
+    let stores = if proxy_only { vec!["memory".to_owned()] } else { stores(sessions) };
+    for store in stores {
         let label = if store == "memory" { "memory" } else { "redis" };
         let server = match pinned::free_port().and_then(|port| {
             Braid::start(dir, &format!("pinned-{label}"), &braid_toml(dir, label, port, &store, upstream.port), port)
@@ -98,44 +100,80 @@ pub async fn run(http: &reqwest::Client, dir: &Path, sessions: &str) {
             Err(e) => println!("{:<28} failed: {e}", format!("/auth/verify ({label})")),
         }
         if label == "memory" {
-            let proxy = pinned::wrk(
-                &format!("{}/page", server.base),
-                &[("Host", "proxied.bench"), ("Cookie", &cookie), ("Accept", "text/html")],
-                conns,
-                secs,
-                &[server.pid()],
-            );
-            match proxy {
-                Ok(l) => {
-                    l.print("braid proxy (session)");
-                    braid_proxy = Some(l.rps);
-                }
-                Err(e) => println!("{:<28} failed: {e}", "braid proxy (session)"),
-            }
+            proxy_vs_nginx(&server, &cookie, upstream.port, conns, secs);
         }
     }
-    metrics_overhead(http, dir, upstream.port, conns, secs).await;
-    let nginx = Nginx::start("proxy", pinned::SERVER_CORE, |port| {
-        format!(
-            " upstream app {{ server 127.0.0.1:{}; keepalive 32; }}\n server {{\n  listen 127.0.0.1:{port};\n  \
-             location / {{\n   proxy_http_version 1.1;\n   proxy_set_header Connection \"\";\n   proxy_pass http://app;\n  }}\n }}",
-            upstream.port
-        )
-    });
-    match nginx.and_then(|n| {
-        pinned::wrk(&format!("http://127.0.0.1:{}/page", n.port), &[("Accept", "text/html")], conns, secs, &n.pids())
-    }) {
-        Ok(l) => {
-            l.print("nginx proxy_pass");
-            if let Some(b) = braid_proxy {
-                println!("{:<28} {:>9.0} % of nginx's throughput", "braid proxy vs nginx", b / l.rps.max(1.0) * 100.0);
-            }
-        }
-        Err(e) => println!("{:<28} skipped: {e}", "nginx proxy_pass"),
+    if !proxy_only {
+        metrics_overhead(http, dir, upstream.port, conns, secs).await;
     }
 }
 
-/// `/auth/verify` (memory sessions) and `/healthz`, each with metrics on and then off, in five
+/// braid's proxy (session checked on every request) and nginx's `proxy_pass` to the same
+/// upstream, each alone on the server core, in alternating runs (which goes first alternates),
+/// since the VM's speed drifts within minutes; prints each run and the median ratios.
+fn proxy_vs_nginx(braid: &Braid, cookie: &str, upstream: u16, conns: u32, secs: u32) {
+    const ROUNDS: usize = 5;
+    let nginx = match Nginx::start("proxy", pinned::SERVER_CORE, |port| {
+        format!(
+            " upstream app {{ server 127.0.0.1:{upstream}; keepalive 32; }}\n server {{\n  listen 127.0.0.1:{port};\n  \
+             location / {{\n   proxy_http_version 1.1;\n   proxy_set_header Connection \"\";\n   proxy_pass http://app;\n  }}\n }}"
+        )
+    }) {
+        Ok(n) => n,
+        Err(e) => {
+            println!("{:<28} skipped: {e}", "nginx proxy_pass");
+            return;
+        }
+    };
+    let braid_url = format!("{}/page", braid.base);
+    let braid_headers = [("Host", "proxied.bench"), ("Cookie", cookie), ("Accept", "text/html")];
+    let nginx_url = format!("http://127.0.0.1:{}/page", nginx.port);
+    let run = |is_braid: bool| {
+        let (label, load) = if is_braid {
+            ("braid proxy (session)", pinned::wrk(&braid_url, &braid_headers, conns, secs, &[braid.pid()]))
+        } else {
+            ("nginx proxy_pass", pinned::wrk(&nginx_url, &[("Accept", "text/html")], conns, secs, &nginx.pids()))
+        };
+        match load {
+            Ok(l) => {
+                l.print(label);
+                Some(l)
+            }
+            Err(e) => {
+                println!("{label:<28} failed: {e}");
+                None
+            }
+        }
+    };
+    let (mut ratios, mut per_core) = (Vec::new(), Vec::new());
+    for round in 0..ROUNDS {
+        let (b, n) = if round % 2 == 0 {
+            let b = run(true);
+            (b, run(false))
+        } else {
+            let n = run(false);
+            (run(true), n)
+        };
+        if let (Some(b), Some(n)) = (b, n) {
+            ratios.push(b.rps / n.rps.max(1.0) * 100.0);
+            per_core.push(b.rps / b.server_cpu.max(0.01) / (n.rps / n.server_cpu.max(0.01)).max(1.0) * 100.0);
+        }
+    }
+    ratios.sort_by(f64::total_cmp);
+    per_core.sort_by(f64::total_cmp);
+    let spread = |v: &[f64]| format!("{:.0}–{:.0} %", v.first().copied().unwrap_or(0.0), v.last().copied().unwrap_or(0.0));
+    if let (Some(r), Some(c)) = (ratios.get(ratios.len() / 2), per_core.get(per_core.len() / 2)) {
+        println!(
+            "{:<28} {r:>9.0} % of nginx's throughput (median of {} alternating rounds, {}); per core {c:.0} % ({})",
+            "braid proxy vs nginx",
+            ratios.len(),
+            spread(&ratios),
+            spread(&per_core)
+        );
+    }
+}
+
+/// `/auth/verify` (memory sessions) and `/healthz`, each with metrics on and off, in five
 /// rounds (a braid of each kind per round, which goes first alternating); prints each figure and the throughput
 /// metrics cost from the median of the rounds, since one 5 s run swings by several percent.
 async fn metrics_overhead(http: &reqwest::Client, dir: &Path, upstream: u16, conns: u32, secs: u32) {
