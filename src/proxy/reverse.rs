@@ -243,7 +243,7 @@ async fn serve(proxy: &ReverseProxy, host: String, mut req: Request) -> Result<R
     }
 
     let activity = Arc::new(Activity::new());
-    let body = Body::new(Watched { inner: body, activity: activity.clone() });
+    let body = Body::new(Watched::new(body, activity.clone()));
     let Some(upstreams) = proxy.upstreams.as_ref() else {
         return Err(html::error_page(
             StatusCode::BAD_GATEWAY,
@@ -251,7 +251,7 @@ async fn serve(proxy: &ReverseProxy, host: String, mut req: Request) -> Result<R
             "braid's proxy is not configured to reach this application (see its log).",
         ));
     };
-    let sent = upstreams.send(&route, Request::from_parts(parts, body));
+    let sent = upstreams.send(&route, Request::from_parts(parts, body), activity.clone());
     let timeout = route.timeout;
     let mut resp = match activity.wait(sent, timeout).await {
         Ok(Ok(resp)) => resp,

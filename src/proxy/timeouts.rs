@@ -5,7 +5,7 @@
 
 use std::pin::Pin;
 use std::sync::Arc;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
@@ -16,11 +16,14 @@ use tokio::time::{Instant, Sleep};
 /// The upstream said nothing for the whole timeout after the request body stopped flowing.
 pub struct Silent;
 
-/// When the request body last moved, for the upstream timeout.
+/// When the request body last moved, for the upstream timeout, and whether it has all been
+/// passed on (only then may the upstream connection carry another request).
 pub struct Activity {
     start: Instant,
     /// Milliseconds from `start` to the last body frame passed on.
     last_ms: AtomicU64,
+    /// The request body has ended.
+    sent: AtomicBool,
 }
 
 impl Default for Activity {
@@ -32,7 +35,12 @@ impl Default for Activity {
 impl Activity {
     /// Activity from now, the body not moved yet.
     pub fn new() -> Self {
-        Self { start: Instant::now(), last_ms: AtomicU64::new(0) }
+        Self { start: Instant::now(), last_ms: AtomicU64::new(0), sent: AtomicBool::new(false) }
+    }
+
+    /// Whether the whole request body has been passed on.
+    pub fn request_sent(&self) -> bool {
+        self.sent.load(Ordering::Relaxed)
     }
 
     fn touch(&self) {
@@ -67,6 +75,17 @@ pub struct Watched {
     pub activity: Arc<Activity>,
 }
 
+impl Watched {
+    /// `inner`, its movement recorded in `activity` (a body that is empty from the start counts
+    /// as sent at once).
+    pub fn new(inner: Body, activity: Arc<Activity>) -> Self {
+        if inner.is_end_stream() {
+            activity.sent.store(true, Ordering::Relaxed);
+        }
+        Self { inner, activity }
+    }
+}
+
 impl HttpBody for Watched {
     type Data = axum::body::Bytes;
     type Error = axum::Error;
@@ -79,11 +98,18 @@ impl HttpBody for Watched {
         if matches!(polled, Poll::Ready(Some(Ok(_)))) {
             self.activity.touch();
         }
+        if matches!(polled, Poll::Ready(None)) || self.inner.is_end_stream() {
+            self.activity.sent.store(true, Ordering::Relaxed);
+        }
         polled
     }
 
     fn is_end_stream(&self) -> bool {
-        self.inner.is_end_stream()
+        let end = self.inner.is_end_stream();
+        if end {
+            self.activity.sent.store(true, Ordering::Relaxed);
+        }
+        end
     }
 
     fn size_hint(&self) -> http_body::SizeHint {

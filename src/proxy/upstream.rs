@@ -6,7 +6,9 @@
 //! sent again on a new connection: always when it never left braid, and when it did, if it is
 //! idempotent, has no body and the connection had idled for [`REPLAY_AFTER_IDLE`] (the
 //! upstream's keep-alive timeout ran out as the request arrived).
-//! Pooled connections idle longer than [`IDLE_FOR`] are closed when next met.
+//! A connection goes back only when the request's body was sent in full, too (an upstream
+//! may answer an upload early). Pooled connections idle longer than [`IDLE_FOR`] are closed
+//! when braid next takes a connection for, or returns one to, that upstream.
 
 use std::pin::Pin;
 use std::sync::{Arc, Mutex, MutexGuard};
@@ -24,6 +26,7 @@ use tokio::time::Instant;
 use tower_service::Service;
 
 use super::table::{Route, RouteTable};
+use super::timeouts::Activity;
 
 /// How long a pooled connection may sit idle before braid closes it (an upstream usually closes
 /// idle keep-alive connections after about a minute itself).
@@ -83,9 +86,16 @@ impl Pool {
         if tx.is_closed() {
             return;
         }
+        let now = Instant::now();
+        let stale =
+            |(tx, since): &(SendRequest<Body>, Instant)| tx.is_closed() || now.duration_since(*since) >= IDLE_FOR;
         let mut idle = self.lock();
+        // The oldest idle connection goes first: when it is stale, the stale ones are swept.
+        if idle.first().is_some_and(stale) {
+            idle.retain(|c| !stale(c));
+        }
         if idle.len() < MAX_IDLE {
-            idle.push((tx, Instant::now()));
+            idle.push((tx, now));
         }
     }
 }
@@ -116,7 +126,14 @@ impl Upstreams {
 
     /// Send `req` (its URI in origin form: path and query) to `route`'s upstream; the response
     /// body hands its connection back to the pool once read to the end.
-    pub async fn send(&self, route: &Arc<Route>, mut req: Request<Body>) -> Result<Response<Pooled>, Failed> {
+    /// `activity` tells whether the request body has all been sent: a connection whose request
+    /// body did not end carries no other request.
+    pub async fn send(
+        &self,
+        route: &Arc<Route>,
+        mut req: Request<Body>,
+        activity: Arc<Activity>,
+    ) -> Result<Response<Pooled>, Failed> {
         let Some((_, origin, pool)) = self.routes.iter().find(|(r, _, _)| Arc::ptr_eq(r, route)) else {
             return Err(Failed::Connect("the route has no upstream".into()));
         };
@@ -132,7 +149,7 @@ impl Upstreams {
                 replay = replay.or_else(|| replayable(&req));
             }
             match tx.try_send_request(req).await {
-                Ok(resp) => return Ok(pooled(resp, tx, pool)),
+                Ok(resp) => return Ok(pooled(resp, tx, pool, activity)),
                 Err(mut e) => match (e.take_message(), replay.take()) {
                     // The connection closed before the request left: it goes on another one.
                     (Some(unsent), _) => req = unsent,
@@ -148,7 +165,7 @@ impl Upstreams {
         // Boxed: the connect future is large and rarely needed; inline, every request would move it.
         let mut tx = Box::pin(self.connect(origin)).await?;
         let resp = tx.send_request(req).await.map_err(Failed::Upstream)?;
-        Ok(pooled(resp, tx, pool))
+        Ok(pooled(resp, tx, pool, activity))
     }
 
     /// A new connection to `origin`, served by a task of its own (which also carries an upgraded
@@ -185,21 +202,31 @@ fn replayable(req: &Request<Body>) -> Option<Request<Body>> {
 
 /// `resp` with a body that returns `tx` to `pool` once read to the end; a `101` keeps its
 /// connection out of the pool (it is handed over to the upgrade).
-fn pooled(resp: Response<Incoming>, tx: SendRequest<Body>, pool: &Arc<Pool>) -> Response<Pooled> {
+fn pooled(
+    resp: Response<Incoming>,
+    tx: SendRequest<Body>,
+    pool: &Arc<Pool>,
+    activity: Arc<Activity>,
+) -> Response<Pooled> {
     let back = (resp.status() != StatusCode::SWITCHING_PROTOCOLS).then(|| (tx, pool.clone()));
-    resp.map(|inner| Pooled { inner, back })
+    resp.map(|inner| Pooled { inner, back, activity })
 }
 
 /// An upstream's response body that hands its connection back when it has been read to the end.
 pub struct Pooled {
     inner: Incoming,
     back: Option<(SendRequest<Body>, Arc<Pool>)>,
+    /// The request's: an upstream that answered before the whole request body came (an early
+    /// 413) leaves a connection that is not free.
+    activity: Arc<Activity>,
 }
 
 impl Pooled {
     fn give_back(&mut self) {
         if let Some((tx, pool)) = self.back.take() {
-            pool.put(tx);
+            if self.activity.request_sent() {
+                pool.put(tx);
+            }
         }
     }
 }

@@ -1,8 +1,9 @@
 //! braid's proxy keeps its connections to an upstream open and reuses them, but never one that
-//! could mix two answers: a connection whose response said `Connection: close`, whose response
-//! body was dropped halfway, or that the upstream closed while it sat in the pool (the request
-//! then goes on a new connection, never a 502). The upstreams here say which connection (the
-//! client port) each request came on.
+//! could mix two answers or hold a request up: a connection whose response said `Connection:
+//! close`, whose response body was dropped halfway, whose request body is still being sent, or
+//! that the upstream closed as a request arrived (an idempotent request then goes on a new
+//! connection, never a 502). The upstreams here say which connection (the client port) each
+//! request came on.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -135,4 +136,57 @@ async fn a_request_on_an_idle_connection_the_upstream_closes_is_sent_again_when_
     let r = b.post(p.app.url("/a")).header(HOST, "app.test").body("once").send().await.unwrap();
     assert_eq!(r.status(), StatusCode::BAD_GATEWAY);
     assert_eq!(answered.load(Ordering::SeqCst), 3);
+}
+
+#[tokio::test]
+async fn a_connection_whose_upload_is_still_under_way_carries_no_other_request() {
+    // The upstream answers each request as soon as its head arrives, before reading its body,
+    // and keeps the connection open (as an early 413 could); the client keeps its upload open.
+    // That connection is still busy with the body: the next request must go on another one,
+    // not wait behind it.
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let (mut sock, peer) = listener.accept().await.unwrap();
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 64 * 1024];
+                loop {
+                    let n = match sock.read(&mut buf).await {
+                        Ok(0) | Err(_) => return,
+                        Ok(n) => n,
+                    };
+                    // A request line in what came (the upload's bytes are all `x`).
+                    if buf[..n].windows(10).any(|w| w == b"HTTP/1.1\r\n") {
+                        let body = peer.port().to_string();
+                        let resp = format!("HTTP/1.1 200 OK\r\ncontent-length: {}\r\n\r\n{body}", body.len());
+                        if sock.write_all(resp.as_bytes()).await.is_err() {
+                            return;
+                        }
+                    }
+                }
+            });
+        }
+    });
+    let p = proxy_to(addr).await;
+    let (tx, rx) = tokio::sync::mpsc::channel::<Result<Vec<u8>, std::io::Error>>(1);
+    tx.send(Ok(vec![b'x'; 64 * 1024])).await.unwrap();
+    let uploader = browser();
+    let body = reqwest::Body::wrap_stream(tokio_stream_of(rx));
+    let r = uploader.post(p.app.url("/upload")).header(HOST, "app.test").body(body).send().await.unwrap();
+    assert_eq!(r.status(), StatusCode::OK);
+    let busy: u16 = r.text().await.unwrap().parse().unwrap();
+    let other = browser();
+    let r = tokio::time::timeout(Duration::from_secs(10), get_via(&p, &other, "/a"))
+        .await
+        .expect("held up behind the upload");
+    assert_eq!(r.status(), StatusCode::OK);
+    let port: u16 = r.text().await.unwrap().parse().unwrap();
+    assert_ne!(port, busy, "the request went on the connection still carrying an upload");
+    drop(tx);
+}
+
+/// The items of `rx` as a stream.
+fn tokio_stream_of<T: Send + 'static>(rx: tokio::sync::mpsc::Receiver<T>) -> impl futures_util::Stream<Item = T> {
+    futures_util::stream::unfold(rx, |mut rx| async move { rx.recv().await.map(|item| (item, rx)) })
 }

@@ -161,7 +161,8 @@ fn proxy_vs_nginx(braid: &Braid, cookie: &str, upstream: u16, conns: u32, secs: 
     }
     ratios.sort_by(f64::total_cmp);
     per_core.sort_by(f64::total_cmp);
-    let spread = |v: &[f64]| format!("{:.0}–{:.0} %", v.first().copied().unwrap_or(0.0), v.last().copied().unwrap_or(0.0));
+    let spread =
+        |v: &[f64]| format!("{:.0}–{:.0} %", v.first().copied().unwrap_or(0.0), v.last().copied().unwrap_or(0.0));
     if let (Some(r), Some(c)) = (ratios.get(ratios.len() / 2), per_core.get(per_core.len() / 2)) {
         println!(
             "{:<28} {r:>9.0} % of nginx's throughput (median of {} alternating rounds, {}); per core {c:.0} % ({})",
