@@ -33,6 +33,19 @@ pub fn upgrade_of(headers: &HeaderMap) -> Option<HeaderValue> {
 /// Drop the hop-by-hop headers; with `upgrade`, say `Connection: upgrade` and `Upgrade` again
 /// (the one hop-by-hop exchange a proxy passes on).
 pub fn drop_hop_by_hop(headers: &mut HeaderMap, upgrade: Option<HeaderValue>) {
+    drop_where(headers, upgrade, |_| false);
+}
+
+/// A client's request made fit to pass on: the hop-by-hop headers and every claim header
+/// dropped in one pass over its names ([`drop_hop_by_hop`], [`drop_claims`]), then braid's
+/// cookies taken out ([`drop_braid_cookies`]).
+pub fn scrub_request(headers: &mut HeaderMap, upgrade: Option<HeaderValue>) {
+    drop_where(headers, upgrade, is_claim);
+    drop_braid_cookies(headers);
+}
+
+/// Drop the hop-by-hop headers and those `also` names, then say the upgrade again.
+fn drop_where(headers: &mut HeaderMap, upgrade: Option<HeaderValue>, also: fn(&HeaderName) -> bool) {
     let connection = headers.get_all(header::CONNECTION);
     let named = connection.iter().next().is_some();
     // One of HOP_BY_HOP, a `Proxy-*` header, or named by a `Connection` header.
@@ -42,7 +55,7 @@ pub fn drop_hop_by_hop(headers: &mut HeaderMap, upgrade: Option<HeaderValue>) {
             || name.starts_with("proxy-")
             || (named && tokens(&connection).any(|t| t.eq_ignore_ascii_case(name.as_bytes())))
     };
-    let hop: Vec<HeaderName> = headers.keys().filter(|k| is_hop_by_hop(k)).cloned().collect();
+    let hop: Vec<HeaderName> = headers.keys().filter(|k| is_hop_by_hop(k) || also(k)).cloned().collect();
     for name in hop {
         headers.remove(name);
     }
@@ -178,6 +191,24 @@ mod tests {
         assert_eq!(m["connection"], "upgrade");
         assert_eq!(m["upgrade"], "websocket");
         assert_eq!(m["sec-websocket-key"], "k");
+    }
+
+    #[test]
+    fn a_request_is_scrubbed_of_hops_claims_and_braids_cookies_in_one_call() {
+        let mut m = h(&[
+            ("connection", "keep-alive, x-hop"),
+            ("x-hop", "1"),
+            ("proxy-authorization", "Basic eA=="),
+            ("x-auth-request-user", "admin"),
+            ("x_forwarded_for", "1.2.3.4"),
+            ("cookie", "app=1; braid_session=s"),
+            ("accept", "text/html"),
+        ]);
+        scrub_request(&mut m, None);
+        let mut left: Vec<&str> = m.keys().map(|k| k.as_str()).collect();
+        left.sort_unstable();
+        assert_eq!(left, ["accept", "cookie"]);
+        assert_eq!(m["cookie"], "app=1");
     }
 
     #[test]

@@ -224,9 +224,7 @@ async fn serve(proxy: &ReverseProxy, host: String, mut req: Request) -> Result<R
     let h = &mut parts.headers;
     // Room for what braid adds, at once rather than by growing the map as it goes.
     h.reserve(10);
-    headers::drop_hop_by_hop(h, upgrade);
-    headers::drop_claims(h);
-    headers::drop_braid_cookies(h);
+    headers::scrub_request(h, upgrade);
     if let Some(ip) = client.and_then(forwarded_for) {
         h.insert(X_FORWARDED_FOR, ip);
     }
@@ -243,7 +241,13 @@ async fn serve(proxy: &ReverseProxy, host: String, mut req: Request) -> Result<R
     }
 
     let activity = Arc::new(Activity::new());
-    let body = Body::new(Watched::new(body, activity.clone()));
+    // A request without a body passes as it is (nothing to watch); others record their movement.
+    let body = if http_body::Body::is_end_stream(&body) {
+        activity.body_ended();
+        body
+    } else {
+        Body::new(Watched::new(body, activity.clone()))
+    };
     let Some(upstreams) = proxy.upstreams.as_ref() else {
         return Err(html::error_page(
             StatusCode::BAD_GATEWAY,

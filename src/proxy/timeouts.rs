@@ -38,6 +38,11 @@ impl Activity {
         Self { start: Instant::now(), last_ms: AtomicU64::new(0), sent: AtomicBool::new(false) }
     }
 
+    /// Record that the request body has ended (a request without one: at once).
+    pub fn body_ended(&self) {
+        self.sent.store(true, Ordering::Relaxed);
+    }
+
     /// Whether the whole request body has been passed on.
     pub fn request_sent(&self) -> bool {
         self.sent.load(Ordering::Relaxed)
