@@ -36,9 +36,9 @@ pub fn drop_hop_by_hop(headers: &mut HeaderMap, upgrade: Option<HeaderValue>) {
     drop_where(headers, upgrade, |_| false);
 }
 
-/// A client's request made fit to pass on: the hop-by-hop headers and every claim header
-/// dropped in one pass over its names ([`drop_hop_by_hop`], [`drop_claims`]), then braid's
-/// cookies taken out ([`drop_braid_cookies`]).
+/// A client's request made fit to pass on: the hop-by-hop headers and every header a client
+/// could use to claim an identity (all of them, not only the names braid sets) dropped in one
+/// pass over its names, then braid's cookies taken out ([`drop_braid_cookies`]).
 pub fn scrub_request(headers: &mut HeaderMap, upgrade: Option<HeaderValue>) {
     drop_where(headers, upgrade, is_claim);
     drop_braid_cookies(headers);
@@ -79,15 +79,6 @@ fn is_claim(name: &HeaderName) -> bool {
         || is("x-real-ip")
         || is("x-original-url")
         || is("x-rewrite-url")
-}
-
-/// Remove every header a client could use to claim an identity (all of them, not only the
-/// names braid sets).
-pub fn drop_claims(headers: &mut HeaderMap) {
-    let claims: Vec<HeaderName> = headers.keys().filter(|k| is_claim(k)).cloned().collect();
-    for name in claims {
-        headers.remove(name);
-    }
 }
 
 /// Whether cookie `name` is one of braid's, under any prefix braid uses (or may: `__Secure-`
@@ -229,7 +220,7 @@ mod tests {
             ("x-rewrite-url", "/admin"),
             ("x-auth", "kept"),
         ]);
-        drop_claims(&mut m);
+        scrub_request(&mut m, None);
         assert_eq!(m.keys().map(|k| k.as_str()).collect::<Vec<_>>(), ["x-auth"]);
     }
 

@@ -26,7 +26,7 @@ use tracing::Instrument;
 
 use super::forward::{self, Decision, Original};
 use super::headers;
-use super::timeouts::{Activity, Idle, Silent, Watched};
+use super::timeouts::{Activity, Idle, Silent, watched};
 use super::upstream::{Failed, Upstreams};
 use crate::state::AppState;
 use crate::web::html;
@@ -241,13 +241,7 @@ async fn serve(proxy: &ReverseProxy, host: String, mut req: Request) -> Result<R
     }
 
     let activity = Arc::new(Activity::new());
-    // A request without a body passes as it is (nothing to watch); others record their movement.
-    let body = if http_body::Body::is_end_stream(&body) {
-        activity.body_ended();
-        body
-    } else {
-        Body::new(Watched::new(body, activity.clone()))
-    };
+    let body = watched(body, &activity);
     let Some(upstreams) = proxy.upstreams.as_ref() else {
         return Err(html::error_page(
             StatusCode::BAD_GATEWAY,

@@ -39,7 +39,7 @@ impl Activity {
     }
 
     /// Record that the request body has ended (a request without one: at once).
-    pub fn body_ended(&self) {
+    fn body_ended(&self) {
         self.sent.store(true, Ordering::Relaxed);
     }
 
@@ -71,24 +71,21 @@ impl Activity {
     }
 }
 
-/// A request body that records when its frames pass (it streams as it comes: nothing is
-/// buffered).
-pub struct Watched {
-    /// The client's body.
-    pub inner: Body,
-    /// Where its movement is recorded.
-    pub activity: Arc<Activity>,
+/// The client's request `body`, its movement and its end recorded in `activity`. A request
+/// without a body passes as it is: it has ended already, and there is nothing to watch.
+pub fn watched(body: Body, activity: &Arc<Activity>) -> Body {
+    if body.is_end_stream() {
+        activity.body_ended();
+        return body;
+    }
+    Body::new(Watched { inner: body, activity: activity.clone() })
 }
 
-impl Watched {
-    /// `inner`, its movement recorded in `activity` (a body that is empty from the start counts
-    /// as sent at once).
-    pub fn new(inner: Body, activity: Arc<Activity>) -> Self {
-        if inner.is_end_stream() {
-            activity.sent.store(true, Ordering::Relaxed);
-        }
-        Self { inner, activity }
-    }
+/// A request body that records when its frames pass and when it ends (it streams as it comes:
+/// nothing is buffered).
+struct Watched {
+    inner: Body,
+    activity: Arc<Activity>,
 }
 
 impl HttpBody for Watched {
@@ -104,7 +101,7 @@ impl HttpBody for Watched {
             self.activity.touch();
         }
         if matches!(polled, Poll::Ready(None)) || self.inner.is_end_stream() {
-            self.activity.sent.store(true, Ordering::Relaxed);
+            self.activity.body_ended();
         }
         polled
     }
@@ -112,7 +109,7 @@ impl HttpBody for Watched {
     fn is_end_stream(&self) -> bool {
         let end = self.inner.is_end_stream();
         if end {
-            self.activity.sent.store(true, Ordering::Relaxed);
+            self.activity.body_ended();
         }
         end
     }
