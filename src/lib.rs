@@ -29,3 +29,8 @@ pub mod upstream;
 pub mod web;
 
 pub use startup::Application;
+
+/// A hash map for the hot paths' caches whose keys braid chooses (account and identity ids,
+/// session ids found in the store): foldhash, seeded per process, costs a fraction of std's
+/// SipHash on short keys. Maps keyed by what a client sends (hosts, addresses) keep SipHash.
+pub type FastMap<K, V> = std::collections::HashMap<K, V, foldhash::fast::RandomState>;

@@ -259,11 +259,7 @@ impl Application {
                 tracing::debug!(error = %e, "TCP_NODELAY not set");
             }
         });
-        let server = axum::serve(
-            listener,
-            axum::ServiceExt::<axum::extract::Request>::into_make_service_with_connect_info::<SocketAddr>(app),
-        )
-        .with_graceful_shutdown(signal);
+        let server = axum::serve(listener, app.per_connection()).with_graceful_shutdown(signal);
         let serve = tokio::spawn(async move { server.await });
         let mut serve = serve;
         tokio::select! {

@@ -193,7 +193,7 @@ const MAX_KEPT: usize = 100_000;
 /// in-memory store).
 #[derive(Debug, Default)]
 pub struct StandingCache {
-    inner: std::sync::Mutex<std::collections::HashMap<i64, Kept>>,
+    inner: std::sync::Mutex<crate::FastMap<i64, Kept>>,
 }
 
 #[derive(Debug)]
@@ -205,7 +205,7 @@ struct Kept {
 }
 
 impl StandingCache {
-    fn lock(&self) -> std::sync::MutexGuard<'_, std::collections::HashMap<i64, Kept>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, crate::FastMap<i64, Kept>> {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 

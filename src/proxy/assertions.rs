@@ -5,7 +5,6 @@
 //! lifetime left, so an application never receives one with less than 30 s to live; any change
 //! of the claims or the key signs a new one.
 
-use std::collections::HashMap;
 use std::sync::Mutex;
 
 /// At most this many accounts' assertions are kept; past it the cache starts over.
@@ -51,7 +50,7 @@ struct Kept<V> {
 /// on every fact.
 #[derive(Debug)]
 pub struct AssertionCache<V = std::sync::Arc<[(axum::http::HeaderName, axum::http::HeaderValue)]>> {
-    inner: Mutex<HashMap<Box<str>, Vec<Kept<V>>>>,
+    inner: Mutex<crate::FastMap<Box<str>, Vec<Kept<V>>>>,
 }
 
 impl<V> Default for AssertionCache<V> {
@@ -92,7 +91,7 @@ impl<V: Clone> AssertionCache<V> {
         Ok(value)
     }
 
-    fn lock(&self) -> std::sync::MutexGuard<'_, HashMap<Box<str>, Vec<Kept<V>>>> {
+    fn lock(&self) -> std::sync::MutexGuard<'_, crate::FastMap<Box<str>, Vec<Kept<V>>>> {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 }

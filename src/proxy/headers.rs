@@ -44,16 +44,23 @@ pub fn scrub_request(headers: &mut HeaderMap, upgrade: Option<HeaderValue>) {
     drop_braid_cookies(headers);
 }
 
+/// Whether `name` (in any case) is one of the hop-by-hop headers every connection drops.
+fn is_fixed_hop(name: &[u8]) -> bool {
+    // Each starts with one of these letters: most names are passed over after one byte.
+    matches!(name.first().map(u8::to_ascii_lowercase), Some(b'c' | b'k' | b'p' | b't' | b'u'))
+        && (HOP_BY_HOP.iter().any(|h| h.as_bytes().eq_ignore_ascii_case(name))
+            || name.get(..6).is_some_and(|p| p.eq_ignore_ascii_case(b"proxy-")))
+}
+
 /// Drop the hop-by-hop headers and those `also` names, then say the upgrade again.
 fn drop_where(headers: &mut HeaderMap, upgrade: Option<HeaderValue>, also: fn(&HeaderName) -> bool) {
     let connection = headers.get_all(header::CONNECTION);
-    let named = connection.iter().next().is_some();
-    // One of HOP_BY_HOP, a `Proxy-*` header, or named by a `Connection` header.
+    // Whether `Connection` names a header beyond the fixed ones (`Connection: keep-alive`, the
+    // usual value, names none): only then is every name compared with its tokens.
+    let named = tokens(&connection).any(|t| !is_fixed_hop(t));
     let is_hop_by_hop = |name: &HeaderName| {
-        let name = name.as_str();
-        HOP_BY_HOP.contains(&name)
-            || name.starts_with("proxy-")
-            || (named && tokens(&connection).any(|t| t.eq_ignore_ascii_case(name.as_bytes())))
+        let name = name.as_str().as_bytes();
+        is_fixed_hop(name) || (named && tokens(&connection).any(|t| t.eq_ignore_ascii_case(name)))
     };
     let hop: Vec<HeaderName> = headers.keys().filter(|k| is_hop_by_hop(k) || also(k)).cloned().collect();
     for name in hop {
@@ -69,6 +76,10 @@ fn drop_where(headers: &mut HeaderMap, upgrade: Option<HeaderValue>, also: fn(&H
 fn is_claim(name: &HeaderName) -> bool {
     // CGI-style servers read `X_Auth_Request_User` as `X-Auth-Request-User`: both spellings go.
     let n = name.as_str().as_bytes();
+    // Each name below starts with `x` or `f`: most names are passed over after one byte.
+    if !matches!(n.first(), Some(b'x' | b'f')) {
+        return false;
+    }
     let dashed = |b: &u8| if *b == b'_' { b'-' } else { *b };
     let starts = |p: &str| n.len() >= p.len() && n.iter().map(dashed).zip(p.bytes()).all(|(a, b)| a == b);
     let is = |p: &str| n.len() == p.len() && starts(p);
@@ -104,7 +115,7 @@ pub fn drop_braid_cookies(headers: &mut HeaderMap) {
     let (mut seen, mut dropped) = (0, false);
     for v in headers.get_all(header::COOKIE) {
         seen += 1;
-        for pair in v.as_bytes().split(|b| *b == b';').map(<[u8]>::trim_ascii).filter(|p| !p.is_empty()) {
+        for pair in cookies::pairs(v.as_bytes()).map(<[u8]>::trim_ascii).filter(|p| !p.is_empty()) {
             if is_braids(cookie_name(pair)) {
                 dropped = true;
             } else {
@@ -171,6 +182,19 @@ mod tests {
         assert_eq!(upgrade_of(&m), None, "no `upgrade` token");
         drop_hop_by_hop(&mut m, None);
         assert_eq!(m.keys().map(|k| k.as_str()).collect::<Vec<_>>(), ["accept"]);
+    }
+
+    #[test]
+    fn a_connection_header_naming_only_fixed_hops_drops_nothing_else() {
+        let mut m =
+            h(&[("connection", "Keep-Alive, TE, Proxy-Foo"), ("te", "trailers"), ("accept", "*/*"), ("x-app", "1")]);
+        drop_hop_by_hop(&mut m, None);
+        let mut left: Vec<&str> = m.keys().map(|k| k.as_str()).collect();
+        left.sort_unstable();
+        assert_eq!(left, ["accept", "x-app"]);
+        let mut m = h(&[("connection", "keep-alive"), ("connection", "X-App"), ("x-app", "1"), ("accept", "*/*")]);
+        drop_hop_by_hop(&mut m, None);
+        assert_eq!(m.keys().map(|k| k.as_str()).collect::<Vec<_>>(), ["accept"], "a second header names x-app");
     }
 
     #[test]

@@ -89,12 +89,45 @@ impl ReverseProxy {
 pub struct Dispatch {
     proxy: Arc<ReverseProxy>,
     own: axum::Router,
+    /// The connection's peer (set per connection by [`Dispatch::per_connection`]). braid's pages
+    /// read it as the `ConnectInfo` extension; the proxy takes it as it is, sparing each
+    /// proxied request the extension map's allocations.
+    peer: Option<SocketAddr>,
 }
 
 impl Dispatch {
     /// The proxy in front of braid's own router.
     pub fn new(proxy: ReverseProxy, own: axum::Router) -> Self {
-        Self { proxy: Arc::new(proxy), own }
+        Self { proxy: Arc::new(proxy), own, peer: None }
+    }
+
+    /// The service that makes a [`Dispatch`] for each accepted connection, knowing its peer
+    /// (what `into_make_service_with_connect_info` does, without the extension on every request).
+    pub fn per_connection(self) -> PerConnection {
+        PerConnection(self)
+    }
+}
+
+/// [`Dispatch::per_connection`].
+#[derive(Clone)]
+pub struct PerConnection(Dispatch);
+
+impl<L> tower_service::Service<axum::serve::IncomingStream<'_, L>> for PerConnection
+where
+    L: axum::serve::Listener<Addr = SocketAddr>,
+{
+    type Response = Dispatch;
+    type Error = std::convert::Infallible;
+    type Future = std::future::Ready<Result<Dispatch, std::convert::Infallible>>;
+
+    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
+        Poll::Ready(Ok(()))
+    }
+
+    fn call(&mut self, stream: axum::serve::IncomingStream<'_, L>) -> Self::Future {
+        let mut dispatch = self.0.clone();
+        dispatch.peer = Some(*stream.remote_addr());
+        std::future::ready(Ok(dispatch))
     }
 }
 
@@ -108,10 +141,17 @@ impl tower_service::Service<Request> for Dispatch {
         Poll::Ready(Ok(()))
     }
 
-    fn call(&mut self, req: Request) -> DispatchFuture {
+    fn call(&mut self, mut req: Request) -> DispatchFuture {
         match self.proxy.proxied_host(&req) {
-            None => DispatchFuture::Own { inner: self.own.call(req) },
-            Some(host) => DispatchFuture::Proxy { inner: Box::pin(proxy_request(self.proxy.clone(), host, req)) },
+            None => {
+                if let Some(peer) = self.peer {
+                    req.extensions_mut().insert(ConnectInfo(peer));
+                }
+                DispatchFuture::Own { inner: self.own.call(req) }
+            }
+            Some(host) => {
+                DispatchFuture::Proxy { inner: Box::pin(proxy_request(self.proxy.clone(), host, req, self.peer)) }
+            }
         }
     }
 }
@@ -143,10 +183,10 @@ impl Future for DispatchFuture {
 /// transaction halfway): the proxy's decision writes no SQL, and a client that leaves while it
 /// is under way stops nothing that matters (a session found ended and not yet deleted is found
 /// ended again at its next request). A panic gives an opaque 500, as on braid's pages.
-async fn proxy_request(proxy: Arc<ReverseProxy>, host: String, req: Request) -> Response {
+async fn proxy_request(proxy: Arc<ReverseProxy>, host: String, req: Request, peer: Option<SocketAddr>) -> Response {
     let start = std::time::Instant::now();
     let span = tracing::info_span!("proxy", %host, method = %req.method(), path = %req.uri().path());
-    let served = std::panic::AssertUnwindSafe(serve(&proxy, host, req).instrument(span)).catch_unwind().await;
+    let served = std::panic::AssertUnwindSafe(serve(&proxy, host, req, peer).instrument(span)).catch_unwind().await;
     let resp = match served {
         Ok(answer) => answer.unwrap_or_else(own_page),
         Err(_) => {
@@ -186,7 +226,12 @@ const VIA: HeaderValue = HeaderValue::from_static("1.1 braid");
 
 /// Decide on `req` and, when it may pass, send it to its route's upstream. `Err` is a page of
 /// braid's own.
-async fn serve(proxy: &ReverseProxy, host: String, mut req: Request) -> Result<Response, Response> {
+async fn serve(
+    proxy: &ReverseProxy,
+    host: String,
+    mut req: Request,
+    peer: Option<SocketAddr>,
+) -> Result<Response, Response> {
     let state = &proxy.state;
     let target = req.uri().path_and_query().map_or("/", |p| p.as_str()).to_owned();
     let orig = forward::original_of(proxy.scheme, host, &target).map_err(forward::bad_request_page)?;
@@ -210,7 +255,7 @@ async fn serve(proxy: &ReverseProxy, host: String, mut req: Request) -> Result<R
     };
     let uri = upstream_uri(upstream, &orig, req.uri().query())
         .ok_or_else(|| forward::bad_request_page("the request URL cannot be passed on"))?;
-    let peer = req.extensions().get::<ConnectInfo<SocketAddr>>().map(|c| c.0.ip());
+    let peer = peer.map(|p| p.ip());
     // The client's address as braid resolves it: through the trusted proxies' `X-Forwarded-For`,
     // before the client's own copies of it are dropped.
     let client = crate::web::client_ip::resolve(peer, req.headers(), &proxy.trusted);
@@ -230,12 +275,11 @@ async fn serve(proxy: &ReverseProxy, host: String, mut req: Request) -> Result<R
     }
     h.append(header::VIA, VIA);
     h.insert(X_FORWARDED_PROTO, HeaderValue::from_static(proxy.scheme));
-    if let Ok(v) = HeaderValue::from_str(&orig.host) {
-        h.insert(X_FORWARDED_HOST, v.clone());
-        // The upstream sees the host whose policy was applied, never a second or different
-        // `Host` the client sent beside an absolute-form request line.
-        h.insert(header::HOST, v);
-    }
+    // The route's host is the request's (normalised): a copy of its value costs a reference count.
+    h.insert(X_FORWARDED_HOST, route.host_header.clone());
+    // The upstream sees the host whose policy was applied, never a second or different `Host`
+    // the client sent beside an absolute-form request line.
+    h.insert(header::HOST, route.host_header.clone());
     if let Some(identity) = identity {
         h.extend(identity.iter().cloned());
     }

@@ -3,7 +3,6 @@
 //! is decoded only when its stored bytes differ from the ones decoded last for that cookie.
 //! The memo saves the work, never a decision: the bytes read now are compared in full.
 
-use std::collections::HashMap;
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use crate::error::AppError;
@@ -16,7 +15,7 @@ const MAX_ENTRIES: usize = 10_000;
 /// Decoded sessions by the cookie's value.
 #[derive(Debug, Default)]
 pub struct SessionMemo {
-    inner: Mutex<HashMap<Arc<str>, Seen>>,
+    inner: Mutex<crate::FastMap<Arc<str>, Seen>>,
 }
 
 #[derive(Debug, Clone)]
@@ -29,7 +28,7 @@ struct Seen {
 }
 
 impl SessionMemo {
-    fn lock(&self) -> MutexGuard<'_, HashMap<Arc<str>, Seen>> {
+    fn lock(&self) -> MutexGuard<'_, crate::FastMap<Arc<str>, Seen>> {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 

@@ -11,6 +11,9 @@ use crate::config::{ProxySettings, RouteSettings};
 pub struct Route {
     /// Normalised authority: lower-case host, with a port only when it is not the default.
     pub host: String,
+    /// `host` as a header value: the `Host` and `X-Forwarded-Host` braid's proxy sends (a
+    /// request reaches a route only when its normalised host is this one).
+    pub host_header: axum::http::HeaderValue,
     /// Normalised path prefix.
     pub path_prefix: String,
     /// Where braid's own proxy sends the requests (an http URL; forward-auth routes have none).
@@ -52,11 +55,15 @@ impl RouteTable {
         }
         let routes = routes
             .iter()
-            .map(|r| {
+            .enumerate()
+            .map(|(i, r)| {
                 let host = r.host.to_ascii_lowercase();
-                std::sync::Arc::new(Route {
+                let host_header = axum::http::HeaderValue::from_str(&host)
+                    .map_err(|_| format!("key `routes[{i}].host`: `{host}` cannot be sent as a header"))?;
+                Ok(std::sync::Arc::new(Route {
                     audience: r.audience.clone().unwrap_or_else(|| default_audience(&host)),
                     host,
+                    host_header,
                     path_prefix: r.path_prefix.clone(),
                     upstream: r.upstream.as_deref().and_then(|u| Url::parse(u).ok()),
                     public_paths: r.public_paths.clone(),
@@ -66,9 +73,9 @@ impl RouteTable {
                     timeout: std::time::Duration::from_secs(
                         r.upstream_timeout_secs.unwrap_or(proxy.upstream_timeout_secs),
                     ),
-                })
+                }))
             })
-            .collect();
+            .collect::<Result<_, String>>()?;
         let redirect_hosts = proxy.redirect_hosts.iter().map(|h| h.to_ascii_lowercase()).collect();
         Ok(Self { routes, redirect_hosts })
     }

@@ -30,26 +30,59 @@ pub fn get(headers: &HeaderMap, base: &str, secure: bool) -> Option<String> {
 
 /// The value of the cookie named exactly `want`, when it is an opaque id.
 fn find(headers: &HeaderMap, want: &str) -> Option<String> {
-    find_by(headers, |k| k == want).map(str::to_owned)
+    find_named(headers, "", want).map(str::to_owned)
 }
 
-/// The value of the first cookie whose name `is_name` accepts, when it is an opaque id.
-fn find_by(headers: &HeaderMap, is_name: impl Fn(&str) -> bool) -> Option<&str> {
-    let opaque = |c: &u8| c.is_ascii_alphanumeric() || *c == b'-' || *c == b'_';
-    headers
-        .get_all(header::COOKIE)
-        .iter()
-        .flat_map(|v| v.as_bytes().split(|b| *b == b';'))
-        .filter_map(|pair| {
+/// The bytes that may appear in an opaque id (ASCII letters and digits, `-`, `_`), as a table.
+static OPAQUE: [bool; 256] = {
+    let mut t = [false; 256];
+    let mut c = 0;
+    while c < 256 {
+        let b = c as u8;
+        t[c] = b.is_ascii_alphanumeric() || b == b'-' || b == b'_';
+        c += 1;
+    }
+    t
+};
+
+/// The `;`-separated parts of a `Cookie` header's value, untrimmed (empty ones at the end are
+/// not given). The separators are found with memchr's vector search rather than byte by byte:
+/// the proxy paths read the cookies of every request.
+pub fn pairs(value: &[u8]) -> impl Iterator<Item = &[u8]> {
+    let mut rest = value;
+    std::iter::from_fn(move || {
+        if rest.is_empty() {
+            return None;
+        }
+        let end = memchr::memchr(b';', rest).unwrap_or(rest.len());
+        let pair = &rest[..end];
+        rest = rest.get(end + 1..).unwrap_or_default();
+        Some(pair)
+    })
+}
+
+/// The value of the first cookie named `prefix` + `base` (neither holds `=`), when it is an
+/// opaque id. One pass over the bytes without building the name: the proxy paths read the
+/// session cookie on every request.
+fn find_named<'h>(headers: &'h HeaderMap, prefix: &str, base: &str) -> Option<&'h str> {
+    let (prefix, base) = (prefix.as_bytes(), base.as_bytes());
+    let len = prefix.len() + base.len();
+    for v in headers.get_all(header::COOKIE) {
+        for pair in pairs(v.as_bytes()) {
             let pair = pair.trim_ascii();
-            let eq = pair.iter().position(|b| *b == b'=')?;
-            Some((std::str::from_utf8(&pair[..eq]).ok()?, &pair[eq + 1..]))
-        })
-        .find(|(k, _)| is_name(k))
-        .map(|(_, v)| v)
-        .filter(|v| !v.is_empty() && v.iter().all(opaque))
-        // Opaque ids are ASCII.
-        .and_then(|v| std::str::from_utf8(v).ok())
+            // The name is what precedes the first `=`; neither part of the one wanted holds one.
+            let named = pair.get(len) == Some(&b'=') && pair.starts_with(prefix) && pair[prefix.len()..len] == *base;
+            if named {
+                let value = &pair[len + 1..];
+                if value.is_empty() || !value.iter().all(|c| OPAQUE[usize::from(*c)]) {
+                    return None;
+                }
+                // Opaque ids are ASCII.
+                return std::str::from_utf8(value).ok();
+            }
+        }
+    }
+    None
 }
 
 /// The opaque ids of a cookie that carries a list of them, separated by `.` (the login cookie:
@@ -135,7 +168,7 @@ impl<'a> SessionCookie<'a> {
             (true, None) => "__Host-",
             (true, Some(_)) => "__Secure-",
         };
-        find_by(headers, |k| k.strip_prefix(prefix) == Some(SESSION))
+        find_named(headers, prefix, SESSION)
     }
 
     /// The `Set-Cookie` value: as [`set`], with `Domain=` when shared.
@@ -308,6 +341,25 @@ mod tests {
                 "__Secure-braid_session=; Path=/; HttpOnly; SameSite=Lax; Max-Age=0; Domain=example.com; Secure",
             ]
         );
+    }
+
+    #[test]
+    fn a_cookie_is_found_by_its_whole_name_and_only_an_opaque_value_counts() {
+        let read = |values: &[&'static str]| {
+            let mut h = HeaderMap::new();
+            for v in values {
+                h.append(header::COOKIE, HeaderValue::from_static(v));
+            }
+            SessionCookie::new(false, None).get(&h)
+        };
+        assert_eq!(read(&["xbraid_session=1; braid_sessionx=2;  braid_session=ok-1_Z  "]).as_deref(), Some("ok-1_Z"));
+        assert_eq!(read(&["app=1", "theme=dark; braid_session=second"]).as_deref(), Some("second"));
+        assert_eq!(read(&["braid_session =spaced; a=1"]), None, "a name with a space is another name");
+        assert_eq!(read(&["braid_session="]), None, "empty");
+        assert_eq!(read(&["braid_session=a.b"]), None, "not opaque");
+        assert_eq!(read(&["braid_session=bad!; braid_session=good"]), None, "the first of the name decides");
+        assert_eq!(read(&["braid_session"]), None, "no value at all");
+        assert_eq!(read(&["__Host-braid_session=h"]), None, "another name on http");
     }
 
     #[test]
