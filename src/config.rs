@@ -549,7 +549,8 @@ impl Settings {
 
     /// Whether cookies must be `Secure` with the `__Host-` prefix (an https public URL).
     pub fn secure_cookies(&self) -> bool {
-        self.public_url().starts_with("https://")
+        // Without a public URL it is `http://` + the listen address.
+        self.server.public_url.as_deref().is_some_and(|u| u.starts_with("https://"))
     }
 
     /// The session cookie: host-only, or shared with `[session] cookie_domain`.

@@ -52,6 +52,14 @@ fn is_fixed_hop(name: &[u8]) -> bool {
             || name.get(..6).is_some_and(|p| p.eq_ignore_ascii_case(b"proxy-")))
 }
 
+/// [`is_fixed_hop`] for a header's name, which is always lower case.
+fn is_fixed_hop_name(name: &HeaderName) -> bool {
+    match name.as_str() {
+        "connection" | "keep-alive" | "te" | "trailer" | "transfer-encoding" | "upgrade" => true,
+        n => n.starts_with("proxy-"),
+    }
+}
+
 /// Drop the hop-by-hop headers and those `also` names, then say the upgrade again.
 fn drop_where(headers: &mut HeaderMap, upgrade: Option<HeaderValue>, also: fn(&HeaderName) -> bool) {
     let connection = headers.get_all(header::CONNECTION);
@@ -59,8 +67,8 @@ fn drop_where(headers: &mut HeaderMap, upgrade: Option<HeaderValue>, also: fn(&H
     // usual value, names none): only then is every name compared with its tokens.
     let named = tokens(&connection).any(|t| !is_fixed_hop(t));
     let is_hop_by_hop = |name: &HeaderName| {
-        let name = name.as_str().as_bytes();
-        is_fixed_hop(name) || (named && tokens(&connection).any(|t| t.eq_ignore_ascii_case(name)))
+        is_fixed_hop_name(name)
+            || (named && tokens(&connection).any(|t| t.eq_ignore_ascii_case(name.as_str().as_bytes())))
     };
     let hop: Vec<HeaderName> = headers.keys().filter(|k| is_hop_by_hop(k) || also(k)).cloned().collect();
     for name in hop {
@@ -195,6 +203,35 @@ mod tests {
         let mut m = h(&[("connection", "keep-alive"), ("connection", "X-App"), ("x-app", "1"), ("accept", "*/*")]);
         drop_hop_by_hop(&mut m, None);
         assert_eq!(m.keys().map(|k| k.as_str()).collect::<Vec<_>>(), ["accept"], "a second header names x-app");
+    }
+
+    #[test]
+    fn a_name_and_a_connection_token_are_judged_alike() {
+        let names = [
+            "connection",
+            "keep-alive",
+            "te",
+            "trailer",
+            "transfer-encoding",
+            "upgrade",
+            "proxy-authorization",
+            "proxy-connection",
+            "proxy-",
+            "content-type",
+            "cookie",
+            "tes",
+            "t",
+            "upgrades",
+            "proxy",
+            "x-proxy-a",
+        ];
+        for n in names {
+            let name = HeaderName::from_static(n);
+            assert_eq!(is_fixed_hop_name(&name), is_fixed_hop(n.as_bytes()), "{n}");
+            assert_eq!(is_fixed_hop(n.to_ascii_uppercase().as_bytes()), is_fixed_hop(n.as_bytes()), "{n}");
+        }
+        assert!(is_fixed_hop_name(&HeaderName::from_static("proxy-authenticate")));
+        assert!(!is_fixed_hop_name(&header::CONTENT_LENGTH));
     }
 
     #[test]

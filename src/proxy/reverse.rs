@@ -92,7 +92,15 @@ pub struct Dispatch {
     /// The connection's peer (set per connection by [`Dispatch::per_connection`]). braid's pages
     /// read it as the `ConnectInfo` extension; the proxy takes it as it is, sparing each
     /// proxied request the extension map's allocations.
-    peer: Option<SocketAddr>,
+    peer: Option<Peer>,
+}
+
+/// A connection's peer, with its `X-Forwarded-For` value written once for all the proxied
+/// requests it sends (most clients are their connection's peer).
+#[derive(Clone)]
+struct Peer {
+    addr: SocketAddr,
+    forwarded_for: Option<HeaderValue>,
 }
 
 impl Dispatch {
@@ -126,7 +134,10 @@ where
 
     fn call(&mut self, stream: axum::serve::IncomingStream<'_, L>) -> Self::Future {
         let mut dispatch = self.0.clone();
-        dispatch.peer = Some(*stream.remote_addr());
+        let addr = *stream.remote_addr();
+        // Written only where something may be proxied.
+        let forwarded_for = dispatch.proxy.upstreams.as_ref().and_then(|_| forwarded_for(addr.ip()));
+        dispatch.peer = Some(Peer { addr, forwarded_for });
         std::future::ready(Ok(dispatch))
     }
 }
@@ -144,14 +155,14 @@ impl tower_service::Service<Request> for Dispatch {
     fn call(&mut self, mut req: Request) -> DispatchFuture {
         match self.proxy.proxied_host(&req) {
             None => {
-                if let Some(peer) = self.peer {
-                    req.extensions_mut().insert(ConnectInfo(peer));
+                if let Some(peer) = &self.peer {
+                    req.extensions_mut().insert(ConnectInfo(peer.addr));
                 }
                 DispatchFuture::Own { inner: self.own.call(req) }
             }
-            Some(host) => {
-                DispatchFuture::Proxy { inner: Box::pin(proxy_request(self.proxy.clone(), host, req, self.peer)) }
-            }
+            Some(host) => DispatchFuture::Proxy {
+                inner: Box::pin(proxy_request(self.proxy.clone(), host, req, self.peer.clone())),
+            },
         }
     }
 }
@@ -183,7 +194,7 @@ impl Future for DispatchFuture {
 /// transaction halfway): the proxy's decision writes no SQL, and a client that leaves while it
 /// is under way stops nothing that matters (a session found ended and not yet deleted is found
 /// ended again at its next request). A panic gives an opaque 500, as on braid's pages.
-async fn proxy_request(proxy: Arc<ReverseProxy>, host: String, req: Request, peer: Option<SocketAddr>) -> Response {
+async fn proxy_request(proxy: Arc<ReverseProxy>, host: String, req: Request, peer: Option<Peer>) -> Response {
     let start = std::time::Instant::now();
     let span = tracing::info_span!("proxy", %host, method = %req.method(), path = %req.uri().path());
     let served = std::panic::AssertUnwindSafe(serve(&proxy, host, req, peer).instrument(span)).catch_unwind().await;
@@ -226,12 +237,7 @@ const VIA: HeaderValue = HeaderValue::from_static("1.1 braid");
 
 /// Decide on `req` and, when it may pass, send it to its route's upstream. `Err` is a page of
 /// braid's own.
-async fn serve(
-    proxy: &ReverseProxy,
-    host: String,
-    mut req: Request,
-    peer: Option<SocketAddr>,
-) -> Result<Response, Response> {
+async fn serve(proxy: &ReverseProxy, host: String, mut req: Request, peer: Option<Peer>) -> Result<Response, Response> {
     let state = &proxy.state;
     let target = req.uri().path_and_query().map_or("/", |p| p.as_str()).to_owned();
     let orig = forward::original_of(proxy.scheme, host, &target).map_err(forward::bad_request_page)?;
@@ -255,10 +261,14 @@ async fn serve(
     };
     let uri = upstream_uri(upstream, &orig, req.uri().query())
         .ok_or_else(|| forward::bad_request_page("the request URL cannot be passed on"))?;
-    let peer = peer.map(|p| p.ip());
+    let peer_ip = peer.as_ref().map(|p| p.addr.ip());
     // The client's address as braid resolves it: through the trusted proxies' `X-Forwarded-For`,
     // before the client's own copies of it are dropped.
-    let client = crate::web::client_ip::resolve(peer, req.headers(), &proxy.trusted);
+    let client = crate::web::client_ip::resolve(peer_ip, req.headers(), &proxy.trusted);
+    let client_forwarded_for = match (client, peer) {
+        (Some(ip), Some(peer)) if ip == peer.addr.ip() => peer.forwarded_for,
+        (ip, _) => ip.and_then(forwarded_for),
+    };
     let upgrade = headers::upgrade_of(req.headers()).filter(|_| req.method() == Method::GET);
     let client_upgrade = upgrade.is_some().then(|| hyper::upgrade::on(&mut req));
 
@@ -270,7 +280,7 @@ async fn serve(
     // Room for what braid adds, at once rather than by growing the map as it goes.
     h.reserve(10);
     headers::scrub_request(h, upgrade);
-    if let Some(ip) = client.and_then(forwarded_for) {
+    if let Some(ip) = client_forwarded_for {
         h.insert(X_FORWARDED_FOR, ip);
     }
     h.append(header::VIA, VIA);
