@@ -3,6 +3,7 @@
 //! cut short), and the wait between frames of its response body (an upstream that stops
 //! sending mid-body does not hold the client forever).
 
+use std::future::Future;
 use std::pin::Pin;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
@@ -59,15 +60,41 @@ impl Activity {
 
     /// Wait for `fut` until `timeout` has passed with no request body moving: a large upload
     /// is never cut short while it flows, and a silent upstream never hangs the request.
-    pub async fn wait<F: std::future::Future>(&self, fut: F, timeout: Duration) -> Result<F::Output, Silent> {
-        tokio::pin!(fut);
-        loop {
-            match tokio::time::timeout_at(self.deadline(timeout), &mut fut).await {
-                Ok(out) => return Ok(out),
-                Err(_) if self.deadline(timeout) <= Instant::now() => return Err(Silent),
-                Err(_) => {}
-            }
+    pub fn wait<F: Future>(&self, fut: F, timeout: Duration) -> Wait<'_, F> {
+        Wait { activity: self, timeout, timer: tokio::time::sleep_until(self.deadline(timeout)), fut }
+    }
+}
+
+pin_project_lite::pin_project! {
+    /// [`Activity::wait`]: a future of its own rather than an `async fn`, which would hold
+    /// `fut` twice (as its argument and pinned) and make every proxied request's future larger.
+    pub struct Wait<'a, F> {
+        activity: &'a Activity,
+        timeout: Duration,
+        #[pin]
+        timer: Sleep,
+        #[pin]
+        fut: F,
+    }
+}
+
+impl<F: Future> Future for Wait<'_, F> {
+    type Output = Result<F::Output, Silent>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut this = self.project();
+        if let Poll::Ready(out) = this.fut.poll(cx) {
+            return Poll::Ready(Ok(out));
         }
+        // The timer ran out: the upstream is silent unless the body moved since it was set.
+        while this.timer.as_mut().poll(cx).is_ready() {
+            let deadline = this.activity.deadline(*this.timeout);
+            if deadline <= Instant::now() {
+                return Poll::Ready(Err(Silent));
+            }
+            this.timer.as_mut().reset(deadline);
+        }
+        Poll::Pending
     }
 }
 
@@ -182,5 +209,44 @@ where
 
     fn size_hint(&self) -> http_body::SizeHint {
         self.inner.size_hint()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    const T: Duration = Duration::from_millis(400);
+
+    #[tokio::test]
+    async fn an_answer_in_time_is_passed_on() {
+        let activity = Activity::new();
+        let answer = activity.wait(async { 7 }, T).await;
+        assert!(matches!(answer, Ok(7)));
+    }
+
+    #[tokio::test]
+    async fn a_silent_upstream_ends_the_wait_after_the_timeout() {
+        let activity = Activity::new();
+        let start = Instant::now();
+        let answer = activity.wait(std::future::pending::<()>(), T).await;
+        assert!(answer.is_err());
+        assert!(start.elapsed() >= T);
+    }
+
+    #[tokio::test]
+    async fn a_moving_body_puts_the_timeout_off() {
+        let activity = Arc::new(Activity::new());
+        let toucher = activity.clone();
+        tokio::spawn(async move {
+            tokio::time::sleep(Duration::from_millis(300)).await;
+            toucher.touch();
+        });
+        // Answers after the first deadline (400 ms), before the one the movement set (700 ms).
+        let late = async {
+            tokio::time::sleep(Duration::from_millis(500)).await;
+            "late"
+        };
+        assert!(matches!(activity.wait(late, T).await, Ok("late")));
     }
 }

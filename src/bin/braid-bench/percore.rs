@@ -31,7 +31,8 @@ fn braid_toml(dir: &Path, name: &str, port: u16, sessions: &str, upstream: u16) 
     format!(
         "[server]\nlisten = \"127.0.0.1:{port}\"\n[store]\naccounts = \"sqlite://{}\"\nsessions = \"{sessions}\"\n\
          [keys]\ndir = \"{}\"\n[providers]\ndir = \"{}\"\n[log]\nlevel = \"error\"\n\
-         [[routes]]\nhost = \"app.bench\"\n[[routes]]\nhost = \"proxied.bench\"\nupstream = \"http://127.0.0.1:{upstream}\"\n",
+         [[routes]]\nhost = \"app.bench\"\n[[routes]]\nhost = \"proxied.bench\"\nupstream = \"http://127.0.0.1:{upstream}\"\n\
+         [[routes]]\nhost = \"public.bench\"\nupstream = \"http://127.0.0.1:{upstream}\"\npublic_paths = [\"/\"]\n",
         dir.join(format!("{name}.db")).display(),
         dir.join("keys").display(),
         dir.join("providers").display()
@@ -110,7 +111,9 @@ pub async fn run(http: &reqwest::Client, dir: &Path, sessions: &str) {
 
 /// braid's proxy (session checked on every request) and nginx's `proxy_pass` to the same
 /// upstream, each alone on the server core, in alternating runs (which goes first alternates),
-/// since the VM's speed drifts within minutes; prints each run and the median ratios.
+/// since the VM's speed drifts within minutes; prints each run and the median ratios. Each round
+/// also proxies a public route (no session, no policy, no identity headers): what braid's
+/// proxying costs without its decision.
 fn proxy_vs_nginx(braid: &Braid, cookie: &str, upstream: u16, conns: u32, secs: u32) {
     const ROUNDS: usize = 5;
     let nginx = match Nginx::start("proxy", pinned::SERVER_CORE, |port| {
@@ -127,12 +130,19 @@ fn proxy_vs_nginx(braid: &Braid, cookie: &str, upstream: u16, conns: u32, secs: 
     };
     let braid_url = format!("{}/page", braid.base);
     let braid_headers = [("Host", "proxied.bench"), ("Cookie", cookie), ("Accept", "text/html")];
+    let public_headers = [("Host", "public.bench"), ("Accept", "text/html")];
     let nginx_url = format!("http://127.0.0.1:{}/page", nginx.port);
-    let run = |is_braid: bool| {
-        let (label, load) = if is_braid {
-            ("braid proxy (session)", pinned::wrk(&braid_url, &braid_headers, conns, secs, &[braid.pid()]))
-        } else {
-            ("nginx proxy_pass", pinned::wrk(&nginx_url, &[("Accept", "text/html")], conns, secs, &nginx.pids()))
+    let run = |kind: Kind| {
+        let (label, load) = match kind {
+            Kind::Session => {
+                ("braid proxy (session)", pinned::wrk(&braid_url, &braid_headers, conns, secs, &[braid.pid()]))
+            }
+            Kind::Public => {
+                ("braid proxy (public path)", pinned::wrk(&braid_url, &public_headers, conns, secs, &[braid.pid()]))
+            }
+            Kind::Nginx => {
+                ("nginx proxy_pass", pinned::wrk(&nginx_url, &[("Accept", "text/html")], conns, secs, &nginx.pids()))
+            }
         };
         match load {
             Ok(l) => {
@@ -145,22 +155,29 @@ fn proxy_vs_nginx(braid: &Braid, cookie: &str, upstream: u16, conns: u32, secs: 
             }
         }
     };
-    let (mut ratios, mut per_core) = (Vec::new(), Vec::new());
+    let (mut ratios, mut per_core, mut public) = (Vec::new(), Vec::new(), Vec::new());
+    let per_core_of = |l: &pinned::Load| l.rps / l.server_cpu.max(0.01);
     for round in 0..ROUNDS {
-        let (b, n) = if round % 2 == 0 {
-            let b = run(true);
-            (b, run(false))
+        let (b, p, n) = if round % 2 == 0 {
+            let b = run(Kind::Session);
+            let p = run(Kind::Public);
+            (b, p, run(Kind::Nginx))
         } else {
-            let n = run(false);
-            (run(true), n)
+            let n = run(Kind::Nginx);
+            let p = run(Kind::Public);
+            (run(Kind::Session), p, n)
         };
-        if let (Some(b), Some(n)) = (b, n) {
+        if let (Some(b), Some(n)) = (b, &n) {
             ratios.push(b.rps / n.rps.max(1.0) * 100.0);
-            per_core.push(b.rps / b.server_cpu.max(0.01) / (n.rps / n.server_cpu.max(0.01)).max(1.0) * 100.0);
+            per_core.push(per_core_of(&b) / per_core_of(n).max(1.0) * 100.0);
+        }
+        if let (Some(p), Some(n)) = (p, &n) {
+            public.push(p.rps / n.rps.max(1.0) * 100.0);
         }
     }
     ratios.sort_by(f64::total_cmp);
     per_core.sort_by(f64::total_cmp);
+    public.sort_by(f64::total_cmp);
     let spread =
         |v: &[f64]| format!("{:.0}–{:.0} %", v.first().copied().unwrap_or(0.0), v.last().copied().unwrap_or(0.0));
     if let (Some(r), Some(c)) = (ratios.get(ratios.len() / 2), per_core.get(per_core.len() / 2)) {
@@ -172,6 +189,24 @@ fn proxy_vs_nginx(braid: &Braid, cookie: &str, upstream: u16, conns: u32, secs: 
             spread(&per_core)
         );
     }
+    if let Some(p) = public.get(public.len() / 2) {
+        println!(
+            "{:<28} {p:>9.0} % of nginx's throughput (median, {}): braid's proxying without its decision",
+            "braid public path vs nginx",
+            spread(&public)
+        );
+    }
+}
+
+/// What a run of [`proxy_vs_nginx`] measures.
+#[derive(Clone, Copy)]
+enum Kind {
+    /// braid's proxy, the session checked.
+    Session,
+    /// braid's proxy on a public route.
+    Public,
+    /// nginx's `proxy_pass`.
+    Nginx,
 }
 
 /// `/auth/verify` (memory sessions) and `/healthz`, each with metrics on and off, in five
