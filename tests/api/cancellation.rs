@@ -53,7 +53,7 @@ async fn cancelled_requests_leave_no_postgres_connection_idle_in_transaction() {
             &accounts,
             "memory",
             // Hundreds of requests from one address on purpose; the limits have their own tests.
-            "[log]\nlevel = \"error\"\n[limits]\nsign_in_starts_per_minute = 0\ncallbacks_per_minute = 0\ntoken_failures_per_minute = 0",
+            "[log]\nlevel = \"error\"\n[limits]\nsign_in_starts_per_minute = 0\nprovider_starts_per_minute = 0\ncallbacks_per_minute = 0\ntoken_failures_per_minute = 0",
         )).await;
     let t: Value = redeem(&app, &code_for(&app, &browser(), "cora", "n").await).await.json().await.unwrap();
     let refresh = t["refresh_token"].as_str().unwrap().to_owned();

@@ -217,8 +217,8 @@ async fn under_load(app: Arc<TestApp>, relay: &Relay, run: Duration, cut_at: Dur
 }
 
 /// The limits are off: the load comes from one address on purpose.
-const NO_LIMITS: &str =
-    "[limits]\nsign_in_starts_per_minute = 0\ncallbacks_per_minute = 0\ntoken_failures_per_minute = 0\n";
+const NO_LIMITS: &str = "[limits]\nsign_in_starts_per_minute = 0\nprovider_starts_per_minute = 0\n\
+                         callbacks_per_minute = 0\ntoken_failures_per_minute = 0\n";
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 4)]
 async fn redis_cut_off_under_load_fails_closed_and_recovers() {
