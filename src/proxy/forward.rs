@@ -161,15 +161,15 @@ pub fn original(headers: &HeaderMap) -> Result<Original, &'static str> {
         (None, Some((_, _, u))) => u.clone(),
         (None, None) => return Err("X-Forwarded-Uri (or X-Original-URL) is required"),
     };
-    original_of(scheme, host, &uri)
+    original_of(scheme, host, uri)
 }
 
 /// The original request from its scheme, normalised authority and request target (path and
 /// query, as sent).
-pub fn original_of(scheme: &'static str, host: String, uri: &str) -> Result<Original, &'static str> {
+pub fn original_of(scheme: &'static str, host: String, uri: String) -> Result<Original, &'static str> {
     let raw_path = uri.split('?').next().unwrap_or_default();
     let path = table::normalize_path(raw_path).ok_or(table::AMBIGUOUS_PATH)?;
-    Ok(Original { scheme, host, path, target: uri.to_owned() })
+    Ok(Original { scheme, host, path, target: uri })
 }
 
 /// Who is signed in, as the application is told: read from the session and the trust check

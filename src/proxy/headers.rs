@@ -54,14 +54,20 @@ fn is_fixed_hop(name: &[u8]) -> bool {
 
 /// [`is_fixed_hop`] for a header's name, which is always lower case.
 fn is_fixed_hop_name(name: &HeaderName) -> bool {
-    match name.as_str() {
-        "connection" | "keep-alive" | "te" | "trailer" | "transfer-encoding" | "upgrade" => true,
-        n => n.starts_with("proxy-"),
+    let n = name.as_str();
+    // Told apart by the first letter, then compared whole: most names are passed over at once.
+    match n.as_bytes().first() {
+        Some(b'c') => n == "connection",
+        Some(b'k') => n == "keep-alive",
+        Some(b't') => matches!(n, "te" | "trailer" | "transfer-encoding"),
+        Some(b'u') => n == "upgrade",
+        Some(b'p') => n.starts_with("proxy-"),
+        _ => false,
     }
 }
 
 /// Drop the hop-by-hop headers and those `also` names, then say the upgrade again.
-fn drop_where(headers: &mut HeaderMap, upgrade: Option<HeaderValue>, also: fn(&HeaderName) -> bool) {
+fn drop_where(headers: &mut HeaderMap, upgrade: Option<HeaderValue>, also: impl Fn(&HeaderName) -> bool) {
     let connection = headers.get_all(header::CONNECTION);
     // Whether `Connection` names a header beyond the fixed ones (`Connection: keep-alive`, the
     // usual value, names none): only then is every name compared with its tokens.
@@ -70,8 +76,16 @@ fn drop_where(headers: &mut HeaderMap, upgrade: Option<HeaderValue>, also: fn(&H
         is_fixed_hop_name(name)
             || (named && tokens(&connection).any(|t| t.eq_ignore_ascii_case(name.as_str().as_bytes())))
     };
-    let hop: Vec<HeaderName> = headers.keys().filter(|k| is_hop_by_hop(k) || also(k)).cloned().collect();
-    for name in hop {
+    // The names to drop: the first few kept without an allocation (a message usually has one,
+    // `Connection`, or none).
+    let (mut few, mut more): ([Option<HeaderName>; 4], Vec<HeaderName>) = Default::default();
+    for (i, name) in headers.keys().filter(|k| is_hop_by_hop(k) || also(k)).enumerate() {
+        match few.get_mut(i) {
+            Some(slot) => *slot = Some(name.clone()),
+            None => more.push(name.clone()),
+        }
+    }
+    for name in few.into_iter().flatten().chain(more) {
         headers.remove(name);
     }
     if let Some(protocol) = upgrade {

@@ -194,20 +194,32 @@ impl Future for DispatchFuture {
 /// transaction halfway): the proxy's decision writes no SQL, and a client that leaves while it
 /// is under way stops nothing that matters (a session found ended and not yet deleted is found
 /// ended again at its next request). A panic gives an opaque 500, as on braid's pages.
-async fn proxy_request(proxy: Arc<ReverseProxy>, host: String, req: Request, peer: Option<Peer>) -> Response {
+///
+/// This and [`serve`] return `async move` blocks rather than being `async fn`s: an `async fn`
+/// keeps each argument twice in its future (as passed and as moved into its body), and this
+/// future is boxed for every proxied request.
+fn proxy_request(
+    proxy: Arc<ReverseProxy>,
+    host: String,
+    req: Request,
+    peer: Option<Peer>,
+) -> impl Future<Output = Response> + Send {
     let start = std::time::Instant::now();
     let span = tracing::info_span!("proxy", %host, method = %req.method(), path = %req.uri().path());
-    let served = std::panic::AssertUnwindSafe(serve(&proxy, host, req, peer).instrument(span)).catch_unwind().await;
-    let resp = match served {
-        Ok(answer) => answer.unwrap_or_else(own_page),
-        Err(_) => {
-            own_page(crate::error::AppError::Internal("the proxy's request handler panicked".into()).into_response())
+    let metrics = proxy.state.metrics.is_some();
+    let served = std::panic::AssertUnwindSafe(serve(proxy, host, req, peer).instrument(span)).catch_unwind();
+    async move {
+        let resp = match served.await {
+            Ok(answer) => answer.unwrap_or_else(own_page),
+            Err(_) => own_page(
+                crate::error::AppError::Internal("the proxy's request handler panicked".into()).into_response(),
+            ),
+        };
+        if metrics {
+            crate::metrics::http::record(crate::metrics::http::PROXY, resp.status(), start.elapsed().as_secs_f64());
         }
-    };
-    if proxy.state.metrics.is_some() {
-        crate::metrics::http::record(crate::metrics::http::PROXY, resp.status(), start.elapsed().as_secs_f64());
+        resp
     }
-    resp
 }
 
 /// A page of braid's own (not the upstream's): with braid's `nosniff`.
@@ -237,114 +249,122 @@ const VIA: HeaderValue = HeaderValue::from_static("1.1 braid");
 
 /// Decide on `req` and, when it may pass, send it to its route's upstream. `Err` is a page of
 /// braid's own.
-async fn serve(proxy: &ReverseProxy, host: String, mut req: Request, peer: Option<Peer>) -> Result<Response, Response> {
-    let state = &proxy.state;
-    let target = req.uri().path_and_query().map_or("/", |p| p.as_str()).to_owned();
-    let orig = forward::original_of(proxy.scheme, host, &target).map_err(forward::bad_request_page)?;
-    let decision = forward::decide_for(state, &orig, req.headers()).await.map_err(IntoResponse::into_response)?;
-    let (route, identity, session) = match decision {
-        Decision::BadRequest(reason) => return Err(forward::bad_request_page(reason)),
-        Decision::NoRoute => return Err(forward::no_route_page()),
-        Decision::Refused(_) => return Err(forward::refused_page()),
-        Decision::SignIn(return_to) => {
-            let navigation = is_navigation(req.method(), req.headers());
-            return Err(forward::sign_in_answer(state, &return_to, navigation));
-        }
-        Decision::Public(route) => (route, None, None),
-        Decision::Allowed(who, route) => {
-            let identity = forward::identity_headers(state, &who, &route).map_err(IntoResponse::into_response)?;
-            (route, Some(identity), Some(who.session))
-        }
-    };
-    let Some(upstream) = route.upstream.as_ref() else {
-        return Err(forward::no_route_page());
-    };
-    let uri = upstream_uri(upstream, &orig, req.uri().query())
-        .ok_or_else(|| forward::bad_request_page("the request URL cannot be passed on"))?;
-    let peer_ip = peer.as_ref().map(|p| p.addr.ip());
-    // The client's address as braid resolves it: through the trusted proxies' `X-Forwarded-For`,
-    // before the client's own copies of it are dropped.
-    let client = crate::web::client_ip::resolve(peer_ip, req.headers(), &proxy.trusted);
-    let client_forwarded_for = match (client, peer) {
-        (Some(ip), Some(peer)) if ip == peer.addr.ip() => peer.forwarded_for,
-        (ip, _) => ip.and_then(forwarded_for),
-    };
-    let upgrade = headers::upgrade_of(req.headers()).filter(|_| req.method() == Method::GET);
-    let client_upgrade = upgrade.is_some().then(|| hyper::upgrade::on(&mut req));
+#[expect(clippy::manual_async_fn, reason = "an async fn would hold its arguments twice")]
+fn serve(
+    proxy: Arc<ReverseProxy>,
+    host: String,
+    mut req: Request,
+    peer: Option<Peer>,
+) -> impl Future<Output = Result<Response, Response>> + Send {
+    async move {
+        let proxy = &*proxy;
+        let state = &proxy.state;
+        let target = req.uri().path_and_query().map_or("/", |p| p.as_str()).to_owned();
+        let orig = forward::original_of(proxy.scheme, host, target).map_err(forward::bad_request_page)?;
+        let decision = forward::decide_for(state, &orig, req.headers()).await.map_err(IntoResponse::into_response)?;
+        let (route, identity, session) = match decision {
+            Decision::BadRequest(reason) => return Err(forward::bad_request_page(reason)),
+            Decision::NoRoute => return Err(forward::no_route_page()),
+            Decision::Refused(_) => return Err(forward::refused_page()),
+            Decision::SignIn(return_to) => {
+                let navigation = is_navigation(req.method(), req.headers());
+                return Err(forward::sign_in_answer(state, &return_to, navigation));
+            }
+            Decision::Public(route) => (route, None, None),
+            Decision::Allowed(who, route) => {
+                let identity = forward::identity_headers(state, &who, &route).map_err(IntoResponse::into_response)?;
+                (route, Some(identity), Some(who.session))
+            }
+        };
+        let Some(upstream) = route.upstream.as_ref() else {
+            return Err(forward::no_route_page());
+        };
+        let uri = upstream_uri(upstream, &orig, req.uri().query())
+            .ok_or_else(|| forward::bad_request_page("the request URL cannot be passed on"))?;
+        let peer_ip = peer.as_ref().map(|p| p.addr.ip());
+        // The client's address as braid resolves it: through the trusted proxies' `X-Forwarded-For`,
+        // before the client's own copies of it are dropped.
+        let client = crate::web::client_ip::resolve(peer_ip, req.headers(), &proxy.trusted);
+        let client_forwarded_for = match (client, peer) {
+            (Some(ip), Some(peer)) if ip == peer.addr.ip() => peer.forwarded_for,
+            (ip, _) => ip.and_then(forwarded_for),
+        };
+        let upgrade = headers::upgrade_of(req.headers()).filter(|_| req.method() == Method::GET);
+        let client_upgrade = upgrade.is_some().then(|| hyper::upgrade::on(&mut req));
 
-    let (mut parts, body) = req.into_parts();
-    parts.uri = uri;
-    parts.version = Version::HTTP_11;
-    parts.extensions = Default::default();
-    let h = &mut parts.headers;
-    // Room for what braid adds, at once rather than by growing the map as it goes.
-    h.reserve(10);
-    headers::scrub_request(h, upgrade);
-    if let Some(ip) = client_forwarded_for {
-        h.insert(X_FORWARDED_FOR, ip);
-    }
-    h.append(header::VIA, VIA);
-    h.insert(X_FORWARDED_PROTO, HeaderValue::from_static(proxy.scheme));
-    // The route's host is the request's (normalised): a copy of its value costs a reference count.
-    h.insert(X_FORWARDED_HOST, route.host_header.clone());
-    // The upstream sees the host whose policy was applied, never a second or different `Host`
-    // the client sent beside an absolute-form request line.
-    h.insert(header::HOST, route.host_header.clone());
-    if let Some(identity) = identity {
-        h.extend(identity.iter().cloned());
-    }
+        *req.uri_mut() = uri;
+        *req.version_mut() = Version::HTTP_11;
+        req.extensions_mut().clear();
+        let h = req.headers_mut();
+        // Room for what braid adds, at once rather than by growing the map as it goes.
+        h.reserve(10);
+        headers::scrub_request(h, upgrade);
+        if let Some(ip) = client_forwarded_for {
+            h.insert(X_FORWARDED_FOR, ip);
+        }
+        h.append(header::VIA, VIA);
+        h.insert(X_FORWARDED_PROTO, HeaderValue::from_static(proxy.scheme));
+        // The route's host is the request's (normalised): a copy of its value costs a reference count.
+        h.insert(X_FORWARDED_HOST, route.host_header.clone());
+        // The upstream sees the host whose policy was applied, never a second or different `Host`
+        // the client sent beside an absolute-form request line.
+        h.insert(header::HOST, route.host_header.clone());
+        if let Some(identity) = identity {
+            h.extend(identity.iter().cloned());
+        }
 
-    let activity = Arc::new(Activity::new());
-    let body = watched(body, &activity);
-    let Some(upstreams) = proxy.upstreams.as_ref() else {
-        return Err(html::error_page(
-            StatusCode::BAD_GATEWAY,
-            "The application is not answering",
-            "braid's proxy is not configured to reach this application (see its log).",
-        ));
-    };
-    let sent = upstreams.send(&route, Request::from_parts(parts, body), activity.clone());
-    let timeout = route.timeout;
-    let mut resp = match activity.wait(sent, timeout).await {
-        Ok(Ok(resp)) => resp,
-        Ok(Err(e)) => {
-            let connect = matches!(e, Failed::Connect(_));
-            tracing::warn!(upstream = %upstream, error = %e, connect, "upstream failed");
+        let activity = Arc::new(Activity::new());
+        let req = req.map(|body| watched(body, &activity));
+        let Some(upstreams) = proxy.upstreams.as_ref() else {
             return Err(html::error_page(
                 StatusCode::BAD_GATEWAY,
                 "The application is not answering",
-                "braid could not reach the application behind this address. Try again in a moment.",
-            ));
-        }
-        Err(Silent) => {
-            tracing::warn!(upstream = %upstream, timeout_secs = timeout.as_secs(), "upstream timed out");
-            return Err(html::error_page(
-                StatusCode::GATEWAY_TIMEOUT,
-                "The application did not answer in time",
-                "The application behind this address took too long to answer. Try again in a moment.",
-            ));
-        }
-    };
-    let switched = resp.status() == StatusCode::SWITCHING_PROTOCOLS;
-    let upstream_upgrade = switched.then(|| headers::upgrade_of(resp.headers())).flatten();
-    headers::drop_hop_by_hop(resp.headers_mut(), upstream_upgrade.clone());
-    headers::drop_braid_set_cookies(resp.headers_mut());
-    resp.headers_mut().append(header::VIA, VIA);
-    if switched {
-        let (Some(client), Some(_)) = (client_upgrade, upstream_upgrade) else {
-            tracing::warn!(upstream = %upstream, "upstream switched protocols unasked");
-            return Err(html::error_page(
-                StatusCode::BAD_GATEWAY,
-                "The application answered wrongly",
-                "The application switched protocols without being asked.",
+                "braid's proxy is not configured to reach this application (see its log).",
             ));
         };
-        let server = hyper::upgrade::on(&mut resp);
-        let watch = session.map(|sid| (state.clone(), sid));
-        tokio::spawn(join(client, server, watch).in_current_span());
-        return Ok(resp.map(|_| Body::empty()));
+        let sent = upstreams.send(&route, req, activity.clone());
+        let timeout = route.timeout;
+        let mut resp = match activity.wait(sent, timeout).await {
+            Ok(Ok(resp)) => resp,
+            Ok(Err(e)) => {
+                let connect = matches!(e, Failed::Connect(_));
+                tracing::warn!(upstream = %upstream, error = %e, connect, "upstream failed");
+                return Err(html::error_page(
+                    StatusCode::BAD_GATEWAY,
+                    "The application is not answering",
+                    "braid could not reach the application behind this address. Try again in a moment.",
+                ));
+            }
+            Err(Silent) => {
+                tracing::warn!(upstream = %upstream, timeout_secs = timeout.as_secs(), "upstream timed out");
+                return Err(html::error_page(
+                    StatusCode::GATEWAY_TIMEOUT,
+                    "The application did not answer in time",
+                    "The application behind this address took too long to answer. Try again in a moment.",
+                ));
+            }
+        };
+        let switched = resp.status() == StatusCode::SWITCHING_PROTOCOLS;
+        let upstream_upgrade = switched.then(|| headers::upgrade_of(resp.headers())).flatten();
+        headers::drop_hop_by_hop(resp.headers_mut(), upstream_upgrade.clone());
+        headers::drop_braid_set_cookies(resp.headers_mut());
+        resp.headers_mut().append(header::VIA, VIA);
+        if switched {
+            let (Some(client), Some(_)) = (client_upgrade, upstream_upgrade) else {
+                tracing::warn!(upstream = %upstream, "upstream switched protocols unasked");
+                return Err(html::error_page(
+                    StatusCode::BAD_GATEWAY,
+                    "The application answered wrongly",
+                    "The application switched protocols without being asked.",
+                ));
+            };
+            let server = hyper::upgrade::on(&mut resp);
+            let watch = session.map(|sid| (state.clone(), sid));
+            tokio::spawn(join(client, server, watch).in_current_span());
+            return Ok(resp.map(|_| Body::empty()));
+        }
+        Ok(resp.map(|b| Body::new(Idle::new(b, timeout))))
     }
-    Ok(resp.map(|b| Body::new(Idle::new(b, timeout))))
 }
 
 /// `X-Forwarded-For`'s value for the client's address (an IPv4 address written by hand: the
@@ -465,7 +485,7 @@ mod tests {
 
     #[test]
     fn the_upstream_url_joins_the_upstreams_path_and_the_checked_path() {
-        let orig = forward::original_of("https", "app.test".into(), "/a/../b//c?x=1").unwrap();
+        let orig = forward::original_of("https", "app.test".into(), "/a/../b//c?x=1".into()).unwrap();
         let up = url::Url::parse("http://127.0.0.1:9000").unwrap();
         assert_eq!(upstream_uri(&up, &orig, Some("x=1")).unwrap(), "/b/c?x=1");
         let up = url::Url::parse("http://10.0.0.1:9000/base/").unwrap();

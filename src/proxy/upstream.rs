@@ -128,44 +128,50 @@ impl Upstreams {
     /// body hands its connection back to the pool once read to the end.
     /// `activity` tells whether the request body has all been sent: a connection whose request
     /// body did not end carries no other request.
-    pub async fn send(
+    ///
+    /// An `async move` block rather than an `async fn`, which would keep the request twice in
+    /// the future every proxied request carries.
+    #[expect(clippy::manual_async_fn, reason = "an async fn would hold its arguments twice")]
+    pub fn send(
         &self,
         route: &Arc<Route>,
         mut req: Request<Body>,
         activity: Arc<Activity>,
-    ) -> Result<Response<Pooled>, Failed> {
-        let Some((_, origin, pool)) = self.routes.iter().find(|(r, _, _)| Arc::ptr_eq(r, route)) else {
-            return Err(Failed::Connect("the route has no upstream".into()));
-        };
-        let mut replay = None;
-        while let Some((mut tx, idled)) = pool.take() {
-            if tx.ready().await.is_err() {
-                continue;
+    ) -> impl Future<Output = Result<Response<Pooled>, Failed>> + Send {
+        async move {
+            let Some((_, origin, pool)) = self.routes.iter().find(|(r, _, _)| Arc::ptr_eq(r, route)) else {
+                return Err(Failed::Connect("the route has no upstream".into()));
+            };
+            let mut replay = None;
+            while let Some((mut tx, idled)) = pool.take() {
+                if tx.ready().await.is_err() {
+                    continue;
+                }
+                // On a connection that sat idle, a request that may be sent twice keeps a copy in
+                // case the upstream closes the connection as it arrives (its keep-alive timeout ran
+                // out at that moment).
+                if idled >= REPLAY_AFTER_IDLE {
+                    replay = replay.or_else(|| replayable(&req));
+                }
+                match tx.try_send_request(req).await {
+                    Ok(resp) => return Ok(pooled(resp, tx, pool, activity)),
+                    Err(mut e) => match (e.take_message(), replay.take()) {
+                        // The connection closed before the request left: it goes on another one.
+                        (Some(unsent), _) => req = unsent,
+                        (None, Some(copy)) => {
+                            tracing::debug!(error = %e.error(), "pooled upstream connection failed; the request is sent again");
+                            req = copy;
+                            break;
+                        }
+                        (None, None) => return Err(Failed::Upstream(e.into_error())),
+                    },
+                }
             }
-            // On a connection that sat idle, a request that may be sent twice keeps a copy in
-            // case the upstream closes the connection as it arrives (its keep-alive timeout ran
-            // out at that moment).
-            if idled >= REPLAY_AFTER_IDLE {
-                replay = replay.or_else(|| replayable(&req));
-            }
-            match tx.try_send_request(req).await {
-                Ok(resp) => return Ok(pooled(resp, tx, pool, activity)),
-                Err(mut e) => match (e.take_message(), replay.take()) {
-                    // The connection closed before the request left: it goes on another one.
-                    (Some(unsent), _) => req = unsent,
-                    (None, Some(copy)) => {
-                        tracing::debug!(error = %e.error(), "pooled upstream connection failed; the request is sent again");
-                        req = copy;
-                        break;
-                    }
-                    (None, None) => return Err(Failed::Upstream(e.into_error())),
-                },
-            }
+            // Boxed: the connect future is large and rarely needed; inline, every request would move it.
+            let mut tx = Box::pin(self.connect(origin)).await?;
+            let resp = tx.send_request(req).await.map_err(Failed::Upstream)?;
+            Ok(pooled(resp, tx, pool, activity))
         }
-        // Boxed: the connect future is large and rarely needed; inline, every request would move it.
-        let mut tx = Box::pin(self.connect(origin)).await?;
-        let resp = tx.send_request(req).await.map_err(Failed::Upstream)?;
-        Ok(pooled(resp, tx, pool, activity))
     }
 
     /// A new connection to `origin`, served by a task of its own (which also carries an upgraded

@@ -10,6 +10,7 @@ use std::time::{Duration, Instant};
 
 use braid::config::{Settings, SigningAlg};
 
+mod bare;
 mod brokered;
 mod compare;
 mod fast_op;
@@ -279,6 +280,11 @@ fn peak_rss_kib() -> Option<u64> {
 
 #[tokio::main]
 async fn main() {
+    // The bench's own bare hyper proxy, started pinned by the per-core phases.
+    if let Some((port, upstream)) = bare::asked() {
+        bare::run(port, upstream);
+        return;
+    }
     let n: usize = arg("--requests", "400").parse().unwrap_or(400);
     let c: usize = arg("--concurrency", "8").parse().unwrap_or(8);
     let accounts = arg("--accounts", "");

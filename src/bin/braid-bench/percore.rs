@@ -113,7 +113,8 @@ pub async fn run(http: &reqwest::Client, dir: &Path, sessions: &str) {
 /// upstream, each alone on the server core, in alternating runs (which goes first alternates),
 /// since the VM's speed drifts within minutes; prints each run and the median ratios. Each round
 /// also proxies a public route (no session, no policy, no identity headers): what braid's
-/// proxying costs without its decision.
+/// proxying costs without its decision; and the bench's bare hyper proxy (`bare`): what a proxy
+/// on hyper reaches at all.
 fn proxy_vs_nginx(braid: &Braid, cookie: &str, upstream: u16, conns: u32, secs: u32) {
     const ROUNDS: usize = 5;
     let nginx = match Nginx::start("proxy", pinned::SERVER_CORE, |port| {
@@ -126,6 +127,13 @@ fn proxy_vs_nginx(braid: &Braid, cookie: &str, upstream: u16, conns: u32, secs: 
         Err(e) => {
             println!("{:<28} skipped: {e}", "nginx proxy_pass");
             return;
+        }
+    };
+    let bare = match BareProxy::start(upstream) {
+        Ok(b) => Some(b),
+        Err(e) => {
+            println!("{:<28} skipped: {e}", "bare hyper proxy");
+            None
         }
     };
     let braid_url = format!("{}/page", braid.base);
@@ -143,6 +151,12 @@ fn proxy_vs_nginx(braid: &Braid, cookie: &str, upstream: u16, conns: u32, secs: 
             Kind::Nginx => {
                 ("nginx proxy_pass", pinned::wrk(&nginx_url, &[("Accept", "text/html")], conns, secs, &nginx.pids()))
             }
+            Kind::Bare => match &bare {
+                Some(b) => {
+                    ("bare hyper proxy", pinned::wrk(&b.url, &[("Accept", "text/html")], conns, secs, &[b.pid()]))
+                }
+                None => return None,
+            },
         };
         match load {
             Ok(l) => {
@@ -155,18 +169,23 @@ fn proxy_vs_nginx(braid: &Braid, cookie: &str, upstream: u16, conns: u32, secs: 
             }
         }
     };
-    let (mut ratios, mut per_core, mut public) = (Vec::new(), Vec::new(), Vec::new());
+    let (mut ratios, mut per_core, mut public, mut bare_ratios) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let per_core_of = |l: &pinned::Load| l.rps / l.server_cpu.max(0.01);
     for round in 0..ROUNDS {
-        let (b, p, n) = if round % 2 == 0 {
+        let (b, p, h, n) = if round % 2 == 0 {
             let b = run(Kind::Session);
             let p = run(Kind::Public);
-            (b, p, run(Kind::Nginx))
+            let h = run(Kind::Bare);
+            (b, p, h, run(Kind::Nginx))
         } else {
             let n = run(Kind::Nginx);
+            let h = run(Kind::Bare);
             let p = run(Kind::Public);
-            (run(Kind::Session), p, n)
+            (run(Kind::Session), p, h, n)
         };
+        if let (Some(h), Some(n)) = (h, &n) {
+            bare_ratios.push(h.rps / n.rps.max(1.0) * 100.0);
+        }
         if let (Some(b), Some(n)) = (b, &n) {
             ratios.push(b.rps / n.rps.max(1.0) * 100.0);
             per_core.push(per_core_of(&b) / per_core_of(n).max(1.0) * 100.0);
@@ -178,6 +197,7 @@ fn proxy_vs_nginx(braid: &Braid, cookie: &str, upstream: u16, conns: u32, secs: 
     ratios.sort_by(f64::total_cmp);
     per_core.sort_by(f64::total_cmp);
     public.sort_by(f64::total_cmp);
+    bare_ratios.sort_by(f64::total_cmp);
     let spread =
         |v: &[f64]| format!("{:.0}–{:.0} %", v.first().copied().unwrap_or(0.0), v.last().copied().unwrap_or(0.0));
     if let (Some(r), Some(c)) = (ratios.get(ratios.len() / 2), per_core.get(per_core.len() / 2)) {
@@ -196,6 +216,46 @@ fn proxy_vs_nginx(braid: &Braid, cookie: &str, upstream: u16, conns: u32, secs: 
             spread(&public)
         );
     }
+    if let Some(h) = bare_ratios.get(bare_ratios.len() / 2) {
+        println!(
+            "{:<28} {h:>9.0} % of nginx's throughput (median, {}): hyper alone, nothing of braid's",
+            "bare hyper proxy vs nginx",
+            spread(&bare_ratios)
+        );
+    }
+}
+
+/// The bench's bare hyper proxy ([`crate::bare`]) in a process of its own, pinned to the server
+/// core.
+struct BareProxy {
+    child: std::process::Child,
+    url: String,
+}
+
+impl BareProxy {
+    fn start(upstream: u16) -> Result<Self, String> {
+        let port = pinned::free_port()?;
+        let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+        let mut child = pinned::pinned(pinned::SERVER_CORE, &exe)
+            .args(["--bare-proxy", &port.to_string(), &upstream.to_string()])
+            .stdin(std::process::Stdio::null())
+            .stdout(std::process::Stdio::null())
+            .spawn()
+            .map_err(|e| format!("taskset braid-bench --bare-proxy: {e}"))?;
+        pinned::wait_for(port, &mut child, "the bare proxy")?;
+        Ok(Self { child, url: format!("http://127.0.0.1:{port}/page") })
+    }
+
+    fn pid(&self) -> u32 {
+        self.child.id()
+    }
+}
+
+impl Drop for BareProxy {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
 }
 
 /// What a run of [`proxy_vs_nginx`] measures.
@@ -207,6 +267,8 @@ enum Kind {
     Public,
     /// nginx's `proxy_pass`.
     Nginx,
+    /// The bench's bare hyper proxy.
+    Bare,
 }
 
 /// `/auth/verify` (memory sessions) and `/healthz`, each with metrics on and off, in five
