@@ -77,17 +77,22 @@ fn header_once(headers: &HeaderMap, name: HeaderName) -> Result<Option<&str>, &'
 /// asks about few hosts, over and over); past [`MAX_REMEMBERED_HOSTS`] distinct ones, new hosts
 /// are worked out each time.
 pub fn authority_of(scheme: &str, raw: &str) -> Result<String, &'static str> {
-    type Memo = std::sync::Mutex<std::collections::HashMap<(bool, String), Result<String, &'static str>>>;
+    // One map per scheme (`[https, http]`), so that a known host is found by its text alone.
+    type Memo = std::sync::Mutex<[std::collections::HashMap<String, Result<String, &'static str>>; 2]>;
     static MEMO: std::sync::OnceLock<Memo> = std::sync::OnceLock::new();
     let memo = MEMO.get_or_init(Memo::default);
-    let key = (scheme == "https", raw.to_owned());
-    if let Some(known) = memo.lock().unwrap_or_else(|p| p.into_inner()).get(&key) {
+    let which = match scheme {
+        "https" => 0,
+        "http" => 1,
+        _ => return authority_uncached(scheme, raw),
+    };
+    if let Some(known) = memo.lock().unwrap_or_else(|p| p.into_inner())[which].get(raw) {
         return known.clone();
     }
     let answer = authority_uncached(scheme, raw);
     let mut memo = memo.lock().unwrap_or_else(|p| p.into_inner());
-    if memo.len() < MAX_REMEMBERED_HOSTS {
-        memo.insert(key, answer.clone());
+    if memo.iter().map(|m| m.len()).sum::<usize>() < MAX_REMEMBERED_HOSTS {
+        memo[which].insert(raw.to_owned(), answer.clone());
     }
     answer
 }
@@ -483,6 +488,18 @@ mod tests {
             m.append(*k, HeaderValue::from_str(v).unwrap());
         }
         m
+    }
+
+    #[test]
+    fn a_remembered_host_is_remembered_per_scheme() {
+        // Asked twice each, so that the second answers come from the memo.
+        for _ in 0..2 {
+            assert_eq!(authority_of("https", "Memo.Example:443").unwrap(), "memo.example");
+            assert_eq!(authority_of("http", "Memo.Example:443").unwrap(), "memo.example:443");
+            assert_eq!(authority_of("http", "Memo.Example:80").unwrap(), "memo.example");
+            assert_eq!(authority_of("https", "Memo.Example:80").unwrap(), "memo.example:80");
+            assert!(authority_of("https", "memo.example/x").is_err());
+        }
     }
 
     #[test]
