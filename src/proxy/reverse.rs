@@ -101,6 +101,8 @@ pub struct Dispatch {
 struct Peer {
     addr: SocketAddr,
     forwarded_for: Option<HeaderValue>,
+    /// The upstream timer its proxied requests use in turn.
+    timer: super::timeouts::ConnectionTimer,
 }
 
 impl Dispatch {
@@ -137,7 +139,7 @@ where
         let addr = *stream.remote_addr();
         // Written only where something may be proxied.
         let forwarded_for = dispatch.proxy.upstreams.as_ref().and_then(|_| forwarded_for(addr.ip()));
-        dispatch.peer = Some(Peer { addr, forwarded_for });
+        dispatch.peer = Some(Peer { addr, forwarded_for, timer: Default::default() });
         std::future::ready(Ok(dispatch))
     }
 }
@@ -285,8 +287,8 @@ fn serve(
         // The client's address as braid resolves it: through the trusted proxies' `X-Forwarded-For`,
         // before the client's own copies of it are dropped.
         let client = crate::web::client_ip::resolve(peer_ip, req.headers(), &proxy.trusted);
-        let client_forwarded_for = match (client, peer) {
-            (Some(ip), Some(peer)) if ip == peer.addr.ip() => peer.forwarded_for,
+        let client_forwarded_for = match (client, &peer) {
+            (Some(ip), Some(peer)) if ip == peer.addr.ip() => peer.forwarded_for.clone(),
             (ip, _) => ip.and_then(forwarded_for),
         };
         let upgrade = headers::upgrade_of(req.headers()).filter(|_| req.method() == Method::GET);
@@ -324,7 +326,7 @@ fn serve(
         };
         let sent = upstreams.send(&route, req, activity.clone());
         let timeout = route.timeout;
-        let mut resp = match activity.wait(sent, timeout).await {
+        let mut resp = match activity.wait(sent, timeout, peer.as_ref().map(|p| &p.timer)).await {
             Ok(Ok(resp)) => resp,
             Ok(Err(e)) => {
                 let connect = matches!(e, Failed::Connect(_));

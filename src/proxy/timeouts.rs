@@ -59,9 +59,61 @@ impl Activity {
     }
 
     /// Wait for `fut` until `timeout` has passed with no request body moving: a large upload
-    /// is never cut short while it flows, and a silent upstream never hangs the request.
-    pub fn wait<F: Future>(&self, fut: F, timeout: Duration) -> Wait<'_, F> {
-        Wait { activity: self, timeout, timer: tokio::time::sleep_until(self.deadline(timeout)), fut }
+    /// is never cut short while it flows, and a silent upstream never hangs the request. With
+    /// `timer`, the wait uses its connection's timer when no other wait holds it.
+    pub fn wait<'a, F: Future>(&'a self, fut: F, timeout: Duration, timer: Option<&'a ConnectionTimer>) -> Wait<'a, F> {
+        Wait { activity: self, timeout, armed: false, timer: Timer::for_wait(timer), fut }
+    }
+}
+
+/// A connection's upstream timer, used by its requests in turn. tokio moves a timer's deadline
+/// later with one atomic store, where a timer of each request's own is put into its wheel at
+/// the first wait and taken out again when dropped; a deadline left behind only wakes the
+/// connection once, later, for nothing.
+#[derive(Clone, Default)]
+pub struct ConnectionTimer(Arc<TimerSlot>);
+
+#[derive(Default)]
+struct TimerSlot {
+    /// A wait holds the timer (an HTTP/1 connection carries one request at a time, but
+    /// nothing here relies on it: a second wait meanwhile uses a timer of its own).
+    busy: AtomicBool,
+    sleep: std::sync::Mutex<Option<Pin<Box<Sleep>>>>,
+}
+
+/// The timer of one wait: its connection's, held for the wait, or its own.
+enum Timer<'a> {
+    Held(Hold<'a>),
+    Own(Option<Pin<Box<Sleep>>>),
+}
+
+/// A connection's timer, held until dropped.
+struct Hold<'a>(&'a TimerSlot);
+
+impl Drop for Hold<'_> {
+    fn drop(&mut self) {
+        self.0.busy.store(false, Ordering::Release);
+    }
+}
+
+impl<'a> Timer<'a> {
+    fn for_wait(shared: Option<&'a ConnectionTimer>) -> Self {
+        match shared {
+            Some(t) if !t.0.busy.swap(true, Ordering::Acquire) => Timer::Held(Hold(&t.0)),
+            _ => Timer::Own(None),
+        }
+    }
+
+    /// Run `f` with the timer (made, the first time, for `deadline`).
+    fn with<R>(&mut self, deadline: Instant, f: impl FnOnce(Pin<&mut Sleep>) -> R) -> R {
+        let make = || Box::pin(tokio::time::sleep_until(deadline));
+        match self {
+            Timer::Held(hold) => {
+                let mut slot = hold.0.sleep.lock().unwrap_or_else(|p| p.into_inner());
+                f(slot.get_or_insert_with(make).as_mut())
+            }
+            Timer::Own(own) => f(own.get_or_insert_with(make).as_mut()),
+        }
     }
 }
 
@@ -71,8 +123,9 @@ pin_project_lite::pin_project! {
     pub struct Wait<'a, F> {
         activity: &'a Activity,
         timeout: Duration,
-        #[pin]
-        timer: Sleep,
+        // Whether the timer has been set for this wait.
+        armed: bool,
+        timer: Timer<'a>,
         #[pin]
         fut: F,
     }
@@ -82,19 +135,26 @@ impl<F: Future> Future for Wait<'_, F> {
     type Output = Result<F::Output, Silent>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
-        let mut this = self.project();
+        let this = self.project();
         if let Poll::Ready(out) = this.fut.poll(cx) {
             return Poll::Ready(Ok(out));
         }
-        // The timer ran out: the upstream is silent unless the body moved since it was set.
-        while this.timer.as_mut().poll(cx).is_ready() {
-            let deadline = this.activity.deadline(*this.timeout);
-            if deadline <= Instant::now() {
-                return Poll::Ready(Err(Silent));
+        let (activity, timeout, armed) = (*this.activity, *this.timeout, this.armed);
+        this.timer.with(activity.deadline(timeout), |mut sleep| {
+            if !*armed {
+                sleep.as_mut().reset(activity.deadline(timeout));
+                *armed = true;
             }
-            this.timer.as_mut().reset(deadline);
-        }
-        Poll::Pending
+            // The timer ran out: the upstream is silent unless the body moved since it was set.
+            while sleep.as_mut().poll(cx).is_ready() {
+                let deadline = activity.deadline(timeout);
+                if deadline <= Instant::now() {
+                    return Poll::Ready(Err(Silent));
+                }
+                sleep.as_mut().reset(deadline);
+            }
+            Poll::Pending
+        })
     }
 }
 
@@ -221,7 +281,7 @@ mod tests {
     #[tokio::test]
     async fn an_answer_in_time_is_passed_on() {
         let activity = Activity::new();
-        let answer = activity.wait(async { 7 }, T).await;
+        let answer = activity.wait(async { 7 }, T, None).await;
         assert!(matches!(answer, Ok(7)));
     }
 
@@ -229,9 +289,67 @@ mod tests {
     async fn a_silent_upstream_ends_the_wait_after_the_timeout() {
         let activity = Activity::new();
         let start = Instant::now();
-        let answer = activity.wait(std::future::pending::<()>(), T).await;
+        let answer = activity.wait(std::future::pending::<()>(), T, None).await;
         assert!(answer.is_err());
         assert!(start.elapsed() >= T);
+    }
+
+    #[tokio::test]
+    async fn a_connection_timer_serves_its_waits_in_turn() {
+        let timer = ConnectionTimer::default();
+        let first = Activity::new();
+        let soon = async {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            1
+        };
+        assert!(matches!(first.wait(soon, T, Some(&timer)).await, Ok(1)));
+        // The timer still holds the first wait's deadline: the second is timed from its own start.
+        let second = Activity::new();
+        let start = Instant::now();
+        assert!(second.wait(std::future::pending::<()>(), T, Some(&timer)).await.is_err());
+        assert!(start.elapsed() >= T);
+        // After it ran out, the timer is set again for the next wait.
+        let third = Activity::new();
+        let answer = async {
+            tokio::time::sleep(Duration::from_millis(100)).await;
+            3
+        };
+        assert!(matches!(third.wait(answer, T, Some(&timer)).await, Ok(3)));
+        let fourth = Activity::new();
+        let start = Instant::now();
+        assert!(fourth.wait(std::future::pending::<()>(), T, Some(&timer)).await.is_err());
+        assert!(start.elapsed() >= T);
+        // A wait with a longer timeout (another route's) leaves a later deadline behind: the
+        // next wait still ends at its own, earlier one.
+        let long = Activity::new();
+        let answer = async {
+            tokio::time::sleep(Duration::from_millis(50)).await;
+            5
+        };
+        assert!(matches!(long.wait(answer, Duration::from_secs(5), Some(&timer)).await, Ok(5)));
+        let short = Activity::new();
+        let start = Instant::now();
+        assert!(short.wait(std::future::pending::<()>(), T, Some(&timer)).await.is_err());
+        assert!(start.elapsed() >= T && start.elapsed() < Duration::from_secs(3), "{:?}", start.elapsed());
+    }
+
+    #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+    async fn a_second_wait_meanwhile_uses_a_timer_of_its_own() {
+        let timer = ConnectionTimer::default();
+        let held = timer.clone();
+        // The first wait holds the connection's timer, in a task of its own.
+        let first = tokio::spawn(async move {
+            let activity = Activity::new();
+            activity.wait(std::future::pending::<()>(), T, Some(&held)).await.is_err()
+        });
+        tokio::time::sleep(Duration::from_millis(50)).await;
+        // A shorter wait meanwhile, in another task: sharing the timer, it would take the first
+        // wait's wake-up with it.
+        let second = Activity::new();
+        let short = Duration::from_millis(100);
+        assert!(second.wait(std::future::pending::<()>(), short, Some(&timer)).await.is_err());
+        let ended = tokio::time::timeout(Duration::from_secs(3), first).await;
+        assert!(matches!(ended, Ok(Ok(true))), "the first wait ended at its own deadline");
     }
 
     #[tokio::test]
@@ -247,6 +365,6 @@ mod tests {
             tokio::time::sleep(Duration::from_millis(500)).await;
             "late"
         };
-        assert!(matches!(activity.wait(late, T).await, Ok("late")));
+        assert!(matches!(activity.wait(late, T, None).await, Ok("late")));
     }
 }
