@@ -184,12 +184,28 @@ pub fn normalize_path(raw: &str) -> Option<String> {
 /// character the normaliser refuses, and no empty, `.` or `..` segment (but for an empty last
 /// one, the trailing slash).
 fn is_normal(raw: &str) -> bool {
-    let Some(rest) = raw.strip_prefix('/') else { return false };
+    let b = raw.as_bytes();
+    if b.first() != Some(&b'/') {
+        return false;
+    }
     let plain = |c: u8| c.is_ascii_graphic() && !matches!(c, b'%' | b'\\' | b'?' | b'#' | b';');
-    let mut segments = rest.split('/').peekable();
-    raw.bytes().all(plain)
-        && std::iter::from_fn(|| segments.next().map(|s| (s, segments.peek().is_none())))
-            .all(|(s, last)| !matches!(s, "." | "..") && (last || !s.is_empty()))
+    // One pass: each segment ends at a `/` or at the end (only the last may be empty).
+    let mut start = 1;
+    for i in 1..=b.len() {
+        match b.get(i) {
+            Some(b'/') | None => {
+                let segment = &b[start..i];
+                let last = i == b.len();
+                if segment == b"." || segment == b".." || (segment.is_empty() && !last) {
+                    return false;
+                }
+                start = i + 1;
+            }
+            Some(c) if !plain(*c) => return false,
+            Some(_) => {}
+        }
+    }
+    true
 }
 
 /// [`normalize_path`] worked out in full.
