@@ -405,6 +405,11 @@ impl Settings {
                 Ok(u) if u.query().is_some() || u.fragment().is_some() => {
                     bad("server.public_url".into(), format!("`{p}` must not have a query or fragment"))
                 }
+                // It is braid's issuer, compared as written, and its scheme decides whether cookies
+                // are `Secure`: `HTTPS://` would parse, yet be taken for plain http elsewhere.
+                Ok(u) if !p.starts_with(&format!("{}://", u.scheme())) => {
+                    bad("server.public_url".into(), format!("`{p}` must start with `{}://` in lower case", u.scheme()))
+                }
                 Ok(u) if u.scheme() == "https" => {}
                 Ok(u) if u.scheme() == "http" => {
                     if check_redirect_uri(p).is_err() && !is_test_name(&u) {
@@ -729,7 +734,14 @@ mod tests {
             s.server.public_url = Some(ok.into());
             assert!(s.check("t").is_ok(), "{ok}");
         }
-        for bad in ["http://auth.example.com", "http://test", "http://auth.test.example.com"] {
+        for bad in [
+            "http://auth.example.com",
+            "http://test",
+            "http://auth.test.example.com",
+            "HTTPS://x.com",
+            "Https://x.com",
+            "HTTP://127.0.0.1:8080",
+        ] {
             s.server.public_url = Some(bad.into());
             assert_eq!(problem(s.check("t")).key, "server.public_url", "{bad}");
         }

@@ -39,8 +39,13 @@ async fn accept(port: u16, upstream: u16) {
         Err(e) => return eprintln!("bare proxy: {e}"),
     };
     loop {
-        let Ok((client, _)) = listener.accept().await else { continue };
-        tokio::spawn(connection(client, upstream));
+        match listener.accept().await {
+            Ok((client, _)) => {
+                tokio::spawn(connection(client, upstream));
+            }
+            // Out of descriptors, say: wait rather than spin on the measured core.
+            Err(_) => tokio::time::sleep(std::time::Duration::from_millis(10)).await,
+        }
     }
 }
 
