@@ -140,9 +140,10 @@ impl<F: Future> Future for Wait<'_, F> {
             return Poll::Ready(Ok(out));
         }
         let (activity, timeout, armed) = (*this.activity, *this.timeout, this.armed);
-        this.timer.with(activity.deadline(timeout), |mut sleep| {
+        let deadline = activity.deadline(timeout);
+        this.timer.with(deadline, |mut sleep| {
             if !*armed {
-                sleep.as_mut().reset(activity.deadline(timeout));
+                sleep.as_mut().reset(deadline);
                 *armed = true;
             }
             // The timer ran out: the upstream is silent unless the body moved since it was set.
@@ -278,6 +279,20 @@ mod tests {
 
     const T: Duration = Duration::from_millis(400);
 
+    /// `value`, after `ms` milliseconds.
+    async fn after<V>(ms: u64, value: V) -> V {
+        tokio::time::sleep(Duration::from_millis(ms)).await;
+        value
+    }
+
+    /// How long a new request's wait for a silent upstream took (it must end `Silent`).
+    async fn silent_wait(timeout: Duration, timer: Option<&ConnectionTimer>) -> Duration {
+        let activity = Activity::new();
+        let start = Instant::now();
+        assert!(activity.wait(std::future::pending::<()>(), timeout, timer).await.is_err());
+        start.elapsed()
+    }
+
     #[tokio::test]
     async fn an_answer_in_time_is_passed_on() {
         let activity = Activity::new();
@@ -287,50 +302,26 @@ mod tests {
 
     #[tokio::test]
     async fn a_silent_upstream_ends_the_wait_after_the_timeout() {
-        let activity = Activity::new();
-        let start = Instant::now();
-        let answer = activity.wait(std::future::pending::<()>(), T, None).await;
-        assert!(answer.is_err());
-        assert!(start.elapsed() >= T);
+        assert!(silent_wait(T, None).await >= T);
     }
 
     #[tokio::test]
     async fn a_connection_timer_serves_its_waits_in_turn() {
         let timer = ConnectionTimer::default();
         let first = Activity::new();
-        let soon = async {
-            tokio::time::sleep(Duration::from_millis(50)).await;
-            1
-        };
-        assert!(matches!(first.wait(soon, T, Some(&timer)).await, Ok(1)));
+        assert!(matches!(first.wait(after(50, 1), T, Some(&timer)).await, Ok(1)));
         // The timer still holds the first wait's deadline: the second is timed from its own start.
-        let second = Activity::new();
-        let start = Instant::now();
-        assert!(second.wait(std::future::pending::<()>(), T, Some(&timer)).await.is_err());
-        assert!(start.elapsed() >= T);
+        assert!(silent_wait(T, Some(&timer)).await >= T);
         // After it ran out, the timer is set again for the next wait.
         let third = Activity::new();
-        let answer = async {
-            tokio::time::sleep(Duration::from_millis(100)).await;
-            3
-        };
-        assert!(matches!(third.wait(answer, T, Some(&timer)).await, Ok(3)));
-        let fourth = Activity::new();
-        let start = Instant::now();
-        assert!(fourth.wait(std::future::pending::<()>(), T, Some(&timer)).await.is_err());
-        assert!(start.elapsed() >= T);
+        assert!(matches!(third.wait(after(100, 3), T, Some(&timer)).await, Ok(3)));
+        assert!(silent_wait(T, Some(&timer)).await >= T);
         // A wait with a longer timeout (another route's) leaves a later deadline behind: the
         // next wait still ends at its own, earlier one.
         let long = Activity::new();
-        let answer = async {
-            tokio::time::sleep(Duration::from_millis(50)).await;
-            5
-        };
-        assert!(matches!(long.wait(answer, Duration::from_secs(5), Some(&timer)).await, Ok(5)));
-        let short = Activity::new();
-        let start = Instant::now();
-        assert!(short.wait(std::future::pending::<()>(), T, Some(&timer)).await.is_err());
-        assert!(start.elapsed() >= T && start.elapsed() < Duration::from_secs(3), "{:?}", start.elapsed());
+        assert!(matches!(long.wait(after(50, 5), Duration::from_secs(5), Some(&timer)).await, Ok(5)));
+        let took = silent_wait(T, Some(&timer)).await;
+        assert!(took >= T && took < Duration::from_secs(3), "{took:?}");
     }
 
     #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -345,9 +336,7 @@ mod tests {
         tokio::time::sleep(Duration::from_millis(50)).await;
         // A shorter wait meanwhile, in another task: sharing the timer, it would take the first
         // wait's wake-up with it.
-        let second = Activity::new();
-        let short = Duration::from_millis(100);
-        assert!(second.wait(std::future::pending::<()>(), short, Some(&timer)).await.is_err());
+        assert!(silent_wait(Duration::from_millis(100), Some(&timer)).await >= Duration::from_millis(100));
         let ended = tokio::time::timeout(Duration::from_secs(3), first).await;
         assert!(matches!(ended, Ok(Ok(true))), "the first wait ended at its own deadline");
     }
@@ -361,10 +350,6 @@ mod tests {
             toucher.touch();
         });
         // Answers after the first deadline (400 ms), before the one the movement set (700 ms).
-        let late = async {
-            tokio::time::sleep(Duration::from_millis(500)).await;
-            "late"
-        };
-        assert!(matches!(activity.wait(late, T, None).await, Ok("late")));
+        assert!(matches!(activity.wait(after(500, "late"), T, None).await, Ok("late")));
     }
 }

@@ -171,6 +171,8 @@ fn proxy_vs_nginx(braid: &Braid, cookie: &str, upstream: u16, conns: u32, secs: 
     };
     let (mut ratios, mut per_core, mut public, mut bare_ratios) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let per_core_of = |l: &pinned::Load| l.rps / l.server_cpu.max(0.01);
+    // A run's throughput as a share of nginx's in the same round, in per cent.
+    let share = |l: &pinned::Load, n: &pinned::Load| l.rps / n.rps.max(1.0) * 100.0;
     for round in 0..ROUNDS {
         let (b, p, h, n) = if round % 2 == 0 {
             let b = run(Kind::Session);
@@ -183,21 +185,17 @@ fn proxy_vs_nginx(braid: &Braid, cookie: &str, upstream: u16, conns: u32, secs: 
             let p = run(Kind::Public);
             (run(Kind::Session), p, h, n)
         };
-        if let (Some(h), Some(n)) = (h, &n) {
-            bare_ratios.push(h.rps / n.rps.max(1.0) * 100.0);
+        let Some(n) = n else { continue };
+        if let Some(b) = b {
+            ratios.push(share(&b, &n));
+            per_core.push(per_core_of(&b) / per_core_of(&n).max(1.0) * 100.0);
         }
-        if let (Some(b), Some(n)) = (b, &n) {
-            ratios.push(b.rps / n.rps.max(1.0) * 100.0);
-            per_core.push(per_core_of(&b) / per_core_of(n).max(1.0) * 100.0);
-        }
-        if let (Some(p), Some(n)) = (p, &n) {
-            public.push(p.rps / n.rps.max(1.0) * 100.0);
-        }
+        public.extend(p.map(|p| share(&p, &n)));
+        bare_ratios.extend(h.map(|h| share(&h, &n)));
     }
-    ratios.sort_by(f64::total_cmp);
-    per_core.sort_by(f64::total_cmp);
-    public.sort_by(f64::total_cmp);
-    bare_ratios.sort_by(f64::total_cmp);
+    for v in [&mut ratios, &mut per_core, &mut public, &mut bare_ratios] {
+        v.sort_by(f64::total_cmp);
+    }
     let spread =
         |v: &[f64]| format!("{:.0}–{:.0} %", v.first().copied().unwrap_or(0.0), v.last().copied().unwrap_or(0.0));
     if let (Some(r), Some(c)) = (ratios.get(ratios.len() / 2), per_core.get(per_core.len() / 2)) {
@@ -209,19 +207,13 @@ fn proxy_vs_nginx(braid: &Braid, cookie: &str, upstream: u16, conns: u32, secs: 
             spread(&per_core)
         );
     }
-    if let Some(p) = public.get(public.len() / 2) {
-        println!(
-            "{:<28} {p:>9.0} % of nginx's throughput (median, {}): braid's proxying without its decision",
-            "braid public path vs nginx",
-            spread(&public)
-        );
-    }
-    if let Some(h) = bare_ratios.get(bare_ratios.len() / 2) {
-        println!(
-            "{:<28} {h:>9.0} % of nginx's throughput (median, {}): hyper alone, nothing of braid's",
-            "bare hyper proxy vs nginx",
-            spread(&bare_ratios)
-        );
+    for (label, v, what) in [
+        ("braid public path vs nginx", &public, "braid's proxying without its decision"),
+        ("bare hyper proxy vs nginx", &bare_ratios, "hyper alone, nothing of braid's"),
+    ] {
+        if let Some(m) = v.get(v.len() / 2) {
+            println!("{label:<28} {m:>9.0} % of nginx's throughput (median, {}): {what}", spread(v));
+        }
     }
 }
 
