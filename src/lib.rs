@@ -20,6 +20,7 @@ pub mod notify;
 pub mod proxy;
 pub mod records;
 pub mod routes;
+pub mod serve;
 pub mod sessions;
 pub mod signin;
 pub mod startup;

@@ -252,22 +252,15 @@ impl Application {
             tracing::info!("shutting down: draining in-flight requests");
             let _ = tx.send(());
         };
-        // TCP_NODELAY on every accepted connection, as nginx's `tcp_nodelay on`: an answer (or a
-        // proxied chunk) is sent when written, never held back for an earlier one's ACK.
-        let listener = axum::serve::ListenerExt::tap_io(self.listener, |tcp| {
-            if let Err(e) = tcp.set_nodelay(true) {
-                tracing::debug!(error = %e, "TCP_NODELAY not set");
-            }
-        });
-        let server = axum::serve(listener, app.per_connection()).with_graceful_shutdown(signal);
-        let serve = tokio::spawn(async move { server.await });
+        let listener = self.listener;
+        let serve = tokio::spawn(crate::serve::serve(listener, app, signal));
         let mut serve = serve;
         tokio::select! {
-            res = &mut serve => return res?.map_err(Into::into),
+            res = &mut serve => return res.map_err(Into::into),
             _ = rx => {}
         }
         match tokio::time::timeout(grace, serve).await {
-            Ok(res) => res?.map_err(Into::into),
+            Ok(res) => res.map_err(Into::into),
             Err(_) => {
                 tracing::warn!("shutdown timeout reached; closing remaining connections");
                 Ok(())

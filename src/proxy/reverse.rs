@@ -82,16 +82,17 @@ impl ReverseProxy {
     }
 }
 
-/// braid's whole HTTP service: a request for a proxied host goes to the upstream; every other
-/// request reaches braid's router. A plain service rather than a middleware and an outer router, which
-/// cost every request (braid's own pages too) two boxed futures and a second routing.
+/// braid's whole HTTP service, one per connection (`crate::serve`): a request for a proxied host
+/// goes to the upstream; every other request reaches braid's router. A plain service rather than
+/// a middleware and an outer router, which cost every request (braid's own pages too) two boxed
+/// futures and a second routing.
 #[derive(Clone)]
 pub struct Dispatch {
     proxy: Arc<ReverseProxy>,
     own: axum::Router,
-    /// The connection's peer (set per connection by [`Dispatch::per_connection`]). braid's pages
-    /// read it as the `ConnectInfo` extension; the proxy takes it as it is, sparing each
-    /// proxied request the extension map's allocations.
+    /// The connection's peer (set by [`Dispatch::for_peer`]). braid's pages read it as the
+    /// `ConnectInfo` extension; the proxy takes it as it is, sparing each proxied request the
+    /// extension map's allocations.
     peer: Option<Peer>,
 }
 
@@ -111,56 +112,29 @@ impl Dispatch {
         Self { proxy: Arc::new(proxy), own, peer: None }
     }
 
-    /// The service that makes a [`Dispatch`] for each accepted connection, knowing its peer
-    /// (what `into_make_service_with_connect_info` does, without the extension on every request).
-    pub fn per_connection(self) -> PerConnection {
-        PerConnection(self)
-    }
-}
-
-/// [`Dispatch::per_connection`].
-#[derive(Clone)]
-pub struct PerConnection(Dispatch);
-
-impl<L> tower_service::Service<axum::serve::IncomingStream<'_, L>> for PerConnection
-where
-    L: axum::serve::Listener<Addr = SocketAddr>,
-{
-    type Response = Dispatch;
-    type Error = std::convert::Infallible;
-    type Future = std::future::Ready<Result<Dispatch, std::convert::Infallible>>;
-
-    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, stream: axum::serve::IncomingStream<'_, L>) -> Self::Future {
-        let mut dispatch = self.0.clone();
-        let addr = *stream.remote_addr();
+    /// The service for a connection from `addr`.
+    pub fn for_peer(&self, addr: SocketAddr) -> Self {
         // Written only where something may be proxied.
-        let forwarded_for = dispatch.proxy.upstreams.as_ref().and_then(|_| forwarded_for(addr.ip()));
-        dispatch.peer = Some(Peer { addr, forwarded_for, timer: Default::default() });
-        std::future::ready(Ok(dispatch))
+        let forwarded_for = self.proxy.upstreams.as_ref().and_then(|_| forwarded_for(addr.ip()));
+        let peer = Some(Peer { addr, forwarded_for, timer: Default::default() });
+        Self { proxy: self.proxy.clone(), own: self.own.clone(), peer }
     }
 }
 
-impl tower_service::Service<Request> for Dispatch {
+impl hyper::service::Service<axum::http::Request<hyper::body::Incoming>> for Dispatch {
     type Response = Response;
     type Error = std::convert::Infallible;
     type Future = DispatchFuture;
 
-    fn poll_ready(&mut self, _cx: &mut Context<'_>) -> Poll<Result<(), Self::Error>> {
-        // braid's router is always ready, and the proxy's client waits inside its task.
-        Poll::Ready(Ok(()))
-    }
-
-    fn call(&mut self, mut req: Request) -> DispatchFuture {
+    fn call(&self, req: axum::http::Request<hyper::body::Incoming>) -> DispatchFuture {
+        let mut req = req.map(Body::new);
         match self.proxy.proxied_host(&req) {
             None => {
                 if let Some(peer) = &self.peer {
                     req.extensions_mut().insert(ConnectInfo(peer.addr));
                 }
-                DispatchFuture::Own { inner: self.own.call(req) }
+                // braid's router is always ready; a clone of it is a reference count.
+                DispatchFuture::Own { inner: tower_service::Service::call(&mut self.own.clone(), req) }
             }
             Some(host) => DispatchFuture::Proxy {
                 inner: Box::pin(proxy_request(self.proxy.clone(), host, req, self.peer.clone())),

@@ -1,0 +1,194 @@
+//! braid's HTTP/1.1 listener: accepts connections (TCP_NODELAY on each), serves each with
+//! hyper's HTTP/1 connection (upgrades on, for proxied WebSockets) in a task of its own, and at
+//! shutdown stops accepting, lets every connection finish the request it is on, closes idle
+//! ones, and returns once all have ended.
+//!
+//! braid's own rather than `axum::serve`: that one wraps every connection in a `select!` that
+//! polls a shutdown watch at each wake-up, boxes every request body, and moves each request
+//! through a cloned service and a `oneshot`; on a proxied request those cost about as much as
+//! the proxy's whole routing. Here a connection looks at one atomic flag per wake-up and is
+//! woken only when shutdown begins.
+
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, MutexGuard};
+use std::task::{Context, Poll, Waker};
+use std::time::Duration;
+
+use hyper::server::conn::http1;
+use hyper_util::rt::TokioIo;
+use tokio::net::{TcpListener, TcpStream};
+
+use crate::proxy::reverse::Dispatch;
+
+/// Connections in progress, and whether shutdown has begun.
+#[derive(Default)]
+struct Open {
+    /// Set once, when shutdown begins.
+    closing: AtomicBool,
+    /// The open connections, each with its task's waker once it has run.
+    slots: Mutex<Vec<Slot>>,
+    /// Woken when the last connection ends during shutdown.
+    all_closed: tokio::sync::Notify,
+}
+
+enum Slot {
+    Free,
+    Open(Option<Waker>),
+}
+
+impl Open {
+    fn slots(&self) -> MutexGuard<'_, Vec<Slot>> {
+        self.slots.lock().unwrap_or_else(|p| p.into_inner())
+    }
+
+    /// A place for a connection just accepted.
+    fn enter(&self) -> usize {
+        let mut s = self.slots();
+        match s.iter().position(|s| matches!(s, Slot::Free)) {
+            Some(i) => {
+                s[i] = Slot::Open(None);
+                i
+            }
+            None => {
+                s.push(Slot::Open(None));
+                s.len() - 1
+            }
+        }
+    }
+
+    /// The waker of the task serving the connection at `slot`.
+    fn woken_by(&self, slot: usize, waker: &Waker) {
+        if let Some(s) = self.slots().get_mut(slot) {
+            *s = Slot::Open(Some(waker.clone()));
+        }
+    }
+
+    fn leave(&self, slot: usize) {
+        let mut s = self.slots();
+        if let Some(s) = s.get_mut(slot) {
+            *s = Slot::Free;
+        }
+        while s.last().is_some_and(|s| matches!(s, Slot::Free)) {
+            s.pop();
+        }
+        if s.is_empty() && self.closing.load(Ordering::Acquire) {
+            self.all_closed.notify_one();
+        }
+    }
+
+    fn is_empty(&self) -> bool {
+        self.slots().is_empty()
+    }
+
+    /// Begin shutdown: every connection whose task has run is woken to see it (the others see
+    /// it when they first run).
+    fn close(&self) {
+        self.closing.store(true, Ordering::Release);
+        for s in self.slots().iter() {
+            if let Slot::Open(Some(w)) = s {
+                w.wake_by_ref();
+            }
+        }
+    }
+}
+
+/// Serve `app` on `listener` until `stop` completes; then stop accepting (the listener is
+/// closed), let each connection finish its request in flight, close the idle ones, and return
+/// when none is left. (The caller bounds that wait with `server.shutdown_timeout_secs`.)
+pub async fn serve(listener: TcpListener, app: Dispatch, stop: impl Future<Output = ()>) {
+    let open = Arc::new(Open::default());
+    let mut stop = std::pin::pin!(stop);
+    loop {
+        let accepted = tokio::select! {
+            biased;
+            () = &mut stop => break,
+            accepted = listener.accept() => accepted,
+        };
+        match accepted {
+            Ok((tcp, peer)) => {
+                tokio::spawn(connection(tcp, app.for_peer(peer), open.clone()));
+            }
+            Err(e) => accept_failed(e).await,
+        }
+    }
+    drop(listener);
+    open.close();
+    while !open.is_empty() {
+        let closed = open.all_closed.notified();
+        if open.is_empty() {
+            break;
+        }
+        closed.await;
+    }
+}
+
+/// A failed accept: a connection that was reset before it was taken is passed over; anything
+/// else (out of file descriptors, say) is logged and accepting pauses for a moment, never spins.
+async fn accept_failed(e: std::io::Error) {
+    use std::io::ErrorKind::{ConnectionAborted, ConnectionRefused, ConnectionReset};
+    if matches!(e.kind(), ConnectionAborted | ConnectionRefused | ConnectionReset) {
+        return;
+    }
+    tracing::error!(error = %e, "cannot accept a connection; pausing for a second");
+    tokio::time::sleep(Duration::from_secs(1)).await;
+}
+
+/// The task that serves one client connection to its end (built before it is spawned, so that
+/// its place among the open connections is given back even if it never runs).
+fn connection(tcp: TcpStream, app: Dispatch, open: Arc<Open>) -> Graceful {
+    // An answer (or a proxied chunk) is sent when written, never held back for an earlier
+    // one's ACK (nginx's `tcp_nodelay on`).
+    if let Err(e) = tcp.set_nodelay(true) {
+        tracing::debug!(error = %e, "TCP_NODELAY not set");
+    }
+    let conn = http1::Builder::new().serve_connection(TokioIo::new(tcp), app).with_upgrades();
+    let slot = open.enter();
+    Graceful { conn, open, slot, woken_by: false, closing: false }
+}
+
+pin_project_lite::pin_project! {
+    /// A connection that shuts down gracefully (finishing its request in flight) once
+    /// shutdown begins.
+    struct Graceful {
+        #[pin]
+        conn: http1::UpgradeableConnection<TokioIo<TcpStream>, Dispatch>,
+        open: Arc<Open>,
+        // Its place among the open connections.
+        slot: usize,
+        // Whether its task's waker is known there.
+        woken_by: bool,
+        // Whether it was told to shut down.
+        closing: bool,
+    }
+
+    impl PinnedDrop for Graceful {
+        fn drop(this: Pin<&mut Self>) {
+            let this = this.project();
+            this.open.leave(*this.slot);
+        }
+    }
+}
+
+impl Future for Graceful {
+    type Output = ();
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let mut this = self.project();
+        // A spawned task is always woken through the same waker: registered once.
+        if !*this.woken_by {
+            this.open.woken_by(*this.slot, cx.waker());
+            *this.woken_by = true;
+        }
+        if !*this.closing && this.open.closing.load(Ordering::Acquire) {
+            *this.closing = true;
+            this.conn.as_mut().graceful_shutdown();
+        }
+        this.conn.poll(cx).map(|ended| {
+            if let Err(e) = ended {
+                tracing::trace!(error = %e, "connection ended with an error");
+            }
+        })
+    }
+}
