@@ -53,6 +53,24 @@ type Handles = HashMap<Box<str>, Vec<(u16, Histogram)>, BuildHasherDefault<Fnv>>
 
 thread_local! {
     static HANDLES: RefCell<Handles> = RefCell::new(HashMap::default());
+    /// The proxy's handles by status, apart: found without hashing the route label.
+    static PROXY_HANDLES: RefCell<Vec<(u16, Histogram)>> = const { RefCell::new(Vec::new()) };
+}
+
+/// Record one request braid's reverse proxy answered (route label [`PROXY`]) with `status`
+/// after `seconds`.
+pub fn record_proxy(status: StatusCode, seconds: f64) {
+    let code = status.as_u16();
+    PROXY_HANDLES.with(|cell| {
+        let mut handles = cell.borrow_mut();
+        if let Some((_, h)) = handles.iter().find(|(c, _)| *c == code) {
+            h.record(seconds);
+            return;
+        }
+        let h = metrics::histogram!(super::HTTP_SECONDS, "route" => PROXY, "status" => code.to_string());
+        h.record(seconds);
+        handles.push((code, h));
+    });
 }
 
 /// Record one request of `route` that ended with `status` after `seconds`.

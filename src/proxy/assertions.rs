@@ -49,7 +49,7 @@ struct Kept<V> {
 /// copy costs a reference count), found by account (one short key to hash) and then compared
 /// on every fact.
 #[derive(Debug)]
-pub struct AssertionCache<V = std::sync::Arc<[(axum::http::HeaderName, axum::http::HeaderValue)]>> {
+pub struct AssertionCache<V = super::forward::IdentityHeaders> {
     inner: Mutex<crate::FastMap<Box<str>, Vec<Kept<V>>>>,
 }
 

@@ -194,6 +194,12 @@ impl Who {
         self.record.account_id.as_str()
     }
 
+    /// The session's record and the trust check that passed, shared (what a connection's
+    /// memory of its identity headers is keyed by: `proxy::recall`).
+    pub fn parts(&self) -> (&Arc<BrowserSession>, &Arc<crate::trust::Standing>) {
+        (&self.record, &self.standing)
+    }
+
     /// Issuer of the identity used.
     pub fn idp(&self) -> &str {
         &self.record.idp
@@ -238,6 +244,11 @@ pub async fn decide(state: &AppState, headers: &HeaderMap) -> Result<Decision, A
 
 /// Decide on `orig`, with the browser session of `headers` (its cookie).
 pub async fn decide_for(state: &AppState, orig: &Original, headers: &HeaderMap) -> Result<Decision, AppError> {
+    decide_on(state, orig, state.session_cookie().get_str(headers)).await
+}
+
+/// Decide on `orig`, with the browser session `sid` that its session cookie names.
+pub async fn decide_on(state: &AppState, orig: &Original, sid: Option<&str>) -> Result<Decision, AppError> {
     let Some(route) = state.proxy.find(&orig.host, &orig.path) else {
         tracing::info!(host = %orig.host, path = %orig.path, "forward-auth: no route; refused");
         return Ok(Decision::NoRoute);
@@ -251,7 +262,8 @@ pub async fn decide_for(state: &AppState, orig: &Original, headers: &HeaderMap) 
         Some(url) if url.len() <= crate::issuer::authorize::param_cap("rd") => Decision::SignIn(url),
         Some(_) => Decision::SignIn(format!("{}://{}/", orig.scheme, orig.host)),
     };
-    let Some((sid, session)) = state.proxy_sessions.current(state, headers).await? else {
+    let Some(sid) = sid else { return Ok(return_to()) };
+    let Some((sid, session)) = state.proxy_sessions.get(state, sid).await? else {
         return Ok(return_to());
     };
     let standing = crate::trust::standing_reused(
@@ -353,8 +365,17 @@ fn no_store(mut resp: Response) -> Response {
 /// (`iss`, `sub`, `aud`, `iat`, `exp` (60 s), `idp`, `email` when verified). The list is
 /// reused while its assertion has at least half its life left (`proxy::assertions`).
 pub fn identity_headers(state: &AppState, who: &Who, route: &Route) -> Result<IdentityHeaders, AppError> {
-    let now = state.clock.now_secs();
-    let keys = state.keys.snapshot();
+    identity_headers_at(state, who, route, &state.keys.snapshot(), state.clock.now_secs())
+}
+
+/// [`identity_headers`] signed with `keys` at `now`.
+pub fn identity_headers_at(
+    state: &AppState,
+    who: &Who,
+    route: &Route,
+    keys: &crate::issuer::keyring::Keys,
+    now: i64,
+) -> Result<IdentityHeaders, AppError> {
     let key = keys.set.current();
     let facts = Facts {
         kid: &key.kid,
@@ -386,12 +407,21 @@ pub fn identity_headers(state: &AppState, who: &Who, route: &Route) -> Result<Id
         .filter_map(|(name, v)| v.and_then(value).map(|v| (name, v)))
         .chain([(ASSERTION, token)])
         .collect();
-        Ok((headers.into(), exp))
+        Ok((Arc::new(Identity { headers: headers.into(), exp }), exp))
     })
 }
 
 /// The identity headers of an allowed request, shared.
-pub type IdentityHeaders = Arc<[(HeaderName, HeaderValue)]>;
+pub type IdentityHeaders = Arc<Identity>;
+
+/// The identity headers, and when their assertion expires.
+#[derive(Debug)]
+pub struct Identity {
+    /// The headers, in order.
+    pub headers: Box<[(HeaderName, HeaderValue)]>,
+    /// The assertion's `exp`.
+    pub exp: i64,
+}
 
 /// 400: the request cannot be matched safely.
 pub fn bad_request_page(reason: &str) -> Response {
@@ -441,7 +471,7 @@ async fn answer(state: AppState, headers: HeaderMap, redirect: bool) -> Result<R
         Decision::Refused(_) => refused_page(),
         Decision::Allowed(who, route) => {
             let mut resp = with_app_cookies(StatusCode::OK.into_response(), &headers);
-            resp.headers_mut().extend(identity_headers(&state, &who, &route)?.iter().cloned());
+            resp.headers_mut().extend(identity_headers(&state, &who, &route)?.headers.iter().cloned());
             resp
         }
     };

@@ -37,8 +37,19 @@ pub fn drop_hop_by_hop(headers: &mut HeaderMap, upgrade: Option<HeaderValue>) {
 /// could use to claim an identity (all of them, not only the names braid sets) dropped in one
 /// pass over its names, then braid's cookies taken out ([`drop_braid_cookies`]).
 pub fn scrub_request(headers: &mut HeaderMap, upgrade: Option<HeaderValue>) {
+    let cookie = cookie_for_upstream(headers);
+    scrub_request_with(headers, upgrade, cookie);
+}
+
+/// [`scrub_request`], with `cookie` worked out already from the request's headers as sent
+/// ([`cookie_for_upstream`]). A `Cookie` that the client named hop-by-hop is gone and stays gone.
+pub fn scrub_request_with(headers: &mut HeaderMap, upgrade: Option<HeaderValue>, cookie: Option<Option<HeaderValue>>) {
     drop_where(headers, upgrade, is_claim);
-    drop_braid_cookies(headers);
+    if let Some(replacement) = cookie {
+        if headers.contains_key(header::COOKIE) {
+            set_cookie_header(headers, replacement);
+        }
+    }
 }
 
 /// Whether `name` (a header's name or a `Connection` token, in any case) is one of the
@@ -124,6 +135,14 @@ fn cookie_name(pair: &[u8]) -> &[u8] {
 /// application's own cookies pass unchanged. A single `Cookie` header without braid's is left
 /// as it is.
 pub fn drop_braid_cookies(headers: &mut HeaderMap) {
+    if let Some(replacement) = cookie_for_upstream(headers) {
+        set_cookie_header(headers, replacement);
+    }
+}
+
+/// What [`drop_braid_cookies`] does to `headers`: `None` when they pass as they are, else the one
+/// `Cookie` header that replaces them all (`Some(None)`: none at all).
+pub fn cookie_for_upstream(headers: &HeaderMap) -> Option<Option<HeaderValue>> {
     let mut kept: Vec<u8> = Vec::new();
     let (mut seen, mut dropped) = (0, false);
     for v in headers.get_all(header::COOKIE) {
@@ -140,14 +159,23 @@ pub fn drop_braid_cookies(headers: &mut HeaderMap) {
         }
     }
     if seen <= 1 && !dropped {
-        return;
+        return None;
     }
-    headers.remove(header::COOKIE);
     if kept.is_empty() {
-        return;
+        return Some(None);
     }
-    if let Ok(v) = HeaderValue::from_maybe_shared(axum::body::Bytes::from(kept)) {
-        headers.insert(header::COOKIE, v);
+    Some(HeaderValue::from_maybe_shared(axum::body::Bytes::from(kept)).ok())
+}
+
+/// Replace every `Cookie` header of `headers` with `value` (none when `None`).
+pub fn set_cookie_header(headers: &mut HeaderMap, value: Option<HeaderValue>) {
+    match value {
+        Some(v) => {
+            headers.insert(header::COOKIE, v);
+        }
+        None => {
+            headers.remove(header::COOKIE);
+        }
     }
 }
 

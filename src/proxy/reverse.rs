@@ -17,16 +17,20 @@ use std::task::{Context, Poll};
 use std::time::Duration;
 
 use axum::body::Body;
-use axum::extract::{ConnectInfo, Request};
+use axum::extract::ConnectInfo;
+use axum::http::Request;
 use axum::http::{HeaderMap, HeaderName, HeaderValue, Method, StatusCode, Uri, Version, header};
 use axum::response::{IntoResponse, Response};
 use futures_util::FutureExt;
+use hyper::body::Incoming;
 use hyper_util::rt::TokioIo;
 use tracing::Instrument;
 
+use super::bodies::{Reply, Upload};
 use super::forward::{self, Decision, Original};
 use super::headers;
-use super::timeouts::{Activity, Idle, Silent, watched};
+use super::recall::Recall;
+use super::timeouts::{Activity, Idle, Silent};
 use super::upstream::{Failed, Upstreams};
 use crate::state::AppState;
 use crate::web::html;
@@ -69,7 +73,7 @@ impl ReverseProxy {
     }
 
     /// The normalised host of `req` when braid's proxy serves it.
-    fn proxied_host(&self, req: &Request) -> Option<String> {
+    fn proxied_host<B>(&self, req: &Request<B>) -> Option<String> {
         if !self.active {
             return None;
         }
@@ -93,17 +97,19 @@ pub struct Dispatch {
     /// The connection's peer (set by [`Dispatch::for_peer`]). braid's pages read it as the
     /// `ConnectInfo` extension; the proxy takes it as it is, sparing each proxied request the
     /// extension map's allocations.
-    peer: Option<Peer>,
+    peer: Option<Arc<Peer>>,
 }
 
 /// A connection's peer, with its `X-Forwarded-For` value written once for all the proxied
-/// requests it sends (most clients are their connection's peer).
-#[derive(Clone)]
+/// requests it sends (most clients are their connection's peer), and what the connection keeps
+/// for its proxied requests, which come one after another.
 struct Peer {
     addr: SocketAddr,
     forwarded_for: Option<HeaderValue>,
     /// The upstream timer its proxied requests use in turn.
     timer: super::timeouts::ConnectionTimer,
+    /// Its last request's cookie and identity headers (`proxy::recall`).
+    recall: Recall,
 }
 
 impl Dispatch {
@@ -116,20 +122,20 @@ impl Dispatch {
     pub fn for_peer(&self, addr: SocketAddr) -> Self {
         // Written only where something may be proxied.
         let forwarded_for = self.proxy.upstreams.as_ref().and_then(|_| forwarded_for(addr.ip()));
-        let peer = Some(Peer { addr, forwarded_for, timer: Default::default() });
+        let peer = Some(Arc::new(Peer { addr, forwarded_for, timer: Default::default(), recall: Recall::default() }));
         Self { proxy: self.proxy.clone(), own: self.own.clone(), peer }
     }
 }
 
-impl hyper::service::Service<axum::http::Request<hyper::body::Incoming>> for Dispatch {
-    type Response = Response;
+impl hyper::service::Service<Request<Incoming>> for Dispatch {
+    type Response = axum::http::Response<Reply>;
     type Error = std::convert::Infallible;
     type Future = DispatchFuture;
 
-    fn call(&self, req: axum::http::Request<hyper::body::Incoming>) -> DispatchFuture {
-        let mut req = req.map(Body::new);
+    fn call(&self, req: Request<Incoming>) -> DispatchFuture {
         match self.proxy.proxied_host(&req) {
             None => {
+                let mut req = req.map(Body::new);
                 if let Some(peer) = &self.peer {
                     req.extensions_mut().insert(ConnectInfo(peer.addr));
                 }
@@ -150,16 +156,16 @@ pin_project_lite::pin_project! {
         /// braid's own router.
         Own { #[pin] inner: axum::routing::future::RouteFuture<std::convert::Infallible> },
         /// The proxy's task.
-        Proxy { #[pin] inner: Pin<Box<dyn Future<Output = Response> + Send>> },
+        Proxy { #[pin] inner: Pin<Box<dyn Future<Output = axum::http::Response<Reply>> + Send>> },
     }
 }
 
 impl Future for DispatchFuture {
-    type Output = Result<Response, std::convert::Infallible>;
+    type Output = Result<axum::http::Response<Reply>, std::convert::Infallible>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         match self.project() {
-            DispatchProj::Own { inner } => inner.poll(cx),
+            DispatchProj::Own { inner } => inner.poll(cx).map(|r| r.map(|resp| resp.map(Reply::Own))),
             DispatchProj::Proxy { inner } => inner.poll(cx).map(Ok),
         }
     }
@@ -177,22 +183,23 @@ impl Future for DispatchFuture {
 fn proxy_request(
     proxy: Arc<ReverseProxy>,
     host: String,
-    req: Request,
-    peer: Option<Peer>,
-) -> impl Future<Output = Response> + Send {
+    req: Request<Incoming>,
+    peer: Option<Arc<Peer>>,
+) -> impl Future<Output = axum::http::Response<Reply>> + Send {
     let start = std::time::Instant::now();
     let span = tracing::info_span!("proxy", %host, method = %req.method(), path = %req.uri().path());
     let metrics = proxy.state.metrics.is_some();
     let served = std::panic::AssertUnwindSafe(serve(proxy, host, req, peer).instrument(span)).catch_unwind();
     async move {
         let resp = match served.await {
-            Ok(answer) => answer.unwrap_or_else(own_page),
+            Ok(answer) => answer.unwrap_or_else(|page| own_page(page).map(Reply::Own)),
             Err(_) => own_page(
                 crate::error::AppError::Internal("the proxy's request handler panicked".into()).into_response(),
-            ),
+            )
+            .map(Reply::Own),
         };
         if metrics {
-            crate::metrics::http::record(crate::metrics::http::PROXY, resp.status(), start.elapsed().as_secs_f64());
+            crate::metrics::http::record_proxy(resp.status(), start.elapsed().as_secs_f64());
         }
         resp
     }
@@ -229,15 +236,25 @@ const VIA: HeaderValue = HeaderValue::from_static("1.1 braid");
 fn serve(
     proxy: Arc<ReverseProxy>,
     host: String,
-    mut req: Request,
-    peer: Option<Peer>,
-) -> impl Future<Output = Result<Response, Response>> + Send {
+    mut req: Request<Incoming>,
+    peer: Option<Arc<Peer>>,
+) -> impl Future<Output = Result<axum::http::Response<Reply>, Response>> + Send {
     async move {
         let proxy = &*proxy;
         let state = &proxy.state;
         let target = req.uri().path_and_query().map_or("/", |p| p.as_str()).to_owned();
         let orig = forward::original_of(proxy.scheme, host, target).map_err(forward::bad_request_page)?;
-        let decision = forward::decide_for(state, &orig, req.headers()).await.map_err(IntoResponse::into_response)?;
+        let fresh;
+        let recall = match &peer {
+            Some(p) => &p.recall,
+            None => {
+                fresh = Recall::default();
+                &fresh
+            }
+        };
+        let cookie = recall.cookie(state, req.headers());
+        let decision =
+            forward::decide_on(state, &orig, cookie.sid.as_deref()).await.map_err(IntoResponse::into_response)?;
         let (route, identity, session) = match decision {
             Decision::BadRequest(reason) => return Err(forward::bad_request_page(reason)),
             Decision::NoRoute => return Err(forward::no_route_page()),
@@ -248,7 +265,7 @@ fn serve(
             }
             Decision::Public(route) => (route, None, None),
             Decision::Allowed(who, route) => {
-                let identity = forward::identity_headers(state, &who, &route).map_err(IntoResponse::into_response)?;
+                let identity = recall.identity(state, &who, &route).map_err(IntoResponse::into_response)?;
                 (route, Some(identity), Some(who.session))
             }
         };
@@ -274,7 +291,7 @@ fn serve(
         let h = req.headers_mut();
         // Room for what braid adds, at once rather than by growing the map as it goes.
         h.reserve(10);
-        headers::scrub_request(h, upgrade);
+        headers::scrub_request_with(h, upgrade, cookie.upstream);
         if let Some(ip) = client_forwarded_for {
             h.insert(X_FORWARDED_FOR, ip);
         }
@@ -286,11 +303,11 @@ fn serve(
         // the client sent beside an absolute-form request line.
         h.insert(header::HOST, route.host_header.clone());
         if let Some(identity) = identity {
-            h.extend(identity.iter().cloned());
+            h.extend(identity.headers.iter().cloned());
         }
 
         let activity = Arc::new(Activity::new());
-        let req = req.map(|body| watched(body, &activity));
+        let req = req.map(|body| Upload::of(body, &activity));
         let Some(upstreams) = proxy.upstreams.as_ref() else {
             return Err(html::error_page(
                 StatusCode::BAD_GATEWAY,
@@ -337,9 +354,9 @@ fn serve(
             let server = hyper::upgrade::on(&mut resp);
             let watch = session.map(|sid| (state.clone(), sid));
             tokio::spawn(join(client, server, watch).in_current_span());
-            return Ok(resp.map(|_| Body::empty()));
+            return Ok(resp.map(|_| Reply::Own(Body::empty())));
         }
-        Ok(resp.map(|b| Body::new(Idle::new(b, timeout))))
+        Ok(resp.map(|b| Reply::Upstream(Idle::new(b, timeout))))
     }
 }
 

@@ -1,7 +1,9 @@
 //! Browser sessions as the proxy paths read them on every request: the record is fetched from
 //! the session store each time (a session ended anywhere is gone at the next request), but it
 //! is decoded only when its stored bytes differ from the ones decoded last for that cookie.
-//! The memo saves the work, never a decision: the bytes read now are compared in full.
+//! The memo saves the work, never a decision: the bytes read now are compared in full, unless
+//! they are the very bytes the memo holds (the memory store hands out its stored value, and the
+//! memo keeps it alive, so the same address and length are the same bytes).
 
 use std::sync::{Arc, Mutex, MutexGuard};
 
@@ -23,7 +25,7 @@ struct Seen {
     /// The session's store key (the hash of its id).
     key: Arc<str>,
     /// The stored value that was decoded.
-    bytes: Arc<[u8]>,
+    bytes: axum::body::Bytes,
     session: Arc<BrowserSession>,
 }
 
@@ -40,18 +42,18 @@ impl SessionMemo {
             Some((id, seen)) => (id.clone(), seen.key.clone()),
             None => (Arc::from(sid), Arc::from(key::session(sid))),
         };
-        let Some(bytes) = state.records.store().get(&key).await? else {
+        let Some(bytes) = state.records.store().get_shared(&key).await? else {
             return Ok(None);
         };
         let session = match seen {
-            Some((_, seen)) if *seen.bytes == *bytes => seen.session,
+            Some((_, seen)) if same(&seen.bytes, &bytes) => seen.session,
             _ => {
                 let session: Arc<BrowserSession> = Arc::new(crate::records::decode_bytes(&bytes)?);
                 let mut inner = self.lock();
                 if inner.len() >= MAX_ENTRIES {
                     inner.clear();
                 }
-                inner.insert(id.clone(), Seen { key, bytes: bytes.into(), session: session.clone() });
+                inner.insert(id.clone(), Seen { key, bytes, session: session.clone() });
                 session
             }
         };
@@ -60,16 +62,9 @@ impl SessionMemo {
         }
         Ok(Some((id, session)))
     }
+}
 
-    /// The live browser session named by the request's session cookie.
-    pub async fn current(
-        &self,
-        state: &AppState,
-        headers: &axum::http::HeaderMap,
-    ) -> Result<Option<(Arc<str>, Arc<BrowserSession>)>, AppError> {
-        match state.session_cookie().get_str(headers) {
-            Some(sid) => self.get(state, sid).await,
-            None => Ok(None),
-        }
-    }
+/// Whether `a` and `b` hold the same bytes: at once when they are the same shared bytes.
+fn same(a: &axum::body::Bytes, b: &axum::body::Bytes) -> bool {
+    (a.as_ptr() == b.as_ptr() && a.len() == b.len()) || a == b
 }

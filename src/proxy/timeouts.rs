@@ -10,7 +10,6 @@ use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use axum::body::Body;
 use http_body::Body as HttpBody;
 use tokio::time::{Instant, Sleep};
 
@@ -40,7 +39,7 @@ impl Activity {
     }
 
     /// Record that the request body has ended (a request without one: at once).
-    fn body_ended(&self) {
+    pub(super) fn body_ended(&self) {
         self.sent.store(true, Ordering::Relaxed);
     }
 
@@ -49,7 +48,7 @@ impl Activity {
         self.sent.load(Ordering::Relaxed)
     }
 
-    fn touch(&self) {
+    pub(super) fn touch(&self) {
         let ms = u64::try_from(self.start.elapsed().as_millis()).unwrap_or(u64::MAX);
         self.last_ms.store(ms, Ordering::Relaxed);
     }
@@ -156,54 +155,6 @@ impl<F: Future> Future for Wait<'_, F> {
             }
             Poll::Pending
         })
-    }
-}
-
-/// The client's request `body`, its movement and its end recorded in `activity`. A request
-/// without a body passes as it is: it has ended already, and there is nothing to watch.
-pub fn watched(body: Body, activity: &Arc<Activity>) -> Body {
-    if body.is_end_stream() {
-        activity.body_ended();
-        return body;
-    }
-    Body::new(Watched { inner: body, activity: activity.clone() })
-}
-
-/// A request body that records when its frames pass and when it ends (it streams as it comes:
-/// nothing is buffered).
-struct Watched {
-    inner: Body,
-    activity: Arc<Activity>,
-}
-
-impl HttpBody for Watched {
-    type Data = axum::body::Bytes;
-    type Error = axum::Error;
-
-    fn poll_frame(
-        mut self: Pin<&mut Self>,
-        cx: &mut Context<'_>,
-    ) -> Poll<Option<Result<http_body::Frame<Self::Data>, Self::Error>>> {
-        let polled = Pin::new(&mut self.inner).poll_frame(cx);
-        if matches!(polled, Poll::Ready(Some(Ok(_)))) {
-            self.activity.touch();
-        }
-        if matches!(polled, Poll::Ready(None)) || self.inner.is_end_stream() {
-            self.activity.body_ended();
-        }
-        polled
-    }
-
-    fn is_end_stream(&self) -> bool {
-        let end = self.inner.is_end_stream();
-        if end {
-            self.activity.body_ended();
-        }
-        end
-    }
-
-    fn size_hint(&self) -> http_body::SizeHint {
-        self.inner.size_hint()
     }
 }
 

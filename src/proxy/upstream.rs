@@ -15,7 +15,6 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll};
 use std::time::Duration;
 
-use axum::body::Body;
 use axum::http::{Request, Response, StatusCode, Uri};
 use http_body::Body as HttpBody;
 use hyper::body::Incoming;
@@ -25,6 +24,7 @@ use hyper_util::client::legacy::connect::HttpConnector;
 use tokio::time::Instant;
 use tower_service::Service;
 
+use super::bodies::Upload;
 use super::table::{Route, RouteTable};
 use super::timeouts::Activity;
 
@@ -61,16 +61,16 @@ impl std::fmt::Display for Failed {
 /// The idle connections to one upstream origin.
 #[derive(Default)]
 struct Pool {
-    idle: Mutex<Vec<(SendRequest<Body>, Instant)>>,
+    idle: Mutex<Vec<(SendRequest<Upload>, Instant)>>,
 }
 
 impl Pool {
-    fn lock(&self) -> MutexGuard<'_, Vec<(SendRequest<Body>, Instant)>> {
+    fn lock(&self) -> MutexGuard<'_, Vec<(SendRequest<Upload>, Instant)>> {
         self.idle.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// The most recently used idle connection that is still open, and how long it was idle.
-    fn take(&self) -> Option<(SendRequest<Body>, Duration)> {
+    fn take(&self) -> Option<(SendRequest<Upload>, Duration)> {
         let now = Instant::now();
         let mut idle = self.lock();
         while let Some((tx, since)) = idle.pop() {
@@ -82,13 +82,13 @@ impl Pool {
         None
     }
 
-    fn put(&self, tx: SendRequest<Body>) {
+    fn put(&self, tx: SendRequest<Upload>) {
         if tx.is_closed() {
             return;
         }
         let now = Instant::now();
         let stale =
-            |(tx, since): &(SendRequest<Body>, Instant)| tx.is_closed() || now.duration_since(*since) >= IDLE_FOR;
+            |(tx, since): &(SendRequest<Upload>, Instant)| tx.is_closed() || now.duration_since(*since) >= IDLE_FOR;
         let mut idle = self.lock();
         // The oldest idle connection goes first: when it is stale, the stale ones are swept.
         if idle.first().is_some_and(stale) {
@@ -135,7 +135,7 @@ impl Upstreams {
     pub fn send(
         &self,
         route: &Arc<Route>,
-        mut req: Request<Body>,
+        mut req: Request<Upload>,
         activity: Arc<Activity>,
     ) -> impl Future<Output = Result<Response<Pooled>, Failed>> + Send {
         async move {
@@ -176,7 +176,7 @@ impl Upstreams {
 
     /// A new connection to `origin`, served by a task of its own (which also carries an upgraded
     /// connection on).
-    async fn connect(&self, origin: &Uri) -> Result<SendRequest<Body>, Failed> {
+    async fn connect(&self, origin: &Uri) -> Result<SendRequest<Upload>, Failed> {
         let mut connector = self.connector.clone();
         std::future::poll_fn(|cx| connector.poll_ready(cx)).await.map_err(|e| Failed::Connect(e.to_string()))?;
         let io = connector.call(origin.clone()).await.map_err(|e| Failed::Connect(e.to_string()))?;
@@ -192,13 +192,13 @@ impl Upstreams {
 
 /// A copy of `req` to send again when a reused connection fails under it: only an idempotent
 /// request (RFC 9110 §9.2.2) without a body, which the upstream may receive twice.
-fn replayable(req: &Request<Body>) -> Option<Request<Body>> {
+fn replayable(req: &Request<Upload>) -> Option<Request<Upload>> {
     use axum::http::Method;
     let idempotent = [Method::GET, Method::HEAD, Method::OPTIONS, Method::TRACE, Method::PUT, Method::DELETE];
     if !idempotent.contains(req.method()) || !req.body().is_end_stream() {
         return None;
     }
-    let mut copy = Request::new(Body::empty());
+    let mut copy = Request::new(Upload::Empty);
     *copy.method_mut() = req.method().clone();
     *copy.uri_mut() = req.uri().clone();
     *copy.version_mut() = req.version();
@@ -210,7 +210,7 @@ fn replayable(req: &Request<Body>) -> Option<Request<Body>> {
 /// connection out of the pool (it is handed over to the upgrade).
 fn pooled(
     resp: Response<Incoming>,
-    tx: SendRequest<Body>,
+    tx: SendRequest<Upload>,
     pool: &Arc<Pool>,
     activity: Arc<Activity>,
 ) -> Response<Pooled> {
@@ -221,7 +221,7 @@ fn pooled(
 /// An upstream's response body that hands its connection back when it has been read to the end.
 pub struct Pooled {
     inner: Incoming,
-    back: Option<(SendRequest<Body>, Arc<Pool>)>,
+    back: Option<(SendRequest<Upload>, Arc<Pool>)>,
     /// The request's: an upstream that answered before the whole request body came (an early
     /// 413) leaves a connection that is not free.
     activity: Arc<Activity>,

@@ -25,7 +25,8 @@ fn is_pending(key: &str) -> bool {
 
 /// A value and the instant (Unix ms) from which it no longer exists.
 struct Entry {
-    value: Vec<u8>,
+    /// Shared: a read hands out a reference count ([`SessionStore::get_shared`]).
+    value: axum::body::Bytes,
     expires_at: UnixMillis,
 }
 
@@ -38,8 +39,10 @@ struct Index {
 
 #[derive(Default)]
 struct Inner {
-    /// Caller key -> value.
-    values: HashMap<String, Entry>,
+    /// Caller key -> value. foldhash rather than SipHash: every key stored is braid's own (a
+    /// random id, or a SHA-256 digest of one a client sent), so no client can choose keys that
+    /// collide under the per-process seed.
+    values: crate::FastMap<String, Entry>,
     /// Account -> its indexed keys.
     index: HashMap<String, Index>,
     /// Writes since the last sweep.
@@ -164,7 +167,7 @@ impl SessionStore for MemorySessionStore {
     async fn put(&self, key: &str, value: &[u8], ttl: Duration) -> Result<(), StoreError> {
         let (now, expires_at) = self.now_and_expiry(ttl);
         let mut inner = self.lock();
-        inner.insert(key, Entry { value: value.to_vec(), expires_at }, self.cap, now)?;
+        inner.insert(key, Entry { value: axum::body::Bytes::copy_from_slice(value), expires_at }, self.cap, now)?;
         inner.note_write(now);
         Ok(())
     }
@@ -175,7 +178,7 @@ impl SessionStore for MemorySessionStore {
         if inner.live(key, now).is_some() {
             return Ok(false);
         }
-        inner.insert(key, Entry { value: value.to_vec(), expires_at }, self.cap, now)?;
+        inner.insert(key, Entry { value: axum::body::Bytes::copy_from_slice(value), expires_at }, self.cap, now)?;
         inner.note_write(now);
         Ok(true)
     }
@@ -186,12 +189,18 @@ impl SessionStore for MemorySessionStore {
         if inner.live(key, now).is_none() {
             return Ok(false);
         }
-        inner.insert(key, Entry { value: value.to_vec(), expires_at }, self.cap, now)?;
+        inner.insert(key, Entry { value: axum::body::Bytes::copy_from_slice(value), expires_at }, self.cap, now)?;
         inner.note_write(now);
         Ok(true)
     }
 
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
+        let now = self.clock.now_ms();
+        let inner = self.lock();
+        Ok(inner.live(key, now).map(|e| e.value.to_vec()))
+    }
+
+    async fn get_shared(&self, key: &str) -> Result<Option<axum::body::Bytes>, StoreError> {
         let now = self.clock.now_ms();
         let inner = self.lock();
         Ok(inner.live(key, now).map(|e| e.value.clone()))
@@ -200,7 +209,7 @@ impl SessionStore for MemorySessionStore {
     async fn take(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {
         let now = self.clock.now_ms();
         let mut inner = self.lock();
-        Ok(inner.remove(key).filter(|e| e.expires_at > now).map(|e| e.value))
+        Ok(inner.remove(key).filter(|e| e.expires_at > now).map(|e| e.value.into()))
     }
 
     async fn take_and_mark(
@@ -216,10 +225,15 @@ impl SessionStore for MemorySessionStore {
         let taken = inner.remove(key).filter(|e| e.expires_at > now).map(|e| e.value);
         if taken.is_some() {
             // The marker is smaller than what was taken (a code): it always fits.
-            inner.insert(marker_key, Entry { value: marker.to_vec(), expires_at }, usize::MAX, now)?;
+            inner.insert(
+                marker_key,
+                Entry { value: axum::body::Bytes::copy_from_slice(marker), expires_at },
+                usize::MAX,
+                now,
+            )?;
             inner.note_write(now);
         }
-        Ok(taken)
+        Ok(taken.map(Into::into))
     }
 
     async fn delete(&self, key: &str) -> Result<(), StoreError> {
@@ -260,10 +274,13 @@ impl SessionStore for MemorySessionStore {
         spend: bool,
     ) -> Result<i64, StoreError> {
         let mut inner = self.lock();
-        let tat = inner.live(key, now).and_then(|e| e.value.as_slice().try_into().ok()).map(i64::from_be_bytes);
+        let tat = inner.live(key, now).and_then(|e| e.value.as_ref().try_into().ok()).map(i64::from_be_bytes);
         let (wait, new_tat) = super::gcra(tat, now, interval_ms, burst);
         if wait == 0 && spend {
-            let entry = Entry { value: new_tat.to_be_bytes().to_vec(), expires_at: new_tat.max(now + 1) };
+            let entry = Entry {
+                value: axum::body::Bytes::copy_from_slice(&new_tat.to_be_bytes()),
+                expires_at: new_tat.max(now + 1),
+            };
             inner.insert(key, entry, self.cap, now)?;
             inner.note_write(now);
         }

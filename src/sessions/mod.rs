@@ -65,6 +65,12 @@ pub trait SessionStore: Send + Sync + 'static {
     async fn replace(&self, key: &str, value: &[u8], ttl: Duration) -> Result<bool, StoreError>;
     /// Read a live value.
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
+    /// Read a live value as shared bytes. A store that keeps its values in this process hands
+    /// out the stored bytes themselves, so that two reads of a value not written in between
+    /// return the same bytes (a reader may compare them by address); others return a copy.
+    async fn get_shared(&self, key: &str) -> Result<Option<axum::body::Bytes>, StoreError> {
+        Ok(self.get(key).await?.map(axum::body::Bytes::from))
+    }
     /// Read and delete in one atomic step: of any number of concurrent takers, one gets the value.
     async fn take(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
     /// Take `key` once (as `take`) and, in the same atomic step, when it held a value, store

@@ -707,3 +707,63 @@ async fn a_session_record_rewritten_in_the_store_is_read_again_at_the_next_reque
     store.delete(&key).await.unwrap();
     assert_eq!(nav(&p.app, &b, "app.test", "/docs").send().await.unwrap().status(), StatusCode::FOUND);
 }
+
+#[tokio::test]
+async fn requests_on_one_connection_are_each_judged_by_the_cookie_they_send() {
+    // A connection remembers its last cookie and identity headers (`proxy::recall`): a request
+    // that sends another cookie, or none, is read afresh, and a session ended meanwhile is found
+    // ended although its cookie is the one remembered.
+    let (p, _up) = proxy().await;
+    let cookie_of = |jar: &reqwest::cookie::Jar| {
+        let all = reqwest::cookie::CookieStore::cookies(jar, &p.app.base.parse().unwrap()).unwrap();
+        let sid = all.to_str().unwrap().split("braid_session=").nth(1).unwrap().split(';').next().unwrap().to_owned();
+        (format!("braid_session={sid}"), sid)
+    };
+    let (a, jar) = browser_with_jar();
+    sign_in(&p, &a, "dev", "alma", "alma@example.com", true).await;
+    let (alma, _) = cookie_of(&jar);
+    let (d, jar) = browser_with_jar();
+    sign_in(&p, &d, "dev", "dora", "dora@example.com", true).await;
+    let (dora, dora_sid) = cookie_of(&jar);
+    let dora_id = p.app.state.accounts.find_identity("urn:braid:dev:dev", "dora").await.unwrap().unwrap().account_id;
+
+    let tcp = tokio::net::TcpStream::connect(p.app.base.trim_start_matches("http://")).await.unwrap();
+    let (mut tx, conn) = hyper::client::conn::http1::handshake(hyper_util::rt::TokioIo::new(tcp)).await.unwrap();
+    tokio::spawn(conn);
+    let with_app_cookie = format!("app=1; {alma}");
+    // (the cookie sent, the status, the account the upstream is told of, the cookie it gets)
+    let steps = [
+        (Some(&alma), StatusCode::OK, Some(p.alma.as_str()), None),
+        (Some(&dora), StatusCode::OK, Some(dora_id.as_str()), None),
+        (Some(&with_app_cookie), StatusCode::OK, Some(p.alma.as_str()), Some("app=1")),
+        (Some(&alma), StatusCode::OK, Some(p.alma.as_str()), None),
+        (None, StatusCode::UNAUTHORIZED, None, None),
+        (Some(&dora), StatusCode::OK, Some(dora_id.as_str()), None),
+    ];
+    let mut send = async |cookie: Option<&str>| {
+        let mut req = hyper::Request::get("/docs").header(HOST, "app.test");
+        if let Some(c) = cookie {
+            req = req.header(COOKIE, c);
+        }
+        let resp = tx.send_request(req.body(String::new()).unwrap()).await.unwrap();
+        let status = resp.status();
+        let (mut body, mut bytes) = (resp.into_body(), Vec::new());
+        while let Some(frame) =
+            std::future::poll_fn(|cx| http_body::Body::poll_frame(std::pin::Pin::new(&mut body), cx)).await
+        {
+            if let Ok(data) = frame.unwrap().into_data() {
+                bytes.extend_from_slice(&data);
+            }
+        }
+        (status, serde_json::from_slice::<Value>(&bytes).unwrap_or(Value::Null))
+    };
+    for (i, (cookie, status, user, app_cookie)) in steps.into_iter().enumerate() {
+        let (got, echo) = send(cookie.map(String::as_str)).await;
+        assert_eq!(got, status, "request {i}");
+        assert_eq!(seen(&echo, "x-auth-request-user"), user.into_iter().collect::<Vec<_>>(), "request {i}");
+        assert_eq!(seen(&echo, "cookie"), app_cookie.into_iter().collect::<Vec<_>>(), "request {i}");
+    }
+    // dora's session ends elsewhere: the same cookie on the same connection no longer passes.
+    p.app.state.records.store().delete(&braid::records::key::session(&dora_sid)).await.unwrap();
+    assert_eq!(send(Some(&dora)).await.0, StatusCode::UNAUTHORIZED);
+}

@@ -1,0 +1,108 @@
+//! What one client connection of braid's proxy remembers between its requests: the `Cookie`
+//! header its last request sent, with what braid read from it (the session id it names, and the
+//! header as the upstream gets it, braid's cookies taken out), and the identity headers it last
+//! passed on, with what they were made from. A browser sends the same cookie with every request
+//! of a keep-alive connection, so both are found by one comparison instead of a parse, a
+//! rewrite and a look-up in the shared caches.
+//!
+//! Each is a pure function of what it is kept under (the same bytes, or the very same shared
+//! session record, trust check, route and keys): nothing decided is remembered. The session is
+//! still read from the store and re-checked, and the route's policy applied, on every request.
+
+use std::sync::{Arc, Mutex, MutexGuard};
+
+use axum::http::{HeaderMap, HeaderValue, header};
+
+use super::forward::{self, IdentityHeaders, Who};
+use super::headers;
+use super::table::Route;
+use crate::error::AppError;
+use crate::state::AppState;
+
+/// The memory of one client connection.
+#[derive(Default)]
+pub struct Recall {
+    cookie: Mutex<Option<CookieRead>>,
+    identity: Mutex<Option<Made>>,
+}
+
+/// What braid read from a request's `Cookie` header.
+#[derive(Clone)]
+pub struct CookieRead {
+    /// The single `Cookie` header it was read from, as sent.
+    sent: Option<HeaderValue>,
+    /// The browser session id it names.
+    pub sid: Option<Arc<str>>,
+    /// What the upstream gets instead of the request's `Cookie` headers (as
+    /// [`headers::cookie_for_upstream`]: `None` when they pass as they are).
+    pub upstream: Option<Option<HeaderValue>>,
+}
+
+/// Identity headers and what they were made from (held, so that the same address is the same
+/// record).
+struct Made {
+    record: Arc<crate::records::BrowserSession>,
+    standing: Arc<crate::trust::Standing>,
+    route: Arc<Route>,
+    keys: Arc<crate::issuer::keyring::Keys>,
+    headers: IdentityHeaders,
+}
+
+fn lock<T>(m: &Mutex<T>) -> MutexGuard<'_, T> {
+    m.lock().unwrap_or_else(|p| p.into_inner())
+}
+
+impl Recall {
+    /// What `headers`' cookies say: remembered when the connection's last request sent the same
+    /// single `Cookie` header, else read (and remembered when there is one such header).
+    pub fn cookie(&self, state: &AppState, headers: &HeaderMap) -> CookieRead {
+        let mut all = headers.get_all(header::COOKIE).iter();
+        let single = match (all.next(), all.next()) {
+            (Some(v), None) => Some(v),
+            (None, _) => return CookieRead { sent: None, sid: None, upstream: None },
+            (Some(_), Some(_)) => None,
+        };
+        if let Some(sent) = single {
+            if let Some(known) = lock(&self.cookie).as_ref().filter(|k| k.sent.as_ref() == Some(sent)) {
+                return known.clone();
+            }
+        }
+        let read = CookieRead {
+            sent: single.cloned(),
+            sid: state.session_cookie().get_str(headers).map(Arc::from),
+            upstream: headers::cookie_for_upstream(headers),
+        };
+        if read.sent.is_some() {
+            *lock(&self.cookie) = Some(read.clone());
+        }
+        read
+    }
+
+    /// The identity headers for `who` at `route` ([`forward::identity_headers`]): the ones last
+    /// passed on when made from the same session record, trust check, route and keys and their
+    /// assertion still has half its life left, else made (and remembered).
+    pub fn identity(&self, state: &AppState, who: &Who, route: &Arc<Route>) -> Result<IdentityHeaders, AppError> {
+        let keys = state.keys.snapshot();
+        let now = state.clock.now_secs();
+        let (record, standing) = who.parts();
+        let same = |m: &&Made| {
+            Arc::ptr_eq(&m.record, record)
+                && Arc::ptr_eq(&m.standing, standing)
+                && Arc::ptr_eq(&m.route, route)
+                && Arc::ptr_eq(&m.keys, &keys)
+                && m.headers.exp - now >= forward::ASSERTION_TTL_SECS / 2
+        };
+        if let Some(made) = lock(&self.identity).as_ref().filter(same) {
+            return Ok(made.headers.clone());
+        }
+        let headers = forward::identity_headers_at(state, who, route, &keys, now)?;
+        *lock(&self.identity) = Some(Made {
+            record: record.clone(),
+            standing: standing.clone(),
+            route: route.clone(),
+            keys,
+            headers: headers.clone(),
+        });
+        Ok(headers)
+    }
+}
