@@ -28,68 +28,69 @@ struct Open {
     /// Set once, when shutdown begins.
     closing: AtomicBool,
     /// The open connections, each with its task's waker once it has run.
-    slots: Mutex<Vec<Slot>>,
+    table: Mutex<Table>,
     /// Woken when the last connection ends during shutdown.
     all_closed: tokio::sync::Notify,
 }
 
-enum Slot {
-    Free,
-    Open(Option<Waker>),
+/// Slots of open connections (`None`: the task has not run yet) and the free ones.
+#[derive(Default)]
+struct Table {
+    slots: Vec<Option<Option<Waker>>>,
+    free: Vec<usize>,
+    open: usize,
 }
 
 impl Open {
-    fn slots(&self) -> MutexGuard<'_, Vec<Slot>> {
-        self.slots.lock().unwrap_or_else(|p| p.into_inner())
+    fn table(&self) -> MutexGuard<'_, Table> {
+        self.table.lock().unwrap_or_else(|p| p.into_inner())
     }
 
     /// A place for a connection just accepted.
     fn enter(&self) -> usize {
-        let mut s = self.slots();
-        match s.iter().position(|s| matches!(s, Slot::Free)) {
+        let mut t = self.table();
+        t.open += 1;
+        match t.free.pop() {
             Some(i) => {
-                s[i] = Slot::Open(None);
+                t.slots[i] = Some(None);
                 i
             }
             None => {
-                s.push(Slot::Open(None));
-                s.len() - 1
+                t.slots.push(Some(None));
+                t.slots.len() - 1
             }
         }
     }
 
-    /// The waker of the task serving the connection at `slot`.
-    fn woken_by(&self, slot: usize, waker: &Waker) {
-        if let Some(s) = self.slots().get_mut(slot) {
-            *s = Slot::Open(Some(waker.clone()));
+    /// Record `waker` as the one that wakes the task serving the connection at `slot`.
+    fn set_waker(&self, slot: usize, waker: &Waker) {
+        if let Some(Some(w)) = self.table().slots.get_mut(slot) {
+            *w = Some(waker.clone());
         }
     }
 
     fn leave(&self, slot: usize) {
-        let mut s = self.slots();
-        if let Some(s) = s.get_mut(slot) {
-            *s = Slot::Free;
+        let mut t = self.table();
+        if let Some(s) = t.slots.get_mut(slot).filter(|s| s.is_some()) {
+            *s = None;
+            t.free.push(slot);
+            t.open -= 1;
         }
-        while s.last().is_some_and(|s| matches!(s, Slot::Free)) {
-            s.pop();
-        }
-        if s.is_empty() && self.closing.load(Ordering::Acquire) {
+        if t.open == 0 && self.closing.load(Ordering::Acquire) {
             self.all_closed.notify_one();
         }
     }
 
     fn is_empty(&self) -> bool {
-        self.slots().is_empty()
+        self.table().open == 0
     }
 
     /// Begin shutdown: every connection whose task has run is woken to see it (the others see
     /// it when they first run).
     fn close(&self) {
         self.closing.store(true, Ordering::Release);
-        for s in self.slots().iter() {
-            if let Slot::Open(Some(w)) = s {
-                w.wake_by_ref();
-            }
+        for w in self.table().slots.iter().flatten().flatten() {
+            w.wake_by_ref();
         }
     }
 }
@@ -110,7 +111,14 @@ pub async fn serve(listener: TcpListener, app: Dispatch, stop: impl Future<Outpu
             Ok((tcp, peer)) => {
                 tokio::spawn(connection(tcp, app.for_peer(peer), open.clone()));
             }
-            Err(e) => accept_failed(e).await,
+            Err(e) => {
+                // The pause after a failed accept gives way to shutdown.
+                tokio::select! {
+                    biased;
+                    () = &mut stop => break,
+                    () = accept_failed(e) => {}
+                }
+            }
         }
     }
     drop(listener);
@@ -145,7 +153,7 @@ fn connection(tcp: TcpStream, app: Dispatch, open: Arc<Open>) -> Graceful {
     }
     let conn = http1::Builder::new().serve_connection(TokioIo::new(tcp), app).with_upgrades();
     let slot = open.enter();
-    Graceful { conn, open, slot, woken_by: false, closing: false }
+    Graceful { conn, open, slot, waker: None, closing: false }
 }
 
 pin_project_lite::pin_project! {
@@ -157,8 +165,8 @@ pin_project_lite::pin_project! {
         open: Arc<Open>,
         // Its place among the open connections.
         slot: usize,
-        // Whether its task's waker is known there.
-        woken_by: bool,
+        // The waker recorded there.
+        waker: Option<Waker>,
         // Whether it was told to shut down.
         closing: bool,
     }
@@ -176,10 +184,11 @@ impl Future for Graceful {
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
         let mut this = self.project();
-        // A spawned task is always woken through the same waker: registered once.
-        if !*this.woken_by {
-            this.open.woken_by(*this.slot, cx.waker());
-            *this.woken_by = true;
+        // A spawned task is woken through the same waker each time: recorded (under the lock)
+        // only when it is not the one recorded already.
+        if !this.waker.as_ref().is_some_and(|w| w.will_wake(cx.waker())) {
+            this.open.set_waker(*this.slot, cx.waker());
+            *this.waker = Some(cx.waker().clone());
         }
         if !*this.closing && this.open.closing.load(Ordering::Acquire) {
             *this.closing = true;

@@ -253,8 +253,7 @@ impl Application {
             let _ = tx.send(());
         };
         let listener = self.listener;
-        let serve = tokio::spawn(crate::serve::serve(listener, app, signal));
-        let mut serve = serve;
+        let mut serve = tokio::spawn(crate::serve::serve(listener, app, signal));
         tokio::select! {
             res = &mut serve => return res.map_err(Into::into),
             _ = rx => {}

@@ -105,9 +105,3 @@ impl HttpBody for Reply {
         }
     }
 }
-
-impl From<Body> for Reply {
-    fn from(b: Body) -> Self {
-        Self::Own(b)
-    }
-}

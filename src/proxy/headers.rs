@@ -41,14 +41,38 @@ pub fn scrub_request(headers: &mut HeaderMap, upgrade: Option<HeaderValue>) {
     scrub_request_with(headers, upgrade, cookie);
 }
 
+/// What the upstream gets in place of a request's `Cookie` headers.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum UpstreamCookie {
+    /// They pass as they are (a single `Cookie` header without braid's cookies).
+    AsSent,
+    /// None at all (there were only braid's cookies).
+    Remove,
+    /// This one header (the application's cookies, joined).
+    Replace(HeaderValue),
+}
+
+impl UpstreamCookie {
+    /// Apply to `headers`.
+    pub fn apply(self, headers: &mut HeaderMap) {
+        match self {
+            Self::AsSent => {}
+            Self::Remove => {
+                headers.remove(header::COOKIE);
+            }
+            Self::Replace(v) => {
+                headers.insert(header::COOKIE, v);
+            }
+        }
+    }
+}
+
 /// [`scrub_request`], with `cookie` worked out already from the request's headers as sent
 /// ([`cookie_for_upstream`]). A `Cookie` that the client named hop-by-hop is gone and stays gone.
-pub fn scrub_request_with(headers: &mut HeaderMap, upgrade: Option<HeaderValue>, cookie: Option<Option<HeaderValue>>) {
+pub fn scrub_request_with(headers: &mut HeaderMap, upgrade: Option<HeaderValue>, cookie: UpstreamCookie) {
     drop_where(headers, upgrade, is_claim);
-    if let Some(replacement) = cookie {
-        if headers.contains_key(header::COOKIE) {
-            set_cookie_header(headers, replacement);
-        }
+    if cookie != UpstreamCookie::AsSent && headers.contains_key(header::COOKIE) {
+        cookie.apply(headers);
     }
 }
 
@@ -135,14 +159,11 @@ fn cookie_name(pair: &[u8]) -> &[u8] {
 /// application's own cookies pass unchanged. A single `Cookie` header without braid's is left
 /// as it is.
 pub fn drop_braid_cookies(headers: &mut HeaderMap) {
-    if let Some(replacement) = cookie_for_upstream(headers) {
-        set_cookie_header(headers, replacement);
-    }
+    cookie_for_upstream(headers).apply(headers);
 }
 
-/// What [`drop_braid_cookies`] does to `headers`: `None` when they pass as they are, else the one
-/// `Cookie` header that replaces them all (`Some(None)`: none at all).
-pub fn cookie_for_upstream(headers: &HeaderMap) -> Option<Option<HeaderValue>> {
+/// What [`drop_braid_cookies`] does to `headers`.
+pub fn cookie_for_upstream(headers: &HeaderMap) -> UpstreamCookie {
     let mut kept: Vec<u8> = Vec::new();
     let (mut seen, mut dropped) = (0, false);
     for v in headers.get_all(header::COOKIE) {
@@ -159,23 +180,11 @@ pub fn cookie_for_upstream(headers: &HeaderMap) -> Option<Option<HeaderValue>> {
         }
     }
     if seen <= 1 && !dropped {
-        return None;
+        return UpstreamCookie::AsSent;
     }
-    if kept.is_empty() {
-        return Some(None);
-    }
-    Some(HeaderValue::from_maybe_shared(axum::body::Bytes::from(kept)).ok())
-}
-
-/// Replace every `Cookie` header of `headers` with `value` (none when `None`).
-pub fn set_cookie_header(headers: &mut HeaderMap, value: Option<HeaderValue>) {
-    match value {
-        Some(v) => {
-            headers.insert(header::COOKIE, v);
-        }
-        None => {
-            headers.remove(header::COOKIE);
-        }
+    match HeaderValue::from_maybe_shared(axum::body::Bytes::from(kept)) {
+        Ok(v) if !v.is_empty() => UpstreamCookie::Replace(v),
+        _ => UpstreamCookie::Remove,
     }
 }
 

@@ -14,7 +14,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use axum::http::{HeaderMap, HeaderValue, header};
 
 use super::forward::{self, IdentityHeaders, Who};
-use super::headers;
+use subtle::ConstantTimeEq;
+
+use super::headers::{self, UpstreamCookie};
 use super::table::Route;
 use crate::error::AppError;
 use crate::state::AppState;
@@ -33,9 +35,8 @@ pub struct CookieRead {
     sent: Option<HeaderValue>,
     /// The browser session id it names.
     pub sid: Option<Arc<str>>,
-    /// What the upstream gets instead of the request's `Cookie` headers (as
-    /// [`headers::cookie_for_upstream`]: `None` when they pass as they are).
-    pub upstream: Option<Option<HeaderValue>>,
+    /// What the upstream gets instead of the request's `Cookie` headers.
+    pub upstream: UpstreamCookie,
 }
 
 /// Identity headers and what they were made from (held, so that the same address is the same
@@ -59,11 +60,15 @@ impl Recall {
         let mut all = headers.get_all(header::COOKIE).iter();
         let single = match (all.next(), all.next()) {
             (Some(v), None) => Some(v),
-            (None, _) => return CookieRead { sent: None, sid: None, upstream: None },
+            (None, _) => return CookieRead { sent: None, sid: None, upstream: UpstreamCookie::AsSent },
             (Some(_), Some(_)) => None,
         };
         if let Some(sent) = single {
-            if let Some(known) = lock(&self.cookie).as_ref().filter(|k| k.sent.as_ref() == Some(sent)) {
+            // Compared in constant time: behind a proxy that sends many people's requests over
+            // one connection, the header remembered may be someone else's session cookie.
+            let same =
+                |k: &&CookieRead| k.sent.as_ref().is_some_and(|k| bool::from(k.as_bytes().ct_eq(sent.as_bytes())));
+            if let Some(known) = lock(&self.cookie).as_ref().filter(same) {
                 return known.clone();
             }
         }

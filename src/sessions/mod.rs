@@ -67,7 +67,10 @@ pub trait SessionStore: Send + Sync + 'static {
     async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
     /// Read a live value as shared bytes. A store that keeps its values in this process hands
     /// out the stored bytes themselves, so that two reads of a value not written in between
-    /// return the same bytes (a reader may compare them by address); others return a copy.
+    /// return the same bytes; others return a copy. A reader that keeps the bytes of an earlier
+    /// read may take a later read at the same address and length for the same value (the bytes
+    /// it keeps cannot be freed and reused meanwhile); so a store must never hand out bytes it
+    /// changes in place.
     async fn get_shared(&self, key: &str) -> Result<Option<axum::body::Bytes>, StoreError> {
         Ok(self.get(key).await?.map(axum::body::Bytes::from))
     }
