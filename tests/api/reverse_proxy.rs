@@ -766,4 +766,17 @@ async fn requests_on_one_connection_are_each_judged_by_the_cookie_they_send() {
     // dora's session ends elsewhere: the same cookie on the same connection no longer passes.
     p.app.state.records.store().delete(&braid::records::key::session(&dora_sid)).await.unwrap();
     assert_eq!(send(Some(&dora)).await.0, StatusCode::UNAUTHORIZED);
+    // alma's primary identity changes: the next request on the connection tells the upstream
+    // the new primary's (absent) email, not the remembered headers.
+    let (_, echo) = send(Some(&alma)).await;
+    assert_eq!(seen(&echo, "x-auth-request-email"), ["alma@example.com"]);
+    let (admin, usable) = (Actor::admin("test"), braid::accounts::SignInProviders::new(["dev", "dev2"]));
+    let accounts = &p.app.state.accounts;
+    accounts.link(&p.alma, "dev2", &crate::forward_auth::ext("dev2", "alma2"), &admin, 0).await.unwrap();
+    let second = accounts.find_identity("urn:braid:dev:dev2", "alma2").await.unwrap().unwrap();
+    accounts.update_identity(&p.alma, second.id, None, true, &usable, &admin, 0).await.unwrap().unwrap();
+    let (status, echo) = send(Some(&alma)).await;
+    assert_eq!(status, StatusCode::OK);
+    assert_eq!(seen(&echo, "x-auth-request-user"), [p.alma.as_str()]);
+    assert!(seen(&echo, "x-auth-request-email").is_empty(), "{echo}");
 }
