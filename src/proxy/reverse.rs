@@ -272,7 +272,7 @@ fn serve(
         let Some(upstream) = route.upstream.as_ref() else {
             return Err(forward::no_route_page());
         };
-        let uri = upstream_uri(upstream, &orig, req.uri().query())
+        let uri = upstream_uri(upstream, &orig, req.uri())
             .ok_or_else(|| forward::bad_request_page("the request URL cannot be passed on"))?;
         let peer_ip = peer.as_ref().map(|p| p.addr.ip());
         // The client's address as braid resolves it: through the trusted proxies' `X-Forwarded-For`,
@@ -385,9 +385,18 @@ fn forwarded_for(ip: std::net::IpAddr) -> Option<HeaderValue> {
 
 /// The upstream request target of `orig` (origin form: the connection is to the upstream's
 /// origin): the upstream's path, then the normalised path braid matched (so the application
-/// reads the path braid checked) and the query as sent.
-fn upstream_uri(upstream: &url::Url, orig: &Original, query: Option<&str>) -> Option<Uri> {
+/// reads the path braid checked) and the query as `sent`. When that is the target as sent (no
+/// upstream path, a path already normal), the sent one is reused: a reference count, no parse.
+fn upstream_uri(upstream: &url::Url, orig: &Original, sent: &Uri) -> Option<Uri> {
     let base = upstream.path().trim_end_matches('/');
+    if let Some(target) = sent.path_and_query().filter(|t| base.is_empty() && t.path() == orig.path) {
+        if target.as_str().starts_with('/') {
+            let mut parts = axum::http::uri::Parts::default();
+            parts.path_and_query = Some(target.clone());
+            return Uri::from_parts(parts).ok();
+        }
+    }
+    let query = sent.query();
     let mut uri = String::with_capacity(base.len() + orig.path.len() + query.map_or(0, |q| q.len() + 1));
     for part in [base, &orig.path] {
         uri.push_str(part);
@@ -478,10 +487,21 @@ mod tests {
 
     #[test]
     fn the_upstream_url_joins_the_upstreams_path_and_the_checked_path() {
-        let orig = forward::original_of("https", "app.test".into(), "/a/../b//c?x=1".into()).unwrap();
+        let sent: Uri = "/a/../b//c?x=1".parse().unwrap();
+        let orig = forward::original_of("https", "app.test".into(), sent.to_string()).unwrap();
         let up = url::Url::parse("http://127.0.0.1:9000").unwrap();
-        assert_eq!(upstream_uri(&up, &orig, Some("x=1")).unwrap(), "/b/c?x=1");
-        let up = url::Url::parse("http://10.0.0.1:9000/base/").unwrap();
-        assert_eq!(upstream_uri(&up, &orig, None).unwrap(), "/base/b/c");
+        assert_eq!(upstream_uri(&up, &orig, &sent).unwrap(), "/b/c?x=1");
+        let base = url::Url::parse("http://10.0.0.1:9000/base/").unwrap();
+        assert_eq!(upstream_uri(&base, &orig, &sent).unwrap(), "/base/b/c?x=1");
+        // A target already normal is passed on as sent, absolute form included.
+        for sent in ["/b/c?x=1", "/b/c", "http://app.test/b/c?x=1", "/", "/a%20b?q=%20"] {
+            let sent: Uri = sent.parse().unwrap();
+            let target = sent.path_and_query().unwrap().as_str().to_owned();
+            let orig = forward::original_of("https", "app.test".into(), target.clone()).unwrap();
+            let uri = upstream_uri(&up, &orig, &sent).unwrap();
+            assert_eq!(uri, target.as_str(), "{sent}");
+            assert!(uri.authority().is_none() && uri.scheme().is_none(), "origin form: {uri}");
+            assert_eq!(upstream_uri(&base, &orig, &sent).unwrap(), format!("/base{target}").as_str(), "{sent}");
+        }
     }
 }
