@@ -49,13 +49,22 @@ pub struct Original {
     pub scheme: &'static str,
     /// Normalised authority (as routes name it).
     pub host: String,
-    /// Normalised path (as routes match it).
-    pub path: String,
     /// The request target as sent (path and query).
     pub target: String,
+    /// The normalised path, when it differs from the path of `target` (most paths are normal
+    /// as sent).
+    normal: Option<String>,
 }
 
 impl Original {
+    /// Normalised path (as routes match it).
+    pub fn path(&self) -> &str {
+        match &self.normal {
+            Some(p) => p,
+            None => self.target.split('?').next().unwrap_or_default(),
+        }
+    }
+
     /// The URL the browser asked for (where sign-in returns to); worked out only when needed.
     pub fn url(&self) -> Option<String> {
         Url::parse(&format!("{}://{}{}", self.scheme, self.host, self.target)).ok().map(String::from)
@@ -173,8 +182,11 @@ pub fn original(headers: &HeaderMap) -> Result<Original, &'static str> {
 /// query, as sent).
 pub fn original_of(scheme: &'static str, host: String, uri: String) -> Result<Original, &'static str> {
     let raw_path = uri.split('?').next().unwrap_or_default();
-    let path = table::normalize_path(raw_path).ok_or(table::AMBIGUOUS_PATH)?;
-    Ok(Original { scheme, host, path, target: uri })
+    let normal = match table::normalized(raw_path).ok_or(table::AMBIGUOUS_PATH)? {
+        std::borrow::Cow::Borrowed(_) => None,
+        std::borrow::Cow::Owned(p) => Some(p),
+    };
+    Ok(Original { scheme, host, target: uri, normal })
 }
 
 /// Who is signed in, as the application is told: read from the session and the trust check
@@ -249,11 +261,11 @@ pub async fn decide_for(state: &AppState, orig: &Original, headers: &HeaderMap) 
 
 /// Decide on `orig`, with the browser session `sid` that its session cookie names.
 pub async fn decide_on(state: &AppState, orig: &Original, sid: Option<&str>) -> Result<Decision, AppError> {
-    let Some(route) = state.proxy.find(&orig.host, &orig.path) else {
-        tracing::info!(host = %orig.host, path = %orig.path, "forward-auth: no route; refused");
+    let Some(route) = state.proxy.find(&orig.host, orig.path()) else {
+        tracing::info!(host = %orig.host, path = %orig.path(), "forward-auth: no route; refused");
         return Ok(Decision::NoRoute);
     };
-    if route.is_public(&orig.path) {
+    if route.is_public(orig.path()) {
         return Ok(Decision::Public(route.clone()));
     }
     // Where sign-in returns to (the site's root when the URL is too long to carry).
@@ -284,7 +296,7 @@ pub async fn decide_on(state: &AppState, orig: &Original, sid: Option<&str>) -> 
     };
     let who = Who { session: sid, record: session, standing };
     if let Some(reason) = refusal(route, &who) {
-        tracing::info!(account = %who.account(), host = %orig.host, path = %orig.path, reason, "forward-auth: the route's policy refuses");
+        tracing::info!(account = %who.account(), host = %orig.host, path = %orig.path(), reason, "forward-auth: the route's policy refuses");
         return Ok(Decision::Refused(reason));
     }
     Ok(Decision::Allowed(Box::new(who), route.clone()))
@@ -540,10 +552,10 @@ mod tests {
             ("x-forwarded-uri", "/a/../b?x=1"),
         ]))
         .unwrap();
-        assert_eq!((o.scheme, o.host.as_str(), o.path.as_str()), ("https", "app.example", "/b"));
+        assert_eq!((o.scheme, o.host.as_str(), o.path()), ("https", "app.example", "/b"));
         assert_eq!(o.url().as_deref(), Some("https://app.example/b?x=1"));
         let o = original(&h(&[("x-original-url", "http://127.0.0.1:8081/p/q?x=1")])).unwrap();
-        assert_eq!((o.scheme, o.host.as_str(), o.path.as_str()), ("http", "127.0.0.1:8081", "/p/q"));
+        assert_eq!((o.scheme, o.host.as_str(), o.path()), ("http", "127.0.0.1:8081", "/p/q"));
         let both = original(&h(&[
             ("x-original-url", "http://127.0.0.1:8081/p"),
             ("x-forwarded-proto", "http"),

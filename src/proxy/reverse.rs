@@ -389,7 +389,7 @@ fn forwarded_for(ip: std::net::IpAddr) -> Option<HeaderValue> {
 /// upstream path, a path already normal), the sent one is reused: a reference count, no parse.
 fn upstream_uri(upstream: &url::Url, orig: &Original, sent: &Uri) -> Option<Uri> {
     let base = upstream.path().trim_end_matches('/');
-    if let Some(target) = sent.path_and_query().filter(|t| base.is_empty() && t.path() == orig.path) {
+    if let Some(target) = sent.path_and_query().filter(|t| base.is_empty() && t.path() == orig.path()) {
         if target.as_str().starts_with('/') {
             let mut parts = axum::http::uri::Parts::default();
             parts.path_and_query = Some(target.clone());
@@ -397,8 +397,8 @@ fn upstream_uri(upstream: &url::Url, orig: &Original, sent: &Uri) -> Option<Uri>
         }
     }
     let query = sent.query();
-    let mut uri = String::with_capacity(base.len() + orig.path.len() + query.map_or(0, |q| q.len() + 1));
-    for part in [base, &orig.path] {
+    let mut uri = String::with_capacity(base.len() + orig.path().len() + query.map_or(0, |q| q.len() + 1));
+    for part in [base, orig.path()] {
         uri.push_str(part);
     }
     if let Some(query) = query {

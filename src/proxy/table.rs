@@ -177,7 +177,16 @@ pub const AMBIGUOUS_PATH: &str =
 /// merged. `None` when the path is ambiguous (an encoded `/` or `\`, a backslash, a control
 /// character, a bad escape, no leading `/`): an application could read it otherwise than braid.
 pub fn normalize_path(raw: &str) -> Option<String> {
-    if is_normal(raw) { Some(raw.to_owned()) } else { normalize_slowly(raw) }
+    normalized(raw).map(std::borrow::Cow::into_owned)
+}
+
+/// [`normalize_path`], borrowing `raw` when it is its own normal form (as most paths are).
+pub fn normalized(raw: &str) -> Option<std::borrow::Cow<'_, str>> {
+    if is_normal(raw) {
+        Some(std::borrow::Cow::Borrowed(raw))
+    } else {
+        normalize_slowly(raw).map(std::borrow::Cow::Owned)
+    }
 }
 
 /// Whether `raw` is its own normal form, as most paths are: printable ASCII without `%` or a
