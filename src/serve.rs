@@ -20,7 +20,7 @@ use hyper::server::conn::http1;
 use hyper_util::rt::TokioIo;
 use tokio::net::{TcpListener, TcpStream};
 
-use crate::proxy::reverse::Dispatch;
+use crate::proxy::reverse::{ConnectionDispatch, Dispatch};
 
 /// Connections in progress, and whether shutdown has begun.
 #[derive(Default)]
@@ -145,7 +145,7 @@ async fn accept_failed(e: std::io::Error) {
 
 /// The task that serves one client connection to its end (built before it is spawned, so that
 /// its place among the open connections is given back even if it never runs).
-fn connection(tcp: TcpStream, app: Dispatch, open: Arc<Open>) -> Graceful {
+fn connection(tcp: TcpStream, app: ConnectionDispatch, open: Arc<Open>) -> Graceful {
     // An answer (or a proxied chunk) is sent when written, never held back for an earlier
     // one's ACK (nginx's `tcp_nodelay on`).
     if let Err(e) = tcp.set_nodelay(true) {
@@ -161,7 +161,7 @@ pin_project_lite::pin_project! {
     /// shutdown begins.
     struct Graceful {
         #[pin]
-        conn: http1::UpgradeableConnection<TokioIo<TcpStream>, Dispatch>,
+        conn: http1::UpgradeableConnection<TokioIo<TcpStream>, ConnectionDispatch>,
         open: Arc<Open>,
         // Its place among the open connections.
         slot: usize,

@@ -60,34 +60,30 @@ thread_local! {
 /// Record one request braid's reverse proxy answered (route label [`PROXY`]) with `status`
 /// after `seconds`.
 pub fn record_proxy(status: StatusCode, seconds: f64) {
-    let code = status.as_u16();
-    PROXY_HANDLES.with(|cell| {
-        let mut handles = cell.borrow_mut();
-        if let Some((_, h)) = handles.iter().find(|(c, _)| *c == code) {
-            h.record(seconds);
-            return;
-        }
-        let h = metrics::histogram!(super::HTTP_SECONDS, "route" => PROXY, "status" => code.to_string());
-        h.record(seconds);
-        handles.push((code, h));
-    });
+    PROXY_HANDLES.with(|cell| record_in(&mut cell.borrow_mut(), PROXY, status, seconds));
 }
 
 /// Record one request of `route` that ended with `status` after `seconds`.
 pub fn record(route: &str, status: StatusCode, seconds: f64) {
-    let code = status.as_u16();
     HANDLES.with(|cell| {
         let mut map = cell.borrow_mut();
-        if let Some(by_status) = map.get_mut(route) {
-            if let Some((_, h)) = by_status.iter().find(|(c, _)| *c == code) {
-                h.record(seconds);
-                return;
-            }
+        match map.get_mut(route) {
+            Some(by_status) => record_in(by_status, route, status, seconds),
+            None => record_in(map.entry(route.into()).or_default(), route, status, seconds),
         }
-        let h = metrics::histogram!(super::HTTP_SECONDS, "route" => route.to_owned(), "status" => code.to_string());
-        h.record(seconds);
-        map.entry(route.into()).or_default().push((code, h));
     });
+}
+
+/// Record into the handle for `status` among `route`'s, registering it the first time.
+fn record_in(by_status: &mut Vec<(u16, Histogram)>, route: &str, status: StatusCode, seconds: f64) {
+    let code = status.as_u16();
+    if let Some((_, h)) = by_status.iter().find(|(c, _)| *c == code) {
+        h.record(seconds);
+        return;
+    }
+    let h = metrics::histogram!(super::HTTP_SECONDS, "route" => route.to_owned(), "status" => code.to_string());
+    h.record(seconds);
+    by_status.push((code, h));
 }
 
 /// Times each request of the routes it is applied to (with `Router::layer`, after the routes

@@ -33,14 +33,6 @@ pub fn drop_hop_by_hop(headers: &mut HeaderMap, upgrade: Option<HeaderValue>) {
     drop_where(headers, upgrade, |_| false);
 }
 
-/// A client's request made fit to pass on: the hop-by-hop headers and every header a client
-/// could use to claim an identity (all of them, not only the names braid sets) dropped in one
-/// pass over its names, then braid's cookies taken out ([`drop_braid_cookies`]).
-pub fn scrub_request(headers: &mut HeaderMap, upgrade: Option<HeaderValue>) {
-    let cookie = cookie_for_upstream(headers);
-    scrub_request_with(headers, upgrade, cookie);
-}
-
 /// What the upstream gets in place of a request's `Cookie` headers.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum UpstreamCookie {
@@ -67,9 +59,12 @@ impl UpstreamCookie {
     }
 }
 
-/// [`scrub_request`], with `cookie` worked out already from the request's headers as sent
-/// ([`cookie_for_upstream`]). A `Cookie` that the client named hop-by-hop is gone and stays gone.
-pub fn scrub_request_with(headers: &mut HeaderMap, upgrade: Option<HeaderValue>, cookie: UpstreamCookie) {
+/// A client's request made fit to pass on: the hop-by-hop headers and every header a client
+/// could use to claim an identity (all of them, not only the names braid sets) dropped in one
+/// pass over its names, then braid's cookies taken out as `cookie` says (worked out from the
+/// request's headers as sent: [`cookie_for_upstream`]). A `Cookie` that the client named
+/// hop-by-hop is gone and stays gone.
+pub fn scrub_request(headers: &mut HeaderMap, upgrade: Option<HeaderValue>, cookie: UpstreamCookie) {
     drop_where(headers, upgrade, is_claim);
     if cookie != UpstreamCookie::AsSent && headers.contains_key(header::COOKIE) {
         cookie.apply(headers);
@@ -296,7 +291,8 @@ mod tests {
             ("cookie", "app=1; braid_session=s"),
             ("accept", "text/html"),
         ]);
-        scrub_request(&mut m, None);
+        let cookie = cookie_for_upstream(&m);
+        scrub_request(&mut m, None, cookie);
         let mut left: Vec<&str> = m.keys().map(|k| k.as_str()).collect();
         left.sort_unstable();
         assert_eq!(left, ["accept", "cookie"]);
@@ -321,7 +317,8 @@ mod tests {
             ("x-rewrite-url", "/admin"),
             ("x-auth", "kept"),
         ]);
-        scrub_request(&mut m, None);
+        let cookie = cookie_for_upstream(&m);
+        scrub_request(&mut m, None, cookie);
         assert_eq!(m.keys().map(|k| k.as_str()).collect::<Vec<_>>(), ["x-auth"]);
     }
 

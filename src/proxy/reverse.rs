@@ -86,18 +86,23 @@ impl ReverseProxy {
     }
 }
 
-/// braid's whole HTTP service, one per connection (`crate::serve`): a request for a proxied host
-/// goes to the upstream; every other request reaches braid's router. A plain service rather than
-/// a middleware and an outer router, which cost every request (braid's own pages too) two boxed
-/// futures and a second routing.
+/// braid's whole HTTP service: a request for a proxied host goes to the upstream; every other
+/// request reaches braid's router. A plain service rather than a middleware and an outer router,
+/// which cost every request (braid's own pages too) two boxed futures and a second routing.
+/// Each connection gets its own ([`Dispatch::for_peer`]).
 #[derive(Clone)]
 pub struct Dispatch {
     proxy: Arc<ReverseProxy>,
     own: axum::Router,
-    /// The connection's peer (set by [`Dispatch::for_peer`]). braid's pages read it as the
-    /// `ConnectInfo` extension; the proxy takes it as it is, sparing each proxied request the
-    /// extension map's allocations.
-    peer: Option<Arc<Peer>>,
+}
+
+/// [`Dispatch`] for one connection (`crate::serve`), knowing its peer: braid's pages read it as
+/// the `ConnectInfo` extension; the proxy takes it as it is, sparing each proxied request the
+/// extension map's allocations.
+pub struct ConnectionDispatch {
+    proxy: Arc<ReverseProxy>,
+    own: axum::Router,
+    peer: Arc<Peer>,
 }
 
 /// A connection's peer, with its `X-Forwarded-For` value written once for all the proxied
@@ -115,19 +120,19 @@ struct Peer {
 impl Dispatch {
     /// The proxy in front of braid's own router.
     pub fn new(proxy: ReverseProxy, own: axum::Router) -> Self {
-        Self { proxy: Arc::new(proxy), own, peer: None }
+        Self { proxy: Arc::new(proxy), own }
     }
 
     /// The service for a connection from `addr`.
-    pub fn for_peer(&self, addr: SocketAddr) -> Self {
+    pub fn for_peer(&self, addr: SocketAddr) -> ConnectionDispatch {
         // Written only where something may be proxied.
         let forwarded_for = self.proxy.upstreams.as_ref().and_then(|_| forwarded_for(addr.ip()));
-        let peer = Some(Arc::new(Peer { addr, forwarded_for, timer: Default::default(), recall: Recall::default() }));
-        Self { proxy: self.proxy.clone(), own: self.own.clone(), peer }
+        let peer = Arc::new(Peer { addr, forwarded_for, timer: Default::default(), recall: Recall::default() });
+        ConnectionDispatch { proxy: self.proxy.clone(), own: self.own.clone(), peer }
     }
 }
 
-impl hyper::service::Service<Request<Incoming>> for Dispatch {
+impl hyper::service::Service<Request<Incoming>> for ConnectionDispatch {
     type Response = axum::http::Response<Reply>;
     type Error = std::convert::Infallible;
     type Future = DispatchFuture;
@@ -136,9 +141,7 @@ impl hyper::service::Service<Request<Incoming>> for Dispatch {
         match self.proxy.proxied_host(&req) {
             None => {
                 let mut req = req.map(Body::new);
-                if let Some(peer) = &self.peer {
-                    req.extensions_mut().insert(ConnectInfo(peer.addr));
-                }
+                req.extensions_mut().insert(ConnectInfo(self.peer.addr));
                 // braid's router is always ready; a clone of it is a reference count.
                 DispatchFuture::Own { inner: tower_service::Service::call(&mut self.own.clone(), req) }
             }
@@ -150,7 +153,7 @@ impl hyper::service::Service<Request<Incoming>> for Dispatch {
 }
 
 pin_project_lite::pin_project! {
-    /// The response future of [`Dispatch`].
+    /// The response future of [`ConnectionDispatch`].
     #[project = DispatchProj]
     pub enum DispatchFuture {
         /// braid's own router.
@@ -184,7 +187,7 @@ fn proxy_request(
     proxy: Arc<ReverseProxy>,
     host: String,
     req: Request<Incoming>,
-    peer: Option<Arc<Peer>>,
+    peer: Arc<Peer>,
 ) -> impl Future<Output = axum::http::Response<Reply>> + Send {
     let start = std::time::Instant::now();
     let span = tracing::info_span!("proxy", %host, method = %req.method(), path = %req.uri().path());
@@ -237,21 +240,14 @@ fn serve(
     proxy: Arc<ReverseProxy>,
     host: String,
     mut req: Request<Incoming>,
-    peer: Option<Arc<Peer>>,
+    peer: Arc<Peer>,
 ) -> impl Future<Output = Result<axum::http::Response<Reply>, Response>> + Send {
     async move {
         let proxy = &*proxy;
         let state = &proxy.state;
         let target = req.uri().path_and_query().map_or("/", |p| p.as_str()).to_owned();
         let orig = forward::original_of(proxy.scheme, host, target).map_err(forward::bad_request_page)?;
-        let fresh;
-        let recall = match &peer {
-            Some(p) => &p.recall,
-            None => {
-                fresh = Recall::default();
-                &fresh
-            }
-        };
+        let recall = &peer.recall;
         let cookie = recall.cookie(state, req.headers());
         let decision =
             forward::decide_on(state, &orig, cookie.sid.as_deref()).await.map_err(IntoResponse::into_response)?;
@@ -274,13 +270,12 @@ fn serve(
         };
         let uri = upstream_uri(upstream, &orig, req.uri())
             .ok_or_else(|| forward::bad_request_page("the request URL cannot be passed on"))?;
-        let peer_ip = peer.as_ref().map(|p| p.addr.ip());
         // The client's address as braid resolves it: through the trusted proxies' `X-Forwarded-For`,
         // before the client's own copies of it are dropped.
-        let client = crate::web::client_ip::resolve(peer_ip, req.headers(), &proxy.trusted);
-        let client_forwarded_for = match (client, &peer) {
-            (Some(ip), Some(peer)) if ip == peer.addr.ip() => peer.forwarded_for.clone(),
-            (ip, _) => ip.and_then(forwarded_for),
+        let client = crate::web::client_ip::resolve(Some(peer.addr.ip()), req.headers(), &proxy.trusted);
+        let client_forwarded_for = match client {
+            Some(ip) if ip == peer.addr.ip() => peer.forwarded_for.clone(),
+            ip => ip.and_then(forwarded_for),
         };
         let upgrade = headers::upgrade_of(req.headers()).filter(|_| req.method() == Method::GET);
         let client_upgrade = upgrade.is_some().then(|| hyper::upgrade::on(&mut req));
@@ -291,7 +286,7 @@ fn serve(
         let h = req.headers_mut();
         // Room for what braid adds, at once rather than by growing the map as it goes.
         h.reserve(10);
-        headers::scrub_request_with(h, upgrade, cookie.upstream);
+        headers::scrub_request(h, upgrade, cookie.upstream);
         if let Some(ip) = client_forwarded_for {
             h.insert(X_FORWARDED_FOR, ip);
         }
@@ -317,7 +312,7 @@ fn serve(
         };
         let sent = upstreams.send(&route, req, activity.clone());
         let timeout = route.timeout;
-        let mut resp = match activity.wait(sent, timeout, peer.as_ref().map(|p| &p.timer)).await {
+        let mut resp = match activity.wait(sent, timeout, &peer.timer).await {
             Ok(Ok(resp)) => resp,
             Ok(Err(e)) => {
                 let connect = matches!(e, Failed::Connect(_));

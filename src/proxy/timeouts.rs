@@ -58,9 +58,9 @@ impl Activity {
     }
 
     /// Wait for `fut` until `timeout` has passed with no request body moving: a large upload
-    /// is never cut short while it flows, and a silent upstream never hangs the request. With
-    /// `timer`, the wait uses its connection's timer when no other wait holds it.
-    pub fn wait<'a, F: Future>(&'a self, fut: F, timeout: Duration, timer: Option<&'a ConnectionTimer>) -> Wait<'a, F> {
+    /// is never cut short while it flows, and a silent upstream never hangs the request. The wait
+    /// uses its connection's `timer` when no other wait holds it.
+    pub fn wait<'a, F: Future>(&'a self, fut: F, timeout: Duration, timer: &'a ConnectionTimer) -> Wait<'a, F> {
         Wait { activity: self, timeout, armed: false, timer: Timer::for_wait(timer), fut }
     }
 }
@@ -96,11 +96,8 @@ impl Drop for Hold<'_> {
 }
 
 impl<'a> Timer<'a> {
-    fn for_wait(shared: Option<&'a ConnectionTimer>) -> Self {
-        match shared {
-            Some(t) if !t.0.busy.swap(true, Ordering::Acquire) => Timer::Held(Hold(&t.0)),
-            _ => Timer::Own(None),
-        }
+    fn for_wait(shared: &'a ConnectionTimer) -> Self {
+        if shared.0.busy.swap(true, Ordering::Acquire) { Timer::Own(None) } else { Timer::Held(Hold(&shared.0)) }
     }
 
     /// Run `f` with the timer (made, the first time, for `deadline`).
@@ -237,7 +234,7 @@ mod tests {
     }
 
     /// How long a new request's wait for a silent upstream took (it must end `Silent`).
-    async fn silent_wait(timeout: Duration, timer: Option<&ConnectionTimer>) -> Duration {
+    async fn silent_wait(timeout: Duration, timer: &ConnectionTimer) -> Duration {
         let activity = Activity::new();
         let start = Instant::now();
         assert!(activity.wait(std::future::pending::<()>(), timeout, timer).await.is_err());
@@ -247,31 +244,31 @@ mod tests {
     #[tokio::test]
     async fn an_answer_in_time_is_passed_on() {
         let activity = Activity::new();
-        let answer = activity.wait(async { 7 }, T, None).await;
+        let answer = activity.wait(async { 7 }, T, &ConnectionTimer::default()).await;
         assert!(matches!(answer, Ok(7)));
     }
 
     #[tokio::test]
     async fn a_silent_upstream_ends_the_wait_after_the_timeout() {
-        assert!(silent_wait(T, None).await >= T);
+        assert!(silent_wait(T, &ConnectionTimer::default()).await >= T);
     }
 
     #[tokio::test]
     async fn a_connection_timer_serves_its_waits_in_turn() {
         let timer = ConnectionTimer::default();
         let first = Activity::new();
-        assert!(matches!(first.wait(after(50, 1), T, Some(&timer)).await, Ok(1)));
+        assert!(matches!(first.wait(after(50, 1), T, &timer).await, Ok(1)));
         // The timer still holds the first wait's deadline: the second is timed from its own start.
-        assert!(silent_wait(T, Some(&timer)).await >= T);
+        assert!(silent_wait(T, &timer).await >= T);
         // After it ran out, the timer is set again for the next wait.
         let third = Activity::new();
-        assert!(matches!(third.wait(after(100, 3), T, Some(&timer)).await, Ok(3)));
-        assert!(silent_wait(T, Some(&timer)).await >= T);
+        assert!(matches!(third.wait(after(100, 3), T, &timer).await, Ok(3)));
+        assert!(silent_wait(T, &timer).await >= T);
         // A wait with a longer timeout (another route's) leaves a later deadline behind: the
         // next wait still ends at its own, earlier one.
         let long = Activity::new();
-        assert!(matches!(long.wait(after(50, 5), Duration::from_secs(5), Some(&timer)).await, Ok(5)));
-        let took = silent_wait(T, Some(&timer)).await;
+        assert!(matches!(long.wait(after(50, 5), Duration::from_secs(5), &timer).await, Ok(5)));
+        let took = silent_wait(T, &timer).await;
         assert!(took >= T && took < Duration::from_secs(3), "{took:?}");
     }
 
@@ -282,12 +279,12 @@ mod tests {
         // The first wait holds the connection's timer, in a task of its own.
         let first = tokio::spawn(async move {
             let activity = Activity::new();
-            activity.wait(std::future::pending::<()>(), T, Some(&held)).await.is_err()
+            activity.wait(std::future::pending::<()>(), T, &held).await.is_err()
         });
         tokio::time::sleep(Duration::from_millis(50)).await;
         // A shorter wait meanwhile, in another task: sharing the timer, it would take the first
         // wait's wake-up with it.
-        assert!(silent_wait(Duration::from_millis(100), Some(&timer)).await >= Duration::from_millis(100));
+        assert!(silent_wait(Duration::from_millis(100), &timer).await >= Duration::from_millis(100));
         let ended = tokio::time::timeout(Duration::from_secs(3), first).await;
         assert!(matches!(ended, Ok(Ok(true))), "the first wait ended at its own deadline");
     }
@@ -301,6 +298,6 @@ mod tests {
             toucher.touch();
         });
         // Answers after the first deadline (400 ms), before the one the movement set (700 ms).
-        assert!(matches!(activity.wait(after(500, "late"), T, None).await, Ok("late")));
+        assert!(matches!(activity.wait(after(500, "late"), T, &ConnectionTimer::default()).await, Ok("late")));
     }
 }
