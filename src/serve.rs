@@ -20,7 +20,8 @@ use hyper::server::conn::http1;
 use hyper_util::rt::TokioIo;
 use tokio::net::{TcpListener, TcpStream};
 
-use crate::proxy::reverse::{ConnectionDispatch, Dispatch};
+use crate::proxy::bodies::Reply;
+use crate::proxy::reverse::Dispatch;
 
 /// Connections in progress, and whether shutdown has begun.
 #[derive(Default)]
@@ -143,9 +144,32 @@ async fn accept_failed(e: std::io::Error) {
     tokio::time::sleep(Duration::from_secs(1)).await;
 }
 
+/// What serves one connection's requests (`proxy::reverse::ConnectionDispatch`).
+trait Service:
+    hyper::service::Service<
+        hyper::Request<hyper::body::Incoming>,
+        Response = hyper::Response<Reply>,
+        Error = std::convert::Infallible,
+        Future: Send,
+    > + Send
+    + 'static
+{
+}
+
+impl<S> Service for S where
+    S: hyper::service::Service<
+            hyper::Request<hyper::body::Incoming>,
+            Response = hyper::Response<Reply>,
+            Error = std::convert::Infallible,
+            Future: Send,
+        > + Send
+        + 'static
+{
+}
+
 /// The task that serves one client connection to its end (built before it is spawned, so that
 /// its place among the open connections is given back even if it never runs).
-fn connection(tcp: TcpStream, app: ConnectionDispatch, open: Arc<Open>) -> Graceful {
+fn connection<S: Service>(tcp: TcpStream, app: S, open: Arc<Open>) -> Graceful<S> {
     // An answer (or a proxied chunk) is sent when written, never held back for an earlier
     // one's ACK (nginx's `tcp_nodelay on`).
     if let Err(e) = tcp.set_nodelay(true) {
@@ -159,9 +183,9 @@ fn connection(tcp: TcpStream, app: ConnectionDispatch, open: Arc<Open>) -> Grace
 pin_project_lite::pin_project! {
     /// A connection that shuts down gracefully (finishing its request in flight) once
     /// shutdown begins.
-    struct Graceful {
+    struct Graceful<S: Service> {
         #[pin]
-        conn: http1::UpgradeableConnection<TokioIo<TcpStream>, ConnectionDispatch>,
+        conn: http1::UpgradeableConnection<TokioIo<TcpStream>, S>,
         open: Arc<Open>,
         // Its place among the open connections.
         slot: usize,
@@ -171,7 +195,7 @@ pin_project_lite::pin_project! {
         closing: bool,
     }
 
-    impl PinnedDrop for Graceful {
+    impl<S: Service> PinnedDrop for Graceful<S> {
         fn drop(this: Pin<&mut Self>) {
             let this = this.project();
             this.open.leave(*this.slot);
@@ -179,7 +203,7 @@ pin_project_lite::pin_project! {
     }
 }
 
-impl Future for Graceful {
+impl<S: Service> Future for Graceful<S> {
     type Output = ();
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {

@@ -236,12 +236,14 @@ impl StandingCache {
 /// than [`REUSE_MS`] ago when no account change was committed here since ([`StandingCache`]).
 /// The provider is checked every time, and the session's age against the account's
 /// `sessions_valid_after` as read (so a mark set by another replica counts within [`REUSE_MS`]).
+/// `now_ms` is the caller's reading of braid's clock (one per request).
 pub async fn standing_reused(
     state: &AppState,
     account: &AccountId,
     identity: Option<i64>,
     provider: Option<&str>,
     session_made: Option<i64>,
+    now_ms: i64,
 ) -> Result<Result<std::sync::Arc<Standing>, Lost>, AppError> {
     let (Some(id), Some(p)) = (identity, provider) else {
         return Ok(Err(Lost::Unrecorded));
@@ -251,14 +253,15 @@ pub async fn standing_reused(
     }
     // Read before the check: a change committed during it makes the entry stale at once.
     let changes = state.accounts.changes();
-    let now_ms = state.clock.now_ms();
     if let Some(s) = state.standing.get(id, account, p, now_ms, changes) {
         if ended(&s.account, session_made) {
             return Ok(Err(Lost::SessionsEnded));
         }
         return Ok(Ok(s));
     }
-    let checked = match check_all(state, account, identity, provider, session_made).await? {
+    // Boxed: the SQL check is the rare path (once a second per identity at most), and inline its
+    // future would enlarge every proxied request's.
+    let checked = match Box::pin(check_all(state, account, identity, provider, session_made)).await? {
         Ok(found) => found,
         Err(lost) => return Ok(Err(lost)),
     };

@@ -48,12 +48,14 @@ pub struct Original {
     /// `http` or `https`.
     pub scheme: &'static str,
     /// Normalised authority (as routes name it).
-    pub host: String,
+    pub host: Arc<str>,
     /// The request target as sent (path and query).
     pub target: String,
     /// The normalised path, when it differs from the path of `target` (most paths are normal
     /// as sent).
     normal: Option<String>,
+    /// The length of the path of `target` (up to its `?`).
+    path_len: usize,
 }
 
 impl Original {
@@ -61,7 +63,7 @@ impl Original {
     pub fn path(&self) -> &str {
         match &self.normal {
             Some(p) => p,
-            None => self.target.split('?').next().unwrap_or_default(),
+            None => self.target.get(..self.path_len).unwrap_or_default(),
         }
     }
 
@@ -175,18 +177,18 @@ pub fn original(headers: &HeaderMap) -> Result<Original, &'static str> {
         (None, Some((_, _, u))) => u.clone(),
         (None, None) => return Err("X-Forwarded-Uri (or X-Original-URL) is required"),
     };
-    original_of(scheme, host, uri)
+    original_of(scheme, host.into(), uri)
 }
 
 /// The original request from its scheme, normalised authority and request target (path and
 /// query, as sent).
-pub fn original_of(scheme: &'static str, host: String, uri: String) -> Result<Original, &'static str> {
-    let raw_path = uri.split('?').next().unwrap_or_default();
-    let normal = match table::normalized(raw_path).ok_or(table::AMBIGUOUS_PATH)? {
+pub fn original_of(scheme: &'static str, host: Arc<str>, uri: String) -> Result<Original, &'static str> {
+    let path_len = uri.bytes().position(|b| b == b'?').unwrap_or(uri.len());
+    let normal = match table::normalized(&uri[..path_len]).ok_or(table::AMBIGUOUS_PATH)? {
         std::borrow::Cow::Borrowed(_) => None,
         std::borrow::Cow::Owned(p) => Some(p),
     };
-    Ok(Original { scheme, host, target: uri, normal })
+    Ok(Original { scheme, host, target: uri, normal, path_len })
 }
 
 /// Who is signed in, as the application is told: read from the session and the trust check
@@ -198,9 +200,17 @@ pub struct Who {
     pub session: Arc<str>,
     record: Arc<BrowserSession>,
     standing: Arc<crate::trust::Standing>,
+    /// When it was checked (braid's clock, milliseconds): the time its identity headers are
+    /// signed at.
+    now_ms: i64,
 }
 
 impl Who {
+    /// When it was checked, in seconds since the epoch.
+    pub fn checked_at(&self) -> i64 {
+        self.now_ms.div_euclid(1000)
+    }
+
     /// The account id.
     pub fn account(&self) -> &str {
         self.record.account_id.as_str()
@@ -278,28 +288,39 @@ pub async fn decide_on(state: &AppState, orig: &Original, sid: Option<&str>) -> 
     let Some((sid, session)) = state.proxy_sessions.get(state, sid).await? else {
         return Ok(return_to());
     };
-    let standing = crate::trust::standing_reused(
-        state,
-        &session.account_id,
-        Some(session.identity_id),
-        Some(&session.provider_id),
-        Some(session.created_at),
-    )
-    .await?;
+    let now_ms = state.clock.now_ms();
+    let standing = standing_of(state, &session, now_ms).await?;
     let standing = match standing {
         Ok(s) => s,
         Err(lost) => {
             tracing::info!(account = %session.account_id, reason = lost.as_str(), "forward-auth refused; session ended");
-            state.end_session(&sid, &session).await?;
+            // Boxed, as a rare path: inline, its future would enlarge every request's.
+            Box::pin(state.end_session(&sid, &session)).await?;
             return Ok(return_to());
         }
     };
-    let who = Who { session: sid, record: session, standing };
+    let who = Who { session: sid, record: session, standing, now_ms };
     if let Some(reason) = refusal(route, &who) {
         tracing::info!(account = %who.account(), host = %orig.host, path = %orig.path(), reason, "forward-auth: the route's policy refuses");
         return Ok(Decision::Refused(reason));
     }
     Ok(Decision::Allowed(Box::new(who), route.clone()))
+}
+
+/// The trust check of browser session `session` at `now_ms` (`trust::standing_reused`).
+fn standing_of<'a>(
+    state: &'a AppState,
+    session: &'a BrowserSession,
+    now_ms: i64,
+) -> impl Future<Output = Result<Result<Arc<crate::trust::Standing>, crate::trust::Lost>, AppError>> + 'a {
+    crate::trust::standing_reused(
+        state,
+        &session.account_id,
+        Some(session.identity_id),
+        Some(&session.provider_id),
+        Some(session.created_at),
+        now_ms,
+    )
 }
 
 /// Why `route` refuses `who` (signed in through its session's provider); every non-empty list
@@ -332,14 +353,7 @@ pub async fn session_stands(state: &AppState, sid: &str) -> bool {
             return false;
         }
     };
-    let standing = crate::trust::standing_reused(
-        state,
-        &session.account_id,
-        Some(session.identity_id),
-        Some(&session.provider_id),
-        Some(session.created_at),
-    )
-    .await;
+    let standing = standing_of(state, &session, state.clock.now_ms()).await;
     match standing {
         Ok(Ok(_)) => true,
         Ok(Err(lost)) => {
@@ -377,7 +391,7 @@ fn no_store(mut resp: Response) -> Response {
 /// (`iss`, `sub`, `aud`, `iat`, `exp` (60 s), `idp`, `email` when verified). The list is
 /// reused while its assertion has at least half its life left (`proxy::assertions`).
 pub fn identity_headers(state: &AppState, who: &Who, route: &Route) -> Result<IdentityHeaders, AppError> {
-    identity_headers_at(state, who, route, &state.keys.snapshot(), state.clock.now_secs())
+    identity_headers_at(state, who, route, &state.keys.snapshot(), who.checked_at())
 }
 
 /// [`identity_headers`] signed with `keys` at `now`.
@@ -552,10 +566,10 @@ mod tests {
             ("x-forwarded-uri", "/a/../b?x=1"),
         ]))
         .unwrap();
-        assert_eq!((o.scheme, o.host.as_str(), o.path()), ("https", "app.example", "/b"));
+        assert_eq!((o.scheme, &*o.host, o.path()), ("https", "app.example", "/b"));
         assert_eq!(o.url().as_deref(), Some("https://app.example/b?x=1"));
         let o = original(&h(&[("x-original-url", "http://127.0.0.1:8081/p/q?x=1")])).unwrap();
-        assert_eq!((o.scheme, o.host.as_str(), o.path()), ("http", "127.0.0.1:8081", "/p/q"));
+        assert_eq!((o.scheme, &*o.host, o.path()), ("http", "127.0.0.1:8081", "/p/q"));
         let both = original(&h(&[
             ("x-original-url", "http://127.0.0.1:8081/p"),
             ("x-forwarded-proto", "http"),

@@ -23,14 +23,34 @@ fn tokens<'a>(values: &GetAll<'a, HeaderValue>) -> impl Iterator<Item = &'a [u8]
 
 /// The protocol a request asks to switch to (`Connection: upgrade` with an `Upgrade` header).
 pub fn upgrade_of(headers: &HeaderMap) -> Option<HeaderValue> {
-    let asked = connection_tokens(headers).any(|t| t.eq_ignore_ascii_case(b"upgrade"));
-    asked.then(|| headers.get(header::UPGRADE).cloned()).flatten()
+    hops_of(headers).upgrade
+}
+
+/// What a message's `Connection` headers say, read once.
+#[derive(Debug, Clone, Default)]
+pub struct Hops {
+    /// The protocol it asks to switch to (`Connection: upgrade` with an `Upgrade` header).
+    pub upgrade: Option<HeaderValue>,
+    /// Whether they name a header beyond the fixed hop-by-hop ones (`Connection: keep-alive`,
+    /// the usual value, names none).
+    named: bool,
+}
+
+/// What `headers`' `Connection` headers say.
+pub fn hops_of(headers: &HeaderMap) -> Hops {
+    let (mut asked, mut named) = (false, false);
+    for t in connection_tokens(headers) {
+        asked |= t.eq_ignore_ascii_case(b"upgrade");
+        named |= !is_fixed_hop(t);
+    }
+    Hops { upgrade: asked.then(|| headers.get(header::UPGRADE).cloned()).flatten(), named }
 }
 
 /// Drop the hop-by-hop headers; with `upgrade`, say `Connection: upgrade` and `Upgrade` again
 /// (the one hop-by-hop exchange a proxy passes on).
 pub fn drop_hop_by_hop(headers: &mut HeaderMap, upgrade: Option<HeaderValue>) {
-    drop_where(headers, upgrade, |_| false);
+    let named = hops_of(headers).named;
+    drop_where(headers, Hops { upgrade, named }, |_| false);
 }
 
 /// What the upstream gets in place of a request's `Cookie` headers.
@@ -59,15 +79,23 @@ impl UpstreamCookie {
     }
 }
 
-/// A client's request made fit to pass on: the hop-by-hop headers and every header a client
-/// could use to claim an identity (all of them, not only the names braid sets) dropped in one
-/// pass over its names, then braid's cookies taken out as `cookie` says (worked out from the
-/// request's headers as sent: [`cookie_for_upstream`]). A `Cookie` that the client named
-/// hop-by-hop is gone and stays gone.
-pub fn scrub_request(headers: &mut HeaderMap, upgrade: Option<HeaderValue>, cookie: UpstreamCookie) {
-    drop_where(headers, upgrade, is_claim);
-    if cookie != UpstreamCookie::AsSent && headers.contains_key(header::COOKIE) {
-        cookie.apply(headers);
+/// A client's request made fit to pass on: the hop-by-hop headers (as `hops`, read from the
+/// request as sent, says: [`hops_of`]; its upgrade passed on only when it is still asked for)
+/// and every header a client could use to claim an identity (all of them, not only the names
+/// braid sets) dropped in one pass over its names, then braid's cookies taken out as `cookie`
+/// says (worked out from the request's headers as sent: [`cookie_for_upstream`]). A `Cookie`
+/// that the client named hop-by-hop is gone and stays gone.
+pub fn scrub_request(headers: &mut HeaderMap, hops: Hops, cookie: UpstreamCookie) {
+    drop_where(headers, hops, is_claim);
+    match cookie {
+        UpstreamCookie::AsSent => {}
+        // Removing what is gone already changes nothing.
+        UpstreamCookie::Remove => cookie.apply(headers),
+        UpstreamCookie::Replace(_) => {
+            if headers.contains_key(header::COOKIE) {
+                cookie.apply(headers);
+            }
+        }
     }
 }
 
@@ -88,26 +116,31 @@ fn is_fixed_hop(name: &[u8]) -> bool {
 }
 
 /// Drop the hop-by-hop headers and those `also` names, then say the upgrade again.
-fn drop_where(headers: &mut HeaderMap, upgrade: Option<HeaderValue>, also: impl Fn(&HeaderName) -> bool) {
-    let connection = headers.get_all(header::CONNECTION);
-    // Whether `Connection` names a header beyond the fixed ones (`Connection: keep-alive`, the
-    // usual value, names none): only then is every name compared with its tokens.
-    let named = tokens(&connection).any(|t| !is_fixed_hop(t));
+fn drop_where(headers: &mut HeaderMap, hops: Hops, also: impl Fn(&HeaderName) -> bool) {
+    let Hops { upgrade, named } = hops;
+    // Only when `Connection` names a header beyond the fixed ones is every name compared with
+    // its tokens.
+    let connection = named.then(|| headers.get_all(header::CONNECTION));
     let is_hop_by_hop = |name: &HeaderName| {
         let name = name.as_str().as_bytes();
-        is_fixed_hop(name) || (named && tokens(&connection).any(|t| t.eq_ignore_ascii_case(name)))
+        is_fixed_hop(name) || connection.as_ref().is_some_and(|c| tokens(c).any(|t| t.eq_ignore_ascii_case(name)))
     };
     // The names to drop: the first few kept without an allocation (a message usually has one,
     // `Connection`, or none).
     let (mut few, mut more): ([Option<HeaderName>; 4], Vec<HeaderName>) = Default::default();
-    for (i, name) in headers.keys().filter(|k| is_hop_by_hop(k) || also(k)).enumerate() {
-        match few.get_mut(i) {
+    let mut found = 0;
+    for name in headers.keys().filter(|k| is_hop_by_hop(k) || also(k)) {
+        match few.get_mut(found) {
             Some(slot) => *slot = Some(name.clone()),
             None => more.push(name.clone()),
         }
+        found += 1;
     }
-    for name in few.into_iter().flatten().chain(more) {
-        headers.remove(name);
+    // Most requests have nothing to drop.
+    if found > 0 {
+        for name in few.into_iter().flatten().chain(more) {
+            headers.remove(name);
+        }
     }
     if let Some(protocol) = upgrade {
         headers.insert(header::CONNECTION, HeaderValue::from_static("upgrade"));
@@ -291,8 +324,8 @@ mod tests {
             ("cookie", "app=1; braid_session=s"),
             ("accept", "text/html"),
         ]);
-        let cookie = cookie_for_upstream(&m);
-        scrub_request(&mut m, None, cookie);
+        let (cookie, hops) = (cookie_for_upstream(&m), hops_of(&m));
+        scrub_request(&mut m, hops, cookie);
         let mut left: Vec<&str> = m.keys().map(|k| k.as_str()).collect();
         left.sort_unstable();
         assert_eq!(left, ["accept", "cookie"]);
@@ -317,8 +350,8 @@ mod tests {
             ("x-rewrite-url", "/admin"),
             ("x-auth", "kept"),
         ]);
-        let cookie = cookie_for_upstream(&m);
-        scrub_request(&mut m, None, cookie);
+        let (cookie, hops) = (cookie_for_upstream(&m), hops_of(&m));
+        scrub_request(&mut m, hops, cookie);
         assert_eq!(m.keys().map(|k| k.as_str()).collect::<Vec<_>>(), ["x-auth"]);
     }
 

@@ -72,8 +72,9 @@ impl ReverseProxy {
         Self { state, upstreams, scheme, own, active, trusted }
     }
 
-    /// The normalised host of `req` when braid's proxy serves it.
-    fn proxied_host<B>(&self, req: &Request<B>) -> Option<String> {
+    /// The normalised host of `req` when braid's proxy serves it (remembered by the
+    /// connection's `recall` for the host as sent).
+    fn proxied_host<B>(&self, req: &Request<B>, recall: &Recall) -> Option<Arc<str>> {
         if !self.active {
             return None;
         }
@@ -81,8 +82,10 @@ impl ReverseProxy {
             Some(a) => a.as_str(),
             None => req.headers().get(header::HOST)?.to_str().ok()?,
         };
-        let host = forward::authority_of(self.scheme, raw).ok()?;
-        (self.own.as_deref() != Some(host.as_str()) && self.state.proxy.proxies(&host)).then_some(host)
+        recall.host(raw, |raw| {
+            let host = forward::authority_of(self.scheme, raw).ok()?;
+            (self.own.as_deref() != Some(host.as_str()) && self.state.proxy.proxies(&host)).then(|| host.into())
+        })
     }
 }
 
@@ -98,12 +101,18 @@ pub struct Dispatch {
 
 /// [`Dispatch`] for one connection (`crate::serve`), knowing its peer: braid's pages read it as
 /// the `ConnectInfo` extension; the proxy takes it as it is, sparing each proxied request the
-/// extension map's allocations.
-pub struct ConnectionDispatch {
+/// extension map's allocations. `P` is the proxy's future ([`proxy_request`]'s, named through
+/// the function pointer `serve`): it sits in the connection's task, where a boxed future would
+/// cost every proxied request an allocation and a copy.
+pub struct ConnectionDispatch<P> {
     proxy: Arc<ReverseProxy>,
     own: axum::Router,
     peer: Arc<Peer>,
+    serve: ServeFn<P>,
 }
+
+/// [`proxy_request`]'s signature, with its future `P`.
+type ServeFn<P> = fn(Arc<ReverseProxy>, Arc<str>, Request<Incoming>, Arc<Peer>) -> P;
 
 /// A connection's peer, with its `X-Forwarded-For` value written once for all the proxied
 /// requests it sends (most clients are their connection's peer), and what the connection keeps
@@ -124,30 +133,36 @@ impl Dispatch {
     }
 
     /// The service for a connection from `addr`.
-    pub fn for_peer(&self, addr: SocketAddr) -> ConnectionDispatch {
+    pub fn for_peer(
+        &self,
+        addr: SocketAddr,
+    ) -> ConnectionDispatch<impl Future<Output = axum::http::Response<Reply>> + Send + 'static> {
         // Written only where something may be proxied.
         let forwarded_for = self.proxy.upstreams.as_ref().and_then(|_| forwarded_for(addr.ip()));
         let peer = Arc::new(Peer { addr, forwarded_for, timer: Default::default(), recall: Recall::default() });
-        ConnectionDispatch { proxy: self.proxy.clone(), own: self.own.clone(), peer }
+        ConnectionDispatch { proxy: self.proxy.clone(), own: self.own.clone(), peer, serve: proxy_request }
     }
 }
 
-impl hyper::service::Service<Request<Incoming>> for ConnectionDispatch {
+impl<P> hyper::service::Service<Request<Incoming>> for ConnectionDispatch<P>
+where
+    P: Future<Output = axum::http::Response<Reply>>,
+{
     type Response = axum::http::Response<Reply>;
     type Error = std::convert::Infallible;
-    type Future = DispatchFuture;
+    type Future = DispatchFuture<P>;
 
-    fn call(&self, req: Request<Incoming>) -> DispatchFuture {
-        match self.proxy.proxied_host(&req) {
+    fn call(&self, req: Request<Incoming>) -> DispatchFuture<P> {
+        match self.proxy.proxied_host(&req, &self.peer.recall) {
             None => {
                 let mut req = req.map(Body::new);
                 req.extensions_mut().insert(ConnectInfo(self.peer.addr));
                 // braid's router is always ready; a clone of it is a reference count.
                 DispatchFuture::Own { inner: tower_service::Service::call(&mut self.own.clone(), req) }
             }
-            Some(host) => DispatchFuture::Proxy {
-                inner: Box::pin(proxy_request(self.proxy.clone(), host, req, self.peer.clone())),
-            },
+            Some(host) => {
+                DispatchFuture::Proxy { inner: (self.serve)(self.proxy.clone(), host, req, self.peer.clone()) }
+            }
         }
     }
 }
@@ -155,15 +170,15 @@ impl hyper::service::Service<Request<Incoming>> for ConnectionDispatch {
 pin_project_lite::pin_project! {
     /// The response future of [`ConnectionDispatch`].
     #[project = DispatchProj]
-    pub enum DispatchFuture {
+    pub enum DispatchFuture<P> {
         /// braid's own router.
         Own { #[pin] inner: axum::routing::future::RouteFuture<std::convert::Infallible> },
         /// The proxy's task.
-        Proxy { #[pin] inner: Pin<Box<dyn Future<Output = axum::http::Response<Reply>> + Send>> },
+        Proxy { #[pin] inner: P },
     }
 }
 
-impl Future for DispatchFuture {
+impl<P: Future<Output = axum::http::Response<Reply>>> Future for DispatchFuture<P> {
     type Output = Result<axum::http::Response<Reply>, std::convert::Infallible>;
 
     fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
@@ -182,17 +197,17 @@ impl Future for DispatchFuture {
 ///
 /// This and [`serve`] return `async move` blocks rather than being `async fn`s: an `async fn`
 /// keeps each argument twice in its future (as passed and as moved into its body), and this
-/// future is boxed for every proxied request.
+/// future is made, and moved, for every proxied request.
 fn proxy_request(
     proxy: Arc<ReverseProxy>,
-    host: String,
+    host: Arc<str>,
     req: Request<Incoming>,
     peer: Arc<Peer>,
 ) -> impl Future<Output = axum::http::Response<Reply>> + Send {
     let start = std::time::Instant::now();
     let span = tracing::info_span!("proxy", %host, method = %req.method(), path = %req.uri().path());
     let metrics = proxy.state.metrics.is_some();
-    let served = std::panic::AssertUnwindSafe(serve(proxy, host, req, peer).instrument(span)).catch_unwind();
+    let served = std::panic::AssertUnwindSafe(serve(proxy, host, req, peer, start).instrument(span)).catch_unwind();
     async move {
         let resp = match served.await {
             Ok(answer) => answer.unwrap_or_else(|page| own_page(page).map(Reply::Own)),
@@ -238,70 +253,21 @@ const VIA: HeaderValue = HeaderValue::from_static("1.1 braid");
 #[expect(clippy::manual_async_fn, reason = "an async fn would hold its arguments twice")]
 fn serve(
     proxy: Arc<ReverseProxy>,
-    host: String,
-    mut req: Request<Incoming>,
+    host: Arc<str>,
+    req: Request<Incoming>,
     peer: Arc<Peer>,
+    start: std::time::Instant,
 ) -> impl Future<Output = Result<axum::http::Response<Reply>, Response>> + Send {
     async move {
         let proxy = &*proxy;
         let state = &proxy.state;
-        let target = req.uri().path_and_query().map_or("/", |p| p.as_str()).to_owned();
-        let orig = forward::original_of(proxy.scheme, host, target).map_err(forward::bad_request_page)?;
-        let recall = &peer.recall;
-        let cookie = recall.cookie(state, req.headers());
-        let decision =
-            forward::decide_on(state, &orig, cookie.sid.as_deref()).await.map_err(IntoResponse::into_response)?;
-        let (route, identity, session) = match decision {
-            Decision::BadRequest(reason) => return Err(forward::bad_request_page(reason)),
-            Decision::NoRoute => return Err(forward::no_route_page()),
-            Decision::Refused(_) => return Err(forward::refused_page()),
-            Decision::SignIn(return_to) => {
-                let navigation = is_navigation(req.method(), req.headers());
-                return Err(forward::sign_in_answer(state, &return_to, navigation));
-            }
-            Decision::Public(route) => (route, None, None),
-            Decision::Allowed(who, route) => {
-                let identity = recall.identity(state, &who, &route).map_err(IntoResponse::into_response)?;
-                (route, Some(identity), Some(who.session))
-            }
-        };
+        // What only the decision and the rewriting need is dropped before the upstream is
+        // awaited: each request's future holds less (and is copied, when moved, in full).
+        let (req, route, session, client_upgrade) = prepare(proxy, host, req, &peer).await?;
         let Some(upstream) = route.upstream.as_ref() else {
             return Err(forward::no_route_page());
         };
-        let uri = upstream_uri(upstream, &orig, req.uri())
-            .ok_or_else(|| forward::bad_request_page("the request URL cannot be passed on"))?;
-        // The client's address as braid resolves it: through the trusted proxies' `X-Forwarded-For`,
-        // before the client's own copies of it are dropped.
-        let client = crate::web::client_ip::resolve(Some(peer.addr.ip()), req.headers(), &proxy.trusted);
-        let client_forwarded_for = match client {
-            Some(ip) if ip == peer.addr.ip() => peer.forwarded_for.clone(),
-            ip => ip.and_then(forwarded_for),
-        };
-        let upgrade = headers::upgrade_of(req.headers()).filter(|_| req.method() == Method::GET);
-        let client_upgrade = upgrade.is_some().then(|| hyper::upgrade::on(&mut req));
-
-        *req.uri_mut() = uri;
-        *req.version_mut() = Version::HTTP_11;
-        req.extensions_mut().clear();
-        let h = req.headers_mut();
-        // Room for what braid adds, at once rather than by growing the map as it goes.
-        h.reserve(10);
-        headers::scrub_request(h, upgrade, cookie.upstream);
-        if let Some(ip) = client_forwarded_for {
-            h.insert(X_FORWARDED_FOR, ip);
-        }
-        h.append(header::VIA, VIA);
-        h.insert(X_FORWARDED_PROTO, HeaderValue::from_static(proxy.scheme));
-        // The route's host is the request's (normalised): a copy of its value costs a reference count.
-        h.insert(X_FORWARDED_HOST, route.host_header.clone());
-        // The upstream sees the host whose policy was applied, never a second or different `Host`
-        // the client sent beside an absolute-form request line.
-        h.insert(header::HOST, route.host_header.clone());
-        if let Some(identity) = identity {
-            h.extend(identity.headers.iter().cloned());
-        }
-
-        let activity = Arc::new(Activity::new());
+        let activity = Arc::new(Activity::since(start.into()));
         let req = req.map(|body| Upload::of(body, &activity));
         let Some(upstreams) = proxy.upstreams.as_ref() else {
             return Err(html::error_page(
@@ -354,6 +320,84 @@ fn serve(
         Ok(resp.map(|b| Reply::Upstream(Idle::new(b, timeout))))
     }
 }
+
+/// The decision on `req` and, when it may pass, `req` made fit for its route's upstream: with
+/// its route, its session (when it needed one) and the client's side of an upgrade it asks for.
+/// `Err` is a page of braid's own.
+#[expect(clippy::manual_async_fn, reason = "an async fn would hold its arguments twice")]
+fn prepare<'a>(
+    proxy: &'a ReverseProxy,
+    host: Arc<str>,
+    mut req: Request<Incoming>,
+    peer: &'a Peer,
+) -> impl Future<Output = Result<Prepared, Response>> + Send + 'a {
+    async move {
+        let state = &proxy.state;
+        let target = req.uri().path_and_query().map_or("/", |p| p.as_str()).to_owned();
+        let orig = forward::original_of(proxy.scheme, host, target).map_err(forward::bad_request_page)?;
+        let recall = &peer.recall;
+        let cookie = recall.cookie(state, req.headers());
+        let decision =
+            forward::decide_on(state, &orig, cookie.sid.as_deref()).await.map_err(IntoResponse::into_response)?;
+        let (route, identity, session) = match decision {
+            Decision::BadRequest(reason) => return Err(forward::bad_request_page(reason)),
+            Decision::NoRoute => return Err(forward::no_route_page()),
+            Decision::Refused(_) => return Err(forward::refused_page()),
+            Decision::SignIn(return_to) => {
+                let navigation = is_navigation(req.method(), req.headers());
+                return Err(forward::sign_in_answer(state, &return_to, navigation));
+            }
+            Decision::Public(route) => (route, None, None),
+            Decision::Allowed(who, route) => {
+                let identity = recall.identity(state, &who, &route).map_err(IntoResponse::into_response)?;
+                (route, Some(identity), Some(who.session))
+            }
+        };
+        let Some(upstream) = route.upstream.as_ref() else {
+            return Err(forward::no_route_page());
+        };
+        let uri = upstream_uri(upstream, &orig, req.uri())
+            .ok_or_else(|| forward::bad_request_page("the request URL cannot be passed on"))?;
+        // The client's address as braid resolves it: through the trusted proxies' `X-Forwarded-For`,
+        // before the client's own copies of it are dropped.
+        let client = crate::web::client_ip::resolve(Some(peer.addr.ip()), req.headers(), &proxy.trusted);
+        let client_forwarded_for = match client {
+            Some(ip) if ip == peer.addr.ip() => peer.forwarded_for.clone(),
+            ip => ip.and_then(forwarded_for),
+        };
+        let mut hops = headers::hops_of(req.headers());
+        if req.method() != Method::GET {
+            hops.upgrade = None;
+        }
+        let client_upgrade = hops.upgrade.is_some().then(|| hyper::upgrade::on(&mut req));
+
+        *req.uri_mut() = uri;
+        *req.version_mut() = Version::HTTP_11;
+        req.extensions_mut().clear();
+        let h = req.headers_mut();
+        // Room for what braid adds, at once rather than by growing the map as it goes.
+        h.reserve(10);
+        headers::scrub_request(h, hops, cookie.upstream);
+        if let Some(ip) = client_forwarded_for {
+            h.insert(X_FORWARDED_FOR, ip);
+        }
+        h.append(header::VIA, VIA);
+        h.insert(X_FORWARDED_PROTO, HeaderValue::from_static(proxy.scheme));
+        // The route's host is the request's (normalised): a copy of its value costs a reference count.
+        h.insert(X_FORWARDED_HOST, route.host_header.clone());
+        // The upstream sees the host whose policy was applied, never a second or different `Host`
+        // the client sent beside an absolute-form request line.
+        h.insert(header::HOST, route.host_header.clone());
+        if let Some(identity) = identity {
+            h.extend(identity.headers.iter().cloned());
+        }
+        Ok((req, route, session, client_upgrade))
+    }
+}
+
+/// What [`prepare`] gives: the request for the upstream, its route, its session and the
+/// client's side of its upgrade.
+type Prepared = (Request<Incoming>, Arc<super::table::Route>, Option<Arc<str>>, Option<hyper::upgrade::OnUpgrade>);
 
 /// `X-Forwarded-For`'s value for the client's address (an IPv4 address written by hand: the
 /// formatter costs more than the rest of the header rewriting).

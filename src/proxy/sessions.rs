@@ -34,15 +34,22 @@ impl SessionMemo {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// The live browser session `sid`, as [`AppState::session_by_id`] reads it (a session whose
-    /// provider is no longer usable is ended), with the id as a shared string.
+    /// The browser session `sid` as stored, with the id as a shared string. Unlike
+    /// [`AppState::session_by_id`], it does not look at the session's provider: both callers
+    /// pass the session to `trust::standing_reused` next, which does, and ends a session whose
+    /// provider is no longer usable.
     pub async fn get(&self, state: &AppState, sid: &str) -> Result<Option<(Arc<str>, Arc<BrowserSession>)>, AppError> {
         let seen = self.lock().get_key_value(sid).map(|(id, seen)| (id.clone(), seen.clone()));
         let (id, key) = match &seen {
             Some((id, seen)) => (id.clone(), seen.key.clone()),
             None => (Arc::from(sid), Arc::from(key::session(sid))),
         };
-        let Some(bytes) = state.records.store().get_shared(&key).await? else {
+        let store = state.records.store();
+        let read = match store.get_shared_now(&key) {
+            Some(read) => read,
+            None => store.get_shared(&key).await,
+        };
+        let Some(bytes) = read? else {
             return Ok(None);
         };
         let session = match seen {
@@ -57,9 +64,6 @@ impl SessionMemo {
                 session
             }
         };
-        if !state.session_usable(sid, &session).await? {
-            return Ok(None);
-        }
         Ok(Some((id, session)))
     }
 }

@@ -35,7 +35,17 @@ impl Default for Activity {
 impl Activity {
     /// Activity from now, the body not moved yet.
     pub fn new() -> Self {
-        Self { start: Instant::now(), last_ms: AtomicU64::new(0), sent: AtomicBool::new(false) }
+        Self::since(Instant::now())
+    }
+
+    /// Activity from `start` (when the request came), the body not moved yet.
+    pub fn since(start: Instant) -> Self {
+        Self { start, last_ms: AtomicU64::new(0), sent: AtomicBool::new(false) }
+    }
+
+    /// When the request came.
+    pub fn start(&self) -> Instant {
+        self.start
     }
 
     /// Record that the request body has ended (a request without one: at once).
@@ -138,8 +148,14 @@ impl<F: Future> Future for Wait<'_, F> {
         let (activity, timeout, armed) = (*this.activity, *this.timeout, this.armed);
         let deadline = activity.deadline(timeout);
         this.timer.with(deadline, |mut sleep| {
+            // Set only when it would run out later than this wait's deadline (another route's
+            // longer timeout): an earlier deadline, left by the connection's previous request,
+            // only wakes this wait once to be set again below. Requests one after another on a
+            // busy connection so skip resetting the timer each time.
             if !*armed {
-                sleep.as_mut().reset(deadline);
+                if sleep.deadline() > deadline {
+                    sleep.as_mut().reset(deadline);
+                }
                 *armed = true;
             }
             // The timer ran out: the upstream is silent unless the body moved since it was set.

@@ -69,9 +69,9 @@ impl Pool {
         self.idle.lock().unwrap_or_else(|p| p.into_inner())
     }
 
-    /// The most recently used idle connection that is still open, and how long it was idle.
-    fn take(&self) -> Option<(SendRequest<Upload>, Duration)> {
-        let now = Instant::now();
+    /// The most recently used idle connection that is still open, and how long it had been
+    /// idle at `now`.
+    fn take(&self, now: Instant) -> Option<(SendRequest<Upload>, Duration)> {
         let mut idle = self.lock();
         while let Some((tx, since)) = idle.pop() {
             let idled = now.duration_since(since);
@@ -143,7 +143,8 @@ impl Upstreams {
                 return Err(Failed::Connect("the route has no upstream".into()));
             };
             let mut replay = None;
-            while let Some((mut tx, idled)) = pool.take() {
+            // The request's start stands for now (a moment earlier, so idle times read no longer).
+            while let Some((mut tx, idled)) = pool.take(activity.start()) {
                 if tx.ready().await.is_err() {
                     continue;
                 }
@@ -160,7 +161,7 @@ impl Upstreams {
                         (Some(unsent), _) => req = unsent,
                         (None, Some(copy)) => {
                             tracing::debug!(error = %e.error(), "pooled upstream connection failed; the request is sent again");
-                            req = copy;
+                            req = *copy;
                             break;
                         }
                         (None, None) => return Err(Failed::Upstream(e.into_error())),
@@ -191,8 +192,9 @@ impl Upstreams {
 }
 
 /// A copy of `req` to send again when a reused connection fails under it: only an idempotent
-/// request (RFC 9110 §9.2.2) without a body, which the upstream may receive twice.
-fn replayable(req: &Request<Upload>) -> Option<Request<Upload>> {
+/// request (RFC 9110 §9.2.2) without a body, which the upstream may receive twice. Boxed: it is
+/// rarely made, and inline it would enlarge every proxied request's future.
+fn replayable(req: &Request<Upload>) -> Option<Box<Request<Upload>>> {
     use axum::http::Method;
     let idempotent = [Method::GET, Method::HEAD, Method::OPTIONS, Method::TRACE, Method::PUT, Method::DELETE];
     if !idempotent.contains(req.method()) || !req.body().is_end_stream() {
@@ -203,7 +205,7 @@ fn replayable(req: &Request<Upload>) -> Option<Request<Upload>> {
     *copy.uri_mut() = req.uri().clone();
     *copy.version_mut() = req.version();
     *copy.headers_mut() = req.headers().clone();
-    Some(copy)
+    Some(Box::new(copy))
 }
 
 /// `resp` with a body that returns `tx` to `pool` once read to the end; a `101` keeps its

@@ -154,6 +154,12 @@ impl MemorySessionStore {
         self.inner.lock().unwrap_or_else(|p| p.into_inner())
     }
 
+    /// The live value of `key`: the stored bytes themselves (shared, never changed in place).
+    fn read_shared(&self, key: &str) -> Option<axum::body::Bytes> {
+        let now = self.clock.now_ms();
+        self.lock().live(key, now).map(|e| e.value.clone())
+    }
+
     /// The current time and the expiry instant for `ttl` from now (at least 1 ms ahead).
     fn now_and_expiry(&self, ttl: Duration) -> (UnixMillis, UnixMillis) {
         let now = self.clock.now_ms();
@@ -201,9 +207,11 @@ impl SessionStore for MemorySessionStore {
     }
 
     async fn get_shared(&self, key: &str) -> Result<Option<axum::body::Bytes>, StoreError> {
-        let now = self.clock.now_ms();
-        let inner = self.lock();
-        Ok(inner.live(key, now).map(|e| e.value.clone()))
+        Ok(self.read_shared(key))
+    }
+
+    fn get_shared_now(&self, key: &str) -> Option<Result<Option<axum::body::Bytes>, StoreError>> {
+        Some(Ok(self.read_shared(key)))
     }
 
     async fn take(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {

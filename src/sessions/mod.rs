@@ -74,6 +74,12 @@ pub trait SessionStore: Send + Sync + 'static {
     async fn get_shared(&self, key: &str) -> Result<Option<axum::body::Bytes>, StoreError> {
         Ok(self.get(key).await?.map(axum::body::Bytes::from))
     }
+    /// [`Self::get_shared`] answered at once, by a store that keeps its values in this process
+    /// and so need not wait (nor box a future) to read one; `None` from a store that must be
+    /// asked through `get_shared`.
+    fn get_shared_now(&self, _key: &str) -> Option<Result<Option<axum::body::Bytes>, StoreError>> {
+        None
+    }
     /// Read and delete in one atomic step: of any number of concurrent takers, one gets the value.
     async fn take(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError>;
     /// Take `key` once (as `take`) and, in the same atomic step, when it held a value, store
