@@ -285,10 +285,11 @@ pub async fn decide_on(state: &AppState, orig: &Original, sid: Option<&str>) -> 
         Some(_) => Decision::SignIn(format!("{}://{}/", orig.scheme, orig.host)),
     };
     let Some(sid) = sid else { return Ok(return_to()) };
-    let Some((sid, session)) = state.proxy_sessions.get(state, sid).await? else {
+    // One reading of the clock for the session's expiry, the trust check and the assertion.
+    let now_ms = state.clock.now_ms();
+    let Some((sid, session)) = state.proxy_sessions.get(state, sid, now_ms).await? else {
         return Ok(return_to());
     };
-    let now_ms = state.clock.now_ms();
     let standing = standing_of(state, &session, now_ms).await?;
     let standing = match standing {
         Ok(s) => s,
@@ -345,7 +346,8 @@ fn refusal(route: &Route, who: &Who) -> Option<&'static str> {
 /// identity and account pass the trust check (a session that fails it is ended). A store that
 /// cannot answer counts as not standing (fail closed).
 pub async fn session_stands(state: &AppState, sid: &str) -> bool {
-    let session = match state.proxy_sessions.get(state, sid).await {
+    let now_ms = state.clock.now_ms();
+    let session = match state.proxy_sessions.get(state, sid, now_ms).await {
         Ok(Some((_, s))) => s,
         Ok(None) => return false,
         Err(e) => {
@@ -353,7 +355,7 @@ pub async fn session_stands(state: &AppState, sid: &str) -> bool {
             return false;
         }
     };
-    let standing = standing_of(state, &session, state.clock.now_ms()).await;
+    let standing = standing_of(state, &session, now_ms).await;
     match standing {
         Ok(Ok(_)) => true,
         Ok(Err(lost)) => {

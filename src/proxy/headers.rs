@@ -115,6 +115,24 @@ fn is_fixed_hop(name: &[u8]) -> bool {
     }
 }
 
+/// An upstream's response made fit to pass on: its hop-by-hop headers dropped (its upgrade said
+/// again when it `switched` protocols) and braid's cookies taken out of its `Set-Cookie`, in one
+/// pass over its names. The protocol it switched to, if any.
+pub fn scrub_response(headers: &mut HeaderMap, switched: bool) -> Option<HeaderValue> {
+    let Hops { upgrade, named } = hops_of(headers);
+    let upgrade = upgrade.filter(|_| switched);
+    let set_cookie = std::cell::Cell::new(false);
+    let note = |name: &HeaderName| {
+        set_cookie.set(set_cookie.get() || name == header::SET_COOKIE);
+        false
+    };
+    drop_where(headers, Hops { upgrade: upgrade.clone(), named }, note);
+    if set_cookie.get() {
+        drop_braid_set_cookies(headers);
+    }
+    upgrade
+}
+
 /// Drop the hop-by-hop headers and those `also` names, then say the upgrade again.
 fn drop_where(headers: &mut HeaderMap, hops: Hops, also: impl Fn(&HeaderName) -> bool) {
     let Hops { upgrade, named } = hops;
@@ -330,6 +348,32 @@ mod tests {
         left.sort_unstable();
         assert_eq!(left, ["accept", "cookie"]);
         assert_eq!(m["cookie"], "app=1");
+    }
+
+    #[test]
+    fn a_response_is_scrubbed_of_hops_and_braids_set_cookies_in_one_call() {
+        let mut m = h(&[
+            ("connection", "keep-alive, x-hop"),
+            ("keep-alive", "timeout=5"),
+            ("x-hop", "1"),
+            ("set-cookie", "app=1; Path=/"),
+            ("set-cookie", "__Host-braid_session=planted; Path=/; Secure"),
+            ("content-type", "text/html"),
+        ]);
+        assert_eq!(scrub_response(&mut m, false), None);
+        let mut left: Vec<&str> = m.keys().map(|k| k.as_str()).collect();
+        left.sort_unstable();
+        assert_eq!(left, ["content-type", "set-cookie"]);
+        assert_eq!(m.get_all("set-cookie").iter().collect::<Vec<_>>(), ["app=1; Path=/"]);
+        // A switch of protocols keeps its upgrade; an upgrade offered without one is dropped.
+        let switched = || h(&[("connection", "Upgrade"), ("upgrade", "websocket"), ("sec-websocket-accept", "a")]);
+        let mut m = switched();
+        assert_eq!(scrub_response(&mut m, true).as_ref().map(|v| v.as_bytes()), Some(&b"websocket"[..]));
+        assert_eq!(m["connection"], "upgrade");
+        assert_eq!(m["upgrade"], "websocket");
+        let mut m = switched();
+        assert_eq!(scrub_response(&mut m, false), None);
+        assert!(m.get("connection").is_none() && m.get("upgrade").is_none());
     }
 
     #[test]

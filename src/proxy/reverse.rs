@@ -195,9 +195,10 @@ impl<P: Future<Output = axum::http::Response<Reply>>> Future for DispatchFuture<
 /// is under way stops nothing that matters (a session found ended and not yet deleted is found
 /// ended again at its next request). A panic gives an opaque 500, as on braid's pages.
 ///
-/// This and [`serve`] return `async move` blocks rather than being `async fn`s: an `async fn`
-/// keeps each argument twice in its future (as passed and as moved into its body), and this
-/// future is made, and moved, for every proxied request.
+/// [`serve`] returns an `async move` block rather than being an `async fn`, which keeps each
+/// argument twice in its future (as passed and as moved into its body); the future that times it
+/// ([`Answered`]) is a struct of its own, since an `async` block awaiting it would hold it twice
+/// too (as captured and as awaited). This future is made, and moved, for every proxied request.
 fn proxy_request(
     proxy: Arc<ReverseProxy>,
     host: Arc<str>,
@@ -208,18 +209,39 @@ fn proxy_request(
     let span = tracing::info_span!("proxy", %host, method = %req.method(), path = %req.uri().path());
     let metrics = proxy.state.metrics.is_some();
     let served = std::panic::AssertUnwindSafe(serve(proxy, host, req, peer, start).instrument(span)).catch_unwind();
-    async move {
-        let resp = match served.await {
+    Answered { served, start, metrics }
+}
+
+pin_project_lite::pin_project! {
+    /// A proxied request's answer, a page of braid's own for a refusal (or an opaque 500 for a
+    /// panic), timed as `proxy` for the metrics.
+    struct Answered<F> {
+        #[pin]
+        served: F,
+        start: std::time::Instant,
+        metrics: bool,
+    }
+}
+
+impl<F> Future for Answered<F>
+where
+    F: Future<Output = std::thread::Result<Result<axum::http::Response<Reply>, Response>>>,
+{
+    type Output = axum::http::Response<Reply>;
+
+    fn poll(self: Pin<&mut Self>, cx: &mut Context<'_>) -> Poll<Self::Output> {
+        let this = self.project();
+        let resp = match std::task::ready!(this.served.poll(cx)) {
             Ok(answer) => answer.unwrap_or_else(|page| own_page(page).map(Reply::Own)),
             Err(_) => own_page(
                 crate::error::AppError::Internal("the proxy's request handler panicked".into()).into_response(),
             )
             .map(Reply::Own),
         };
-        if metrics {
-            crate::metrics::http::record_proxy(resp.status(), start.elapsed().as_secs_f64());
+        if *this.metrics {
+            crate::metrics::http::record_proxy(resp.status(), this.start.elapsed().as_secs_f64());
         }
-        resp
+        Poll::Ready(resp)
     }
 }
 
@@ -299,9 +321,7 @@ fn serve(
             }
         };
         let switched = resp.status() == StatusCode::SWITCHING_PROTOCOLS;
-        let upstream_upgrade = switched.then(|| headers::upgrade_of(resp.headers())).flatten();
-        headers::drop_hop_by_hop(resp.headers_mut(), upstream_upgrade.clone());
-        headers::drop_braid_set_cookies(resp.headers_mut());
+        let upstream_upgrade = headers::scrub_response(resp.headers_mut(), switched);
         resp.headers_mut().append(header::VIA, VIA);
         if switched {
             let (Some(client), Some(_)) = (client_upgrade, upstream_upgrade) else {

@@ -37,15 +37,20 @@ impl SessionMemo {
     /// The browser session `sid` as stored, with the id as a shared string. Unlike
     /// [`AppState::session_by_id`], it does not look at the session's provider: both callers
     /// pass the session to `trust::standing_reused` next, which does, and ends a session whose
-    /// provider is no longer usable.
-    pub async fn get(&self, state: &AppState, sid: &str) -> Result<Option<(Arc<str>, Arc<BrowserSession>)>, AppError> {
+    /// provider is no longer usable. `now_ms` is the caller's reading of braid's clock.
+    pub async fn get(
+        &self,
+        state: &AppState,
+        sid: &str,
+        now_ms: i64,
+    ) -> Result<Option<(Arc<str>, Arc<BrowserSession>)>, AppError> {
         let seen = self.lock().get_key_value(sid).map(|(id, seen)| (id.clone(), seen.clone()));
         let (id, key) = match &seen {
             Some((id, seen)) => (id.clone(), seen.key.clone()),
             None => (Arc::from(sid), Arc::from(key::session(sid))),
         };
         let store = state.records.store();
-        let read = match store.get_shared_now(&key) {
+        let read = match store.get_shared_now(&key, now_ms) {
             Some(read) => read,
             None => store.get_shared(&key).await,
         };

@@ -155,8 +155,7 @@ impl MemorySessionStore {
     }
 
     /// The live value of `key`: the stored bytes themselves (shared, never changed in place).
-    fn read_shared(&self, key: &str) -> Option<axum::body::Bytes> {
-        let now = self.clock.now_ms();
+    fn read_shared(&self, key: &str, now: UnixMillis) -> Option<axum::body::Bytes> {
         self.lock().live(key, now).map(|e| e.value.clone())
     }
 
@@ -207,11 +206,11 @@ impl SessionStore for MemorySessionStore {
     }
 
     async fn get_shared(&self, key: &str) -> Result<Option<axum::body::Bytes>, StoreError> {
-        Ok(self.read_shared(key))
+        Ok(self.read_shared(key, self.clock.now_ms()))
     }
 
-    fn get_shared_now(&self, key: &str) -> Option<Result<Option<axum::body::Bytes>, StoreError>> {
-        Some(Ok(self.read_shared(key)))
+    fn get_shared_now(&self, key: &str, now_ms: i64) -> Option<Result<Option<axum::body::Bytes>, StoreError>> {
+        Some(Ok(self.read_shared(key, now_ms)))
     }
 
     async fn take(&self, key: &str) -> Result<Option<Vec<u8>>, StoreError> {

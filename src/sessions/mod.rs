@@ -76,8 +76,9 @@ pub trait SessionStore: Send + Sync + 'static {
     }
     /// [`Self::get_shared`] answered at once, by a store that keeps its values in this process
     /// and so need not wait (nor box a future) to read one; `None` from a store that must be
-    /// asked through `get_shared`.
-    fn get_shared_now(&self, _key: &str) -> Option<Result<Option<axum::body::Bytes>, StoreError>> {
+    /// asked through `get_shared`. `now_ms` is the caller's reading of braid's clock (the one
+    /// the store was made with), which such a store judges expiry by.
+    fn get_shared_now(&self, _key: &str, _now_ms: i64) -> Option<Result<Option<axum::body::Bytes>, StoreError>> {
         None
     }
     /// Read and delete in one atomic step: of any number of concurrent takers, one gets the value.
