@@ -16,7 +16,9 @@ use std::sync::{Arc, Mutex, MutexGuard};
 use std::task::{Context, Poll, Waker};
 use std::time::Duration;
 
+use hyper::body::Incoming;
 use hyper::server::conn::http1;
+use hyper::service::HttpService;
 use hyper_util::rt::TokioIo;
 use tokio::net::{TcpListener, TcpStream};
 
@@ -145,27 +147,9 @@ async fn accept_failed(e: std::io::Error) {
 }
 
 /// What serves one connection's requests (`proxy::reverse::ConnectionDispatch`).
-trait Service:
-    hyper::service::Service<
-        hyper::Request<hyper::body::Incoming>,
-        Response = hyper::Response<Reply>,
-        Error = std::convert::Infallible,
-        Future: Send,
-    > + Send
-    + 'static
-{
-}
+trait Service: HttpService<Incoming, ResBody = Reply, Future: Send> + Send + 'static {}
 
-impl<S> Service for S where
-    S: hyper::service::Service<
-            hyper::Request<hyper::body::Incoming>,
-            Response = hyper::Response<Reply>,
-            Error = std::convert::Infallible,
-            Future: Send,
-        > + Send
-        + 'static
-{
-}
+impl<S: HttpService<Incoming, ResBody = Reply, Future: Send> + Send + 'static> Service for S {}
 
 /// The task that serves one client connection to its end (built before it is spawned, so that
 /// its place among the open connections is given back even if it never runs).
