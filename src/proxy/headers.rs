@@ -21,11 +21,6 @@ fn tokens<'a>(values: &GetAll<'a, HeaderValue>) -> impl Iterator<Item = &'a [u8]
     values.iter().flat_map(|v| v.as_bytes().split(|b| *b == b',')).map(<[u8]>::trim_ascii).filter(|t| !t.is_empty())
 }
 
-/// The protocol a request asks to switch to (`Connection: upgrade` with an `Upgrade` header).
-pub fn upgrade_of(headers: &HeaderMap) -> Option<HeaderValue> {
-    hops_of(headers).upgrade
-}
-
 /// What a message's `Connection` headers say, read once.
 #[derive(Debug, Clone, Default)]
 pub struct Hops {
@@ -44,13 +39,6 @@ pub fn hops_of(headers: &HeaderMap) -> Hops {
         named |= !is_fixed_hop(t);
     }
     Hops { upgrade: asked.then(|| headers.get(header::UPGRADE).cloned()).flatten(), named }
-}
-
-/// Drop the hop-by-hop headers; with `upgrade`, say `Connection: upgrade` and `Upgrade` again
-/// (the one hop-by-hop exchange a proxy passes on).
-pub fn drop_hop_by_hop(headers: &mut HeaderMap, upgrade: Option<HeaderValue>) {
-    let named = hops_of(headers).named;
-    drop_where(headers, Hops { upgrade, named }, |_| false);
 }
 
 /// What the upstream gets in place of a request's `Cookie` headers.
@@ -275,8 +263,8 @@ mod tests {
             ("upgrade", "h2c"),
             ("accept", "text/html"),
         ]);
-        assert_eq!(upgrade_of(&m), None, "no `upgrade` token");
-        drop_hop_by_hop(&mut m, None);
+        assert_eq!(hops_of(&m).upgrade, None, "no `upgrade` token");
+        assert_eq!(scrub_response(&mut m, true), None);
         assert_eq!(m.keys().map(|k| k.as_str()).collect::<Vec<_>>(), ["accept"]);
     }
 
@@ -284,12 +272,12 @@ mod tests {
     fn a_connection_header_naming_only_fixed_hops_drops_nothing_else() {
         let mut m =
             h(&[("connection", "Keep-Alive, TE, Proxy-Foo"), ("te", "trailers"), ("accept", "*/*"), ("x-app", "1")]);
-        drop_hop_by_hop(&mut m, None);
+        scrub_response(&mut m, false);
         let mut left: Vec<&str> = m.keys().map(|k| k.as_str()).collect();
         left.sort_unstable();
         assert_eq!(left, ["accept", "x-app"]);
         let mut m = h(&[("connection", "keep-alive"), ("connection", "X-App"), ("x-app", "1"), ("accept", "*/*")]);
-        drop_hop_by_hop(&mut m, None);
+        scrub_response(&mut m, false);
         assert_eq!(m.keys().map(|k| k.as_str()).collect::<Vec<_>>(), ["accept"], "a second header names x-app");
     }
 
@@ -323,9 +311,8 @@ mod tests {
     #[test]
     fn an_upgrade_is_passed_on() {
         let mut m = h(&[("connection", "keep-alive, Upgrade"), ("upgrade", "websocket"), ("sec-websocket-key", "k")]);
-        let up = upgrade_of(&m);
+        let up = scrub_response(&mut m, true);
         assert_eq!(up.as_ref().map(|v| v.as_bytes()), Some(&b"websocket"[..]));
-        drop_hop_by_hop(&mut m, up);
         assert_eq!(m["connection"], "upgrade");
         assert_eq!(m["upgrade"], "websocket");
         assert_eq!(m["sec-websocket-key"], "k");
