@@ -208,7 +208,7 @@ fn proxy_request(
     let start = std::time::Instant::now();
     let span = tracing::info_span!("proxy", %host, method = %req.method(), path = %req.uri().path());
     let metrics = proxy.state.metrics.is_some();
-    let served = std::panic::AssertUnwindSafe(serve(proxy, host, req, peer, start).instrument(span)).catch_unwind();
+    let served = std::panic::AssertUnwindSafe(serve(proxy, host, req, peer).instrument(span)).catch_unwind();
     Answered { served, start, metrics }
 }
 
@@ -278,7 +278,6 @@ fn serve(
     host: Arc<str>,
     req: Request<Incoming>,
     peer: Arc<Peer>,
-    start: std::time::Instant,
 ) -> impl Future<Output = Result<axum::http::Response<Reply>, Response>> + Send {
     async move {
         let proxy = &*proxy;
@@ -289,7 +288,8 @@ fn serve(
         let Some(upstream) = route.upstream.as_ref() else {
             return Err(forward::no_route_page());
         };
-        let activity = Arc::new(Activity::since(start.into()));
+        // The upstream's time runs from here, after braid's own work on the request.
+        let activity = Arc::new(Activity::new());
         let req = req.map(|body| Upload::of(body, &activity));
         let Some(upstreams) = proxy.upstreams.as_ref() else {
             return Err(html::error_page(

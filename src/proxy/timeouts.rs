@@ -35,15 +35,10 @@ impl Default for Activity {
 impl Activity {
     /// Activity from now, the body not moved yet.
     pub fn new() -> Self {
-        Self::since(Instant::now())
+        Self { start: Instant::now(), last_ms: AtomicU64::new(0), sent: AtomicBool::new(false) }
     }
 
-    /// Activity from `start` (when the request came), the body not moved yet.
-    pub fn since(start: Instant) -> Self {
-        Self { start, last_ms: AtomicU64::new(0), sent: AtomicBool::new(false) }
-    }
-
-    /// When the request came.
+    /// When the request was handed to the upstream side (its wait's time runs from there).
     pub fn start(&self) -> Instant {
         self.start
     }

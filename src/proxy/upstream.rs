@@ -143,7 +143,7 @@ impl Upstreams {
                 return Err(Failed::Connect("the route has no upstream".into()));
             };
             let mut replay = None;
-            // The request's start stands for now (a moment earlier, so idle times read no longer).
+            // The activity began as the request was handed over, a moment ago: it stands for now.
             while let Some((mut tx, idled)) = pool.take(activity.start()) {
                 if tx.ready().await.is_err() {
                     continue;
