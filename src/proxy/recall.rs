@@ -1,7 +1,8 @@
 //! What one client connection of braid's proxy remembers between its requests: the host its
-//! last request named (and whether braid proxies it), the `Cookie` header it sent, with what braid read from it (the session id it names, and the
-//! header as the upstream gets it, braid's cookies taken out), and the identity headers it last
-//! passed on, with what they were made from. A browser sends the same cookie with every request
+//! last request named (and whether braid proxies it), the `Cookie` header it sent, with what
+//! braid read from it (the session id it names, and the header as the upstream gets it, braid's
+//! cookies taken out), and the identity headers it last passed on, with what they were made
+//! from. A browser sends the same cookie with every request
 //! of a keep-alive connection, so both are found by one comparison instead of a parse, a
 //! rewrite and a look-up in the shared caches.
 //!

@@ -284,7 +284,7 @@ fn serve(
         let state = &proxy.state;
         // What only the decision and the rewriting need is dropped before the upstream is
         // awaited: each request's future holds less (and is copied, when moved, in full).
-        let (req, route, session, client_upgrade) = prepare(proxy, host, req, &peer).await?;
+        let Prepared { req, route, session, client_upgrade } = prepare(proxy, host, req, &peer).await?;
         let Some(upstream) = route.upstream.as_ref() else {
             return Err(forward::no_route_page());
         };
@@ -411,13 +411,20 @@ fn prepare<'a>(
         if let Some(identity) = identity {
             h.extend(identity.headers.iter().cloned());
         }
-        Ok((req, route, session, client_upgrade))
+        Ok(Prepared { req, route, session, client_upgrade })
     }
 }
 
-/// What [`prepare`] gives: the request for the upstream, its route, its session and the
-/// client's side of its upgrade.
-type Prepared = (Request<Incoming>, Arc<super::table::Route>, Option<Arc<str>>, Option<hyper::upgrade::OnUpgrade>);
+/// What [`prepare`] gives.
+struct Prepared {
+    /// The request as the upstream gets it.
+    req: Request<Incoming>,
+    route: Arc<super::table::Route>,
+    /// The browser session, when the route needed one (a proxied WebSocket watches it).
+    session: Option<Arc<str>>,
+    /// The client's side of the upgrade it asks for.
+    client_upgrade: Option<hyper::upgrade::OnUpgrade>,
+}
 
 /// `X-Forwarded-For`'s value for the client's address (an IPv4 address written by hand: the
 /// formatter costs more than the rest of the header rewriting).

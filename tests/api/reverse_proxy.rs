@@ -740,8 +740,8 @@ async fn requests_on_one_connection_are_each_judged_by_the_cookie_they_send() {
         (None, StatusCode::UNAUTHORIZED, None, None),
         (Some(&dora), StatusCode::OK, Some(dora_id.as_str()), None),
     ];
-    let mut send = async |cookie: Option<&str>| {
-        let mut req = hyper::Request::get("/docs").header(HOST, "app.test");
+    let mut send_to = async |host: &str, cookie: Option<&str>| {
+        let mut req = hyper::Request::get("/docs").header(HOST, host);
         if let Some(c) = cookie {
             req = req.header(COOKIE, c);
         }
@@ -758,24 +758,29 @@ async fn requests_on_one_connection_are_each_judged_by_the_cookie_they_send() {
         (status, serde_json::from_slice::<Value>(&bytes).unwrap_or(Value::Null))
     };
     for (i, (cookie, status, user, app_cookie)) in steps.into_iter().enumerate() {
-        let (got, echo) = send(cookie.map(String::as_str)).await;
+        let (got, echo) = send_to("app.test", cookie.map(String::as_str)).await;
         assert_eq!(got, status, "request {i}");
         assert_eq!(seen(&echo, "x-auth-request-user"), user.into_iter().collect::<Vec<_>>(), "request {i}");
         assert_eq!(seen(&echo, "cookie"), app_cookie.into_iter().collect::<Vec<_>>(), "request {i}");
     }
+    // The connection remembers its last host too: each host is still judged as itself.
+    let own = p.app.base.trim_start_matches("http://").to_owned();
+    for (host, status) in [(own.as_str(), 404), ("down.test", 502), ("app.test", 200), (own.as_str(), 404)] {
+        assert_eq!(send_to(host, Some(&alma)).await.0, status, "{host}");
+    }
     // dora's session ends elsewhere: the same cookie on the same connection no longer passes.
     p.app.state.records.store().delete(&braid::records::key::session(&dora_sid)).await.unwrap();
-    assert_eq!(send(Some(&dora)).await.0, StatusCode::UNAUTHORIZED);
+    assert_eq!(send_to("app.test", Some(&dora)).await.0, StatusCode::UNAUTHORIZED);
     // alma's primary identity changes: the next request on the connection tells the upstream
     // the new primary's (absent) email, not the remembered headers.
-    let (_, echo) = send(Some(&alma)).await;
+    let (_, echo) = send_to("app.test", Some(&alma)).await;
     assert_eq!(seen(&echo, "x-auth-request-email"), ["alma@example.com"]);
     let (admin, usable) = (Actor::admin("test"), braid::accounts::SignInProviders::new(["dev", "dev2"]));
     let accounts = &p.app.state.accounts;
     accounts.link(&p.alma, "dev2", &crate::forward_auth::ext("dev2", "alma2"), &admin, 0).await.unwrap();
     let second = accounts.find_identity("urn:braid:dev:dev2", "alma2").await.unwrap().unwrap();
     accounts.update_identity(&p.alma, second.id, None, true, &usable, &admin, 0).await.unwrap().unwrap();
-    let (status, echo) = send(Some(&alma)).await;
+    let (status, echo) = send_to("app.test", Some(&alma)).await;
     assert_eq!(status, StatusCode::OK);
     assert_eq!(seen(&echo, "x-auth-request-user"), [p.alma.as_str()]);
     assert!(seen(&echo, "x-auth-request-email").is_empty(), "{echo}");
