@@ -110,13 +110,14 @@ pub async fn run(http: &reqwest::Client, dir: &Path, sessions: &str) {
 }
 
 /// braid's proxy (session checked on every request) and nginx's `proxy_pass` to the same
-/// upstream, each alone on the server core, in alternating runs (which goes first alternates),
-/// since the VM's speed drifts within minutes; prints each run and the median ratios. Each round
-/// also proxies a public route (no session, no policy, no identity headers): what braid's
-/// proxying costs without its decision; and the bench's bare hyper proxy (`bare`): what a proxy
-/// on hyper reaches at all.
+/// upstream, each alone on the server core. The VM's speed drifts within seconds, so every
+/// braid run sits between two nginx runs (N S N P N B N S N …) and is measured against their
+/// mean, which cancels a steady drift; prints each run and the median ratios over the rounds.
+/// Each round also proxies a public route (no session, no policy, no identity headers): what
+/// braid's proxying costs without its decision; and the bench's bare hyper proxy (`bare`): what
+/// a proxy on hyper reaches at all.
 fn proxy_vs_nginx(braid: &Braid, cookie: &str, upstream: u16, conns: u32, secs: u32) {
-    const ROUNDS: usize = 5;
+    const ROUNDS: usize = 7;
     let nginx = match Nginx::start("proxy", pinned::SERVER_CORE, |port| {
         format!(
             " upstream app {{ server 127.0.0.1:{upstream}; keepalive 32; }}\n server {{\n  listen 127.0.0.1:{port};\n  \
@@ -171,27 +172,29 @@ fn proxy_vs_nginx(braid: &Braid, cookie: &str, upstream: u16, conns: u32, secs: 
     };
     let (mut ratios, mut per_core, mut public, mut bare_ratios) = (Vec::new(), Vec::new(), Vec::new(), Vec::new());
     let per_core_of = |l: &pinned::Load| l.rps / l.server_cpu.max(0.01);
-    // A run's throughput as a share of nginx's in the same round, in per cent.
-    let share = |l: &pinned::Load, n: &pinned::Load| l.rps / n.rps.max(1.0) * 100.0;
-    for round in 0..ROUNDS {
-        let (b, p, h, n) = if round % 2 == 0 {
-            let b = run(Kind::Session);
-            let p = run(Kind::Public);
-            let h = run(Kind::Bare);
-            (b, p, h, run(Kind::Nginx))
-        } else {
-            let n = run(Kind::Nginx);
-            let h = run(Kind::Bare);
-            let p = run(Kind::Public);
-            (run(Kind::Session), p, h, n)
-        };
-        let Some(n) = n else { continue };
-        if let Some(b) = b {
-            ratios.push(share(&b, &n));
-            per_core.push(per_core_of(&b) / per_core_of(&n).max(1.0) * 100.0);
+    // nginx's runs so far; each braid run is judged against the one before it and the next.
+    let mut before = run(Kind::Nginx);
+    for _ in 0..ROUNDS {
+        for kind in [Kind::Session, Kind::Public, Kind::Bare] {
+            let Some(l) = run(kind) else { continue };
+            let after = run(Kind::Nginx);
+            let (Some(a), Some(b)) = (&before, &after) else {
+                before = after;
+                continue;
+            };
+            let n_rps = (a.rps + b.rps) / 2.0;
+            let share = l.rps / n_rps.max(1.0) * 100.0;
+            match kind {
+                Kind::Session => {
+                    ratios.push(share);
+                    per_core.push(per_core_of(&l) / ((per_core_of(a) + per_core_of(b)) / 2.0).max(1.0) * 100.0);
+                }
+                Kind::Public => public.push(share),
+                Kind::Bare => bare_ratios.push(share),
+                Kind::Nginx => {}
+            }
+            before = after;
         }
-        public.extend(p.map(|p| share(&p, &n)));
-        bare_ratios.extend(h.map(|h| share(&h, &n)));
     }
     for v in [&mut ratios, &mut per_core, &mut public, &mut bare_ratios] {
         v.sort_by(f64::total_cmp);
@@ -200,7 +203,7 @@ fn proxy_vs_nginx(braid: &Braid, cookie: &str, upstream: u16, conns: u32, secs: 
         |v: &[f64]| format!("{:.0}–{:.0} %", v.first().copied().unwrap_or(0.0), v.last().copied().unwrap_or(0.0));
     if let (Some(r), Some(c)) = (ratios.get(ratios.len() / 2), per_core.get(per_core.len() / 2)) {
         println!(
-            "{:<28} {r:>9.0} % of nginx's throughput (median of {} alternating rounds, {}); per core {c:.0} % ({})",
+            "{:<28} {r:>9.0} % of nginx's throughput (median of {} runs, each against the nginx runs around it, {}); per core {c:.0} % ({})",
             "braid proxy vs nginx",
             ratios.len(),
             spread(&ratios),
