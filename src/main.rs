@@ -7,11 +7,6 @@ use clap::{Parser, Subcommand};
 
 use braid::config::{Settings, SigningAlg};
 
-/// braid's allocator: mimalloc, whose per-thread free lists serve each request's buffers (hyper
-/// takes two 8 KiB read buffers per proxied request) without the system allocator's bin work.
-#[global_allocator]
-static ALLOC: mimalloc::MiMalloc = mimalloc::MiMalloc;
-
 #[derive(Parser)]
 #[command(name = "braid", version, about = "braid: a federation gateway that issues its own OpenID Connect tokens")]
 struct Cli {

@@ -176,9 +176,9 @@ fn proxy_vs_nginx(braid: &Braid, cookie: &str, upstream: u16, conns: u32, secs: 
     let mut before = run(Kind::Nginx);
     for _ in 0..ROUNDS {
         for kind in [Kind::Session, Kind::Public, Kind::Bare] {
-            let Some(l) = run(kind) else { continue };
+            let measured = run(kind);
             let after = run(Kind::Nginx);
-            let (Some(a), Some(b)) = (&before, &after) else {
+            let (Some(l), Some(a), Some(b)) = (measured, &before, &after) else {
                 before = after;
                 continue;
             };
