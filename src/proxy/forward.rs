@@ -404,7 +404,8 @@ pub fn identity_headers_at(
     keys: &crate::issuer::keyring::Keys,
     now: i64,
 ) -> Result<IdentityHeaders, AppError> {
-    let key = keys.set.current();
+    // braid keeps a current key of each algorithm; the default one stands in should that fail.
+    let key = keys.set.current_for(state.settings.proxy.assertion_algorithm).unwrap_or_else(|| keys.set.current());
     let facts = Facts {
         kid: &key.kid,
         audience: &route.audience,

@@ -240,6 +240,8 @@ async fn after_sign_in_verify_gives_the_identity_and_a_verifiable_assertion() {
     assert_eq!(header(&r, "cache-control").as_deref(), Some("no-store"));
     let token = header(&r, "x-braid-assertion").expect("an assertion");
     let claims = verify_assertion(&p.app.base, &token, "https://app.test").await;
+    // Signed with braid's ES256 key by default (`[proxy] assertion_algorithm`).
+    assert_eq!(jsonwebtoken::decode_header(&token).unwrap().alg, jsonwebtoken::Algorithm::ES256);
     assert_eq!(claims["iss"], p.app.base.as_str());
     assert_eq!(claims["sub"], p.alma.as_str());
     assert_eq!(claims["idp"], "urn:braid:dev:dev");
@@ -261,6 +263,27 @@ async fn after_sign_in_verify_gives_the_identity_and_a_verifiable_assertion() {
     assert!(header(&r, "x-auth-request-email").is_none());
     let claims = verify_assertion(&p.app.base, &header(&r, "x-braid-assertion").unwrap(), "https://app.test").await;
     assert!(claims.get("email").is_none());
+}
+
+#[tokio::test]
+async fn the_assertion_is_signed_with_the_configured_algorithms_current_key() {
+    for (name, alg) in [("RS256", jsonwebtoken::Algorithm::RS256), ("EdDSA", jsonwebtoken::Algorithm::EdDSA)] {
+        let set = format!("[proxy]\nassertion_algorithm = \"{name}\"\n");
+        let routes = move |alma: &str| routes_toml(alma).replacen("[proxy]\n", &set, 1);
+        let p = proxied_with(routes).await;
+        let b = signed_in(&p, "dev", "alma", "alma@example.com", true).await;
+        let r = ask(&p.app, &b, "verify", "/docs", &[]).await;
+        assert_eq!(r.status(), StatusCode::OK);
+        let token = header(&r, "x-braid-assertion").unwrap();
+        let head = jsonwebtoken::decode_header(&token).unwrap();
+        assert_eq!(head.alg, alg, "{name}");
+        // The current key of that algorithm, as published.
+        let jwks: Value = reqwest::get(p.app.url("/jwks.json")).await.unwrap().json().await.unwrap();
+        let published = jwks["keys"].as_array().unwrap().iter().find(|k| k["kid"] == head.kid.as_deref().unwrap());
+        assert_eq!(published.unwrap()["alg"], name);
+        let claims = verify_assertion(&p.app.base, &token, "https://app.test").await;
+        assert_eq!(claims["sub"], p.alma.as_str());
+    }
 }
 
 #[tokio::test]
