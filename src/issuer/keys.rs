@@ -91,7 +91,8 @@ impl SigningKey {
 #[derive(Debug)]
 pub struct KeySet {
     keys: Vec<SigningKey>,
-    /// The `[keys] algorithm`: what signs when a client names none, and forward-auth assertions.
+    /// The `[keys] algorithm`: what signs when a client names none (forward-auth assertions
+    /// follow `[proxy] assertion_algorithm`).
     default: SigningAlg,
     /// The current key of each algorithm that has one, as an index into `keys`.
     current: Vec<(SigningAlg, usize)>,
