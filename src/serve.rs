@@ -159,7 +159,10 @@ fn connection<S: Service>(tcp: TcpStream, app: S, open: Arc<Open>) -> Graceful<S
     if let Err(e) = tcp.set_nodelay(true) {
         tracing::debug!(error = %e, "TCP_NODELAY not set");
     }
-    let conn = http1::Builder::new().serve_connection(TokioIo::new(tcp), app).with_upgrades();
+    // Each response's head and body go to the kernel in one buffer with one `send` (hyper's
+    // flattened write buffer), not as pieces with `writev`: braid's answers and proxied
+    // responses are mostly small, and `send`'s path through the kernel is the shorter one.
+    let conn = http1::Builder::new().writev(false).serve_connection(TokioIo::new(tcp), app).with_upgrades();
     let slot = open.enter();
     Graceful { conn, open, slot, waker: None, closing: false }
 }

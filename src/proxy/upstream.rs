@@ -181,7 +181,8 @@ impl Upstreams {
         let mut connector = self.connector.clone();
         std::future::poll_fn(|cx| connector.poll_ready(cx)).await.map_err(|e| Failed::Connect(e.to_string()))?;
         let io = connector.call(origin.clone()).await.map_err(|e| Failed::Connect(e.to_string()))?;
-        let (tx, conn) = http1::handshake(io).await.map_err(Failed::Upstream)?;
+        // One buffer and one `send` per request written, as on braid's listener (`crate::serve`).
+        let (tx, conn) = http1::Builder::new().writev(false).handshake(io).await.map_err(Failed::Upstream)?;
         tokio::spawn(async move {
             if let Err(e) = conn.with_upgrades().await {
                 tracing::debug!(error = %e, "upstream connection ended");
