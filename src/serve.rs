@@ -25,6 +25,14 @@ use tokio::net::{TcpListener, TcpStream};
 use crate::proxy::bodies::Reply;
 use crate::proxy::reverse::Dispatch;
 
+/// The most an HTTP/1 connection's read buffer, and its write buffer, hold (braid's listener's
+/// and the proxy's upstream connections): a request head still incomplete when its buffer
+/// reaches this is refused (431; hyper checks between reads, so one a little larger may pass),
+/// an upstream's response head likewise gives the 502 page, and a body streams through in
+/// pieces of at most about this. hyper's default (about 400 KiB) let each connection streaming
+/// to a slow reader hold over a megabyte.
+pub const HTTP1_BUFFER: usize = 64 * 1024;
+
 /// Connections in progress, and whether shutdown has begun.
 #[derive(Default)]
 struct Open {
@@ -162,7 +170,11 @@ fn connection<S: Service>(tcp: TcpStream, app: S, open: Arc<Open>) -> Graceful<S
     // Each response's head and body go to the kernel in one buffer with one `send` (hyper's
     // flattened write buffer), not as pieces with `writev`: braid's answers and proxied
     // responses are mostly small, and `send`'s path through the kernel is the shorter one.
-    let conn = http1::Builder::new().writev(false).serve_connection(TokioIo::new(tcp), app).with_upgrades();
+    let conn = http1::Builder::new()
+        .writev(false)
+        .max_buf_size(HTTP1_BUFFER)
+        .serve_connection(TokioIo::new(tcp), app)
+        .with_upgrades();
     let slot = open.enter();
     Graceful { conn, open, slot, waker: None, closing: false }
 }

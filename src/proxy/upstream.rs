@@ -182,7 +182,12 @@ impl Upstreams {
         std::future::poll_fn(|cx| connector.poll_ready(cx)).await.map_err(|e| Failed::Connect(e.to_string()))?;
         let io = connector.call(origin.clone()).await.map_err(|e| Failed::Connect(e.to_string()))?;
         // One buffer and one `send` per request written, as on braid's listener (`crate::serve`).
-        let (tx, conn) = http1::Builder::new().writev(false).handshake(io).await.map_err(Failed::Upstream)?;
+        let (tx, conn) = http1::Builder::new()
+            .writev(false)
+            .max_buf_size(crate::serve::HTTP1_BUFFER)
+            .handshake(io)
+            .await
+            .map_err(Failed::Upstream)?;
         tokio::spawn(async move {
             if let Err(e) = conn.with_upgrades().await {
                 tracing::debug!(error = %e, "upstream connection ended");

@@ -24,6 +24,7 @@ mod fail_closed;
 mod faults;
 mod forward_auth;
 mod grant_store;
+mod head_limits;
 mod helpers;
 mod interop_oidc;
 mod interop_rp;
