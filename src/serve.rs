@@ -1,5 +1,6 @@
 //! braid's HTTP/1.1 listener: accepts connections (TCP_NODELAY on each), serves each with
-//! hyper's HTTP/1 connection (upgrades on, for proxied WebSockets) in a task of its own, and at
+//! hyper's HTTP/1 connection (upgrades on, for proxied WebSockets; each message written with
+//! one `send`; buffers bounded by [`HTTP1_BUFFER`]) in a task of its own, and at
 //! shutdown stops accepting, lets every connection finish the request it is on, closes idle
 //! ones, and returns once all have ended.
 //!
